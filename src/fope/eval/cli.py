@@ -1,0 +1,164 @@
+"""`fope eval ...`: perplexity against length, passkey retrieval, plots. Prints tables, saves JSON.
+
+    fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8192 --json ppl.json
+    fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
+    fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
+    fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def parse_lengths(text: str) -> list[int]:
+    """"256,512,1k,2k" -> [256, 512, 1024, 2048]."""
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        mult = 1024 if part.endswith("k") else 1
+        try:
+            out.append(int(part.rstrip("k")) * mult)
+        except ValueError:
+            raise ValueError(f"--lengths: {part!r} is not an integer length") from None
+    if not out:
+        raise ValueError(f"--lengths: no lengths in {text!r}")
+    return out
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate length generalisation (perplexity, passkey, plots)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="eval_command", metavar="EVAL")
+
+    ppl = sub.add_parser("ppl", help="perplexity against evaluation length")
+    _model_args(ppl)
+    ppl.add_argument("--data", required=True, help="corpus name (books, wiki, c4, ...), shard folder, .bin/.npy, .txt or folder")
+    ppl.add_argument("--split", default="val", help="split of a corpus or shard folder (default: val)")
+    ppl.add_argument("--mode", choices=("chunks", "sliding"), default="chunks")
+    ppl.add_argument("--stride", type=int, default=None, help="sliding mode: stride S (default L/2)")
+    ppl.add_argument("--max-tokens", type=int, default=None, help="token budget, the same for every length")
+    ppl.add_argument("--max-chunks", type=int, default=None, help="token budget as chunks of the largest length")
+    ppl.add_argument("--batch-size", type=int, default=1)
+    ppl.set_defaults(func=run_ppl)
+
+    pk = sub.add_parser("passkey", help="passkey retrieval accuracy (FOPE-SPEC §3.5)")
+    _model_args(pk)
+    pk.add_argument("--trials", type=int, default=100, help="trials per length (per length and depth with a grid)")
+    pk.add_argument("--seed", type=int, default=0)
+    pk.add_argument("--depths", default="uniform", help="uniform | grid | comma-separated depths in [0, 1]")
+    pk.add_argument("--likelihood", action="store_true", help="also score the key against distractors by log-probability")
+    pk.add_argument("--likelihood-only", action="store_true", help="only the likelihood score (no generation)")
+    pk.add_argument("--distractors", type=int, default=9, help="distractor keys per trial for --likelihood")
+    pk.add_argument("--max-new-tokens", type=int, default=10)
+    pk.set_defaults(func=run_passkey)
+
+    pl = sub.add_parser("plot", help="plot result files (PNG)")
+    pl.add_argument("results", nargs="+", help="result JSON files of `fope eval ppl/passkey`")
+    pl.add_argument("--out", required=True, help="PNG file")
+    pl.add_argument("--heatmap", action="store_true", help="passkey length x depth heatmap instead of the curves")
+    pl.add_argument("--labels", default=None, help="comma-separated legend labels, one per result file")
+    pl.add_argument("--title", default=None)
+    pl.set_defaults(func=run_plot)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="fope model dir, fope run dir, HF model dir or hub name")
+    p.add_argument("--lengths", required=True, type=parse_lengths, help="comma-separated lengths, e.g. 512,1k,2k")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json / folder / hub name (default: the model's)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"), help="HF models only")
+    p.add_argument("--trust-remote-code", action="store_true", help="HF models with custom code (exported fope models)")
+    p.add_argument("--json", default=None, help="write the result here")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _load(args):
+    from fope.eval.adapters import load_model
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    tok = model.tokenizer
+    if args.tokenizer is not None:
+        from fope.data import load_tokenizer
+
+        tok = load_tokenizer(args.tokenizer)
+    return model, tok
+
+
+def run_ppl(args) -> int:
+    from fope.eval.perplexity import load_eval_tokens, perplexity_report
+    from fope.eval.results import base_settings, make_result, save_result
+
+    model, tok = _load(args)
+    budget = args.max_tokens if args.max_chunks is None else args.max_chunks * max(args.lengths)
+    tokens = load_eval_tokens(args.data, tok, split=args.split, max_tokens=budget)
+    report = perplexity_report(
+        model, tokens, args.lengths, mode=args.mode, batch_size=args.batch_size, max_chunks=args.max_chunks,
+        max_tokens=args.max_tokens, stride=args.stride, progress=not args.no_progress,
+    )
+    settings = base_settings(
+        model.describe(), args.lengths, data=str(args.data), split=args.split, tokenizer=args.tokenizer,
+        mode=args.mode, stride=args.stride, max_tokens=args.max_tokens, max_chunks=args.max_chunks,
+        batch_size=args.batch_size, stream_tokens=int(len(tokens)),
+    )
+    result = make_result("ppl", settings, {L: r.ppl for L, r in report.items()},
+                         details={L: r.to_dict() for L, r in report.items()})
+    print(f"{'length':>8} {'ppl':>12} {'mean CE':>9} {'tokens':>10} {'windows':>8}")
+    for L, r in report.items():
+        print(f"{L:>8} {r.ppl:>12.3f} {r.mean_ce:>9.4f} {r.n_tokens:>10} {r.n_windows:>8}")
+    if args.json:
+        print(f"wrote {save_result(result, args.json)}", file=sys.stderr)
+    return 0
+
+
+def run_passkey(args) -> int:
+    from fope.eval.passkey import passkey_eval
+    from fope.eval.results import base_settings, make_result, save_result
+
+    model, tok = _load(args)
+    if tok is None:
+        raise ValueError(f"model {args.model} has no tokenizer; pass --tokenizer")
+    mode = "likelihood" if args.likelihood_only else ("both" if args.likelihood else "generate")
+    depths = args.depths if args.depths in ("uniform", "grid") else [float(d) for d in args.depths.split(",")]
+    res = passkey_eval(
+        model, tok, args.lengths, trials=args.trials, seed=args.seed, depths=depths, mode=mode,
+        n_distractors=args.distractors, max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
+    )
+    settings = base_settings(
+        model.describe(), args.lengths, tokenizer=args.tokenizer, trials=args.trials, seed=args.seed,
+        depths=depths, mode=mode, n_distractors=args.distractors, max_new_tokens=args.max_new_tokens,
+    )
+    extra = {k: v for k, v in res.items() if k != "by_length"}
+    result = make_result("passkey", settings, res["by_length"], **extra)
+    lik = res["likelihood"]
+    head = f"{'length':>8} {'n_garbage':>9}" + (f" {'accuracy':>9}" if res["generate"] else "")
+    print(head + (f" {'top1':>6} {'MRR':>6} {'margin':>8}" if lik else ""))
+    for L in args.lengths:
+        line = f"{L:>8} {res['n_garbage'][L]:>9}"
+        if res["generate"]:
+            line += f" {res['generate']['by_length'][L]:>9.3f}"
+        if lik:
+            line += f" {lik['top1']['by_length'][L]:>6.3f} {lik['mrr']['by_length'][L]:>6.3f} {lik['margin']['by_length'][L]:>8.3f}"
+        print(line)
+    if args.json:
+        print(f"wrote {save_result(result, args.json)}", file=sys.stderr)
+    return 0
+
+
+def run_plot(args) -> int:
+    from fope.eval.plots import plot_heatmap, plot_lengths
+    from fope.eval.results import load_result
+
+    results = [load_result(p) for p in args.results]
+    labels = None if args.labels is None else [s.strip() for s in args.labels.split(",")]
+    if args.heatmap:
+        out = plot_heatmap(results, args.out, labels=labels)
+    else:
+        out = plot_lengths(results, args.out, labels=labels, title=args.title)
+    print(f"wrote {out}")
+    return 0

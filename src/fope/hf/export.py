@@ -1,0 +1,160 @@
+"""Export a native fope model (``fope.model.CausalLM`` / a model directory) to the Hugging Face format.
+
+    >>> fope.hf.export("runs/cpu-small-fope/model", "hf/cpu-small-fope")     # or: fope hf export --model ... --out ...
+
+The result is a `FopeForCausalLM` directory (remote code inside) whose logits equal the native model's
+(tests/hf/test_export.py compares them with the same `native_to_hf` this module uses). Weight mapping:
+
+    embed.weight                      -> model.embed_tokens.weight
+    blocks.i.attn_norm / ff_norm      -> model.layers.i.input_layernorm / post_attention_layernorm
+    blocks.i.attn.att_proj (q|k|v)    -> model.layers.i.self_attn.{q,k,v}_proj      (rows split Hq*D | Hk*D | Hk*D)
+    blocks.i.attn.attn_out            -> model.layers.i.self_attn.o_proj
+    blocks.i.mlp.ff_proj (up|gate)    -> model.layers.i.mlp.{up,gate}_proj           (rows split in halves)
+    blocks.i.mlp.ff_out               -> model.layers.i.mlp.down_proj
+    blocks.i.attn.pos.<buffer>        -> model.layers.i.self_attn.pos_enc.<buffer>   (FoPE coefficients, KERPLE r1/r2)
+    norm / lm_head                    -> model.norm / lm_head
+
+Learnable FoPE coefficients become fixed buffers in the HF model (their values are kept).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: native pe_options that become rope_parameters (theta, scaling) or are dropped (n_kv_heads is structural)
+_ROPE_KEYS = ("theta", "scaling")
+_DROPPED = ("learnable", "n_kv_heads")
+
+
+def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> dict[str, Any]:
+    """HF ``rope_parameters`` for a native rope/fope encoding (theta + its ``scaling`` dict)."""
+    scaling = dict(pe_options.get("scaling") or {})
+    if "type" in scaling:
+        scaling.setdefault("rope_type", scaling.pop("type"))
+    rope = {"rope_type": scaling.pop("rope_type", "default"), "rope_theta": float(pe_options.get("theta", 10000.0))}
+    if "rope_theta" in scaling and float(scaling.pop("rope_theta")) != rope["rope_theta"]:
+        raise ValueError("scaling rope_theta differs from theta")
+    rope.update(scaling)
+    if rope["rope_type"] in ("yarn", "dynamic"):
+        rope.setdefault("original_max_position_embeddings", train_len)
+    return rope
+
+
+def hf_config_from_native(cfg: Any):
+    """A `FopeConfig` describing the native ``ModelConfig`` ``cfg``."""
+    from .remote.configuration_fope import PE_KINDS, FopeConfig
+
+    cfg = cfg.resolved()
+    if cfg.pe not in PE_KINDS:
+        raise ValueError(f"cannot export pe={cfg.pe!r}: the HF model supports {list(PE_KINDS)}")
+    options = copy.deepcopy(dict(cfg.pe_options))
+    rope = rope_parameters_from_native(options, cfg.train_len)
+    for key in (*_ROPE_KEYS, *_DROPPED):
+        options.pop(key, None)
+    return FopeConfig(
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.mlp_hidden,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_kv_heads,
+        head_dim=cfg.head_dim,
+        hidden_act="silu",
+        max_position_embeddings=cfg.train_len,
+        initializer_range=cfg.init_std,
+        rms_norm_eps=cfg.norm_eps,
+        tie_word_embeddings=False,
+        rope_parameters=rope,
+        pe=cfg.pe,
+        pe_options=options,
+        pe_train_len=cfg.train_len,
+    )
+
+
+def native_state_to_hf(state: dict[str, torch.Tensor], cfg: Any) -> dict[str, torch.Tensor]:
+    """Rename/split a native state dict into HF Llama names (see the module docstring)."""
+    cfg = cfg.resolved()
+    q_rows, kv_rows = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
+    out = {"model.embed_tokens.weight": state["embed.weight"], "model.norm.weight": state["norm.weight"],
+           "lm_head.weight": state["lm_head.weight"]}
+    for i in range(cfg.n_layers):
+        src, dst = f"blocks.{i}.", f"model.layers.{i}."
+        q, k, v = state[src + "attn.att_proj.weight"].split((q_rows, kv_rows, kv_rows), dim=0)
+        up, gate = state[src + "mlp.ff_proj.weight"].chunk(2, dim=0)
+        out.update({
+            dst + "input_layernorm.weight": state[src + "attn_norm.weight"],
+            dst + "post_attention_layernorm.weight": state[src + "ff_norm.weight"],
+            dst + "self_attn.q_proj.weight": q,
+            dst + "self_attn.k_proj.weight": k,
+            dst + "self_attn.v_proj.weight": v,
+            dst + "self_attn.o_proj.weight": state[src + "attn.attn_out.weight"],
+            dst + "mlp.up_proj.weight": up,
+            dst + "mlp.gate_proj.weight": gate,
+            dst + "mlp.down_proj.weight": state[src + "mlp.ff_out.weight"],
+        })
+        for key, value in state.items():
+            if key.startswith(src + "attn.pos."):
+                name = key[len(src + "attn.pos."):]
+                out[dst + "self_attn.pos_enc." + name] = value[None] if value.dim() == 2 and "coef" in name else value
+    known = {"embed.weight", "norm.weight", "lm_head.weight"}
+    leftover = [k for k in state if k not in known and not k.startswith("blocks.")]
+    if leftover:
+        raise ValueError(f"native weights without an HF name: {leftover[:8]}")
+    return out
+
+
+def native_to_hf(model: Any):
+    """A `FopeForCausalLM` (eval, fp32) with the weights and position encoding of the native ``CausalLM``."""
+    from .convert import load_weights
+    from .remote.modeling_fope import FopeForCausalLM
+
+    hf_cfg = hf_config_from_native(model.config)
+    hf_model = FopeForCausalLM(hf_cfg)
+    state = {k: v.detach().float() for k, v in model.state_dict().items()}
+    hf_state = native_state_to_hf(state, model.config)
+    expected = set(hf_model.state_dict())
+    unexpected = sorted(set(hf_state) - expected)
+    missing = sorted(expected - set(hf_state))
+    if unexpected or missing:
+        raise ValueError(f"export mismatch: unexpected {unexpected[:8]}, missing {missing[:8]}")
+    load_weights(hf_model, hf_state)
+    return hf_model.eval()
+
+
+def export(native: str | Path | Any, out_dir: str | Path) -> Path:
+    """Write the native model (a directory, run directory or ``CausalLM``) as an HF directory at ``out_dir``;
+    the native ``tokenizer.json``, if present, is saved as a ``PreTrainedTokenizerFast``."""
+    from .io import save
+
+    tokenizer = None
+    if isinstance(native, (str, Path)):
+        import fope.model
+
+        model_dir = Path(native)
+        model = fope.model.load(model_dir)
+        tokenizer = native_tokenizer(model_dir)
+    else:
+        model = native
+    return save(native_to_hf(model), out_dir, tokenizer=tokenizer)
+
+
+def native_tokenizer(model_dir: Path) -> Any:
+    """The native directory's ``tokenizer.json`` as a transformers fast tokenizer, or None."""
+    for candidate in (model_dir / "tokenizer.json", model_dir / "model" / "tokenizer.json"):
+        if candidate.is_file():
+            from transformers import PreTrainedTokenizerFast
+
+            tok = PreTrainedTokenizerFast(tokenizer_file=str(candidate))
+            for eos in ("<|endoftext|>", "</s>", "<eos>", "<|eos|>"):
+                if tok.convert_tokens_to_ids(eos) is not None and tok.convert_tokens_to_ids(eos) != tok.unk_token_id:
+                    tok.eos_token = eos
+                    break
+            return tok
+    return None
+
+
+__all__ = ["export", "native_to_hf", "native_state_to_hf", "hf_config_from_native", "rope_parameters_from_native"]

@@ -1,0 +1,1 @@
+"""Remote code copied next to every saved HF model (self-contained: torch + transformers only, never fope)."""

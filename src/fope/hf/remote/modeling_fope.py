@@ -1,0 +1,645 @@
+"""`FopeForCausalLM`: a Llama-family decoder (RMSNorm, SwiGLU, GQA, Llama weight names) with pluggable position
+encodings: rope, fope (Fourier Position Embedding, Hua et al., ICML 2025), nope, alibi, kerple, fire.
+
+Self-contained remote code (copied next to every saved model; needs torch + transformers, never ``fope``). The
+position-encoding math below is the single remote copy of fope.pos's math; tests/hf/test_remote_math.py compares
+it with fope.pos on full tensors so the two cannot drift apart silently.
+
+Shapes:
+    B batch, T new tokens, S keys (cached + new), Hq query heads, Hk key/value heads, D head dim,
+    F = D/2 rotary frequencies, Fin kept (unclipped) FoPE frequencies, Fout FoPE output columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+
+try:  # transformers >= 5: init functions that respect the "already loaded" flags
+    from transformers import initialization as hf_init
+except ImportError:  # pragma: no cover - older transformers
+    hf_init = nn.init
+
+from .configuration_fope import FopeConfig
+
+# ----------------------------------------------------------------------------------------------------------------
+# Position-encoding math (pure functions; mirrors fope.pos)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def base_frequencies(dim: int, theta: float) -> torch.Tensor:
+    """omega_i = theta^(-2i/dim), i < dim/2, fp32 (computed like HF's default init, bit for bit)."""
+    # explicit CPU device: models are built under a meta-device context by from_pretrained
+    return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64, device="cpu").float() / dim))
+
+
+def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
+    """Frequencies (dim/2,) fp32 of the grid of size ``dim`` under ``config.rope_parameters``, and the attention
+    factor multiplied into cos and sin.
+
+    default, linear, ntk (static NTK-aware base), dynamic (NTK base at the current length S = max position + 1,
+    only when S > original_max_position_embeddings; a pure function of the call, no state) are written out here;
+    yarn and the other HF types use transformers' ``ROPE_INIT_FUNCTIONS`` (so need dim == head_dim).
+    """
+    params = config.rope_parameters
+    rope_type = params.get("rope_type", params.get("type", "default"))
+    rope_type = {"pi": "linear"}.get(rope_type, rope_type)
+    theta = float(params["rope_theta"])
+    if rope_type == "default":
+        return base_frequencies(dim, theta), 1.0
+    if rope_type == "linear":
+        return base_frequencies(dim, theta) / float(params["factor"]), 1.0
+    factor = float(params.get("factor", 1.0))
+    if rope_type == "ntk":
+        return base_frequencies(dim, theta * factor ** (dim / (dim - 2))), 1.0
+    if rope_type == "dynamic":
+        original = int(params.get("original_max_position_embeddings") or config.max_position_embeddings)
+        if seq_len is None or seq_len <= original:
+            return base_frequencies(dim, theta), 1.0
+        base = theta * ((factor * seq_len / original) - (factor - 1)) ** (dim / (dim - 2))
+        return base_frequencies(dim, base), 1.0
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    if rope_type not in ROPE_INIT_FUNCTIONS:
+        raise ValueError(f"unsupported rope_type {rope_type!r}; choose default, linear, ntk, dynamic or one of "
+                         f"{sorted(ROPE_INIT_FUNCTIONS)}")
+    if dim != config.head_dim:
+        raise ValueError(f"rope_type {rope_type!r} needs the frequency grid size {dim} to equal head_dim")
+    inv_freq, attention_factor = ROPE_INIT_FUNCTIONS[rope_type](config, None)
+    return inv_freq.float(), float(attention_factor)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """(..., D) -> (..., D): (x1, x2) -> (-x2, x1) on the two halves (the rotate-half layout of Llama)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x' = x * cos + rotate_half(x) * sin; x (B, H, T, D), cos/sin broadcastable to it."""
+    return x * cos + rotate_half(x) * sin
+
+
+def clip_floor_keep(inv_freq: torch.Tensor, train_len: int) -> torch.Tensor:
+    """FoPE clip floor as a mask (F,): keep omega >= 2*pi/train_len (strict <: a frequency on the floor stays).
+
+    The clipped frequencies become zero-frequency dimensions and are dropped from the Fourier input.
+    """
+    return ~(inv_freq < 2 * math.pi / train_len)
+
+
+def step_eye(n_in: int, n_out: int) -> torch.Tensor:
+    """(Fin, Fout) identity, or the official "step-eye" when Fin != Fout: entry (i*s, i) = 1, s = ceil(Fin/Fout)."""
+    eye = torch.zeros(n_in, n_out, device="cpu")
+    step = -(-n_in // n_out)
+    for col in range(n_out):
+        if col * step < n_in:
+            eye[col * step, col] = 1.0
+    return eye
+
+
+def fourier_cos_sin(
+    angles: torch.Tensor, cos_coef: torch.Tensor, sin_coef: torch.Tensor, head_dim: int, pad: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """FoPE tables. angles (B, T, Fin) = t*omega; coef (Hk, Fin, Fout) -> cos, sin (B, Hk, T, D) in rotate-half layout.
+
+    C[b,h,t,j] = sum_k cos(angles[b,t,k]) cos_coef[h,k,j] (S likewise), then the D/2 - Fout zero-frequency pairs are
+    padded: pad="one" sets cos = sin = 1 (the official code), pad="zero" sets cos = 1, sin = 0 (a true omega = 0).
+    """
+    c = torch.einsum("btk,hkj->bhtj", angles.cos(), cos_coef)  # (B, Hk, T, Fout)
+    s = torch.einsum("btk,hkj->bhtj", angles.sin(), sin_coef)
+    n_pad = head_dim // 2 - c.shape[-1]
+    if n_pad:
+        sin_pad = {"one": 1.0, "zero": 0.0}[pad]
+        c = F.pad(c, (0, n_pad), value=1.0)
+        s = F.pad(s, (0, n_pad), value=sin_pad)
+    return torch.cat((c, c), dim=-1), torch.cat((s, s), dim=-1)  # (B, Hk, T, D)
+
+
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """ALiBi head slopes (Press et al. 2022): 2^(-8i/n) for a power-of-two n, else the interleaved closed form."""
+
+    def power_of_two(n: int) -> list[float]:
+        start = 2.0 ** (-8.0 / n)
+        return [start ** (i + 1) for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return torch.tensor(power_of_two(n_heads))
+    closest = 2 ** math.floor(math.log2(n_heads))
+    extra = power_of_two(2 * closest)[0::2][: n_heads - closest]
+    return torch.tensor(power_of_two(closest) + extra)
+
+
+def expand_heads(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """(B, Hk, ...) -> (B, Hk*n_rep, ...): query head h uses kv head h // n_rep (HF ``repeat_kv`` grouping)."""
+    return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Position-encoding modules: rotate(q, k, positions) -> (q, k); bias(q_pos, k_pos) -> (Hq, Tq, Tk) | None
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _check_options(kind: str, options: dict, allowed: dict) -> dict:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {kind} option(s) {unknown}; {kind} takes {sorted(allowed)}")
+    return {**allowed, **options}
+
+
+class NoPosition(nn.Module):
+    """NoPE: causal masking alone carries order."""
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        _check_options("nope", config.pe_options, {})
+
+    def rotate(self, q, k, positions):
+        return q, k
+
+    def bias(self, q_pos, k_pos):
+        return None
+
+
+class RotaryPosition(nn.Module):
+    """RoPE (Su et al.) exactly as HF Llama: x*cos + rotate_half(x)*sin, cos/sin scaled by the attention factor."""
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        _check_options("rope", config.pe_options, {})
+        self.config = config
+        self.n_rep = config.num_attention_heads // config.num_key_value_heads
+
+    def tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions (B, T) -> cos, sin (B, 1, T, D) fp32."""
+        inv_freq, factor = scaled_frequencies(self.config, self.config.head_dim, int(positions.max()) + 1)
+        angles = positions[..., None].float() * inv_freq.to(positions.device)  # (B, T, F)
+        emb = torch.cat((angles, angles), dim=-1)[:, None]  # (B, 1, T, D)
+        return emb.cos() * factor, emb.sin() * factor
+
+    def rotate(self, q, k, positions):
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            cos, sin = self.tables(positions)
+            return apply_rotary(q.float(), cos, sin).to(q.dtype), apply_rotary(k.float(), cos, sin).to(k.dtype)
+
+    def bias(self, q_pos, k_pos):
+        return None
+
+
+class FourierPosition(nn.Module):
+    """FoPE (FOPE-SPEC section 1.3): each rotary pair becomes a fixed random mix of the kept frequencies.
+
+    Buffers ``cos_coef``/``sin_coef`` (Hc, Fin, Fout), Hc = Hk (or 1 with share_heads), are saved with the model
+    and never trained. Options (fope.pos names and defaults): sigma, clip_floor, out_dim ("cap" = min(Fin, D/4),
+    "full" = min(Fin, D/2)), pad ("one" | "zero"), init, normalize, freq_dim, share_heads.
+    """
+
+    DEFAULTS = {"sigma": 0.3, "clip_floor": True, "out_dim": "cap", "pad": "one", "init": "eye_xavier_norm",
+                "normalize": False, "freq_dim": 0, "share_heads": False}
+    INITS = ("eye_xavier_norm", "eye_xavier_uniform", "eye", "eye_norm", "xavier_norm", "xavier_uniform")
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        opts = self.options = _check_options("fope", config.pe_options, self.DEFAULTS)
+        if opts["pad"] not in ("one", "zero"):
+            raise ValueError(f"fope pad must be 'one' or 'zero', got {opts['pad']!r}")
+        if opts["out_dim"] not in ("cap", "full"):
+            raise ValueError(f"fope out_dim must be 'cap' or 'full', got {opts['out_dim']!r}")
+        if opts["init"] not in self.INITS:
+            raise ValueError(f"fope init must be one of {list(self.INITS)}, got {opts['init']!r}")
+        if opts["clip_floor"] and not config.pe_train_len:
+            raise ValueError("fope with clip_floor=True needs pe_train_len (the floor length N)")
+        self.config = config
+        self.head_dim = config.head_dim
+        self.dim = opts["freq_dim"] if opts["freq_dim"] > config.head_dim else config.head_dim
+        grid = base_frequencies(self.dim, float(config.rope_parameters["rope_theta"]))
+        self.kept = clip_floor_keep(grid, config.pe_train_len) if opts["clip_floor"] else torch.ones_like(grid).bool()
+        n_in = int(self.kept.sum())
+        n_out = min(n_in, config.head_dim // 4 if opts["out_dim"] == "cap" else config.head_dim // 2)
+        if n_out == 0:
+            raise ValueError(f"fope: no frequency left above the floor 2*pi/{config.pe_train_len}")
+        shape = (1 if opts["share_heads"] else config.num_key_value_heads, n_in, n_out)
+        self.register_buffer("cos_coef", step_eye(n_in, n_out).expand(shape).clone())
+        self.register_buffer("sin_coef", step_eye(n_in, n_out).expand(shape).clone())
+
+    def frequencies(self, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
+        """Kept frequencies (Fin,): the whole grid is scaled, then the clip mask of the unscaled grid applies."""
+        inv_freq, factor = scaled_frequencies(self.config, self.dim, seq_len)
+        return inv_freq[self.kept], factor
+
+    def reset_coefficients(self) -> None:
+        """The release's inits on the (Hc, Fin, Fout) tensor, e.g. ``eye_xavier_norm``: Xavier-normal(gain sigma)
+        (fan_in = Fin*Fout, fan_out = Hc*Fout) + step-eye."""
+        init, sigma = self.options["init"], float(self.options["sigma"])
+        for coef in (self.sin_coef, self.cos_coef):  # sin first: the same draws as fope.pos for the same seed
+            if init.endswith("xavier_norm"):
+                hf_init.xavier_normal_(coef, gain=sigma)
+            elif init.endswith("xavier_uniform"):
+                hf_init.xavier_uniform_(coef, gain=sigma)
+            elif init == "eye_norm":
+                hf_init.normal_(coef, 0.0, sigma)
+            else:
+                hf_init.zeros_(coef)
+            if init.startswith("eye"):
+                with torch.no_grad():
+                    coef.add_(step_eye(*coef.shape[1:]).to(coef))
+
+    def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos_coef, sin_coef) fp32, column-normalised when ``normalize`` (the paper's pseudo-code)."""
+        cos_coef, sin_coef = self.cos_coef.float(), self.sin_coef.float()
+        if self.options["normalize"]:
+            cos_coef = cos_coef / cos_coef.sum(dim=-2, keepdim=True)
+            sin_coef = sin_coef / sin_coef.sum(dim=-2, keepdim=True)
+        return cos_coef, sin_coef
+
+    def tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions (B, T) -> cos, sin (B, Hc, T, D) fp32."""
+        kept, factor = self.frequencies(int(positions.max()) + 1)
+        angles = positions[..., None].float() * kept.to(positions.device)  # (B, T, Fin)
+        cos, sin = fourier_cos_sin(angles, *self.coefficients(), self.head_dim, self.options["pad"])
+        return cos * factor, sin * factor
+
+    def rotate(self, q, k, positions):
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            cos, sin = self.tables(positions)  # (B, Hc, T, D)
+            k_out = apply_rotary(k.float(), cos, sin)
+            n_rep = q.shape[1] // cos.shape[1]  # query head h uses coefficient set h // n_rep
+            q_out = apply_rotary(q.float(), expand_heads(cos, n_rep), expand_heads(sin, n_rep))
+        return q_out.to(q.dtype), k_out.to(k.dtype)
+
+    def bias(self, q_pos, k_pos):
+        return None
+
+
+class AlibiPosition(nn.Module):
+    """ALiBi: bias[h, i, j] = -slope_h * (i - j) on the causal part (attention masks j > i itself)."""
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        _check_options("alibi", config.pe_options, {})
+        self.n_heads = config.num_attention_heads
+
+    def rotate(self, q, k, positions):
+        return q, k
+
+    def bias(self, q_pos, k_pos):
+        rel = (q_pos[:, None] - k_pos[None, :]).float()  # (Tq, Tk)
+        return -alibi_slopes(self.n_heads).to(q_pos.device)[:, None, None] * rel
+
+
+class KerplePosition(nn.Module):
+    """KERPLE-log (Chi et al. 2022): bias[h, i, j] = -r1_h * log(1 + r2_h * |i - j|), r = 0.01 + softplus(raw_r).
+
+    Parameters ``raw_r1``, ``raw_r2`` (Hq,), learned. Option init: "uniform" (r1 ~ U(0, 2), r2 ~ U(0, 1), the
+    authors' code) or "ones".
+    """
+
+    EPS = 0.01
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        self.options = _check_options("kerple", config.pe_options, {"init": "uniform"})
+        if self.options["init"] not in ("uniform", "ones"):
+            raise ValueError(f"kerple init must be 'uniform' or 'ones', got {self.options['init']!r}")
+        self.raw_r1 = nn.Parameter(torch.zeros(config.num_attention_heads))
+        self.raw_r2 = nn.Parameter(torch.zeros(config.num_attention_heads))
+
+    def reset_parameters(self) -> None:
+        n = self.raw_r1.shape[0]
+        if self.options["init"] == "uniform":
+            r1, r2 = torch.rand(n) * 2, torch.rand(n)
+        else:
+            r1, r2 = torch.ones(n), torch.ones(n)
+        for raw, r in ((self.raw_r1, r1), (self.raw_r2, r2)):
+            y = r.clamp(min=2 * self.EPS) - self.EPS
+            hf_init.copy_(raw, y + torch.log(-torch.expm1(-y)))  # inverse softplus
+
+    def rotate(self, q, k, positions):
+        return q, k
+
+    def bias(self, q_pos, k_pos):
+        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
+        r1 = self.EPS + F.softplus(self.raw_r1.float())
+        r2 = self.EPS + F.softplus(self.raw_r2.float())
+        return -r1[:, None, None] * torch.log1p(r2[:, None, None] * dist)
+
+
+class FirePosition(nn.Module):
+    """FIRE (Li et al. 2024): bias_h(i, j) = MLP(psi(|i - j|) / psi(max(L, i)))_h, psi(x) = log(|c x| + 1).
+
+    Learned: c, threshold_scale (L = |threshold_scale| * threshold_init), mlp_in (1 -> width), mlp_out (width -> Hq).
+    Options: mlp_width (32), c_init (0.1), threshold (None: pe_train_len), eps (1e-6).
+    """
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        self.options = _check_options("fire", config.pe_options,
+                                      {"mlp_width": 32, "c_init": 0.1, "threshold": None, "eps": 1e-6})
+        threshold = self.options["threshold"] or config.pe_train_len
+        if not threshold:
+            raise ValueError("fire needs a threshold (pe_options threshold or pe_train_len)")
+        self.eps, self.threshold0 = float(self.options["eps"]), float(threshold)
+        self.c = nn.Parameter(torch.tensor(float(self.options["c_init"])))
+        self.threshold_scale = nn.Parameter(torch.tensor(1.0))
+        self.register_buffer("threshold_init", torch.tensor(float(threshold)))
+        self.mlp_in = nn.Linear(1, int(self.options["mlp_width"]))
+        self.mlp_out = nn.Linear(int(self.options["mlp_width"]), config.num_attention_heads)
+
+    def reset_parameters(self) -> None:
+        hf_init.constant_(self.c, float(self.options["c_init"]))
+        hf_init.ones_(self.threshold_scale)
+        hf_init.constant_(self.threshold_init, self.threshold0)
+        for layer in (self.mlp_in, self.mlp_out):  # PyTorch's default Linear init
+            bound_w = 1.0 / math.sqrt(layer.in_features)
+            hf_init.uniform_(layer.weight, -bound_w, bound_w)
+            hf_init.uniform_(layer.bias, -bound_w, bound_w)
+
+    def rotate(self, q, k, positions):
+        return q, k
+
+    def bias(self, q_pos, k_pos):
+        c = self.c.float()
+        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
+        threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
+        norm = torch.maximum(q_pos.float(), threshold)  # (Tq,)
+        x = torch.log(torch.abs(c * dist) + 1) / (torch.log(torch.abs(c * norm) + 1) + self.eps)[:, None]
+        hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
+        return torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float()) + self.mlp_out.bias.float()[:, None, None]
+
+
+POSITION_CLASSES = {
+    "nope": NoPosition,
+    "rope": RotaryPosition,
+    "fope": FourierPosition,
+    "alibi": AlibiPosition,
+    "kerple": KerplePosition,
+    "fire": FirePosition,
+}
+
+
+def build_position(config: FopeConfig) -> nn.Module:
+    if config.pe not in POSITION_CLASSES:
+        raise ValueError(f"unknown position encoding pe={config.pe!r}; choose one of {sorted(POSITION_CLASSES)}")
+    return POSITION_CLASSES[config.pe](config)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoder
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class FopeRMSNorm(nn.Module):
+    def __init__(self, hidden_size: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+class FopeMLP(nn.Module):
+    """SwiGLU: down(act(gate(x)) * up(x))."""
+
+    def __init__(self, config: FopeConfig):
+        super().__init__()
+        h, i, b = config.hidden_size, config.intermediate_size, config.mlp_bias
+        self.gate_proj = nn.Linear(h, i, bias=b)
+        self.up_proj = nn.Linear(h, i, bias=b)
+        self.down_proj = nn.Linear(i, h, bias=b)
+        self.act_fn = ACT2FN[config.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class FopeAttention(nn.Module):
+    """Grouped-query attention (torch SDPA) whose position encoding is ``self.pos_enc``."""
+
+    def __init__(self, config: FopeConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_heads, self.n_kv = config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = config.head_dim
+        self.sliding_window = config.sliding_window
+        h, d = config.hidden_size, config.head_dim
+        self.q_proj = nn.Linear(h, self.n_heads * d, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(h, self.n_kv * d, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(h, self.n_kv * d, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(self.n_heads * d, h, bias=config.o_bias)
+        self.pos_enc = build_position(config)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        key_padding: torch.Tensor | None,
+        cache: Cache | None,
+    ) -> torch.Tensor:
+        """x (B, T, h); positions (B, T); key_padding (B, S) bool, True = real token, or None."""
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, Hq, T, D)
+        k = self.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)  # (B, Hk, T, D)
+        v = self.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        q, k = self.pos_enc.rotate(q, k, positions)
+        past = 0
+        if cache is not None:
+            past = cache.get_seq_length(self.layer_idx)
+            k, v = cache.update(k, v, self.layer_idx)  # (B, Hk, S, D)
+        s = k.shape[2]
+        rep = self.n_heads // self.n_kv
+        k, v = expand_heads(k, rep), expand_heads(v, rep)  # (B, Hq, S, D)
+        q_idx = torch.arange(past, past + t, device=x.device)
+        k_idx = torch.arange(s, device=x.device)
+        mask = self._mask(q_idx, k_idx, key_padding, q.dtype)
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
+
+    def _mask(self, q_idx, k_idx, key_padding, dtype) -> torch.Tensor | None:
+        """Additive (B|1, Hq|1, T, S) mask: causal + sliding window + padding + the encoding's bias; None if plain causal."""
+        bias = self.pos_enc.bias(q_idx, k_idx)  # (Hq, T, S) | None; relative distances are padding-invariant
+        square = q_idx.numel() == k_idx.numel()
+        if bias is None and key_padding is None and self.sliding_window is None and (square or q_idx.numel() == 1):
+            return None
+        allowed = k_idx[None, :] <= q_idx[:, None]  # (T, S)
+        if self.sliding_window is not None:
+            allowed = allowed & (q_idx[:, None] - k_idx[None, :] < self.sliding_window)
+        allowed = allowed[None, None]  # (1, 1, T, S)
+        if key_padding is not None:
+            allowed = allowed & key_padding[:, None, None, :]  # (B, 1, T, S)
+        base = torch.zeros((), dtype=dtype, device=q_idx.device) if bias is None else bias[None].to(dtype)
+        return base.masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+class FopeDecoderLayer(nn.Module):
+    def __init__(self, config: FopeConfig, layer_idx: int):
+        super().__init__()
+        self.self_attn = FopeAttention(config, layer_idx)
+        self.mlp = FopeMLP(config)
+        self.input_layernorm = FopeRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.post_attention_layernorm = FopeRMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(self, x, positions, key_padding, cache):
+        x = x + self.self_attn(self.input_layernorm(x), positions, key_padding, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class FopePreTrainedModel(PreTrainedModel):
+    config_class = FopeConfig
+    base_model_prefix = "model"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["FopeDecoderLayer"]
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, FourierPosition):
+            module.reset_coefficients()
+        elif isinstance(module, (KerplePosition, FirePosition)):
+            module.reset_parameters()
+        elif isinstance(module, FopeRMSNorm):
+            hf_init.ones_(module.weight)
+        else:
+            super()._init_weights(module)
+
+
+class FopeModel(FopePreTrainedModel):
+    def __init__(self, config: FopeConfig):
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.layers = nn.ModuleList(FopeDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = FopeRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        cache = cache if cache is not None else past_key_values
+        if cache is not None and not isinstance(cache, Cache):
+            raise ValueError(f"cache must be a transformers Cache (e.g. DynamicCache), got {type(cache).__name__}")
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        if use_cache and cache is None and not self.training:
+            cache = DynamicCache()
+        x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, h)
+        b, t = x.shape[:2]
+        past = cache.get_seq_length() if cache is not None else 0
+        if position_ids is None:
+            position_ids = torch.arange(past, past + t, device=x.device)[None].expand(b, t)
+        key_padding = None
+        if attention_mask is not None:
+            if attention_mask.dim() != 2 or attention_mask.shape[1] != past + t:
+                raise ValueError(
+                    f"attention_mask must be (batch, past + new) = ({b}, {past + t}), got {tuple(attention_mask.shape)}"
+                )
+            if not bool(attention_mask.all()):
+                key_padding = attention_mask.bool()
+        for layer in self.layers:
+            if self.gradient_checkpointing and self.training:
+                x = self._gradient_checkpointing_func(layer.__call__, x, position_ids, key_padding, cache)
+            else:
+                x = layer(x, position_ids, key_padding, cache)
+        return _output(BaseModelOutputWithPast, last_hidden_state=self.norm(x), cache=cache if use_cache else None)
+
+
+def _output(cls, *, cache, **fields):
+    """Build an HF output whatever the cache field is called in this transformers version."""
+    name = "cache" if "cache" in cls.__dataclass_fields__ else "past_key_values"
+    return cls(**fields, **{name: cache})
+
+
+class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: FopeConfig):
+        super().__init__(config)
+        self.model = FopeModel(config)
+        self.vocab_size = config.vocab_size
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value):
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def set_output_embeddings(self, value):
+        self.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int = 0,
+        past_key_values: Cache | None = None,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        """Logits (B, T, V); with ``labels`` (B, T) also the mean next-token loss (label -100 = ignored)."""
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache if cache is not None else past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+        )
+        hidden = out.last_hidden_state
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
+        logits = self.lm_head(hidden).float()
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1).to(logits.device),
+                ignore_index=-100,
+            )
+        cache_out = getattr(out, "cache", None) if hasattr(out, "cache") else out.past_key_values
+        return _output(CausalLMOutputWithPast, loss=loss, logits=logits, cache=cache_out)
+
+
+__all__ = [
+    "FopeForCausalLM",
+    "FopeModel",
+    "FopePreTrainedModel",
+    "FopeConfig",
+    "base_frequencies",
+    "scaled_frequencies",
+    "clip_floor_keep",
+    "step_eye",
+    "fourier_cos_sin",
+    "apply_rotary",
+    "rotate_half",
+    "alibi_slopes",
+]

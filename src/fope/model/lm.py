@@ -1,0 +1,190 @@
+"""OLMo-style decoder-only causal LM (FOPE-SPEC §3.1) and its KV cache.
+
+Shapes:
+    B batch, T new tokens, L tokens already in the cache, V vocabulary, C model width (d_model),
+    Hk key/value heads, D head dim.
+
+Block ("sequential" OLMo block, pre-norm):
+    x = x + attn_out(SDPA(pos(q), pos(k), v))  with q, k, v = att_proj(RMSNorm(x))
+    x = x + ff_out(silu(gate) * up)            with (up, gate) = ff_proj(RMSNorm(x)).chunk(2)
+RMSNorm has eps 1e-6 and an affine weight; there are no biases, embeddings are untied, and every linear and
+embedding weight starts from a normal(0, 0.02) truncated at ±3σ. Each block owns its own position-encoding
+module, so FoPE coefficients are per layer (and per head), as in the official code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import fope.pos
+
+from .attention import Attention
+from .config import ModelConfig
+
+
+class KVCache:
+    """Post-rotation keys and values of every layer, for incremental decoding.
+
+    `length` is the number of tokens already processed; a forward with a cache gives its T new tokens the
+    positions `length .. length+T-1`, appends their keys/values and then advances `length` by T.
+    Storage grows geometrically, so token-by-token decoding costs amortised O(1) copies per token.
+    """
+
+    def __init__(self, n_layers: int, *, capacity: int = 0):
+        self.n_layers = n_layers
+        self.capacity = capacity  # initial number of token slots, allocated on first use
+        self.length = 0
+        self._k: list[torch.Tensor | None] = [None] * n_layers  # (B, Hk, cap, D)
+        self._v: list[torch.Tensor | None] = [None] * n_layers
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, Hk, T, D) at slots [length, length+T) of `layer`; return all (B, Hk, length+T, D)."""
+        end = self.length + k.shape[2]
+        buf_k, buf_v = self._k[layer], self._v[layer]
+        if buf_k is None or buf_k.shape[2] < end or buf_k.shape[:2] != k.shape[:2]:
+            if buf_k is not None and buf_k.shape[:2] != k.shape[:2]:
+                raise ValueError(f"KV cache holds batch/heads {tuple(buf_k.shape[:2])}, got {tuple(k.shape[:2])}")
+            buf_k, buf_v = self._grow(buf_k, k, end), self._grow(buf_v, v, end)
+            self._k[layer], self._v[layer] = buf_k, buf_v
+        buf_k[:, :, self.length:end] = k
+        buf_v[:, :, self.length:end] = v
+        return buf_k[:, :, :end], buf_v[:, :, :end]
+
+    def _grow(self, old: torch.Tensor | None, new: torch.Tensor, needed: int) -> torch.Tensor:
+        cap = max(needed, self.capacity, 2 * (0 if old is None else old.shape[2]))
+        B, H, _, D = new.shape
+        buf = new.new_empty(B, H, cap, D)
+        if old is not None:
+            buf[:, :, : self.length] = old[:, :, : self.length]
+        return buf
+
+    def advance(self, n: int) -> None:
+        """Mark n more tokens as processed (called by the model after all layers stored them)."""
+        self.length += n
+
+    def crop(self, length: int) -> None:
+        """Forget every token after the first `length` (e.g. to score several continuations of one prefix)."""
+        if not 0 <= length <= self.length:
+            raise ValueError(f"cannot crop a cache of length {self.length} to {length}")
+        self.length = length
+
+    def reset(self) -> None:
+        """Empty the cache (keeps the allocated storage)."""
+        self.length = 0
+
+    def __repr__(self) -> str:
+        return f"KVCache(n_layers={self.n_layers}, length={self.length})"
+
+
+class SwiGLU(nn.Module):
+    """OLMo SwiGLU MLP: ff_proj C -> 2H, (up, gate) = chunk(2), ff_out(silu(gate) * up) H -> C."""
+
+    def __init__(self, *, d_model: int, hidden: int):
+        super().__init__()
+        self.ff_proj = nn.Linear(d_model, 2 * hidden, bias=False)
+        self.ff_out = nn.Linear(hidden, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C)"""
+        up, gate = self.ff_proj(x).chunk(2, dim=-1)  # (B, T, H) each
+        return self.ff_out(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, cfg: ModelConfig, *, layer_idx: int):
+        super().__init__()
+        self.attn_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.attn = Attention(d_model=cfg.d_model, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads,
+                              head_dim=cfg.dim_head, pos=build_pos(cfg), layer_idx=layer_idx)
+        self.ff_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.mlp = SwiGLU(d_model=cfg.d_model, hidden=cfg.hidden)
+
+    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C)"""
+        x = x + self.attn(self.attn_norm(x), positions=positions, cache=cache)
+        return x + self.mlp(self.ff_norm(x))
+
+
+def build_pos(cfg: ModelConfig) -> fope.pos.PositionEncoding:
+    """The position encoding of one layer.
+
+    `n_kv_heads` is passed only to rotary kinds and only with grouped-query attention (n_kv_heads < n_heads):
+    FoPE then keeps one coefficient set per key/value head. Bias kinds produce per-query-head biases and
+    never need it.
+    """
+    extra = {}
+    if cfg.kv_heads != cfg.n_heads and fope.pos.get_class(cfg.pe).rotary:
+        extra["n_kv_heads"] = cfg.kv_heads
+    return fope.pos.build(cfg.pe, head_dim=cfg.dim_head, n_heads=cfg.n_heads, train_len=cfg.train_len,
+                          **extra, **cfg.pe_options)
+
+
+class CausalLM(nn.Module):
+    """Decoder-only LM: `embed` -> `blocks` -> `norm` -> `lm_head`.
+
+    forward(input_ids (B, T), cache=None) -> fp32 logits (B, T, V). Build one with `fope.model.build`.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.config = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, layer_idx=i) for i in range(cfg.n_layers))
+        self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Truncated-normal init (std init_std, cut at ±init_cutoff·std) of every linear/embedding weight,
+        norm weights to 1. Position-encoding parameters keep their own initialisation."""
+        std, cut = self.config.init_std, self.config.init_cutoff * self.config.init_std
+        for weight in self.init_weights():
+            nn.init.trunc_normal_(weight, mean=0.0, std=std, a=-cut, b=cut)
+        for module in self.modules():
+            if isinstance(module, nn.RMSNorm):
+                nn.init.ones_(module.weight)
+
+    def init_weights(self) -> list[nn.Parameter]:
+        """The weights covered by the truncated-normal init (embeddings and all linear layers of the model)."""
+        weights = [self.embed.weight, self.lm_head.weight]
+        for block in self.blocks:
+            weights += [block.attn.att_proj.weight, block.attn.attn_out.weight,
+                        block.mlp.ff_proj.weight, block.mlp.ff_out.weight]
+        return weights
+
+    def new_cache(self, capacity: int = 0) -> KVCache:
+        """An empty KV cache for this model (optionally preallocating `capacity` token slots)."""
+        return KVCache(self.config.n_layers, capacity=capacity)
+
+    def hidden_states(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """input_ids (B, T) long -> final normed hidden states (B, T, C), before the LM head.
+
+        Useful to compute a loss on long sequences chunk by chunk without materialising (B, T, V) logits.
+        """
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
+        start = 0 if cache is None else cache.length
+        positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device)  # (T,)
+        x = self.embed(input_ids)  # (B, T, C)
+        for block in self.blocks:
+            x = block(x, positions=positions, cache=cache)
+        if cache is not None:
+            cache.advance(input_ids.shape[1])
+        return self.norm(x)
+
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """input_ids (B, T) long -> logits (B, T, V) in fp32.
+
+        With a cache, the new tokens get positions cache.length .. cache.length+T-1 and their keys/values
+        are appended to it.
+        """
+        return self.lm_head(self.hidden_states(input_ids, cache)).float()
+
+    def num_params(self, *, trainable: bool = True) -> int:
+        """Number of parameters (trainable only by default; FoPE's fixed coefficients are not trainable)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable)

@@ -1,0 +1,40 @@
+"""ALiBi (Press et al., ICLR 2022): additive bias −m_h·|i − j| with fixed geometric head slopes.
+
+Slopes (closed form, :func:`fope.pos.functional.alibi_slopes`): m_h = 2^(−8h/H), h = 1..H, for a power-of-two H;
+otherwise the slopes of the nearest lower power of two H' plus the first H − H' odd-indexed slopes of 2H'.
+This is the OLMo ALiBi the FoPE paper compares with (``alibi_bias_max`` = 8). No parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import functional as F
+from .base import PositionEncoding, check_heads, parse_options
+
+
+@dataclass(frozen=True)
+class ALiBiOptions:
+    #: accepted for a uniform model interface; the bias is per query head
+    n_kv_heads: int | None = None
+
+
+class ALiBi(PositionEncoding):
+    """Attributes: slopes (Hq,) fp32."""
+
+    def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
+        super().__init__()
+        opts = parse_options(ALiBiOptions, "alibi", options)
+        check_heads("alibi", n_heads, opts.n_kv_heads)
+        self.n_heads = n_heads
+        self.slopes = F.alibi_slopes(n_heads)  # plain attribute: never cast by .to(dtype)
+
+    def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −m_h·|i − j|."""
+        return F.alibi_bias(self.slopes.to(q_positions.device), q_positions, k_positions)
+
+    def extra_repr(self) -> str:
+        return f"n_heads={self.n_heads}"

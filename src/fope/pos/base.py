@@ -1,0 +1,126 @@
+"""The one small interface every position encoding implements, plus helpers shared by the encodings.
+
+Shapes (used throughout fope.pos):
+    B batch, Hq query heads, Hk key/value heads (Hq % Hk == 0), T sequence length, D head dim.
+
+Two hooks, called by attention without ever checking which encoding it has:
+    rotate(q, k, positions) -> (q, k)
+        q: (B, Hq, T, D), k: (B, Hk, T, D), positions: LongTensor (T,) or (B, T) absolute positions
+        of those T tokens (with a KV cache: the positions of the new tokens only).
+        Identity for non-rotary encodings.
+    attn_bias(q_positions, k_positions) -> Tensor | None
+        q_positions: (Tq,), k_positions: (Tk,) LongTensors. Returns an additive float bias of shape
+        (Hq, Tq, Tk) (causal masking is attention's job, not the bias's), or None for encodings that
+        add no bias. Attention calls it on blocks of query rows, so a bias is never materialised for
+        more of the (Tq, Tk) grid than one block of attention needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import weakref
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+
+class PositionEncoding(nn.Module):
+    """Base class: identity rotation, no bias (this *is* NoPE)."""
+
+    #: True for encodings that implement `rotate` (rope, fope); used only for reporting.
+    rotary: bool = False
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return q, k
+
+    def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def extra_repr(self) -> str:  # short, useful print(model)
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# helpers for the encodings
+
+OptionsT = TypeVar("OptionsT")
+
+
+def parse_options(cls: type[OptionsT], kind: str, options: dict[str, Any]) -> OptionsT:
+    """Build the kind's options dataclass; unknown option names raise a ValueError naming them (and a close match)."""
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    for name in options:
+        if name not in allowed:
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown option {name!r} for position encoding {kind!r}{hint}; allowed: {allowed}")
+    return cls(**options)
+
+
+def check_heads(kind: str, n_heads: int, n_kv_heads: int | None) -> int:
+    """Validate GQA head counts; returns n_kv_heads (n_heads when None)."""
+    if n_kv_heads is None:
+        return n_heads
+    if isinstance(n_kv_heads, bool) or not isinstance(n_kv_heads, int) or n_kv_heads <= 0:
+        raise ValueError(f"{kind}: n_kv_heads must be a positive int, got {n_kv_heads!r}")
+    if n_heads % n_kv_heads:
+        raise ValueError(f"{kind}: n_heads={n_heads} is not a multiple of n_kv_heads={n_kv_heads}")
+    return n_kv_heads
+
+
+def check_rotary_inputs(kind: str, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, head_dim: int) -> None:
+    """Shape checks for rotate(): q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) integer."""
+    if q.dim() != 4 or k.dim() != 4:
+        raise ValueError(f"{kind}: q and k must be (B, H, T, D), got {tuple(q.shape)} and {tuple(k.shape)}")
+    if q.shape[-1] != head_dim or k.shape[-1] != head_dim:
+        raise ValueError(f"{kind}: head dim of q {tuple(q.shape)} / k {tuple(k.shape)} is not head_dim={head_dim}")
+    if q.shape[1] % k.shape[1]:
+        raise ValueError(f"{kind}: q heads {q.shape[1]} not a multiple of k heads {k.shape[1]}")
+    if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
+        raise ValueError(f"{kind}: positions must be an integer tensor, got dtype {positions.dtype}")
+    t = q.shape[2]
+    if k.shape[2] != t or positions.shape[-1] != t or positions.dim() not in (1, 2):
+        raise ValueError(
+            f"{kind}: positions {tuple(positions.shape)} must be (T,) or (B, T) "
+            f"for q {tuple(q.shape)}, k {tuple(k.shape)}"
+        )
+
+
+_MAX_POSITION: dict[int, tuple[weakref.ref, int, int]] = {}
+
+
+def tensor_version(t: torch.Tensor) -> int:
+    """In-place modification counter of a tensor (-1 for inference tensors, which do not track it)."""
+    return -1 if t.is_inference() else t._version
+
+
+def max_position(positions: torch.Tensor) -> int:
+    """positions.max() as an int, remembered per tensor object.
+
+    Every layer of a forward receives the same positions tensor; only the first call syncs with the device.
+    """
+    key = id(positions)
+    hit = _MAX_POSITION.get(key)
+    if hit is not None and hit[0]() is positions and hit[1] == tensor_version(positions):
+        return hit[2]
+    value = int(positions.max()) if positions.numel() else -1
+    if len(_MAX_POSITION) > 256:
+        _MAX_POSITION.clear()
+    _MAX_POSITION[key] = (weakref.ref(positions), tensor_version(positions), value)
+    return value
+
+
+def gather_rows(table: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rows of a position table.
+
+    Args:
+        table: (..., L, F) with any leading (head) axes; positions: (T,) or (B, T).
+    Returns:
+        (..., T, F) for (T,) positions; (B, ..., T, F) for (B, T) positions.
+    """
+    if positions.dim() == 1:
+        return table.index_select(-2, positions)
+    out = table[..., positions, :]  # (..., B, T, F)
+    return out.movedim(-3, 0) if table.dim() > 2 else out

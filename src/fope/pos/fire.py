@@ -1,0 +1,72 @@
+"""FIRE (Li et al., ICLR 2024, "Functional Interpolation for Relative Positions Improves Long Context Transformers").
+
+b_h(i, j) = f_θ(ψ(i − j) / ψ(max(L, i)))_h with ψ(x) = log(|c·x| + 1) and f_θ an MLP 1 → width → H (ReLU).
+Learned per layer: c (init ``c_init`` = 0.1), the threshold L = |L_scale|·L_0 with L_0 = ``threshold`` (default:
+train_len) and L_scale init 1 (the multiplier form of the paper's code, so L moves at a useful rate under Adam), and
+the MLP (PyTorch default Linear init). |i − j| is used, so future keys (masked by attention) get finite values.
+
+Memory: one call builds (Tq, Tk) distances, a (Tq, Tk, width) hidden layer and the (H, Tq, Tk) output, i.e.
+O(Tq·Tk·(H + width)) for the block of query rows attention asks for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import functional as F
+from .base import PositionEncoding, check_heads, parse_options
+
+
+@dataclass(frozen=True)
+class FIREOptions:
+    mlp_width: int = 32
+    c_init: float = 0.1
+    #: initial threshold L_0 (None: train_len)
+    threshold: float | None = None
+    eps: float = 1e-6
+    n_kv_heads: int | None = None
+
+
+class FIRE(PositionEncoding):
+    def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
+        super().__init__()
+        opts = parse_options(FIREOptions, "fire", options)
+        check_heads("fire", n_heads, opts.n_kv_heads)
+        threshold = opts.threshold if opts.threshold is not None else train_len
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0:
+            raise ValueError(f"fire: needs a positive threshold (option threshold or train_len), got {threshold!r}")
+        if isinstance(opts.mlp_width, bool) or not isinstance(opts.mlp_width, int) or opts.mlp_width <= 0:
+            raise ValueError(f"fire: mlp_width must be a positive int, got {opts.mlp_width!r}")
+        if isinstance(opts.c_init, bool) or not isinstance(opts.c_init, (int, float)) or opts.c_init <= 0:
+            raise ValueError(f"fire: c_init must be a number > 0, got {opts.c_init!r}")
+        self.n_heads, self.eps = n_heads, float(opts.eps)
+        self.c = nn.Parameter(torch.tensor(float(opts.c_init)))
+        self.threshold_scale = nn.Parameter(torch.tensor(1.0))
+        self.register_buffer("threshold_init", torch.tensor(float(threshold)))
+        self.mlp_in = nn.Linear(1, opts.mlp_width)
+        self.mlp_out = nn.Linear(opts.mlp_width, n_heads)
+
+    def normalized_distance(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+        """(Tq,), (Tk,) -> (Tq, Tk): ψ(|i − j|) / ψ(max(L, i))."""
+        c = self.c.float()
+        dist = F.relative_distance(q_positions, k_positions).abs()
+        threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
+        norm = torch.maximum(q_positions.to(torch.float32), threshold)  # (Tq,)
+        psi = torch.log(torch.abs(c * dist) + 1)
+        psi_norm = torch.log(torch.abs(c * norm) + 1) + self.eps
+        return psi / psi_norm[:, None]
+
+    def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32."""
+        with torch.autocast(device_type=q_positions.device.type, enabled=False):
+            x = self.normalized_distance(q_positions, k_positions)
+            hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
+            bias = torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float())  # (H, Tq, Tk)
+            return bias + self.mlp_out.bias.float()[:, None, None]
+
+    def extra_repr(self) -> str:
+        return f"n_heads={self.n_heads}, mlp_width={self.mlp_in.out_features}"

@@ -1,0 +1,306 @@
+"""FoPE: Fourier Position Embedding (Hua et al., ICML 2025), faithful to the authors' released ``FourierEmbedding``.
+
+Defaults reproduce the release (FOPE-SPEC §1.3; configs ``ce-fourier/*``):
+
+1. frequency grid ω_i = θ^(−2i/dim), i < dim/2, with dim = freq_dim if freq_dim > head_dim else head_dim;
+2. clip floor: every ω_i < 2π/train_len (strict <) is zeroed and dropped -> D_in kept frequencies;
+3. D_out = min(D_in, head_dim // 4) mixed pairs; the other head_dim/2 − D_out pairs are zero-frequency pairs;
+4. fixed (not trained, but saved in the state_dict) coefficients ``sin_coef`` / ``cos_coef`` of shape
+   (n_kv_heads, D_in, D_out), init step-eye + PyTorch ``xavier_normal_`` noise with gain σ on the 3-D tensor,
+   i.e. std σ·sqrt(2 / (D_out·(D_in + H))) — far below σ;
+5. per position t: S_j(t) = Σ_k sin(tω_k)·sin_coef[h,k,j], C_j(t) = Σ_k cos(tω_k)·cos_coef[h,k,j];
+6. zero-frequency pairs padded with 1 for BOTH sin and cos; duplicated for the rotate-half layout;
+7. x' = x⊙C + rotate_half(x)⊙S, in fp32 (autocast off), for q and k.
+
+The reduction to RoPE: ``build("fope", ..., sigma=0.0, clip_floor=False, out_dim="full")`` equals
+``build("rope", ...)`` exactly (also with the same ``scaling``); tested.
+
+Options (all keyword; see docs/position-encodings.md for the paper-vs-release ambiguities each one covers):
+    sigma        noise gain σ (default 0.3, the 60M setting; release used 0.3 / 0.4 / 0.6 for 60M / 180M / 1.2B)
+    theta        RoPE base (10000)
+    freq_dim     frequency-grid size ("D"); used only when > head_dim (release semantics; FOPE-SPEC §6.4)
+    clip_floor   zero and drop ω < 2π/train_len (True)
+    out_dim      "cap" = min(D_in, head_dim//4) (release) | "full" = min(D_in, head_dim//2)
+    pad          "one" (release: sin = cos = 1) | "zero" (true zero frequency: cos = 1, sin = 0)
+    init         "eye_xavier_norm" (release) | "eye_xavier_uniform" | "eye" | "eye_norm" (N(0, σ) + eye) |
+                 "xavier_norm" | "xavier_uniform"
+    normalize    divide each coefficient column by its sum over the input axis (paper pseudo-code; False)
+    learnable    train the coefficients (False)
+    share_heads  one (D_in, D_out) pair of matrices for all heads (False)
+    n_kv_heads   GQA: coefficients per kv head; query head h uses kv head h // (n_heads // n_kv_heads) (HF repeat_kv)
+    scaling      HF rope_parameters dict, applied AFTER the clip to the kept frequencies (authors' x+yarn)
+
+Tables: the mixed, padded sin/cos tables (H, L, D/2) are cached per layer and device, keyed by the coefficient
+tensors' versions (so ``load_state_dict`` or an optimizer step invalidates them), and grown on demand; each
+forward is a row lookup. Only learnable coefficients with gradients enabled are re-mixed every forward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import functional as F
+from .base import (
+    PositionEncoding,
+    check_heads,
+    check_rotary_inputs,
+    gather_rows,
+    max_position,
+    parse_options,
+    tensor_version,
+)
+from .rope import check_head_dim, check_theta
+from .scaling import Scaling, parse_scaling
+
+INITS = ("eye_xavier_norm", "eye_xavier_uniform", "eye", "eye_norm", "xavier_norm", "xavier_uniform")
+
+
+@dataclass(frozen=True)
+class FoPEOptions:
+    sigma: float = 0.3
+    theta: float = 10000.0
+    freq_dim: int = 0
+    clip_floor: bool = True
+    out_dim: str = "cap"
+    pad: str = "one"
+    init: str = "eye_xavier_norm"
+    normalize: bool = False
+    learnable: bool = False
+    share_heads: bool = False
+    n_kv_heads: int | None = None
+    scaling: Mapping[str, Any] | Scaling | None = None
+
+
+def _check_options(opts: FoPEOptions, head_dim: int, train_len: int | None) -> None:
+    sigma = opts.sigma
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"fope: sigma must be a finite number >= 0, got {sigma!r}")
+    fd = opts.freq_dim
+    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0 or fd % 2:
+        raise ValueError(f"fope: freq_dim must be an even int >= 0, got {fd!r}")
+    if opts.out_dim not in ("cap", "full"):
+        raise ValueError(f"fope: out_dim must be 'cap' or 'full', got {opts.out_dim!r}")
+    if opts.pad not in ("one", "zero"):
+        raise ValueError(f"fope: pad must be 'one' or 'zero', got {opts.pad!r}")
+    if opts.init not in INITS:
+        raise ValueError(f"fope: unknown init {opts.init!r}; choose one of {list(INITS)}")
+    for name in ("clip_floor", "normalize", "learnable", "share_heads"):
+        if not isinstance(getattr(opts, name), bool):
+            raise ValueError(f"fope: {name} must be a bool, got {getattr(opts, name)!r}")
+    if opts.clip_floor and train_len is None:
+        raise ValueError("fope: clip_floor=True needs train_len (the floor is 2π/train_len); pass train_len=...")
+
+
+def init_coefficients(shape: tuple[int, ...], *, init: str, sigma: float, generator=None) -> torch.Tensor:
+    """A fresh coefficient tensor (H, D_in, D_out) or (D_in, D_out), fp32, initialised as the release does.
+
+    Xavier inits are PyTorch's on the full tensor (for 3-D: fan_in = D_in·D_out, fan_out = H·D_out).
+    """
+    coef = torch.zeros(shape, dtype=torch.float32)
+    if init in ("eye_xavier_norm", "xavier_norm"):
+        nn.init.xavier_normal_(coef, gain=sigma, generator=generator)
+    elif init in ("eye_xavier_uniform", "xavier_uniform"):
+        nn.init.xavier_uniform_(coef, gain=sigma, generator=generator)
+    elif init == "eye_norm":
+        nn.init.normal_(coef, 0.0, sigma, generator=generator)
+    elif init != "eye":
+        raise ValueError(f"unknown init {init!r}; choose one of {list(INITS)}")
+    if init.startswith("eye"):
+        coef += F.step_eye(shape[-2], shape[-1])
+    return coef
+
+
+class FoPE(PositionEncoding):
+    """Fourier Position Embedding (per layer: build one per attention layer).
+
+    Attributes:
+        inv_freq: (D_in,) kept frequencies (after the clip, then scaling).
+        sin_coef, cos_coef: (H_kv, D_in, D_out) or (D_in, D_out) with share_heads; buffers, or Parameters when
+            learnable. Saved in the state_dict either way.
+        d_in, d_out, dim: sizes; kept: (dim/2,) bool mask of grid frequencies kept by the clip.
+        attention_scaling: multiplied into the sin/cos tables (YaRN temperature; 1.0 otherwise).
+    """
+
+    rotary = True
+
+    def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
+        super().__init__()
+        opts = parse_options(FoPEOptions, "fope", options)
+        check_head_dim("fope", head_dim)
+        _check_options(opts, head_dim, train_len)
+        self.opts = opts
+        self.head_dim, self.n_heads, self.train_len = head_dim, n_heads, train_len
+        self.n_kv_heads = check_heads("fope", n_heads, opts.n_kv_heads)
+        self.theta = check_theta("fope", opts.theta)
+        self.dim = opts.freq_dim if opts.freq_dim > head_dim else head_dim
+        self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
+
+        grid = F.rope_inv_freq(self.dim, self.theta)
+        self.kept = F.clip_floor_keep(grid, train_len) if opts.clip_floor else torch.ones_like(grid, dtype=torch.bool)
+        self.d_in = int(self.kept.sum())
+        cap = head_dim // 4 if opts.out_dim == "cap" else head_dim // 2
+        self.d_out = min(self.d_in, cap)
+        if self.d_in == 0 or self.d_out == 0:
+            raise ValueError(
+                f"fope: no mixed frequency left (D_in={self.d_in}, D_out={self.d_out}) for head_dim={head_dim}, "
+                f"train_len={train_len}, out_dim={opts.out_dim!r}"
+            )
+        self._inv_freq, self.attention_scaling = self._frequencies(None)
+
+        heads = () if opts.share_heads else (self.n_kv_heads,)
+        shape = (*heads, self.d_in, self.d_out)
+        sin_coef = init_coefficients(shape, init=opts.init, sigma=float(opts.sigma))
+        cos_coef = init_coefficients(shape, init=opts.init, sigma=float(opts.sigma))
+        if opts.learnable:
+            self.sin_coef = nn.Parameter(sin_coef)
+            self.cos_coef = nn.Parameter(cos_coef)
+        else:
+            self.register_buffer("sin_coef", sin_coef)
+            self.register_buffer("cos_coef", cos_coef)
+        self._tables: dict[tuple, tuple[tuple, torch.Tensor, torch.Tensor]] = {}
+
+    # -- frequencies -------------------------------------------------------------------------------------
+
+    @property
+    def inv_freq(self) -> torch.Tensor:
+        return self._inv_freq
+
+    def _frequencies(self, seq_len: int | None) -> tuple[torch.Tensor, float]:
+        """Scale the whole grid (the transforms are defined on grid indices), then keep the clipped-in ones."""
+        grid = F.rope_inv_freq(self.dim, self.theta)
+        scaled, attention_scaling = self.scaling(grid, theta=self.theta, dim=self.dim, seq_len=seq_len)
+        return scaled[self.kept], attention_scaling
+
+    def _frequencies_for(self, seq_len: int | None) -> tuple[torch.Tensor, float, int | None]:
+        """(inv_freq, attention_scaling, dynamic length key or None) for a call whose max position + 1 is seq_len."""
+        if self.scaling.dynamic and seq_len is not None and seq_len > self.scaling.original_max_position_embeddings:
+            inv_freq, scale = self._frequencies(seq_len)
+            return inv_freq, scale, seq_len
+        return self._inv_freq, self.attention_scaling, None
+
+    # -- tables ------------------------------------------------------------------------------------------
+
+    def mixed_tables(self, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float):
+        """Mixed and padded sin, cos from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
+        (H = 1 with share_heads), attention scaling included."""
+        cos_b, sin_b = F.angle_tables(positions, inv_freq.to(positions.device))  # (…, D_in)
+        sin_coef, cos_coef = self.sin_coef, self.cos_coef
+        if sin_coef.dim() == 2:
+            sin_coef, cos_coef = sin_coef[None], cos_coef[None]
+        sin_b, cos_b = sin_b.unsqueeze(-3), cos_b.unsqueeze(-3)  # (…, 1, T, D_in): broadcast over heads (after B)
+        sin_m, cos_m = F.fourier_mix(sin_b, cos_b, sin_coef, cos_coef, normalize=self.opts.normalize)
+        sin_t, cos_t = F.pad_pairs(sin_m, cos_m, self.head_dim // 2, pad=self.opts.pad)  # (…, H, T, D/2)
+        if scale != 1.0:
+            sin_t, cos_t = sin_t * scale, cos_t * scale
+        return sin_t, cos_t
+
+    def _cached_tables(self, device: torch.device, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(H, L, D/2) sin/cos tables with L >= seq_len, recomputed only when the coefficients changed."""
+        inv_freq, scale, dyn = self._frequencies_for(seq_len)
+        key = (str(device), dyn)
+        version = (
+            tensor_version(self.sin_coef), tensor_version(self.cos_coef),
+            self.sin_coef.data_ptr(), self.cos_coef.data_ptr(), self.sin_coef.dtype,
+        )
+        hit = self._tables.get(key)
+        if hit is not None and hit[0] == version and hit[1].shape[-2] >= seq_len:
+            return hit[1], hit[2]
+        old = 0 if hit is None or hit[0] != version else hit[1].shape[-2]
+        length = seq_len if dyn is not None else max(seq_len, 2 * old, self.train_len or 0)
+        with torch.inference_mode(False), torch.no_grad():  # usable by autograd even if first built in eval
+            sin_t, cos_t = self.mixed_tables(torch.arange(length, device=device), inv_freq, scale)
+        if dyn is not None:  # keep the static table and the latest dynamic one only
+            self._tables = {k: v for k, v in self._tables.items() if k[1] is None}
+        self._tables[key] = (version, sin_t, cos_t)
+        return sin_t, cos_t
+
+    def half_tables(self, positions: torch.Tensor, device: torch.device | None = None):
+        """sin, cos for these positions: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)."""
+        device = positions.device if device is None else device
+        positions = positions.to(device)
+        direct = torch.compiler.is_compiling() or (self.sin_coef.requires_grad and torch.is_grad_enabled())
+        if direct:  # traceable / differentiable: mix just the rows needed
+            seq_len = int(positions.max()) + 1 if self.scaling.dynamic else None
+            inv_freq, scale, _ = self._frequencies_for(seq_len)
+            return self.mixed_tables(positions, inv_freq, scale)
+        sin_t, cos_t = self._cached_tables(device, max_position(positions) + 1)
+        return gather_rows(sin_t, positions), gather_rows(cos_t, positions)
+
+    # -- the hook ----------------------------------------------------------------------------------------
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) -> rotated (q, k) in their input dtypes.
+
+        Query head h uses the coefficients of kv head h // (Hq // Hk).
+        """
+        check_rotary_inputs("fope", q, k, positions, self.head_dim)
+        n_coef = 1 if self.opts.share_heads else self.n_kv_heads
+        if n_coef != 1 and k.shape[1] != n_coef:
+            raise ValueError(f"fope: k has {k.shape[1]} heads but the coefficients are for n_kv_heads={n_coef}")
+        sin_t, cos_t = self.half_tables(positions, q.device)  # (…, H_c, T, D/2)
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            k_out = F.apply_rotary_halves(k.float(), cos_t, sin_t).to(k.dtype)
+            group = q.shape[1] // n_coef
+            qg = q.float().unflatten(1, (n_coef, group))  # (B, H_c, g, T, D)
+            q_out = F.apply_rotary_halves(qg, cos_t.unsqueeze(-3), sin_t.unsqueeze(-3)).flatten(1, 2).to(q.dtype)
+        return q_out, k_out
+
+    def extra_repr(self) -> str:
+        o = self.opts
+        scaling = "" if self.scaling.rope_type == "default" else f", scaling={self.scaling.to_hf()}"
+        return (
+            f"head_dim={self.head_dim}, D_in={self.d_in}, D_out={self.d_out}, sigma={o.sigma}, init={o.init}, "
+            f"pad={o.pad}, clip_floor={o.clip_floor}, learnable={o.learnable}{scaling}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# continual training: coefficient expansion on checkpoint load (FOPE-SPEC §1.3)
+
+
+def resize_coefficients(old: torch.Tensor, module: FoPE, *, mode: str = "expand") -> torch.Tensor:
+    """Fit a checkpoint's coefficient tensor to ``module``'s (larger or smaller) shape, as the release does on load.
+
+    The old block is copied into the top-left corner of
+      mode="expand": a fresh init of the new shape (module's init and σ: Xavier + step-eye), the ``x+fope`` configs;
+      mode="zero":   zeros (new rows/columns are zero), the ``x+yarn`` FoPE config.
+    An old tensor larger along an axis is truncated.
+
+    Args:
+        old: (H, D_in_old, D_out_old) or (D_in_old, D_out_old).
+    Returns:
+        a tensor of the module's coefficient shape (H, D_in, D_out) / (D_in, D_out), in the module's dtype.
+    """
+    if mode not in ("expand", "zero"):
+        raise ValueError(f"mode must be 'expand' or 'zero', got {mode!r}")
+    shape = tuple(module.sin_coef.shape)
+    if old.dim() != len(shape) or (old.dim() == 3 and old.shape[0] != shape[0]):
+        raise ValueError(f"cannot resize coefficients of shape {tuple(old.shape)} to {shape} (heads/rank differ)")
+    if mode == "expand":
+        new = init_coefficients(shape, init=module.opts.init, sigma=float(module.opts.sigma))
+    else:
+        new = torch.zeros(shape, dtype=torch.float32)
+    rows, cols = min(old.shape[-2], shape[-2]), min(old.shape[-1], shape[-1])
+    new[..., :rows, :cols] = old[..., :rows, :cols].to(torch.float32)
+    return new.to(device=module.sin_coef.device, dtype=module.sin_coef.dtype)
+
+
+def resize_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module, *, mode: str = "expand") -> dict:
+    """Copy of ``state_dict`` whose FoPE coefficients are resized to ``model``'s FoPE modules (see
+    :func:`resize_coefficients`). Keys absent from the state dict (RoPE -> FoPE) are left absent, so a
+    ``load_state_dict(..., strict=False)`` keeps the model's fresh FoPE init."""
+    out = dict(state_dict)
+    for name, module in model.named_modules():
+        if not isinstance(module, FoPE):
+            continue
+        for attr in ("sin_coef", "cos_coef"):
+            key = f"{name}.{attr}" if name else attr
+            if key in out and tuple(out[key].shape) != tuple(getattr(module, attr).shape):
+                out[key] = resize_coefficients(out[key], module, mode=mode)
+    return out

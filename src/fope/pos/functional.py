@@ -1,0 +1,217 @@
+"""Pure math of the position encodings: frequencies, rotations, Fourier mixing, bias kernels.
+
+No state, no parameters: modules in fope.pos own buffers/parameters and call these functions; tests
+call them directly.
+
+Shape legend:
+    D   head dim (even), D/2 rotary pairs; pair j is (x[j], x[j + D/2]) ("rotate-half", GPT-NeoX layout)
+    F   number of frequencies (D/2 for RoPE; D_in kept frequencies for FoPE)
+    H   heads (of the coefficient tensors: kv heads), L table length, T tokens
+    D_in / D_out  FoPE coefficient input (kept frequencies) / output (mixed pairs) sizes
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# ---------------------------------------------------------------------------------------------------------
+# frequencies
+
+
+def rope_inv_freq(dim: int, theta: float, device: torch.device | str | None = None) -> torch.Tensor:
+    """RoPE inverse frequencies ω_i = θ^(−2i/dim), i = 0 .. dim/2−1, fp32 (dim/2,).
+
+    Computed exactly like Hugging Face's default init (1 / θ^(arange(0, dim, 2) / dim)), so tables built from it
+    are bit-identical to transformers' own.
+    """
+    exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=device).to(torch.float32) / dim
+    return 1.0 / (theta**exponents)
+
+
+def clip_floor_keep(inv_freq: torch.Tensor, train_len: int, ratio: float = 1.0) -> torch.Tensor:
+    """Boolean mask (F,) of frequencies kept by FoPE's clip floor: ω ≥ 2π/train_len · ratio.
+
+    Frequencies *strictly* below the floor are clipped to zero (the release's comparison is strict <,
+    so a frequency equal to the floor is kept).
+    """
+    floor = 2.0 * math.pi / train_len * ratio
+    return ~(inv_freq < floor)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rotary application
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    """(…, D) -> (…, D): [x1, x2] -> [−x2, x1] (halves of the last axis)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x·cos + rotate_half(x)·sin (the official forward sign); cos/sin broadcast against x (…, D)."""
+    return x * cos + rotate_half(x) * sin
+
+
+def apply_rotary_halves(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Same result as :func:`apply_rotary` with the duplicated tables, from half-width tables.
+
+    Args:
+        x: (…, D); cos, sin: (…, D/2) broadcasting against x's leading axes.
+    Returns:
+        (…, D) = [x1·cos − x2·sin, x2·cos + x1·sin] (bit-identical to x·[cos, cos] + rotate_half(x)·[sin, sin]).
+    """
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+
+def angle_tables(positions: torch.Tensor, inv_freq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin of position·frequency, fp32.
+
+    Args:
+        positions: (…,) integer or float positions.
+        inv_freq: (F,) frequencies.
+    Returns:
+        cos, sin: (…, F) each (not duplicated).
+    """
+    angles = positions.to(torch.float32)[..., None] * inv_freq.to(torch.float32)
+    return angles.cos(), angles.sin()
+
+
+def rope_tables(
+    positions: torch.Tensor, inv_freq: torch.Tensor, attention_scaling: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE cos/sin tables in the rotate-half layout (like HF's rotary embedding forward).
+
+    Args:
+        positions: (…,) positions; inv_freq: (D/2,).
+    Returns:
+        cos, sin: (…, D) fp32, each [t·ω, t·ω] duplicated, times ``attention_scaling``.
+    """
+    cos, sin = angle_tables(positions, inv_freq)
+    cos, sin = torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
+    if attention_scaling != 1.0:
+        cos, sin = cos * attention_scaling, sin * attention_scaling
+    return cos, sin
+
+
+# ---------------------------------------------------------------------------------------------------------
+# FoPE
+
+
+def step_eye(d_in: int, d_out: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The release's "step-eye" (d_in, d_out): entry (i·s, i) = 1 with s = ceil(d_in/d_out), for i·s < d_in.
+
+    Equals the identity when d_in == d_out. With d_in > d_out some columns may get no 1 ("dead" columns).
+    """
+    if d_in <= 0 or d_out <= 0:
+        raise ValueError(f"step_eye needs positive sizes, got d_in={d_in}, d_out={d_out}")
+    step = math.ceil(d_in / d_out)
+    eye = torch.zeros(d_in, d_out, dtype=dtype)
+    cols = torch.arange(d_out)
+    cols = cols[cols * step < d_in]
+    eye[cols * step, cols] = 1.0
+    return eye
+
+
+def fourier_mix(
+    sin_basis: torch.Tensor,
+    cos_basis: torch.Tensor,
+    sin_coef: torch.Tensor,
+    cos_coef: torch.Tensor,
+    *,
+    normalize: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix the kept frequencies' sin/cos into D_out Fourier-series columns, in fp32.
+
+    S[h, t, j] = Σ_k sin(t ω_k)·sin_coef[h, k, j] and C likewise with cos.
+
+    Args:
+        sin_basis, cos_basis: (T, D_in) sin/cos of t·ω_k for the kept frequencies (or (…, 1, T, D_in): leading
+            axes broadcast with the coefficients' head axis, as in torch.matmul).
+        sin_coef, cos_coef: (H, D_in, D_out) per head, or (D_in, D_out) shared (then H = 1 in the output).
+        normalize: divide every coefficient column by its sum over the input axis first (the paper's
+            pseudo-code; NOT the release). Columns summing to ~0 blow up.
+    Returns:
+        S, C: (H, T, D_out) fp32 (for (…, 1, T, D_in) bases: (…, H, T, D_out)).
+    """
+    sin_coef, cos_coef = sin_coef.to(torch.float32), cos_coef.to(torch.float32)
+    if sin_coef.dim() == 2:
+        sin_coef, cos_coef = sin_coef[None], cos_coef[None]
+    if normalize:
+        sin_coef = sin_coef / sin_coef.sum(dim=-2, keepdim=True)
+        cos_coef = cos_coef / cos_coef.sum(dim=-2, keepdim=True)
+    sin_mixed = torch.matmul(sin_basis.to(torch.float32), sin_coef)  # (T, D_in) @ (H, D_in, D_out) -> (H, T, D_out)
+    cos_mixed = torch.matmul(cos_basis.to(torch.float32), cos_coef)
+    return sin_mixed, cos_mixed
+
+
+def pad_pairs(
+    sin_mixed: torch.Tensor, cos_mixed: torch.Tensor, half: int, *, pad: str = "one"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad the mixed tables from D_out to D/2 = ``half`` pairs (the zero-frequency pairs come last).
+
+    pad="one": both sin and cos padded with 1 (the release; a padded pair becomes a fixed √2-scale, 45° rotation,
+    contributing 2·q·k). pad="zero": a true zero frequency, cos = 1 and sin = 0.
+    Duplicate the result (or use :func:`apply_rotary_halves`) for the rotate-half layout.
+
+    Args:
+        sin_mixed, cos_mixed: (…, D_out).
+    Returns:
+        sin, cos: (…, D/2).
+    """
+    if pad not in ("one", "zero"):
+        raise ValueError(f"pad must be 'one' or 'zero', got {pad!r}")
+    n_pad = half - sin_mixed.shape[-1]
+    if n_pad < 0:
+        raise ValueError(f"D_out={sin_mixed.shape[-1]} exceeds the {half} rotary pairs")
+    if n_pad:
+        shape = (*sin_mixed.shape[:-1], n_pad)
+        sin_fill = 1.0 if pad == "one" else 0.0
+        sin_mixed = torch.cat((sin_mixed, sin_mixed.new_full(shape, sin_fill)), dim=-1)
+        cos_mixed = torch.cat((cos_mixed, cos_mixed.new_full(shape, 1.0)), dim=-1)
+    return sin_mixed, cos_mixed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# additive biases
+
+
+def relative_distance(q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+    """(Tq,), (Tk,) -> (Tq, Tk) fp32 i − j (query minus key position; ≥ 0 where causal attention looks)."""
+    return q_positions.to(torch.float32)[:, None] - k_positions.to(torch.float32)[None, :]
+
+
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """ALiBi head slopes (Press et al. 2022), fp32 (n_heads,).
+
+    For H a power of two: m_h = 2^(−8h/H), h = 1..H. Otherwise take the H' = 2^⌊log2 H⌋ slopes and add the first
+    H − H' of the 2H' slopes at odd h (1, 3, 5, …), i.e. those that interleave between the H' ones.
+    """
+    if n_heads <= 0:
+        raise ValueError(f"n_heads must be positive, got {n_heads}")
+
+    def geometric(n: int) -> list[float]:
+        return [2.0 ** (-8.0 * h / n) for h in range(1, n + 1)]
+
+    closest = 2 ** int(math.floor(math.log2(n_heads)))
+    slopes = geometric(closest)
+    if closest != n_heads:
+        slopes += geometric(2 * closest)[0::2][: n_heads - closest]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+def alibi_bias(slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+    """ALiBi bias −m_h·|i − j|: (H,), (Tq,), (Tk,) -> (H, Tq, Tk) fp32."""
+    dist = relative_distance(q_positions, k_positions).abs()
+    return -slopes.to(torch.float32)[:, None, None] * dist
+
+
+def kerple_log_bias(
+    r1: torch.Tensor, r2: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor
+) -> torch.Tensor:
+    """KERPLE logarithmic kernel bias −r1_h·log(1 + r2_h·|i − j|): (H,), (H,), (Tq,), (Tk,) -> (H, Tq, Tk)."""
+    dist = relative_distance(q_positions, k_positions).abs()
+    return -r1[:, None, None] * torch.log1p(r2[:, None, None] * dist)

@@ -1,0 +1,65 @@
+"""KERPLE, logarithmic variant (Chi et al., NeurIPS 2022): bias −r1_h·log(1 + r2_h·|i − j|), r1, r2 > 0 learned.
+
+Positive parametrisation: r = eps + softplus(raw) with eps = 0.01 (the authors clamp r at 0.01).
+Init (option ``init``): "uniform" = the authors' code, r1 ~ U(0, 2) and r2 ~ U(0, 1) per head (floored at eps);
+"ones" = r1 = r2 = 1 for every head. Parameters are per layer (one module per attention layer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as TF
+from torch import nn
+
+from . import functional as F
+from .base import PositionEncoding, check_heads, parse_options
+
+EPS = 0.01
+
+
+def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    return y + torch.log(-torch.expm1(-y))
+
+
+@dataclass(frozen=True)
+class KERPLEOptions:
+    init: str = "uniform"
+    n_kv_heads: int | None = None
+
+
+class KERPLE(PositionEncoding):
+    """Attributes: r1, r2 (properties, (Hq,) positive); raw_r1, raw_r2 the Parameters."""
+
+    def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
+        super().__init__()
+        opts = parse_options(KERPLEOptions, "kerple", options)
+        check_heads("kerple", n_heads, opts.n_kv_heads)
+        if opts.init == "uniform":
+            r1, r2 = torch.rand(n_heads) * 2, torch.rand(n_heads)
+        elif opts.init == "ones":
+            r1, r2 = torch.ones(n_heads), torch.ones(n_heads)
+        else:
+            raise ValueError(f"kerple: init must be 'uniform' or 'ones', got {opts.init!r}")
+        floor = 2 * EPS  # keep softplus^-1 finite
+        self.raw_r1 = nn.Parameter(_inverse_softplus(r1.clamp(min=floor) - EPS))
+        self.raw_r2 = nn.Parameter(_inverse_softplus(r2.clamp(min=floor) - EPS))
+        self.n_heads = n_heads
+
+    @property
+    def r1(self) -> torch.Tensor:
+        return EPS + TF.softplus(self.raw_r1.float())
+
+    @property
+    def r2(self) -> torch.Tensor:
+        return EPS + TF.softplus(self.raw_r2.float())
+
+    def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −r1·log(1 + r2·|i − j|)."""
+        with torch.autocast(device_type=q_positions.device.type, enabled=False):
+            return F.kerple_log_bias(self.r1, self.r2, q_positions, k_positions)
+
+    def extra_repr(self) -> str:
+        return f"n_heads={self.n_heads}, variant=log"

@@ -1,0 +1,23 @@
+"""NoPE: no position encoding at all (causal masking alone carries order; Kazemnejad et al. 2023)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .base import PositionEncoding, check_heads, parse_options
+
+
+@dataclass(frozen=True)
+class NoPEOptions:
+    #: accepted (and validated) so every kind takes the model's GQA shape; unused
+    n_kv_heads: int | None = None
+
+
+class NoPE(PositionEncoding):
+    """Identity rotation and no bias."""
+
+    def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
+        super().__init__()
+        opts = parse_options(NoPEOptions, "nope", options)  # unknown options raise a ValueError naming them
+        check_heads("nope", n_heads, opts.n_kv_heads)

@@ -1,0 +1,145 @@
+"""RoPE (Su et al. 2021) in the rotate-half (GPT-NeoX / OLMo / HF Llama) layout, with optional frequency scaling.
+
+x' = x·cos(tω) + rotate_half(x)·sin(tω), ω_i = θ^(−2i/D), pair j = (x[j], x[j + D/2]); computed in fp32 with autocast
+off and cast back to the input dtype. Equals Hugging Face's ``LlamaRotaryEmbedding`` + ``apply_rotary_pos_emb``
+(tested), including ``scaling`` (HF ``rope_parameters`` dict, see fope.pos.scaling) and its attention scaling
+(YaRN mscale, multiplied into cos and sin).
+
+Tables: cos/sin of t·ω for t = 0..L−1 are computed once per (frequencies, device) and shared by all layers,
+grown (doubling) when a position beyond L arrives; every forward is a row lookup. Under torch.compile the tables are
+computed directly from the positions instead (no data-dependent Python). With dynamic NTK the table depends on
+the current length and is cached per length (a few recent lengths).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import functional as F
+from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, max_position, parse_options
+from .scaling import Scaling, parse_scaling
+
+#: shared (cos, sin) half tables, (L, D/2) fp32, keyed by frequencies/device(/length for dynamic scaling)
+_TABLES: OrderedDict[Hashable, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_MAX_TABLES = 32
+
+
+def _cached(key: Hashable, min_len: int, build) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shared LRU of position tables: returns tables of length >= min_len, (re)building with ``build(length)``."""
+    hit = _TABLES.get(key)
+    if hit is not None and hit[0].shape[-2] >= min_len:
+        _TABLES.move_to_end(key)
+        return hit
+    old = 0 if hit is None else hit[0].shape[-2]
+    length = max(min_len, 2 * old)
+    with torch.inference_mode(False), torch.no_grad():  # usable later by autograd even if first built in eval
+        _TABLES[key] = tables = build(length)
+    _TABLES.move_to_end(key)
+    while len(_TABLES) > _MAX_TABLES:
+        _TABLES.popitem(last=False)
+    return tables
+
+
+def check_theta(kind: str, theta: Any) -> float:
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not math.isfinite(theta) or theta <= 1:
+        raise ValueError(f"{kind}: theta must be a number > 1, got {theta!r}")
+    return float(theta)
+
+
+def check_head_dim(kind: str, head_dim: int) -> None:
+    if head_dim % 2:
+        raise ValueError(f"{kind}: head_dim must be even for rotary encodings, got head_dim={head_dim}")
+
+
+@dataclass(frozen=True)
+class RoPEOptions:
+    #: base θ of the frequencies ω_i = θ^(−2i/D)
+    theta: float = 10000.0
+    #: HF rope_parameters dict (or a parsed fope.pos.scaling.Scaling); None = no scaling
+    scaling: Mapping[str, Any] | Scaling | None = None
+    #: key/value heads (GQA); RoPE is the same for every head, only validated
+    n_kv_heads: int | None = None
+
+
+class RoPE(PositionEncoding):
+    """Rotary position embedding.
+
+    Attributes:
+        inv_freq: (D/2,) fp32 frequencies after scaling (for dynamic NTK: those at the original length).
+        attention_scaling: float multiplied into cos and sin (YaRN attention temperature; 1.0 otherwise).
+        scaling: the parsed frequency transform.
+    """
+
+    rotary = True
+
+    def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
+        super().__init__()
+        opts = parse_options(RoPEOptions, "rope", options)
+        check_head_dim("rope", head_dim)
+        self.head_dim, self.n_heads, self.train_len = head_dim, n_heads, train_len
+        self.n_kv_heads = check_heads("rope", n_heads, opts.n_kv_heads)
+        self.theta = check_theta("rope", opts.theta)
+        self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
+        self.base_inv_freq = F.rope_inv_freq(head_dim, self.theta)  # plain attribute: never cast by .to(dtype)
+        self._inv_freq, self.attention_scaling = self._frequencies(None)
+
+    @property
+    def inv_freq(self) -> torch.Tensor:
+        return self._inv_freq
+
+    def _frequencies(self, seq_len: int | None) -> tuple[torch.Tensor, float]:
+        return self.scaling(self.base_inv_freq, theta=self.theta, dim=self.head_dim, seq_len=seq_len)
+
+    def _table_key(self, device: torch.device, seq_len: int | None) -> tuple[torch.Tensor, float, Hashable]:
+        """(inv_freq, attention_scaling, cache key) for a call whose max position + 1 is ``seq_len``."""
+        key: tuple = ("rope", self.head_dim, self.theta, self.scaling, str(device))
+        if self.scaling.dynamic and seq_len is not None and seq_len > self.scaling.original_max_position_embeddings:
+            inv_freq, scale = self._frequencies(seq_len)
+            return inv_freq, scale, (*key, seq_len)
+        return self._inv_freq, self.attention_scaling, key
+
+    def half_tables(self, positions: torch.Tensor, device: torch.device | None = None):
+        """cos, sin (fp32, attention scaling included) for these positions.
+
+        Args:
+            positions: (T,) or (B, T) integer positions.
+        Returns:
+            cos, sin: (T, D/2) for (T,) positions, (B, 1, T, D/2) for (B, T).
+        """
+        device = positions.device if device is None else device
+        positions = positions.to(device)
+        if torch.compiler.is_compiling():  # direct, traceable
+            seq_len = None if not self.scaling.dynamic else int(positions.max()) + 1
+            inv_freq, scale, _ = self._table_key(device, seq_len)
+            cos, sin = F.angle_tables(positions, inv_freq.to(device))
+            cos, sin = cos * scale, sin * scale
+            return (cos, sin) if positions.dim() == 1 else (cos[:, None], sin[:, None])
+        seq_len = max_position(positions) + 1
+        inv_freq, scale, key = self._table_key(device, seq_len)
+
+        def build(length: int) -> tuple[torch.Tensor, torch.Tensor]:
+            cos, sin = F.angle_tables(torch.arange(length, device=device), inv_freq.to(device))
+            return (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
+
+        cos, sin = _cached(key, max(seq_len, self.train_len or 0), build)
+        cos, sin = gather_rows(cos, positions), gather_rows(sin, positions)
+        return (cos, sin) if positions.dim() == 1 else (cos[:, None], sin[:, None])
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) -> rotated (q, k) in their input dtypes."""
+        check_rotary_inputs("rope", q, k, positions, self.head_dim)
+        cos, sin = self.half_tables(positions, q.device)
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            q_out = F.apply_rotary_halves(q.float(), cos, sin).to(q.dtype)
+            k_out = F.apply_rotary_halves(k.float(), cos, sin).to(k.dtype)
+        return q_out, k_out
+
+    def extra_repr(self) -> str:
+        scaling = "" if self.scaling.rope_type == "default" else f", scaling={self.scaling.to_hf()}"
+        return f"head_dim={self.head_dim}, theta={self.theta:g}{scaling}"

@@ -1,0 +1,26 @@
+"""The paper's experiment grid at any scale: `fope reproduce --preset NAME --out DIR`.
+
+    >>> from fope.reproduce import get_preset, build_grid, run_grid, LocalBackend, collect, write_outputs
+    >>> preset = get_preset("cpu-quick")
+    >>> grid = build_grid(preset, head_dim=32, n_heads=3, n_layers=2)
+    >>> run_grid(grid, "runs/repro", backend=LocalBackend())
+    >>> write_outputs(collect(grid, "runs/repro"), "runs/repro")
+
+Modules: presets (GridPreset, the presets), experiments (runs and cells of each figure), runner (resumable
+scheduling, backends), results (results.json), claims (the paper's claims checked), report (report.md),
+figures (PNGs), cli.
+"""
+
+from .claims import Claim, check_claims
+from .experiments import Cell, Grid, Run, build_grid
+from .presets import PRESETS, GridPreset, apply_grid_overrides, get_preset
+from .report import render_report, write_outputs
+from .results import collect
+from .runner import Backend, EvalRequest, LocalBackend, TorchrunBackend, run_grid
+
+__all__ = [
+    "GridPreset", "PRESETS", "get_preset", "apply_grid_overrides",
+    "Run", "Cell", "Grid", "build_grid",
+    "Backend", "EvalRequest", "LocalBackend", "TorchrunBackend", "run_grid",
+    "collect", "check_claims", "Claim", "render_report", "write_outputs",
+]

@@ -1,0 +1,123 @@
+"""`fope reproduce`: run the paper's experiment grid at a chosen scale and write the report.
+
+    fope reproduce --preset cpu-quick --out runs/repro-quick        # whole grid, reduced (<= 15 min, 2 cores)
+    fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (~50 min, 2 cores)
+    fope reproduce --preset cpu --out DIR seeds=5 steps=1000 train.lr=1e-3     # scale up with overrides
+    fope reproduce --preset 60M --out DIR --print-commands          # paper scale: the torchrun commands
+    fope reproduce --out DIR --report-only                          # rebuild report.md / results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+GRID_FILE = "grid.json"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("reproduce", help="run the paper's experiment grid and write report.md / results.json",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", help="grid preset: cpu-quick, cpu, 60M, 180M, 1.2B (default: the one stored in --out)")
+    p.add_argument("--out", required=False, help="output directory (resumable: rerun to continue)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="grid preset fields (seeds=5, steps=1000, sigmas=0,0.3) or fope.train keys (train.lr=1e-3)")
+    p.add_argument("--only", help="comma-separated experiments to run: main,extension,ablations,passkey")
+    p.add_argument("--report-only", action="store_true", help="only rebuild results.json, report.md and figures")
+    p.add_argument("--print-commands", action="store_true",
+                   help="print every run, its overrides and its torchrun command; run nothing")
+    p.add_argument("--nproc", type=int, help="processes per training run (> 1: torchrun); default from the preset")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--progress-bars", action="store_true", help="show the per-step progress bars of training")
+    p.add_argument("--list-presets", action="store_true", help="list the grid presets and exit")
+    p.set_defaults(func=main)
+
+
+def _list_presets() -> int:
+    from .presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        print(f"{name:10s} {preset.description}")
+    return 0
+
+
+def resolve_preset(args: argparse.Namespace):
+    """The grid preset from --preset (or OUT/grid.json), overrides and --only / --nproc."""
+    import dataclasses
+    import json
+
+    from .presets import GridPreset, apply_grid_overrides, get_preset
+
+    stored = Path(args.out) / GRID_FILE if args.out else None
+    if args.preset:
+        preset = get_preset(args.preset)
+    elif stored is not None and stored.is_file():
+        d = json.loads(stored.read_text())
+        preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    else:
+        raise ValueError("give --preset NAME (see --list-presets) or an --out directory of an earlier run")
+    if args.overrides:
+        preset = apply_grid_overrides(preset, list(args.overrides))
+    if args.only:
+        preset = dataclasses.replace(preset, experiments=tuple(e.strip() for e in args.only.split(",") if e.strip()))
+    if args.nproc:
+        preset = dataclasses.replace(preset, nproc=int(args.nproc))
+    return preset
+
+
+def build(preset):
+    """The grid of a preset (the base model's shape comes from the fope.train preset it starts from)."""
+    from .experiments import build_grid
+    from .runner import base_config
+
+    m = base_config(preset).model
+    return build_grid(preset, head_dim=m.dim_head, n_heads=m.n_heads, n_layers=m.n_layers)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.list_presets:
+        return _list_presets()
+    if not args.out:
+        raise ValueError("--out DIR is required")
+    if not args.progress_bars:
+        os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of per-step bars
+    from .report import write_outputs
+    from .results import collect
+    from .runner import LocalBackend, TorchrunBackend, print_plan, run_grid, write_json_atomic
+
+    preset = resolve_preset(args)
+    grid = build(preset)
+    out = Path(args.out)
+    command = " ".join(["fope", "reproduce", *sys.argv[2:]]) if sys.argv[1:2] == ["reproduce"] else \
+        "fope reproduce " + " ".join(sys.argv[1:])
+    if args.print_commands:
+        print_plan(grid, out, nproc=preset.nproc)
+        return 0
+    if args.report_only:
+        paths = write_outputs(collect(grid, out, command=command), out, figures=not args.no_figures)
+        print(f"wrote {paths['report']} and {paths['results']}")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / GRID_FILE, preset.to_dict())
+    backend = TorchrunBackend(nproc=preset.nproc, device=preset.device) if preset.nproc > 1 else \
+        LocalBackend(device=preset.device)
+    tic = time.perf_counter()
+
+    def partial_report() -> None:  # after every run: a usable report even if the grid is stopped later
+        write_outputs(collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic), out,
+                      figures=False)
+
+    status = run_grid(grid, out, backend=backend, on_run_done=partial_report)
+    results = collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic)
+    paths = write_outputs(results, out, figures=not args.no_figures)
+    print(f"done in {status['session_s'] / 60:.1f} min (this session); {len(status['done'])} runs complete, "
+          f"{len(status['failed'])} failed, {len(status['skipped'])} skipped")
+    from .claims import check_claims
+
+    for c in check_claims(results):
+        print(f"  [{c.verdict}] {c.figure}: {c.paper} -- {c.measured}")
+    print(f"report: {paths['report']}\nresults: {paths['results']}")
+    return 1 if status["failed"] or status["skipped"] else 0

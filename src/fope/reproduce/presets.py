@@ -1,0 +1,226 @@
+"""Grid presets of `fope reproduce`: the scale at which the paper's experiment grid is run.
+
+A `GridPreset` fixes everything the grid needs besides the experiments themselves: the base training preset of
+`fope.train` (model size, optimiser, data), the training length L, the budget, the number of seeds, the evaluated
+lengths and the ablation values. `fope.reproduce.experiments.build_grid` turns a preset into the list of runs.
+
+CPU presets (run here, sized from measured wall times on 2 CPU cores; see docs/reproduce.md):
+    cpu-quick   the whole grid, reduced (1 seed, fewer steps, fewer passkey trials), <= 15 min
+    cpu         the whole grid with 3 seeds for the main comparison, ~50 min
+
+Paper presets (GPU, `torchrun`; defined, not run here): `60M`, `180M`, `1.2B`: the paper's Books setting at
+L = 512 (FOPE-SPEC 3.1-3.3, Fig. 5 / Fig. 6), evaluated on the Books validation split and on C4.
+
+Every field can be changed from the command line (`fope reproduce --preset cpu seeds=5 steps=2000`), see
+`apply_grid_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
+EXPERIMENTS = ("main", "extension", "ablations", "passkey")
+
+
+def _f(default: Any, doc: str) -> Any:
+    if isinstance(default, (list, dict, tuple)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class GridPreset:
+    """The scale of one reproduction grid (every field documented in ``metadata["doc"]``)."""
+
+    name: str = _f("custom", "preset name (recorded in results.json)")
+    description: str = _f("", "one line shown in the report")
+    base: str = _f("cpu-tiny", "fope.train preset every run starts from (model size, optimiser, data)")
+    train_len: int = _f(128, "training length L of the main runs (extension runs train at 2L)")
+    steps: int = _f(300, "optimizer steps of every main and ablation run")
+    warmup_steps: int = _f(30, "linear warm-up steps of every main and ablation run")
+    global_batch: int = _f(16, "sequences per optimizer step at length L")
+    micro_batch: int = _f(16, "sequences per forward/backward on one process")
+    lr: float = _f(2e-3, "peak AdamW learning rate (cosine to 0.1x)")
+    vocab_size: int = _f(4096, "vocabulary of the byte-level BPE trained on the training corpus (CPU presets)")
+    train_overrides: dict = _f({}, "extra dotted fope.train overrides applied to every run")
+    pes: tuple = _f(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
+    seeds: int = _f(3, "seeds of the main comparison (mean +- std over seeds)")
+    sigma: float = _f(0.3, "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
+                           "(Xavier-normal gain, as in the released code; FOPE-SPEC 6.1)")
+    sigmas: tuple = _f((0.0, 0.1, 0.3, 0.5), "sigma sweep of the ablation (Fig. 6b)")
+    freq_dims: tuple = _f((16, 32, 64, 128), "frequency-grid sizes D of the ablation (Fig. 6c)")
+    length_factors: tuple = _f((0.5, 1, 2, 4, 8, 16), "perplexity lengths as multiples of L")
+    passkey_factors: tuple = _f((1, 2, 4, 8, 16), "passkey lengths as multiples of L")
+    passkey_trials: int = _f(40, "passkey trials per length, main and extension runs")
+    ablation_passkey_trials: int = _f(20, "passkey trials per length, ablation runs")
+    eval_tokens: int = _f(32768, "tokens scored per length by the perplexity evaluation (at least one chunk)")
+    eval_batch_tokens: int = _f(16384, "tokens per perplexity forward batch (memory bound)")
+    other_corpus: str = _f("wiki", "different-distribution evaluation corpus (the role of C4 in Fig. 5)")
+    extension_steps: int = _f(100, "optimizer steps of each length-extension run (at 2L, half the batch)")
+    extension_warmup: int = _f(10, "warm-up steps of each length-extension run (fresh schedule, reset AdamW)")
+    yarn_factor: float = _f(16.0, "YaRN scale s of the extension arms (the authors' released setting is 16)")
+    retrieval_share: float = _f(0.05, "share of synthetic in-length key-retrieval documents of the passkey "
+                                      "experiment's training data (the documented CPU-scale passkey variant)")
+    retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
+    experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey")
+    nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
+    device: str = _f("auto", "device of training and evaluation: auto, cpu or cuda")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def ppl_lengths(self) -> list[int]:
+        return [_length(f, self.train_len) for f in self.length_factors]
+
+    @property
+    def passkey_lengths(self) -> list[int]:
+        return [_length(f, self.train_len) for f in self.passkey_factors]
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad value."""
+        for name in ("train_len", "steps", "global_batch", "micro_batch", "vocab_size", "seeds", "passkey_trials",
+                     "ablation_passkey_trials", "eval_tokens", "eval_batch_tokens", "extension_steps", "nproc"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"grid preset field {name} must be a positive int, got {v!r}")
+        if not 0 <= self.warmup_steps <= self.steps:
+            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
+        if not 0 <= self.extension_warmup <= self.extension_steps:
+            raise ValueError(f"extension_warmup must be in [0, extension_steps={self.extension_steps}], "
+                             f"got {self.extension_warmup}")
+        if self.global_batch % self.micro_batch:
+            raise ValueError(f"global_batch={self.global_batch} must be a multiple of micro_batch={self.micro_batch}")
+        for pe in (*self.pes, *self.retrieval_pes):
+            if pe not in PE_KINDS:
+                raise ValueError(f"unknown position encoding {pe!r} in the grid preset; choose from {PE_KINDS}")
+        for e in self.experiments:
+            if e not in EXPERIMENTS:
+                raise ValueError(f"unknown experiment {e!r}{_hint(e, EXPERIMENTS)}; choose from {EXPERIMENTS}")
+        if 1 not in self.length_factors:
+            raise ValueError(f"length_factors must contain 1 (the training length), got {self.length_factors}")
+        for f in (*self.length_factors, *self.passkey_factors):
+            _length(f, self.train_len)
+        if any(s < 0 for s in self.sigmas) or self.sigma < 0:
+            raise ValueError(f"sigma values must be >= 0, got {self.sigma} and {self.sigmas}")
+        if not 0 <= self.retrieval_share < 1:
+            raise ValueError(f"retrieval_share must be in [0, 1), got {self.retrieval_share}")
+        if self.yarn_factor < 1:
+            raise ValueError(f"yarn_factor must be >= 1, got {self.yarn_factor}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if "extension" in self.experiments and not {"rope", "fope"} <= set(self.pes):
+            raise ValueError("the extension experiment continues the rope and fope main runs: keep both in pes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _length(factor: float, train_len: int) -> int:
+    length = factor * train_len
+    if length < 2 or abs(length - round(length)) > 1e-9:
+        raise ValueError(f"length factor {factor} of L={train_len} is not a whole number of tokens >= 2")
+    return int(round(length))
+
+
+def _hint(key: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --------------------------------------------------------------------------- the presets
+def _paper(size: str, sigma: float, micro_batch: int) -> GridPreset:
+    """The paper's Books setting at L = 512 for one model size (FOPE-SPEC 3.1-3.3, 3.6, 3.8)."""
+    return GridPreset(
+        name=size, description=f"paper scale: {size}, Books (PG-19) at L=512, evaluated on Books and C4; GPU + torchrun",
+        base=f"books-512-{size}-rope", train_len=512, steps=10_025, warmup_steps=10_000, global_batch=1024,
+        micro_batch=micro_batch, lr=6e-4, vocab_size=50304, pes=PE_KINDS, seeds=3, sigma=sigma,
+        sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), freq_dims=(16, 32, 64, 128), length_factors=(0.25, 0.5, 1, 2, 4, 8, 16),
+        passkey_factors=(1, 2, 4, 8, 16), passkey_trials=1000, ablation_passkey_trials=1000, eval_tokens=4_194_304,
+        eval_batch_tokens=65536, other_corpus="c4", extension_steps=1907, extension_warmup=100, yarn_factor=16.0,
+        retrieval_share=0.0, retrieval_pes=(), experiments=("main", "extension", "ablations"), nproc=4, device="cuda")
+
+
+PRESETS: dict[str, GridPreset] = {
+    "cpu-quick": GridPreset(
+        name="cpu-quick", description="the whole grid, reduced: 1 seed, short runs, few passkey trials (<= 15 min "
+                                      "on 2 CPU cores)",
+        base="cpu-tiny", train_len=128, steps=120, warmup_steps=12, global_batch=16, micro_batch=16, lr=2e-3,
+        seeds=1, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(16, 32, 64), length_factors=(0.5, 1, 2, 4, 8, 16),
+        passkey_factors=(1, 2, 4, 8, 16), passkey_trials=10, ablation_passkey_trials=6, eval_tokens=8192,
+        extension_steps=30, extension_warmup=3, retrieval_pes=("rope", "fope")),
+    "cpu": GridPreset(
+        name="cpu", description="the whole grid at CPU scale: 3 seeds for the main comparison (~50 min on 2 CPU cores)",
+        base="cpu-tiny", train_len=128, steps=300, warmup_steps=30, global_batch=16, micro_batch=16, lr=2e-3,
+        seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(16, 32, 64, 128), passkey_trials=40,
+        ablation_passkey_trials=20, eval_tokens=32768, extension_steps=60, extension_warmup=6),
+    "60M": _paper("60M", 0.3, 64),
+    "180M": _paper("180M", 0.4, 32),
+    "1.2B": _paper("1.2B", 0.6, 8),
+}
+
+
+def get_preset(name: str) -> GridPreset:
+    """The grid preset called ``name`` (ValueError naming the closest one if unknown)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown reproduce preset {name!r}{_hint(name, PRESETS)}; choose one of {list(PRESETS)}")
+    return PRESETS[name]
+
+
+def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[str]) -> GridPreset:
+    """A copy of ``preset`` with fields set from ``KEY=VALUE`` strings (tuples as ``a,b,c``).
+
+    Dotted keys (``train.lr=1e-3``) are fope.train overrides and go into ``train_overrides``.
+    """
+    items = dict(_split(o) for o in overrides) if isinstance(overrides, list) else dict(overrides)
+    hints = typing.get_type_hints(GridPreset)
+    changes: dict[str, Any] = {}
+    train_overrides = dict(preset.train_overrides)
+    for key, text in items.items():
+        if "." in key:
+            train_overrides[key] = text
+            continue
+        if key not in hints or key == "name":
+            raise ValueError(f"unknown grid preset field {key!r}{_hint(key, hints)}")
+        changes[key] = _coerce(key, text, hints[key], getattr(preset, key))
+    if train_overrides != preset.train_overrides:
+        changes["train_overrides"] = train_overrides
+    return dataclasses.replace(preset, **changes)
+
+
+def _split(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ValueError(f"override {text!r} is not of the form KEY=VALUE (e.g. seeds=5 or train.lr=1e-3)")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def _coerce(key: str, text: Any, tp: Any, current: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        if isinstance(current, bool):
+            return {"true": True, "false": False}[text.lower()]
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            parts = [p.strip() for p in text.split(",") if p.strip()]
+            sample = current[0] if current else ""
+            return tuple(type(sample)(p) if not isinstance(sample, str) else p for p in parts)
+        if isinstance(current, dict):
+            raise ValueError
+    except (ValueError, KeyError):
+        raise ValueError(f"grid preset field {key}: cannot convert {text!r} to {type(current).__name__}") from None
+    return text
+
+
+def field_docs() -> dict[str, str]:
+    """``{field: doc}`` of GridPreset (for the CLI help and docs/reproduce.md)."""
+    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(GridPreset)}

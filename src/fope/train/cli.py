@@ -1,0 +1,101 @@
+"""``fope train``: train a preset or a YAML experiment, resume a run, list presets.
+
+    fope train --preset cpu-tiny --pe fope --out runs/tiny
+    fope train configs/cpu-tiny.yaml train.lr=1e-3 --max-steps 200 --dry-run
+    fope train --resume runs/tiny [--stop-at 300]
+    fope train --list-presets
+    torchrun --nproc_per_node 4 -m fope.cli train --preset c4-512-60M-fope --out runs/c4-512-60M-fope
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EPILOG = """overrides: dotted key=value pairs, e.g. train.lr=3e-4 model.pe=fope model.pe_options.sigma=0.4
+data.corpus=wiki (see docs/training.md for every key). Stop a run with Ctrl-C / SIGTERM: it checkpoints at the
+next step and `fope train --resume OUT` continues it with bit-identical losses."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a model (presets, YAML configs, resume, torchrun DDP)",
+                              description=__doc__.splitlines()[0], epilog=EPILOG)
+    p.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]",
+                   help="an experiment YAML (optional with --preset) followed by dotted overrides")
+    p.add_argument("--preset", help="a named preset (see --list-presets)")
+    p.add_argument("--pe", help="position encoding: rope, fope, alibi, nope, kerple, fire "
+                                "(resets pe_options to the preset's defaults for that kind)")
+    p.add_argument("--max-steps", type=int, help="schedule length in optimizer steps (train.max_steps)")
+    p.add_argument("--stop-at", type=int, metavar="M", help="end the process after step M with a checkpoint")
+    p.add_argument("--seed", type=int, help="train.seed")
+    p.add_argument("--out", help="run directory (default runs/NAME)")
+    p.add_argument("--resume", metavar="OUT", help="continue the run in OUT (its config.yaml; overrides allowed)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config as YAML and exit")
+    p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
+    p.set_defaults(func=run)
+
+
+def resolve(args: argparse.Namespace):
+    """(ExperimentConfig, run name) from the parsed arguments."""
+    from .config import ExperimentConfig, apply_overrides
+    from .presets import load_preset, with_pe
+
+    items = list(args.items)
+    yaml_path = items.pop(0) if items and "=" not in items[0] else None
+    if args.resume:
+        if args.preset or yaml_path:
+            raise ValueError("--resume takes the config from the run directory; do not pass --preset or a YAML")
+        cfg, name = ExperimentConfig.from_yaml(Path(args.resume) / "config.yaml"), Path(args.resume).name
+    elif args.preset and yaml_path:
+        raise ValueError(f"give either --preset or a config file, not both ({args.preset!r}, {yaml_path!r})")
+    elif args.preset:
+        cfg, name = load_preset(args.preset), args.preset
+    elif yaml_path:
+        cfg, name = ExperimentConfig.from_yaml(yaml_path), Path(yaml_path).stem
+    else:
+        raise ValueError("nothing to train: pass --preset NAME, a CONFIG.yaml, or --resume OUT")
+    if args.pe:
+        cfg = with_pe(cfg, args.pe)
+        name = _rename(name, args.pe)
+    extra = [f"train.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    extra += [f"train.seed={args.seed}"] if args.seed is not None else []
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise ValueError(f"expected key=value overrides after the config, got {bad[0]!r}")
+    return apply_overrides(cfg, items + extra), name
+
+
+def _rename(name: str, pe: str) -> str:
+    from .presets import PE_KINDS
+
+    parts = name.split("-")
+    if parts[-1] in PE_KINDS:
+        parts[-1] = pe
+        return "-".join(parts)
+    return f"{name}-{pe}"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_presets:
+        from .presets import list_presets
+
+        print("\n".join(list_presets()))
+        return 0
+    cfg, name = resolve(args)
+    if args.dry_run:
+        sys.stdout.write(cfg.to_yaml())
+        return 0
+    from .loop import NonFiniteLossError, train
+
+    out = Path(args.resume or args.out or Path("runs") / name)
+    try:
+        summary = train(cfg, out, resume=bool(args.resume), stop_at=args.stop_at)
+    except NonFiniteLossError as e:
+        print(f"fope train: error: {e}", file=sys.stderr)
+        return 3
+    brief = {k: summary[k] for k in ("step", "max_steps", "finished", "first_loss", "final_loss",
+                                     "final_val_loss", "tokens_per_s", "model_dir")}
+    print(json.dumps(brief, indent=2))
+    return 0

@@ -1,0 +1,123 @@
+"""torchrun / DDP plumbing: process-group set-up, rank-0 I/O, all-reduce helpers, deterministic sharding.
+
+Launch (one node, N processes; gloo on CPU, nccl on CUDA)::
+
+    torchrun --nproc_per_node 4 -m fope.cli train --preset c4-512-60M-fope --out runs/c4-512-60M-fope
+
+Sharding: the training windows are visited in a seeded permutation per epoch; optimizer step s consumes the
+global positions ``s*G .. s*G+G-1`` (G = global batch). Micro-batch i (of A accumulation steps) of rank r takes
+positions ``s*G + (i*W + r)*m .. +m`` (W = world size, m = micro-batch). Every step therefore sees exactly
+the same G windows whatever W and m are, so 2 processes x m equals 1 process x 2m up to summation order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: ``rank`` of ``world_size``; ``device`` it computes on."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init(device: str = "auto") -> DistInfo:
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) and start the process group if needed."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if use_cuda and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but CUDA is not available")
+    dev = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()
+
+
+def all_reduce_sum(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum over processes (in place; returns x)."""
+    if info.distributed:
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x
+
+
+def any_process(flag: bool, info: DistInfo) -> bool:
+    """True if ``flag`` is true on any process (used for the stop signal, so every rank stops together)."""
+    if not info.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
+    return bool(all_reduce_sum(t, info).item() > 0)
+
+
+def broadcast_object(obj, info: DistInfo):
+    """rank 0's ``obj`` on every process."""
+    if not info.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+class WindowOrder:
+    """Deterministic order of ``n_windows`` training windows: a fresh seeded permutation per epoch."""
+
+    def __init__(self, n_windows: int, seed: int) -> None:
+        if n_windows <= 0:
+            raise ValueError(f"no training windows (n_windows={n_windows}); is the training split too short?")
+        self.n, self.seed = n_windows, seed
+        self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return self._perm
+
+    def window_ids(self, start: int, count: int) -> np.ndarray:
+        """Window ids at global positions ``start .. start+count-1`` of the (endless) visiting order."""
+        pos = np.arange(start, start + count, dtype=np.int64)
+        return np.array([self._permutation(int(p // self.n))[p % self.n] for p in pos], dtype=np.int64)
+
+
+def micro_batch_start(step: int, micro: int, *, global_batch: int, micro_batch: int, info: DistInfo) -> int:
+    """Global position of the first window of micro-batch ``micro`` of optimizer step ``step`` (0-based) on
+    this process (see the module docstring)."""
+    return step * global_batch + (micro * info.world_size + info.rank) * micro_batch
+
+
+def grad_accum_steps(global_batch: int, micro_batch: int, world_size: int) -> int:
+    """Accumulation steps A with global_batch = micro_batch * A * world_size (ValueError naming the values)."""
+    per_step = micro_batch * world_size
+    if global_batch % per_step:
+        raise ValueError(f"train.global_batch={global_batch} is not divisible by train.micro_batch={micro_batch} "
+                         f"x world_size={world_size} (= {per_step})")
+    return global_batch // per_step

@@ -1,0 +1,36 @@
+"""Tiny Hugging Face models for the fope.hf tests (fp32, CPU, a few ms each)."""
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+
+
+def tiny_llama_config(**overrides):
+    from transformers import LlamaConfig
+
+    kwargs = dict(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, head_dim=16, max_position_embeddings=64, tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, bos_token_id=None,
+                  eos_token_id=None, pad_token_id=None)
+    kwargs.update(overrides)
+    return LlamaConfig(**kwargs)
+
+
+@pytest.fixture
+def llama_config():
+    """Factory: tiny_llama_config(**overrides)."""
+    return tiny_llama_config
+
+
+@pytest.fixture
+def tiny_llama():
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(tiny_llama_config()).eval()
+
+
+@pytest.fixture
+def ids():
+    return torch.randint(0, 97, (2, 24), generator=torch.Generator().manual_seed(1))

@@ -1,0 +1,111 @@
+"""The remote file's position-encoding math equals fope.pos on full tensors (same coefficients -> same output),
+so the self-contained copy in fope/hf/remote/modeling_fope.py cannot drift from the library silently."""
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import fope.pos
+from fope.hf.remote import modeling_fope as remote
+from fope.hf.remote.configuration_fope import FopeConfig
+
+D, HQ, HK = 16, 4, 2
+
+
+def config(pe, *, train_len=32, rope=None, **options):
+    return FopeConfig(vocab_size=11, hidden_size=HQ * D, intermediate_size=8, num_hidden_layers=1,
+                      num_attention_heads=HQ, num_key_value_heads=HK, head_dim=D, max_position_embeddings=train_len,
+                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **(rope or {})}, pe=pe,
+                      pe_options=options, pe_train_len=train_len)
+
+
+def qk(T=40, B=2):
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(B, HQ, T, D, generator=g), torch.randn(B, HK, T, D, generator=g)
+
+
+def compare_rotate(ours, lib, T=40):
+    q, k = qk(T)
+    positions = torch.arange(T)
+    q_lib, k_lib = lib.rotate(q, k, positions)
+    q_rem, k_rem = ours.rotate(q, k, positions[None].expand(2, T))
+    assert_close(q_rem, q_lib)
+    assert_close(k_rem, k_lib)
+
+
+SCALINGS = [None, {"rope_type": "linear", "factor": 2.0}, {"rope_type": "ntk", "factor": 2.0},
+            {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 32},
+            {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}]
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_rope_matches_fope_pos(scaling):
+    lib = fope.pos.build("rope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, scaling=scaling)
+    compare_rotate(remote.RotaryPosition(config("rope", rope=scaling)), lib, T=80)  # 80 > 32: dynamic kicks in
+
+
+FOPE_CASES = [
+    {},
+    {"sigma": 0.0, "clip_floor": False, "out_dim": "full"},
+    {"out_dim": "full", "pad": "zero"},
+    {"share_heads": True},
+    {"normalize": True, "sigma": 0.1},
+    {"freq_dim": 32},
+    {"init": "eye_norm", "sigma": 0.05},
+    {"scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}},
+    {"scaling": {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 32}},
+]
+
+
+@pytest.mark.parametrize("options", FOPE_CASES)
+def test_fope_matches_fope_pos_with_same_coefficients(options):
+    options = dict(options)
+    scaling = options.pop("scaling", None)
+    lib = fope.pos.build("fope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, scaling=scaling, **options)
+    ours = remote.FourierPosition(config("fope", rope=scaling, **options))
+    assert ours.cos_coef.shape[-2:] == lib.cos_coef.shape[-2:]
+    with torch.no_grad():
+        ours.sin_coef.copy_(lib.sin_coef.reshape(ours.sin_coef.shape))
+        ours.cos_coef.copy_(lib.cos_coef.reshape(ours.cos_coef.shape))
+    compare_rotate(ours, lib, T=80)
+
+
+def test_fope_init_draws_the_same_coefficients_as_fope_pos():
+    torch.manual_seed(5)
+    lib = fope.pos.build("fope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, sigma=0.3)
+    ours = remote.FourierPosition(config("fope", sigma=0.3))
+    torch.manual_seed(5)
+    ours.reset_coefficients()
+    assert_close(ours.sin_coef, lib.sin_coef, rtol=0, atol=0)
+    assert_close(ours.cos_coef, lib.cos_coef, rtol=0, atol=0)
+
+
+def test_alibi_matches_fope_pos_on_the_causal_part():
+    for n in (4, 6, 12):
+        assert_close(remote.alibi_slopes(n).float(), fope.pos.functional.alibi_slopes(n))
+    lib = fope.pos.build("alibi", head_dim=D, n_heads=HQ)
+    ours = remote.AlibiPosition(config("alibi"))
+    qpos, kpos = torch.arange(5, 12), torch.arange(12)
+    causal = kpos[None, :] <= qpos[:, None]
+    assert_close(ours.bias(qpos, kpos) * causal, lib.attn_bias(qpos, kpos) * causal)
+
+
+@pytest.mark.parametrize("pe", ["kerple", "fire"])
+def test_learned_bias_kinds_match_fope_pos_with_same_parameters(pe):
+    lib = fope.pos.build(pe, head_dim=D, n_heads=HQ, train_len=32)
+    ours = {"kerple": remote.KerplePosition, "fire": remote.FirePosition}[pe](config(pe))
+    with torch.no_grad():
+        for p in lib.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    ours.load_state_dict(lib.state_dict())
+    qpos, kpos = torch.arange(30, 70), torch.arange(70)
+    assert_close(ours.bias(qpos, kpos), lib.attn_bias(qpos, kpos))
+
+
+def test_unknown_remote_options_are_rejected():
+    with pytest.raises(ValueError, match=r"unknown fope option\(s\) \['sigmaa'\]"):
+        remote.FourierPosition(config("fope", sigmaa=1.0))
+    with pytest.raises(ValueError, match="out_dim must be"):
+        remote.FourierPosition(config("fope", out_dim="quarter"))
+    with pytest.raises(ValueError, match="unknown position encoding"):
+        config("fop")

@@ -1,0 +1,99 @@
+"""ModelConfig validation, round-trips, presets and build() overrides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import fope.model
+from fope.model import PRESETS, ModelConfig
+
+from .helpers import tiny_config
+
+# (preset, lower, upper) bounds on the trainable parameter count promised in docs/model.md
+CPU_RANGES = [("cpu-tiny", 0.8e6, 1.3e6), ("cpu-small", 4e6, 6.5e6), ("cpu-base", 15e6, 25e6)]
+
+
+def test_round_trip_through_json():
+    cfg = tiny_config(n_kv_heads=1, pe="rope", pe_options={"theta": 500000.0}, mlp_hidden=40)
+    again = ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg
+    resolved = cfg.resolved()
+    assert (resolved.n_kv_heads, resolved.head_dim, resolved.mlp_hidden) == (1, 32, 40)
+    assert ModelConfig.from_dict(resolved.to_dict()) == resolved
+
+
+def test_to_dict_is_a_copy():
+    cfg = tiny_config(pe_options={"theta": 10.0})
+    cfg.to_dict()["pe_options"]["theta"] = 1.0
+    assert cfg.pe_options == {"theta": 10.0}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(d_model=100, n_heads=3), "d_model=100 is not divisible by n_heads=3"),
+    (dict(n_heads=4, n_kv_heads=3), "n_heads=4 is not divisible by n_kv_heads=3"),
+    (dict(pe="rop"), "unknown pe 'rop' \\(did you mean 'rope'\\?\\)"),
+    (dict(vocab_size=0), "vocab_size must be a positive int, got 0"),
+    (dict(n_layers=2.0), "n_layers must be a positive int, got 2.0"),
+    (dict(norm_eps=-1.0), "norm_eps must be a positive number, got -1.0"),
+    (dict(head_dim=7, d_model=14, n_heads=2), "head_dim=7 must be even"),
+    (dict(pe_options={"head_dim": 8}), "pe_options must not contain 'head_dim'"),
+])
+def test_bad_config_names_the_value(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**overrides)
+
+
+def test_unknown_key_suggests_closest():
+    data = tiny_config().to_dict()
+    data["n_kv_head"] = 1
+    with pytest.raises(ValueError, match="unknown ModelConfig field 'n_kv_head' \\(did you mean 'n_kv_heads'\\?\\)"):
+        ModelConfig.from_dict(data)
+    with pytest.raises(ValueError, match="did you mean 'd_model'"):
+        fope.model.build("cpu-tiny", d_modle=64)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown model preset 'cpu-smal' \\(did you mean 'cpu-small'\\?\\)"):
+        fope.model.build("cpu-smal")
+
+
+def test_build_overrides_and_presets_untouched():
+    model = fope.model.build("cpu-tiny", pe="nope", n_layers=1, pe_options={})
+    assert model.config.n_layers == 1 and model.config.pe == "nope"
+    assert PRESETS["cpu-tiny"].n_layers == 2 and PRESETS["cpu-tiny"].pe == "rope"
+    from_dict = fope.model.resolve_config(PRESETS["cpu-tiny"].to_dict(), pe="nope")
+    assert from_dict == PRESETS["cpu-tiny"].replace(pe="nope")
+
+
+def test_paper_sigma_defaults():
+    assert fope.model.resolve_config("60M", pe="fope").pe_options == {"sigma": 0.3}
+    assert fope.model.resolve_config("1.2B", pe="fope").pe_options == {"sigma": 0.6}
+    assert fope.model.resolve_config("180M", pe="fope", pe_options={"sigma": 0.1}).pe_options == {"sigma": 0.1}
+    assert fope.model.resolve_config("60M", pe="rope").pe_options == {}
+
+
+def test_paper_preset_shapes_and_sizes():
+    """The paper's sizes (FOPE-SPEC §3.1): non-embedding params + one 50304 x d embedding."""
+    expected = {"60M": (512, 8, 8, 64, "59.3M"), "180M": (1024, 8, 8, 128, "185.7M"),
+                "1.2B": (2048, 16, 16, 128, "1176.8M")}  # the spec prints 1.18B
+    for name, (d, h, n_layers, hd, params) in expected.items():
+        cfg = PRESETS[name]
+        assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.dim_head, cfg.vocab_size, cfg.train_len) == \
+            (d, h, n_layers, hd, 50304, 512)
+        assert cfg.hidden == 4 * d
+        assert f"{cfg.num_params(embeddings=1) / 1e6:.1f}M" == params
+
+
+@pytest.mark.parametrize("name, low, high", CPU_RANGES)
+def test_cpu_preset_param_counts(name, low, high):
+    """Analytic counts (checked against built models in test_analytic_count_*) are in the documented ranges."""
+    assert low <= PRESETS[name].num_params() <= high
+    assert PRESETS[name].dim_head >= 32
+
+
+def test_analytic_count_with_gqa_and_hidden():
+    cfg = tiny_config(n_heads=4, n_kv_heads=2, mlp_hidden=40)
+    assert fope.model.build(cfg).num_params() == cfg.num_params()
+    assert fope.model.build("cpu-tiny", pe="nope").num_params() == PRESETS["cpu-tiny"].num_params()

@@ -1,0 +1,75 @@
+"""A fake backend (no training, no model) and a tiny grid preset, shared by the reproduce tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from fope.reproduce import get_preset
+from fope.reproduce.runner import EvalRequest
+
+#: synthetic ppl(n)/ppl(L) beyond L per position encoding (FoPE flat, RoPE blows up)
+GROWTH = {"rope": 1.0, "fope": 0.01, "alibi": 0.0, "nope": 0.6, "kerple": 0.3, "fire": 0.4}
+
+
+class FakeBackend:
+    """Writes what fope.train would (config.yaml, a checkpoint) and returns synthetic evaluations.
+
+    ``kill_after``: raise KeyboardInterrupt at that many train calls (a killed grid).
+    ``stop_once``: names of runs whose first train call stops early with a checkpoint (SIGTERM).
+    """
+
+    def __init__(self, *, kill_after: int | None = None, stop_once: tuple[str, ...] = ()):
+        self.kill_after = kill_after
+        self.stop_once = set(stop_once)
+        self.trained: list[tuple[str, bool]] = []  # (run dir, resume)
+        self.evaluated: list[tuple[str, str]] = []  # (run dir, kind)
+        self.configs: dict[str, tuple] = dict(FakeBackend.shared_configs)
+
+    shared_configs: dict[str, tuple] = {}  # run dir -> (pe, L, seed), across instances (a rerun evaluates old runs)
+
+    def train(self, cfg, run_dir: Path, *, resume: bool) -> dict:
+        if self.kill_after is not None and len(self.trained) >= self.kill_after:
+            raise KeyboardInterrupt
+        self.trained.append((str(run_dir), resume))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.to_yaml(run_dir / "config.yaml")
+        self.configs[str(run_dir)] = FakeBackend.shared_configs[str(run_dir)] = (
+            cfg.model.pe, cfg.model.train_len, cfg.train.seed)
+        name = run_dir.relative_to(run_dir.parents[2]).as_posix()
+        if name in self.stop_once:
+            self.stop_once.discard(name)
+            ck = run_dir / "checkpoint"
+            (ck / "model").mkdir(parents=True, exist_ok=True)
+            (ck / "state.pt").write_text("x")
+            (ck / "optimizer.pt").write_text("x")
+            return {"finished": False, "step": 1, "stopped": "SIGTERM"}
+        return {"finished": True, "step": cfg.train.max_steps, "first_loss": 8.0, "final_loss": 5.0,
+                "tokens": cfg.train.max_steps * cfg.train.global_batch * cfg.seq_len, "tokens_per_s": 1000.0}
+
+    def evaluate(self, run_dir: Path, request: EvalRequest) -> dict:
+        self.evaluated.append((str(run_dir), request.kind))
+        pe, L, seed = self.configs[str(run_dir)]
+        g = GROWTH[pe]
+        lengths = request.settings["lengths"]
+        if request.kind.startswith("ppl"):
+            base = 20.0 + seed + (5.0 if request.kind != "ppl" else 0.0)
+            return {"by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) for n in lengths}}
+        acc = {str(n): (0.5 if n <= L else max(0.5 - g, 0.0)) for n in lengths}
+        return {"by_length": acc, "likelihood_top1": {k: min(v + 0.1, 1.0) for k, v in acc.items()},
+                "likelihood_mrr": {k: min(v + 0.3, 1.0) for k, v in acc.items()}}
+
+
+@pytest.fixture
+def tiny_preset():
+    """cpu-quick with the shortest schedule (the fake backend ignores it anyway)."""
+    return dataclasses.replace(get_preset("cpu-quick"), steps=4, warmup_steps=1, extension_steps=2,
+                               extension_warmup=1, seeds=2)
+
+
+@pytest.fixture
+def Fake():
+    """The FakeBackend class (tests build it with their own kill/stop settings)."""
+    return FakeBackend

@@ -1,0 +1,115 @@
+"""results.json schema and numbers, claims and report.md from a fake grid and from synthetic dicts."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import statistics
+
+import pytest
+
+from fope.reproduce import check_claims, collect, render_report, write_outputs
+from fope.reproduce.cli import build
+from fope.reproduce.runner import run_grid
+
+
+@pytest.fixture
+def finished(tmp_path, tiny_preset, Fake):
+    grid = build(tiny_preset)
+    run_grid(grid, tmp_path, backend=Fake(), log=lambda s: None)
+    return grid, tmp_path, collect(grid, tmp_path, command="fope reproduce --preset test")
+
+
+def test_results_schema(finished, tiny_preset):
+    grid, out, res = finished
+    L = tiny_preset.train_len
+    for key in ("commit", "preset", "config", "machine", "wall_time_s", "main", "extension", "ablations"):
+        assert key in res
+    assert res["preset"] == "cpu-quick" and res["config"]["train_len"] == L
+    assert res["config"]["base_config"]["model"]["train_len"] == L
+    assert set(res["main"]) == set(tiny_preset.pes)
+    for pe, cell in res["main"].items():
+        assert cell["train_len"] == L
+        assert list(cell["ppl"]) == [str(n) for n in tiny_preset.ppl_lengths]
+        assert list(cell["passkey"]) == [str(n) for n in tiny_preset.passkey_lengths]
+        for agg in (*cell["ppl"].values(), *cell["passkey"].values(), *cell["ppl_wiki"].values()):
+            assert set(agg) == {"mean", "std", "n"} and agg["n"] == tiny_preset.seeds
+    assert res["missing"] == []
+    json.dumps(res)  # plain JSON
+
+
+def test_mean_and_std_over_seeds(finished, tiny_preset):
+    _, _, res = finished
+    L = tiny_preset.train_len
+    # the fake's ppl at L is 20 + seed: seeds 0 and 1
+    agg = res["main"]["rope"]["ppl"][str(L)]
+    assert agg["mean"] == pytest.approx(20.5)
+    assert agg["std"] == pytest.approx(statistics.stdev([20.0, 21.0]))
+    # ratio is taken per run, then averaged: rope grows by (n/L - 1) beyond L
+    assert res["main"]["rope"]["ppl_ratio"][str(16 * L)]["mean"] == pytest.approx(16.0)
+    assert res["main"]["fope"]["ppl_ratio"][str(16 * L)]["mean"] == pytest.approx(1.15)
+    # the paper's Fig. 6 ratio: ppl_wiki / ppl at the same length
+    wiki = res["main"]["alibi"]["ppl_other_over_train"][str(L)]["mean"]
+    assert wiki == pytest.approx(statistics.mean([25 / 20, 26 / 21]))
+
+
+def test_cells_share_deduplicated_runs(finished, tiny_preset):
+    grid, _, res = finished
+    assert res["ablations"]["components"]["FoPE"]["runs"] == ["main/fope/seed0"]
+    assert res["ablations"]["sigma"]["0.3"]["runs"] == ["main/fope/seed0"]
+    assert res["ablations"]["sigma"]["0"]["runs"] == ["ablations/no-fs/seed0"]
+    assert res["extension"]["rope+yarn"]["train_len"] == 2 * tiny_preset.train_len
+    assert res["extension"]["rope"]["runs"] == ["main/rope/seed0"]
+    assert "passkey" not in res["ablations"]["components"]["w/o CF"]  # Fig. 6a needs no passkey
+    assert "passkey" in res["ablations"]["freq_dim"]["64"]
+
+
+def test_claims_from_synthetic_numbers(finished):
+    _, _, res = finished
+    verdicts = {c.id: c.verdict for c in check_claims(res)}
+    assert verdicts["target-fope-flat"] == "holds"
+    assert verdicts["target-rope-blowup"] == "holds"
+    assert verdicts["target-passkey"] == "holds"
+    assert verdicts["fig1b-flat"] == "holds"
+    # make FoPE blow up like RoPE: the targets must fail, not be tuned
+    bad = copy.deepcopy(res)
+    bad["main"]["fope"] = copy.deepcopy(bad["main"]["rope"])
+    verdicts = {c.id: c for c in check_claims(bad)}
+    assert verdicts["target-fope-flat"].verdict == "does not hold"
+    assert verdicts["target-passkey"].verdict == "does not hold"
+    assert "16" in verdicts["target-fope-flat"].measured  # the measured ratio is printed
+
+
+def test_claims_without_data_are_not_measured():
+    res = {"config": {"train_len": 64, "other_corpus": "wiki"}, "main": {}, "extension": {}, "ablations": {}}
+    claims = check_claims(res)
+    assert claims and all(c.verdict == "not measured" for c in claims if c.figure == "target")
+
+
+def test_report_and_files(finished):
+    grid, out, res = finished
+    paths = write_outputs(res, out, figures=True)
+    text = paths["report"].read_text()
+    assert text.startswith("# FoPE reproduction: preset `cpu-quick`")
+    for heading in ("## The paper's claims vs this run", "## 1. Main comparison", "## 2. Cross-distribution",
+                    "## 3. Length extension", "## 4. Ablations", "## 5. Passkey", "## Runs"):
+        assert heading in text
+    assert "fope reproduce --preset test" in text
+    assert "20.5 ± 0.71" in text  # rope ppl at L: mean ± std of the two seeds
+    for name in ("main_ppl", "main_passkey", "extension", "ablations"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+        assert f"figures/{name}.png" in text
+    saved = json.loads(paths["results"].read_text())
+    assert saved["claims"] and {"id", "figure", "paper", "measured", "verdict"} <= set(saved["claims"][0])
+
+
+def test_report_marks_missing_runs(tmp_path, tiny_preset, Fake):
+    grid = build(dataclasses.replace(tiny_preset, experiments=("main",)))
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, tmp_path, backend=Fake(kill_after=2), log=lambda s: None)
+    res = collect(grid, tmp_path)
+    assert len(res["missing"]) == len(grid.runs) - 2
+    assert res["main"]["rope"]["n_runs"] == 1  # seed 0 done, seed 1 missing
+    text = render_report(res)
+    assert "**Incomplete:**" in text

@@ -1,0 +1,114 @@
+"""Scheduling of the grid with a fake backend: resume after a kill, interrupted training, changed settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from fope.reproduce.cli import build
+from fope.reproduce.runner import GridInterrupted, run_grid
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def test_every_run_trained_and_evaluated_once(tmp_path, tiny_preset, Fake):
+    grid = build(tiny_preset)
+    fake = Fake()
+    status = run_grid(grid, tmp_path, backend=fake, log=_quiet)
+    assert status["failed"] == {} and status["skipped"] == {}
+    assert sorted(status["done"]) == sorted(r.name for r in grid.runs)
+    trained = [d for d, _ in fake.trained]
+    assert len(trained) == len(set(trained)) == len(grid.runs)
+    assert len(fake.evaluated) == 3 * len(grid.runs)  # ppl, ppl_wiki, passkey
+    for run in grid.runs:
+        assert (tmp_path / "runs" / run.name / "run.json").is_file()
+    # a second call does nothing at all
+    again = Fake()
+    run_grid(grid, tmp_path, backend=again, log=_quiet)
+    assert again.trained == [] and again.evaluated == []
+
+
+@pytest.mark.parametrize("k", [0, 3, 7])
+def test_killed_grid_continues_where_it_stopped(tmp_path, tiny_preset, k, Fake):
+    grid = build(tiny_preset)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, tmp_path, backend=Fake(kill_after=k), log=_quiet)
+    rerun = Fake()
+    run_grid(grid, tmp_path, backend=rerun, log=_quiet)
+    names = [r.name for r in grid.runs]
+    trained = [d.split("/runs/", 1)[1] for d, _ in rerun.trained]
+    assert trained == names[k:]  # exactly the runs that had not finished, in grid order
+    assert all(not resume for _, resume in rerun.trained)
+    # evaluations of the k finished runs were not redone
+    assert {d.split("/runs/", 1)[1] for d, _ in rerun.evaluated} == set(names[k:])
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, tiny_preset, Fake):
+    grid = build(tiny_preset)
+    victim = grid.runs[2].name
+    with pytest.raises(GridInterrupted):
+        run_grid(grid, tmp_path, backend=Fake(stop_once=(victim,)), log=_quiet)
+    assert not (tmp_path / "runs" / victim / "run.json").exists()
+    rerun = Fake()
+    run_grid(grid, tmp_path, backend=rerun, log=_quiet)
+    first = rerun.trained[0]
+    assert first[0].endswith(f"runs/{victim}") and first[1] is True  # resume=True
+    assert all(resume is False for _, resume in rerun.trained[1:])
+
+
+def test_changed_eval_settings_redo_only_that_evaluation(tmp_path, tiny_preset, Fake):
+    run_grid(build(tiny_preset), tmp_path, backend=Fake(), log=_quiet)
+    more = dataclasses.replace(tiny_preset, passkey_trials=tiny_preset.passkey_trials + 1)
+    grid = build(more)
+    fake = Fake()
+    run_grid(grid, tmp_path, backend=fake, log=_quiet)
+    assert fake.trained == []
+    # the main and extension runs use passkey_trials; ablations use ablation_passkey_trials
+    expected = {r.name for r in grid.runs if r.passkey_trials == more.passkey_trials}
+    assert {d.split("/runs/", 1)[1] for d, _ in fake.evaluated} == expected
+    assert {kind for _, kind in fake.evaluated} == {"passkey"}
+
+
+def test_changed_training_config_is_an_error(tmp_path, tiny_preset, Fake):
+    grid = build(dataclasses.replace(tiny_preset, experiments=("main",), seeds=1))
+    run_grid(grid, tmp_path, backend=Fake(), log=_quiet)
+    changed = build(dataclasses.replace(tiny_preset, experiments=("main",), seeds=1, steps=5))
+    with pytest.raises(ValueError, match="another config"):
+        run_grid(changed, tmp_path, backend=Fake(), log=_quiet)
+
+
+def test_failed_run_is_recorded_and_dependents_skipped(tmp_path, tiny_preset, Fake):
+    class Failing(Fake):
+        def train(self, cfg, run_dir, *, resume):
+            if run_dir.as_posix().endswith("main/rope/seed0"):
+                raise RuntimeError("boom")
+            return super().train(cfg, run_dir, resume=resume)
+
+    grid = build(tiny_preset)
+    status = run_grid(grid, tmp_path, backend=Failing(), log=_quiet)
+    assert set(status["failed"]) == {"main/rope/seed0"}
+    assert "RuntimeError: boom" in status["failed"]["main/rope/seed0"]
+    assert set(status["skipped"]) == {"extension/rope+yarn", "extension/rope+fope"}
+    assert "boom" in (tmp_path / "runs" / "main/rope/seed0" / "error.txt").read_text()
+
+
+def test_lock_refuses_a_second_grid(tmp_path, tiny_preset, Fake):
+    from fope.reproduce.runner import grid_lock
+
+    with grid_lock(tmp_path):
+        with pytest.raises(ValueError, match="in use"):
+            run_grid(build(tiny_preset), tmp_path, backend=Fake(), log=_quiet)
+
+
+def test_run_json_is_valid_json_and_records_the_config(tmp_path, tiny_preset, Fake):
+    grid = build(dataclasses.replace(tiny_preset, experiments=("main",), seeds=1, pes=("rope",)))
+    run_grid(grid, tmp_path, backend=Fake(), log=_quiet)
+    rec = json.loads((tmp_path / "runs/main/rope/seed0/run.json").read_text())
+    assert rec["config"]["model"]["pe"] == "rope"
+    assert rec["config"]["model"]["train_len"] == tiny_preset.train_len
+    assert rec["config"]["train"]["max_steps"] == tiny_preset.steps
+    assert not list(tmp_path.rglob("*.tmp"))
