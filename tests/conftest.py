@@ -8,6 +8,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# Tiny tensors gain nothing from several threads, and OpenMP contention (e.g. two DDP workers on two cores)
+# can make them orders of magnitude slower. Tests that measure speed set their own thread count.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _reset_torch_state():
     """Every test starts from the same seed, fp32 default dtype and no process group."""

@@ -85,3 +85,11 @@ def test_fetch_and_info_with_fake_download(tmp_path, monkeypatch, capsys):
     assert (cache / "corpora" / "p" / "p" / "data" / "a.txt").read_text() == "alpha"
     assert main(["data", "info", "--cache", str(cache), "--verify"]) == 0
     assert "p==1.0" in capsys.readouterr().out
+
+
+def test_tokenizer_training_text_is_capped():
+    from fope.data.cli import _take_chars
+
+    docs = ["a" * 10] * 10
+    assert len(list(_take_chars(iter(docs), 25))) == 3
+    assert list(_take_chars(iter(docs), 0)) == []

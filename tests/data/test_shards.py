@@ -47,7 +47,8 @@ def test_packing_is_docs_joined_by_eos(txt_corpus, tiny_tokenizer, tmp_path):
     assert meta["inputs"]["corpus_fingerprint"] == corpus.fingerprint()
     assert json.loads((tmp_path / "sh" / "meta.json").read_text()) == meta
     assert (tmp_path / "sh" / "tokenizer.json").is_file()
-    assert sorted(p.name for p in (tmp_path / "sh").iterdir()) == ["meta.json", "tokenizer.json", "train.bin", "val.bin"]
+    files = sorted(p.name for p in (tmp_path / "sh").iterdir())
+    assert files == ["meta.json", "tokenizer.json", "train.bin", "val.bin"]
     np.testing.assert_array_equal(load_tokens(tmp_path / "sh", split="val"), load_tokens(tmp_path / "sh" / "val.bin"))
 
 

@@ -46,7 +46,10 @@ def train_tiny_tokenizer(vocab_size: int = 600) -> Tok:
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        vocab_size=vocab_size,
+        special_tokens=["<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tk.train_from_iterator(LINES * 3, trainer=trainer)
     return Tok(tk)
@@ -85,7 +88,9 @@ class StandIn(nn.Module):
         start = 0
         if cache is not None:
             start = cache.length
-            cache.ids = [old + new for old, new in zip(cache.ids, rows)] if cache.ids else [list(r) for r in rows]
+            cache.ids = (
+                [old + new for old, new in zip(cache.ids, rows, strict=True)] if cache.ids else [list(r) for r in rows]
+            )
             full = cache.ids
         else:
             full = rows

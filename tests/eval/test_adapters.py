@@ -26,8 +26,13 @@ def fope_model(pe: str = "rope"):
 def hf_llama():
     transformers = pytest.importorskip("transformers")
     cfg = transformers.LlamaConfig(
-        vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64,
+        vocab_size=V,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
     )
     torch.manual_seed(0)
     return transformers.LlamaForCausalLM(cfg).eval()
@@ -143,9 +148,25 @@ def test_raw_models_are_wrapped():
 
     model = fope_model()
     toks = torch.randint(0, V, (64,), generator=torch.Generator().manual_seed(5))
-    assert perplexity_by_length(model, toks, [16], progress=False) == perplexity_by_length(FopeAdapter(model), toks, [16], progress=False)
+    assert perplexity_by_length(model, toks, [16], progress=False) == perplexity_by_length(
+        FopeAdapter(model), toks, [16], progress=False
+    )
     assert isinstance(as_adapter(hf_llama()), HFAdapter)
     ad = FopeAdapter(model)
     assert as_adapter(ad) is ad
     with pytest.raises(TypeError, match="cannot evaluate a str"):
         as_adapter("gpt2")
+
+
+@pytest.mark.gpu
+def test_fope_adapter_on_cuda_matches_cpu():
+    model = fope_model("fope")
+    cpu = FopeAdapter(model)
+    ids = torch.randint(0, V, (2, 40), generator=torch.Generator().manual_seed(6))
+    ref_nll, ref_gen = cpu.sum_nll(ids, [1, 9]), cpu.generate_greedy(ids[0, :10].tolist(), 5)
+    ref_lp = cpu.continuation_logprobs(ids[0, :10].tolist(), [[1, 2], [3]])
+    gpu = FopeAdapter(model.cuda())
+    assert gpu.device.type == "cuda"
+    assert gpu.sum_nll(ids, [1, 9]) == pytest.approx(ref_nll, rel=1e-4)
+    assert gpu.generate_greedy(ids[0, :10].tolist(), 5) == ref_gen
+    assert gpu.continuation_logprobs(ids[0, :10].tolist(), [[1, 2], [3]]) == pytest.approx(ref_lp, rel=1e-4)

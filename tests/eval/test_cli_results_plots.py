@@ -38,8 +38,23 @@ def test_parse_lengths():
 
 def test_ppl_cli_writes_valid_json(model_dir, text_file, tmp_path, capsys):
     out = tmp_path / "ppl.json"
-    rc = main(["eval", "ppl", "--model", str(model_dir), "--data", str(text_file), "--lengths", "16,32,64",
-               "--max-chunks", "3", "--json", str(out), "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "ppl",
+            "--model",
+            str(model_dir),
+            "--data",
+            str(text_file),
+            "--lengths",
+            "16,32,64",
+            "--max-chunks",
+            "3",
+            "--json",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     res = R.load_result(out)
     assert res["kind"] == "ppl" and list(res["by_length"]) == ["16", "32", "64"]
@@ -55,17 +70,58 @@ def test_ppl_cli_writes_valid_json(model_dir, text_file, tmp_path, capsys):
 
 def test_ppl_cli_sliding(model_dir, text_file, tmp_path):
     out = tmp_path / "ppl.json"
-    assert main(["eval", "ppl", "--model", str(model_dir), "--data", str(text_file), "--lengths", "32",
-                 "--mode", "sliding", "--stride", "8", "--max-tokens", "96", "--json", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "ppl",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(text_file),
+                "--lengths",
+                "32",
+                "--mode",
+                "sliding",
+                "--stride",
+                "8",
+                "--max-tokens",
+                "96",
+                "--json",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     d = R.load_result(out)["details"]["32"]
     assert d["n_windows"] == (96 - 32) // 8 + 1 and d["n_tokens"] == 31 + 8 * 8
 
 
 def test_passkey_cli_and_plots(model_dir, tmp_path):
     out = tmp_path / "pk.json"
-    rc = main(["eval", "passkey", "--model", str(model_dir), "--lengths", "96,128", "--trials", "1",
-               "--depths", "0,1", "--likelihood", "--distractors", "3", "--max-new-tokens", "4",
-               "--json", str(out), "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "passkey",
+            "--model",
+            str(model_dir),
+            "--lengths",
+            "96,128",
+            "--trials",
+            "1",
+            "--depths",
+            "0,1",
+            "--likelihood",
+            "--distractors",
+            "3",
+            "--max-new-tokens",
+            "4",
+            "--json",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     res = R.load_result(out)
     assert res["kind"] == "passkey" and set(res["by_length"]) == {"96", "128"}
@@ -112,3 +168,43 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert main(["eval", "ppl", "--model", str(tmp_path / "nope"), "--data", "x", "--lengths", "8"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["eval", "plot", str(tmp_path / "missing.json"), "--out", str(tmp_path / "f.png")]) == 2
+
+
+def test_cli_on_a_hugging_face_model_dir(tok, text_file, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=256,
+    )
+    transformers.LlamaForCausalLM(cfg).save_pretrained(tmp_path / "hf")
+    hf_tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tok.tk, eos_token="<eos>")
+    hf_tok.save_pretrained(tmp_path / "hf")
+    out = tmp_path / "ppl.json"
+    assert (
+        main(
+            [
+                "eval",
+                "ppl",
+                "--model",
+                str(tmp_path / "hf"),
+                "--data",
+                str(text_file),
+                "--lengths",
+                "32,64",
+                "--json",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    res = R.load_result(out)
+    assert res["settings"]["model_kind"] == "hf" and res["settings"]["train_len"] == 256
+    from fope.eval import load_model
+
+    ad = load_model(tmp_path / "hf")
+    assert ad.tokenizer.encode(LINES[1]) == tok.encode(LINES[1]) and ad.tokenizer.eos_id == tok.eos_id

@@ -75,7 +75,9 @@ def test_chunks_equal_token_by_token_reference(length):
 def test_sliding_equals_hf_loop_reference(length, stride):
     lm = CumMeanLM(V)
     toks = stream(64, seed=2)
-    rep = perplexity_report(FopeAdapter(lm), toks, [length], mode="sliding", stride=stride, batch_size=3, progress=False)[length]
+    rep = perplexity_report(
+        FopeAdapter(lm), toks, [length], mode="sliding", stride=stride, batch_size=3, progress=False
+    )[length]
     ce, n = ref_sliding(lm, toks, length, stride)
     assert rep.n_tokens == n
     assert rep.mean_ce == pytest.approx(ce, rel=1e-6)

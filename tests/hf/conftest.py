@@ -34,3 +34,22 @@ def tiny_llama():
 @pytest.fixture
 def ids():
     return torch.randint(0, 97, (2, 24), generator=torch.Generator().manual_seed(1))
+
+
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+          "'<|im_end|>' + '\n' }}{% endfor %}")
+
+
+@pytest.fixture
+def char_tokenizer():
+    """A character-level fast tokenizer (97 ids) with a ChatML chat template, for chat/fine-tuning tests."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = [chr(c) for c in range(32, 127)]  # 95 printable characters
+    vocab = {"<unk>": 0, "\n": 1, **{c: i + 2 for i, c in enumerate(chars)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="\n", pad_token="\n")
+    fast.chat_template = CHATML
+    return fast

@@ -59,3 +59,42 @@ def test_causal_mask_values():
     m = causal_mask(torch.arange(2, 4), torch.arange(5), dtype=torch.float32)
     expected = torch.tensor([[0, 0, 0, float("-inf"), float("-inf")], [0, 0, 0, 0, float("-inf")]])
     torch.testing.assert_close(m, expected)
+
+
+def record_sdpa(monkeypatch):
+    """Patch SDPA in fope.model.attention to record (q shape, k shape, mask shape or None, is_causal)."""
+    import fope.model.attention as attention_module
+
+    calls = []
+    real = attention_module.F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, is_causal=False, **kw):
+        calls.append((tuple(q.shape), tuple(k.shape), None if attn_mask is None else tuple(attn_mask.shape), is_causal))
+        return real(q, k, v, attn_mask=attn_mask, is_causal=is_causal, **kw)
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", spy)
+    return calls
+
+
+def test_unbiased_full_forward_uses_is_causal_without_mask(monkeypatch):
+    """Rotary/NoPE full forwards never build a T x T mask (the CPU flash path); decoding one token needs none."""
+    import fope.model
+
+    from .helpers import tiny_config
+
+    model = fope.model.build(tiny_config(pe="nope")).eval()
+    calls = record_sdpa(monkeypatch)
+    cache = model.new_cache()
+    with torch.no_grad():
+        model(torch.randint(0, 97, (1, 9)), cache=cache)
+        model(torch.randint(0, 97, (1, 1)), cache=cache)
+    assert [c[2:] for c in calls] == [(None, True)] * 2 + [(None, False)] * 2
+
+
+def test_bias_blocks_respect_budget(monkeypatch):
+    """With a bias, each SDPA call sees at most max_block_elems scores and only the keys its rows may see."""
+    attn = make_attention(max_block_elems=2 * 4 * 5 * 12)  # B=2, Hq=4 -> 5 rows of 12 keys
+    calls = record_sdpa(monkeypatch)
+    attn(torch.randn(2, 12, 16), positions=torch.arange(12))
+    assert [c[2] for c in calls] == [(4, 5, 5), (4, 5, 10), (4, 2, 12)]
+    assert all(q[0] * q[1] * q[2] * k[2] <= attn.max_block_elems for q, k, _, _ in calls)

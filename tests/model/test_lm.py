@@ -142,3 +142,12 @@ def test_bad_input_shape():
     model = fope.model.build(tiny_config())
     with pytest.raises(ValueError, match=r"\(B, T\), got \(5,\)"):
         model(torch.zeros(5, dtype=torch.long))
+
+
+def test_cache_rejects_other_batch():
+    model = fope.model.build(tiny_config(pe="nope")).eval()
+    cache = model.new_cache()
+    with torch.no_grad():
+        model(torch.randint(0, 97, (2, 3)), cache=cache)
+        with pytest.raises(ValueError, match=r"KV cache holds batch/heads \(2, 2\), got \(3, 2\)"):
+            model(torch.randint(0, 97, (3, 1)), cache=cache)

@@ -62,14 +62,23 @@ class FakeBackend:
                 "likelihood_mrr": {k: min(v + 0.3, 1.0) for k, v in acc.items()}}
 
 
-@pytest.fixture
-def tiny_preset():
-    """cpu-quick with the shortest schedule (the fake backend ignores it anyway)."""
+def small_preset():
+    """cpu-quick with the shortest schedule (the fake backend ignores it anyway) and 2 seeds."""
     return dataclasses.replace(get_preset("cpu-quick"), steps=4, warmup_steps=1, extension_steps=2,
                                extension_warmup=1, seeds=2)
 
 
 @pytest.fixture
+def tiny_preset():
+    return small_preset()
+
+
+@pytest.fixture(scope="session")
 def Fake():
     """The FakeBackend class (tests build it with their own kill/stop settings)."""
     return FakeBackend
+
+
+@pytest.fixture(scope="session")
+def make_small_preset():
+    return small_preset

@@ -14,22 +14,24 @@ from fope.reproduce.cli import build
 from fope.reproduce.runner import run_grid
 
 
-@pytest.fixture
-def finished(tmp_path, tiny_preset, Fake):
-    grid = build(tiny_preset)
-    run_grid(grid, tmp_path, backend=Fake(), log=lambda s: None)
-    return grid, tmp_path, collect(grid, tmp_path, command="fope reproduce --preset test")
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, Fake, make_small_preset):
+    """One fake grid shared by the tests of this module (they only read it)."""
+    out = tmp_path_factory.mktemp("grid")
+    grid = build(make_small_preset())
+    run_grid(grid, out, backend=Fake(), log=lambda s: None)
+    return grid, out, collect(grid, out, command="fope reproduce --preset test")
 
 
 def test_results_schema(finished, tiny_preset):
-    grid, out, res = finished
+    _grid, _out, res = finished
     L = tiny_preset.train_len
     for key in ("commit", "preset", "config", "machine", "wall_time_s", "main", "extension", "ablations"):
         assert key in res
     assert res["preset"] == "cpu-quick" and res["config"]["train_len"] == L
     assert res["config"]["base_config"]["model"]["train_len"] == L
     assert set(res["main"]) == set(tiny_preset.pes)
-    for pe, cell in res["main"].items():
+    for cell in res["main"].values():
         assert cell["train_len"] == L
         assert list(cell["ppl"]) == [str(n) for n in tiny_preset.ppl_lengths]
         assert list(cell["passkey"]) == [str(n) for n in tiny_preset.passkey_lengths]
@@ -55,7 +57,7 @@ def test_mean_and_std_over_seeds(finished, tiny_preset):
 
 
 def test_cells_share_deduplicated_runs(finished, tiny_preset):
-    grid, _, res = finished
+    _grid, _, res = finished
     assert res["ablations"]["components"]["FoPE"]["runs"] == ["main/fope/seed0"]
     assert res["ablations"]["sigma"]["0.3"]["runs"] == ["main/fope/seed0"]
     assert res["ablations"]["sigma"]["0"]["runs"] == ["ablations/no-fs/seed0"]
@@ -88,8 +90,8 @@ def test_claims_without_data_are_not_measured():
 
 
 def test_report_and_files(finished):
-    grid, out, res = finished
-    paths = write_outputs(res, out, figures=True)
+    _grid, out, res = finished
+    paths = write_outputs(res, out, figures=False)
     text = paths["report"].read_text()
     assert text.startswith("# FoPE reproduction: preset `cpu-quick`")
     for heading in ("## The paper's claims vs this run", "## 1. Main comparison", "## 2. Cross-distribution",
@@ -97,9 +99,6 @@ def test_report_and_files(finished):
         assert heading in text
     assert "fope reproduce --preset test" in text
     assert "20.5 ± 0.71" in text  # rope ppl at L: mean ± std of the two seeds
-    for name in ("main_ppl", "main_passkey", "extension", "ablations"):
-        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
-        assert f"figures/{name}.png" in text
     saved = json.loads(paths["results"].read_text())
     assert saved["claims"] and {"id", "figure", "paper", "measured", "verdict"} <= set(saved["claims"][0])
 
@@ -113,3 +112,20 @@ def test_report_marks_missing_runs(tmp_path, tiny_preset, Fake):
     assert res["main"]["rope"]["n_runs"] == 1  # seed 0 done, seed 1 missing
     text = render_report(res)
     assert "**Incomplete:**" in text
+
+
+def test_figures_embedded(finished):
+    _, _out, res = finished
+    text = render_report(res, {"main_ppl": "figures/main_ppl.png", "ablations": "figures/ablations.png"})
+    assert "![perplexity vs length](figures/main_ppl.png)" in text and "figures/ablations.png" in text
+
+
+@pytest.mark.slow
+def test_figures_written(finished):
+    pytest.importorskip("matplotlib")
+    _, out, res = finished
+    paths = write_outputs(res, out, figures=True)
+    text = paths["report"].read_text()
+    for name in ("main_ppl", "main_passkey", "extension", "ablations"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+        assert f"figures/{name}.png" in text

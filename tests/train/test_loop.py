@@ -156,3 +156,12 @@ def test_tokens_outside_vocab(tmp_path):
     cfg.model = cfg.model.replace(vocab_size=16)
     with pytest.raises(ValueError, match=r"token id \d+ >= model.vocab_size=16"):
         train(cfg, tmp_path / "r")
+
+
+def test_missing_metric_backend_is_a_clear_error(shards, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise ImportError
+    cfg = apply_overrides(tiny_experiment(shards), ["train.metrics=[wandb]"])
+    with pytest.raises(ValueError, match="train.metrics includes 'wandb' but it is not installed"):
+        train(cfg, tmp_path / "w")

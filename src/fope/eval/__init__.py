@@ -24,9 +24,22 @@ from .perplexity import (
 from .results import load_result, save_result
 
 __all__ = [
-    "LMAdapter", "FopeAdapter", "HFAdapter", "HFTokenizer", "as_adapter", "load_model",
-    "perplexity_by_length", "perplexity_report", "LengthResult",
-    "tokens_from_texts", "tokens_from_text_file", "tokens_from_corpus",
-    "passkey_eval", "passkey_prompt", "garbage_for_target", "PasskeyTrial",
-    "save_result", "load_result",
+    "LMAdapter",
+    "FopeAdapter",
+    "HFAdapter",
+    "HFTokenizer",
+    "as_adapter",
+    "load_model",
+    "perplexity_by_length",
+    "perplexity_report",
+    "LengthResult",
+    "tokens_from_texts",
+    "tokens_from_text_file",
+    "tokens_from_corpus",
+    "passkey_eval",
+    "passkey_prompt",
+    "garbage_for_target",
+    "PasskeyTrial",
+    "save_result",
+    "load_result",
 ]

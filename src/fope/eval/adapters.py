@@ -54,14 +54,14 @@ class LMAdapter(Protocol):
 
     def step(self, ids: torch.Tensor, cache: Any, *, last_only: bool = False) -> torch.Tensor: ...
 
-    def prefill(self, prompt_ids: list[int]) -> "Prefill": ...
+    def prefill(self, prompt_ids: list[int]) -> Prefill: ...
 
     def generate_greedy(
-        self, prompt_ids: list[int], max_new_tokens: int, *, eos_id: int | None = None, prefill: "Prefill | None" = None
+        self, prompt_ids: list[int], max_new_tokens: int, *, eos_id: int | None = None, prefill: Prefill | None = None
     ) -> list[int]: ...
 
     def continuation_logprobs(
-        self, prompt_ids: list[int], continuations: list[list[int]], *, prefill: "Prefill | None" = None
+        self, prompt_ids: list[int], continuations: list[list[int]], *, prefill: Prefill | None = None
     ) -> list[float]: ...
 
     def describe(self) -> dict: ...
@@ -74,7 +74,9 @@ def _check_logits(logits: torch.Tensor, ids: torch.Tensor, vocab_size: int, *, l
     """Raise on a model that returns the wrong shape; return fp32 logits."""
     expected = (ids.shape[0], 1 if last_only else ids.shape[1], vocab_size)
     if tuple(logits.shape) != expected:
-        raise ValueError(f"model returned logits of shape {tuple(logits.shape)}, expected {expected} for input {tuple(ids.shape)}")
+        raise ValueError(
+            f"model returned logits of shape {tuple(logits.shape)}, expected {expected} for input {tuple(ids.shape)}"
+        )
     return logits.float()
 
 
@@ -89,7 +91,9 @@ def _as_ids(ids: torch.Tensor | list[int], device: torch.device) -> torch.Tensor
 
 def _check_first(ids: torch.Tensor, first: list[int]) -> None:
     if len(first) != ids.shape[0] or any(not 1 <= f < ids.shape[1] for f in first):
-        raise ValueError(f"first={list(first)} must give one offset in [1, {ids.shape[1] - 1}] per row of {tuple(ids.shape)}")
+        raise ValueError(
+            f"first={list(first)} must give one offset in [1, {ids.shape[1] - 1}] per row of {tuple(ids.shape)}"
+        )
 
 
 def _sum_ce(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -348,7 +352,9 @@ def as_adapter(model: Any) -> LMAdapter:
         return HFAdapter(model)
     if isinstance(model, LMAdapter):
         return model
-    raise TypeError(f"cannot evaluate a {type(model).__name__}: expected an LMAdapter, a fope CausalLM or a transformers model")
+    raise TypeError(
+        f"cannot evaluate a {type(model).__name__}: expected an LMAdapter, a fope CausalLM or a transformers model"
+    )
 
 
 def _fope_config(path: Path) -> dict | None:
@@ -397,7 +403,9 @@ def load_model(
                 raise ValueError(f"dtype={dtype!r} applies to Hugging Face models only (fope models evaluate in fp32)")
             return FopeAdapter(load(str(path), device=device), name=str(path), tokenizer=tok)
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} holds no config.json: not a fope model/run directory nor a Hugging Face model")
+            raise FileNotFoundError(
+                f"{path} holds no config.json: not a fope model/run directory nor a Hugging Face model"
+            )
     elif path.exists() or path_or_name.__str__().startswith((".", "/", "~")):
         raise FileNotFoundError(f"model directory {path} does not exist")
     return _load_hf(str(path_or_name), device=device, dtype=dtype, trust_remote_code=trust_remote_code)

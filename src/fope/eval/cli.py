@@ -1,20 +1,19 @@
 """`fope eval ...`: perplexity against length, passkey retrieval, plots. Prints tables, saves JSON.
 
-    fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8192 --json ppl.json
-    fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
-    fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
-    fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
+fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8192 --json ppl.json
+fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
+fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
+fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def parse_lengths(text: str) -> list[int]:
-    """"256,512,1k,2k" -> [256, 512, 1024, 2048]."""
+    """ "256,512,1k,2k" -> [256, 512, 1024, 2048]."""
     out = []
     for part in text.split(","):
         part = part.strip().lower()
@@ -31,13 +30,19 @@ def parse_lengths(text: str) -> list[int]:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval", help="evaluate length generalisation (perplexity, passkey, plots)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate length generalisation (perplexity, passkey, plots)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="eval_command", metavar="EVAL")
 
     ppl = sub.add_parser("ppl", help="perplexity against evaluation length")
     _model_args(ppl)
-    ppl.add_argument("--data", required=True, help="corpus name (books, wiki, c4, ...), shard folder, .bin/.npy, .txt or folder")
+    ppl.add_argument(
+        "--data", required=True, help="corpus name (books, wiki, c4, ...), shard folder, .bin/.npy, .txt or folder"
+    )
     ppl.add_argument("--split", default="val", help="split of a corpus or shard folder (default: val)")
     ppl.add_argument("--mode", choices=("chunks", "sliding"), default="chunks")
     ppl.add_argument("--stride", type=int, default=None, help="sliding mode: stride S (default L/2)")
@@ -51,7 +56,9 @@ def register(subparsers) -> None:
     pk.add_argument("--trials", type=int, default=100, help="trials per length (per length and depth with a grid)")
     pk.add_argument("--seed", type=int, default=0)
     pk.add_argument("--depths", default="uniform", help="uniform | grid | comma-separated depths in [0, 1]")
-    pk.add_argument("--likelihood", action="store_true", help="also score the key against distractors by log-probability")
+    pk.add_argument(
+        "--likelihood", action="store_true", help="also score the key against distractors by log-probability"
+    )
     pk.add_argument("--likelihood-only", action="store_true", help="only the likelihood score (no generation)")
     pk.add_argument("--distractors", type=int, default=9, help="distractor keys per trial for --likelihood")
     pk.add_argument("--max-new-tokens", type=int, default=10)
@@ -98,16 +105,32 @@ def run_ppl(args) -> int:
     budget = args.max_tokens if args.max_chunks is None else args.max_chunks * max(args.lengths)
     tokens = load_eval_tokens(args.data, tok, split=args.split, max_tokens=budget)
     report = perplexity_report(
-        model, tokens, args.lengths, mode=args.mode, batch_size=args.batch_size, max_chunks=args.max_chunks,
-        max_tokens=args.max_tokens, stride=args.stride, progress=not args.no_progress,
+        model,
+        tokens,
+        args.lengths,
+        mode=args.mode,
+        batch_size=args.batch_size,
+        max_chunks=args.max_chunks,
+        max_tokens=args.max_tokens,
+        stride=args.stride,
+        progress=not args.no_progress,
     )
     settings = base_settings(
-        model.describe(), args.lengths, data=str(args.data), split=args.split, tokenizer=args.tokenizer,
-        mode=args.mode, stride=args.stride, max_tokens=args.max_tokens, max_chunks=args.max_chunks,
-        batch_size=args.batch_size, stream_tokens=int(len(tokens)),
+        model.describe(),
+        args.lengths,
+        data=str(args.data),
+        split=args.split,
+        tokenizer=args.tokenizer,
+        mode=args.mode,
+        stride=args.stride,
+        max_tokens=args.max_tokens,
+        max_chunks=args.max_chunks,
+        batch_size=args.batch_size,
+        stream_tokens=int(len(tokens)),
     )
-    result = make_result("ppl", settings, {L: r.ppl for L, r in report.items()},
-                         details={L: r.to_dict() for L, r in report.items()})
+    result = make_result(
+        "ppl", settings, {L: r.ppl for L, r in report.items()}, details={L: r.to_dict() for L, r in report.items()}
+    )
     print(f"{'length':>8} {'ppl':>12} {'mean CE':>9} {'tokens':>10} {'windows':>8}")
     for L, r in report.items():
         print(f"{L:>8} {r.ppl:>12.3f} {r.mean_ce:>9.4f} {r.n_tokens:>10} {r.n_windows:>8}")
@@ -126,12 +149,27 @@ def run_passkey(args) -> int:
     mode = "likelihood" if args.likelihood_only else ("both" if args.likelihood else "generate")
     depths = args.depths if args.depths in ("uniform", "grid") else [float(d) for d in args.depths.split(",")]
     res = passkey_eval(
-        model, tok, args.lengths, trials=args.trials, seed=args.seed, depths=depths, mode=mode,
-        n_distractors=args.distractors, max_new_tokens=args.max_new_tokens, progress=not args.no_progress,
+        model,
+        tok,
+        args.lengths,
+        trials=args.trials,
+        seed=args.seed,
+        depths=depths,
+        mode=mode,
+        n_distractors=args.distractors,
+        max_new_tokens=args.max_new_tokens,
+        progress=not args.no_progress,
     )
     settings = base_settings(
-        model.describe(), args.lengths, tokenizer=args.tokenizer, trials=args.trials, seed=args.seed,
-        depths=depths, mode=mode, n_distractors=args.distractors, max_new_tokens=args.max_new_tokens,
+        model.describe(),
+        args.lengths,
+        tokenizer=args.tokenizer,
+        trials=args.trials,
+        seed=args.seed,
+        depths=depths,
+        mode=mode,
+        n_distractors=args.distractors,
+        max_new_tokens=args.max_new_tokens,
     )
     extra = {k: v for k, v in res.items() if k != "by_length"}
     result = make_result("passkey", settings, res["by_length"], **extra)
@@ -143,7 +181,8 @@ def run_passkey(args) -> int:
         if res["generate"]:
             line += f" {res['generate']['by_length'][L]:>9.3f}"
         if lik:
-            line += f" {lik['top1']['by_length'][L]:>6.3f} {lik['mrr']['by_length'][L]:>6.3f} {lik['margin']['by_length'][L]:>8.3f}"
+            top1, mrr, margin = (lik[k]["by_length"][L] for k in ("top1", "mrr", "margin"))
+            line += f" {top1:>6.3f} {mrr:>6.3f} {margin:>8.3f}"
         print(line)
     if args.json:
         print(f"wrote {save_result(result, args.json)}", file=sys.stderr)

@@ -82,7 +82,9 @@ def garbage_for_target(tokenizer, target: int, *, step: int = GARBAGE_STEP) -> i
     """
     base = _calibration_tokens(tokenizer, 0)
     if base >= target:
-        raise ValueError(f"target length {target} tokens is too short: the passkey prompt without garbage already has {base} tokens")
+        raise ValueError(
+            f"target length {target} tokens is too short: the passkey prompt without garbage already has {base} tokens"
+        )
     lo, hi = 0, 1  # invariant once hi is found: tokens(lo*step) < target <= tokens(hi*step)
     while _calibration_tokens(tokenizer, hi * step) < target:
         lo, hi = hi, hi * 2
@@ -170,8 +172,17 @@ def passkey_eval(
     for length in lengths:
         n_garbage[length] = garbage_for_target(tokenizer, length)
         records += _run_length(
-            model, tokenizer, length, n_garbage[length], grid=grid, trials=trials, seed=seed, mode=mode,
-            n_distractors=n_distractors, max_new_tokens=max_new_tokens, progress=progress,
+            model,
+            tokenizer,
+            length,
+            n_garbage[length],
+            grid=grid,
+            trials=trials,
+            seed=seed,
+            mode=mode,
+            n_distractors=n_distractors,
+            max_new_tokens=max_new_tokens,
+            progress=progress,
         )
     return summarize(records, lengths, grid=grid, depth_bins=depth_bins, mode=mode) | {"n_garbage": n_garbage}
 
@@ -191,7 +202,9 @@ def _depth_grid(depths: str | Sequence[float] | None) -> tuple[float, ...] | Non
     return grid
 
 
-def _run_length(model, tokenizer, length, n_garbage, *, grid, trials, seed, mode, n_distractors, max_new_tokens, progress):
+def _run_length(
+    model, tokenizer, length, n_garbage, *, grid, trials, seed, mode, n_distractors, max_new_tokens, progress
+):
     from tqdm.auto import tqdm
 
     rng = random.Random(seed)
@@ -203,8 +216,16 @@ def _run_length(model, tokenizer, length, n_garbage, *, grid, trials, seed, mode
         trial_rng = random.Random(f"{seed}:distractors:{length}:{i}")  # leaves `rng` untouched
         out.append(
             run_trial(
-                model, tokenizer, length=length, n_garbage=n_garbage, prefix_chars=prefix, key=key,
-                mode=mode, distractor_rng=trial_rng, n_distractors=n_distractors, max_new_tokens=max_new_tokens,
+                model,
+                tokenizer,
+                length=length,
+                n_garbage=n_garbage,
+                prefix_chars=prefix,
+                key=key,
+                mode=mode,
+                distractor_rng=trial_rng,
+                n_distractors=n_distractors,
+                max_new_tokens=max_new_tokens,
                 depth=depth,
             )
         )
@@ -234,7 +255,9 @@ def run_trial(
     pre = model.prefill(prompt_ids)  # the prompt runs once for both scores
     fields: dict = {}
     if mode in ("generate", "both"):
-        gen_ids = model.generate_greedy(prompt_ids, max_new_tokens, eos_id=getattr(tokenizer, "eos_id", None), prefill=pre)
+        gen_ids = model.generate_greedy(
+            prompt_ids, max_new_tokens, eos_id=getattr(tokenizer, "eos_id", None), prefill=pre
+        )
         text = tokenizer.decode(gen_ids)
         predicted = first_integer(text)
         fields |= {"generated": text, "predicted": predicted, "correct": predicted == key}
@@ -243,8 +266,13 @@ def run_trial(
         distractors = distractor_keys(key, n_distractors, rng, same=lambda k: len(tokenizer.encode(f" {k}")))
         fields |= _likelihood(model, tokenizer, prompt, prompt_ids, key, distractors, pre)
     return PasskeyTrial(
-        length=length, depth=depth if depth is not None else (prefix_chars / n_garbage if n_garbage else 0.0), key=key, n_garbage=n_garbage,
-        prefix_chars=prefix_chars, prompt_tokens=len(prompt_ids), **fields,
+        length=length,
+        depth=depth if depth is not None else (prefix_chars / n_garbage if n_garbage else 0.0),
+        key=key,
+        n_garbage=n_garbage,
+        prefix_chars=prefix_chars,
+        prompt_tokens=len(prompt_ids),
+        **fields,
     )
 
 
@@ -318,7 +346,9 @@ def depth_key(depth: float, grid: tuple[float, ...] | None, bins: int) -> float:
     return round((b + 0.5) / bins, 6)
 
 
-def summarize(records: Sequence[PasskeyTrial], lengths: Sequence[int], *, grid, depth_bins: int = 5, mode: str = "generate") -> dict:
+def summarize(
+    records: Sequence[PasskeyTrial], lengths: Sequence[int], *, grid, depth_bins: int = 5, mode: str = "generate"
+) -> dict:
     """Aggregate trial records into per-length and per-(length, depth) scores (see `passkey_eval`)."""
     gen = _aggregate(records, lengths, grid, depth_bins, lambda r: float(r.correct)) if mode != "likelihood" else None
     lik = None
@@ -336,7 +366,9 @@ def summarize(records: Sequence[PasskeyTrial], lengths: Sequence[int], *, grid, 
         "by_length_depth": main["by_length_depth"],
         "counts": main["counts"],
         "generate": gen,
-        "likelihood": None if lik is None else {
+        "likelihood": None
+        if lik is None
+        else {
             "n_candidates": {L: _mean([r.n_candidates for r in records if r.length == L]) for L in lengths},
             **{name: {"by_length": a["by_length"], "by_length_depth": a["by_length_depth"]} for name, a in lik.items()},
         },

@@ -19,7 +19,8 @@ down to a multiple of it). With power-of-two lengths every length then scores th
 
 Memory: the adapter's `sum_nll` scores a batch; for fope models the LM head runs on slices of 2048
 positions, so (B, L, V) logits never exist (for Hugging Face models they do, once per batch: 1 GiB for
-L = 32768, V = 8192, B = 1). Everything runs under `torch.no_grad` (no autograd graph is kept). Use batch_size=1 at long lengths.
+L = 32768, V = 8192, B = 1). Everything runs under `torch.no_grad` (no autograd graph is kept).
+Use batch_size=1 at long lengths.
 """
 
 from __future__ import annotations
@@ -65,8 +66,15 @@ def perplexity_by_length(
 ) -> dict[int, float]:
     """Perplexity at each length: `{length: ppl}`. See `perplexity_report` for the arguments."""
     report = perplexity_report(
-        model, tokens, lengths, mode=mode, batch_size=batch_size, max_chunks=max_chunks,
-        max_tokens=max_tokens, stride=stride, progress=progress,
+        model,
+        tokens,
+        lengths,
+        mode=mode,
+        batch_size=batch_size,
+        max_chunks=max_chunks,
+        max_tokens=max_tokens,
+        stride=stride,
+        progress=progress,
     )
     return {length: r.ppl for length, r in report.items()}
 
@@ -119,7 +127,9 @@ def perplexity_report(
     return results
 
 
-def token_budget(n: int, lengths: Sequence[int], *, max_chunks: int | None = None, max_tokens: int | None = None) -> int:
+def token_budget(
+    n: int, lengths: Sequence[int], *, max_chunks: int | None = None, max_tokens: int | None = None
+) -> int:
     """Tokens every length reads: a multiple of max(lengths), at most `n` (module docstring)."""
     longest = max(lengths)
     if max_chunks is not None and max_tokens is not None:
@@ -152,7 +162,9 @@ def windows(n: int, length: int, stride: int) -> Iterator[tuple[int, int]]:
         start += stride
 
 
-def _score_length(model: LMAdapter, stream: torch.Tensor, length: int, stride: int, *, batch_size: int, progress: bool) -> LengthResult:
+def _score_length(
+    model: LMAdapter, stream: torch.Tensor, length: int, stride: int, *, batch_size: int, progress: bool
+) -> LengthResult:
     from tqdm.auto import tqdm
 
     wins = list(windows(len(stream), length, stride))
@@ -192,7 +204,9 @@ def _as_stream(tokens: np.ndarray | torch.Tensor, vocab_size: int) -> torch.Tens
         raise ValueError(f"tokens must be a 1-D stream, got shape {tuple(t.shape)}")
     t = t.long()
     if len(t) and (int(t.min()) < 0 or int(t.max()) >= vocab_size):
-        raise ValueError(f"token ids span [{int(t.min())}, {int(t.max())}], outside the model's vocabulary of {vocab_size}")
+        raise ValueError(
+            f"token ids span [{int(t.min())}, {int(t.max())}], outside the model's vocabulary of {vocab_size}"
+        )
     return t
 
 
@@ -241,7 +255,9 @@ def tokens_from_corpus(name: str, tokenizer, *, split: str = "val", max_tokens: 
     if corpus.tokenized:
         return _concat_arrays(corpus.tokens(split), max_tokens, source=f"corpus {name!r} split {split!r}")
     if tokenizer is None:
-        raise ValueError(f"corpus {name!r} is text: give a tokenizer (--tokenizer, or a model directory with tokenizer.json)")
+        raise ValueError(
+            f"corpus {name!r} is text: give a tokenizer (--tokenizer, or a model directory with tokenizer.json)"
+        )
     return tokens_from_texts(corpus.docs(split), tokenizer, max_tokens=max_tokens)
 
 
@@ -257,7 +273,9 @@ def _concat_arrays(arrays, max_tokens: int | None, *, source: str) -> np.ndarray
     return np.concatenate(parts)
 
 
-def load_eval_tokens(data: str | Path, tokenizer=None, *, split: str = "val", max_tokens: int | None = None) -> np.ndarray:
+def load_eval_tokens(
+    data: str | Path, tokenizer=None, *, split: str = "val", max_tokens: int | None = None
+) -> np.ndarray:
     """Resolve the `--data` argument of `fope eval ppl` to a 1-D token stream.
 
     * a shard folder of `fope data prepare` (holds meta.json or {split}.bin): its `{split}.bin` memmap
@@ -274,7 +292,9 @@ def load_eval_tokens(data: str | Path, tokenizer=None, *, split: str = "val", ma
         toks = load_tokens(path)
     elif path.is_file() and path.suffix == ".txt":
         if tokenizer is None:
-            raise ValueError(f"{path} is text: give a tokenizer (--tokenizer, or a model directory with tokenizer.json)")
+            raise ValueError(
+                f"{path} is text: give a tokenizer (--tokenizer, or a model directory with tokenizer.json)"
+            )
         return tokens_from_text_file(path, tokenizer, max_tokens=max_tokens)
     else:
         return tokens_from_corpus(str(data), tokenizer, split=split, max_tokens=max_tokens)

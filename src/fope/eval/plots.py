@@ -33,7 +33,9 @@ def label_of(result: dict) -> str:
     return f"{pe} ({name})" if pe and pe not in name else name
 
 
-def plot_lengths(results: Sequence[dict], out: str | Path, *, labels: Sequence[str] | None = None, title: str | None = None) -> Path:
+def plot_lengths(
+    results: Sequence[dict], out: str | Path, *, labels: Sequence[str] | None = None, title: str | None = None
+) -> Path:
     """Passkey accuracy (%) and perplexity against length; returns the PNG path."""
     if not results:
         raise ValueError("no results to plot")
@@ -42,7 +44,7 @@ def plot_lengths(results: Sequence[dict], out: str | Path, *, labels: Sequence[s
     kinds = [k for k in ("passkey", "ppl") if any(r["kind"] == k for r in results)]
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.2), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
+    for ax, kind in zip(axes[0], kinds, strict=True):
         train_lens = set()
         for i, r in enumerate(results):
             if r["kind"] != kind:
@@ -56,7 +58,7 @@ def plot_lengths(results: Sequence[dict], out: str | Path, *, labels: Sequence[s
         for t in sorted(train_lens):
             ax.axvline(t, color="grey", linestyle=":", linewidth=1)
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("evaluation length (tokens)" + (f"; dotted: training length" if train_lens else ""))
+        ax.set_xlabel("evaluation length (tokens)" + ("; dotted: training length" if train_lens else ""))
         if kind == "passkey":
             ax.set_ylabel("passkey accuracy (%)")
             ax.set_ylim(-3, 103)
@@ -85,8 +87,9 @@ def plot_heatmap(results: Sequence[dict], out: str | Path, *, labels: Sequence[s
     if not pk:
         raise ValueError("a heatmap needs at least one passkey result")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(pk), figsize=(1.2 + 0.9 * max(len(r["by_length"]) for r in pk) * len(pk), 3.8), squeeze=False)
-    for i, (ax, r) in enumerate(zip(axes[0], pk)):
+    width = 1.0 + sum(1.3 + 0.45 * len(r["by_length_depth"]) for r in pk)
+    fig, axes = plt.subplots(1, len(pk), figsize=(width, 3.6), squeeze=False, layout="constrained")
+    for i, (ax, r) in enumerate(zip(axes[0], pk, strict=True)):
         lengths = sorted(r["by_length_depth"], key=int)
         depths = sorted({d for L in lengths for d in r["by_length_depth"][L]}, key=float)
         grid = [[100 * r["by_length_depth"][L].get(d, math.nan) for L in lengths] for d in depths]

@@ -59,7 +59,7 @@ def base_settings(model_info: dict, lengths: list[int], **options: Any) -> dict:
         **options,
         "fope_version": fope.__version__,
         "git_commit": git_commit(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -67,7 +67,9 @@ def make_result(kind: str, settings: dict, by_length: dict, **extra: Any) -> dic
     """A result object with string keys everywhere (ints and floats as keys become their str())."""
     if kind not in KINDS:
         raise ValueError(f"unknown result kind {kind!r}; choose from {', '.join(KINDS)}")
-    return _stringify({"kind": kind, "schema_version": SCHEMA_VERSION, "settings": settings, "by_length": by_length, **extra})
+    return _stringify(
+        {"kind": kind, "schema_version": SCHEMA_VERSION, "settings": settings, "by_length": by_length, **extra}
+    )
 
 
 def _stringify(obj: Any) -> Any:

@@ -188,10 +188,11 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> 
 
 
 def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, *, resume: bool = False,
-             progress: bool = True, **options: Any) -> dict:
+             stop_at: int | None = None, progress: bool = True, **options: Any) -> dict:
     """Fine-tune ``model`` in place on ``data`` and save it to ``out_dir``; returns a summary dict.
 
-    ``options`` are `FinetuneConfig` fields (unknown names raise TypeError naming them).
+    ``options`` are `FinetuneConfig` fields (unknown names raise TypeError naming them). ``stop_at`` stops after
+    that many steps with a checkpoint, as an interruption would (the schedule still spans the whole run).
     """
     cfg = FinetuneConfig(**options)
     out = Path(out_dir)
@@ -215,7 +216,8 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
     metrics = (out / "metrics.jsonl").open("a" if resume else "w")
     t0, tokens = time.time(), 0
     bar = _progress(total, step, progress)
-    while step < total:
+    end = total if stop_at is None else min(total, stop_at)
+    while step < end:
         lr = lr_at(step, total, lr=cfg.lr, warmup_ratio=cfg.warmup_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -225,7 +227,7 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
             idx = order[first: first + cfg.batch_size]
             loss = model(input_ids=inputs[idx], labels=labels[idx], use_cache=False).loss / cfg.grad_accum
             loss.backward()
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             tokens += idx.numel() * cfg.seq_len
         norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
@@ -242,9 +244,10 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
     bar.close()
     metrics.close()
     model.eval()
-    _save_model(model, tokenizer, out)
     save_checkpoint(out, model, optimizer, step, cfg)
-    summary = {"steps": step, "blocks": len(inputs), "seq_len": cfg.seq_len, "config": asdict(cfg), "out": str(out)}
+    if step == total:
+        _save_model(model, tokenizer, out)
+    summary = {"steps": step, "finished": step == total, "blocks": len(inputs), "seq_len": cfg.seq_len, "config": asdict(cfg), "out": str(out)}
     (out / "finetune.json").write_text(json.dumps(summary, indent=1))
     return summary
 

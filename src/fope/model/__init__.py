@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .config import PAPER_FOPE_SIGMA, PRESETS, ModelConfig, get_preset
 from .io import load, read_config, save
@@ -51,5 +52,16 @@ def resolve_config(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: 
     return cfg
 
 
-__all__ = ["build", "resolve_config", "load", "save", "read_config", "ModelConfig", "PRESETS", "PAPER_FOPE_SIGMA",
-           "get_preset", "CausalLM", "KVCache"]
+__all__ = [
+    "PAPER_FOPE_SIGMA",
+    "PRESETS",
+    "CausalLM",
+    "KVCache",
+    "ModelConfig",
+    "build",
+    "get_preset",
+    "load",
+    "read_config",
+    "resolve_config",
+    "save",
+]

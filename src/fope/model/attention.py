@@ -48,7 +48,7 @@ class Attention(nn.Module):
         self.attn_out = nn.Linear(n_heads * head_dim, d_model, bias=False)
         self.pos = pos
 
-    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: "KVCache | None" = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Attend the T new tokens to the cached keys and to each other.
 
         Args:
@@ -75,8 +75,7 @@ class Attention(nn.Module):
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor) -> torch.Tensor:
         """q (B, Hq, T, D), k/v (B, Hk, Tk, D), q_pos (T,) -> (B, Hq, T, D); keys sit at positions 0..Tk-1."""
-        B, Hq, T, _ = q.shape
-        Tk = k.shape[2]
+        B, T, Tk = q.shape[0], q.shape[2], k.shape[2]
         gqa = self.n_heads != self.n_kv_heads
         k_pos = torch.arange(Tk, device=q.device)
         rows = self.block_rows(B, Tk)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass
@@ -120,7 +121,7 @@ class ModelConfig:
         return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
         """Inverse of `to_dict`; unknown keys raise a ValueError naming the closest field."""
         if not isinstance(data, Mapping):
             raise ValueError(f"ModelConfig.from_dict needs a mapping, got {type(data).__name__}")
@@ -131,12 +132,12 @@ class ModelConfig:
             raise ValueError(f"unknown ModelConfig field {key!r}{_hint(key, names)}")
         return cls(**copy.deepcopy(dict(data)))
 
-    def resolved(self) -> "ModelConfig":
+    def resolved(self) -> ModelConfig:
         """A copy with n_kv_heads, head_dim and mlp_hidden filled in (what is saved with a model)."""
         return dataclasses.replace(self, n_kv_heads=self.kv_heads, head_dim=self.dim_head,
                                    mlp_hidden=self.hidden, pe_options=copy.deepcopy(dict(self.pe_options)))
 
-    def replace(self, **overrides: Any) -> "ModelConfig":
+    def replace(self, **overrides: Any) -> ModelConfig:
         """A validated copy with some fields changed (unknown names raise, naming the closest field)."""
         data = self.to_dict()
         names = list(data)

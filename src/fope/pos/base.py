@@ -29,7 +29,7 @@ from torch import nn
 class PositionEncoding(nn.Module):
     """Base class: identity rotation, no bias (this *is* NoPE)."""
 
-    #: True for encodings that implement `rotate` (rope, fope); used only for reporting.
+    #: True for encodings that implement `rotate` (rope, fope); the model passes `n_kv_heads` to these only.
     rotary: bool = False
 
     def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

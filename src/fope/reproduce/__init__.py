@@ -19,8 +19,22 @@ from .results import collect
 from .runner import Backend, EvalRequest, LocalBackend, TorchrunBackend, run_grid
 
 __all__ = [
-    "GridPreset", "PRESETS", "get_preset", "apply_grid_overrides",
-    "Run", "Cell", "Grid", "build_grid",
-    "Backend", "EvalRequest", "LocalBackend", "TorchrunBackend", "run_grid",
-    "collect", "check_claims", "Claim", "render_report", "write_outputs",
+    "PRESETS",
+    "Backend",
+    "Cell",
+    "Claim",
+    "EvalRequest",
+    "Grid",
+    "GridPreset",
+    "LocalBackend",
+    "Run",
+    "TorchrunBackend",
+    "apply_grid_overrides",
+    "build_grid",
+    "check_claims",
+    "collect",
+    "get_preset",
+    "render_report",
+    "run_grid",
+    "write_outputs",
 ]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 FOPE_FLAT_MAX = 1.2  # FoPE's ppl at 8-16L within 1.2x its ppl at L
 ROPE_BLOWUP_MIN = 2.0  # RoPE's ppl at 8-16L at least 2x its ppl at L
@@ -51,6 +52,13 @@ def fmt(x: float | None, digits: int = 3) -> str:
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
         return str(x)
     return f"{x:.{digits}g}"
+
+
+def _pm(cell: dict | None, metric: str, length: int) -> str:
+    """``mean ± std (n runs)`` of a cell's metric at one length."""
+    m, sd = mean(cell, metric, length), spread(cell, metric, length)
+    n = ((cell or {}).get(metric) or {}).get(str(length), {}).get("n")
+    return fmt(m) if sd is None else f"{fmt(m)} ± {fmt(sd, 2)} ({n} seeds)"
 
 
 def _lengths(cell: dict | None, metric: str) -> list[int]:
@@ -103,14 +111,16 @@ def _targets(r: dict) -> list[Claim]:
                          "not measured", MISSING))
     else:
         out.append(Claim("target-fope-flat", "target", f"FoPE: ppl at 8L-16L within {FOPE_FLAT_MAX}x of ppl at L",
-                         "FoPE ppl(8L)/ppl(L) = " + fmt(fope_r[0]) + ", ppl(16L)/ppl(L) = " + fmt(fope_r[1]),
+                         "FoPE ppl(8L)/ppl(L) = " + _pm(main.get("fope"), "ppl_ratio", longs[0])
+                         + ", ppl(16L)/ppl(L) = " + _pm(main.get("fope"), "ppl_ratio", longs[1]),
                          HOLDS if max(fope_r) <= FOPE_FLAT_MAX else FAILS))
     if any(v is None for v in rope_r):
         out.append(Claim("target-rope-blowup", "target", f"RoPE: ppl at 8L-16L at least {ROPE_BLOWUP_MIN}x ppl at L",
                          "not measured", MISSING))
     else:
         out.append(Claim("target-rope-blowup", "target", f"RoPE: ppl at 8L-16L at least {ROPE_BLOWUP_MIN}x ppl at L",
-                         "RoPE ppl(8L)/ppl(L) = " + fmt(rope_r[0]) + ", ppl(16L)/ppl(L) = " + fmt(rope_r[1]),
+                         "RoPE ppl(8L)/ppl(L) = " + _pm(main.get("rope"), "ppl_ratio", longs[0])
+                         + ", ppl(16L)/ppl(L) = " + _pm(main.get("rope"), "ppl_ratio", longs[1]),
                          HOLDS if min(rope_r) >= ROPE_BLOWUP_MIN else FAILS))
     fope, rope = main.get("fope"), main.get("rope")
     metric = passkey_metric(r, [fope, rope])

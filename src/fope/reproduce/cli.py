@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+import shlex
 import time
 from pathlib import Path
 
@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--print-commands", action="store_true",
                    help="print every run, its overrides and its torchrun command; run nothing")
     p.add_argument("--nproc", type=int, help="processes per training run (> 1: torchrun); default from the preset")
+    p.add_argument("--jobs", type=int, help="runs at the same time, one process each; default from the preset")
+    p.add_argument("--threads", type=int, help="torch threads per run (0: torch default); default from the preset")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--progress-bars", action="store_true", help="show the per-step progress bars of training")
     p.add_argument("--list-presets", action="store_true", help="list the grid presets and exit")
@@ -63,8 +65,9 @@ def resolve_preset(args: argparse.Namespace):
         preset = apply_grid_overrides(preset, list(args.overrides))
     if args.only:
         preset = dataclasses.replace(preset, experiments=tuple(e.strip() for e in args.only.split(",") if e.strip()))
-    if args.nproc:
-        preset = dataclasses.replace(preset, nproc=int(args.nproc))
+    for name in ("nproc", "jobs", "threads"):
+        if getattr(args, name) is not None:
+            preset = dataclasses.replace(preset, **{name: int(getattr(args, name))})
     return preset
 
 
@@ -77,6 +80,17 @@ def build(preset):
     return build_grid(preset, head_dim=m.dim_head, n_heads=m.n_heads, n_layers=m.n_layers)
 
 
+def _command_line(args: argparse.Namespace, preset_name: str) -> str:
+    """The command, rebuilt from the parsed arguments (recorded in results.json and the report)."""
+    parts = ["fope", "reproduce", "--preset", preset_name, "--out", str(args.out)]
+    for flag in ("only", "nproc", "jobs", "threads"):
+        if getattr(args, flag) is not None:
+            parts += [f"--{flag}", str(getattr(args, flag))]
+    if args.no_figures:
+        parts.append("--no-figures")
+    return " ".join(shlex.quote(p) for p in [*parts, *args.overrides])
+
+
 def main(args: argparse.Namespace) -> int:
     if args.list_presets:
         return _list_presets()
@@ -85,14 +99,13 @@ def main(args: argparse.Namespace) -> int:
     if not args.progress_bars:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of per-step bars
     from .report import write_outputs
-    from .results import collect
-    from .runner import LocalBackend, TorchrunBackend, print_plan, run_grid, write_json_atomic
+    from .results import SESSIONS_FILE, collect
+    from .runner import LocalBackend, TorchrunBackend, print_plan, read_json, run_grid, write_json_atomic
 
     preset = resolve_preset(args)
     grid = build(preset)
     out = Path(args.out)
-    command = " ".join(["fope", "reproduce", *sys.argv[2:]]) if sys.argv[1:2] == ["reproduce"] else \
-        "fope reproduce " + " ".join(sys.argv[1:])
+    command = _command_line(args, preset.name)
     if args.print_commands:
         print_plan(grid, out, nproc=preset.nproc)
         return 0
@@ -105,12 +118,24 @@ def main(args: argparse.Namespace) -> int:
     backend = TorchrunBackend(nproc=preset.nproc, device=preset.device) if preset.nproc > 1 else \
         LocalBackend(device=preset.device)
     tic = time.perf_counter()
+    sessions = read_json(out / SESSIONS_FILE) or []
+    this = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_s": 0.0, "command": command}
+    sessions.append(this)
+
+    def record_session() -> None:
+        this["wall_s"] = round(time.perf_counter() - tic, 1)
+        write_json_atomic(out / SESSIONS_FILE, sessions)
 
     def partial_report() -> None:  # after every run: a usable report even if the grid is stopped later
+        record_session()
         write_outputs(collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic), out,
                       figures=False)
 
-    status = run_grid(grid, out, backend=backend, on_run_done=partial_report)
+    try:
+        status = run_grid(grid, out, backend=backend, jobs=preset.jobs, threads=preset.threads or None,
+                          on_run_done=partial_report)
+    finally:
+        record_session()
     results = collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic)
     paths = write_outputs(results, out, figures=not args.no_figures)
     print(f"done in {status['session_s'] / 60:.1f} min (this session); {len(status['done'])} runs complete, "

@@ -42,7 +42,7 @@ class Run:
         overrides: dotted fope.train overrides (typed values) applied on top of the preset's base config.
         init_from: name of the run whose final model this one continues from (continual pre-training), or None.
         passkey_trials: passkey trials per length of this run's evaluation (0: no passkey evaluation).
-        cost: relative cost estimate (training tokens x per-token work) used for the remaining-time estimate.
+        cost: relative cost (1 = training one main run), training plus evaluation, for the time estimate.
     """
 
     name: str
@@ -95,12 +95,14 @@ class _Builder:
 
     def add_run(self, name: str, overrides: dict[str, Any], *, init_from: str | None = None,
                 trials: int, cost: float) -> str:
-        run = Run(name=name, overrides=overrides, init_from=init_from, passkey_trials=trials, cost=cost)
+        run = Run(name=name, overrides=overrides, init_from=init_from, passkey_trials=trials,
+                  cost=run_cost(self.p, cost, trials))
         if run.key in self.by_key:  # the same model already exists under another name
             existing = self.by_key[run.key]
             i = next(i for i, r in enumerate(self.runs) if r.name == existing)
             if trials > self.runs[i].passkey_trials:  # evaluate it as thoroughly as its most demanding use
-                self.runs[i] = dataclasses.replace(self.runs[i], passkey_trials=trials)
+                self.runs[i] = dataclasses.replace(self.runs[i], passkey_trials=trials,
+                                                   cost=run_cost(self.p, cost, trials))
             return existing
         if any(r.name == name for r in self.runs):
             raise ValueError(f"two different runs are named {name!r}")
@@ -112,11 +114,25 @@ class _Builder:
         self.cells.append(Cell(experiment, group, arm, tuple(runs), info))
 
 
+def run_cost(preset: GridPreset, train_units: float, trials: int) -> float:
+    """Relative cost of a run (1 = training a main run) for the time estimate: training + evaluation.
+
+    A forward pass costs about a third of a training step per token; perplexity scores ``eval_tokens`` per length
+    on two corpora; a passkey trial runs its prompt twice (generation, likelihood) at every passkey length.
+    """
+    train_tokens = preset.steps * preset.global_batch * preset.train_len
+    ppl = 2 * len(preset.ppl_lengths) * preset.eval_tokens / 3
+    passkey = trials * 2 * sum(preset.passkey_lengths) / 3
+    return train_units + (ppl + passkey) / train_tokens
+
+
 def pe_options(pe: str, preset: GridPreset, **fope: Any) -> dict[str, Any]:
     """The ``model.pe_options`` of a run: FoPE gets the preset's σ unless given; other kinds use their defaults."""
     if pe != "fope":
         return {}
-    out = {FOPE_SIGMA: float(preset.sigma)}
+    out: dict[str, Any] = {FOPE_SIGMA: float(preset.sigma)}
+    if preset.fope_init:
+        out["init"] = preset.fope_init
     out.update(fope)
     return out
 

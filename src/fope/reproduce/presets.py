@@ -46,12 +46,14 @@ class GridPreset:
     global_batch: int = _f(16, "sequences per optimizer step at length L")
     micro_batch: int = _f(16, "sequences per forward/backward on one process")
     lr: float = _f(2e-3, "peak AdamW learning rate (cosine to 0.1x)")
-    vocab_size: int = _f(4096, "vocabulary of the byte-level BPE trained on the training corpus (CPU presets)")
+    vocab_size: int = _f(2048, "vocabulary of the byte-level BPE trained on the training corpus (CPU presets)")
     train_overrides: dict = _f({}, "extra dotted fope.train overrides applied to every run")
     pes: tuple = _f(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
     seeds: int = _f(3, "seeds of the main comparison (mean +- std over seeds)")
     sigma: float = _f(0.3, "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
                            "(Xavier-normal gain, as in the released code; FOPE-SPEC 6.1)")
+    fope_init: str = _f("", "FoPE coefficient init of every FoPE run ('' = the release's eye_xavier_norm; "
+                            "'eye_norm' reads sigma literally as the noise std, the paper's N(0, sigma))")
     sigmas: tuple = _f((0.0, 0.1, 0.3, 0.5), "sigma sweep of the ablation (Fig. 6b)")
     freq_dims: tuple = _f((16, 32, 64, 128), "frequency-grid sizes D of the ablation (Fig. 6c)")
     length_factors: tuple = _f((0.5, 1, 2, 4, 8, 16), "perplexity lengths as multiples of L")
@@ -69,6 +71,9 @@ class GridPreset:
     retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
     experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey")
     nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
+    jobs: int = _f(1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)")
+    threads: int = _f(0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for "
+                         "these small models")
     device: str = _f("auto", "device of training and evaluation: auto, cpu or cuda")
 
     def __post_init__(self) -> None:
@@ -85,7 +90,7 @@ class GridPreset:
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
         for name in ("train_len", "steps", "global_batch", "micro_batch", "vocab_size", "seeds", "passkey_trials",
-                     "ablation_passkey_trials", "eval_tokens", "eval_batch_tokens", "extension_steps", "nproc"):
+                     "ablation_passkey_trials", "eval_tokens", "eval_batch_tokens", "extension_steps", "nproc", "jobs"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"grid preset field {name} must be a positive int, got {v!r}")
@@ -112,6 +117,10 @@ class GridPreset:
             raise ValueError(f"retrieval_share must be in [0, 1), got {self.retrieval_share}")
         if self.yarn_factor < 1:
             raise ValueError(f"yarn_factor must be >= 1, got {self.yarn_factor}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"grid preset field threads must be an int >= 0, got {self.threads!r}")
+        if self.nproc > 1 and self.jobs > 1:
+            raise ValueError(f"jobs={self.jobs} with nproc={self.nproc}: torchrun runs use every device; set jobs=1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if "extension" in self.experiments and not {"rope", "fope"} <= set(self.pes):
@@ -134,13 +143,13 @@ def _hint(key: str, choices: typing.Iterable[str]) -> str:
 
 
 # --------------------------------------------------------------------------- the presets
-def _paper(size: str, sigma: float, micro_batch: int) -> GridPreset:
+def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPreset:
     """The paper's Books setting at L = 512 for one model size (FOPE-SPEC 3.1-3.3, 3.6, 3.8)."""
     return GridPreset(
         name=size, description=f"paper scale: {size}, Books (PG-19) at L=512, evaluated on Books and C4; GPU + torchrun",
         base=f"books-512-{size}-rope", train_len=512, steps=10_025, warmup_steps=10_000, global_batch=1024,
         micro_batch=micro_batch, lr=6e-4, vocab_size=50304, pes=PE_KINDS, seeds=3, sigma=sigma,
-        sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), freq_dims=(16, 32, 64, 128), length_factors=(0.25, 0.5, 1, 2, 4, 8, 16),
+        sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), freq_dims=(head_dim, 2 * head_dim, 4 * head_dim), length_factors=(0.25, 0.5, 1, 2, 4, 8, 16),
         passkey_factors=(1, 2, 4, 8, 16), passkey_trials=1000, ablation_passkey_trials=1000, eval_tokens=4_194_304,
         eval_batch_tokens=65536, other_corpus="c4", extension_steps=1907, extension_warmup=100, yarn_factor=16.0,
         retrieval_share=0.0, retrieval_pes=(), experiments=("main", "extension", "ablations"), nproc=4, device="cuda")
@@ -151,17 +160,17 @@ PRESETS: dict[str, GridPreset] = {
         name="cpu-quick", description="the whole grid, reduced: 1 seed, short runs, few passkey trials (<= 15 min "
                                       "on 2 CPU cores)",
         base="cpu-tiny", train_len=128, steps=120, warmup_steps=12, global_batch=16, micro_batch=16, lr=2e-3,
-        seeds=1, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(16, 32, 64), length_factors=(0.5, 1, 2, 4, 8, 16),
+        seeds=1, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64), length_factors=(0.5, 1, 2, 4, 8, 16),
         passkey_factors=(1, 2, 4, 8, 16), passkey_trials=10, ablation_passkey_trials=6, eval_tokens=8192,
-        extension_steps=30, extension_warmup=3, retrieval_pes=("rope", "fope")),
+        extension_steps=30, extension_warmup=3, retrieval_pes=("rope", "fope"), jobs=2, threads=1),
     "cpu": GridPreset(
         name="cpu", description="the whole grid at CPU scale: 3 seeds for the main comparison (~50 min on 2 CPU cores)",
-        base="cpu-tiny", train_len=128, steps=300, warmup_steps=30, global_batch=16, micro_batch=16, lr=2e-3,
-        seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(16, 32, 64, 128), passkey_trials=40,
-        ablation_passkey_trials=20, eval_tokens=32768, extension_steps=60, extension_warmup=6),
-    "60M": _paper("60M", 0.3, 64),
-    "180M": _paper("180M", 0.4, 32),
-    "1.2B": _paper("1.2B", 0.6, 8),
+        base="cpu-tiny", train_len=128, steps=400, warmup_steps=40, global_batch=16, micro_batch=16, lr=2e-3,
+        seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64, 128), passkey_trials=20,
+        ablation_passkey_trials=20, eval_tokens=16384, extension_steps=80, extension_warmup=8, jobs=2, threads=1),
+    "60M": _paper("60M", 0.3, 64, 64),
+    "180M": _paper("180M", 0.4, 32, 128),
+    "1.2B": _paper("1.2B", 0.6, 8, 128),
 }
 
 

@@ -20,7 +20,10 @@ def _agg(a: dict | None, digits: int = 4) -> str:
     if not a or a.get("mean") is None:
         return "-"
     s = fmt(a["mean"], digits)
-    return s if a.get("std") is None else f"{s} ± {fmt(a['std'], 2)}"
+    if a.get("std") is None:
+        return s
+    std = 0.0 if abs(a["std"]) < 1e-9 * max(1.0, abs(a["mean"])) else a["std"]  # float noise of equal values
+    return f"{s} ± {fmt(std, 2)}"
 
 
 def _length_label(n: int, L: int) -> str:
@@ -63,8 +66,8 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
             f"| commit | `{r.get('commit')}`" + (" (uncommitted changes)" if r.get("dirty") else "") + " |",
             f"| machine | {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
             f"torch {m.get('torch')}, {m.get('torch_threads')} threads, Python {m.get('python')} |",
-            f"| wall time | {fmt((r.get('wall_time_s') or 0) / 60, 3)} min of training + evaluation over all runs"
-            + (f"; this session {fmt(r['session_wall_s'] / 60, 3)} min" if r.get("session_wall_s") else "") + " |",
+            f"| wall time | {fmt((r.get('wall_time_s') or 0) / 60, 3)} min elapsed over {len(r.get('sessions') or [])} "
+            f"session(s); {fmt((r.get('compute_s') or 0) / 60, 3)} min of training + evaluation summed over runs |",
             f"| preset | {cfg.get('description', '')} |", ""]
     out += _settings(r, L, model, train, data)
     if r.get("missing"):
@@ -152,6 +155,7 @@ def _settings(r: dict, L: int, model: dict, train: dict, data: dict) -> list[str
              + (f" = {tokens:,} tokens" if tokens else "") + f", lr {train.get('lr')}, warm-up {train.get('warmup_steps')}",
              f"- seeds (main comparison): {cfg.get('seeds')}; FoPE sigma {cfg.get('sigma')}; sigma sweep "
              f"{cfg.get('sigmas')}; D sweep {cfg.get('freq_dims')}",
+             f"- execution: {cfg.get('jobs')} run(s) at a time, {cfg.get('threads') or 'default'} torch thread(s) each",
              f"- perplexity: non-overlapping chunks, {cfg.get('eval_tokens'):,} tokens scored per length (cut to a "
              "multiple of the longest length, the same tokens for every length); passkey: "
              f"{cfg.get('passkey_trials')} trials per length ({cfg.get('ablation_passkey_trials')} for ablations), "

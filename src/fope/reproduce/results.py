@@ -5,7 +5,8 @@ sample standard deviation over seeds, None for a single run):
 
     {"schema_version": 1, "commit": str | None, "dirty": bool | None, "preset": str, "command": str,
      "config": {grid preset fields..., "base_config": resolved fope.train config of the first run},
-     "machine": {...}, "wall_time_s": float (training + evaluation time of every run, over all sessions),
+     "machine": {...}, "wall_time_s": elapsed seconds of all sessions, "compute_s": training + evaluation seconds
+     summed over runs, "sessions": [{"started", "wall_s", "command"}],
      "runs": {name: {"train_wall_s", "eval_wall_s", "final_loss", "tokens", "overrides", "init_from"}},
      "metrics": {"ppl": "...", ...}              what each metric means,
      "main": {pe: CELL}, "extension": {arm: CELL}, "ablations": {group: {arm: CELL}},
@@ -114,20 +115,30 @@ def cell_result(out_dir: Path, grid: Grid, cell: Cell) -> dict[str, Any]:
     return out
 
 
+SESSIONS_FILE = "sessions.json"
+
+
 def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_s: float | None = None) -> dict:
-    """Build the results dict of ``grid`` from the files under ``out_dir`` (missing runs are listed)."""
+    """Build the results dict of ``grid`` from the files under ``out_dir`` (missing runs are listed).
+
+    ``wall_time_s`` is the elapsed time of every `fope reproduce` session that worked on ``out_dir`` (from
+    ``OUT/sessions.json``; a grid finished in one go: that session's time); ``compute_s`` sums the training and
+    evaluation time of every run (larger than the wall time when runs go in parallel).
+    """
     out = Path(out_dir)
     p = grid.preset
+    sessions = read_json(out / SESSIONS_FILE) or []
     res: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, **git_info(), "preset": p.name, "command": command,
         "config": {**p.to_dict(), "base_config": _base_config(out, grid)},
-        "machine": machine_info(), "wall_time_s": 0.0, "session_wall_s": session_wall_s,
+        "machine": machine_info(), "wall_time_s": sum(float(x.get("wall_s") or 0) for x in sessions) or None,
+        "sessions": sessions, "compute_s": 0.0, "session_wall_s": session_wall_s,
         "metrics": {k.replace("other", p.other_corpus): v for k, v in METRICS.items()},
         "runs": {}, "main": {}, "extension": {}, "ablations": {}, "passkey_variant": {}, "missing": [],
     }
     for run in grid.runs:
         res["runs"][run.name] = info = _run_info(out, grid, run.name)
-        res["wall_time_s"] += (info.get("train_wall_s") or 0.0) + (info.get("eval_wall_s") or 0.0)
+        res["compute_s"] += (info.get("train_wall_s") or 0.0) + (info.get("eval_wall_s") or 0.0)
         if not info.get("complete"):
             res["missing"].append(run.name)
     for cell in grid.cells:
@@ -181,9 +192,10 @@ def git_info() -> dict[str, Any]:
     """``{"commit": sha | None, "dirty": bool | None}`` of the source tree fope is imported from."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
+                             check=False)
         st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                            text=True, timeout=10)
+                            text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
     if sha.returncode != 0:

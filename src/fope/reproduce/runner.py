@@ -26,9 +26,11 @@ import subprocess
 import sys
 import time
 import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable, Iterator
 
 from .experiments import Grid, Run
 from .presets import GridPreset
@@ -203,65 +205,151 @@ def _flat(d: dict) -> dict:
 # --------------------------------------------------------------------------- the scheduler
 @dataclass
 class Progress:
-    """Remaining-time estimate: seconds per unit of run cost, measured on the runs done in this session."""
+    """Remaining-time estimate: session wall time per unit of run cost finished in this session."""
 
-    total: int
-    seconds: float = 0.0
+    start: float
     cost_done: float = 0.0
 
     def eta(self, remaining_cost: float) -> str:
         if self.cost_done <= 0:
             return "time left: known after the first run"
-        minutes = remaining_cost * self.seconds / self.cost_done / 60
+        minutes = remaining_cost * (time.perf_counter() - self.start) / self.cost_done / 60
         return f"~{minutes:.0f} min" if minutes >= 1 else "<1 min"
 
 
-def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, log: Callable[[str], None] | None = None,
-             on_run_done: Callable[[], None] | None = None) -> dict:
+class _InlineExecutor:
+    """The `concurrent.futures` interface, running each task at submission (``jobs=1``: no processes)."""
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except (KeyboardInterrupt, GridInterrupted):
+            raise
+        except Exception as e:  # noqa: BLE001 - delivered through the future, as a process pool would
+            fut.set_exception(e)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _init_worker(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _worker(grid: Grid, run: Run, out: Path, backend: Backend) -> None:
+    """One run in a worker process (module level so that the spawn start method can import it)."""
+    try:
+        _do_run(grid, run, out, backend, lambda s: print(s, flush=True))
+    except Exception:
+        _record_error(out, run)
+        raise
+
+
+def _record_error(out: Path, run: Run) -> None:
+    path = run_dir(out, run.name)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "error.txt").write_text(traceback.format_exc())
+
+
+def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1, threads: int | None = None,
+             log: Callable[[str], None] | None = None, on_run_done: Callable[[], None] | None = None) -> dict:
     """Train and evaluate every run of ``grid`` into ``out_dir`` (resumable); return a status dict.
+
+    Args:
+        jobs: runs executed at the same time, each in its own process (1: in this process, in order). A run that
+            continues another one starts once its source has finished.
+        threads: torch threads per run (None: torch's default). On a 2-core machine two 1-thread jobs use the
+            cores better than one 2-thread job for these small models.
 
     Status: ``{"done": [...], "failed": {name: error}, "skipped": {name: reason}, "session_s": s}``. A failing run
     is recorded in ``runs/<name>/error.txt`` and the grid goes on (runs that continue from it are skipped).
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     out = Path(out_dir)
     say = log or (lambda s: print(s, flush=True))
     runs = grid.runs
-    todo = {r.name for r in runs if not _complete(out, grid, r)}
-    progress = Progress(total=len(runs))
-    status: dict[str, Any] = {"done": [], "failed": {}, "skipped": {}}
-    t_session = time.perf_counter()
+    index = {r.name: i for i, r in enumerate(runs, 1)}
+    todo = [r for r in runs if not _complete(out, grid, r)]
+    pending = list(todo)
+    status: dict[str, Any] = {"done": [r.name for r in runs if r not in todo], "failed": {}, "skipped": {}}
+    progress = Progress(start=time.perf_counter())
     with grid_lock(out):
-        say(f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}")
-        for i, run in enumerate(runs, 1):
-            if run.name not in todo:
-                status["done"].append(run.name)
-                continue
-            if run.init_from in status["failed"] or run.init_from in status["skipped"]:
-                status["skipped"][run.name] = f"its source run {run.init_from} did not finish"
-                say(f"[{i}/{len(runs)}] skip {run.name}: {status['skipped'][run.name]}")
-                continue
-            left = [r for r in runs[i:] if r.name in todo]
-            remaining = run.cost + sum(r.cost for r in left)
-            say(f"[{i}/{len(runs)}] {run.name} ... {len(left)} left after it, {progress.eta(remaining)}")
-            tic = time.perf_counter()
-            try:
-                _do_run(grid, run, out, backend, say)
-            except (GridInterrupted, KeyboardInterrupt):
-                say(f"interrupted during {run.name}; rerun the same command to continue where it stopped")
-                raise
-            except Exception as e:  # noqa: BLE001 - one failing run must not lose the rest of a long grid
-                status["failed"][run.name] = f"{type(e).__name__}: {e}"
-                path = run_dir(out, run.name)
-                path.mkdir(parents=True, exist_ok=True)
-                (path / "error.txt").write_text(traceback.format_exc())
-                say(f"  FAILED {run.name}: {type(e).__name__}: {e} (traceback in {path / 'error.txt'})")
-                continue
-            progress.seconds += time.perf_counter() - tic
-            progress.cost_done += run.cost
-            status["done"].append(run.name)
-            if on_run_done is not None:
-                on_run_done()
-    status["session_s"] = time.perf_counter() - t_session
+        say(f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}"
+            + (f", {jobs} at a time" if jobs > 1 else ""))
+        if jobs > 1 and hasattr(backend, "prepare"):  # tokenizer + shards once, before processes race for them
+            seen: set[str] = set()
+            for run in todo:
+                cfg = run_config(grid, run, out)
+                key = json.dumps(_jsonable(cfg.to_dict()["data"]), sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    backend.prepare(cfg)
+        if jobs == 1:
+            _init_worker(threads)
+            executor: Any = _InlineExecutor()
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            executor = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                           initializer=_init_worker, initargs=(threads,))
+        running: dict[Future, Run] = {}
+        try:
+            while pending or running:
+                for run in list(pending):
+                    if len(running) >= jobs:
+                        break
+                    src = run.init_from
+                    if src in status["failed"] or src in status["skipped"]:
+                        pending.remove(run)
+                        status["skipped"][run.name] = f"its source run {src} did not finish"
+                        say(f"[{index[run.name]}/{len(runs)}] skip {run.name}: {status['skipped'][run.name]}")
+                        continue
+                    if src is not None and src not in status["done"]:
+                        continue  # its source is still pending or running
+                    pending.remove(run)
+                    remaining = sum(r.cost for r in pending) + sum(r.cost for r in running.values()) + run.cost
+                    say(f"[{index[run.name]}/{len(runs)}] {run.name} ... {len(pending)} left after it, "
+                        f"{progress.eta(remaining)}")
+                    if jobs == 1:
+                        fut = executor.submit(_do_run, grid, run, out, backend, say)
+                    else:
+                        fut = executor.submit(_worker, grid, run, out, backend)
+                    running[fut] = run
+                if not running:
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    run = running.pop(fut)
+                    err = fut.exception()
+                    if isinstance(err, (GridInterrupted, KeyboardInterrupt)):
+                        raise err
+                    if err is not None:
+                        status["failed"][run.name] = f"{type(err).__name__}: {err}"
+                        if jobs == 1:
+                            path = run_dir(out, run.name)
+                            path.mkdir(parents=True, exist_ok=True)
+                            (path / "error.txt").write_text(
+                                "".join(traceback.format_exception(type(err), err, err.__traceback__)))
+                        say(f"  FAILED {run.name}: {type(err).__name__}: {err} "
+                            f"(traceback in {run_dir(out, run.name) / 'error.txt'})")
+                        continue
+                    progress.cost_done += run.cost
+                    status["done"].append(run.name)
+                    if on_run_done is not None:
+                        on_run_done()
+        except (GridInterrupted, KeyboardInterrupt):
+            say("interrupted; rerun the same command to continue where it stopped")
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+    status["session_s"] = time.perf_counter() - progress.start
     return status
 
 
@@ -294,7 +382,8 @@ def _do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[st
         if resume:
             say(f"  resuming {run.name} from its checkpoint")
         tic = time.perf_counter()
-        summary = backend.train(cfg, path, resume=resume)
+        with _output_to(path / "log.txt"):
+            summary = backend.train(cfg, path, resume=resume)
         wall = time.perf_counter() - tic
         if not summary.get("finished", False):
             raise GridInterrupted(f"training of {run.name} stopped at step {summary.get('step')} "
@@ -311,12 +400,21 @@ def _do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[st
         if eval_record(out, run, req) is not None:
             continue
         tic = time.perf_counter()
-        result = backend.evaluate(path, req)
+        with _output_to(path / "log.txt"):
+            result = backend.evaluate(path, req)
         wall = time.perf_counter() - tic
         write_json_atomic(path / "eval" / f"{req.kind}.json",
                           {"kind": req.kind, "request": _jsonable(req.settings), "wall_s": wall,
                            **_jsonable(result)})
         say(f"  eval {req.kind}: {_brief(result)} ({wall:.0f} s)")
+
+
+@contextlib.contextmanager
+def _output_to(log_file: Path) -> Iterator[None]:
+    """Send what training/evaluation print (progress bars, notes) to the run's log file, not the grid's console."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        yield
 
 
 def _has_checkpoint(path: Path) -> bool:
@@ -345,6 +443,15 @@ class LocalBackend:
         from fope.train import train
 
         return train(cfg, run_dir, resume=resume)
+
+    def prepare(self, cfg: Any) -> None:
+        """Train the tokenizer and write the token shards of ``cfg`` (cached; nothing to do when up to date)."""
+        import torch
+
+        from fope.train.data import prepare_data
+        from fope.train.distributed import DistInfo
+
+        prepare_data(cfg, DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device("cpu")))
 
     def _device(self) -> str:
         if self.device != "auto":

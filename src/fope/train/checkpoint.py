@@ -100,7 +100,11 @@ def find_checkpoint(out_dir: str | Path) -> Path | None:
 def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                     device: torch.device) -> dict[str, Any]:
     """Restore weights (and optimizer) in place; returns the state dict (step, tokens, sequences, rng)."""
-    model.load_state_dict(load_weights(ckpt / "model", device), strict=True)
+    try:
+        model.load_state_dict(load_weights(ckpt / "model", device), strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"the checkpoint in {ckpt} does not fit the configured model (was the model config "
+                         f"changed before resuming?): {str(e).splitlines()[0]} ...") from e
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
     return torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)

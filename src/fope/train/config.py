@@ -118,7 +118,7 @@ class ExperimentConfig:
         of the dict overrides it; otherwise ``model`` must be complete."""
         if not isinstance(d, dict):
             raise ValueError(f"an experiment config must be a mapping, got {type(d).__name__}")
-        d = dict(d)
+        d = {k: v for k, v in d.items() if v is not None}  # an empty YAML section reads as None
         preset = d.pop("preset", None)
         _check_keys(d, ("model", "data", "train"), "")
         if preset is not None:
@@ -344,3 +344,13 @@ def field_docs(cls: type) -> dict[str, tuple[Any, str]]:
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         out[f.name] = (default, f.metadata.get("doc", ""))
     return out
+
+
+def fields_table() -> str:
+    """Markdown table of every data.* and train.* field with default and documentation (for docs/training.md;
+    model.* fields are documented on fope.model.ModelConfig)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for section, cls in (("data", DataConfig), ("train", TrainConfig)):
+        for name, (default, doc) in field_docs(cls).items():
+            rows.append(f"| `{section}.{name}` | `{default!r}` | {doc} |")
+    return "\n".join(rows) + "\n"

@@ -64,12 +64,12 @@ def init_from_source(model: torch.nn.Module, optimizer: torch.optim.Optimizer, c
     t = cfg.train
     src = Path(t.init_from)
     ckpt = find_checkpoint(src)
+    if not t.reset_optimizer and ckpt is None:
+        raise ValueError(f"train.reset_optimizer=false needs a training run with a checkpoint/ as "
+                         f"train.init_from, but {src} has none")
     model_dir = ckpt / "model" if ckpt is not None else src
     report = merge_state(model, load_weights(model_dir, info.device), t.expand_fourier)
     if not t.reset_optimizer:
-        if ckpt is None:
-            raise ValueError(f"train.reset_optimizer=false needs a training run with a checkpoint/ as "
-                             f"train.init_from, but {src} has none")
         state = torch.load(ckpt / "optimizer.pt", map_location=info.device, weights_only=True)
         try:
             optimizer.load_state_dict(state)

@@ -29,6 +29,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+
+import fope.model
 
 from . import distributed as D
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
@@ -81,8 +84,6 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     # -- set-up: seeds, data, model, optimizer, (resumed) state ---------------------------------------------
     seed_everything(t.seed)
     data = prepare_data(cfg, info)
-    import fope.model
-
     model = fope.model.build(cfg.model).to(info.device)
     optimizer = build_optimizer(model, t)
     step = 0
@@ -116,12 +117,10 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
                                  vocab_size=cfg.model.vocab_size, info=info, autocast=autocast)
 
     # -- the loop -------------------------------------------------------------------------------------------
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=t.max_steps, initial=step, disable=not info.is_main, unit="step", dynamic_ncols=True)
     train_time, steps_timed, stopped, last_saved = 0.0, 0, None, step
     model.train()
-    with StopRequest() as stop:
+    with StopRequest() as stop, _closing(bar, logger):
         while step < t.max_steps:
             tic = time.perf_counter()
             lr = lr_at(step + 1, t)  # 1
@@ -171,18 +170,26 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
                 last_saved = step
             if stopped:
                 break
-    bar.close()
     summary = _summary(cfg, out, step=step, stopped=stopped,
                        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9))
     if info.is_main:
-        if logger is not None:
-            logger.close()
         if summary["finished"]:
             (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if stopped:
             print(f"fope train: stopped after step {step} ({stopped}); checkpoint saved. "
                   f"Resume with: fope train --resume {out}", flush=True)
     return summary
+
+
+@contextlib.contextmanager
+def _closing(bar: Any, logger: MetricLogger | None):
+    """Close the progress bar and the metric files however the loop ends (finished, stopped, error)."""
+    try:
+        yield
+    finally:
+        bar.close()
+        if logger is not None:
+            logger.close()
 
 
 def compute_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

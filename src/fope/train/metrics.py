@@ -22,12 +22,10 @@ class MetricLogger:
         self._file = self.path.open("a")
         self._tb = self._wandb = None
         if "tensorboard" in backends:
-            from torch.utils.tensorboard import SummaryWriter  # lazy: optional dependency
-
+            SummaryWriter = _optional("torch.utils.tensorboard", "tensorboard").SummaryWriter
             self._tb = SummaryWriter(str(Path(out_dir) / "tensorboard"))
         if "wandb" in backends:
-            import wandb  # lazy: optional dependency
-
+            wandb = _optional("wandb", "wandb")
             self._wandb = wandb.init(project=wandb_project, name=run_name, config=config, resume="allow")
 
     def log(self, record: dict[str, Any]) -> None:
@@ -47,6 +45,17 @@ class MetricLogger:
             self._tb.close()
         if self._wandb is not None:
             self._wandb.finish()
+
+
+def _optional(module: str, package: str):
+    """Import an optional backend lazily, with an actionable error."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ValueError(f"train.metrics includes {package!r} but it is not installed ({e}); "
+                         f"`pip install {package}` or remove it from train.metrics") from e
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

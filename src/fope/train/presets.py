@@ -103,3 +103,23 @@ def with_pe(cfg: ExperimentConfig, pe: str) -> ExperimentConfig:
         sigma = next((s for size, s in PAPER_FOPE_SIGMA.items()
                       if get_preset(size).d_model == cfg.model.d_model), CPU_FOPE_SIGMA)
     return dataclasses.replace(cfg, model=cfg.model.replace(pe=pe, pe_options=pe_options_for(pe, sigma=sigma)))
+
+
+def presets_table() -> str:
+    """Markdown table of the CPU presets and the paper grid (pasted into docs/training.md; a test keeps it
+    in sync)."""
+    rows = ["| preset | model (d_model / layers / heads / vocab) | seq_len | global batch (micro) | steps "
+            "(warm-up) | tokens | lr | corpus / tokenizer |", "|---|---|---|---|---|---|---|---|"]
+
+    def row(name: str, cfg: ExperimentConfig) -> str:
+        m, t = cfg.model, cfg.train
+        tokens = t.max_steps * t.global_batch * cfg.seq_len
+        return (f"| `{name}` | {m.d_model} / {m.n_layers} / {m.n_heads} / {m.vocab_size} | {cfg.seq_len} | "
+                f"{t.global_batch} ({t.micro_batch}) | {t.max_steps:,} ({t.warmup_steps:,}) | {tokens / 1e6:,.1f}M | "
+                f"{t.lr:g} | {cfg.data.corpus} / `{cfg.data.tokenizer}` |")
+
+    rows += [row(name, load_preset(name)) for name in CPU_PRESETS]
+    for corpus, length, size in itertools.product(PAPER_CORPORA, PAPER_LENGTHS, PAPER_SIZES):
+        name = f"{corpus}-{length}-{size}-PE"
+        rows.append(row(name, paper_preset(corpus, length, size, "rope")))
+    return "\n".join(rows) + "\n"

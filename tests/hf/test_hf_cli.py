@@ -1,0 +1,40 @@
+"""`fope hf ...` commands on tiny local models."""
+
+import json
+
+import pytest
+import torch
+
+import fope.hf
+import fope.model
+from fope.cli import main
+from fope.hf.cli import parse_options
+
+
+def test_parse_options():
+    assert parse_options(["sigma=0.3", "out_dim=full", "clip_floor=false", "freq-dim=32"]) == {
+        "sigma": 0.3, "out_dim": "full", "clip_floor": False, "freq_dim": 32}
+    with pytest.raises(ValueError, match="expected key=value, got 'sigma'"):
+        parse_options(["sigma"])
+
+
+def test_convert_command(tiny_llama, tmp_path, capsys):
+    tiny_llama.save_pretrained(tmp_path / "src")
+    rc = main(["hf", "convert", "--model", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--sigma", "0.1",
+               "--train-len", "32", "out_dim=full", "pad=zero"])
+    assert rc == 0
+    cfg = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (cfg["pe"], cfg["pe_train_len"]) == ("fope", 32)
+    assert cfg["pe_options"] == {"sigma": 0.1, "out_dim": "full", "pad": "zero"}
+    assert main(["hf", "convert", "--model", str(tmp_path / "src"), "--out", str(tmp_path / "x"), "bogus=1"]) == 2
+    assert "unknown option(s) ['bogus']" in capsys.readouterr().err
+
+
+def test_export_command(tmp_path):
+    cfg = fope.model.ModelConfig(vocab_size=40, d_model=32, n_layers=1, n_heads=2, train_len=16, pe="fope")
+    model = fope.model.build(cfg).eval()
+    fope.model.save(model, tmp_path / "native")
+    assert main(["hf", "export", "--model", str(tmp_path / "native"), "--out", str(tmp_path / "hf")]) == 0
+    ids = torch.randint(0, 40, (1, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(fope.hf.load(tmp_path / "hf")(input_ids=ids).logits, model(ids))
