@@ -38,3 +38,18 @@ def test_export_command(tmp_path):
     ids = torch.randint(0, 40, (1, 12))
     with torch.no_grad():
         torch.testing.assert_close(fope.hf.load(tmp_path / "hf")(input_ids=ids).logits, model(ids))
+
+
+def test_finetune_command(tiny_llama, char_tokenizer, tmp_path):
+    from fope.hf.convert import convert
+    from fope.hf.io import save
+
+    save(convert(tiny_llama, pe="fope"), tmp_path / "model", tokenizer=char_tokenizer)
+    chat = [{"role": "user", "content": "say hi"}, {"role": "assistant", "content": "hi there"}]
+    (tmp_path / "chat.jsonl").write_text((json.dumps({"messages": chat}) + "\n") * 20)
+    args = ["hf", "finetune", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "chat.jsonl"),
+            "--out", str(tmp_path / "ft"), "--seq-len", "32", "--max-steps", "2", "--no-progress"]
+    assert main(args) == 0
+    assert len((tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert fope.hf.io.is_fope_dir(tmp_path / "ft")
+    assert main(args[:-5] + ["--seq-len", "100000", "--no-progress"]) == 2  # too few tokens: clear error

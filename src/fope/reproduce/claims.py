@@ -7,10 +7,11 @@ the project's targets (issue "Reproduce the paper") are constants here, used as 
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
-from collections.abc import Callable
 
 FOPE_FLAT_MAX = 1.2  # FoPE's ppl at 8-16L within 1.2x its ppl at L
 ROPE_BLOWUP_MIN = 2.0  # RoPE's ppl at 8-16L at least 2x its ppl at L
@@ -85,12 +86,16 @@ def geo_beyond(cell: dict | None, metric: str, L: int) -> float | None:
 
 
 def _verdict(flags: list[bool | None]) -> str:
-    known = [f for f in flags if f is not None]
-    if not known:
+    """All parts hold -> holds; none -> does not hold; some -> mixed; any part without numbers -> not measured."""
+    if not flags or any(f is None for f in flags):
         return MISSING
-    if len(known) < len(flags):
-        return MIXED if any(known) else FAILS
-    return HOLDS if all(known) else (FAILS if not any(known) else MIXED)
+    return HOLDS if all(flags) else (FAILS if not any(flags) else MIXED)
+
+
+def _metric_name(metric: str) -> str:
+    if metric == "passkey":
+        return "generation accuracy"
+    return "likelihood top-1 (chance 0.1; no compared model generates the key beyond L)"
 
 
 def passkey_metric(results: dict, cells: list[dict | None]) -> str:
@@ -125,7 +130,7 @@ def _targets(r: dict) -> list[Claim]:
     fope, rope = main.get("fope"), main.get("rope")
     metric = passkey_metric(r, [fope, rope])
     fp, rp = beyond(fope, metric, L), beyond(rope, metric, L)
-    name = "generation accuracy" if metric == "passkey" else "likelihood top-1 (no model generates the key)"
+    name = _metric_name(metric)
     out.append(Claim("target-passkey", "target", "FoPE's passkey accuracy beyond L above RoPE's",
                      f"mean {name} over lengths > L: FoPE {fmt(fp)}, RoPE {fmt(rp)}",
                      MISSING if fp is None or rp is None else (HOLDS if fp > rp else FAILS)))
@@ -141,8 +146,8 @@ def _fig1(r: dict) -> list[Claim]:
     flags = [None if v is None or fope_g is None else fope_g < v for v in others.values()]
     out.append(Claim(
         "fig1b-flat", "Fig. 1b", "Beyond L, RoPE and the other baselines blow up while FoPE stays much flatter",
-        f"ppl({top})/ppl(L) at L={L}: FoPE {fmt(fope_g)}; " + ", ".join(f"{pe} {fmt(v)}" for pe, v in others.items()),
-        _verdict(flags)))
+        f"ppl({top})/ppl(L) at L={L}: FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}; "
+        + ", ".join(f"{pe} {_pm(main.get(pe), 'ppl_ratio', top)}" for pe in others), _verdict(flags)))
     alibi = main.get("alibi")
     a_ratio, a_ppl, f_ppl = mean(alibi, "ppl_ratio", top), mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
     flags = [None if a_ppl is None or f_ppl is None else a_ppl < f_ppl,
@@ -155,14 +160,15 @@ def _fig1(r: dict) -> list[Claim]:
     if lengths:
         fp = [mean(main.get("fope"), metric, n) for n in lengths]
         rp = [mean(main.get("rope"), metric, n) for n in lengths]
-        flags = [None if a is None or b is None else a >= b for a, b in zip(fp, rp)]
+        fb, rb = beyond(main.get("fope"), metric, L), beyond(main.get("rope"), metric, L)
+        flags = [None if fb is None or rb is None else fb > rb]
         out.append(Claim("fig1a-passkey", "Fig. 1a", "FoPE keeps passkey accuracy beyond L; RoPE drops to zero at 2L",
-                         f"{metric} beyond L (lengths {lengths}): FoPE {[fmt(v, 2) for v in fp]}, RoPE "
-                         f"{[fmt(v, 2) for v in rp]}", _verdict(flags)))
+                         f"{_metric_name(metric)} at {lengths}: FoPE {[fmt(v, 2) for v in fp]} (mean {fmt(fb, 2)}), "
+                         f"RoPE {[fmt(v, 2) for v in rp]} (mean {fmt(rb, 2)})", _verdict(flags)))
         a = [mean(alibi, metric, n) for n in [L, *lengths]]
-        mono = None if any(v is None for v in a) else all(x >= y - 1e-9 for x, y in zip(a, a[1:]))
+        mono = None if any(v is None for v in a) else all(x >= y - 1e-9 for x, y in itertools.pairwise(a))
         out.append(Claim("fig1a-alibi", "Fig. 1a", "ALiBi's passkey accuracy declines with length",
-                         f"ALiBi {metric} from L: {[fmt(v, 2) for v in a]}",
+                         f"ALiBi {_metric_name(metric)} from L: {[fmt(v, 2) for v in a]}",
                          MISSING if mono is None else (HOLDS if mono and a[0] > a[-1] else FAILS)))
     return out
 
@@ -256,7 +262,7 @@ def _fig6(r: dict) -> list[Claim]:
         score = {float(a): _ratio_score(c, L) for a, c in sig.items()}
         long_s = {float(a): geo_beyond(c, "ppl", L) for a, c in sig.items()}
         known = {a: v for a, v in score.items() if v is not None}
-        best = min(known, key=known.get) if known else None
+        best = min(known, key=known.get) if known and len(known) == len(score) else None
         out.append(Claim("fig6b-sigma", "Fig. 6b", "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3",
                          "PPL ratio (mean over lengths >= L): " + ", ".join(f"{a:g}: {fmt(v)}" for a, v in score.items())
                          + "; ppl beyond L: " + ", ".join(f"{a:g}: {fmt(v)}" for a, v in long_s.items())
@@ -273,7 +279,7 @@ def _fig6(r: dict) -> list[Claim]:
         metric = passkey_metric(r, list(fd.values()))
         score = {int(a): beyond(c, metric, L - 1) for a, c in fd.items()}
         known = {a: v for a, v in score.items() if v is not None}
-        best = max(known, key=known.get) if known else None
+        best = max(known, key=known.get) if known and len(known) == len(score) else None
         out.append(Claim("fig6c-D", "Fig. 6c", "Passkey accuracy over D peaks at D = 64",
                          f"mean {metric} over lengths >= L: " + ", ".join(f"D={a}: {fmt(v, 2)}" for a, v in score.items())
                          + (f"; highest at D={best}" if best is not None else ""),

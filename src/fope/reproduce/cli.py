@@ -109,7 +109,9 @@ def main(args: argparse.Namespace) -> int:
     if args.print_commands:
         print_plan(grid, out, nproc=preset.nproc)
         return 0
-    if args.report_only:
+    if args.report_only:  # the command that produced the runs, not this one
+        sessions = read_json(out / SESSIONS_FILE) or []
+        command = sessions[-1].get("command", command) if sessions else command
         paths = write_outputs(collect(grid, out, command=command), out, figures=not args.no_figures)
         print(f"wrote {paths['report']} and {paths['results']}")
         return 0

@@ -22,14 +22,24 @@ def _series(cell: dict, metric: str) -> tuple[list[int], list[float], list[float
 
 def _plot_cells(ax: Any, cells: dict[str, dict], metric: str, *, train_len: int, ylabel: str, log_y: bool,
                 title: str) -> None:
+    lo, hi = float("inf"), 0.0
     for name, cell in cells.items():
         x, y, e = _series(cell, metric)
         if x:
             ax.errorbar(x, y, yerr=e if any(e) else None, marker="o", ms=3, capsize=2, label=name)
+            lo, hi = min(lo, *y), max(hi, *y)
+    log_y = log_y and lo > 0 and hi / lo > 3  # a narrow range reads better on a linear axis
     ax.axvline(train_len, color="grey", ls=":", lw=1)
     ax.set_xscale("log", base=2)
     if log_y:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        from matplotlib.ticker import LogLocator
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("evaluation length (tokens)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)

@@ -64,10 +64,10 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
     out += ["| | |", "|---|---|",
             f"| command | `{r.get('command') or 'n/a'}` |",
             f"| commit | `{r.get('commit')}`" + (" (uncommitted changes)" if r.get("dirty") else "") + " |",
-            f"| machine | {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
-            f"torch {m.get('torch')}, {m.get('torch_threads')} threads, Python {m.get('python')} |",
-            f"| wall time | {fmt((r.get('wall_time_s') or 0) / 60, 3)} min elapsed over {len(r.get('sessions') or [])} "
-            f"session(s); {fmt((r.get('compute_s') or 0) / 60, 3)} min of training + evaluation summed over runs |",
+            (f"| machine | {m.get('nproc')} CPUs ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
+            f"torch {m.get('torch')}, {m.get('torch_threads')} threads, Python {m.get('python')} |"),
+            (f"| wall time | {fmt((r.get('wall_time_s') or 0) / 60, 3)} min elapsed over {len(r.get('sessions') or [])} "
+            f"session(s); {fmt((r.get('compute_s') or 0) / 60, 3)} min of training + evaluation summed over runs |"),
             f"| preset | {cfg.get('description', '')} |", ""]
     out += _settings(r, L, model, train, data)
     if r.get("missing"):
@@ -96,22 +96,22 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
     ext = r.get("extension") or {}
     if ext:
         out += ["## 3. Length extension by continued training (paper Fig. 4)", "",
-                f"From the seed-0 RoPE and FoPE runs at L = {L}, training continues at 2L = {2 * L} for "
+                (f"From the seed-0 RoPE and FoPE runs at L = {L}, training continues at 2L = {2 * L} for "
                 f"{cfg.get('extension_steps')} steps (same tokens per step, AdamW reset, fresh warm-up of "
                 f"{cfg.get('extension_warmup')} steps, peak lr {cfg.get('lr')}). YaRN: factor {cfg.get('yarn_factor')}, "
                 "beta_fast 32, beta_slow 1, no attention temperature (the authors' released setting, FOPE-SPEC 3.6; "
                 "for FoPE applied after the floor clip, new coefficient rows zero). FoPE extension: floor moves to "
                 "2pi/(2L); FoPE->FoPE expands the coefficients (old block copied into a fresh Xavier + step-eye), "
-                "RoPE->FoPE gets fresh coefficients. Rows `rope` and `fope` are the un-extended references.", ""]
+                "RoPE->FoPE gets fresh coefficients. Rows `rope` and `fope` are the un-extended references."), ""]
         out += _table(ext, "ppl", L, label="arm")
         out += ["Passkey (generation accuracy):", ""] + _table(ext, "passkey", L, label="arm", digits=2)
         out += ["Passkey (likelihood top-1):", ""] + _table(ext, "passkey_likelihood", L, label="arm", digits=2)
         out += _figure(figures, "extension", "length extension")
     ab = r.get("ablations") or {}
     if ab:
-        out += ["## 4. Ablations (paper Fig. 6)", "", "One seed per arm (as in the paper). FS = Fourier series "
+        out += ["## 4. Ablations (paper Fig. 6)", "", ("One seed per arm (as in the paper). FS = Fourier series "
                 "(sigma > 0), CF = clip floor. sigma is the Xavier-normal gain of the released code (FOPE-SPEC 6.1): "
-                "the effective coefficient std is much smaller than sigma.", ""]
+                "the effective coefficient std is much smaller than sigma."), ""]
         titles = {"components": "Components", "sigma": "sigma sweep", "freq_dim": "Frequency-grid size D",
                   "shape": "Doubled head_dim vs doubled heads / layers"}
         for group, cells in ab.items():
@@ -125,10 +125,10 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
     pv = r.get("passkey_variant") or {}
     if pv:
         out += ["## 5. Passkey, CPU-scale variant", "",
-                f"The same models trained with {cfg.get('retrieval_share')} of their training tokens replaced by "
+                (f"The same models trained with {cfg.get('retrieval_share')} of their training tokens replaced by "
                 "synthetic key-retrieval documents shorter than L (filler unlike the test's grass/sky/sun sentences; "
                 "lengths beyond L are never trained on), then evaluated with the unchanged zero-shot protocol. "
-                "Shown next to the zero-shot numbers of the main runs (seed 0).", ""]
+                "Shown next to the zero-shot numbers of the main runs (seed 0)."), ""]
         rows = {}
         for pe, cell in pv.items():
             rows[f"{pe} (retrieval docs)"] = cell
@@ -146,21 +146,29 @@ def _settings(r: dict, L: int, model: dict, train: dict, data: dict) -> list[str
     if train.get("global_batch") and train.get("max_steps"):
         tokens = int(train["global_batch"]) * int(train["max_steps"]) * L
     lines = ["## Settings", "",
-             f"- training length L = {L}; perplexity at {[int(float(f) * L) for f in cfg.get('length_factors', [])]}; "
-             f"passkey at {[int(float(f) * L) for f in cfg.get('passkey_factors', [])]}",
-             f"- model: `{cfg.get('base')}` preset: d_model {model.get('d_model')}, {model.get('n_layers')} layers, "
-             f"{model.get('n_heads')} heads, head_dim {model.get('head_dim') or 'd_model/heads'}, vocabulary "
-             f"{model.get('vocab_size')} (tokenizer `{data.get('tokenizer')}`), training corpus `{data.get('corpus')}`",
+             (f"- training length L = {L}; perplexity at {[int(float(f) * L) for f in cfg.get('length_factors', [])]}; "
+             f"passkey at {[int(float(f) * L) for f in cfg.get('passkey_factors', [])]}"),
+             (f"- model: `{cfg.get('base')}` preset: d_model {model.get('d_model')}, {model.get('n_layers')} layers, "
+             f"{model.get('n_heads')} heads, head_dim {_head_dim(model)}, vocabulary "
+             f"{model.get('vocab_size')} (tokenizer `{data.get('tokenizer')}`), training corpus `{data.get('corpus')}`"),
              f"- budget per run: {train.get('max_steps')} steps x {train.get('global_batch')} sequences x {L} tokens"
              + (f" = {tokens:,} tokens" if tokens else "") + f", lr {train.get('lr')}, warm-up {train.get('warmup_steps')}",
-             f"- seeds (main comparison): {cfg.get('seeds')}; FoPE sigma {cfg.get('sigma')}; sigma sweep "
-             f"{cfg.get('sigmas')}; D sweep {cfg.get('freq_dims')}",
+             (f"- seeds (main comparison): {cfg.get('seeds')}; FoPE sigma {cfg.get('sigma')}; sigma sweep "
+             f"{cfg.get('sigmas')}; D sweep {cfg.get('freq_dims')}"),
              f"- execution: {cfg.get('jobs')} run(s) at a time, {cfg.get('threads') or 'default'} torch thread(s) each",
-             f"- perplexity: non-overlapping chunks, {cfg.get('eval_tokens'):,} tokens scored per length (cut to a "
+             (f"- perplexity: non-overlapping chunks, {cfg.get('eval_tokens'):,} tokens scored per length (cut to a "
              "multiple of the longest length, the same tokens for every length); passkey: "
              f"{cfg.get('passkey_trials')} trials per length ({cfg.get('ablation_passkey_trials')} for ablations), "
-             "needle depth uniform, seed 0", ""]
+             "needle depth uniform, seed 0"), ""]
     return lines
+
+
+def _head_dim(model: dict) -> Any:
+    if model.get("head_dim"):
+        return model["head_dim"]
+    if model.get("d_model") and model.get("n_heads"):
+        return int(model["d_model"]) // int(model["n_heads"])
+    return None
 
 
 def _claims_section(r: dict) -> list[str]:
@@ -169,9 +177,9 @@ def _claims_section(r: dict) -> list[str]:
         return []
     L = int(r["config"]["train_len"])
     out = ["## The paper's claims vs this run", "",
-           f"Checked automatically against the numbers of this run (L = {L}; FOPE-SPEC 4.7). The paper's models are "
+           (f"Checked automatically against the numbers of this run (L = {L}; FOPE-SPEC 4.7). The paper's models are "
            "60M-1.2B parameters trained on billions of tokens; these are CPU-scale models, so a claim that does not "
-           "hold here is a statement about this scale and budget, not a refutation.", "",
+           "hold here is a statement about this scale and budget, not a refutation."), "",
            "| figure | paper's claim | measured here | verdict |", "|---|---|---|---|"]
     for c in claims:
         out.append(f"| {c.figure} | {c.paper} | {c.measured} | {VERDICT_MARK.get(c.verdict, c.verdict)} |")

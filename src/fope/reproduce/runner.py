@@ -26,11 +26,11 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from collections.abc import Callable, Iterator
 
 from .experiments import Grid, Run
 from .presets import GridPreset

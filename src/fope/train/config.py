@@ -50,6 +50,8 @@ class DataConfig:
                                      "~/.cache/fope)")
     shard_dir: str | None = _f(None, "use the shards in this directory instead of the cache "
                                      "(train.bin/val.bin/meta.json from fope.data.prepare_shards)")
+    max_tokens: int | None = _f(None, "cap on tokens per split when preparing shards (e.g. the paper's 10B-token "
+                                      "C4 subset of a streamed hub corpus; None = everything)")
     retrieval_share: float = _f(0.0, "share (by tokens) of synthetic key-retrieval documents mixed into the "
                                      "training split (the CPU-scale passkey variant; 0 = off)")
     seed: int = _f(0, "seed of the synthetic retrieval documents")
@@ -179,6 +181,8 @@ class ExperimentConfig:
              f"train.metrics entries must be in {METRIC_BACKENDS}, got {t.metrics}"),
             (t.expand_fourier in EXPAND_MODES,
              f"train.expand_fourier must be one of {EXPAND_MODES}, got {t.expand_fourier!r}"),
+            (self.data.max_tokens is None or self.data.max_tokens >= 1,
+             f"data.max_tokens must be >= 1 or None, got {self.data.max_tokens}"),
             (0 <= self.data.retrieval_share < 1, f"data.retrieval_share must be in [0, 1), got "
                                                  f"{self.data.retrieval_share}"),
         ]

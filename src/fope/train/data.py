@@ -78,7 +78,8 @@ def _shard_dir(data: DataConfig, corpus: str, *, train: bool, seq_len: int) -> P
     tok = str(tokenizer_path(data) or data.tokenizer)
     share = data.retrieval_share if train else 0.0
     retrieval = (share, data.seed, seq_len) if share > 0 else ()
-    return cache_root(data) / "shards" / _key(corpus, tok, "train+val" if train else "val", *retrieval)
+    cap = (data.max_tokens,) if data.max_tokens is not None else ()
+    return cache_root(data) / "shards" / _key(corpus, tok, "train+val" if train else "val", *cap, *retrieval)
 
 
 def prepare_data(cfg: ExperimentConfig, info: DistInfo) -> TokenData:
@@ -100,6 +101,7 @@ def prepare_data(cfg: ExperimentConfig, info: DistInfo) -> TokenData:
                 print(f"preparing token shards of {name or d.corpus!r} in {out}", flush=True)
                 fope.data.prepare_shards(corpus, tokenizer, out, retrieval_share=share, seed=d.seed,
                                          train_len=cfg.seq_len, splits=("train", "val") if name == "" else ("val",),
+                                         max_tokens=d.max_tokens,
                                          log=lambda msg: print(f"  {msg}", flush=True))
         barrier(info)
         if not info.is_main:

@@ -31,14 +31,16 @@ PAPER_MICRO_BATCH = {("60M", 512): 64, ("60M", 1024): 32, ("180M", 512): 32, ("1
 PAPER_TOKENIZER = "allenai/gpt-neox-olmo-dolma-v1_5"
 PAPER_TOKENS_PER_STEP = 524_288
 
-# name -> (model preset, train overrides); sizes chosen from measured CPU throughput (docs/training.md)
+# name -> (model preset, train overrides). Sized from measured single-core rates (tokens per CPU-second of a
+# full training step, docs/training.md): ~1.2M tokens for cpu-tiny and cpu-small, ~0.8M for cpu-base, i.e.
+# an estimated 3 / 10 / 20 minutes on 2 idle cores.
 CPU_PRESETS: dict[str, tuple[str, dict]] = {
-    "cpu-tiny": ("cpu-tiny", dict(max_steps=400, warmup_steps=40, global_batch=16, micro_batch=16,
+    "cpu-tiny": ("cpu-tiny", dict(max_steps=300, warmup_steps=30, global_batch=16, micro_batch=16,
                                   lr=2e-3, eval_every=100, save_every=100, log_every=10)),
-    "cpu-small": ("cpu-small", dict(max_steps=300, warmup_steps=30, global_batch=16, micro_batch=8,
+    "cpu-small": ("cpu-small", dict(max_steps=300, warmup_steps=30, global_batch=8, micro_batch=8,
                                     lr=1e-3, eval_every=100, save_every=100, log_every=10)),
-    "cpu-base": ("cpu-base", dict(max_steps=300, warmup_steps=30, global_batch=16, micro_batch=8,
-                                  lr=1e-3, eval_every=100, save_every=100, log_every=10)),
+    "cpu-base": ("cpu-base", dict(max_steps=200, warmup_steps=20, global_batch=8, micro_batch=8,
+                                  lr=1e-3, eval_every=50, save_every=50, log_every=10)),
 }
 CPU_FOPE_SIGMA = 0.3  # the smallest paper value (60M); CPU models have head dim 32-64
 
@@ -63,7 +65,7 @@ def paper_preset(corpus: str, length: int, size: str, pe: str) -> ExperimentConf
     model = get_preset(size).replace(train_len=length, pe=pe,
                                      pe_options=pe_options_for(pe, sigma=PAPER_FOPE_SIGMA[size]))
     data = DataConfig(corpus=PAPER_CORPORA[corpus], tokenizer=PAPER_TOKENIZER,
-                      eval_corpora=[] if corpus == "c4" else ["c4"])
+                      max_tokens=PAPER_TOKENS[corpus], eval_corpora=[] if corpus == "c4" else ["c4"])
     train = TrainConfig(seed=6198, lr=6e-4, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1,
                         warmup_steps=10_000, max_steps=round(PAPER_TOKENS[corpus] / PAPER_TOKENS_PER_STEP),
                         final_lr_ratio=0.1, grad_clip=1.0, global_batch=global_batch,
