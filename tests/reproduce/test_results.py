@@ -79,8 +79,20 @@ def test_claims_from_synthetic_numbers(finished):
     bad["main"]["fope"] = copy.deepcopy(bad["main"]["rope"])
     verdicts = {c.id: c for c in check_claims(bad)}
     assert verdicts["target-fope-flat"].verdict == "does not hold"
-    assert verdicts["target-passkey"].verdict == "does not hold"
+    assert verdicts["target-passkey"].verdict == "within noise"  # identical rates are no difference
     assert "16" in verdicts["target-fope-flat"].measured  # the measured ratio is printed
+
+
+def test_noise_rules():
+    from fope.reproduce.claims import NOISE, Noise
+
+    noise = Noise(rel=0.05, source="test", trials=20, ablation_trials=20)
+    assert noise.lower(90.0, 100.0) is True and noise.lower(100.0, 90.0) is False
+    assert noise.lower(98.0, 100.0) == NOISE and noise.lower(None, 1.0) is None
+    # 0.5 vs 0.1 over 100 trials each: far beyond two standard errors; 0.12 vs 0.1: not
+    assert noise.higher_rate(0.5, 0.1, 100, 100) is True
+    assert noise.higher_rate(0.12, 0.1, 100, 100) == NOISE
+    assert noise.higher_rate(0.0, 0.0, 100, 100) == NOISE
 
 
 def test_claims_without_data_are_not_measured():

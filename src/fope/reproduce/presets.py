@@ -165,9 +165,9 @@ PRESETS: dict[str, GridPreset] = {
         extension_steps=30, extension_warmup=3, retrieval_pes=("rope", "fope"), jobs=2, threads=1),
     "cpu": GridPreset(
         name="cpu", description="the whole grid at CPU scale: 3 seeds for the main comparison (~50 min on 2 CPU cores)",
-        base="cpu-tiny", train_len=128, steps=500, warmup_steps=50, global_batch=16, micro_batch=16, lr=2e-3,
+        base="cpu-tiny", train_len=128, steps=400, warmup_steps=40, global_batch=16, micro_batch=16, lr=2e-3,
         seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64, 128), passkey_trials=20,
-        ablation_passkey_trials=20, eval_tokens=16384, extension_steps=100, extension_warmup=10, jobs=2, threads=1),
+        ablation_passkey_trials=20, eval_tokens=16384, extension_steps=80, extension_warmup=8, jobs=2, threads=1),
     "60M": _paper("60M", 0.3, 64, 64),
     "180M": _paper("180M", 0.4, 32, 128),
     "1.2B": _paper("1.2B", 0.6, 8, 128),

@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .claims import check_claims, fmt
+from .claims import check_claims, fmt, noise_of
 from .runner import write_json_atomic
 
-VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed", "not measured": "not measured"}
+VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed",
+                "within noise": "within noise", "not measured": "not measured"}
 
 
 def _agg(a: dict | None, digits: int = 4) -> str:
@@ -175,11 +176,14 @@ def _claims_section(r: dict) -> list[str]:
     claims = check_claims(r)
     if not claims:
         return []
+    noise = noise_of(r)
     L = int(r["config"]["train_len"])
     out = ["## The paper's claims vs this run", "",
            (f"Checked automatically against the numbers of this run (L = {L}; FOPE-SPEC 4.7). The paper's models are "
            "60M-1.2B parameters trained on billions of tokens; these are CPU-scale models, so a claim that does not "
            "hold here is a statement about this scale and budget, not a refutation."), "",
+           (f"Perplexity differences smaller than {noise.rel:.1%} ({noise.source}) and passkey differences within "
+            "two binomial standard errors count as *within noise*."), "",
            "| figure | paper's claim | measured here | verdict |", "|---|---|---|---|"]
     for c in claims:
         out.append(f"| {c.figure} | {c.paper} | {c.measured} | {VERDICT_MARK.get(c.verdict, c.verdict)} |")
