@@ -30,6 +30,18 @@ def test_convert_command(tiny_llama, tmp_path, capsys):
     assert "unknown option(s) ['bogus']" in capsys.readouterr().err
 
 
+def test_convert_preserving_flag(tiny_llama, tmp_path, capsys):
+    tiny_llama.save_pretrained(tmp_path / "src")
+    src = ["hf", "convert", "--model", str(tmp_path / "src"), "--preserving"]
+    assert main([*src, "--out", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["pe_options"] == fope.hf.CONVERT_PRESERVING
+    assert main([*src, "--out", str(tmp_path / "b"), "--sigma", "0.1", "pad=one"]) == 0  # key=value overrides
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["pe_options"] == {
+        "out_dim": "full", "pad": "one", "sigma": 0.1}
+    assert main([*src, "--out", str(tmp_path / "c"), "--pe", "rope"]) == 2
+    assert "--preserving applies to --pe fope only" in capsys.readouterr().err
+
+
 def test_export_command(tmp_path):
     cfg = fope.model.ModelConfig(vocab_size=40, d_model=32, n_layers=1, n_heads=2, train_len=16, pe="fope")
     model = fope.model.build(cfg).eval()

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from fope.hf.convert import ROPE_REDUCTION, convert, source_context_length
+import fope.hf
+from fope.hf.convert import CONVERT_PRESERVING, ROPE_REDUCTION, convert, source_context_length
 
 
 def logits(model, ids):
@@ -92,3 +93,46 @@ def test_train_len_default_and_override(tiny_llama):
                                          "original_max_position_embeddings": 32}
     assert source_context_length(tiny_llama.config) == 32
     assert convert(tiny_llama, pe="fope", train_len=4096).config.pe_train_len == 4096
+
+
+def _rotation_tables(model, positions):
+    """Layer 0's FoPE tables, cos/sin (1, Hk, T, D), and its kept-frequency mask (D/2,)."""
+    pos = model.model.layers[0].self_attn.pos_enc
+    cos, sin = pos.tables(positions)
+    return cos, sin, pos.kept
+
+
+def test_convert_preserving_keeps_each_kept_frequency_on_its_own_pair(tiny_llama):
+    # floor length 1024 keeps omega_0..4 of theta^(-2i/16) (5 > the release's cap d_h/4 = 4)
+    assert fope.hf.CONVERT_PRESERVING is CONVERT_PRESERVING == {"out_dim": "full", "pad": "zero"}
+    positions = torch.arange(40)[None]
+    ref_cos, ref_sin = tiny_llama.model.rotary_emb(torch.zeros(1, dtype=torch.float32), positions)  # (1, T, D)
+    cos, sin, kept = _rotation_tables(convert(tiny_llama, pe="fope", train_len=1024, sigma=0.0,
+                                              **CONVERT_PRESERVING), positions)
+    assert int(kept.sum()) == 5 and bool(kept[:5].all())
+    pairs = torch.cat((kept, kept))  # rotate-half layout: pair j is dims j and j + D/2
+    for h in range(cos.shape[1]):  # kept pairs rotate exactly like RoPE; clipped pairs are true zero frequencies
+        assert_close(cos[0, h][:, pairs], ref_cos[0][:, pairs])
+        assert_close(sin[0, h][:, pairs], ref_sin[0][:, pairs])
+        assert torch.equal(cos[0, h][:, ~pairs], torch.ones_like(cos[0, h][:, ~pairs]))
+        assert torch.equal(sin[0, h][:, ~pairs], torch.zeros_like(sin[0, h][:, ~pairs]))
+    # the release defaults (cap + step-eye + pad one) move omega_2 onto pair 1 instead
+    cos, sin, _ = _rotation_tables(convert(tiny_llama, pe="fope", train_len=1024, sigma=0.0), positions)
+    assert_close(cos[0, 0][:, 1], ref_cos[0][:, 2])
+    assert not torch.allclose(cos[0, 0][:, 1], ref_cos[0][:, 1])
+    assert torch.equal(sin[0, 0][:, 7], torch.ones(40))  # padded pair: cos = sin = 1
+
+
+def test_convert_preserving_logits_equal_rope_with_clipped_frequencies_zeroed(tiny_llama, ids):
+    """sigma=0 + the preset = the source with the clipped inv_freq set to 0 (HF's own rotary embedding);
+    sigma > 0 adds the Fourier noise around the identity, on (Hk, Fin, Fin) coefficients."""
+    converted = convert(tiny_llama, pe="fope", train_len=1024, sigma=0.0, **CONVERT_PRESERVING)
+    kept = converted.model.layers[0].self_attn.pos_enc.kept
+    expected_source = logits(tiny_llama, ids)
+    tiny_llama.model.rotary_emb.inv_freq[~kept] = 0.0
+    assert_close(logits(converted, ids), logits(tiny_llama, ids))
+    assert (logits(converted, ids) - expected_source).abs().max() > 1e-5  # the floor alone changes logits
+    noisy = convert(tiny_llama, pe="fope", train_len=1024, sigma=0.3, **CONVERT_PRESERVING)
+    coef = noisy.model.layers[0].self_attn.pos_enc.cos_coef
+    assert coef.shape == (2, 5, 5)
+    assert not torch.equal(coef, torch.eye(5).expand(2, 5, 5))

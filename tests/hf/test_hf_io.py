@@ -69,3 +69,17 @@ def test_trust_remote_code_load_without_fope(tiny_llama, ids, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK FopeForCausalLM" in proc.stdout
+
+
+def test_eval_load_model_reads_fope_dirs_without_remote_code(tiny_llama, ids, tmp_path, char_tokenizer):
+    from fope.eval.adapters import HFAdapter, load_model
+    from fope.hf.remote.modeling_fope import FopeForCausalLM
+
+    model = convert(tiny_llama, pe="fope", sigma=0.3)
+    save(model, tmp_path, tokenizer=char_tokenizer)
+    (tmp_path / "modeling_fope.py").write_text("raise RuntimeError('remote code executed')\n")  # must not run
+    adapter = load_model(tmp_path)  # trust_remote_code=False
+    assert isinstance(adapter, HFAdapter) and type(adapter.model) is FopeForCausalLM
+    assert adapter.tokenizer is not None
+    with torch.no_grad():
+        assert_close(adapter.logits(ids), model(input_ids=ids).logits, rtol=0, atol=0)

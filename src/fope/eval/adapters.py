@@ -386,7 +386,8 @@ def load_model(
         path_or_name: a directory, or a hub name such as `HuggingFaceTB/SmolLM2-135M` (needs network).
         device: torch device string.
         dtype: Hugging Face models only: "float32" (default), "bfloat16" or "float16".
-        trust_remote_code: passed to `transformers` (needed for exported fope `FopeForCausalLM` models).
+        trust_remote_code: passed to `transformers` (not needed for fope.hf's `FopeForCausalLM` directories,
+            which load with fope's own registered classes).
 
     Returns:
         an adapter whose `.tokenizer` is the tokenizer stored with the model, or None when there is none.
@@ -408,6 +409,9 @@ def load_model(
             )
     elif path.exists() or path_or_name.__str__().startswith((".", "/", "~")):
         raise FileNotFoundError(f"model directory {path} does not exist")
+    from fope.hf.io import register_auto_classes
+
+    register_auto_classes()  # FoPE HF dirs ("fope_llama") load with fope's own classes: no trust_remote_code
     return _load_hf(str(path_or_name), device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 # The functions shadow their submodules' names (fope.hf.convert is the function); importing them here, first,
 # keeps it that way (a submodule sets the package attribute only when it is first loaded). None of these
 # modules imports transformers at import time.
-from .convert import convert
+from .convert import CONVERT_PRESERVING, ROPE_REDUCTION, convert
 from .export import export
 from .finetune import finetune
 from .io import load, load_tokenizer, save
 
-__all__ = ["convert", "export", "save", "load", "load_tokenizer", "finetune"]
+__all__ = ["convert", "CONVERT_PRESERVING", "ROPE_REDUCTION", "export", "save", "load", "load_tokenizer", "finetune"]

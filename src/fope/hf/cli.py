@@ -1,6 +1,7 @@
 """`fope hf ...`: Hugging Face conversion, export, fine-tuning, LongBench and the conversion-recovery experiment.
 
-    fope hf convert   --model (DIR|HUB_NAME|smollm2) --out DIR [--pe fope] [--sigma 0.3] [--train-len N] [key=value ...]
+    fope hf convert   --model (DIR|HUB_NAME|smollm2) --out DIR [--pe fope] [--sigma 0.3] [--train-len N] [--preserving]
+                      [key=value ...]
     fope hf export    --model NATIVE_DIR --out DIR
     fope hf make-data --corpus wiki --out chat.jsonl [--n 2000]
     fope hf finetune  --model DIR --data (HUB_NAME|local.jsonl) --out DIR [--max-steps N] [--seq-len 4096] [--resume]
@@ -49,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-len", type=int, help="FoPE floor length N (default: the source's context length)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default=None, help="load dtype, e.g. bfloat16 (default: the checkpoint's)")
+    p.add_argument("--preserving", action="store_true",
+                   help="FoPE options that damage a pretrained model least (fope.hf.CONVERT_PRESERVING: out_dim=full "
+                        "pad=zero; recommended for conversions, see docs/huggingface.md); key=value items override")
     p.add_argument("options", nargs="*", metavar="key=value", help="more pe options, e.g. out_dim=full pad=zero")
     p.set_defaults(func=cmd_convert)
 
@@ -119,10 +123,14 @@ def _dtype(name: str | None):
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert
+    from .convert import CONVERT_PRESERVING, convert
     from .io import load, load_tokenizer, save
 
     options = parse_options(args.options)
+    if args.preserving:
+        if args.pe != "fope":
+            raise ValueError(f"--preserving applies to --pe fope only, got --pe {args.pe}")
+        options = {**CONVERT_PRESERVING, **options}
     if args.sigma is not None:
         options["sigma"] = args.sigma
     model = load(args.model, dtype=_dtype(args.dtype))

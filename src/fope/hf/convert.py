@@ -15,6 +15,13 @@ FoPE floor length (FOPE-SPEC section 6.6): ``train_len`` sets N in the clip floo
 pre-training context (``rope_parameters["original_max_position_embeddings"]`` if present, else
 ``max_position_embeddings``), i.e. the frequencies that never completed a period during pre-training are clipped.
 The authors' code instead uses the *new* (fine-tuning) length; pass ``train_len=4096`` to follow it.
+
+Options: the default is the authors' release (``out_dim="cap"``, ``pad="one"``), which zero-shot moves the kept
+frequencies onto other pairs and breaks a pretrained model. For conversions use ``**CONVERT_PRESERVING``
+(``out_dim="full", pad="zero"``): still FoPE (clip floor + Fourier mixing), measured to cost SmolLM2 a few percent
+of perplexity instead of ~45x (docs/huggingface.md, benchmarks/hf_conversion_options.py).
+
+    >>> model = fope.hf.convert(src, pe="fope", sigma=0.3, **fope.hf.CONVERT_PRESERVING)
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ REMOTE_OPTIONS = {
 
 #: the FoPE setting that reduces exactly to RoPE (identity coefficients, all frequencies, full width)
 ROPE_REDUCTION = {"sigma": 0.0, "clip_floor": False, "out_dim": "full"}
+
+#: FoPE options recommended for converting a *pretrained* RoPE model (docs/huggingface.md, "Which FoPE options to
+#: convert a pretrained RoPE model with"): every kept frequency stays on its own pair (identity + noise, no
+#: step-eye reassignment) and the clipped pairs become true zero frequencies (cos 1, sin 0; no 45-degree rotation
+#: and sqrt(2) scaling). Still FoPE: clip floor on, Fourier mixing with noise sigma (the release default 0.3).
+CONVERT_PRESERVING = {"out_dim": "full", "pad": "zero"}
 
 
 def source_context_length(config: Any) -> int:
@@ -157,4 +170,7 @@ def copy_generation_config(src: Any, dst: Any) -> None:
         dst.generation_config = copy.deepcopy(gen)
 
 
-__all__ = ["convert", "fope_config_from_hf", "load_weights", "source_context_length", "ROPE_REDUCTION", "SUPPORTED"]
+__all__ = [
+    "convert", "fope_config_from_hf", "load_weights", "source_context_length", "ROPE_REDUCTION", "CONVERT_PRESERVING",
+    "SUPPORTED",
+]

@@ -69,6 +69,23 @@ def load(path: str | Path, *, device: str = "cpu", dtype: Any = None) -> Any:
     return model.to(device).eval()
 
 
+def register_auto_classes() -> None:
+    """Register fope's own FopeConfig / FopeModel / FopeForCausalLM with transformers' Auto classes (idempotent).
+
+    Afterwards ``AutoModelForCausalLM.from_pretrained(fope_dir)`` loads FoPE directories *without*
+    ``trust_remote_code`` (transformers prefers the registered local classes; the directory's copy of the remote
+    code is not executed). Used by `fope.eval.adapters.load_model`.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    from .remote.configuration_fope import FopeConfig
+    from .remote.modeling_fope import FopeForCausalLM, FopeModel
+
+    AutoConfig.register(MODEL_TYPE, FopeConfig, exist_ok=True)
+    AutoModel.register(FopeConfig, FopeModel, exist_ok=True)
+    AutoModelForCausalLM.register(FopeConfig, FopeForCausalLM, exist_ok=True)
+
+
 def load_tokenizer(path: str | Path) -> Any:
     """The HF tokenizer saved with a model directory (or SmolLM2's, for the name ``smollm2``)."""
     from .smollm import is_smollm2_name, load_smollm2_tokenizer
@@ -80,4 +97,4 @@ def load_tokenizer(path: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(path)
 
 
-__all__ = ["save", "load", "load_tokenizer", "is_fope_dir", "AUTO_MAP", "REMOTE_FILES"]
+__all__ = ["save", "load", "load_tokenizer", "is_fope_dir", "register_auto_classes", "AUTO_MAP", "REMOTE_FILES"]

@@ -1,7 +1,7 @@
 """`fope reproduce`: run the paper's experiment grid at a chosen scale and write the report.
 
     fope reproduce --preset cpu-quick --out runs/repro-quick        # whole grid, reduced (<= 15 min, 2 cores)
-    fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (~50 min, 2 cores)
+    fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (~40-50 min, 2 idle cores)
     fope reproduce --preset cpu --out DIR seeds=5 steps=1000 train.lr=1e-3     # scale up with overrides
     fope reproduce --preset 60M --out DIR --print-commands          # paper scale: the torchrun commands
     fope reproduce --out DIR --report-only                          # rebuild report.md / results.json
@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.progress_bars:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of per-step bars
     from .report import write_outputs
-    from .results import SESSIONS_FILE, collect
+    from .results import SESSIONS_FILE, collect, git_info
     from .runner import LocalBackend, TorchrunBackend, print_plan, read_json, run_grid, write_json_atomic
 
     preset = resolve_preset(args)
@@ -121,7 +121,8 @@ def main(args: argparse.Namespace) -> int:
         LocalBackend(device=preset.device)
     tic = time.perf_counter()
     sessions = read_json(out / SESSIONS_FILE) or []
-    this = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_s": 0.0, "command": command}
+    this = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_s": 0.0, "command": command,
+            **git_info()}  # the code this session runs (the report's commit is the one at report time)
     sessions.append(this)
 
     def record_session() -> None:

@@ -32,9 +32,7 @@ def _plot_cells(ax: Any, cells: dict[str, dict], metric: str, *, train_len: int,
     ax.axvline(train_len, color="grey", ls=":", lw=1)
     ax.set_xscale("log", base=2)
     if log_y:
-        from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-        from matplotlib.ticker import LogLocator
+        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -164,7 +164,7 @@ PRESETS: dict[str, GridPreset] = {
         passkey_factors=(1, 2, 4, 8, 16), passkey_trials=10, ablation_passkey_trials=6, eval_tokens=8192,
         extension_steps=30, extension_warmup=3, retrieval_pes=("rope", "fope"), jobs=2, threads=1),
     "cpu": GridPreset(
-        name="cpu", description="the whole grid at CPU scale: 3 seeds for the main comparison (~50 min on 2 CPU cores)",
+        name="cpu", description="the whole grid at CPU scale: 3 seeds for the main comparison (~40-50 min on 2 idle CPU cores, longer under load)",
         base="cpu-tiny", train_len=128, steps=400, warmup_steps=40, global_batch=16, micro_batch=16, lr=2e-3,
         seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64, 128), passkey_trials=20,
         ablation_passkey_trials=20, eval_tokens=16384, extension_steps=80, extension_warmup=8, jobs=2, threads=1),
