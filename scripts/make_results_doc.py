@@ -53,7 +53,11 @@ def main() -> None:
         "|---|---|",
         f"| `cpu` preset command | `{results.get('command')}` |",
         f"| `cpu` wall time | {_minutes(results.get('wall_time_s'))} |",
-        f"| commit of the `cpu` run | `{results.get('commit')}`" + (" (with uncommitted changes)" if results.get("dirty") else "") + " |",
+        f"| commit when the report was generated | `{results.get('commit')}`"
+        + (" (with uncommitted changes)" if results.get("dirty") else "") + " |",
+        "| grid sessions (a killed grid resumes) | "
+        + "; ".join(f"{s.get('started')}: {_minutes(s.get('wall_s'))}, commit `{s.get('commit', 'not recorded')}`"
+                    + (" (dirty)" if s.get("dirty") else "") for s in results.get("sessions", [])) + " |",
         f"| machine | {m.get('nproc')} CPU cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
         f"torch {m.get('torch')}, Python {m.get('python')} |",
     ]
