@@ -93,7 +93,7 @@ def test_failed_run_is_recorded_and_dependents_skipped(tmp_path, tiny_preset, Fa
     status = run_grid(grid, tmp_path, backend=Failing(), log=_quiet)
     assert set(status["failed"]) == {"main/rope/seed0"}
     assert "RuntimeError: boom" in status["failed"]["main/rope/seed0"]
-    assert set(status["skipped"]) == {"extension/rope+yarn", "extension/rope+fope"}
+    assert set(status["skipped"]) == {"extension/rope+yarn", "extension/rope+fope", "passkey/rope"}
     assert "boom" in (tmp_path / "runs" / "main/rope/seed0" / "error.txt").read_text()
 
 
@@ -125,3 +125,14 @@ def test_parallel_jobs_finish_the_grid_and_respect_dependencies(tmp_path, tiny_p
         if run.init_from:  # a continued run starts only after its source finished
             src = json.loads((tmp_path / "runs" / run.init_from / "run.json").read_text())
             assert src["finished_at"] <= rec["finished_at"]
+
+
+def test_progress_eta_counts_parallel_jobs_and_running_work():
+    from fope.reproduce.runner import Progress
+
+    p = Progress(start=0.0, jobs=2)
+    assert "after the first run" in p.eta(3.0)
+    p.finished(1.0, 120.0)  # one job needs 120 s per unit of cost
+    # 3 units pending + a running unit half done (60 s in): 3.5 units x 120 s / 2 jobs = 210 s
+    assert p.eta(3.0, [(1.0, 60.0)]) == "~4 min left"
+    assert p.eta(0.0, [(1.0, 119.0)]) == "<1 min left"

@@ -13,7 +13,7 @@ from fope.train import ExperimentConfig, list_presets, load_preset
 from fope.train.presets import PAPER_SIZES, PE_KINDS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-PAPER = [n for n in list_presets() if not n.startswith("cpu-")]
+PAPER = [n for n in list_presets() if not n.startswith(("cpu-", "gpu-"))]
 
 
 def _available(kind: str) -> bool:

@@ -72,8 +72,13 @@ def _doc_batches(docs: Iterable[str]) -> Iterator[list[str]]:
 def _write_text_split(corpus: Corpus, split: str, tokenizer, f, dtype: np.dtype, *,
                       max_tokens: int | None, on_doc: Callable[[str], None] | None) -> tuple[int, int]:
     """Encode ``split`` in parallel batches, appending ``ids + [EOS]`` per document; (tokens, docs)."""
+    from tqdm.auto import tqdm
+
     n_tok = n_doc = 0
+    bar = tqdm(desc=f"tokenising {corpus.name}/{split}", unit=" docs", total=_doc_count(corpus, split),
+               mininterval=2.0, leave=False)
     for batch in _doc_batches(corpus.docs(split)):
+        bar.update(len(batch))
         if on_doc is not None:
             for d in batch:
                 on_doc(d)
@@ -86,7 +91,17 @@ def _write_text_split(corpus: Corpus, split: str, tokenizer, f, dtype: np.dtype,
         n_doc += len(batch)
         if max_tokens is not None and n_tok >= max_tokens:
             break
+    bar.close()
     return n_tok, n_doc
+
+
+def _doc_count(corpus: Corpus, split: str) -> int | None:
+    """Documents in ``split`` when the corpus knows it cheaply (the bar's total), else None."""
+    try:
+        n = corpus.n_docs(split)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, NotImplementedError):
+        return None
+    return int(n) if n is not None else None
 
 
 def _write_token_split(corpus: TokenCorpus, split: str, f, dtype: np.dtype, vocab_size: int | None, *,

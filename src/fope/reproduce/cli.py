@@ -1,7 +1,9 @@
 """`fope reproduce`: run the paper's experiment grid at a chosen scale and write the report.
 
-    fope reproduce --preset cpu-quick --out runs/repro-quick        # whole grid, reduced (<= 15 min, 2 cores)
-    fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (~40-50 min, 2 idle cores)
+    fope reproduce --preset cpu-quick --out runs/repro-quick        # the main comparison, <= 10 min on 2 cores
+    fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (about an hour, 2 cores)
+    fope reproduce --preset gpu-quick --out runs/repro-gpu-quick    # one GPU, <= 15 min
+    fope reproduce --preset gpu --out runs/repro-gpu                # one GPU, <= 3 h
     fope reproduce --preset cpu --out DIR seeds=5 steps=1000 train.lr=1e-3     # scale up with overrides
     fope reproduce --preset 60M --out DIR --print-commands          # paper scale: the torchrun commands
     fope reproduce --out DIR --report-only                          # rebuild report.md / results.json
@@ -21,7 +23,8 @@ GRID_FILE = "grid.json"
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("reproduce", help="run the paper's experiment grid and write report.md / results.json",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", help="grid preset: cpu-quick, cpu, 60M, 180M, 1.2B (default: the one stored in --out)")
+    p.add_argument("--preset", help="grid preset: cpu-quick, cpu, gpu-quick, gpu, 60M, 180M, 1.2B (default: the one "
+                                    "stored in --out)")
     p.add_argument("--out", required=False, help="output directory (resumable: rerun to continue)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="grid preset fields (seeds=5, steps=1000, sigmas=0,0.3) or fope.train keys (train.lr=1e-3)")
@@ -143,8 +146,12 @@ def main(args: argparse.Namespace) -> int:
     paths = write_outputs(results, out, figures=not args.no_figures)
     print(f"done in {status['session_s'] / 60:.1f} min (this session); {len(status['done'])} runs complete, "
           f"{len(status['failed'])} failed, {len(status['skipped'])} skipped")
-    from .claims import check_claims
+    from .claims import check_claims, regime
 
+    reg = regime(results)
+    if reg["ok"] is not None:
+        print(("in the regime: " if reg["ok"] else "BELOW the regime where length generalisation can be judged: ")
+              + reg["text"])
     for c in check_claims(results):
         print(f"  [{c.verdict}] {c.figure}: {c.paper} -- {c.measured}")
     print(f"report: {paths['report']}\nresults: {paths['results']}")

@@ -13,8 +13,9 @@ Experiments (FOPE-SPEC 3.4-3.8, 4.7):
                 RoPE): four arms, plus the two un-extended references.
     ablations   Fig. 6: FoPE without the Fourier series (σ = 0, clip on), without the floor clip, without both;
                 the σ sweep; the frequency-grid sweep D; double head dim vs double heads vs double layers.
-    passkey     the CPU-scale passkey variant: the same models trained with a small share of synthetic key-retrieval
-                documents shorter than L (filler unlike the test's), evaluated with the same zero-shot protocol.
+    passkey     a passkey task small models can learn: the seed-0 main runs fine-tuned at L on a mixture of the
+                training corpus and synthetic key-retrieval documents shorter than L (the test's frame, filler unlike
+                the test's), then evaluated from L to 16L with the unchanged zero-shot protocol.
 """
 
 from __future__ import annotations
@@ -95,14 +96,15 @@ class _Builder:
 
     def add_run(self, name: str, overrides: dict[str, Any], *, init_from: str | None = None,
                 trials: int, cost: float) -> str:
+        pe = str(overrides.get("model.pe", "rope"))
         run = Run(name=name, overrides=overrides, init_from=init_from, passkey_trials=trials,
-                  cost=run_cost(self.p, cost, trials))
+                  cost=run_cost(self.p, cost, trials, pe=pe))
         if run.key in self.by_key:  # the same model already exists under another name
             existing = self.by_key[run.key]
             i = next(i for i, r in enumerate(self.runs) if r.name == existing)
             if trials > self.runs[i].passkey_trials:  # evaluate it as thoroughly as its most demanding use
                 self.runs[i] = dataclasses.replace(self.runs[i], passkey_trials=trials,
-                                                   cost=run_cost(self.p, cost, trials))
+                                                   cost=run_cost(self.p, cost, trials, pe=pe))
             return existing
         if any(r.name == name for r in self.runs):
             raise ValueError(f"two different runs are named {name!r}")
@@ -114,15 +116,22 @@ class _Builder:
         self.cells.append(Cell(experiment, group, arm, tuple(runs), info))
 
 
-def run_cost(preset: GridPreset, train_units: float, trials: int) -> float:
+# Evaluation cost of the additive-bias encodings relative to RoPE (perplexity, passkey generation), from the
+# per-run evaluation times of the committed `cpu` run (docs/results/cpu/results.json: ALiBi and KERPLE ~2x RoPE's
+# evaluation time, FIRE ~6x, dominated by its decoding); only the time estimate uses them.
+EVAL_COST = {"alibi": (1.5, 2.0), "kerple": (1.5, 2.0), "fire": (2.0, 6.0)}
+
+
+def run_cost(preset: GridPreset, train_units: float, trials: int, *, pe: str = "rope") -> float:
     """Relative cost of a run (1 = training a main run) for the time estimate: training + evaluation.
 
     A forward pass costs about a third of a training step per token; perplexity scores ``eval_tokens`` per length
     on two corpora; a passkey trial runs its prompt twice (generation, likelihood) at every passkey length.
     """
     train_tokens = preset.steps * preset.global_batch * preset.train_len
-    ppl = 2 * len(preset.ppl_lengths) * preset.eval_tokens / 3
-    passkey = trials * 2 * sum(preset.passkey_lengths) / 3
+    ppl_f, pk_f = EVAL_COST.get(pe, (1.0, 1.0))
+    ppl = ppl_f * 2 * len(preset.ppl_lengths) * preset.eval_tokens / 3
+    passkey = pk_f * trials * 2 * sum(preset.passkey_lengths) / 3
     return train_units + (ppl + passkey) / train_tokens
 
 
@@ -151,11 +160,13 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
     b = _Builder(preset)
     p = preset
     ex = set(p.experiments)
-    main_trials = p.passkey_trials
+    main_trials = p.passkey_trials if p.main_passkey_trials < 0 else p.main_passkey_trials
     # ------------------------------------------------------------------ main comparison (Fig. 1, Fig. 5)
     # Order: seed 0 of every encoding, then the other experiments, then the other seeds, so that a grid stopped
     # early (or still running) already covers every figure with one seed.
-    main_pes = p.pes if "main" in ex else [pe for pe in ("rope", "fope") if ex & {"extension", "ablations"}]
+    needed = [pe for pe in ("rope", "fope") if ex & {"extension", "ablations"}]
+    needed += [pe for pe in p.retrieval_pes if "passkey" in ex and p.retrieval_share > 0 and pe not in needed]
+    main_pes = list(p.pes) + [pe for pe in needed if pe not in p.pes] if "main" in ex else needed
     names: dict[tuple[str, int], str] = {}
     for pe in main_pes:
         names[pe, 0] = b.add_run(f"main/{pe}/seed0", _arm(pe, p, 0), trials=main_trials, cost=1.0)
@@ -167,12 +178,7 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
         _ablations(b, names, head_dim=head_dim, n_heads=n_heads, n_layers=n_layers)
     # ------------------------------------------------------------------ passkey variant (CPU scale)
     if "passkey" in ex and p.retrieval_share > 0:
-        for pe in p.retrieval_pes:
-            arm = _arm(pe, p, 0)
-            arm["data.retrieval_share"] = float(p.retrieval_share)
-            name = b.add_run(f"passkey/{pe}/seed0", arm, trials=main_trials, cost=1.0)
-            zero_shot = [names[pe, 0]] if (pe, 0) in names else []
-            b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=zero_shot)
+        _passkey(b, names)
     # ------------------------------------------------------------------ the other seeds of the main comparison
     if "main" in ex:
         for seed in range(1, p.seeds):
@@ -216,6 +222,17 @@ def _extension(b: _Builder, names: dict[tuple[str, int], str]) -> None:
         b.cell("extension", "arm", arm, [name], source=src, method=method, train_len=two_l)
 
 
+def _passkey(b: _Builder, names: dict[tuple[str, int], str]) -> None:
+    """Fine-tune each seed-0 main run at L on a retrieval mixture; evaluate passkey zero-shot from L to 16L."""
+    p = b.p
+    common = {"train.max_steps": p.passkey_steps, "train.warmup_steps": max(1, p.passkey_steps // 10),
+              "train.reset_optimizer": True, "data.retrieval_share": float(p.retrieval_share)}
+    for pe in p.retrieval_pes:
+        name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, init_from=names[pe, 0],
+                         trials=p.passkey_trials, cost=p.passkey_steps / p.steps)
+        b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=[names[pe, 0]])
+
+
 def _ablations(b: _Builder, names: dict[tuple[str, int], str], *, head_dim: int, n_heads: int,
                n_layers: int) -> None:
     p = b.p
@@ -231,23 +248,45 @@ def _ablations(b: _Builder, names: dict[tuple[str, int], str], *, head_dim: int,
             out.append(b.add_run(f"ablations/{label}/seed{s}", arm, trials=trials, cost=seed_cost))
         return out
 
+    groups = set(p.ablation_groups)
     # (a) components: FS = Fourier series (σ > 0), CF = clip floor
+    if "components" in groups:
+        _components(b, fope_runs, names)
+    if "sigma" in groups:
+        _sigma(b, fope_runs)
+    if "freq_dim" in groups:
+        _freq_dim(b, fope_runs, head_dim)
+    if "shape" in groups:
+        _shape(b, fope_runs, head_dim=head_dim, n_heads=n_heads, n_layers=n_layers)
+
+
+def _components(b: _Builder, fope_runs: Any, names: dict[tuple[str, int], str]) -> None:
     b.cell("ablations", "components", "FoPE", fope_runs("fope"), fs=True, cf=True)
     b.cell("ablations", "components", "w/o FS", fope_runs("no-fs", **{FOPE_SIGMA: 0.0}), fs=False, cf=True)
     b.cell("ablations", "components", "w/o CF", fope_runs("no-cf", **{FOPE_CLIP: False}), fs=True, cf=False)
     b.cell("ablations", "components", "w/o FS, w/o CF",
            fope_runs("no-fs-no-cf", **{FOPE_SIGMA: 0.0, FOPE_CLIP: False}), fs=False, cf=False)
     b.cell("ablations", "components", "RoPE", [names["rope", 0]], fs=None, cf=None)
-    # (b) sigma sweep
-    for sigma in p.sigmas:
-        b.cell("ablations", "sigma", f"{float(sigma):g}", fope_runs(f"sigma{float(sigma):g}", **{FOPE_SIGMA: float(sigma)}),
-               sigma=float(sigma))
-    # (c) frequency-grid size D (D <= head_dim is the default grid in the released code)
-    for d in p.freq_dims:  # the release uses freq_dim only when > head_dim: smaller D is the default grid
+
+
+def _sigma(b: _Builder, fope_runs: Any) -> None:
+    """(b) the sigma sweep."""
+    for sigma in b.p.sigmas:
+        b.cell("ablations", "sigma", f"{float(sigma):g}",
+               fope_runs(f"sigma{float(sigma):g}", **{FOPE_SIGMA: float(sigma)}), sigma=float(sigma))
+
+
+def _freq_dim(b: _Builder, fope_runs: Any, head_dim: int) -> None:
+    """(c) frequency-grid size D (the release uses freq_dim only when > head_dim: smaller D is the default grid)."""
+    for d in b.p.freq_dims:
         opts = {} if d <= head_dim else {FOPE_FREQ_DIM: int(d)}
-        b.cell("ablations", "freq_dim", str(int(d)), fope_runs(f"D{int(d)}", trials=p.ablation_passkey_trials, **opts),
+        b.cell("ablations", "freq_dim", str(int(d)),
+               fope_runs(f"D{int(d)}", trials=b.p.ablation_passkey_trials, **opts),
                freq_dim=int(d), grid_dim=max(int(d), head_dim))
-    # (a, right) doubled head dim vs doubled heads vs doubled layers
+
+
+def _shape(b: _Builder, fope_runs: Any, *, head_dim: int, n_heads: int, n_layers: int) -> None:
+    """(a, right) doubled head dim vs doubled heads vs doubled layers."""
     b.cell("ablations", "shape", "FoPE", fope_runs("fope"), head_dim=head_dim, n_heads=n_heads, n_layers=n_layers)
     b.cell("ablations", "shape", "2x head_dim",
            fope_runs("double-head-dim", 1.3, {"model.head_dim": 2 * head_dim}),

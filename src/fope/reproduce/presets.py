@@ -8,6 +8,11 @@ CPU presets (run here, sized from measured wall times on 2 CPU cores; see docs/r
     cpu-quick   the whole grid, reduced (1 seed, fewer steps, fewer passkey trials), <= 15 min
     cpu         the whole grid with 3 seeds for the main comparison, ~50 min
 
+GPU presets (one GPU; `--nproc N` runs each training run under torchrun on N GPUs):
+    gpu-quick   the six-PE main comparison at 50.3M parameters / 13.1M tokens per run, FS / CF ablations, passkey
+                task, 1 seed, <= 15 min on one H200-class GPU
+    gpu         3 seeds, the extension arms, every ablation, passkey task, <= 3 h
+
 Paper presets (GPU, `torchrun`; defined, not run here): `60M`, `180M`, `1.2B`: the paper's Books setting at
 L = 512 (FOPE-SPEC 3.1-3.3, Fig. 5 / Fig. 6), evaluated on the Books validation split and on C4.
 
@@ -25,6 +30,7 @@ from typing import Any
 
 PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
 EXPERIMENTS = ("main", "extension", "ablations", "passkey")
+ABLATION_GROUPS = ("components", "sigma", "freq_dim", "shape")
 
 
 def _f(default: Any, doc: str) -> Any:
@@ -58,7 +64,10 @@ class GridPreset:
     freq_dims: tuple = _f((16, 32, 64, 128), "frequency-grid sizes D of the ablation (Fig. 6c)")
     length_factors: tuple = _f((0.5, 1, 2, 4, 8, 16), "perplexity lengths as multiples of L")
     passkey_factors: tuple = _f((1, 2, 4, 8, 16), "passkey lengths as multiples of L")
-    passkey_trials: int = _f(40, "passkey trials per length, main and extension runs")
+    passkey_trials: int = _f(40, "passkey trials per length: passkey-task and extension runs (and main runs unless "
+                                 "main_passkey_trials is set)")
+    main_passkey_trials: int = _f(-1, "passkey trials per length of the main runs (zero-shot, before any retrieval "
+                                      "training); -1: passkey_trials, 0: skip")
     ablation_passkey_trials: int = _f(20, "passkey trials per length, ablation runs")
     eval_tokens: int = _f(32768, "tokens scored per length by the perplexity evaluation (at least one chunk)")
     eval_batch_tokens: int = _f(16384, "tokens per perplexity forward batch (memory bound)")
@@ -66,10 +75,14 @@ class GridPreset:
     extension_steps: int = _f(100, "optimizer steps of each length-extension run (at 2L, half the batch)")
     extension_warmup: int = _f(10, "warm-up steps of each length-extension run (fresh schedule, reset AdamW)")
     yarn_factor: float = _f(16.0, "YaRN scale s of the extension arms (the authors' released setting is 16)")
-    retrieval_share: float = _f(0.05, "share of synthetic in-length key-retrieval documents of the passkey "
-                                      "experiment's training data (the documented CPU-scale passkey variant)")
+    retrieval_share: float = _f(0.5, "share (by tokens) of synthetic in-length key-retrieval documents in the "
+                                     "passkey experiment's fine-tuning data (the rest is the training corpus)")
     retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
+    passkey_steps: int = _f(300, "optimizer steps of each passkey fine-tuning run (from the seed-0 main run, at L, "
+                                 "fresh AdamW and warm-up, same batch and peak lr)")
     experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey")
+    ablation_groups: tuple = _f(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
+                                                 "shape")
     nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
     jobs: int = _f(1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)")
     threads: int = _f(0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for "
@@ -90,7 +103,8 @@ class GridPreset:
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
         for name in ("train_len", "steps", "global_batch", "micro_batch", "vocab_size", "seeds", "passkey_trials",
-                     "ablation_passkey_trials", "eval_tokens", "eval_batch_tokens", "extension_steps", "nproc", "jobs"):
+                     "ablation_passkey_trials", "eval_tokens", "eval_batch_tokens", "extension_steps", "nproc", "jobs",
+                     "passkey_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"grid preset field {name} must be a positive int, got {v!r}")
@@ -107,6 +121,9 @@ class GridPreset:
         for e in self.experiments:
             if e not in EXPERIMENTS:
                 raise ValueError(f"unknown experiment {e!r}{_hint(e, EXPERIMENTS)}; choose from {EXPERIMENTS}")
+        for g in self.ablation_groups:
+            if g not in ABLATION_GROUPS:
+                raise ValueError(f"unknown ablation group {g!r}{_hint(g, ABLATION_GROUPS)}; choose from {ABLATION_GROUPS}")
         if 1 not in self.length_factors:
             raise ValueError(f"length_factors must contain 1 (the training length), got {self.length_factors}")
         for f in (*self.length_factors, *self.passkey_factors):
@@ -117,6 +134,9 @@ class GridPreset:
             raise ValueError(f"retrieval_share must be in [0, 1), got {self.retrieval_share}")
         if self.yarn_factor < 1:
             raise ValueError(f"yarn_factor must be >= 1, got {self.yarn_factor}")
+        if self.main_passkey_trials < -1:
+            raise ValueError(f"main_passkey_trials must be -1 (= passkey_trials), 0 or positive, "
+                             f"got {self.main_passkey_trials}")
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"grid preset field threads must be an int >= 0, got {self.threads!r}")
         if self.nproc > 1 and self.jobs > 1:
@@ -168,6 +188,24 @@ PRESETS: dict[str, GridPreset] = {
         base="cpu-tiny", train_len=128, steps=400, warmup_steps=40, global_batch=16, micro_batch=16, lr=2e-3,
         seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64, 128), passkey_trials=20,
         ablation_passkey_trials=20, eval_tokens=16384, extension_steps=80, extension_warmup=8, jobs=2, threads=1),
+    "gpu-quick": GridPreset(
+        name="gpu-quick", description="one GPU, <= 15 min: the six-PE main comparison at 50.3M parameters and 13.1M "
+                                      "tokens per run, the FS / CF ablation arms and the passkey task (1 seed)",
+        base="gpu-60M", train_len=512, steps=400, warmup_steps=40, global_batch=64, micro_batch=64, lr=1e-3,
+        vocab_size=16384, seeds=1, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
+        passkey_trials=50, ablation_passkey_trials=20, eval_tokens=131072, eval_batch_tokens=65536,
+        experiments=("main", "ablations", "passkey"), ablation_groups=("components",), passkey_steps=150,
+        retrieval_share=0.5, extension_steps=100, extension_warmup=10, train_overrides={"train.precision": "bf16"},
+        device="cuda"),
+    "gpu": GridPreset(
+        name="gpu", description="one GPU, <= 3 h: 3 seeds of the six-PE main comparison (50.3M parameters, 13.1M "
+                                "tokens per run), the four extension arms, every ablation, the passkey task",
+        base="gpu-60M", train_len=512, steps=400, warmup_steps=40, global_batch=64, micro_batch=64, lr=1e-3,
+        vocab_size=16384, seeds=3, sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), freq_dims=(64, 128, 256),
+        length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16), passkey_trials=100,
+        ablation_passkey_trials=50, eval_tokens=262144, eval_batch_tokens=65536, passkey_steps=150,
+        retrieval_share=0.5, extension_steps=100, extension_warmup=10, train_overrides={"train.precision": "bf16"},
+        device="cuda"),
     "60M": _paper("60M", 0.3, 64, 64),
     "180M": _paper("180M", 0.4, 32, 128),
     "1.2B": _paper("1.2B", 0.6, 8, 128),

@@ -205,16 +205,29 @@ def _flat(d: dict) -> dict:
 # --------------------------------------------------------------------------- the scheduler
 @dataclass
 class Progress:
-    """Remaining-time estimate: session wall time per unit of run cost finished in this session."""
+    """Remaining-time estimate from the runs finished in this session.
+
+    Each finished run gives its own wall time per unit of cost (one job's speed); the remaining cost is what is
+    pending plus what the running runs have not done yet, and ``jobs`` runs go at the same time.
+    """
 
     start: float
+    jobs: int = 1
     cost_done: float = 0.0
+    time_done: float = 0.0
 
-    def eta(self, remaining_cost: float) -> str:
+    def finished(self, cost: float, seconds: float) -> None:
+        self.cost_done += cost
+        self.time_done += seconds
+
+    def eta(self, pending_cost: float, running: list[tuple[float, float]] | None = None) -> str:
+        """``pending_cost``: runs not started; ``running``: (cost, seconds since start) of the runs in progress."""
         if self.cost_done <= 0:
             return "time left: known after the first run"
-        minutes = remaining_cost * (time.perf_counter() - self.start) / self.cost_done / 60
-        return f"~{minutes:.0f} min" if minutes >= 1 else "<1 min"
+        per_unit = self.time_done / self.cost_done  # seconds of one job per unit of cost
+        left = pending_cost + sum(max(c - t / per_unit, 0.0) for c, t in running or [])
+        minutes = left * per_unit / max(self.jobs, 1) / 60
+        return f"~{minutes:.0f} min left" if minutes >= 1 else "<1 min left"
 
 
 class _InlineExecutor:
@@ -278,7 +291,8 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
     todo = [r for r in runs if not _complete(out, grid, r)]
     pending = list(todo)
     status: dict[str, Any] = {"done": [r.name for r in runs if r not in todo], "failed": {}, "skipped": {}}
-    progress = Progress(start=time.perf_counter())
+    progress = Progress(start=time.perf_counter(), jobs=jobs)
+    started: dict[str, float] = {}
     with grid_lock(out):
         say(f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}"
             + (f", {jobs} at a time" if jobs > 1 else ""))
@@ -314,9 +328,11 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
                     if src is not None and src not in status["done"]:
                         continue  # its source is still pending or running
                     pending.remove(run)
-                    remaining = sum(r.cost for r in pending) + sum(r.cost for r in running.values()) + run.cost
-                    say(f"[{index[run.name]}/{len(runs)}] {run.name} ... {len(pending)} left after it, "
-                        f"{progress.eta(remaining)}")
+                    now = time.perf_counter()
+                    eta = progress.eta(sum(r.cost for r in pending) + run.cost,
+                                       [(r.cost, now - started[r.name]) for r in running.values()])
+                    say(f"[{index[run.name]}/{len(runs)}] {run.name} ... {len(pending)} left after it, {eta}")
+                    started[run.name] = now
                     if jobs == 1:
                         fut = executor.submit(_do_run, grid, run, out, backend, say)
                     else:
@@ -340,7 +356,7 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
                         say(f"  FAILED {run.name}: {type(err).__name__}: {err} "
                             f"(traceback in {run_dir(out, run.name) / 'error.txt'})")
                         continue
-                    progress.cost_done += run.cost
+                    progress.finished(run.cost, time.perf_counter() - started[run.name])
                     status["done"].append(run.name)
                     if on_run_done is not None:
                         on_run_done()
@@ -406,7 +422,7 @@ def _do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[st
         write_json_atomic(path / "eval" / f"{req.kind}.json",
                           {"kind": req.kind, "request": _jsonable(req.settings), "wall_s": wall,
                            **_jsonable(result)})
-        say(f"  eval {req.kind}: {_brief(result)} ({wall:.0f} s)")
+        say(f"  eval {run.name} {req.kind}: {_brief(result)} ({wall:.0f} s)")
 
 
 @contextlib.contextmanager

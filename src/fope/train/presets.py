@@ -34,13 +34,17 @@ PAPER_TOKENS_PER_STEP = 524_288
 # name -> (model preset, train overrides). Sized from measured single-core rates (tokens per CPU-second of a
 # full training step, docs/training.md): ~1.2M tokens for cpu-tiny and cpu-small, ~0.8M for cpu-base, i.e.
 # an estimated 3 / 10 / 20 minutes on 2 idle cores.
-CPU_PRESETS: dict[str, tuple[str, dict]] = {
+CPU_PRESETS: dict[str, tuple[str, dict]] = {  # (model preset[:vocab], train overrides)
     "cpu-tiny": ("cpu-tiny", dict(max_steps=300, warmup_steps=30, global_batch=16, micro_batch=16,
                                   lr=2e-3, eval_every=100, save_every=100, log_every=10)),
     "cpu-small": ("cpu-small", dict(max_steps=300, warmup_steps=30, global_batch=8, micro_batch=8,
                                     lr=1e-3, eval_every=100, save_every=100, log_every=10)),
     "cpu-base": ("cpu-base", dict(max_steps=200, warmup_steps=20, global_batch=8, micro_batch=8,
                                   lr=1e-3, eval_every=50, save_every=50, log_every=10)),
+    # one GPU, the paper's 60M shape with a 16,384 BPE trained on books (50.3M parameters): 400 steps x 64 x 512
+    # = 13.1M tokens, the budget at which RoPE degrades beyond L (docs/reproduce.md); base of the gpu grid presets
+    "gpu-60M": ("60M:16384", dict(max_steps=400, warmup_steps=40, global_batch=64, micro_batch=64, lr=1e-3,
+                                  precision="bf16", eval_every=100, save_every=100, log_every=10)),
 }
 CPU_FOPE_SIGMA = 0.3  # the smallest paper value (60M); CPU models have head dim 32-64
 
@@ -52,7 +56,10 @@ def pe_options_for(pe: str, *, sigma: float = CPU_FOPE_SIGMA) -> dict:
 
 def cpu_preset(name: str, pe: str = "fope") -> ExperimentConfig:
     model_name, train = CPU_PRESETS[name]
+    model_name, _, vocab = model_name.partition(":")
     model = get_preset(model_name).replace(pe=pe, pe_options=pe_options_for(pe))
+    if vocab:
+        model = model.replace(vocab_size=int(vocab))
     data = DataConfig(corpus="books", tokenizer=f"train:{model.vocab_size}", eval_corpora=["wiki"])
     cfg = ExperimentConfig(model=model, data=data, train=TrainConfig(**train))
     cfg.validate()
