@@ -33,6 +33,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C during start-up or outside a training loop: no traceback
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # import only the module of the requested command (keeps start-up fast)
     only = argv[0] if argv and argv[0] in COMMANDS else None
@@ -44,15 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.parse_args([args.command, "--help"])
         return 2
+    debug = "FOPE_DEBUG" in __import__("os").environ
     try:
         rc = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:  # user errors: one clear line
-        if "FOPE_DEBUG" in __import__("os").environ:
+        if debug:
             raise
         print(f"fope {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # full disk, read-only directory, ...: one line naming the file
+        if debug:
+            raise
+        from fope.utils import os_error_problem
+
+        print(f"fope {args.command}: error: {os_error_problem(e, e.filename or '', 'running the command')}",
+              file=sys.stderr)
         return 2
     return int(rc or 0)
 

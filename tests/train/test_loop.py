@@ -85,7 +85,7 @@ def test_sigterm_checkpoints_and_resumes_exactly(full_run, shards, tmp_path, mon
 
     monkeypatch.setattr(loop_module, "compute_loss", send_sigterm_during_step_5)
     summary = train(tiny_experiment(shards), out)
-    assert summary["step"] == 5 and summary["stopped"] == "SIGTERM"
+    assert summary["step"] == 4 and summary["stopped"] == "SIGTERM"  # honoured inside step 5: step 4 kept
     assert "Resume with: fope train --resume" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
     monkeypatch.setattr(loop_module, "compute_loss", real)
