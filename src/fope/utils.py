@@ -162,6 +162,7 @@ def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: s
     d = Path(directory)
     try:
         d.mkdir(parents=True, exist_ok=True)
+        fs_event("probe", d)
         fd, probe = tempfile.mkstemp(prefix=".fope-write-test.", dir=d)
         os.close(fd)
         os.unlink(probe)
@@ -173,5 +174,18 @@ def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: s
                              f"{need_bytes / 2**20:,.0f} MiB", "free space or choose another directory")
 
 
-__all__ = ["FileProblem", "reading", "os_error_problem", "atomic_path", "atomic_write", "atomic_json",
+def remove_stale_temps(directory: str | os.PathLike) -> None:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) a killed atomic write left in ``directory``.
+
+    Call only while nothing else writes there (e.g. when a run starts).
+    """
+    d = Path(directory)
+    if d.is_dir():
+        for f in d.glob(".*.tmp"):
+            if f.is_file():
+                with contextlib.suppress(OSError):
+                    f.unlink()
+
+
+__all__ = ["remove_stale_temps", "FileProblem", "reading", "os_error_problem", "atomic_path", "atomic_write", "atomic_json",
            "atomic_copy", "fsync_dir", "fsync_file", "sha256_file", "check_writable", "set_fs_hook", "fs_event"]

@@ -104,11 +104,15 @@ def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: t
                           ("the previous checkpoint in " + str(intact) + " is intact; free space and resume with "
                            f"`fope train --resume {out}`") if intact else "free space and run again") from e
     if final.exists():
-        if prev.exists():
-            fs_event("rmtree", prev)
-            shutil.rmtree(prev)
-        fs_event("rename", prev)
-        os.replace(final, prev)
+        if _complete(final):
+            if prev.exists():
+                fs_event("rmtree", prev)
+                shutil.rmtree(prev)
+            fs_event("rename", prev)
+            os.replace(final, prev)
+        else:  # a damaged checkpoint/ (the run resumed from checkpoint.prev, which must survive until the swap)
+            fs_event("rmtree", final)
+            shutil.rmtree(final)
     fs_event("rename", final)
     os.replace(tmp, final)
     fsync_dir(out)
@@ -142,14 +146,21 @@ def publish_model(out_dir: str | Path, ckpt: Path | None = None) -> Path:
 
 
 def model_is_published(out_dir: str | Path, ckpt: Path) -> bool:
-    """True when ``OUT/model`` holds every model file of the checkpoint, each of the same size (a cheap check:
-    the files are replaced atomically, so a present file of the right size is a complete copy)."""
+    """True when ``OUT/model`` holds a copy of every model file of the checkpoint: same size, and not older
+    (a cheap check: the files are replaced atomically, and each copy is made after its checkpoint)."""
     dst, src = Path(out_dir) / "model", ckpt / "model"
     for name in MODEL_FILES:
         if (src / name).is_file():
-            if not (dst / name).is_file() or (dst / name).stat().st_size != (src / name).stat().st_size:
+            if not (dst / name).is_file():
+                return False
+            a, b = (dst / name).stat(), (src / name).stat()
+            if a.st_size != b.st_size or a.st_mtime_ns < b.st_mtime_ns:
                 return False
     return True
+
+
+def _complete(p: Path) -> bool:
+    return (p / "state.pt").is_file() and (p / "optimizer.pt").is_file() and (p / "model").is_dir()
 
 
 def find_checkpoint(out_dir: str | Path) -> Path | None:
@@ -157,9 +168,18 @@ def find_checkpoint(out_dir: str | Path) -> Path | None:
     out = Path(out_dir)
     for name in (CHECKPOINT, f"{CHECKPOINT}.prev"):
         p = out / name
-        if (p / "state.pt").is_file() and (p / "optimizer.pt").is_file() and (p / "model").is_dir():
+        if _complete(p):
             return p
     return None
+
+
+def tidy(out_dir: str | Path, loaded: Path | None) -> None:
+    """Remove what an interrupted save left behind, once the checkpoint ``loaded`` was read successfully:
+    ``checkpoint.tmp/`` always, ``checkpoint.prev/`` when ``checkpoint/`` itself was loaded."""
+    out = Path(out_dir)
+    shutil.rmtree(out / f"{CHECKPOINT}.tmp", ignore_errors=True)
+    if loaded is None or loaded.name == CHECKPOINT:
+        shutil.rmtree(out / f"{CHECKPOINT}.prev", ignore_errors=True)
 
 
 def _fix(ckpt: Path) -> str:

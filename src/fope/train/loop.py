@@ -35,10 +35,10 @@ from tqdm.auto import tqdm
 import fope.model
 
 from . import distributed as D
-from fope.utils import FileProblem, atomic_json, check_writable, os_error_problem
+from fope.utils import FileProblem, atomic_json, check_writable, os_error_problem, remove_stale_temps
 
 from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_published, publish_model,
-                         read_checkpoint_config, rng_state, save_checkpoint, set_rng_state)
+                         read_checkpoint_config, rng_state, save_checkpoint, set_rng_state, tidy)
 from .config import RESUME_MAY_CHANGE, ExperimentConfig, config_diff
 from .continual import init_from_source
 from .data import cache_root, get_batch, prepare_data
@@ -109,6 +109,8 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         raise ValueError(f"stop_at must be >= 1, got {stop_at}")
     if info.is_main:
         check_writable(out, what="run directory")  # read-only: fail now, not after the data preparation
+        for d in (out, out / "model", out / CHECKPOINT):
+            remove_stale_temps(d)  # left by a kill during an atomic write
 
     # -- set-up: seeds, data, model, optimizer, (resumed) state ---------------------------------------------
     seed_everything(t.seed)
@@ -126,14 +128,20 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         state = load_checkpoint(ckpt, model=model, optimizer=optimizer, device=info.device)
         step = int(state["step"])
         set_rng_state(state["rng"])
+        if info.is_main:
+            tidy(out, ckpt)
+            publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
         if step > t.max_steps:
             raise ValueError(f"train.max_steps={t.max_steps} is below the step of the checkpoint in {ckpt} "
                              f"({step}); a schedule can be extended, not cut below what was trained")
         if stop_at is not None and stop_at <= step and step < t.max_steps:
             raise ValueError(f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: "
                              "nothing would be trained")
-    elif t.init_from:
-        init_from_source(model, optimizer, cfg, info)
+    else:
+        if info.is_main:
+            tidy(out, None)
+        if t.init_from:
+            init_from_source(model, optimizer, cfg, info)
     if info.is_main:
         check_writable(out, checkpoint_bytes(model), what="run directory (for a checkpoint)")
         cfg.to_yaml(out / "config.yaml")
@@ -236,8 +244,6 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
                        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9))
     if info.is_main:
         if summary["finished"]:
-            if not model_is_published(out, out / CHECKPOINT):  # e.g. a crash while OUT/model was refreshed
-                publish_model(out)
             atomic_json(out / "summary.json", summary)
         if stopped:
             print(f"fope train: stopped after step {step} ({stopped}); checkpoint saved. "
