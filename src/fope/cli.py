@@ -58,7 +58,7 @@ def _main(argv: list[str] | None) -> int:
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:  # user errors: one clear line
         if debug:
             raise
-        print(f"fope {args.command}: error: {e}", file=sys.stderr)
+        print(f"fope {args.command}: error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)  # one line
         return 2
     except OSError as e:  # full disk, read-only directory, ...: one line naming the file
         if debug:

@@ -53,6 +53,8 @@ class FileProblem(ValueError):
 
 
 def _first_line(e: BaseException) -> str:
+    if "weights_only" in str(e):  # torch.load's advice to unpickle arbitrary code does not apply here
+        return f"{type(e).__name__}: not a valid weights-only torch file"
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 

@@ -416,6 +416,11 @@ def load_model(
     register_auto_classes()  # FoPE HF dirs ("fope_llama") load with fope's own classes: no trust_remote_code
     try:
         return _load_hf(str(path_or_name), device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e) or trust_remote_code:
+            raise
+        raise ValueError(f"model {str(path_or_name)!r} ships its own Python code (auto_map in config.json), which "
+                         "runs only with --trust-remote-code: read that code first, then opt in") from e
     except OSError as e:  # offline, unknown repo, connection refused: one line, not the hub client's traceback
         if path.is_dir():
             raise

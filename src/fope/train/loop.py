@@ -84,11 +84,11 @@ def check_same_run(cfg: ExperimentConfig, out: Path, ckpt: Path) -> None:
     diff = config_diff(saved, cfg, ignore=RESUME_MAY_CHANGE)
     if diff:
         fa, fb = saved.to_dict(), cfg.to_dict()
-        shown = [f"{k} ({_get(fa, k)!r} -> {_get(fb, k)!r})" for k in diff[:6]]
+        shown = [f"{k} {_get(fa, k)!r} -> {_get(fb, k)!r}" for k in diff[:6]]
         more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
-        raise ValueError(f"{out} was trained with a different config: {', '.join(shown)}{more} differ from "
-                         f"{ckpt / 'config.yaml'}; a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} "
-                         "(use another --out for a new run)")
+        raise ValueError(f"{out} was trained with another config ({ckpt / 'config.yaml'}): {', '.join(shown)}{more}; "
+                         f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} (use another --out for a new "
+                         "run)")
 
 
 def _get(d: dict, key: str) -> Any:
