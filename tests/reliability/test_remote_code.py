@@ -30,7 +30,7 @@ def test_eval_does_not_run_planted_code(tmp_path, capsys):
     model = _planted(tmp_path / "m", marker)
     assert main(["eval", "ppl", "--model", str(model), "--data", str(tmp_path), "--lengths", "16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "trust_remote_code" in err[0]
+    assert len(err) == 1 and "--trust-remote-code" in err[0]
     assert not marker.exists()
 
 
