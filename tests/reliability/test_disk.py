@@ -51,6 +51,24 @@ def test_disk_full_during_a_checkpoint_save(shards, tmp_path, capsys):
     assert records(out) == records(ref)
 
 
+def test_torch_save_full_disk_error_is_one_line(shards, tmp_path):
+    """torch.save reports a full disk as RuntimeError('... unexpected pos N vs M'): named as a full disk too."""
+    from fope.utils import FileProblem
+
+    cfg = _cfg(shards)
+    out = tmp_path / "run"
+
+    def torch_full(op, path):
+        if op == "write" and path.endswith(".tmp") and "optimizer.pt" in path and find_checkpoint(out) is not None:
+            raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 3261824 vs 3261712")
+
+    set_fs_hook(torch_full)
+    with pytest.raises(FileProblem, match=r"checkpoint of step 4 failed \(.*unexpected pos.*\); the disk is probably "
+                                          r"full .* the previous checkpoint in .* is intact"):
+        train(cfg, out)
+    assert not (out / "checkpoint.tmp").exists() and find_checkpoint(out) == out / "checkpoint"
+
+
 def test_too_little_space_is_found_before_training(shards, tmp_path, monkeypatch, capsys):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))

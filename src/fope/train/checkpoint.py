@@ -97,12 +97,21 @@ def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: t
                                       if f.is_file() and not f.name.startswith(".")})
         fsync_dir(tmp / "model")
         fsync_dir(tmp)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError("... unexpected pos ...")
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, RuntimeError) and not any(w in str(e) for w in ("unexpected pos", "write", "Write")):
+            raise
+        doing = f"writing the checkpoint of step {step}"
+        if isinstance(e, OSError):
+            where, problem = e.filename or tmp, os_error_problem(e, tmp, doing).problem
+        else:
+            free = shutil.disk_usage(out).free
+            where, problem = tmp, (f"{doing} failed ({str(e).strip().splitlines()[-1][:120]}); the disk is probably "
+                                   f"full ({free / 2**20:,.0f} MiB free)")
         intact = find_checkpoint(out)
-        raise FileProblem(e.filename or tmp, os_error_problem(e, tmp, f"writing the checkpoint of step {step}").problem,
-                          ("the previous checkpoint in " + str(intact) + " is intact; free space and resume with "
-                           f"`fope train --resume {out}`") if intact else "free space and run again") from e
+        raise FileProblem(where, problem, (f"the previous checkpoint in {intact} is intact; free space and resume "
+                                           f"with `fope train --resume {out}`") if intact
+                          else "free space and run again") from e
     if final.exists():
         if _complete(final):
             if prev.exists():
