@@ -32,12 +32,30 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)  # remembers the interrupt (see below)
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C during start-up or outside a training loop: no traceback
-        print("interrupted", file=sys.stderr)
-        return 130
+    except BaseException as e:  # Ctrl-C during start-up or outside a training loop: no traceback
+        # an import cut short by Ctrl-C can fail later with another error (e.g. a RecursionError in numpy)
+        if isinstance(e, KeyboardInterrupt) or (_interrupted and not isinstance(e, SystemExit)):
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
 
 
 def _main(argv: list[str] | None) -> int:

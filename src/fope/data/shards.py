@@ -215,7 +215,10 @@ def verify_split(path: str | os.PathLike) -> None:
 
 def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
     """True when ``out_dir/meta.json`` has ``inputs`` and every split file has its recorded size."""
-    meta = read_meta(out_dir)
+    try:
+        meta = read_meta(out_dir)
+    except FileProblem:  # a damaged cache entry is rebuilt
+        return False
     if meta is None or meta.get("inputs") != inputs:
         return False
     item = np.dtype(meta["dtype"]).itemsize
