@@ -33,10 +33,9 @@ import torch
 from tqdm.auto import tqdm
 
 import fope.model
-
-from . import distributed as D
 from fope.utils import FileProblem, atomic_json, check_writable, os_error_problem, remove_stale_temps
 
+from . import distributed as D
 from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_published, publish_model,
                          read_checkpoint_config, rng_state, save_checkpoint, set_rng_state, tidy)
 from .config import RESUME_MAY_CHANGE, ExperimentConfig, config_diff
@@ -128,15 +127,15 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         state = load_checkpoint(ckpt, model=model, optimizer=optimizer, device=info.device)
         step = int(state["step"])
         set_rng_state(state["rng"])
-        if info.is_main:
-            tidy(out, ckpt)
-            publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
         if step > t.max_steps:
             raise ValueError(f"train.max_steps={t.max_steps} is below the step of the checkpoint in {ckpt} "
                              f"({step}); a schedule can be extended, not cut below what was trained")
         if stop_at is not None and stop_at <= step and step < t.max_steps:
             raise ValueError(f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: "
                              "nothing would be trained")
+        if info.is_main:
+            tidy(out, ckpt)
+            publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
     else:
         if info.is_main:
             tidy(out, None)
@@ -155,7 +154,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     params = [p for p in model.parameters() if p.requires_grad]
     tokens_per_step = t.global_batch * L
 
-    def save(at: int, rng: dict | None = None) -> None:
+    def save(at: int) -> None:
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
             raise NonFiniteLossError(f"parameter {bad} is not finite after step {at}; not saving it. "
@@ -164,8 +163,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
             if logger is not None:
                 logger.sync()
             save_checkpoint(out, model=model, optimizer=optimizer, step=at, tokens=at * tokens_per_step,
-                            sequences=at * t.global_batch, config_yaml=cfg.to_yaml(), tokenizer=data.tokenizer,
-                            rng=rng)
+                            sequences=at * t.global_batch, config_yaml=cfg.to_yaml(), tokenizer=data.tokenizer)
         D.barrier(info)
 
     def evaluate() -> dict[str, float]:
