@@ -32,7 +32,33 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)  # remembers the interrupt (see below)
+    try:
+        return _main(argv)
+    except BaseException as e:  # Ctrl-C during start-up or outside a training loop: no traceback
+        # an import cut short by Ctrl-C can fail later with another error (e.g. a RecursionError in numpy)
+        if isinstance(e, KeyboardInterrupt) or (_interrupted and not isinstance(e, SystemExit)):
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # import only the module of the requested command (keeps start-up fast)
     only = argv[0] if argv and argv[0] in COMMANDS else None
@@ -44,15 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.parse_args([args.command, "--help"])
         return 2
+    debug = "FOPE_DEBUG" in __import__("os").environ
     try:
         rc = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:  # user errors: one clear line
-        if "FOPE_DEBUG" in __import__("os").environ:
+        if debug:
             raise
-        print(f"fope {args.command}: error: {e}", file=sys.stderr)
+        print(f"fope {args.command}: error: {' '.join(str(e).split(chr(10)))}", file=sys.stderr)  # one line
+        return 2
+    except OSError as e:  # full disk, read-only directory, ...: one line naming the file
+        if debug:
+            raise
+        from fope.utils import os_error_problem
+
+        print(f"fope {args.command}: error: {os_error_problem(e, e.filename or '', 'running the command')}",
+              file=sys.stderr)
         return 2
     return int(rc or 0)
 

@@ -85,7 +85,7 @@ def test_sigterm_checkpoints_and_resumes_exactly(full_run, shards, tmp_path, mon
 
     monkeypatch.setattr(loop_module, "compute_loss", send_sigterm_during_step_5)
     summary = train(tiny_experiment(shards), out)
-    assert summary["step"] == 5 and summary["stopped"] == "SIGTERM"
+    assert summary["step"] == 4 and summary["stopped"] == "SIGTERM"  # honoured inside step 5: step 4 kept
     assert "Resume with: fope train --resume" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
     monkeypatch.setattr(loop_module, "compute_loss", real)
@@ -165,3 +165,46 @@ def test_missing_metric_backend_is_a_clear_error(shards, tmp_path, monkeypatch):
     cfg = apply_overrides(tiny_experiment(shards), ["train.metrics=[wandb]"])
     with pytest.raises(ValueError, match="train.metrics includes 'wandb' but it is not installed"):
         train(cfg, tmp_path / "w")
+
+
+def test_resume_refuses_a_changed_config_and_model_is_a_copy(full_run, shards, tmp_path):
+    out, _ = full_run
+    assert os.stat(out / "model" / "model.safetensors").st_nlink == 1  # not hard-linked to the checkpoint
+    with pytest.raises(ValueError, match=r"another config .*model\.pe 'rope' -> 'alibi'"):
+        train(apply_overrides(tiny_experiment(shards), ["model.pe=alibi"]), out, resume=True)
+    with pytest.raises(ValueError, match=r"train\.seed 0 -> 1"):
+        train(apply_overrides(tiny_experiment(shards), ["train.seed=1"]), out)  # a finished run, another seed
+    checksums = json.loads((out / "checkpoint" / "checksums.json").read_text())
+    assert {"optimizer.pt", "state.pt", "config.yaml", "model/model.safetensors"} <= set(checksums)
+
+
+def test_nan_before_the_first_checkpoint_names_none(shards, tmp_path, monkeypatch):
+    real = loop_module.compute_loss
+    monkeypatch.setattr(loop_module, "compute_loss", lambda m, x, y: real(m, x, y) * float("nan"))
+    with pytest.raises(NonFiniteLossError, match="No checkpoint was written yet"):
+        train(tiny_experiment(shards), tmp_path / "nan0")
+
+
+def test_non_finite_parameters_are_never_checkpointed(shards, tmp_path, monkeypatch):
+    """A finite loss whose update produced NaN weights: the save refuses, the older checkpoint is kept."""
+    real = loop_module.build_optimizer
+
+    def poisoned(model, t):
+        opt = real(model, t)
+        step, calls = opt.step, {"n": 0}
+
+        def step_then_nan(*a, **k):
+            out = step(*a, **k)
+            calls["n"] += 1
+            if calls["n"] == 8:  # the update of step 8, which is then due to be saved
+                next(model.parameters()).data.fill_(float("nan"))
+            return out
+
+        opt.step = step_then_nan
+        return opt
+
+    monkeypatch.setattr(loop_module, "build_optimizer", poisoned)
+    out = tmp_path / "nanw"
+    with pytest.raises(NonFiniteLossError, match=r"not finite after step 8; not saving it.*checkpoint \(step 4\)"):
+        train(tiny_experiment(shards), out)
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] == 4

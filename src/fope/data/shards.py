@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from fope.data.corpora import SPLITS, Corpus, TokenCorpus, open_token_file
+from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file
 from fope.data.synthetic import SentenceReservoir, retrieval_token_documents
 
 SHARD_FORMAT = 1
@@ -172,18 +173,67 @@ def _inputs(corpus: Corpus, tokenizer, splits, retrieval_share, seed, train_len,
 
 
 def read_meta(out_dir: str | os.PathLike) -> dict | None:
+    """The shard folder's meta.json (None when there is none); FileProblem names a corrupt one."""
     path = Path(out_dir) / META
     if not path.is_file():
         return None
+    fix = f"delete {Path(out_dir)} to have it rebuilt (or run `fope data prepare` again)"
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"corrupt shard metadata {path}: {e}") from e
+        meta = json.loads(path.read_text())
+    except (ValueError, OSError) as e:
+        raise FileProblem(path, f"corrupt shard metadata ({str(e).splitlines()[0]})", fix) from e
+    try:
+        np.dtype(meta["dtype"])
+        for info in meta["splits"].values():
+            if not isinstance(info["file"], str) or not isinstance(info["tokens"], int):
+                raise TypeError("file must be a string and tokens an integer")
+    except (KeyError, TypeError, AttributeError) as e:
+        raise FileProblem(path, f"corrupt shard metadata (missing or malformed entry: {e})", fix) from e
+    return meta
+
+
+STAMP = ".verified.json"
+
+
+def verify_split(path: str | os.PathLike) -> None:
+    """Check a shard file against the sha256 in its folder's meta.json, once per version of the file.
+
+    A successful check is recorded in ``.verified.json`` (size, mtime, inode and hash of each file), so
+    later runs only ``stat`` the file; any rewrite of the file changes its mtime and is hashed again.
+    Files without a recorded sha256 (raw token files) pass. Raises FileProblem naming a corrupt file.
+    """
+    path = Path(path)
+    meta = read_meta(path.parent)
+    info = None if meta is None else next((i for i in meta["splits"].values() if i["file"] == path.name), None)
+    if info is None or not info.get("sha256"):
+        return
+    st = path.stat()
+    key = [st.st_size, st.st_mtime_ns, st.st_ino, info["sha256"]]
+    stamp_path = path.parent / STAMP
+    try:
+        stamps = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
+        if not isinstance(stamps, dict):
+            stamps = {}
+    except (OSError, ValueError):
+        stamps = {}
+    if stamps.get(path.name) == key:
+        return
+    if _sha256(path) != info["sha256"]:
+        raise FileProblem(path, f"corrupt token shard: its sha256 differs from the one in {META}",
+                          f"delete {path.parent} to have it rebuilt (or run `fope data prepare` again)")
+    stamps[path.name] = key
+    try:
+        atomic_json(stamp_path, stamps, indent=None)
+    except OSError:  # a read-only shard folder: verify again next time
+        pass
 
 
 def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
     """True when ``out_dir/meta.json`` has ``inputs`` and every split file has its recorded size."""
-    meta = read_meta(out_dir)
+    try:
+        meta = read_meta(out_dir)
+    except FileProblem:  # a damaged cache entry is rebuilt
+        return False
     if meta is None or meta.get("inputs") != inputs:
         return False
     item = np.dtype(meta["dtype"]).itemsize
@@ -195,9 +245,7 @@ def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
 
 
 def _atomic_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    atomic_json(path, obj, indent=1)
 
 
 def prepare_shards(corpus: Corpus, tokenizer, out_dir: str | os.PathLike, *,
@@ -256,7 +304,8 @@ def prepare_shards(corpus: Corpus, tokenizer, out_dir: str | os.PathLike, *,
         log(f"{split}: {info['tokens']:,} tokens, {info['documents']:,} documents "
             f"({time.perf_counter() - t0:.1f} s)")
     if tokenizer is not None:
-        tokenizer.save(out / "tokenizer.json")
+        with atomic_path(out / "tokenizer.json") as tmp:
+            tokenizer.save(tmp)
     meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     _atomic_json(out / META, meta)
     return meta
@@ -297,7 +346,9 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
             log(f"{split}: {len(docs):,} retrieval documents, {n_syn:,} tokens "
                 f"({n_syn / (n_tok + n_syn):.1%} of the split)")
         info["sha256"] = _sha256(raw)
+        fsync_file(raw)
         os.replace(raw, final)
+        fsync_dir(out)
     return info
 
 

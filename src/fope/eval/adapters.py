@@ -369,8 +369,10 @@ def _fope_config(path: Path) -> dict | None:
 def load_tokenizer_file(path: str | Path) -> Any:
     """A tokenizer from a fope `tokenizer.json` (through `fope.data.load_tokenizer`)."""
     from fope.data import load_tokenizer
+    from fope.utils import reading
 
-    return load_tokenizer(str(path))
+    with reading(path, "tokenizer", "re-export the model with its tokenizer, or pass --tokenizer"):
+        return load_tokenizer(str(path))
 
 
 def load_model(
@@ -407,12 +409,30 @@ def load_model(
             raise FileNotFoundError(
                 f"{path} holds no config.json: not a fope model/run directory nor a Hugging Face model"
             )
-    elif path.exists() or path_or_name.__str__().startswith((".", "/", "~")):
+    elif path.exists() or _looks_local(str(path_or_name)):
         raise FileNotFoundError(f"model directory {path} does not exist")
     from fope.hf.io import register_auto_classes
 
     register_auto_classes()  # FoPE HF dirs ("fope_llama") load with fope's own classes: no trust_remote_code
-    return _load_hf(str(path_or_name), device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    try:
+        return _load_hf(str(path_or_name), device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e) or trust_remote_code:
+            raise
+        raise ValueError(f"model {str(path_or_name)!r} ships its own Python code (auto_map in config.json), which "
+                         "runs only with --trust-remote-code: read that code first, then opt in") from e
+    except OSError as e:  # offline, unknown repo, connection refused: one line, not the hub client's traceback
+        if path.is_dir():
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise FileNotFoundError(f"model {str(path_or_name)!r} is not a local directory, and loading it from the "
+                                f"Hugging Face Hub failed ({first})") from e
+
+
+def _looks_local(name: str) -> bool:
+    """A path rather than a hub name: starts with . / ~, has more than one '/', or its first part exists here."""
+    parts = name.split("/")
+    return name.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
 
 
 def _load_hf(name: str, *, device: str, dtype: str | None, trust_remote_code: bool) -> HFAdapter:

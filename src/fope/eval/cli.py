@@ -80,7 +80,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", default=None, help="tokenizer.json / folder / hub name (default: the model's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"), help="HF models only")
-    p.add_argument("--trust-remote-code", action="store_true", help="HF models with custom code (exported fope models)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a HF model directory's own Python code (auto_map) to run; off by default "
+                        "(fope's HF exports load without it)")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--no-progress", action="store_true")
 

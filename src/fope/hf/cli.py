@@ -84,7 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("longbench", help="LongBench-E (lm-eval's tasks and metrics) with length buckets")
-    p.add_argument("--model", required=True, help="HF directory or hub name (loaded with trust_remote_code)")
+    p.add_argument("--model", required=True, help="HF directory or hub name")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow the model directory's own Python code (auto_map) to run; off by default "
+                        "(FoPE directories do not need it)")
     p.add_argument("--tasks", default=None, help="comma list: gov_report,multi_news,trec,triviaqa,samsum (default)")
     p.add_argument("--limit", type=float, default=None, help="samples per task (int) or fraction")
     p.add_argument("--include-path", default=None, help="extra lm-eval task YAML folder")
@@ -187,7 +190,8 @@ def cmd_longbench(args: argparse.Namespace) -> int:
     tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
     results = lmeval.run(args.model, tasks, limit=limit, include_path=args.include_path, batch_size=args.batch_size,
-                         device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template)
+                         device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template,
+                         trust_remote_code=args.trust_remote_code)
     summary = lmeval.summary(results)
     text = json.dumps(summary["by_bucket"], indent=1)
     print(text)

@@ -2,8 +2,9 @@
 
     fope hf longbench --model DIR [--tasks gov_report,trec] [--limit 20]          # needs the HF hub (network)
 
-The model is loaded by lm-eval's ``hf`` model type with ``trust_remote_code=True`` (our FopeForCausalLM remote code,
-or any HF causal LM). Per-sample scores are kept (``log_samples``) and averaged into the LongBench-E length buckets
+The model is loaded by lm-eval's ``hf`` model type. FoPE directories load with fope's registered classes; a model
+directory's own Python code (``auto_map``) runs only with ``trust_remote_code=True`` (``--trust-remote-code``), an
+explicit opt-in. Model arguments are handed to lm-eval as a dict, never spliced into its ``k=v,k=v`` string. Per-sample scores are kept (``log_samples``) and averaged into the LongBench-E length buckets
 0-4k / 4-8k / 8k+ (by the dataset's ``length`` field, in words as LongBench counts them), x100 as the paper reports.
 
 Task names in lm-eval 0.4.x (``lm_eval/tasks/longbench``): longbench_{gov_report,multi_news,trec,triviaqa,samsum}_e,
@@ -39,15 +40,19 @@ def resolve_tasks(tasks: Sequence[str] | None) -> list[str]:
 
 def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = None,
         include_path: str | Path | None = None, batch_size: int = 1, device: str = "cpu",
-        max_length: int | None = None, dtype: str = "float32", apply_chat_template: bool = False) -> dict:
+        max_length: int | None = None, dtype: str = "float32", apply_chat_template: bool = False,
+        trust_remote_code: bool = False) -> dict:
     """Evaluate the model directory (or hub name) on lm-eval ``tasks``; returns lm-eval's results dict
-    (with ``samples``) plus ``"buckets"``: {task: {bucket: {"score": mean x100, "n": count}}}."""
+    (with ``samples``) plus ``"buckets"``: {task: {bucket: {"score": mean x100, "n": count}}}.
+
+    ``trust_remote_code`` lets transformers run Python code shipped with the model (off by default)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    args = f"pretrained={model},trust_remote_code=True,dtype={dtype}"
-    if max_length:
-        args += f",max_length={max_length}"
+    from .io import register_auto_classes
+
+    register_auto_classes()  # FoPE directories load with fope's own classes, without remote code
+    args = model_args(model, dtype=dtype, max_length=max_length, trust_remote_code=trust_remote_code)
     manager = TaskManager(include_path=str(include_path) if include_path else None)
     results = lm_eval.simple_evaluate(
         model="hf", model_args=args, tasks=list(tasks), limit=limit, batch_size=batch_size, device=device,
@@ -55,6 +60,15 @@ def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = 
     )
     results["buckets"] = {task: bucket_scores(samples) for task, samples in results.get("samples", {}).items()}
     return results
+
+
+def model_args(model: str | Path, *, dtype: str = "float32", max_length: int | None = None,
+               trust_remote_code: bool = False) -> dict[str, Any]:
+    """lm-eval ``hf`` model arguments as structured values (a path with commas or '=' stays one value)."""
+    args: dict[str, Any] = {"pretrained": str(model), "trust_remote_code": bool(trust_remote_code), "dtype": dtype}
+    if max_length:
+        args["max_length"] = int(max_length)
+    return args
 
 
 def bucket_scores(samples: Sequence[dict], metric: str | None = None) -> dict[str, dict[str, float]]:
@@ -84,4 +98,4 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-__all__ = ["LONGBENCH_E", "BUCKETS", "resolve_tasks", "run", "bucket_scores", "summary"]
+__all__ = ["LONGBENCH_E", "BUCKETS", "resolve_tasks", "run", "model_args", "bucket_scores", "summary"]

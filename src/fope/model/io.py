@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from fope.utils import FileProblem, atomic_path, reading
 
 from .config import ModelConfig
 from .lm import CausalLM
@@ -27,8 +28,8 @@ TOKENIZER = "tokenizer.json"
 def save(model: CausalLM, directory: str | os.PathLike, tokenizer: Any = None) -> Path:
     """Write `model` (and optionally a `tokenizers.Tokenizer`) as a model directory; returns its path.
 
-    Every file is written to a temporary file in the same directory and moved into place with os.replace,
-    so a crash never leaves a half-written file under the final name. Parameters and persistent buffers
+    Every file is written to a temporary file in the same directory, fsync'ed and moved into place with
+    os.replace, so a crash never leaves a half-written file under the final name. Parameters and persistent buffers
     are saved (FoPE's fixed coefficients included); non-persistent caches are rebuilt on load.
     """
     from safetensors.torch import save_file
@@ -64,7 +65,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: tor
     directory = resolve_dir(path)
     cfg = read_config(directory)
     model = CausalLM(cfg)
-    state = load_file(str(directory / WEIGHTS))
+    with reading(directory / WEIGHTS, "safetensors weights file", "re-export or re-train the model"):
+        state = load_file(str(directory / WEIGHTS))
     _check_keys(model, state, directory)
     model.load_state_dict(state, strict=True)
     model.to(device)
@@ -101,7 +103,10 @@ def resolve_dir(path: str | os.PathLike) -> Path:
 def read_config(directory: str | os.PathLike) -> ModelConfig:
     """The ModelConfig stored in a model directory's config.json (checks the format tag)."""
     path = Path(directory) / CONFIG
-    data = json.loads(path.read_text())
+    with reading(path, "model config", "re-export or re-train the model"):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
     fmt = data.pop("format", None)
     if fmt != FORMAT:
         raise ValueError(f"{str(path)!r} has format {fmt!r}, expected {FORMAT!r} (is this a Hugging Face "
@@ -110,7 +115,11 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
     if version > FORMAT_VERSION:
         raise ValueError(f"{str(path)!r} has format_version {version}, newer than this fope ({FORMAT_VERSION})")
     data.pop("fope_version", None)
-    return ModelConfig.from_dict(data)
+    try:
+        return ModelConfig.from_dict(data)
+    except (ValueError, TypeError, KeyError) as e:
+        raise FileProblem(path, f"invalid model config ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
+                          "re-export or re-train the model") from e
 
 
 def _check_keys(model: CausalLM, state: dict[str, torch.Tensor], directory: Path) -> None:
@@ -126,15 +135,8 @@ def _check_keys(model: CausalLM, state: dict[str, torch.Tensor], directory: Path
 
 
 def _atomic(final: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    try:
+    with atomic_path(final) as tmp:
         write(tmp)
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _save_tokenizer(tokenizer: Any, path: str) -> None:

@@ -7,11 +7,14 @@ Layout of a run directory ``OUT/``::
     OUT/checkpoint/state.pt        step, tokens, data position, RNG states (python, numpy, torch, cuda)
     OUT/checkpoint/config.yaml     the resolved ExperimentConfig
     OUT/checkpoint/state.json      human-readable step / tokens / time
-    OUT/model/                     the latest weights + tokenizer (hard links to checkpoint/model when possible)
+    OUT/checkpoint/checksums.json  sha256 of every file above, verified when the checkpoint is loaded
+    OUT/model/                     a copy of checkpoint/model (never a hard link), each file replaced atomically
 
 Atomicity: a checkpoint is written to ``checkpoint.tmp/`` (files fsync'ed), the old one renamed to
 ``checkpoint.prev/``, the new one renamed into place, then the old one removed. A crash at any point leaves
-either ``checkpoint/`` or ``checkpoint.prev/`` complete; :func:`find_checkpoint` picks it up.
+either ``checkpoint/`` or ``checkpoint.prev/`` complete; :func:`find_checkpoint` picks it up. ``OUT/model``
+is refreshed file by file (temp + fsync + rename), so it is never missing once it exists, and it is rebuilt
+from the checkpoint when it is (:func:`publish_model`). See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from fope.utils import (FileProblem, atomic_copy, atomic_json, atomic_path, atomic_write, fs_event, fsync_dir,
+                        os_error_problem, reading, sha256_file)
+
 CHECKPOINT = "checkpoint"
+CHECKSUMS = "checksums.json"
+MODEL_FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 
 # --------------------------------------------------------------------------- RNG state
@@ -59,32 +67,109 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- save / load
 def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, tokens: int, sequences: int, config_yaml: str, tokenizer: Any = None) -> Path:
-    """Write OUT/checkpoint atomically and refresh OUT/model. Call on rank 0 only, with the unwrapped model."""
+                    step: int, tokens: int, sequences: int, config_yaml: str, tokenizer: Any = None,
+                    rng: dict[str, Any] | None = None) -> Path:
+    """Write OUT/checkpoint atomically and refresh OUT/model. Call on rank 0 only, with the unwrapped model.
+
+    ``rng`` overrides the saved RNG states (default: the current ones). A full disk or a read-only folder
+    raises a one-line :class:`~fope.utils.FileProblem`; the previous checkpoint is then left intact and the
+    partial ``checkpoint.tmp/`` removed.
+    """
     from fope.model import save as save_model
 
     out = Path(out_dir)
     tmp, final, prev = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.prev"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_model(model, tmp / "model", tokenizer=tokenizer)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    torch.save({"step": step, "tokens": tokens, "sequences": sequences, "rng": rng_state()}, tmp / "state.pt")
-    (tmp / "config.yaml").write_text(config_yaml)
-    (tmp / "state.json").write_text(json.dumps({"step": step, "tokens": tokens, "sequences": sequences,
-                                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
-    _fsync_tree(tmp)
+    try:
+        if tmp.exists():
+            fs_event("rmtree", tmp)
+            shutil.rmtree(tmp)
+        fs_event("mkdir", tmp)
+        tmp.mkdir(parents=True)
+        save_model(model, tmp / "model", tokenizer=tokenizer)
+        with atomic_path(tmp / "optimizer.pt") as p:
+            torch.save(optimizer.state_dict(), p)
+        with atomic_path(tmp / "state.pt") as p:
+            torch.save({"step": step, "tokens": tokens, "sequences": sequences, "rng": rng or rng_state()}, p)
+        atomic_write(tmp / "config.yaml", config_yaml)
+        atomic_json(tmp / "state.json", {"step": step, "tokens": tokens, "sequences": sequences,
+                                         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        atomic_json(tmp / CHECKSUMS, {str(f.relative_to(tmp)): sha256_file(f) for f in sorted(tmp.rglob("*"))
+                                      if f.is_file() and not f.name.startswith(".")})
+        fsync_dir(tmp / "model")
+        fsync_dir(tmp)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError("... unexpected pos ...")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, RuntimeError) and not any(w in str(e) for w in ("unexpected pos", "write", "Write")):
+            raise
+        doing = f"writing the checkpoint of step {step}"
+        if isinstance(e, OSError):
+            where, problem = e.filename or tmp, os_error_problem(e, tmp, doing).problem
+        else:
+            free = shutil.disk_usage(out).free
+            where, problem = tmp, (f"{doing} failed ({str(e).strip().splitlines()[-1][:120]}); the disk is probably "
+                                   f"full ({free / 2**20:,.0f} MiB free)")
+        intact = find_checkpoint(out)
+        raise FileProblem(where, problem, (f"the previous checkpoint in {intact} is intact; free space and resume "
+                                           f"with `fope train --resume {out}`") if intact
+                          else "free space and run again") from e
     if final.exists():
-        if prev.exists():
-            shutil.rmtree(prev)
-        os.replace(final, prev)
+        if _complete(final):
+            if prev.exists():
+                fs_event("rmtree", prev)
+                shutil.rmtree(prev)
+            fs_event("rename", prev)
+            os.replace(final, prev)
+        else:  # a damaged checkpoint/ (the run resumed from checkpoint.prev, which must survive until the swap)
+            fs_event("rmtree", final)
+            shutil.rmtree(final)
+    fs_event("rename", final)
     os.replace(tmp, final)
-    _fsync_dir(out)
+    fsync_dir(out)
     if prev.exists():
+        fs_event("rmtree", prev)
         shutil.rmtree(prev)
-    _publish_model(final / "model", out / "model")
+    publish_model(out)
     return final
+
+
+def publish_model(out_dir: str | Path, ckpt: Path | None = None) -> Path:
+    """Make ``OUT/model`` a copy of the checkpoint's model directory, one atomic file replacement at a time.
+
+    The files never share storage with the checkpoint (no hard links), ``OUT/model`` never goes missing once
+    it exists, and each of its files is always complete. Within one run only ``model.safetensors`` changes
+    between checkpoints (config and tokenizer are the run's), so the directory is always consistent.
+    """
+    out = Path(out_dir)
+    src = (ckpt or out / CHECKPOINT) / "model"
+    dst = out / "model"
+    try:
+        dst.mkdir(exist_ok=True)
+        for name in MODEL_FILES:
+            if (src / name).is_file():
+                atomic_copy(src / name, dst / name)
+    except OSError as e:
+        raise os_error_problem(e, dst, "copying the checkpoint's model to it") from e
+    for stale in (out / "model.tmp", out / "model.prev"):  # left by fope versions that swapped directories
+        shutil.rmtree(stale, ignore_errors=True)
+    return dst
+
+
+def model_is_published(out_dir: str | Path, ckpt: Path) -> bool:
+    """True when ``OUT/model`` holds a copy of every model file of the checkpoint: same size, and not older
+    (a cheap check: the files are replaced atomically, and each copy is made after its checkpoint)."""
+    dst, src = Path(out_dir) / "model", ckpt / "model"
+    for name in MODEL_FILES:
+        if (src / name).is_file():
+            if not (dst / name).is_file():
+                return False
+            a, b = (dst / name).stat(), (src / name).stat()
+            if a.st_size != b.st_size or a.st_mtime_ns < b.st_mtime_ns:
+                return False
+    return True
+
+
+def _complete(p: Path) -> bool:
+    return (p / "state.pt").is_file() and (p / "optimizer.pt").is_file() and (p / "model").is_dir()
 
 
 def find_checkpoint(out_dir: str | Path) -> Path | None:
@@ -92,22 +177,86 @@ def find_checkpoint(out_dir: str | Path) -> Path | None:
     out = Path(out_dir)
     for name in (CHECKPOINT, f"{CHECKPOINT}.prev"):
         p = out / name
-        if (p / "state.pt").is_file() and (p / "optimizer.pt").is_file() and (p / "model").is_dir():
+        if _complete(p):
             return p
     return None
 
 
+def tidy(out_dir: str | Path, loaded: Path | None) -> None:
+    """Remove what an interrupted save left behind, once the checkpoint ``loaded`` was read successfully:
+    ``checkpoint.tmp/`` always, ``checkpoint.prev/`` when ``checkpoint/`` itself was loaded."""
+    out = Path(out_dir)
+    shutil.rmtree(out / f"{CHECKPOINT}.tmp", ignore_errors=True)
+    if loaded is None or loaded.name == CHECKPOINT:
+        shutil.rmtree(out / f"{CHECKPOINT}.prev", ignore_errors=True)
+
+
+def _fix(ckpt: Path) -> str:
+    prev = ckpt.with_name(f"{CHECKPOINT}.prev")
+    if ckpt.name == CHECKPOINT and prev.is_dir():
+        return f"move it aside (the complete {prev} is then used) and resume"
+    return ("the checkpoint cannot be used: restore it from a backup, or delete the run directory "
+            f"{ckpt.parent} and train again")
+
+
+def verify_checkpoint(ckpt: Path, files: list[str] | None = None) -> None:
+    """Check ``files`` (default: all) of a checkpoint against its checksums.json; FileProblem names the file.
+
+    Checkpoints written before checksums were introduced (no checksums.json) pass unchecked.
+    """
+    path = ckpt / CHECKSUMS
+    if not path.is_file():
+        return
+    with reading(path, "checkpoint checksum list", _fix(ckpt)):
+        sums = json.loads(path.read_text())
+        if not isinstance(sums, dict):
+            raise ValueError("not a JSON object")
+    for name, digest in sums.items():
+        if files is not None and name not in files:
+            continue
+        f = ckpt / name
+        if not f.is_file():
+            raise FileProblem(f, "missing from the checkpoint (listed in checksums.json)", _fix(ckpt))
+        if sha256_file(f) != digest:
+            raise FileProblem(f, "corrupt: its sha256 differs from the one recorded in checksums.json", _fix(ckpt))
+
+
+def read_checkpoint_config(ckpt: Path):
+    """The ExperimentConfig stored in a checkpoint (checksum-verified)."""
+    from .config import ExperimentConfig
+
+    verify_checkpoint(ckpt, ["config.yaml"])
+    path = ckpt / "config.yaml"
+    with reading(path, "checkpoint config", _fix(ckpt)):
+        return ExperimentConfig.from_yaml(path, complete=True)
+
+
 def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                     device: torch.device) -> dict[str, Any]:
-    """Restore weights (and optimizer) in place; returns the state dict (step, tokens, sequences, rng)."""
+    """Restore weights (and optimizer) in place; returns the state dict (step, tokens, sequences, rng).
+
+    Every file is verified against checksums.json first; a corrupt or unreadable file raises a one-line
+    FileProblem naming it.
+    """
+    verify_checkpoint(ckpt)
+    weights = load_weights(ckpt / "model", device)
     try:
-        model.load_state_dict(load_weights(ckpt / "model", device), strict=True)
+        model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         raise ValueError(f"the checkpoint in {ckpt} does not fit the configured model (was the model config "
                          f"changed before resuming?): {str(e).splitlines()[0]} ...") from e
+    del weights
     if optimizer is not None:
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location=device, weights_only=True))
-    return torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+        path = ckpt / "optimizer.pt"
+        with reading(path, "optimizer state", _fix(ckpt)):
+            optimizer.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    path = ckpt / "state.pt"
+    with reading(path, "training state", _fix(ckpt)):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        missing = [k for k in ("step", "rng") if k not in state]
+        if missing:
+            raise KeyError(f"no {missing}")
+    return state
 
 
 def load_weights(model_dir: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -116,43 +265,6 @@ def load_weights(model_dir: Path, device: torch.device | str = "cpu") -> dict[st
 
     from fope.model.io import WEIGHTS, resolve_dir
 
-    return load_file(str(resolve_dir(model_dir) / WEIGHTS), device=str(device))
-
-
-# --------------------------------------------------------------------------- helpers
-def _publish_model(src: Path, dst: Path) -> None:
-    """Replace ``dst`` by a copy of model directory ``src`` (hard links when the filesystem allows)."""
-    tmp = dst.with_name(dst.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    for f in src.iterdir():
-        try:
-            os.link(f, tmp / f.name)
-        except OSError:
-            shutil.copy2(f, tmp / f.name)
-    old = dst.with_name(dst.name + ".prev")
-    if dst.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dst, old)
-    os.replace(tmp, dst)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as f:
-                os.fsync(f.fileno())
-    for d in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
-        _fsync_dir(d)
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    path = resolve_dir(model_dir) / WEIGHTS
+    with reading(path, "safetensors weights file", "re-export or re-train the model"):
+        return load_file(str(path), device=str(device))

@@ -16,7 +16,8 @@ from pathlib import Path
 
 EPILOG = """overrides: dotted key=value pairs, e.g. train.lr=3e-4 model.pe=fope model.pe_options.sigma=0.4
 data.corpus=wiki (see docs/training.md for every key). Stop a run with Ctrl-C / SIGTERM: it checkpoints at the
-next step and `fope train --resume OUT` continues it with bit-identical losses."""
+next micro-batch boundary and `fope train --resume OUT` continues it with bit-identical losses; a second Ctrl-C
+aborts at once (safe too: every run file is written atomically, see docs/reliability.md)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-at", type=int, metavar="M", help="end the process after step M with a checkpoint")
     p.add_argument("--seed", type=int, help="train.seed")
     p.add_argument("--out", help="run directory (default runs/NAME)")
-    p.add_argument("--resume", metavar="OUT", help="continue the run in OUT (its config.yaml; overrides allowed)")
+    p.add_argument("--resume", metavar="OUT", help="continue the run in OUT with the config of its checkpoint; only "
+                                                   "the schedule length, cadences and logging may be overridden")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
     p.set_defaults(func=run)
@@ -47,7 +49,13 @@ def resolve(args: argparse.Namespace):
     if args.resume:
         if args.preset or yaml_path:
             raise ValueError("--resume takes the config from the run directory; do not pass --preset or a YAML")
-        cfg, name = ExperimentConfig.from_yaml(Path(args.resume) / "config.yaml"), Path(args.resume).name
+        from .checkpoint import find_checkpoint, read_checkpoint_config
+
+        run_dir = Path(args.resume)
+        ckpt = find_checkpoint(run_dir)  # the checkpoint's own config is the truth; OUT/config.yaml a copy
+        cfg = (read_checkpoint_config(ckpt) if ckpt is not None
+               else ExperimentConfig.from_yaml(run_dir / "config.yaml", complete=True))
+        name = run_dir.name
     elif args.preset and yaml_path:
         raise ValueError(f"give either --preset or a config file, not both ({args.preset!r}, {yaml_path!r})")
     elif args.preset:

@@ -139,24 +139,38 @@ class ExperimentConfig:
         """The resolved config as YAML text; also written to ``path`` when given."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
         if path is not None:
-            Path(path).write_text(text)
+            from fope.utils import atomic_write
+
+            atomic_write(path, text)
         return text
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
+    def from_yaml(cls, path: str | Path, *, complete: bool = False) -> ExperimentConfig:
+        """Read a YAML experiment. ``complete=True`` (files fope wrote itself, e.g. a run's config.yaml)
+        requires every key, so a truncated file is an error instead of silently taking defaults."""
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file not found: {p}")
         try:
             d = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:
-            raise ValueError(f"{p}: not valid YAML: {e}") from e
-        return cls.from_dict(d or {})
+            raise ValueError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from e
+        if complete:
+            missing = _missing_keys(d)
+            if missing:
+                raise ValueError(f"{p}: incomplete (truncated?) config: missing {', '.join(missing[:5])}"
+                                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        try:
+            return cls.from_dict(d or {})
+        except ValueError as e:
+            raise ValueError(f"{p}: {e}") from e
 
     # ----------------------------------------------------------------- validation
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent value (the model config validates itself)."""
         t = self.train
+        if t.micro_batch < 1:  # checked first: the divisibility check below divides by it
+            raise ValueError(f"train.micro_batch must be >= 1, got {t.micro_batch}")
         checks = [
             (t.lr > 0 and math.isfinite(t.lr), f"train.lr must be > 0, got {t.lr}"),
             (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1), got {t.beta1}, {t.beta2}"),
@@ -189,6 +203,33 @@ class ExperimentConfig:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+
+
+# --------------------------------------------------------------------------- comparing configs
+#: keys that may differ between a run and its resumption: schedule length, cadences, logging, where it runs
+RESUME_MAY_CHANGE = ("train.max_steps", "train.log_every", "train.eval_every", "train.save_every",
+                     "train.metrics", "train.wandb_project", "train.device", "train.compile", "data.cache_dir")
+
+
+def config_diff(a: ExperimentConfig, b: ExperimentConfig, *, ignore: typing.Iterable[str] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs (``model.pe_options`` counts as one key)."""
+    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
+    skip = set(ignore)
+    return [k for k in sorted(set(fa) | set(fb)) if k not in skip and fa.get(k) != fb.get(k)]
+
+
+def _missing_keys(d: Any) -> list[str]:
+    """Keys of a complete experiment dict that ``d`` lacks (every section, every field)."""
+    if not isinstance(d, dict):
+        return ["model", "data", "train"]
+    missing = []
+    for section, hints in _section_types().items():
+        sec = d.get(section)
+        if not isinstance(sec, dict):
+            missing.append(section)
+            continue
+        missing += [f"{section}.{k}" for k in hints if not k.startswith("_") and k not in sec]
+    return missing
 
 
 # --------------------------------------------------------------------------- overrides

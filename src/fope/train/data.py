@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from fope.utils import atomic_path, reading
+
 from .config import DataConfig, ExperimentConfig
 from .distributed import DistInfo, barrier
 
@@ -66,11 +68,10 @@ def _resolve_tokenizer(data: DataConfig) -> Any:
                 from None
         corpus = fope.data.get_corpus(data.corpus, cache=data.cache_dir)
         tok = fope.data.train_tokenizer(corpus.docs("train"), vocab)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tok.save(str(tmp))
-        os.replace(tmp, path)
-    return fope.data.load_tokenizer(str(path))
+        with atomic_path(path) as tmp:
+            tok.save(str(tmp))
+    with reading(path, "tokenizer", "delete it to have it trained again"):
+        return fope.data.load_tokenizer(str(path))
 
 
 def _shard_dir(data: DataConfig, corpus: str, *, train: bool, seq_len: int) -> Path:
@@ -117,7 +118,13 @@ def _load_optional_tokenizer(d: DataConfig) -> Any:
 
     path = Path(d.shard_dir) / "tokenizer.json"
     if d.tokenizer.startswith("train:"):
-        return fope.data.load_tokenizer(str(path)) if path.is_file() else None
+        if not path.is_file():
+            return None
+        with reading(path, "tokenizer", "prepare the shards again with `fope data prepare`"):
+            return fope.data.load_tokenizer(str(path))
+    if Path(d.tokenizer).is_file():
+        with reading(d.tokenizer, "tokenizer", "check data.tokenizer"):
+            return fope.data.load_tokenizer(d.tokenizer)
     return fope.data.load_tokenizer(d.tokenizer)
 
 
@@ -131,6 +138,9 @@ def _open(path: Path) -> np.ndarray:
         tokens = fope.data.load_tokens(path)
     except (ValueError, OSError) as e:
         raise ValueError(f"cannot read token shard {path}: {e}") from e
+    from fope.data.shards import verify_split
+
+    verify_split(path)  # sha256 against meta.json, once per file version (a stamp records the verification)
     if tokens.ndim != 1 or len(tokens) < 2:
         raise ValueError(f"token shard {path} is empty or not 1-D (shape {tokens.shape})")
     return tokens

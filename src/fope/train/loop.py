@@ -10,9 +10,10 @@ Per optimizer step s (0-based; update number s+1):
        DDP all-reduces gradients on the last one only
     3. the step's loss (mean over all global_batch sequences) is all-reduced; a NaN/inf stops the run
        before the update, leaving the last checkpoint untouched
-    4. clip the gradient norm, AdamW update
-    5. rank 0: metrics.jsonl line, validation loss, atomic checkpoint, as scheduled
-    6. stop after step `stop_at` or on SIGINT/SIGTERM, with a checkpoint to resume from
+    4. clip the gradient norm (a NaN/inf norm stops the run like a NaN loss), AdamW update
+    5. rank 0: metrics.jsonl line, validation loss, atomic checkpoint (its weights verified finite), as scheduled
+    6. stop after step `stop_at` or on SIGINT/SIGTERM, with a checkpoint to resume from; a signal that arrives
+       inside a step is honoured at the next micro-batch boundary (the unfinished step is dropped)
 Data order depends only on (seed, step), so a resumed run sees exactly the batches the uninterrupted run
 would have seen and, on the same machine, produces bit-identical losses.
 """
@@ -32,12 +33,14 @@ import torch
 from tqdm.auto import tqdm
 
 import fope.model
+from fope.utils import FileProblem, atomic_json, check_writable, os_error_problem, remove_stale_temps
 
 from . import distributed as D
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
-from .config import ExperimentConfig
+from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_published, publish_model,
+                         read_checkpoint_config, rng_state, save_checkpoint, set_rng_state, tidy)
+from .config import RESUME_MAY_CHANGE, ExperimentConfig, config_diff
 from .continual import init_from_source
-from .data import get_batch, prepare_data
+from .data import cache_root, get_batch, prepare_data
 from .evaluate import token_loss, validation_losses
 from .metrics import MetricLogger, read_metrics
 from .optim import build_optimizer, lr_at, set_lr
@@ -45,7 +48,7 @@ from .signals import StopRequest
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the last good checkpoint was kept."""
+    """The loss, the gradient or the parameters became NaN or infinite; the last good checkpoint was kept."""
 
 
 def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
@@ -53,13 +56,17 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     """Train ``cfg`` into ``out_dir`` and return a summary (see :func:`_summary`).
 
     ``resume`` continues from ``out_dir/checkpoint``; ``stop_at=M`` ends the process after step M with a
-    checkpoint. A finished run is returned as is (idempotent).
+    checkpoint. A finished run is returned as is (idempotent). A run directory whose checkpoint was written
+    with a different config (other than the keys in ``RESUME_MAY_CHANGE``) is refused, naming the keys.
     """
     out = Path(out_dir)
+    cfg.validate()
+    ckpt = find_checkpoint(out)
+    if ckpt is not None:
+        check_same_run(cfg, out, ckpt)
     done = finished_summary(out, cfg)
     if done is not None:
         return done
-    cfg.validate()
     started_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     info = D.init(cfg.train.device)
     try:
@@ -67,6 +74,25 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     finally:
         if started_group:
             D.shutdown()
+
+
+def check_same_run(cfg: ExperimentConfig, out: Path, ckpt: Path) -> None:
+    """Raise ValueError naming every key (outside ``RESUME_MAY_CHANGE``) where ``cfg`` differs from the config
+    stored in the checkpoint ``ckpt`` of run directory ``out``."""
+    saved = read_checkpoint_config(ckpt)
+    diff = config_diff(saved, cfg, ignore=RESUME_MAY_CHANGE)
+    if diff:
+        fa, fb = saved.to_dict(), cfg.to_dict()
+        shown = [f"{k} {_get(fa, k)!r} -> {_get(fb, k)!r}" for k in diff[:6]]
+        more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
+        raise ValueError(f"{out} was trained with another config ({ckpt / 'config.yaml'}): {', '.join(shown)}{more}; "
+                         f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} (use another --out for a new "
+                         "run)")
+
+
+def _get(d: dict, key: str) -> Any:
+    section, name = key.split(".", 1)
+    return d.get(section, {}).get(name)
 
 
 def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None) -> dict:
@@ -80,10 +106,20 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         raise FileNotFoundError(f"nothing to resume in {out}: no complete checkpoint/ there")
     if stop_at is not None and stop_at < 1:
         raise ValueError(f"stop_at must be >= 1, got {stop_at}")
+    if info.is_main:
+        check_writable(out, what="run directory")  # read-only: fail now, not after the data preparation
+        for d in (out, out / "model", out / CHECKPOINT):
+            remove_stale_temps(d)  # left by a kill during an atomic write
 
     # -- set-up: seeds, data, model, optimizer, (resumed) state ---------------------------------------------
     seed_everything(t.seed)
-    data = prepare_data(cfg, info)
+    try:
+        data = prepare_data(cfg, info)
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise os_error_problem(e, cache_root(cfg.data), "preparing the token shards") from e
+    check_split_lengths(cfg, data)
     model = fope.model.build(cfg.model).to(info.device)
     optimizer = build_optimizer(model, t)
     step = 0
@@ -91,10 +127,22 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         state = load_checkpoint(ckpt, model=model, optimizer=optimizer, device=info.device)
         step = int(state["step"])
         set_rng_state(state["rng"])
-    elif t.init_from:
-        init_from_source(model, optimizer, cfg, info)
+        if step > t.max_steps:
+            raise ValueError(f"train.max_steps={t.max_steps} is below the step of the checkpoint in {ckpt} "
+                             f"({step}); a schedule can be extended, not cut below what was trained")
+        if stop_at is not None and stop_at <= step and step < t.max_steps:
+            raise ValueError(f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: "
+                             "nothing would be trained")
+        if info.is_main:
+            tidy(out, ckpt)
+            publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
+    else:
+        if info.is_main:
+            tidy(out, None)
+        if t.init_from:
+            init_from_source(model, optimizer, cfg, info)
     if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out, checkpoint_bytes(model), what="run directory (for a checkpoint)")
         cfg.to_yaml(out / "config.yaml")
     net = torch.nn.parallel.DistributedDataParallel(model) if info.distributed else model
     if t.compile:
@@ -107,7 +155,13 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     tokens_per_step = t.global_batch * L
 
     def save(at: int) -> None:
+        bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
+        if bad:
+            raise NonFiniteLossError(f"parameter {bad} is not finite after step {at}; not saving it. "
+                                     + _last_good(out, last_saved))
         if info.is_main:
+            if logger is not None:
+                logger.sync()
             save_checkpoint(out, model=model, optimizer=optimizer, step=at, tokens=at * tokens_per_step,
                             sequences=at * t.global_batch, config_yaml=cfg.to_yaml(), tokenizer=data.tokenizer)
         D.barrier(info)
@@ -125,7 +179,9 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
             tic = time.perf_counter()
             lr = lr_at(step + 1, t)  # 1
             set_lr(optimizer, lr)
+            rng_at_start = rng_state() if accum > 1 else None
             loss_sum = torch.zeros((), device=info.device)
+            abandoned = False
             for micro in range(accum):  # 2
                 start = D.micro_batch_start(step, micro, global_batch=t.global_batch, micro_batch=t.micro_batch,
                                             info=info)
@@ -137,14 +193,26 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
                         loss = compute_loss(net, x, y)
                     (loss / accum).backward()
                 loss_sum += loss.detach()
+                if micro < accum - 1 and D.any_process(stop.requested, info):  # a signal inside a long step
+                    abandoned = True
+                    break
+            if abandoned:  # drop the unfinished step; the checkpoint holds the last completed one
+                optimizer.zero_grad(set_to_none=True)
+                set_rng_state(rng_at_start)
+                stopped = stop.name or "signal"
+                if step > last_saved:
+                    save(step)
+                    last_saved = step
+                break
             loss_value = float(D.all_reduce_sum(loss_sum, info)) / (accum * info.world_size)  # 3
             if not math.isfinite(loss_value):
-                raise NonFiniteLossError(
-                    f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before the update. The last "
-                    f"good checkpoint (step {last_saved}) is in {out / 'checkpoint'}: lower train.lr or check "
-                    "the data, then resume")
+                raise NonFiniteLossError(f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
+                                         "the update. " + _last_good(out, last_saved))
             max_norm = t.grad_clip if t.grad_clip > 0 else math.inf  # 4
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+            if not math.isfinite(grad_norm):
+                raise NonFiniteLossError(f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
+                                         f"{loss_value:.4g}); stopped before the update. " + _last_good(out, last_saved))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -174,11 +242,50 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
                        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9))
     if info.is_main:
         if summary["finished"]:
-            (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            atomic_json(out / "summary.json", summary)
         if stopped:
             print(f"fope train: stopped after step {step} ({stopped}); checkpoint saved. "
                   f"Resume with: fope train --resume {out}", flush=True)
     return summary
+
+
+def _last_good(out: Path, last_saved: int) -> str:
+    """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved)."""
+    ckpt = find_checkpoint(out)
+    if ckpt is None or last_saved == 0:
+        return ("No checkpoint was written yet: lower train.lr or check the data, then start again "
+                f"(delete {out} first)")
+    return (f"The last good checkpoint (step {last_saved}) is in {ckpt}: lower train.lr or check the data, then "
+            f"resume with `fope train --resume {out}`")
+
+
+def non_finite_parameters(model: torch.nn.Module) -> str | None:
+    """Name of the first parameter holding a NaN or infinity (None when all are finite)."""
+    for name, p in model.named_parameters():
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+            return name
+    return None
+
+
+def checkpoint_bytes(model: torch.nn.Module) -> int:
+    """Disk space a checkpoint save needs: the new checkpoint (weights + AdamW moments) beside the old one,
+    plus the copy in OUT/model, with 10% headroom."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    moments = sum(2 * p.numel() * 4 for p in model.parameters() if p.requires_grad)
+    return int(1.1 * (2 * weights + moments)) + (1 << 20)
+
+
+def check_split_lengths(cfg: ExperimentConfig, data: Any) -> None:
+    """Fail before training when a split is shorter than one window of seq_len + 1 tokens."""
+    need = cfg.seq_len + 1
+    splits = [("train", "", data.train)] + [("val", name, w) for name, w in data.val.items()]
+    for split, name, windows in splits:
+        if len(windows) == 0:
+            folder = data.shard_dirs.get(name, "")
+            raise FileProblem(Path(folder) / f"{split}.bin",
+                              f"the {split} split of {name or cfg.data.corpus!r} has {len(windows.tokens)} tokens, "
+                              f"fewer than one window of seq_len + 1 = {need}",
+                              "use a shorter train.seq_len or a corpus with more text")
 
 
 @contextlib.contextmanager
@@ -222,11 +329,23 @@ def _summary(cfg: ExperimentConfig, out: Path, *, step: int, stopped: str | None
 
 
 def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
-    """The saved summary of a finished run in ``out`` (None if unfinished or the schedule was extended)."""
+    """The saved summary of a finished run in ``out`` (None if unfinished or the schedule was extended).
+
+    A summary.json that cannot be read is treated as absent (resuming the run rebuilds it from the
+    checkpoint); a missing or incomplete ``OUT/model`` is rebuilt from the checkpoint first.
+    """
     path = Path(out) / "summary.json"
     if not path.is_file():
         return None
-    summary = json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict):
+        return None
     if cfg is not None and summary.get("max_steps") != cfg.train.max_steps:
         return None
+    ckpt = find_checkpoint(out)
+    if ckpt is not None and not model_is_published(out, ckpt):
+        publish_model(out, ckpt)
     return summary

@@ -2,14 +2,21 @@
 
 Every line has ``step``; training lines also ``loss, lr, tokens, tokens_per_s, grad_norm``; evaluation lines
 ``val_loss`` (training corpus) and ``val_loss/NAME`` for each extra evaluation corpus.
+
+Crash safety: lines are appended (a ``kill -9`` can at worst cut the last line short); on resume the file is
+cut back to the checkpoint's step by writing a new file and renaming it over the old one, so the history up to
+the checkpoint is never lost, and a cut-short last line (always after the checkpoint) is dropped.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
+
+from fope.utils import FileProblem, atomic_write, fs_event
 
 
 class MetricLogger:
@@ -30,6 +37,7 @@ class MetricLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        fs_event("append", self.path)
         self._file.write(json.dumps(clean) + "\n")
         self._file.flush()
         step = record["step"]
@@ -38,6 +46,11 @@ class MetricLogger:
                 self._tb.add_scalar(k, v, step)
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in record.items() if k != "step"}, step=step)
+
+    def sync(self) -> None:
+        """fsync the lines written so far (called before each checkpoint, which they must not lag behind)."""
+        fs_event("fsync", self.path)
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
@@ -59,16 +72,42 @@ def _optional(module: str, package: str):
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl file."""
+    """All records of a metrics.jsonl file (a cut-short last line, as a crash leaves it, is skipped).
+
+    Raises FileProblem naming the file and line for any other line that is not a JSON object with a step.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "metrics.jsonl"
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
+    if not p.exists():
+        return []
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FileProblem(p, f"unreadable metrics file ({e})", "delete it to start the history afresh") from e
+    lines = text.split("\n")
+    out = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("not a JSON object with an integer 'step'")
+        except ValueError as e:
+            if i == len(lines) - 1:  # no newline after it: a write cut short by a crash
+                break
+            raise FileProblem(p, f"line {i + 1} is corrupt ({str(e).splitlines()[0][:80]})",
+                              "fix or delete that line (every line is one JSON record)") from e
+        out.append(record)
+    return out
 
 
 def truncate_after(path: Path, step: int) -> None:
-    """Drop records with ``step > step`` (written after the checkpoint a run resumes from)."""
+    """Drop records with ``step > step`` (written after the checkpoint a run resumes from), atomically."""
     if not path.exists():
         return
-    keep = [r for r in read_metrics(path) if r.get("step", 0) <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    keep = [r for r in read_metrics(path) if r["step"] <= step]
+    new = "".join(json.dumps(r) + "\n" for r in keep)
+    if new != path.read_text():
+        atomic_write(path, new)

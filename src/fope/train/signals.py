@@ -1,11 +1,16 @@
-"""Graceful stop on SIGINT / SIGTERM: the loop checkpoints at the next step boundary and returns.
+"""Graceful stop on SIGINT / SIGTERM: the loop checkpoints at the next micro-batch boundary and returns.
 
-A second SIGINT while stopping raises KeyboardInterrupt at once (the usual Ctrl-C twice).
+The first SIGINT or SIGTERM only records the request (the loop polls :attr:`StopRequest.requested` after
+every micro-batch, abandons the unfinished step and checkpoints the last completed one). After it, SIGINT
+is reset to the operating system's default action, so a second Ctrl-C ends the process at once, even in
+the middle of a long operator (the shell reports exit status 130). Checkpoints and every run file are
+written atomically, so this abort never leaves a damaged run directory.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -26,9 +31,11 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
+        if self.signum is None:
+            self.signum = signum
+            print(f"\nfope: {signal.Signals(signum).name} received: stopping after the current micro-batch with "
+                  "a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the next Ctrl-C kills at once (exit status 130)
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

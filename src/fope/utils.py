@@ -1,0 +1,193 @@
+"""File helpers for everything fope writes or reads: atomic writes and one-line file errors.
+
+    atomic_write(path, "text" or b"bytes")       temp file in the same folder + fsync + rename + fsync folder
+    with atomic_path(path) as tmp: save(tmp)     the same for writers that want a path (safetensors, torch.save)
+    atomic_copy(src, dst)                        a copy (never a hard link) that appears whole or not at all
+    raise FileProblem(path, "is truncated", "rebuild it with ...")   one line: file, what is wrong, what to do
+    with reading(path, "a checkpoint optimizer state", fix): torch.load(path)   any failure -> FileProblem
+    check_writable(folder, need_bytes)          read-only folders and full disks, before the work starts
+
+A crash (even ``kill -9``) at any moment leaves either the old or the new content under the final name,
+never a mix or an empty file. Every file-system step of these helpers (and of the checkpoint save) is
+reported to an optional hook (:func:`set_fs_hook`) so tests can stop the process at each one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+_FS_HOOK: Callable[[str, str], None] | None = None
+
+
+def set_fs_hook(hook: Callable[[str, str], None] | None) -> None:
+    """Call ``hook(operation, path)`` before every file-system step of the atomic writers (tests only)."""
+    global _FS_HOOK
+    _FS_HOOK = hook
+
+
+def fs_event(op: str, path: str | os.PathLike) -> None:
+    """Report a file-system step to the hook (no-op without one)."""
+    if _FS_HOOK is not None:
+        _FS_HOOK(op, str(path))
+
+
+# --------------------------------------------------------------------------- errors
+class FileProblem(ValueError):
+    """A file that cannot be used, as one line: ``PATH: what is wrong; what to do``.
+
+    A ValueError, so ``fope`` prints it as a one-line error and exits 2.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str, fix: str = "") -> None:
+        self.path, self.problem, self.fix = str(path), problem, fix
+        super().__init__(f"{self.path}: {problem}" + (f"; {fix}" if fix else ""))
+
+
+def _first_line(e: BaseException) -> str:
+    if "weights_only" in str(e):  # torch.load's advice to unpickle arbitrary code does not apply here
+        return f"{type(e).__name__}: not a valid weights-only torch file"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, what: str, fix: str = "") -> Iterator[None]:
+    """Turn any failure while reading ``path`` into a :class:`FileProblem` naming it.
+
+    A missing file stays a FileNotFoundError (with the path); a FileProblem raised inside passes through.
+    """
+    try:
+        yield
+    except (FileProblem, KeyboardInterrupt):
+        raise
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{path}: {what} not found" + (f"; {fix}" if fix else "")) from e
+    except Exception as e:  # noqa: BLE001 - any parser error of a corrupt file
+        raise FileProblem(path, f"corrupt or unreadable {what} ({_first_line(e)})", fix) from e
+
+
+def os_error_problem(e: OSError, path: str | os.PathLike, doing: str) -> FileProblem:
+    """A FileProblem for an OSError while ``doing`` something with ``path`` (full disk, read-only, ...)."""
+    where = e.filename or path
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return FileProblem(where, f"no space left on the device while {doing}",
+                           "free space (or choose an output directory on another disk) and run again")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return FileProblem(where, f"cannot write here while {doing} ({os.strerror(e.errno)})",
+                           "choose a writable output directory")
+    return FileProblem(where, f"{os.strerror(e.errno) if e.errno else e} while {doing}")
+
+
+# --------------------------------------------------------------------------- atomic writes
+def fsync_dir(directory: str | os.PathLike) -> None:
+    fs_event("fsync_dir", directory)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    fs_event("fsync", path)
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path next to ``path``; after the block it is fsync'ed and renamed onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fs_event("create", final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    try:
+        fs_event("write", tmp)
+        yield tmp
+        fsync_file(tmp)
+        fs_event("rename", final)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(final.parent)
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` atomically; returns the path."""
+    payload = data.encode() if isinstance(data, str) else data
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+    return Path(path)
+
+
+def atomic_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
+    return atomic_write(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy ``src`` to ``dst`` atomically (a real copy: the two never share storage)."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- pre-flight checks
+def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: str = "output directory") -> None:
+    """Raise a FileProblem now if ``directory`` cannot be written or its disk has under ``need_bytes`` free.
+
+    Creates the directory (and parents); a probe file is written and removed.
+    """
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fs_event("probe", d)
+        fd, probe = tempfile.mkstemp(prefix=".fope-write-test.", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise os_error_problem(e, d, f"checking that the {what} is writable") from e
+    free = shutil.disk_usage(d).free
+    if free < need_bytes:
+        raise FileProblem(d, f"only {free / 2**20:,.0f} MiB free on its disk, the {what} needs about "
+                             f"{need_bytes / 2**20:,.0f} MiB", "free space or choose another directory")
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> None:
+    """Delete the temporary files (``.NAME.XXXX.tmp``) a killed atomic write left in ``directory``.
+
+    Call only while nothing else writes there (e.g. when a run starts).
+    """
+    d = Path(directory)
+    if d.is_dir():
+        for f in d.glob(".*.tmp"):
+            if f.is_file():
+                with contextlib.suppress(OSError):
+                    f.unlink()
+
+
+__all__ = ["remove_stale_temps", "FileProblem", "reading", "os_error_problem", "atomic_path", "atomic_write", "atomic_json",
+           "atomic_copy", "fsync_dir", "fsync_file", "sha256_file", "check_writable", "set_fs_hook", "fs_event"]

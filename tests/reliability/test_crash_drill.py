@@ -1,0 +1,84 @@
+"""kill -9 at every file-system step of a training run (checkpoint saves included) and of a resume.
+
+A forked child runs the training and ends itself with os._exit just before its N-th file-system step
+(fope.utils.set_fs_hook), for every N: no cleanup runs, exactly as after kill -9. Recovering the run
+directory (``--resume`` when a checkpoint exists, else a fresh start) must then give the uninterrupted
+run's metrics history, weights, optimizer state and summary, byte for byte.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fope.train import train
+from fope.train.checkpoint import find_checkpoint
+
+from .helpers import KILLED, assert_same_run, in_child, tiny_experiment
+
+
+def _cfg(shards):
+    # accumulation 2, two checkpoints (step 2, and the final one at step 3 that replaces it), validation at 2, 3
+    return tiny_experiment(shards, max_steps=3, save_every=2, eval_every=2, warmup_steps=1)
+
+
+def _recover(cfg, out: Path) -> None:
+    if find_checkpoint(out) is not None:
+        train(cfg, out, resume=True)
+    else:
+        train(cfg, out)
+
+
+@pytest.fixture(scope="module")
+def reference(shards, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    train(_cfg(shards), out)
+    return out
+
+
+def _events(fn, tmp: Path) -> list[str]:
+    log = tmp / "events.txt"
+    assert in_child(fn, events=log) == 0, log.read_text()[-2000:]
+    return log.read_text().splitlines()
+
+
+def test_kill_at_every_file_system_step_of_a_run(shards, reference, tmp_path):
+    cfg = _cfg(shards)
+    events = _events(lambda: train(cfg, tmp_path / "count"), tmp_path)
+    ops = {e.split()[0] for e in events}
+    assert {"create", "write", "fsync", "rename", "fsync_dir", "mkdir", "append"} <= ops
+    assert sum("checkpoint.tmp" in e for e in events) > 20  # the two saves are covered step by step
+    for n in range(1, len(events) + 1):
+        out = tmp_path / f"kill{n}"
+        assert in_child(lambda: train(cfg, out), crash_at=n) == KILLED, f"step {n} ({events[n - 1]})"
+        _recover(cfg, out)
+        try:
+            assert_same_run(out, reference)
+        except AssertionError as e:
+            raise AssertionError(f"killed before step {n}: {events[n - 1]}") from e
+        shutil.rmtree(out)
+
+
+def test_kill_while_a_resume_cuts_the_metrics_back(shards, reference, tmp_path):
+    """The resume rewrites metrics.jsonl (steps after the checkpoint dropped) and config.yaml: kill it there."""
+    cfg = _cfg(shards)
+    template = tmp_path / "template"
+    events = _events(lambda: train(cfg, tmp_path / "count"), tmp_path)
+    appends = [i for i, e in enumerate(events, 1) if e.startswith("append")]
+    # killed just after the metrics line of step 3 was written: checkpoint at step 2, history up to 3
+    assert in_child(lambda: train(cfg, template), crash_at=appends[2] + 1) == KILLED
+    assert len((template / "metrics.jsonl").read_text().splitlines()) == 3
+    shutil.copytree(template, tmp_path / "count2")
+    resume_events = _events(lambda: train(cfg, tmp_path / "count2", resume=True), tmp_path)
+    first_append = next(i for i, e in enumerate(resume_events, 1) if e.startswith("append"))
+    assert any("metrics.jsonl" in e and e.startswith("rename") for e in resume_events[:first_append])
+    for n in range(1, first_append + 1):
+        out = tmp_path / f"kill{n}"
+        shutil.copytree(template, out)
+        assert in_child(lambda: train(cfg, out, resume=True), crash_at=n) == KILLED
+        assert len((out / "metrics.jsonl").read_text().splitlines()) >= 2  # the history before the checkpoint
+        _recover(cfg, out)
+        assert_same_run(out, reference)
+        shutil.rmtree(out)

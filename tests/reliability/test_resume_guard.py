@@ -1,0 +1,70 @@
+"""Resume refuses a changed run (naming every differing key), and so does a finished run's idempotent return."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fope.cli import main
+from fope.train import train
+from fope.train.config import apply_overrides
+
+from .helpers import losses, tiny_experiment
+
+
+@pytest.fixture()
+def stopped(shards, tmp_path):
+    cfg = tiny_experiment(shards, max_steps=4, save_every=2, eval_every=2, warmup_steps=1)
+    out = tmp_path / "run"
+    train(cfg, out, stop_at=2)
+    return out, cfg
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.parametrize("extra,keys", [(["--pe", "alibi"], ["model.pe"]), (["train.seq_len=16"], ["train.seq_len"]),
+                                        (["train.seed=5", "train.lr=1e-3"], ["train.lr", "train.seed"]),
+                                        (["--seed", "7"], ["train.seed"]),
+                                        (["model.pe_options.sigma=0.2"], ["model.pe_options"]),
+                                        (["train.global_batch=16"], ["train.global_batch"])])
+def test_resume_refuses_changed_keys(stopped, capsys, extra, keys):
+    out, _ = stopped
+    before = (out / "metrics.jsonl").read_text()
+    line = _error(capsys, ["train", "--resume", str(out), *extra])
+    assert str(out / "checkpoint" / "config.yaml") in line
+    for key in keys:
+        assert key in line
+    assert (out / "metrics.jsonl").read_text() == before  # nothing was touched
+
+
+def test_whitelisted_changes_resume(stopped, capsys):
+    out, cfg = stopped
+    assert main(["train", "--resume", str(out), "--max-steps", "5", "train.log_every=2", "train.eval_every=5",
+                 "train.save_every=5"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["finished"] and summary["step"] == 5
+    assert [s for s, _ in losses(out)] == [1, 2, 4, 5]
+
+
+def test_stop_at_and_max_steps_below_the_checkpoint(stopped, capsys):
+    out, _ = stopped
+    assert "--stop-at 1 is not after the checkpoint's step 2" in _error(capsys, ["train", "--resume", str(out),
+                                                                                 "--stop-at", "1"])
+    assert "train.max_steps=1 is below" in _error(capsys, ["train", "--resume", str(out), "--max-steps", "1"])
+
+
+def test_finished_run_is_not_returned_for_another_config(stopped):
+    out, cfg = stopped
+    summary = train(cfg, out, resume=True)
+    assert summary["finished"]
+    assert train(cfg, out) == json.loads((out / "summary.json").read_text())  # same config: idempotent
+    with pytest.raises(ValueError, match=r"another config .*train\.lr 0\.003 -> 0\.001"):
+        train(apply_overrides(cfg, ["train.lr=1e-3"]), out)
+    with pytest.raises(ValueError, match=r"model\.pe 'rope' -> 'alibi'"):
+        train(apply_overrides(cfg, ["model.pe=alibi"]), out)
