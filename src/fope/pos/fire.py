@@ -32,6 +32,8 @@ class FIREOptions:
 
 
 class FIRE(PositionEncoding):
+    has_score_bias = True
+
     def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
         super().__init__()
         opts = parse_options(FIREOptions, "fire", options)
@@ -52,13 +54,17 @@ class FIRE(PositionEncoding):
 
     def normalized_distance(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Tq, Tk): ψ(|i − j|) / ψ(max(L, i))."""
+        return self._normalized(q_positions[:, None], k_positions[None, :])
+
+    def _normalized(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """ψ(|i − j|) / ψ(max(L, i)) for broadcasting integer tensors of query and key positions."""
         c = self.c.float()
-        dist = F.relative_distance(q_positions, k_positions).abs()
+        q = q_pos.to(torch.float32)
+        dist = (q - k_pos.to(torch.float32)).abs()
         threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        norm = torch.maximum(q_positions.to(torch.float32), threshold)  # (Tq,)
         psi = torch.log(torch.abs(c * dist) + 1)
-        psi_norm = torch.log(torch.abs(c * norm) + 1) + self.eps
-        return psi / psi_norm[:, None]
+        psi_norm = torch.log(torch.abs(c * torch.maximum(q, threshold)) + 1) + self.eps
+        return psi / psi_norm
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32."""
@@ -67,6 +73,17 @@ class FIRE(PositionEncoding):
             hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
             bias = torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float())  # (H, Tq, Tk)
             return bias + self.mlp_out.bias.float()[:, None, None]
+
+    def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """The same bias elementwise (broadcasting integer tensors; flex_attention's score_mod): the MLP
+        1 -> width -> H is unrolled over its hidden units, so no (…, width) intermediate exists."""
+        x = self._normalized(q_pos, k_pos)
+        w_in, b_in = self.mlp_in.weight[:, 0].float(), self.mlp_in.bias.float()
+        w_out, b_out = self.mlp_out.weight.float(), self.mlp_out.bias.float()
+        out = b_out[head]
+        for u in range(w_in.shape[0]):
+            out = out + w_out[head, u] * torch.relu(x * w_in[u] + b_in[u])
+        return out
 
     def extra_repr(self) -> str:
         return f"n_heads={self.n_heads}, mlp_width={self.mlp_in.out_features}"

@@ -33,6 +33,8 @@ class KERPLEOptions:
 class KERPLE(PositionEncoding):
     """Attributes: r1, r2 (properties, (Hq,) positive); raw_r1, raw_r2 the Parameters."""
 
+    has_score_bias = True
+
     def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
         super().__init__()
         opts = parse_options(KERPLEOptions, "kerple", options)
@@ -60,6 +62,11 @@ class KERPLE(PositionEncoding):
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −r1·log(1 + r2·|i − j|)."""
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             return F.kerple_log_bias(self.r1, self.r2, q_positions, k_positions)
+
+    def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """Elementwise −r1_h·log(1 + r2_h·|i − j|) (broadcasting integer tensors; flex_attention's score_mod)."""
+        dist = (q_pos.to(torch.float32) - k_pos.to(torch.float32)).abs()
+        return -self.r1[head] * torch.log1p(self.r2[head] * dist)
 
     def extra_repr(self) -> str:
         return f"n_heads={self.n_heads}, variant=log"
