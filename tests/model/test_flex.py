@@ -111,6 +111,7 @@ def test_auto_backend_choice_on_cpu():
 @pytest.mark.slow
 def test_compiled_model_eval_uses_flex_on_cpu():
     """torch.compile'd model in eval on CPU: the bias goes through compiled flex_attention, same logits."""
+    torch._dynamo.reset()  # a fresh compilation, whatever earlier tests compiled
     model = fope.model.build(tiny_config(pe="alibi", n_heads=4, d_model=64)).eval()
     ids = torch.randint(0, 97, (2, 64))
     calls = []

@@ -152,9 +152,10 @@ class Attention(nn.Module):
             n_keys = L + r1  # keys beyond the block's last query are masked anyway: skip them
             k_pos = torch.arange(n_keys, device=q.device)
             bias = first_bias if r0 == 0 else self.pos.attn_bias(q_pos[r0:r1], k_pos)  # (Hq, r, n_keys) | None
-            mask = causal_mask(q_pos[r0:r1], k_pos, dtype=q.dtype)  # (r, n_keys)
-            if bias is not None:
-                mask = bias.to(q.dtype) + mask  # (Hq, r, n_keys)
+            if bias is None:
+                mask = causal_mask(q_pos[r0:r1], k_pos, dtype=q.dtype)  # (r, n_keys)
+            else:  # one pass over the bias: masked_fill instead of adding a separate -inf mask
+                mask = bias.to(q.dtype).masked_fill(k_pos[None, :] > q_pos[r0:r1, None], float("-inf"))
             out = F.scaled_dot_product_attention(q[:, :, r0:r1], k[:, :, :n_keys], v[:, :, :n_keys],
                                                  attn_mask=mask, enable_gqa=gqa)
             outs.append(out)  # (B, Hq, r, D)

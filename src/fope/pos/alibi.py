@@ -40,7 +40,14 @@ class ALiBi(PositionEncoding):
 
     def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """Elementwise −m_h·|i − j| (broadcasting integer tensors; flex_attention's score_mod)."""
-        return -self.slopes.to(head.device)[head] * (q_pos.to(torch.float32) - k_pos.to(torch.float32)).abs()
+        return -self.slopes[head] * (q_pos.to(torch.float32) - k_pos.to(torch.float32)).abs()
+
+    def _apply(self, fn, recurse=True):
+        """model.to(device) moves the slopes too (a fused kernel cannot read them from another device); a dtype
+        cast does not touch them (they stay the exact fp32 closed form)."""
+        out = super()._apply(fn, recurse)
+        self.slopes = F.alibi_slopes(self.n_heads).to(fn(torch.zeros(())).device)
+        return out
 
     def extra_repr(self) -> str:
         return f"n_heads={self.n_heads}"
