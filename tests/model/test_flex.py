@@ -149,3 +149,22 @@ def test_flex_gradients_equal_blockwise_on_cuda(kind):
     out_fused.square().sum().backward()
     for (name, p_ref), p_fused in zip(ref.named_parameters(), fused.parameters()):
         torch.testing.assert_close(p_fused.grad, p_ref.grad, rtol=2e-3, atol=2e-4, msg=name)
+
+
+def test_auto_flex_failure_falls_back_to_blockwise_with_a_warning(monkeypatch):
+    """If flex_attention fails at run time (an unsupported case on some device), "auto" falls back, once, loudly."""
+    attn = make("alibi")
+    monkeypatch.setattr(attention_module, "_FLEX_DISABLED", False)
+    monkeypatch.setattr(Attention, "use_flex", lambda self, q: not attention_module._FLEX_DISABLED)
+
+    def broken(self, q, k, v):
+        raise RuntimeError("no kernel for this case")
+
+    monkeypatch.setattr(Attention, "_attend_flex", broken)
+    q, k, v = torch.randn(1, 4, 20, 16), torch.randn(1, 2, 20, 16), torch.randn(1, 2, 20, 16)
+    pos = torch.arange(20)
+    with pytest.warns(UserWarning, match="flex_attention failed .*no kernel for this case.*falls back"):
+        got = attn._attend(q, k, v, pos)
+    attn.backend = "sdpa"
+    torch.testing.assert_close(got, attn._attend(q, k, v, pos))
+    assert attention_module._FLEX_DISABLED

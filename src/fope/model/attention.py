@@ -21,6 +21,7 @@ eager CPU form materialises the scores). `Attention.backend` ("auto" | "flex" | 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -93,7 +94,12 @@ class Attention(nn.Module):
         B, T, Tk = q.shape[0], q.shape[2], k.shape[2]
         gqa = self.n_heads != self.n_kv_heads
         if self.use_flex(q):
-            return self._attend_flex(q, k, v)
+            if torch.compiler.is_compiling() or self.backend == "flex":
+                return self._attend_flex(q, k, v)
+            try:
+                return self._attend_flex(q, k, v)
+            except Exception as e:  # noqa: BLE001 - an unsupported flex case must not stop training: fall back
+                _flex_failed(e)
         k_pos = torch.arange(Tk, device=q.device)
         rows = self.block_rows(B, Tk)
         first = min(T, rows)
@@ -112,7 +118,7 @@ class Attention(nn.Module):
             return False
         if self.backend == "flex":
             return True
-        if q.shape[2] < FLEX_MIN_ROWS:
+        if q.shape[2] < FLEX_MIN_ROWS or _FLEX_DISABLED:
             return False
         if q.device.type == "cuda":
             return True
@@ -167,6 +173,17 @@ def causal_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, *, dtype: torch.dtype)
     allowed = k_pos[None, :] <= q_pos[:, None]
     zero = torch.zeros((), dtype=dtype, device=q_pos.device)
     return torch.where(allowed, zero, torch.tensor(float("-inf"), dtype=dtype, device=q_pos.device))
+
+
+_FLEX_DISABLED = False
+
+
+def _flex_failed(error: Exception) -> None:
+    """Turn the automatic flex path off for this process after a failure, saying why (once)."""
+    global _FLEX_DISABLED
+    _FLEX_DISABLED = True
+    warnings.warn(f"flex_attention failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                  "bias attention falls back to blockwise SDPA for the rest of this process", stacklevel=3)
 
 
 @functools.cache
