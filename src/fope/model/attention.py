@@ -162,6 +162,8 @@ class Attention(nn.Module):
                 mask = causal_mask(q_pos[r0:r1], k_pos, dtype=q.dtype)  # (r, n_keys)
             else:  # one pass over the bias: masked_fill instead of adding a separate -inf mask
                 mask = bias.to(q.dtype).masked_fill(k_pos[None, :] > q_pos[r0:r1, None], float("-inf"))
+                if not torch.is_grad_enabled():  # (1, Hq, r, n): CPU SDPA takes its flash kernel only for 4-D masks
+                    mask = mask[None]  # (3x faster decoding measured; with gradients the 3-D form measured faster)
             out = F.scaled_dot_product_attention(q[:, :, r0:r1], k[:, :, :n_keys], v[:, :, :n_keys],
                                                  attn_mask=mask, enable_gqa=gqa)
             outs.append(out)  # (B, Hq, r, D)
@@ -191,7 +193,7 @@ def _compiled_flex(device_type: str):
     """flex_attention compiled once per process and device type (eager flex_attention is an unfused reference)."""
     from torch.nn.attention.flex_attention import flex_attention
 
-    return torch.compile(flex_attention, dynamic=False)
+    return torch.compile(flex_attention)  # static first, dynamic shapes after a second shape: few recompiles
 
 
 def causal_block_mask(T: int, Tk: int, device: torch.device, block: int = FLEX_BLOCK):
