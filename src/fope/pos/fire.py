@@ -5,8 +5,8 @@ Learned per layer: c (init ``c_init`` = 0.1), the threshold L = |L_scale|·L_0 w
 train_len) and L_scale init 1 (the multiplier form of the paper's code, so L moves at a useful rate under Adam), and
 the MLP (PyTorch default Linear init). |i − j| is used, so future keys (masked by attention) get finite values.
 
-Memory: one call builds (Tq, Tk) distances, a (Tq, Tk, width) hidden layer and the (H, Tq, Tk) output, i.e.
-O(Tq·Tk·(H + width)) for the block of query rows attention asks for.
+Memory: one call builds (Tq, Tk) distances and the (H, Tq, Tk) output; the (rows, Tk, width) hidden layer is built
+for chunks of query rows of at most HIDDEN_ELEMS elements.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from torch import nn
 
 from . import functional as F
 from .base import PositionEncoding, check_heads, parse_options
+
+#: largest (rows, Tk, width) hidden tensor one attn_bias call builds (64 MiB in fp32)
+HIDDEN_ELEMS = 2**24
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,12 @@ class FIRE(PositionEncoding):
         return psi / psi_norm
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32."""
+        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32. The (rows, Tk, width) hidden layer is built for chunks of at most
+        HIDDEN_ELEMS elements, so it never outgrows attention's own block of scores."""
+        rows = max(1, HIDDEN_ELEMS // max(1, k_positions.numel() * self.mlp_in.out_features))
+        if q_positions.numel() > rows:
+            return torch.cat([self.attn_bias(q_positions[i:i + rows], k_positions)
+                              for i in range(0, q_positions.numel(), rows)], dim=1)
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             x = self.normalized_distance(q_positions, k_positions)
             hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
