@@ -110,3 +110,27 @@ def test_positions_end_is_passed_so_layers_never_read_positions_back(monkeypatch
     monkeypatch.setattr(torch.Tensor, "max", spy)
     decode(model, prompt=20, new=3)
     assert calls == []
+
+
+def test_kerple_decoding_looks_its_bias_up_in_a_growing_distance_table(monkeypatch):
+    """Without gradients KERPLE's bias per distance is cached: generating tokens recomputes it only when the table
+    doubles, and the logits equal those computed with the formula (gradients enabled)."""
+    from fope.pos import kerple as kerple_module
+
+    model = fope.model.build(tiny_config(pe="kerple")).eval()
+    ids = torch.randint(0, 97, (1, 70))
+    want = model(ids).detach()  # grad enabled: the formula path
+    built = []
+    real = kerple_module.F.kerple_log_bias
+
+    def spy(r1, r2, q, k):
+        built.append(q.numel() * k.numel())
+        return real(r1, r2, q, k)
+
+    monkeypatch.setattr(kerple_module.F, "kerple_log_bias", spy)
+    cache = model.new_cache()
+    with torch.no_grad():
+        outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i:i + 1], cache=cache) for i in range(30, 70)]
+    torch.testing.assert_close(torch.cat(outs, dim=1), want)
+    # prefill builds 30 distances per layer; decoding to 70 doubles twice (60, 120): 3 builds per layer in all
+    assert built == [30] * 2 + [60] * 2 + [120] * 2
