@@ -134,3 +134,26 @@ def test_kerple_decoding_looks_its_bias_up_in_a_growing_distance_table(monkeypat
     torch.testing.assert_close(torch.cat(outs, dim=1), want)
     # prefill builds 30 distances per layer; decoding to 70 doubles twice (60, 120): 3 builds per layer in all
     assert built == [30] * 2 + [60] * 2 + [120] * 2
+
+
+def test_fire_decoding_looks_psi_up_in_a_growing_distance_table(monkeypatch):
+    """Without gradients FIRE's ψ(|i − j|) is cached per distance: rebuilt only when the table doubles, and the
+    logits equal those of the formula path (gradients enabled)."""
+    from fope.pos.fire import FIRE
+
+    model = fope.model.build(tiny_config(pe="fire")).eval()
+    ids = torch.randint(0, 97, (1, 70))
+    want = model(ids).detach()
+    built = []
+    real = FIRE._psi_table
+
+    def spy(self, n):
+        built.append(n)
+        return real(self, n)
+
+    monkeypatch.setattr(FIRE, "_psi_table", spy)
+    cache = model.new_cache()
+    with torch.no_grad():
+        outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i:i + 1], cache=cache) for i in range(30, 70)]
+    torch.testing.assert_close(torch.cat(outs, dim=1), want)
+    assert built == [30] * 2 + [60] * 2 + [120] * 2

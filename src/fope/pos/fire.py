@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import functional as F
-from .base import PositionEncoding, check_heads, parse_options
+from .base import PositionEncoding, check_heads, parse_options, tensor_version
 
 #: largest (rows, Tk, width) hidden tensor one attn_bias call builds (64 MiB in fp32)
 HIDDEN_ELEMS = 2**24
@@ -56,8 +56,26 @@ class FIRE(PositionEncoding):
         self.mlp_out = nn.Linear(opts.mlp_width, n_heads)
 
     def normalized_distance(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """(Tq,), (Tk,) -> (Tq, Tk): ψ(|i − j|) / ψ(max(L, i))."""
-        return self._normalized(q_positions[:, None], k_positions[None, :])
+        """(Tq,), (Tk,) -> (Tq, Tk): ψ(|i − j|) / ψ(max(L, i)).
+
+        Without gradients ψ(|i − j|) is looked up in a cached per-distance table (the same float ops on the same
+        distances, so the same values): a generated token computes no logarithm per key.
+        """
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._normalized(q_positions[:, None], k_positions[None, :])
+        q = q_positions.to(torch.float32)[:, None]
+        dist = (q_positions[:, None] - k_positions[None, :]).abs()  # (Tq, Tk) long
+        end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
+        (psi,) = self.tables.get(("fire-psi", id(self), str(q_positions.device)), end, self._psi_table,
+                                 (tensor_version(self.c), self.c.data_ptr()))
+        threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
+        psi_norm = torch.log(torch.abs(self.c.float() * torch.maximum(q, threshold)) + 1) + self.eps
+        return psi[dist, 0] / psi_norm
+
+    def _psi_table(self, n: int) -> tuple[torch.Tensor]:
+        """(n, 1): ψ(d) = log(|c·d| + 1) for distances d = 0 .. n-1 (positions on axis -2, as TableCache grows)."""
+        d = torch.arange(n, device=self.c.device).to(torch.float32)
+        return (torch.log(torch.abs(self.c.float() * d) + 1)[:, None],)
 
     def _normalized(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """ψ(|i − j|) / ψ(max(L, i)) for broadcasting integer tensors of query and key positions."""
