@@ -1,18 +1,24 @@
-"""Training-step speed: fope's FoPE vs fope's RoPE vs Hugging Face LlamaForCausalLM of the same shape.
+"""Training-step speed of fope's encodings (and of HF LlamaForCausalLM of the same shape), eager or compiled, in
+fp32 or bf16 autocast: all variants timed in ONE process, interleaved, so machine noise hits them alike.
 
-One training step = forward + cross-entropy + backward + AdamW step + zero_grad, fp32, on random tokens.
-The three models are timed in ONE process, interleaved (the order rotates every repetition) so that machine
-noise hits all of them alike; medians are reported with their ratios, then one JSON line.
+One training step = forward + cross-entropy + backward + AdamW step + zero_grad, on random tokens. Every variant
+gets its own freshly initialised model (same seed) and optimizer. The order of the variants rotates every
+repetition; medians are reported with their ratios to the first variant, then one JSON line.
 
-    .venv/bin/python benchmarks/train_step.py --preset cpu-small --steps 10 --batch 8 --seq 512
+    python benchmarks/train_step.py --preset cpu-small --steps 10                     # fope, rope, hf in fp32
+    python benchmarks/train_step.py --preset cpu-small --variants rope/fp32 rope/bf16 rope/fp32/compile
+    python benchmarks/train_step.py --preset 60M --device cuda --variants rope/bf16 rope/bf16/compile hf/bf16
 
-The HF model has the same vocabulary, width, layers, heads, head dim, SwiGLU width, RMSNorm eps, untied
-embeddings, no biases and rope theta; it uses its default ("sdpa") attention.
+A variant is ``PE[/PRECISION][/compile]``: PE is a fope.pos kind or ``hf`` (HF Llama: same vocabulary, width,
+layers, heads, head dim, SwiGLU width, RMSNorm eps, untied embeddings, no biases, rope theta; its default
+"sdpa" attention), PRECISION is fp32 (default) or bf16 (autocast; fp32 weights), ``compile`` wraps the model in
+torch.compile (the compile time is excluded by the warm-up steps and reported separately).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -22,6 +28,9 @@ import torch
 import torch.nn.functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+#: bf16 peak of the device, FLOP/s, for the MFU column (None: not reported). Pass --peak-tflops to override.
+KNOWN_PEAKS = {"NVIDIA H200": 989e12, "NVIDIA H100 80GB HBM3": 989e12, "NVIDIA A100-SXM4-80GB": 312e12}
 
 
 def hf_llama_like(cfg):
@@ -38,13 +47,35 @@ def hf_llama_like(cfg):
     return transformers.LlamaForCausalLM(hf_cfg)
 
 
-def make_step(model, logits_fn, lr: float = 3e-4):
+def parse_variant(spec: str) -> tuple[str, str, bool]:
+    """'rope/bf16/compile' -> ('rope', 'bf16', True)."""
+    import fope.pos
+
+    parts = spec.split("/")
+    pe, precision, compiled = parts[0], "fp32", False
+    for p in parts[1:]:
+        if p in ("fp32", "bf16"):
+            precision = p
+        elif p == "compile":
+            compiled = True
+        else:
+            raise ValueError(f"variant {spec!r}: unknown part {p!r} (expected fp32, bf16 or compile)")
+    if pe != "hf" and pe not in fope.pos.KINDS:
+        raise ValueError(f"variant {spec!r}: unknown encoding {pe!r}; choose hf or one of {list(fope.pos.KINDS)}")
+    return pe, precision, compiled
+
+
+def make_step(model, logits_fn, *, device: torch.device, precision: str, fused: bool, lr: float = 3e-4):
     """A closure running one full training step on (ids, targets); returns the loss as a float."""
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.1,
+                            fused=fused or None)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
+                else contextlib.nullcontext())
 
     def step(ids: torch.Tensor, targets: torch.Tensor) -> float:
-        logits = logits_fn(ids)  # (B, T, V) fp32
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        with autocast:
+            logits = logits_fn(ids)  # (B, T, V)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -53,14 +84,31 @@ def make_step(model, logits_fn, lr: float = 3e-4):
     return step
 
 
+def model_flops_per_token(cfg, seq: int) -> float:
+    """Training FLOPs per token: 6 x (non-embedding matmul params + LM head) + causal attention 6 x L x T x C."""
+    return 6 * cfg.num_params(embeddings=1) + 6 * cfg.n_layers * seq * cfg.n_heads * cfg.dim_head  # causal: half of 12·L·T·C
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="cpu-small")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per model (after --warmup)")
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--preset", default="cpu-small", help="fope.model preset giving the shape")
+    parser.add_argument("--variants", nargs="+", default=["fope/fp32", "rope/fp32", "hf/fp32"],
+                        help="PE[/fp32|bf16][/compile] ... (ratios are to the first)")
+    parser.add_argument("--pe", default=None, help="shortcut: --variants PE/PRECISION[/compile] rope/...")
+    parser.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="with --pe")
+    parser.add_argument("--compile", action="store_true", help="with --pe")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per variant (after --warmup)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant (compilation happens here)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=None, help="sequence length (default: the preset's train_len)")
+    parser.add_argument("--d-model", type=int, default=None)
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--heads", type=int, default=None)
+    parser.add_argument("--vocab", type=int, default=None)
+    parser.add_argument("--fused-adamw", action="store_true", help="AdamW(fused=True)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak for the MFU column")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -68,48 +116,73 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    cfg = fope.model.resolve_config(args.preset)
+    device = torch.device(args.device)
+    if args.pe:
+        args.variants = [f"{args.pe}/{args.precision or 'fp32'}" + ("/compile" if args.compile else ""), "rope/"
+                         + (args.precision or "fp32") + ("/compile" if args.compile else "")]
+    overrides = {k: v for k, v in dict(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
+                                       vocab_size=args.vocab).items() if v is not None}
+    cfg = fope.model.resolve_config(args.preset, **overrides)
     seq = args.seq or cfg.train_len
-    fope_model = fope.model.build(cfg, pe="fope").train()
-    rope_model = fope.model.build(cfg, pe="rope").train()
-    hf_model = hf_llama_like(cfg).train()
-    steps = {
-        "fope": make_step(fope_model, fope_model),
-        "rope": make_step(rope_model, rope_model),
-        "hf_llama": make_step(hf_model, lambda ids: hf_model(input_ids=ids).logits.float()),
-    }
+    steps, params, compile_s = {}, {}, {}
+    for spec in args.variants:
+        pe, precision, compiled = parse_variant(spec)
+        torch.manual_seed(args.seed)
+        if pe == "hf":
+            model = hf_llama_like(cfg).to(device).train()
+            net = torch.compile(model) if compiled else model
+            fn = (lambda net: lambda ids: net(input_ids=ids).logits)(net)
+        else:
+            model = fope.model.build(cfg, pe=pe, train_len=max(cfg.train_len, seq)).to(device).train()
+            net = torch.compile(model) if compiled else model
+            fn = net
+        steps[spec] = make_step(model, fn, device=device, precision=precision, fused=args.fused_adamw)
+        params[spec] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     gen = torch.Generator().manual_seed(args.seed)
-    ids = torch.randint(0, cfg.vocab_size, (args.batch, seq + 1), generator=gen)
+    ids = torch.randint(0, cfg.vocab_size, (args.batch, seq + 1), generator=gen).to(device)
     inputs, targets = ids[:, :-1].contiguous(), ids[:, 1:].contiguous()
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     names = list(steps)
     times: dict[str, list[float]] = {n: [] for n in names}
     for rep in range(args.warmup + args.steps):
         order = names[rep % len(names):] + names[: rep % len(names)]  # rotate who goes first
         for name in order:
+            sync()
             t0 = time.perf_counter()
             steps[name](inputs, targets)
+            sync()
+            dt = time.perf_counter() - t0
             if rep >= args.warmup:
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(dt)
+            elif rep == 0:
+                compile_s[name] = dt
 
-    med = {n: statistics.median(t) for n, t in times.items()}
-    result = {
-        "benchmark": "train_step", "preset": args.preset, "batch": args.batch, "seq": seq, "steps": args.steps,
-        "warmup": args.warmup, "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "params": {"fope": fope_model.num_params(), "rope": rope_model.num_params(),
-                   "hf_llama": sum(p.numel() for p in hf_model.parameters())},
-        "median_s": {n: round(v, 4) for n, v in med.items()},
-        "min_s": {n: round(min(t), 4) for n, t in times.items()},
-        "ratio_fope_over_rope": round(med["fope"] / med["rope"], 3),
-        "ratio_rope_over_hf": round(med["rope"] / med["hf_llama"], 3),
-    }
     tokens = args.batch * seq
+    med = {n: statistics.median(t) for n, t in times.items()}
+    base = names[0]
+    peak = args.peak_tflops * 1e12 if args.peak_tflops else (
+        KNOWN_PEAKS.get(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
+    flops = model_flops_per_token(cfg, seq)
+    result = {
+        "benchmark": "train_step", "preset": args.preset, "d_model": cfg.d_model, "n_layers": cfg.n_layers,
+        "n_heads": cfg.n_heads, "vocab_size": cfg.vocab_size, "batch": args.batch, "seq": seq,
+        "steps": args.steps, "warmup": args.warmup, "device": str(device), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "fused_adamw": args.fused_adamw, "params": params,
+        "median_s": {n: round(v, 5) for n, v in med.items()},
+        "min_s": {n: round(min(t), 5) for n, t in times.items()},
+        "first_step_s": {n: round(v, 2) for n, v in compile_s.items()},
+        "tokens_per_s": {n: round(tokens / v) for n, v in med.items()},
+        "ratio_to_first": {n: round(med[n] / med[base], 3) for n in names},
+    }
+    if peak:
+        result["mfu"] = {n: round(flops * tokens / med[n] / peak, 3) for n in names}
     for n in names:
-        print(f"{n:9s} median {med[n] * 1e3:8.1f} ms  min {min(times[n]) * 1e3:8.1f} ms  "
-              f"{tokens / med[n]:9.0f} tok/s")
-    print(f"FoPE / RoPE (ours)   = {result['ratio_fope_over_rope']:.3f}   (target <= 1.05)")
-    print(f"RoPE (ours) / HF     = {result['ratio_rope_over_hf']:.3f}   (target <= 1.00)")
+        print(f"{n:22s} median {med[n] * 1e3:9.1f} ms  min {min(times[n]) * 1e3:9.1f} ms  "
+              f"{tokens / med[n]:10.0f} tok/s  x{med[n] / med[base]:.3f} of {base}")
     print(json.dumps(result))
     return result
 

@@ -137,3 +137,18 @@ def test_single_row_block_at_long_positions_is_finite():
         pe = fope.pos.build(kind, head_dim=16, n_heads=4, train_len=64)
         bias = pe.attn_bias(torch.tensor([100_000]), torch.arange(0, 100_001, 7))
         assert bias.shape == (4, 1, 14286) and bias.isfinite().all()
+
+
+def test_fire_hidden_layer_is_chunked_with_identical_values(monkeypatch):
+    """Chunking the (rows, Tk, width) hidden layer over query rows changes nothing (values and gradients)."""
+    from fope.pos import fire as fire_module
+
+    pe = fope.pos.build("fire", head_dim=16, n_heads=3, train_len=8)
+    qp, kp = torch.arange(0, 40), torch.arange(40)
+    whole = pe.attn_bias(qp, kp)
+    g_whole = torch.autograd.grad(whole.square().sum(), pe.mlp_in.weight)[0]
+    monkeypatch.setattr(fire_module, "HIDDEN_ELEMS", 7 * 40 * 32)  # 7 rows per chunk
+    chunked = pe.attn_bias(qp, kp)
+    g_chunked = torch.autograd.grad(chunked.square().sum(), pe.mlp_in.weight)[0]
+    assert torch.equal(chunked, whole)
+    assert_close(g_chunked, g_whole)

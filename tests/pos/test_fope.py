@@ -156,7 +156,7 @@ def test_spec_derived_numbers(row):
     assert noise.std().item() == pytest.approx(std, rel=0.08)
     assert noise.std().item() == pytest.approx(sigma * math.sqrt(2 / (d_out * (d_in + heads))), rel=0.08)
     # padded pairs: sin = cos = 1 (position independent)
-    sin_t, cos_t = pe.half_tables(torch.arange(5))
+    cos_t, sin_t = pe.half_tables(torch.arange(5))  # (cos, sin), like RoPE
     assert torch.equal(sin_t[..., d_out:], torch.ones_like(sin_t[..., d_out:]))
     assert torch.equal(cos_t[..., d_out:], torch.ones_like(cos_t[..., d_out:]))
 
@@ -244,17 +244,17 @@ def test_tables_are_cached_and_invalidated_by_load_state_dict():
     q = torch.randn(1, 2, 4, 16)
     pos = torch.arange(4)
     first = pe.rotate(q, q, pos)[0]
-    (key, (_, sin_t, _)), = pe._tables.items()
+    (key, (_, (cos_t, _))), = pe.tables._entries.items()
     pe.rotate(q, q, pos)
-    assert pe._tables[key][1] is sin_t  # no re-mixing on the second forward
+    assert pe.tables._entries[key][1][0] is cos_t  # no re-mixing on the second forward
     other = fope.pos.build("fope", head_dim=16, n_heads=2, train_len=32, sigma=0.3)
     pe.load_state_dict(other.state_dict())
     assert_close(pe.rotate(q, q, pos)[0], other.rotate(q, q, pos)[0], rtol=0, atol=0)
     assert not torch.equal(first, pe.rotate(q, q, pos)[0])
     # positions beyond the table grow it and equal the direct computation
     far = torch.tensor([3, 5000])
-    sin_direct, cos_direct = pe.mixed_tables(far, pe.inv_freq, 1.0)
-    sin_tab, cos_tab = pe.half_tables(far)
+    cos_direct, sin_direct = pe.mixed_tables(far, pe.inv_freq, 1.0)
+    cos_tab, sin_tab = pe.half_tables(far)
     assert_close(sin_tab, sin_direct)
     assert_close(cos_tab, cos_direct)
 

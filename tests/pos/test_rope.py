@@ -8,7 +8,6 @@ from torch.testing import assert_close
 
 import fope.pos
 from fope.pos import functional as F
-from fope.pos import rope as rope_module
 
 B, H, HK, T, D = 2, 4, 2, 12, 16
 
@@ -70,18 +69,19 @@ def test_scores_depend_only_on_relative_position():
 
 
 def test_table_grows_on_demand_and_is_shared():
-    rope_module._TABLES.clear()
+    """Encodings sharing one TableCache (as the layers of a model do) share one table, grown on demand."""
     pe1 = fope.pos.build("rope", head_dim=D, n_heads=H, train_len=8)
     pe2 = fope.pos.build("rope", head_dim=D, n_heads=H, train_len=8)
+    pe2.tables = pe1.tables
     q = torch.randn(1, H, 3, D)
     pe1.rotate(q, q, torch.arange(3))
-    (key, (cos, _)), = rope_module._TABLES.items()
+    (key, (_, (cos, _))), = pe1.tables._entries.items()
     assert cos.shape == (8, D // 2)
     pe2.rotate(q, q, torch.arange(3))
-    assert rope_module._TABLES[key][0] is cos  # shared, not recomputed
+    assert pe1.tables._entries[key][1][0] is cos  # shared, not recomputed
     far = torch.tensor([5, 100, 2000])
     got, _ = pe1.rotate(q, q, far)
-    assert rope_module._TABLES[key][0].shape[0] >= 2001
+    assert pe1.tables._entries[key][1][0].shape[0] >= 2001
     c, s = F.angle_tables(far, pe1.inv_freq)
     assert_close(got, F.apply_rotary_halves(q, c, s))
 

@@ -103,9 +103,10 @@ class Block(nn.Module):
         self.ff_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = SwiGLU(d_model=cfg.d_model, hidden=cfg.hidden)
 
-    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C)"""
-        x = x + self.attn(self.attn_norm(x), positions=positions, cache=cache)
+    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None,
+                end: int | None = None) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C); `end` = largest position + 1 (see Attention.forward)"""
+        x = x + self.attn(self.attn_norm(x), positions=positions, cache=cache, end=end)
         return x + self.mlp(self.ff_norm(x))
 
 
@@ -137,6 +138,9 @@ class CausalLM(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, layer_idx=i) for i in range(cfg.n_layers))
         self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.tables = fope.pos.TableCache()  # one cache of position tables, shared by every layer's encoding
+        for block in self.blocks:
+            block.attn.pos.tables = self.tables
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -169,10 +173,11 @@ class CausalLM(nn.Module):
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
         start = 0 if cache is None else cache.length
-        positions = torch.arange(start, start + input_ids.shape[1], device=input_ids.device)  # (T,)
+        end = start + input_ids.shape[1]  # positions are computed once per forward, here, and passed down
+        positions = torch.arange(start, end, device=input_ids.device)  # (T,)
         x = self.embed(input_ids)  # (B, T, C)
         for block in self.blocks:
-            x = block(x, positions=positions, cache=cache)
+            x = block(x, positions=positions, cache=cache, end=end)
         if cache is not None:
             cache.advance(input_ids.shape[1])
         return self.norm(x)

@@ -13,7 +13,7 @@ import difflib
 import importlib
 
 from . import functional, scaling
-from .base import PositionEncoding
+from .base import PositionEncoding, TableCache
 
 # kind -> "module:Class"; one module per encoding
 REGISTRY: dict[str, str] = {
@@ -48,4 +48,4 @@ def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = Non
     return get_class(kind)(head_dim=head_dim, n_heads=n_heads, train_len=train_len, **options)
 
 
-__all__ = ["PositionEncoding", "build", "get_class", "KINDS", "REGISTRY", "functional", "scaling"]
+__all__ = ["PositionEncoding", "TableCache", "build", "get_class", "KINDS", "REGISTRY", "functional", "scaling"]

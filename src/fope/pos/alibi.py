@@ -25,6 +25,8 @@ class ALiBiOptions:
 class ALiBi(PositionEncoding):
     """Attributes: slopes (Hq,) fp32."""
 
+    has_score_bias = True
+
     def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
         super().__init__()
         opts = parse_options(ALiBiOptions, "alibi", options)
@@ -35,6 +37,17 @@ class ALiBi(PositionEncoding):
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −m_h·|i − j|."""
         return F.alibi_bias(self.slopes.to(q_positions.device), q_positions, k_positions)
+
+    def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """Elementwise −m_h·|i − j| (broadcasting integer tensors; flex_attention's score_mod)."""
+        return -self.slopes[head] * (q_pos.to(torch.float32) - k_pos.to(torch.float32)).abs()
+
+    def _apply(self, fn, recurse=True):
+        """model.to(device) moves the slopes too (a fused kernel cannot read them from another device); a dtype
+        cast does not touch them (they stay the exact fp32 closed form)."""
+        out = super()._apply(fn, recurse)
+        self.slopes = F.alibi_slopes(self.n_heads).to(fn(torch.zeros(())).device)
+        return out
 
     def extra_repr(self) -> str:
         return f"n_heads={self.n_heads}"

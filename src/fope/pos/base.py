@@ -13,13 +13,21 @@ Two hooks, called by attention without ever checking which encoding it has:
         (Hq, Tq, Tk) (causal masking is attention's job, not the bias's), or None for encodings that
         add no bias. Attention calls it on blocks of query rows, so a bias is never materialised for
         more of the (Tq, Tk) grid than one block of attention needs.
+    score_bias(head, q_pos, k_pos) -> Tensor   (bias kinds only; `has_score_bias` is True for them)
+        The same bias elementwise: integer tensors that broadcast against each other (0-d inside
+        flex_attention's score_mod, grids in tests); returns the fp32 bias of those (head, query, key)
+        triples. Fused attention (flex_attention) adds it to the scores without any (Tq, Tk) tensor.
+
+`rotate` also takes `end`, the largest position + 1 (the model knows it without reading the positions back
+from the device). Position tables live in one `TableCache` per model (`CausalLM` hands the same cache to every
+layer's encoding); an encoding built on its own has a private one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import weakref
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import torch
@@ -31,15 +39,60 @@ class PositionEncoding(nn.Module):
 
     #: True for encodings that implement `rotate` (rope, fope); the model passes `n_kv_heads` to these only.
     rotary: bool = False
+    #: True for encodings that implement `score_bias` (alibi, kerple, fire): attention may fuse them.
+    has_score_bias: bool = False
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables = TableCache()  # replaced by the model's shared cache (fope.model.CausalLM)
+
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor,
+               end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return q, k
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor | None:
         return None
 
+    def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} adds no attention bias")
+
     def extra_repr(self) -> str:  # short, useful print(model)
         return ""
+
+
+class TableCache:
+    """Position tables (RoPE cos/sin, FoPE mixed tables) of one model, computed once and grown on demand.
+
+    An entry is a tuple of tensors whose axis -2 is the position axis, stored under a key (what the table is
+    of: kind, frequencies, device, layer) with a version (e.g. the FoPE coefficients' in-place counters: a new
+    version rebuilds the entry). Tables are built outside autograd and inference mode, so a table first built
+    during an evaluation serves training afterwards.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, tuple[Hashable, tuple[torch.Tensor, ...]]] = {}
+
+    def get(self, key: Hashable, length: int, build: Callable[[int], tuple[torch.Tensor, ...]],
+            version: Hashable = None) -> tuple[torch.Tensor, ...]:
+        """Tables of at least ``length`` positions: the stored ones, or ``build(n)`` with n >= length (doubling
+        the stored length, so growing one position at a time costs amortised O(1) per position)."""
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == version and hit[1][0].shape[-2] >= length:
+            return hit[1]
+        old = 0 if hit is None or hit[0] != version else hit[1][0].shape[-2]
+        with torch.inference_mode(False), torch.no_grad():
+            tables = build(max(length, 2 * old))
+        self._entries[key] = (version, tables)
+        return tables
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"TableCache({len(self._entries)} entries)"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -88,28 +141,16 @@ def check_rotary_inputs(kind: str, q: torch.Tensor, k: torch.Tensor, positions: 
         )
 
 
-_MAX_POSITION: dict[int, tuple[weakref.ref, int, int]] = {}
-
-
 def tensor_version(t: torch.Tensor) -> int:
     """In-place modification counter of a tensor (-1 for inference tensors, which do not track it)."""
     return -1 if t.is_inference() else t._version
 
 
-def max_position(positions: torch.Tensor) -> int:
-    """positions.max() as an int, remembered per tensor object.
-
-    Every layer of a forward receives the same positions tensor; only the first call syncs with the device.
-    """
-    key = id(positions)
-    hit = _MAX_POSITION.get(key)
-    if hit is not None and hit[0]() is positions and hit[1] == tensor_version(positions):
-        return hit[2]
-    value = int(positions.max()) if positions.numel() else -1
-    if len(_MAX_POSITION) > 256:
-        _MAX_POSITION.clear()
-    _MAX_POSITION[key] = (weakref.ref(positions), tensor_version(positions), value)
-    return value
+def position_end(positions: torch.Tensor, end: int | None) -> int:
+    """Largest position + 1: ``end`` when the caller knows it, else read from the tensor (a device sync)."""
+    if end is not None:
+        return int(end)
+    return int(positions.max()) + 1 if positions.numel() else 0
 
 
 def gather_rows(table: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,8 @@ Learned per layer: c (init ``c_init`` = 0.1), the threshold L = |L_scale|·L_0 w
 train_len) and L_scale init 1 (the multiplier form of the paper's code, so L moves at a useful rate under Adam), and
 the MLP (PyTorch default Linear init). |i − j| is used, so future keys (masked by attention) get finite values.
 
-Memory: one call builds (Tq, Tk) distances, a (Tq, Tk, width) hidden layer and the (H, Tq, Tk) output, i.e.
-O(Tq·Tk·(H + width)) for the block of query rows attention asks for.
+Memory: one call builds (Tq, Tk) distances and the (H, Tq, Tk) output; the (rows, Tk, width) hidden layer is built
+for chunks of query rows of at most HIDDEN_ELEMS elements.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ import torch
 from torch import nn
 
 from . import functional as F
-from .base import PositionEncoding, check_heads, parse_options
+from .base import PositionEncoding, check_heads, parse_options, tensor_version
+
+#: largest (rows, Tk, width) hidden tensor one attn_bias call builds (64 MiB in fp32)
+HIDDEN_ELEMS = 2**24
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class FIREOptions:
 
 
 class FIRE(PositionEncoding):
+    has_score_bias = True
+
     def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
         super().__init__()
         opts = parse_options(FIREOptions, "fire", options)
@@ -51,22 +56,60 @@ class FIRE(PositionEncoding):
         self.mlp_out = nn.Linear(opts.mlp_width, n_heads)
 
     def normalized_distance(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """(Tq,), (Tk,) -> (Tq, Tk): ψ(|i − j|) / ψ(max(L, i))."""
-        c = self.c.float()
-        dist = F.relative_distance(q_positions, k_positions).abs()
+        """(Tq,), (Tk,) -> (Tq, Tk): ψ(|i − j|) / ψ(max(L, i)).
+
+        Without gradients ψ(|i − j|) is looked up in a cached per-distance table (the same float ops on the same
+        distances, so the same values): a generated token computes no logarithm per key.
+        """
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._normalized(q_positions[:, None], k_positions[None, :])
+        q = q_positions.to(torch.float32)[:, None]
+        dist = (q_positions[:, None] - k_positions[None, :]).abs()  # (Tq, Tk) long
+        end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
+        (psi,) = self.tables.get(("fire-psi", id(self), str(q_positions.device)), end, self._psi_table,
+                                 (tensor_version(self.c), self.c.data_ptr()))
         threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        norm = torch.maximum(q_positions.to(torch.float32), threshold)  # (Tq,)
+        psi_norm = torch.log(torch.abs(self.c.float() * torch.maximum(q, threshold)) + 1) + self.eps
+        return psi[dist, 0] / psi_norm
+
+    def _psi_table(self, n: int) -> tuple[torch.Tensor]:
+        """(n, 1): ψ(d) = log(|c·d| + 1) for distances d = 0 .. n-1 (positions on axis -2, as TableCache grows)."""
+        d = torch.arange(n, device=self.c.device).to(torch.float32)
+        return (torch.log(torch.abs(self.c.float() * d) + 1)[:, None],)
+
+    def _normalized(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """ψ(|i − j|) / ψ(max(L, i)) for broadcasting integer tensors of query and key positions."""
+        c = self.c.float()
+        q = q_pos.to(torch.float32)
+        dist = (q - k_pos.to(torch.float32)).abs()
+        threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
         psi = torch.log(torch.abs(c * dist) + 1)
-        psi_norm = torch.log(torch.abs(c * norm) + 1) + self.eps
-        return psi / psi_norm[:, None]
+        psi_norm = torch.log(torch.abs(c * torch.maximum(q, threshold)) + 1) + self.eps
+        return psi / psi_norm
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32."""
+        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32. The (rows, Tk, width) hidden layer is built for chunks of at most
+        HIDDEN_ELEMS elements, so it never outgrows attention's own block of scores."""
+        rows = max(1, HIDDEN_ELEMS // max(1, k_positions.numel() * self.mlp_in.out_features))
+        if q_positions.numel() > rows:
+            return torch.cat([self.attn_bias(q_positions[i:i + rows], k_positions)
+                              for i in range(0, q_positions.numel(), rows)], dim=1)
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             x = self.normalized_distance(q_positions, k_positions)
             hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
             bias = torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float())  # (H, Tq, Tk)
             return bias + self.mlp_out.bias.float()[:, None, None]
+
+    def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+        """The same bias elementwise (broadcasting integer tensors; flex_attention's score_mod): the MLP
+        1 -> width -> H is unrolled over its hidden units, so no (…, width) intermediate exists."""
+        x = self._normalized(q_pos, k_pos)
+        w_in, b_in = self.mlp_in.weight[:, 0].float(), self.mlp_in.bias.float()
+        w_out, b_out = self.mlp_out.weight.float(), self.mlp_out.bias.float()
+        out = b_out[head]
+        for u in range(w_in.shape[0]):
+            out = out + w_out[head, u] * torch.relu(x * w_in[u] + b_in[u])
+        return out
 
     def extra_repr(self) -> str:
         return f"n_heads={self.n_heads}, mlp_width={self.mlp_in.out_features}"

@@ -30,9 +30,12 @@ Options (all keyword; see docs/position-encodings.md for the paper-vs-release am
     n_kv_heads   GQA: coefficients per kv head; query head h uses kv head h // (n_heads // n_kv_heads) (HF repeat_kv)
     scaling      HF rope_parameters dict, applied AFTER the clip to the kept frequencies (authors' x+yarn)
 
-Tables: the mixed, padded sin/cos tables (H, L, D/2) are cached per layer and device, keyed by the coefficient
-tensors' versions (so ``load_state_dict`` or an optimizer step invalidates them), and grown on demand; each
-forward is a row lookup. Only learnable coefficients with gradients enabled are re-mixed every forward.
+Tables: the mixed, padded cos/sin tables (H, L, D/2) of each layer live in the model's TableCache, keyed by the
+layer and device and versioned by the coefficient tensors (so ``load_state_dict`` or an optimizer step rebuilds
+them), grown on demand; each forward is a row lookup. Computed directly from the positions instead (same math):
+under torch.compile, for learnable coefficients with gradients enabled, and with dynamic NTK beyond the original
+length (only the rows of the call's own positions, so decoding a token costs O(1) table work).
+Every function here returns cos before sin, like RoPE.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ from .base import (
     check_heads,
     check_rotary_inputs,
     gather_rows,
-    max_position,
     parse_options,
+    position_end,
     tensor_version,
 )
 from .rope import check_head_dim, check_theta
@@ -163,7 +166,6 @@ class FoPE(PositionEncoding):
         else:
             self.register_buffer("sin_coef", sin_coef)
             self.register_buffer("cos_coef", cos_coef)
-        self._tables: dict[tuple, tuple[tuple, torch.Tensor, torch.Tensor]] = {}
 
     # -- frequencies -------------------------------------------------------------------------------------
 
@@ -177,64 +179,49 @@ class FoPE(PositionEncoding):
         scaled, attention_scaling = self.scaling(grid, theta=self.theta, dim=self.dim, seq_len=seq_len)
         return scaled[self.kept], attention_scaling
 
-    def _frequencies_for(self, seq_len: int | None) -> tuple[torch.Tensor, float, int | None]:
-        """(inv_freq, attention_scaling, dynamic length key or None) for a call whose max position + 1 is seq_len."""
-        if self.scaling.dynamic and seq_len is not None and seq_len > self.scaling.original_max_position_embeddings:
-            inv_freq, scale = self._frequencies(seq_len)
-            return inv_freq, scale, seq_len
-        return self._inv_freq, self.attention_scaling, None
+    def _dynamic(self, end: int | None) -> bool:
+        """True when dynamic NTK applies to a call whose largest position + 1 is ``end``."""
+        return bool(self.scaling.dynamic and end is not None and end > self.scaling.original_max_position_embeddings)
 
     # -- tables ------------------------------------------------------------------------------------------
 
     def mixed_tables(self, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float):
-        """Mixed and padded sin, cos from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
+        """Mixed and padded cos, sin from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
         (H = 1 with share_heads), attention scaling included."""
         cos_b, sin_b = F.angle_tables(positions, inv_freq.to(positions.device))  # (…, D_in)
-        sin_coef, cos_coef = self.sin_coef, self.cos_coef
-        if sin_coef.dim() == 2:
-            sin_coef, cos_coef = sin_coef[None], cos_coef[None]
-        sin_b, cos_b = sin_b.unsqueeze(-3), cos_b.unsqueeze(-3)  # (…, 1, T, D_in): broadcast over heads (after B)
-        sin_m, cos_m = F.fourier_mix(sin_b, cos_b, sin_coef, cos_coef, normalize=self.opts.normalize)
-        sin_t, cos_t = F.pad_pairs(sin_m, cos_m, self.head_dim // 2, pad=self.opts.pad)  # (…, H, T, D/2)
+        cos_b, sin_b = cos_b.unsqueeze(-3), sin_b.unsqueeze(-3)  # (…, 1, T, D_in): broadcast over heads (after B)
+        cos_m, sin_m = F.fourier_mix(cos_b, sin_b, cos_coef=self.cos_coef, sin_coef=self.sin_coef,
+                                     normalize=self.opts.normalize)
+        cos_t, sin_t = F.pad_pairs(cos_m, sin_m, half=self.head_dim // 2, pad=self.opts.pad)  # (…, H, T, D/2)
         if scale != 1.0:
-            sin_t, cos_t = sin_t * scale, cos_t * scale
-        return sin_t, cos_t
+            cos_t, sin_t = cos_t * scale, sin_t * scale
+        return cos_t, sin_t
 
-    def _cached_tables(self, device: torch.device, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(H, L, D/2) sin/cos tables with L >= seq_len, recomputed only when the coefficients changed."""
-        inv_freq, scale, dyn = self._frequencies_for(seq_len)
-        key = (str(device), dyn)
-        version = (
-            tensor_version(self.sin_coef), tensor_version(self.cos_coef),
-            self.sin_coef.data_ptr(), self.cos_coef.data_ptr(), self.sin_coef.dtype,
-        )
-        hit = self._tables.get(key)
-        if hit is not None and hit[0] == version and hit[1].shape[-2] >= seq_len:
-            return hit[1], hit[2]
-        old = 0 if hit is None or hit[0] != version else hit[1].shape[-2]
-        length = seq_len if dyn is not None else max(seq_len, 2 * old, self.train_len or 0)
-        with torch.inference_mode(False), torch.no_grad():  # usable by autograd even if first built in eval
-            sin_t, cos_t = self.mixed_tables(torch.arange(length, device=device), inv_freq, scale)
-        if dyn is not None:  # keep the static table and the latest dynamic one only
-            self._tables = {k: v for k, v in self._tables.items() if k[1] is None}
-        self._tables[key] = (version, sin_t, cos_t)
-        return sin_t, cos_t
+    def half_tables(self, positions: torch.Tensor, device: torch.device | None = None, end: int | None = None):
+        """cos, sin for these positions: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T).
 
-    def half_tables(self, positions: torch.Tensor, device: torch.device | None = None):
-        """sin, cos for these positions: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)."""
+        ``end``: the positions' maximum + 1 when the caller knows it (saves a device sync).
+        """
         device = positions.device if device is None else device
         positions = positions.to(device)
-        direct = torch.compiler.is_compiling() or (self.sin_coef.requires_grad and torch.is_grad_enabled())
-        if direct:  # traceable / differentiable: mix just the rows needed
-            seq_len = int(positions.max()) + 1 if self.scaling.dynamic else None
-            inv_freq, scale, _ = self._frequencies_for(seq_len)
-            return self.mixed_tables(positions, inv_freq, scale)
-        sin_t, cos_t = self._cached_tables(device, max_position(positions) + 1)
-        return gather_rows(sin_t, positions), gather_rows(cos_t, positions)
+        if self.scaling.dynamic:
+            end = position_end(positions, end)
+        if self._dynamic(end):  # frequencies depend on the length: the call's own rows only
+            return self.mixed_tables(positions, *self._frequencies(end))
+        if torch.compiler.is_compiling() or (self.sin_coef.requires_grad and torch.is_grad_enabled()):
+            return self.mixed_tables(positions, self._inv_freq, self.attention_scaling)  # traceable/differentiable
+        version = (tensor_version(self.sin_coef), tensor_version(self.cos_coef), self.sin_coef.data_ptr(),
+                   self.cos_coef.data_ptr(), self.sin_coef.dtype)
+        cos_t, sin_t = self.tables.get(
+            ("fope", id(self), str(device)), max(position_end(positions, end), self.train_len or 0),
+            lambda n: self.mixed_tables(torch.arange(n, device=device), self._inv_freq, self.attention_scaling),
+            version)
+        return gather_rows(cos_t, positions), gather_rows(sin_t, positions)
 
     # -- the hook ----------------------------------------------------------------------------------------
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor,
+               end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) -> rotated (q, k) in their input dtypes.
 
         Query head h uses the coefficients of kv head h // (Hq // Hk).
@@ -243,7 +230,7 @@ class FoPE(PositionEncoding):
         n_coef = 1 if self.opts.share_heads else self.n_kv_heads
         if n_coef != 1 and k.shape[1] != n_coef:
             raise ValueError(f"fope: k has {k.shape[1]} heads but the coefficients are for n_kv_heads={n_coef}")
-        sin_t, cos_t = self.half_tables(positions, q.device)  # (…, H_c, T, D/2)
+        cos_t, sin_t = self.half_tables(positions, q.device, end)  # (…, H_c, T, D/2)
         with torch.autocast(device_type=q.device.type, enabled=False):
             k_out = F.apply_rotary_halves(k.float(), cos_t, sin_t).to(k.dtype)
             group = q.shape[1] // n_coef

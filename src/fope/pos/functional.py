@@ -117,62 +117,62 @@ def step_eye(d_in: int, d_out: int, *, dtype: torch.dtype = torch.float32) -> to
 
 
 def fourier_mix(
-    sin_basis: torch.Tensor,
     cos_basis: torch.Tensor,
-    sin_coef: torch.Tensor,
-    cos_coef: torch.Tensor,
+    sin_basis: torch.Tensor,
     *,
+    cos_coef: torch.Tensor,
+    sin_coef: torch.Tensor,
     normalize: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mix the kept frequencies' sin/cos into D_out Fourier-series columns, in fp32.
+    """Mix the kept frequencies' cos/sin into D_out Fourier-series columns, in fp32.
 
-    S[h, t, j] = Σ_k sin(t ω_k)·sin_coef[h, k, j] and C likewise with cos.
+    C[h, t, j] = Σ_k cos(t ω_k)·cos_coef[h, k, j] and S likewise with sin.
 
     Args:
-        sin_basis, cos_basis: (T, D_in) sin/cos of t·ω_k for the kept frequencies (or (…, 1, T, D_in): leading
+        cos_basis, sin_basis: (T, D_in) cos/sin of t·ω_k for the kept frequencies (or (…, 1, T, D_in): leading
             axes broadcast with the coefficients' head axis, as in torch.matmul).
-        sin_coef, cos_coef: (H, D_in, D_out) per head, or (D_in, D_out) shared (then H = 1 in the output).
+        cos_coef, sin_coef: (H, D_in, D_out) per head, or (D_in, D_out) shared (then H = 1 in the output).
         normalize: divide every coefficient column by its sum over the input axis first (the paper's
             pseudo-code; NOT the release). Columns summing to ~0 blow up.
     Returns:
-        S, C: (H, T, D_out) fp32 (for (…, 1, T, D_in) bases: (…, H, T, D_out)).
+        C, S: (H, T, D_out) fp32 (for (…, 1, T, D_in) bases: (…, H, T, D_out)).
     """
-    sin_coef, cos_coef = sin_coef.to(torch.float32), cos_coef.to(torch.float32)
-    if sin_coef.dim() == 2:
-        sin_coef, cos_coef = sin_coef[None], cos_coef[None]
+    cos_coef, sin_coef = cos_coef.to(torch.float32), sin_coef.to(torch.float32)
+    if cos_coef.dim() == 2:
+        cos_coef, sin_coef = cos_coef[None], sin_coef[None]
     if normalize:
-        sin_coef = sin_coef / sin_coef.sum(dim=-2, keepdim=True)
         cos_coef = cos_coef / cos_coef.sum(dim=-2, keepdim=True)
-    sin_mixed = torch.matmul(sin_basis.to(torch.float32), sin_coef)  # (T, D_in) @ (H, D_in, D_out) -> (H, T, D_out)
-    cos_mixed = torch.matmul(cos_basis.to(torch.float32), cos_coef)
-    return sin_mixed, cos_mixed
+        sin_coef = sin_coef / sin_coef.sum(dim=-2, keepdim=True)
+    cos_mixed = torch.matmul(cos_basis.to(torch.float32), cos_coef)  # (T, D_in) @ (H, D_in, D_out) -> (H, T, D_out)
+    sin_mixed = torch.matmul(sin_basis.to(torch.float32), sin_coef)
+    return cos_mixed, sin_mixed
 
 
 def pad_pairs(
-    sin_mixed: torch.Tensor, cos_mixed: torch.Tensor, half: int, *, pad: str = "one"
+    cos_mixed: torch.Tensor, sin_mixed: torch.Tensor, *, half: int, pad: str = "one"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad the mixed tables from D_out to D/2 = ``half`` pairs (the zero-frequency pairs come last).
 
-    pad="one": both sin and cos padded with 1 (the release; a padded pair becomes a fixed √2-scale, 45° rotation,
+    pad="one": both cos and sin padded with 1 (the release; a padded pair becomes a fixed √2-scale, 45° rotation,
     contributing 2·q·k). pad="zero": a true zero frequency, cos = 1 and sin = 0.
     Duplicate the result (or use :func:`apply_rotary_halves`) for the rotate-half layout.
 
     Args:
-        sin_mixed, cos_mixed: (…, D_out).
+        cos_mixed, sin_mixed: (…, D_out).
     Returns:
-        sin, cos: (…, D/2).
+        cos, sin: (…, D/2).
     """
     if pad not in ("one", "zero"):
         raise ValueError(f"pad must be 'one' or 'zero', got {pad!r}")
-    n_pad = half - sin_mixed.shape[-1]
+    n_pad = half - cos_mixed.shape[-1]
     if n_pad < 0:
-        raise ValueError(f"D_out={sin_mixed.shape[-1]} exceeds the {half} rotary pairs")
+        raise ValueError(f"D_out={cos_mixed.shape[-1]} exceeds the {half} rotary pairs")
     if n_pad:
-        shape = (*sin_mixed.shape[:-1], n_pad)
+        shape = (*cos_mixed.shape[:-1], n_pad)
         sin_fill = 1.0 if pad == "one" else 0.0
-        sin_mixed = torch.cat((sin_mixed, sin_mixed.new_full(shape, sin_fill)), dim=-1)
         cos_mixed = torch.cat((cos_mixed, cos_mixed.new_full(shape, 1.0)), dim=-1)
-    return sin_mixed, cos_mixed
+        sin_mixed = torch.cat((sin_mixed, sin_mixed.new_full(shape, sin_fill)), dim=-1)
+    return cos_mixed, sin_mixed
 
 
 # ---------------------------------------------------------------------------------------------------------

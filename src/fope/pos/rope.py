@@ -5,45 +5,25 @@ off and cast back to the input dtype. Equals Hugging Face's ``LlamaRotaryEmbeddi
 (tested), including ``scaling`` (HF ``rope_parameters`` dict, see fope.pos.scaling) and its attention scaling
 (YaRN mscale, multiplied into cos and sin).
 
-Tables: cos/sin of t·ω for t = 0..L−1 are computed once per (frequencies, device) and shared by all layers,
-grown (doubling) when a position beyond L arrives; every forward is a row lookup. Under torch.compile the tables are
-computed directly from the positions instead (no data-dependent Python). With dynamic NTK the table depends on
-the current length and is cached per length (a few recent lengths).
+Tables: cos/sin of t·ω for t = 0..L−1 are computed once per (frequencies, device) in the model's TableCache (shared
+by all layers), grown (doubling) when a position beyond L arrives; every forward is a row lookup. The tables are
+computed directly from the positions instead (same values) under torch.compile (no data-dependent Python) and
+with dynamic NTK beyond the original length, whose frequencies depend on the current length: there each call
+computes the rows of its own positions only, so generating a token costs O(1) table work, not O(L).
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import functional as F
-from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, max_position, parse_options
+from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, parse_options, position_end
 from .scaling import Scaling, parse_scaling
-
-#: shared (cos, sin) half tables, (L, D/2) fp32, keyed by frequencies/device(/length for dynamic scaling)
-_TABLES: OrderedDict[Hashable, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-_MAX_TABLES = 32
-
-
-def _cached(key: Hashable, min_len: int, build) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shared LRU of position tables: returns tables of length >= min_len, (re)building with ``build(length)``."""
-    hit = _TABLES.get(key)
-    if hit is not None and hit[0].shape[-2] >= min_len:
-        _TABLES.move_to_end(key)
-        return hit
-    old = 0 if hit is None else hit[0].shape[-2]
-    length = max(min_len, 2 * old)
-    with torch.inference_mode(False), torch.no_grad():  # usable later by autograd even if first built in eval
-        _TABLES[key] = tables = build(length)
-    _TABLES.move_to_end(key)
-    while len(_TABLES) > _MAX_TABLES:
-        _TABLES.popitem(last=False)
-    return tables
 
 
 def check_theta(kind: str, theta: Any) -> float:
@@ -96,45 +76,45 @@ class RoPE(PositionEncoding):
     def _frequencies(self, seq_len: int | None) -> tuple[torch.Tensor, float]:
         return self.scaling(self.base_inv_freq, theta=self.theta, dim=self.head_dim, seq_len=seq_len)
 
-    def _table_key(self, device: torch.device, seq_len: int | None) -> tuple[torch.Tensor, float, Hashable]:
-        """(inv_freq, attention_scaling, cache key) for a call whose max position + 1 is ``seq_len``."""
-        key: tuple = ("rope", self.head_dim, self.theta, self.scaling, str(device))
-        if self.scaling.dynamic and seq_len is not None and seq_len > self.scaling.original_max_position_embeddings:
-            inv_freq, scale = self._frequencies(seq_len)
-            return inv_freq, scale, (*key, seq_len)
-        return self._inv_freq, self.attention_scaling, key
+    def _dynamic(self, end: int | None) -> bool:
+        """True when dynamic NTK applies to a call whose largest position + 1 is ``end``."""
+        return bool(self.scaling.dynamic and end is not None and end > self.scaling.original_max_position_embeddings)
 
-    def half_tables(self, positions: torch.Tensor, device: torch.device | None = None):
+    def half_tables(self, positions: torch.Tensor, device: torch.device | None = None, end: int | None = None):
         """cos, sin (fp32, attention scaling included) for these positions.
 
         Args:
-            positions: (T,) or (B, T) integer positions.
+            positions: (T,) or (B, T) integer positions; end: their maximum + 1 when known (saves a device sync).
         Returns:
             cos, sin: (T, D/2) for (T,) positions, (B, 1, T, D/2) for (B, T).
         """
         device = positions.device if device is None else device
         positions = positions.to(device)
-        if torch.compiler.is_compiling():  # direct, traceable
-            seq_len = None if not self.scaling.dynamic else int(positions.max()) + 1
-            inv_freq, scale, _ = self._table_key(device, seq_len)
+        if self.scaling.dynamic:
+            end = position_end(positions, end)
+        if torch.compiler.is_compiling() or self._dynamic(end):  # direct: traceable, or length-dependent
+            inv_freq, scale = self._frequencies(end) if self._dynamic(end) else (self._inv_freq,
+                                                                                 self.attention_scaling)
             cos, sin = F.angle_tables(positions, inv_freq.to(device))
-            cos, sin = cos * scale, sin * scale
-            return (cos, sin) if positions.dim() == 1 else (cos[:, None], sin[:, None])
-        seq_len = max_position(positions) + 1
-        inv_freq, scale, key = self._table_key(device, seq_len)
+            cos, sin = (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
+        else:
+            inv_freq, scale = self._inv_freq, self.attention_scaling
 
-        def build(length: int) -> tuple[torch.Tensor, torch.Tensor]:
-            cos, sin = F.angle_tables(torch.arange(length, device=device), inv_freq.to(device))
-            return (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
+            def build(length: int) -> tuple[torch.Tensor, torch.Tensor]:
+                cos, sin = F.angle_tables(torch.arange(length, device=device), inv_freq.to(device))
+                return (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
 
-        cos, sin = _cached(key, max(seq_len, self.train_len or 0), build)
-        cos, sin = gather_rows(cos, positions), gather_rows(sin, positions)
+            key = ("rope", self.head_dim, self.theta, self.scaling, str(device))
+            length = max(position_end(positions, end), self.train_len or 0)
+            cos, sin = self.tables.get(key, length, build)
+            cos, sin = gather_rows(cos, positions), gather_rows(sin, positions)
         return (cos, sin) if positions.dim() == 1 else (cos[:, None], sin[:, None])
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor,
+               end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) -> rotated (q, k) in their input dtypes."""
         check_rotary_inputs("rope", q, k, positions, self.head_dim)
-        cos, sin = self.half_tables(positions, q.device)
+        cos, sin = self.half_tables(positions, q.device, end)
         with torch.autocast(device_type=q.device.type, enabled=False):
             q_out = F.apply_rotary_halves(q.float(), cos, sin).to(q.dtype)
             k_out = F.apply_rotary_halves(k.float(), cos, sin).to(k.dtype)
