@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
-EXPERIMENTS = ("main", "extension", "ablations", "passkey")
+EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")
 
 
 def _f(default: Any, doc: str) -> Any:
@@ -69,7 +69,7 @@ class GridPreset:
     retrieval_share: float = _f(0.05, "share of synthetic in-length key-retrieval documents of the passkey "
                                       "experiment's training data (the documented CPU-scale passkey variant)")
     retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
-    experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey")
+    experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
     nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
     jobs: int = _f(1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)")
     threads: int = _f(0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .claims import check_claims, fmt, noise_of
+from .mechanism import mechanism_section
 from .runner import write_json_atomic
 
 VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed",
@@ -138,6 +139,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
         out += ["Generation accuracy:", ""] + _table(rows, "passkey", L, label="model", digits=2)
         out += ["Likelihood top-1:", ""] + _table(rows, "passkey_likelihood", L, label="model", digits=2)
         out += [f"Perplexity on `{corpus}` of the retrieval-trained models:", ""] + _table(pv, "ppl", L, label="PE")
+    out += mechanism_section(r, figures)
     out += _runs_section(r)
     return "\n".join(out).rstrip() + "\n"
 
