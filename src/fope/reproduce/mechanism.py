@@ -178,8 +178,8 @@ def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = 
             r4, r16 = ((ratio.get(str(f * L)) or {}).get("mean") for f in (4, 16))
             s = m["activation_summary"]
             out.append(f"| {pe} | {len(m['incomplete_pairs'])} | {_f(s['q_abs_mean']['mean'])} | "
-                       f"{_f(s['k_abs_mean']['mean'])} | {_f(m['damage_overall']['q'])} | "
-                       f"{_f(m['damage_overall']['k'])} | {_f(r4)} | {_f(r16)} |")
+                       f"{_f(s['k_abs_mean']['mean'])} | {_f(m['damage_overall']['q'], 4)} | "
+                       f"{_f(m['damage_overall']['k'], 4)} | {_f(r4)} | {_f(r16)} |")
         out.append("")
     for name, path in (mech.get("figures") or {}).items():
         out += [f"![{name}]({path})", ""]
