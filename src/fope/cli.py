@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "eval": "fope.eval.cli",
     "reproduce": "fope.reproduce.cli",
     "hf": "fope.hf.cli",
+    "analyze": "fope.analysis.cli",
 }
 
 

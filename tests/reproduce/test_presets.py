@@ -17,7 +17,7 @@ def test_cpu_grids_cover_every_experiment(name):
     preset = get_preset(name)
     grid = build(preset)
     L = preset.train_len
-    assert {c.experiment for c in grid.cells} == {"main", "extension", "ablations", "passkey"}
+    assert {c.experiment for c in grid.cells} == {"main", "extension", "ablations", "passkey", "table2"}
     assert {c.arm for c in grid.cells_of("main")} == set(preset.pes) == {"rope", "fope", "alibi", "nope", "kerple",
                                                                          "fire"}
     assert all(len(c.runs) == preset.seeds for c in grid.cells_of("main"))

@@ -49,6 +49,10 @@ def hf_config_from_native(cfg: Any):
     from .remote.configuration_fope import PE_KINDS, FopeConfig
 
     cfg = cfg.resolved()
+    if getattr(cfg, "qk_norm", False):
+        raise ValueError("cannot export qk_norm=True: the HF model has no QK norm")
+    if cfg.pe_options.get("whole_cycles"):
+        raise ValueError("cannot export pe_options whole_cycles=True (RoPE-A): the HF model has no such option")
     if cfg.pe not in PE_KINDS:
         raise ValueError(f"cannot export pe={cfg.pe!r}: the HF model supports {list(PE_KINDS)}")
     options = copy.deepcopy(dict(cfg.pe_options))

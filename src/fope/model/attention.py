@@ -51,13 +51,15 @@ class Attention(nn.Module):
     """
 
     def __init__(self, *, d_model: int, n_heads: int, n_kv_heads: int, head_dim: int, pos: PositionEncoding,
-                 layer_idx: int = 0, max_block_elems: int = MAX_BLOCK_ELEMS):
+                 layer_idx: int = 0, max_block_elems: int = MAX_BLOCK_ELEMS, qk_norm: bool = False,
+                 norm_eps: float = 1e-6):
         super().__init__()
         if n_heads % n_kv_heads:
             raise ValueError(f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}")
         self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
         self.layer_idx, self.max_block_elems = layer_idx, max_block_elems
         self.backend = "auto"
+        self.qk_norm, self.norm_eps = qk_norm, norm_eps  # QK norm: zero mean, unit variance per head vector
         self.att_proj = nn.Linear(d_model, (n_heads + 2 * n_kv_heads) * head_dim, bias=False)
         self.attn_out = nn.Linear(n_heads * head_dim, d_model, bias=False)
         self.pos = pos
@@ -82,6 +84,9 @@ class Attention(nn.Module):
         q = q.view(B, T, Hq, D).transpose(1, 2)  # (B, Hq, T, D)
         k = k.view(B, T, Hk, D).transpose(1, 2)  # (B, Hk, T, D)
         v = v.view(B, T, Hk, D).transpose(1, 2)  # (B, Hk, T, D)
+        if self.qk_norm:  # before the rotation (paper Table 2), in fp32, no affine weights
+            q = F.layer_norm(q.float(), (D,), eps=self.norm_eps).to(v.dtype)
+            k = F.layer_norm(k.float(), (D,), eps=self.norm_eps).to(v.dtype)
         q, k = self.pos.rotate(q, k, positions, end)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)  # (B, Hk, Tk, D)

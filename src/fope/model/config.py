@@ -34,6 +34,9 @@ class ModelConfig:
         train_len: training context length; FoPE's floor frequency 2π/train_len is derived from it.
         pe: position-encoding kind (one of `fope.pos.KINDS`).
         pe_options: keyword options of that kind (e.g. `{"sigma": 0.3}` for fope, `{"theta": 10000}`).
+        qk_norm: normalise every query and key head vector to zero mean and unit variance (a LayerNorm over
+            head_dim without affine weights, eps norm_eps) before the position encoding rotates it (the paper's
+            Table 2 "QK Norm").
     """
 
     vocab_size: int
@@ -50,6 +53,7 @@ class ModelConfig:
     train_len: int = 512
     pe: str = "rope"
     pe_options: dict[str, Any] = field(default_factory=dict)
+    qk_norm: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -105,6 +109,8 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not isinstance(self.qk_norm, bool):
+            raise ValueError(f"qk_norm must be true or false, got {self.qk_norm!r}")
         from fope.pos import REGISTRY
 
         if self.pe not in REGISTRY:

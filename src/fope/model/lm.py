@@ -99,7 +99,8 @@ class Block(nn.Module):
         super().__init__()
         self.attn_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.attn = Attention(d_model=cfg.d_model, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads,
-                              head_dim=cfg.dim_head, pos=build_pos(cfg), layer_idx=layer_idx)
+                              head_dim=cfg.dim_head, pos=build_pos(cfg), layer_idx=layer_idx,
+                              qk_norm=cfg.qk_norm, norm_eps=cfg.norm_eps)
         self.ff_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = SwiGLU(d_model=cfg.d_model, hidden=cfg.hidden)
 

@@ -45,6 +45,19 @@ class RoPEOptions:
     scaling: Mapping[str, Any] | Scaling | None = None
     #: key/value heads (GQA); RoPE is the same for every head, only validated
     n_kv_heads: int | None = None
+    #: "RoPE-A" (paper Table 2): round every frequency up to whole cycles within train_len,
+    #: ω ← (2π/L)·⌈ωL/2π⌉ (needs train_len; not combinable with scaling)
+    whole_cycles: bool = False
+
+
+def whole_cycle_inv_freq(inv_freq: torch.Tensor, length: int) -> torch.Tensor:
+    """RoPE-A frequencies: each ω rounded up to the next whole number of cycles within ``length`` tokens.
+
+    ω ← (2π/L)·⌈ωL/2π⌉ (the authors' ``rope_clamp_to_linear`` with mode ``ceil``); computed in float64 so that a
+    frequency already completing k whole cycles stays at k. Every result completes an integer number >= 1 of cycles.
+    """
+    cycles = torch.ceil(inv_freq.double() * length / (2 * math.pi) - 1e-9).clamp_min(1)
+    return (cycles * (2 * math.pi / length)).to(inv_freq.dtype)
 
 
 class RoPE(PositionEncoding):
@@ -67,6 +80,9 @@ class RoPE(PositionEncoding):
         self.theta = check_theta("rope", opts.theta)
         self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
         self.base_inv_freq = F.rope_inv_freq(head_dim, self.theta)  # plain attribute: never cast by .to(dtype)
+        self.whole_cycles = _check_whole_cycles(opts.whole_cycles, train_len, self.scaling)
+        if self.whole_cycles:
+            self.base_inv_freq = whole_cycle_inv_freq(self.base_inv_freq, train_len)
         self._inv_freq, self.attention_scaling = self._frequencies(None)
 
     @property
@@ -105,6 +121,7 @@ class RoPE(PositionEncoding):
                 return (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
 
             key = ("rope", self.head_dim, self.theta, self.scaling, str(device))
+            key += (("whole_cycles", self.train_len),) if self.whole_cycles else ()
             length = max(position_end(positions, end), self.train_len or 0)
             cos, sin = self.tables.get(key, length, build)
             cos, sin = gather_rows(cos, positions), gather_rows(sin, positions)
@@ -122,4 +139,15 @@ class RoPE(PositionEncoding):
 
     def extra_repr(self) -> str:
         scaling = "" if self.scaling.rope_type == "default" else f", scaling={self.scaling.to_hf()}"
-        return f"head_dim={self.head_dim}, theta={self.theta:g}{scaling}"
+        whole = f", whole_cycles (L={self.train_len})" if self.whole_cycles else ""
+        return f"head_dim={self.head_dim}, theta={self.theta:g}{scaling}{whole}"
+
+
+def _check_whole_cycles(value: Any, train_len: int | None, scaling: Scaling) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"rope: whole_cycles must be true or false, got {value!r}")
+    if value and train_len is None:
+        raise ValueError("rope: whole_cycles=True needs train_len (the length L the cycles must complete in)")
+    if value and scaling.rope_type != "default":
+        raise ValueError(f"rope: whole_cycles=True cannot be combined with scaling {scaling.rope_type!r}")
+    return value

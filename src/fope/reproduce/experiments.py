@@ -16,6 +16,9 @@ Experiments (FOPE-SPEC 3.4-3.8, 4.7):
     passkey     a passkey task small models can learn: the seed-0 main runs fine-tuned at L on a mixture of the
                 training corpus and synthetic key-retrieval documents shorter than L (the test's frame, filler unlike
                 the test's), then evaluated from L to 16L with the unchanged zero-shot protocol.
+    table2      Table 2: RoPE, RoPE-A (frequencies rounded up to whole cycles within L) and NoPE, each without and
+                with QK norm (q, k standardised before the rotation); loss from L to 16L. The two arms without QK
+                norm are the seed-0 main runs of rope and nope.
 """
 
 from __future__ import annotations
@@ -179,6 +182,9 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
     # ------------------------------------------------------------------ passkey variant (CPU scale)
     if "passkey" in ex and p.retrieval_share > 0:
         _passkey(b, names)
+    # ------------------------------------------------------------------ Table 2 (RoPE / RoPE-A / NoPE x QK norm)
+    if "table2" in ex:
+        _table2(b)
     # ------------------------------------------------------------------ the other seeds of the main comparison
     if "main" in ex:
         for seed in range(1, p.seeds):
@@ -296,3 +302,20 @@ def _shape(b: _Builder, fope_runs: Any, *, head_dim: int, n_heads: int, n_layers
            head_dim=head_dim, n_heads=2 * n_heads, n_layers=n_layers)
     b.cell("ablations", "shape", "2x layers", fope_runs("double-layers", 1.6, {"model.n_layers": 2 * n_layers}),
            head_dim=head_dim, n_heads=n_heads, n_layers=2 * n_layers)
+
+
+#: Table 2 rows: (label, pe, pe_options); each also with QK norm (ModelConfig.qk_norm)
+TABLE2_ARMS = (("RoPE", "rope", {}), ("RoPE-A", "rope", {"whole_cycles": True}), ("NoPE", "nope", {}))
+
+
+def _table2(b: _Builder) -> None:
+    """Paper Table 2: one seed per arm (as the paper); perplexity only (the paper reports loss)."""
+    for label, pe, options in TABLE2_ARMS:
+        for qk_norm in (False, True):
+            arm = {"model.pe": pe, "model.pe_options": dict(options), "train.seed": 0}
+            if qk_norm:  # without it the arm is exactly the seed-0 main run (same overrides: trained once)
+                arm["model.qk_norm"] = True
+            slug = label.lower() + ("-qknorm" if qk_norm else "")
+            name = b.add_run(f"table2/{slug}/seed0", arm, trials=0, cost=1.0)
+            b.cell("table2", "pe", label + (" + QK Norm" if qk_norm else ""), [name], pe=pe,
+                   whole_cycles=bool(options.get("whole_cycles")), qk_norm=qk_norm)

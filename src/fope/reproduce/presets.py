@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
-EXPERIMENTS = ("main", "extension", "ablations", "passkey")
+EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")
 ABLATION_GROUPS = ("components", "sigma", "freq_dim", "shape")
 
 
@@ -80,7 +80,7 @@ class GridPreset:
     retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
     passkey_steps: int = _f(300, "optimizer steps of each passkey fine-tuning run (from the seed-0 main run, at L, "
                                  "fresh AdamW and warm-up, same batch and peak lr)")
-    experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey")
+    experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
     ablation_groups: tuple = _f(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
                                                  "shape")
     nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")

@@ -12,6 +12,7 @@ from typing import Any
 
 from .claims import ROPE_BLOWUP_MIN, check_claims, fmt, noise_of, regime
 from .presets import ABLATION_GROUPS, EXPERIMENTS
+from .mechanism import mechanism_section
 from .runner import write_json_atomic
 
 VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed",
@@ -168,6 +169,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
         out += _binomial_table(zero, "passkey", L, trials)
         out += [f"Perplexity on `{corpus}` after the fine-tuning:", ""] + _table(pv, "ppl", L, label="PE")
         out += _figure(figures, "passkey_task", "passkey task")
+    out += mechanism_section(r, figures)
     out += _runs_section(r)
     return "\n".join(out).rstrip() + "\n"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .experiments import Cell, Grid
+from .mechanism import mechanism_results
 from .runner import eval_requests, read_json, run_dir, run_record
 
 SCHEMA_VERSION = 1
@@ -154,6 +155,9 @@ def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_
             value["zero_shot"] = {k: v for k, v in cell_result(
                 out, grid, Cell("main", "pe", cell.arm, tuple(zero))).items() if k.startswith("passkey")}
             res["passkey_variant"][cell.arm] = value
+        elif cell.experiment == "table2":
+            res.setdefault("table2", {})[cell.arm] = value
+    res["mechanism"] = mechanism_results(grid, out)
     return res
 
 
