@@ -75,12 +75,15 @@ def register(subparsers) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="fope model dir, fope run dir, HF model dir or hub name")
+    p.add_argument("--model", required=True, help="fope model dir, fope run dir, HF model dir, hub name or smollm2")
     p.add_argument("--lengths", required=True, type=parse_lengths, help="comma-separated lengths, e.g. 512,1k,2k")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json / folder / hub name (default: the model's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"), help="HF models only")
     p.add_argument("--trust-remote-code", action="store_true", help="HF models with custom code (exported fope models)")
+    p.add_argument("--rope-scaling", default=None,
+                   help="HF models: frequency scaling set before loading, e.g. yarn:2, linear:2, dynamic:2, ntk:2 or "
+                        "an HF rope_parameters JSON dict")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--no-progress", action="store_true")
 
@@ -88,7 +91,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _load(args):
     from fope.eval.adapters import load_model
 
-    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                       rope_scaling=args.rope_scaling)
     tok = model.tokenizer
     if args.tokenizer is not None:
         from fope.data import load_tokenizer

@@ -1,7 +1,7 @@
 """`fope hf ...`: Hugging Face conversion, export, fine-tuning, LongBench and the conversion-recovery experiment.
 
-    fope hf convert   --model (DIR|HUB_NAME|smollm2) --out DIR [--pe fope] [--sigma 0.3] [--train-len N] [--preserving]
-                      [key=value ...]
+    fope hf convert   --model (DIR|HUB_NAME|smollm2) --out DIR [--pe fope] [--preset keep-context] [--sigma 0.3]
+                      [--train-len N | --floor-cycles C] [--rope-scaling yarn:2] [key=value ...]
     fope hf export    --model NATIVE_DIR --out DIR
     fope hf make-data --corpus wiki --out chat.jsonl [--n 2000]
     fope hf finetune  --model DIR --data (HUB_NAME|local.jsonl) --out DIR [--max-steps N] [--seq-len 4096] [--resume]
@@ -50,9 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-len", type=int, help="FoPE floor length N (default: the source's context length)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default=None, help="load dtype, e.g. bfloat16 (default: the checkpoint's)")
-    p.add_argument("--preserving", action="store_true",
-                   help="FoPE options that damage a pretrained model least (fope.hf.CONVERT_PRESERVING: out_dim=full "
-                        "pad=zero; recommended for conversions, see docs/huggingface.md); key=value items override")
+    p.add_argument("--preserving", action="store_true", help="same as --preset preserving")
+    p.add_argument("--preset", default=None,
+                   help="conversion recipe (fope.hf.convert.PRESETS): release | preserving | keep-context | "
+                        "noise-only | rope-exact; docs/huggingface.md measures each to 2x the trained context; "
+                        "key=value items override")
+    p.add_argument("--floor-cycles", type=float, default=None,
+                   help="FoPE floor: clip the frequencies completing fewer than this many periods over the source's "
+                        "context (1 = the paper's floor; keep-context uses 1/16)")
+    p.add_argument("--rope-scaling", default=None,
+                   help="frequency scaling of the new model: yarn:2, linear:2 (pi), dynamic:2, ntk:2, none, or an HF "
+                        "rope_parameters JSON dict")
     p.add_argument("options", nargs="*", metavar="key=value", help="more pe options, e.g. out_dim=full pad=zero")
     p.set_defaults(func=cmd_convert)
 
@@ -123,21 +131,28 @@ def _dtype(name: str | None):
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import CONVERT_PRESERVING, convert
+    from .convert import convert, parse_rope_scaling, preset_options
     from .io import load, load_tokenizer, save
 
     options = parse_options(args.options)
-    if args.preserving:
+    preset = "preserving" if args.preserving else args.preset
+    if args.preserving and args.preset not in (None, "preserving"):
+        raise ValueError(f"--preserving conflicts with --preset {args.preset}")
+    if preset is not None:
         if args.pe != "fope":
-            raise ValueError(f"--preserving applies to --pe fope only, got --pe {args.pe}")
-        options = {**CONVERT_PRESERVING, **options}
+            raise ValueError(f"--preset {preset} applies to --pe fope only, got --pe {args.pe}")
+        options = {**preset_options(preset), **options}
+    if args.floor_cycles is not None:
+        options["floor_cycles"] = args.floor_cycles
     if args.sigma is not None:
         options["sigma"] = args.sigma
     model = load(args.model, dtype=_dtype(args.dtype))
-    converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, **options)
+    converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed,
+                        rope_scaling=parse_rope_scaling(args.rope_scaling), **options)
     save(converted, args.out, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
     cfg = converted.config
-    print(f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len}")
+    print(f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
+          f"rope_parameters={cfg.rope_parameters}")
     return 0
 
 
