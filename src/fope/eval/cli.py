@@ -4,6 +4,7 @@ fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8
 fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
 fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
 fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
+fope eval downstream --model DIR [--tables 4,5,6] [--limit 200] [--data-dir local/] [--json report.json]
 """
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ def register(subparsers) -> None:
     pl.add_argument("--labels", default=None, help="comma-separated legend labels, one per result file")
     pl.add_argument("--title", default=None)
     pl.set_defaults(func=run_plot)
+    ds = sub.add_parser("downstream", help="the paper's Tables 4-6 through lm-eval, paper numbers beside ours")
+    ds.add_argument("--model", required=True, help="HF model dir, hub name, smollm2, or a native fope model/run dir")
+    ds.add_argument("--tables", default="4,5,6", help="comma list of 4 (accuracy), 5 (gold-answer NLL), 6 (MMLU)")
+    ds.add_argument("--tasks", default=None, help="comma list of lm-eval task names to restrict to")
+    ds.add_argument("--data-dir", default=None, help="offline: <task>.jsonl files in the HF datasets' row format")
+    ds.add_argument("--limit", type=float, default=None, help="documents per task (int) or fraction")
+    ds.add_argument("--batch-size", type=int, default=1)
+    ds.add_argument("--device", default="cpu")
+    ds.add_argument("--json", default=None, help="write the report here")
+    ds.set_defaults(func=run_downstream)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -204,4 +215,23 @@ def run_plot(args) -> int:
     else:
         out = plot_lengths(results, args.out, labels=labels, title=args.title)
     print(f"wrote {out}")
+    return 0
+
+
+def run_downstream(args) -> int:
+    import json
+    from pathlib import Path
+
+    from fope.hf import downstream
+
+    tables = [int(t) for t in args.tables.split(",") if t.strip()]
+    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    rep = downstream.run(args.model, tables=tables, tasks=args.tasks.split(",") if args.tasks else None,
+                         data_dir=args.data_dir, limit=limit, batch_size=args.batch_size, device=args.device)
+    print(downstream.format_report(rep))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(args.json).with_suffix(".tmp")
+        tmp.write_text(json.dumps(rep, indent=1, default=str))
+        tmp.replace(args.json)
     return 0

@@ -96,6 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default=None, help="comma list: gov_report,multi_news,trec,triviaqa,samsum (default)")
     p.add_argument("--limit", type=float, default=None, help="samples per task (int) or fraction")
     p.add_argument("--include-path", default=None, help="extra lm-eval task YAML folder")
+    p.add_argument("--data-dir", default=None,
+                   help="local LongBench data: a folder of the HF dataset's JSONL files (trec_e.jsonl, ...), offline")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-length", type=int, default=None, help="truncate prompts to this many tokens")
@@ -202,7 +204,8 @@ def cmd_longbench(args: argparse.Namespace) -> int:
     tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
     results = lmeval.run(args.model, tasks, limit=limit, include_path=args.include_path, batch_size=args.batch_size,
-                         device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template)
+                         device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template,
+                         data_dir=args.data_dir)
     summary = lmeval.summary(results)
     text = json.dumps(summary["by_bucket"], indent=1)
     print(text)
