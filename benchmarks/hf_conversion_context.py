@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--data", default="wiki")
     parser.add_argument("--presets", default="keep-context,noise-only,preserving,release",
                         help=f"comma list of {list(PRESETS)}")
+    parser.add_argument("--sigma", type=float, default=None, help="override every preset's sigma (rows named NAME@sSIGMA)")
+    parser.add_argument("--no-source", action="store_true", help="skip the source row")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()
@@ -66,11 +68,14 @@ def main() -> None:
             tmp.write_text(json.dumps(result, indent=1))
             os.replace(tmp, args.out)
 
-    measure("source", source, {})
+    if not args.no_source:
+        measure("source", source, {})
     for name in presets:
-        converted = convert(source, pe="fope", **preset_options(name))
+        options = preset_options(name) if args.sigma is None else {**preset_options(name), "sigma": args.sigma}
+        converted = convert(source, pe="fope", **options)
         cfg = converted.config
-        measure(name, converted, {**preset_options(name), "pe_train_len": cfg.pe_train_len,
+        row = name if args.sigma is None else f"{name}@s{args.sigma:g}"
+        measure(row, converted, {**options, "pe_train_len": cfg.pe_train_len,
                                   "d_in": int(converted.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2])})
         del converted
     print(format_table(result))
@@ -79,6 +84,8 @@ def main() -> None:
 def format_table(result: dict) -> str:
     """Markdown table: ppl per length and the ratio to the source at each length."""
     lengths = result["lengths"]
+    if "source" not in result["rows"]:
+        return ""
     src = result["rows"]["source"]["ppl"]
     lines = ["| preset | floor N' (D_in) | " + " | ".join(f"ppl @ {n} (× src)" for n in lengths) + " |",
              "|---|---|" + "---|" * len(lengths)]

@@ -74,3 +74,54 @@ def test_finetune_learns_saves_and_resumes_exactly(tiny_llama, char_tokenizer, t
     for name, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)
     assert not (tmp_path / "part" / "checkpoint.tmp").exists()
+
+
+def test_resume_refuses_a_changed_schedule(tiny_llama, char_tokenizer, tmp_path):
+    data = write_jsonl(tmp_path / "chat.jsonl")
+    opts = dict(seq_len=32, batch_size=2, max_steps=6, lr=3e-3, save_every=3, progress=False)
+    finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", stop_at=3, **opts)
+    with pytest.raises(ValueError, match=r"max_steps: 6 -> 8.*--allow-config-change"):
+        finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
+                 **{**opts, "max_steps": 8})
+    done = finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
+                    allow_config_change=True, **{**opts, "max_steps": 8})
+    assert done["steps"] == 8
+    # save_every may change freely
+    finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run2", stop_at=3, **opts)
+    finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run2", resume=True,
+             **{**opts, "save_every": 2})
+
+
+def test_tokenizer_without_chat_template_trains_on_plain_text(tiny_llama, char_tokenizer, tmp_path):
+    """A native fope export has no chat template: loss_on='all' trains on the text; 'assistant' says what to do."""
+    plain = char_tokenizer
+    plain.chat_template = None
+    ids, mask = encode_conversation(plain, CONVERSATIONS[0], loss_on="all")
+    assert "".join(plain.convert_ids_to_tokens(ids)) == "say hi\n\nhi there\n" and all(mask)
+    with pytest.raises(ValueError, match="no chat template.*--loss-on all"):
+        encode_conversation(plain, CONVERSATIONS[0], loss_on="assistant")
+    out = finetune(convert(tiny_llama, pe="rope"), plain, write_jsonl(tmp_path / "c.jsonl"), tmp_path / "ft",
+                   seq_len=32, max_steps=2, loss_on="all", progress=False)
+    assert out["finished"]
+
+
+def test_native_export_converts_and_finetunes(tmp_path, char_tokenizer):
+    """A native RoPE model exported to HF converts to FoPE (model_type fope_llama, pe rope) and fine-tunes."""
+    import fope.model
+    from fope.hf.export import native_to_hf
+
+    torch.manual_seed(0)
+    native = fope.model.CausalLM(fope.model.ModelConfig(vocab_size=97, d_model=32, n_layers=1, n_heads=2,
+                                                        train_len=32, pe="rope"))
+    hf = native_to_hf(native)
+    exact = convert(hf, pe="fope", sigma=0.0, clip_floor=False, out_dim="full")
+    ids = torch.randint(0, 97, (1, 20))
+    with torch.no_grad():
+        torch.testing.assert_close(exact(input_ids=ids).logits, hf(input_ids=ids).logits, rtol=0, atol=0)
+    fope_model = convert(hf, pe="fope", train_len=64, out_dim="full", pad="zero")
+    assert fope_model.config.pe_train_len == 64 and fope_model.config.pe == "fope"
+    with pytest.raises(ValueError, match="only pe='rope' sources"):
+        convert(fope_model, pe="fope")
+    char_tokenizer.chat_template = None
+    assert finetune(fope_model, char_tokenizer, write_jsonl(tmp_path / "c.jsonl"), tmp_path / "ft", seq_len=64,
+                    max_steps=1, loss_on="all", progress=False)["finished"]

@@ -6,6 +6,7 @@
     fope hf make-data --corpus wiki --out chat.jsonl [--n 2000]
     fope hf finetune  --model DIR --data (HUB_NAME|local.jsonl) --out DIR [--max-steps N] [--seq-len 4096] [--resume]
     fope hf longbench --model DIR [--tasks gov_report,trec,...] [--limit N] [--include-path DIR]
+    fope hf extend    --model RoPE_MODEL --out DIR [--preset cpu|gpu] [--methods fope,yarn,pi,none]
     fope hf recovery  --model smollm2 --out DIR [--steps 60] [--seq-len 512]
 """
 
@@ -82,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="local .jsonl of {'messages': [...]} or a HF dataset name")
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: accept settings that differ from the checkpoint's (restarts the schedule)")
     p.add_argument("--no-progress", action="store_true")
     for name, typ, default in (("seq-len", int, 4096), ("batch-size", int, 1), ("grad-accum", int, 1),
                                ("lr", float, 3e-4), ("warmup-ratio", float, 0.1), ("weight-decay", float, 0.0),
@@ -104,6 +107,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chat-template", action="store_true", help="apply the tokenizer's chat template")
     p.add_argument("--out", default=None, help="write the JSON summary here")
     p.set_defaults(func=cmd_longbench)
+
+    p = sub.add_parser("extend", help="context extension: FoPE vs YaRN vs PI vs none, same data and steps")
+    p.add_argument("--model", required=True, help="RoPE model: HF dir, hub name, smollm2, or native fope model/run dir")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", default="cpu", help="cpu (a cpu-tiny RoPE model, minutes) | gpu (SmolLM2-135M)")
+    p.add_argument("--methods", default="fope,yarn,pi,none")
+    p.add_argument("--device", default="cpu")
+    for name, typ in (("factor", int), ("steps", int), ("lr", float), ("n-examples", int), ("corpus", str),
+                      ("max-chunks", int), ("passkey-trials", int), ("fope-preset", str), ("seed", int)):
+        p.add_argument(f"--{name}", type=typ, default=None, help="override the preset's value")
+    p.set_defaults(func=cmd_extend)
 
     p = sub.add_parser("recovery", help="perplexity before/after conversion and after a short fine-tune")
     p.add_argument("--model", required=True)
@@ -189,6 +203,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     model = load(args.model)
     summary = finetune(
         model, load_tokenizer(args.model), args.data, args.out, resume=args.resume, progress=not args.no_progress,
+        allow_config_change=args.allow_config_change,
         seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, epochs=args.epochs,
         max_steps=args.max_steps, max_examples=args.max_examples, save_every=args.save_every, seed=args.seed,
@@ -222,4 +237,15 @@ def cmd_recovery(args: argparse.Namespace) -> int:
     recovery(args.model, args.out, pe=args.pe, pe_options=parse_options(args.options), train_len=args.train_len,
              lengths=lengths, data=args.data, max_chunks=args.max_chunks, steps=args.steps, seq_len=args.seq_len,
              n_examples=args.n_examples)
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from .extend import extend, format_table
+
+    names = ("factor", "steps", "lr", "n_examples", "corpus", "max_chunks", "passkey_trials", "fope_preset", "seed")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    result = extend(args.model, args.out, methods=args.methods.split(","), preset=args.preset, device=args.device,
+                    **overrides)
+    print(format_table(result))
     return 0

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
-SUPPORTED = ("llama", "mistral", "qwen2")
+SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
 
 #: PE options the remote model understands, per kind (see remote/modeling_fope.py)
 REMOTE_OPTIONS = {
@@ -100,13 +100,23 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
     from .remote.configuration_fope import PE_KINDS, FopeConfig
 
     model_type = getattr(config, "model_type", None)
+    if model_type == "fope_llama":  # an exported native RoPE model (or an earlier conversion to rope)
+        if config.pe != "rope":
+            raise ValueError(f"cannot convert a FopeForCausalLM with pe={config.pe!r}: only pe='rope' sources")
+        if pe not in PE_KINDS:
+            raise ValueError(f"unknown pe={pe!r}; choose one of {list(PE_KINDS)}")
+        _check_remote_options(pe, pe_options)
+        fields = config.to_dict()
+        for key in ("model_type", "architectures", "auto_map", "transformers_version", "dtype", "torch_dtype"):
+            fields.pop(key, None)
+        fields.update(pe=pe, pe_options=copy.deepcopy(pe_options),
+                      pe_train_len=train_len or source_context_length(config))
+        return FopeConfig(**fields)
     if model_type not in SUPPORTED:
         raise ValueError(f"cannot convert model_type={model_type!r}: supported are {list(SUPPORTED)}")
     if pe not in PE_KINDS:
         raise ValueError(f"unknown pe={pe!r}; choose one of {list(PE_KINDS)}")
-    unknown = sorted(set(pe_options) - set(REMOTE_OPTIONS[pe]))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(REMOTE_OPTIONS[pe])}")
+    _check_remote_options(pe, pe_options)
     rope = dict(getattr(config, "rope_parameters", None) or {})
     if "rope_theta" not in rope:
         rope["rope_theta"] = float(getattr(config, "rope_theta", 10000.0))
@@ -142,6 +152,12 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
         bos_token_id=config.bos_token_id,
         eos_token_id=config.eos_token_id,
     )
+
+
+def _check_remote_options(pe: str, pe_options: dict[str, Any]) -> None:
+    unknown = sorted(set(pe_options) - set(REMOTE_OPTIONS[pe]))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(REMOTE_OPTIONS[pe])}")
 
 
 def _biases_and_window(config: Any, model_type: str) -> tuple[bool, bool, int | None]:

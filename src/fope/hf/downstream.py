@@ -153,19 +153,10 @@ def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence
 
 
 def hf_model_dir(model: str | Path, export_to: Path) -> str:
-    """An HF directory / hub name lm-eval can load: native fope model or run directories are exported first."""
-    from .io import resolve
+    """An HF directory / hub name lm-eval can load (native fope directories exported first; `fope.hf.io.hf_dir`)."""
+    from .io import hf_dir
 
-    path = Path(model)
-    native = path / "config.json" if (path / "config.json").is_file() else path / "model" / "config.json"
-    if native.is_file():
-        import json
-
-        if json.loads(native.read_text()).get("format") == "fope":
-            from .export import export
-
-            return str(export(native.parent, export_to))
-    return str(resolve(model))
+    return str(hf_dir(model, export_to))
 
 
 def _metric(result: dict, name: str) -> float | None:

@@ -66,6 +66,18 @@ def resolve(name: str | Path) -> str | Path:
     return text
 
 
+def hf_dir(model: str | Path, export_to: str | Path) -> str | Path:
+    """`resolve`'s answer, except that a native fope model or run directory is first exported (`fope.hf.export`)
+    to ``export_to``: whatever HF code (lm-eval, transformers) can load."""
+    path = Path(model)
+    for candidate in (path / "config.json", path / "model" / "config.json"):
+        if candidate.is_file() and json.loads(candidate.read_text()).get("format") == "fope":
+            from .export import export
+
+            return export(candidate.parent, export_to)
+    return resolve(model)
+
+
 def load(path: str | Path, *, device: str = "cpu", dtype: Any = None, rope_scaling: Any = None) -> Any:
     """Load a model (eval mode): a FopeForCausalLM directory with fope's own classes (no remote code executed), any
     other causal LM directory or hub name with ``AutoModelForCausalLM``, and the name ``smollm2`` (fope.hf.smollm).
@@ -129,4 +141,4 @@ def load_tokenizer(path: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(source)
 
 
-__all__ = ["save", "load", "resolve", "load_tokenizer", "is_fope_dir", "register_auto_classes", "AUTO_MAP", "REMOTE_FILES"]
+__all__ = ["save", "load", "resolve", "hf_dir", "load_tokenizer", "is_fope_dir", "register_auto_classes", "AUTO_MAP", "REMOTE_FILES"]
