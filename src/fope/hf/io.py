@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 REMOTE_DIR = Path(__file__).parent / "remote"
-REMOTE_FILES = ("configuration_fope.py", "modeling_fope.py")
+#: configuration + model, and fope.pos's pure math modules the model imports relatively (only math + torch)
+REMOTE_FILES = ("configuration_fope.py", "modeling_fope.py", "functional.py", "scaling.py")
 AUTO_MAP = {
     "AutoConfig": "configuration_fope.FopeConfig",
     "AutoModel": "modeling_fope.FopeModel",

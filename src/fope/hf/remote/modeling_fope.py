@@ -1,9 +1,10 @@
 """`FopeForCausalLM`: a Llama-family decoder (RMSNorm, SwiGLU, GQA, Llama weight names) with pluggable position
 encodings: rope, fope (Fourier Position Embedding, Hua et al., ICML 2025), nope, alibi, kerple, fire.
 
-Self-contained remote code (copied next to every saved model; needs torch + transformers, never ``fope``). The
-position-encoding math below is the single remote copy of fope.pos's math; tests/hf/test_remote_math.py compares
-it with fope.pos on full tensors so the two cannot drift apart silently.
+Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, which ARE
+fope.pos.functional / fope.pos.scaling: symlinks in the source tree, copied as files; needs torch + transformers,
+never ``fope``). Frequency grids and every scaling type come from those files; the FoPE mixing, ALiBi, KERPLE and
+FIRE code below is still a second copy, pinned to fope.pos on full tensors by tests/hf/test_hf_remote_math.py.
 
 Shapes:
     B batch, T new tokens, S keys (cached + new), Hq query heads, Hk key/value heads, D head dim,
@@ -28,6 +29,9 @@ except ImportError:  # pragma: no cover - older transformers
     hf_init = nn.init
 
 from .configuration_fope import FopeConfig
+from .functional import rope_inv_freq
+from .scaling import ALIASES as SCALING_ALIASES
+from .scaling import SCALINGS, parse_scaling
 
 # ----------------------------------------------------------------------------------------------------------------
 # Position-encoding math (pure functions; mirrors fope.pos)
@@ -35,40 +39,31 @@ from .configuration_fope import FopeConfig
 
 
 def base_frequencies(dim: int, theta: float) -> torch.Tensor:
-    """omega_i = theta^(-2i/dim), i < dim/2, fp32 (computed like HF's default init, bit for bit)."""
+    """omega_i = theta^(-2i/dim), i < dim/2, fp32 (fope.pos.functional.rope_inv_freq: HF's default init, bit for bit)."""
     # explicit CPU device: models are built under a meta-device context by from_pretrained
-    return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64, device="cpu").float() / dim))
+    return rope_inv_freq(dim, theta, device="cpu")
 
 
 def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
     """Frequencies (dim/2,) fp32 of the grid of size ``dim`` under ``config.rope_parameters``, and the attention
     factor multiplied into cos and sin.
 
-    default, linear, ntk (static NTK-aware base), dynamic (NTK base at the current length S = max position + 1,
-    only when S > original_max_position_embeddings; a pure function of the call, no state) are written out here;
-    yarn and the other HF types use transformers' ``ROPE_INIT_FUNCTIONS`` (so need dim == head_dim).
+    default, linear/pi, ntk, dynamic and yarn are fope.pos.scaling's transforms (the sibling file ``scaling.py``,
+    the same code the native model runs; dynamic NTK uses S = max position + 1 of the call); other HF types
+    (llama3, longrope, ... from converted checkpoints) use transformers' ``ROPE_INIT_FUNCTIONS`` (need dim == head_dim).
     """
-    params = config.rope_parameters
+    params = dict(config.rope_parameters)
     rope_type = params.get("rope_type", params.get("type", "default"))
-    rope_type = {"pi": "linear"}.get(rope_type, rope_type)
     theta = float(params["rope_theta"])
-    if rope_type == "default":
-        return base_frequencies(dim, theta), 1.0
-    if rope_type == "linear":
-        return base_frequencies(dim, theta) / float(params["factor"]), 1.0
-    factor = float(params.get("factor", 1.0))
-    if rope_type == "ntk":
-        return base_frequencies(dim, theta * factor ** (dim / (dim - 2))), 1.0
-    if rope_type == "dynamic":
-        original = int(params.get("original_max_position_embeddings") or config.max_position_embeddings)
-        if seq_len is None or seq_len <= original:
-            return base_frequencies(dim, theta), 1.0
-        base = theta * ((factor * seq_len / original) - (factor - 1)) ** (dim / (dim - 2))
-        return base_frequencies(dim, base), 1.0
+    if rope_type in SCALINGS or rope_type in SCALING_ALIASES:
+        params.pop("partial_rotary_factor", None)
+        original = params.get("original_max_position_embeddings") or config.max_position_embeddings
+        scaling = parse_scaling(params, train_len=int(original), theta=theta)
+        return scaling(base_frequencies(dim, theta), theta=theta, dim=dim, seq_len=seq_len)
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     if rope_type not in ROPE_INIT_FUNCTIONS:
-        raise ValueError(f"unsupported rope_type {rope_type!r}; choose default, linear, ntk, dynamic or one of "
+        raise ValueError(f"unsupported rope_type {rope_type!r}; choose one of {sorted(SCALINGS)} or "
                          f"{sorted(ROPE_INIT_FUNCTIONS)}")
     if dim != config.head_dim:
         raise ValueError(f"rope_type {rope_type!r} needs the frequency grid size {dim} to equal head_dim")
