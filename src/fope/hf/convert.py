@@ -27,6 +27,7 @@ of perplexity instead of ~45x (docs/huggingface.md, benchmarks/hf_conversion_opt
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
@@ -34,15 +35,20 @@ import torch
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
 SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
 
-#: PE options the remote model understands, per kind (see remote/modeling_fope.py)
-REMOTE_OPTIONS = {
-    "nope": (),
-    "rope": (),
-    "alibi": (),
-    "kerple": ("init",),
-    "fire": ("mlp_width", "c_init", "threshold", "eps"),
-    "fope": ("sigma", "clip_floor", "out_dim", "pad", "init", "normalize", "freq_dim", "share_heads"),
-}
+#: PE options the remote model understands, per kind: the keys of its position classes' DEFAULTS (one definition;
+#: tests/hf/test_hf_remote_math.py pins those defaults to fope.pos's option dataclasses)
+#: (``REMOTE_OPTIONS`` is computed on first access, so importing fope.hf does not import transformers)
+@functools.lru_cache(maxsize=1)
+def _remote_options() -> dict[str, tuple[str, ...]]:
+    from .remote.modeling_fope import POSITION_CLASSES
+
+    return {kind: tuple(cls.DEFAULTS) for kind, cls in POSITION_CLASSES.items()}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REMOTE_OPTIONS":
+        return dict(_remote_options())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: the FoPE setting that reduces exactly to RoPE (identity coefficients, all frequencies, full width)
 ROPE_REDUCTION = {"sigma": 0.0, "clip_floor": False, "out_dim": "full"}
@@ -155,9 +161,10 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
 
 
 def _check_remote_options(pe: str, pe_options: dict[str, Any]) -> None:
-    unknown = sorted(set(pe_options) - set(REMOTE_OPTIONS[pe]))
+    allowed = _remote_options()[pe]
+    unknown = sorted(set(pe_options) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(REMOTE_OPTIONS[pe])}")
+        raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(allowed)}")
 
 
 def _biases_and_window(config: Any, model_type: str) -> tuple[bool, bool, int | None]:

@@ -152,9 +152,11 @@ def _check_options(kind: str, options: dict, allowed: dict) -> dict:
 class NoPosition(nn.Module):
     """NoPE: causal masking alone carries order."""
 
+    DEFAULTS: dict = {}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("nope", config.pe_options, {})
+        _check_options("nope", config.pe_options, self.DEFAULTS)
 
     def rotate(self, q, k, positions):
         return q, k
@@ -166,9 +168,11 @@ class NoPosition(nn.Module):
 class RotaryPosition(nn.Module):
     """RoPE (Su et al.) exactly as HF Llama: x*cos + rotate_half(x)*sin, cos/sin scaled by the attention factor."""
 
+    DEFAULTS: dict = {}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("rope", config.pe_options, {})
+        _check_options("rope", config.pe_options, self.DEFAULTS)
         self.config = config
         self.n_rep = config.num_attention_heads // config.num_key_value_heads
 
@@ -276,9 +280,11 @@ class FourierPosition(nn.Module):
 class AlibiPosition(nn.Module):
     """ALiBi: bias[h, i, j] = -slope_h * (i - j) on the causal part (attention masks j > i itself)."""
 
+    DEFAULTS: dict = {}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("alibi", config.pe_options, {})
+        _check_options("alibi", config.pe_options, self.DEFAULTS)
         self.n_heads = config.num_attention_heads
 
     def rotate(self, q, k, positions):
@@ -297,10 +303,11 @@ class KerplePosition(nn.Module):
     """
 
     EPS = 0.01
+    DEFAULTS = {"init": "uniform"}
 
     def __init__(self, config: FopeConfig):
         super().__init__()
-        self.options = _check_options("kerple", config.pe_options, {"init": "uniform"})
+        self.options = _check_options("kerple", config.pe_options, self.DEFAULTS)
         if self.options["init"] not in ("uniform", "ones"):
             raise ValueError(f"kerple init must be 'uniform' or 'ones', got {self.options['init']!r}")
         self.raw_r1 = nn.Parameter(torch.zeros(config.num_attention_heads))
@@ -333,10 +340,11 @@ class FirePosition(nn.Module):
     Options: mlp_width (32), c_init (0.1), threshold (None: pe_train_len), eps (1e-6).
     """
 
+    DEFAULTS = {"mlp_width": 32, "c_init": 0.1, "threshold": None, "eps": 1e-6}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        self.options = _check_options("fire", config.pe_options,
-                                      {"mlp_width": 32, "c_init": 0.1, "threshold": None, "eps": 1e-6})
+        self.options = _check_options("fire", config.pe_options, self.DEFAULTS)
         threshold = self.options["threshold"] or config.pe_train_len
         if not threshold:
             raise ValueError("fire needs a threshold (pe_options threshold or pe_train_len)")
