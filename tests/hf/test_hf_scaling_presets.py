@@ -109,7 +109,7 @@ def test_cli_convert_preset_and_scaling(tmp_path, tiny_llama):
     assert main(["hf", "convert", "--model", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
                  "--preset", "keep-context", "--rope-scaling", "yarn:2"]) == 0
     model = fope.hf.load(tmp_path / "out")
-    assert model.config.pe_options == {"out_dim": "full", "pad": "zero"}
+    assert model.config.pe_options == {"out_dim": "full", "pad": "zero", "sigma": 0.15}
     assert model.config.pe_train_len == 1024
     assert model.config.rope_parameters["rope_type"] == "yarn"
 
