@@ -32,8 +32,13 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=None, help="override every preset's sigma (rows named NAME@sSIGMA)")
     parser.add_argument("--no-source", action="store_true", help="skip the source row")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="print one table from earlier --out files (rows and lengths merged) and exit")
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()
+    if args.merge:
+        print(format_table(merge([json.loads(Path(f).read_text()) for f in args.merge])))
+        return
 
     import torch
 
@@ -81,18 +86,40 @@ def main() -> None:
     print(format_table(result))
 
 
+def merge(results: list[dict]) -> dict:
+    """Rows of several runs (same model and data) in one result: rows with the same preset and σ merged (their ppl
+    dicts united), lengths united."""
+    out = {"lengths": sorted({n for r in results for n in r["lengths"]}), "rows": {}}
+    for r in results:
+        for name, row in r["rows"].items():
+            base = name.split("@")[0]
+            key = base if base == "source" else f"{base}@s{row['options'].get('sigma', 0.3):g}"
+            merged = out["rows"].setdefault(key, {"options": row["options"], "ppl": {}})
+            merged["ppl"].update(row["ppl"])
+    return out
+
+
 def format_table(result: dict) -> str:
-    """Markdown table: ppl per length and the ratio to the source at each length."""
+    """Markdown table: ppl per length and the ratio to the source at each length (– where not measured)."""
     lengths = result["lengths"]
     if "source" not in result["rows"]:
         return ""
     src = result["rows"]["source"]["ppl"]
-    lines = ["| preset | floor N' (D_in) | " + " | ".join(f"ppl @ {n} (× src)" for n in lengths) + " |",
-             "|---|---|" + "---|" * len(lengths)]
+
+    def cell(row: dict, n: int) -> str:
+        value, ref = row["ppl"].get(str(n)), src.get(str(n))
+        if value is None:
+            return "–"
+        return f"{value:.2f}" + ("" if ref is None else f" (×{value / ref:.3f})")
+
+    lines = ["| preset | σ | floor N' (D_in) | " + " | ".join(f"ppl @ {n} (× src)" for n in lengths) + " |",
+             "|---|---|---|" + "---|" * len(lengths)]
     for name, row in result["rows"].items():
-        floor = f"{row['options'].get('pe_train_len')} ({row['options'].get('d_in')})" if name != "source" else "–"
-        cells = " | ".join(f"{row['ppl'][str(n)]:.2f} (×{row['ppl'][str(n)] / src[str(n)]:.3f})" for n in lengths)
-        lines.append(f"| {name} | {floor} | {cells} |")
+        o = row["options"]
+        floor = "–" if name == "source" else (f"{o.get('pe_train_len')} ({o.get('d_in')})"
+                                              if o.get("clip_floor", True) else f"off ({o.get('d_in')})")
+        sigma = "–" if name == "source" else f"{o.get('sigma', 0.3):g}"
+        lines.append(f"| {name} | {sigma} | {floor} | " + " | ".join(cell(row, n) for n in lengths) + " |")
     return "\n".join(lines)
 
 
