@@ -114,7 +114,7 @@ def format_table(result: dict) -> str:
 
     lines = ["| preset | σ | floor N' (D_in) | " + " | ".join(f"ppl @ {n} (× src)" for n in lengths) + " |",
              "|---|---|---|" + "---|" * len(lengths)]
-    for name, row in result["rows"].items():
+    for name, row in sorted(result["rows"].items(), key=lambda kv: kv[0] != "source"):  # source first
         o = row["options"]
         floor = "–" if name == "source" else (f"{o.get('pe_train_len')} ({o.get('d_in')})"
                                               if o.get("clip_floor", True) else f"off ({o.get('d_in')})")
