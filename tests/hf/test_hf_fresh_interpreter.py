@@ -87,13 +87,14 @@ def test_exports_match_native_in_a_fresh_interpreter(tmp_path):
     for name, (pe, options) in CASES.items():
         model = native(pe, options)
         ids = torch.randint(1, 50, (2, 40), generator=gen)  # 40 > train_len 16 (dynamic NTK active)
-        short = [torch.randint(1, 50, (1, 9), generator=gen), torch.randint(1, 50, (1, 6), generator=gen)]
-        padded = torch.zeros(2, 9, dtype=torch.long)
-        mask = torch.zeros(2, 9, dtype=torch.long)
+        # prompts longer than train_len 16, so FIRE's position normaliser and dynamic NTK are in play
+        short = [torch.randint(1, 50, (1, 22), generator=gen), torch.randint(1, 50, (1, 17), generator=gen)]
+        padded = torch.zeros(2, 22, dtype=torch.long)
+        mask = torch.zeros(2, 22, dtype=torch.long)
         greedy_rows = []
         for row, seq in enumerate(short):
-            padded[row, 9 - seq.shape[1]:] = seq[0]
-            mask[row, 9 - seq.shape[1]:] = 1
+            padded[row, 22 - seq.shape[1]:] = seq[0]
+            mask[row, 22 - seq.shape[1]:] = 1
             greedy_rows.append(greedy(model, seq, 4)[:, seq.shape[1]:])
         with torch.no_grad():
             logits = model(ids)

@@ -161,7 +161,7 @@ class NoPosition(nn.Module):
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         return None
 
 
@@ -188,7 +188,7 @@ class RotaryPosition(nn.Module):
             cos, sin = self.tables(positions)
             return apply_rotary(q.float(), cos, sin).to(q.dtype), apply_rotary(k.float(), cos, sin).to(k.dtype)
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         return None
 
 
@@ -273,7 +273,7 @@ class FourierPosition(nn.Module):
             q_out = apply_rotary(q.float(), expand_heads(cos, n_rep), expand_heads(sin, n_rep))
         return q_out.to(q.dtype), k_out.to(k.dtype)
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         return None
 
 
@@ -290,7 +290,7 @@ class AlibiPosition(nn.Module):
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         rel = (q_pos[:, None] - k_pos[None, :]).float()  # (Tq, Tk)
         return -alibi_slopes(self.n_heads).to(q_pos.device)[:, None, None] * rel
 
@@ -326,7 +326,7 @@ class KerplePosition(nn.Module):
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
         r1 = self.EPS + F.softplus(self.raw_r1.float())
         r2 = self.EPS + F.softplus(self.raw_r2.float())
@@ -367,14 +367,18 @@ class FirePosition(nn.Module):
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
+        """(Hq, Tq, Tk), or (B, Hq, Tq, Tk) when ``positions`` (B, Tq) are given: FIRE normalises by the query's
+        absolute position, which under left padding is its position id, not its cache index."""
         c = self.c.float()
-        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
+        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk): cache indices; differences are exact
         threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        norm = torch.maximum(q_pos.float(), threshold)  # (Tq,)
-        x = torch.log(torch.abs(c * dist) + 1) / (torch.log(torch.abs(c * norm) + 1) + self.eps)[:, None]
+        absolute = q_pos.float() if positions is None else positions.float()  # (Tq,) | (B, Tq)
+        norm = torch.maximum(absolute, threshold)
+        x = torch.log(torch.abs(c * dist) + 1) / (torch.log(torch.abs(c * norm) + 1) + self.eps)[..., None]
         hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
-        return torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float()) + self.mlp_out.bias.float()[:, None, None]
+        out = torch.einsum("...qkw,hw->...hqk", hidden, self.mlp_out.weight.float())
+        return out + self.mlp_out.bias.float()[:, None, None]
 
 
 POSITION_CLASSES = {
@@ -464,16 +468,18 @@ class FopeAttention(nn.Module):
         k, v = expand_heads(k, rep), expand_heads(v, rep)  # (B, Hq, S, D)
         q_idx = torch.arange(past, past + t, device=x.device)
         k_idx = torch.arange(s, device=x.device)
-        mask = self._mask(q_idx, k_idx, key_padding, q.dtype)
+        mask = self._mask(q_idx, k_idx, key_padding, q.dtype, positions)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
 
-    def _mask(self, q_idx, k_idx, key_padding, dtype) -> torch.Tensor | None:
+    def _mask(self, q_idx, k_idx, key_padding, dtype, positions=None) -> torch.Tensor | None:
         """Additive (B|1, Hq|1, T, S) mask: causal + sliding window + padding + the encoding's bias; None if plain causal."""
-        bias = self.pos_enc.bias(q_idx, k_idx)  # (Hq, T, S) | None; relative distances are padding-invariant
+        # (Hq, T, S) | (B, Hq, T, S) | None; relative distances are padding-invariant, FIRE's normaliser uses the
+        # position ids when there is padding
+        bias = self.pos_enc.bias(q_idx, k_idx, positions if key_padding is not None else None)
         square = q_idx.numel() == k_idx.numel()
         if bias is None and key_padding is None and self.sliding_window is None and (square or q_idx.numel() == 1):
             return None
@@ -483,7 +489,7 @@ class FopeAttention(nn.Module):
         allowed = allowed[None, None]  # (1, 1, T, S)
         if key_padding is not None:
             allowed = allowed & key_padding[:, None, None, :]  # (B, 1, T, S)
-        base = torch.zeros((), dtype=dtype, device=q_idx.device) if bias is None else bias[None].to(dtype)
+        base = torch.zeros((), dtype=dtype, device=q_idx.device) if bias is None else (bias if bias.dim() == 4 else bias[None]).to(dtype)
         return base.masked_fill(~allowed, torch.finfo(dtype).min)
 
 
