@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - older transformers
     hf_init = nn.init
 
 from .configuration_fope import FopeConfig
-from .functional import rope_inv_freq
+from .functional import alibi_bias, alibi_slopes, clip_floor_keep, kerple_log_bias, rope_inv_freq
 from .scaling import ALIASES as SCALING_ALIASES
 from .scaling import SCALINGS, parse_scaling
 
@@ -82,16 +82,11 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos + rotate_half(x) * sin
 
 
-def clip_floor_keep(inv_freq: torch.Tensor, train_len: int) -> torch.Tensor:
-    """FoPE clip floor as a mask (F,): keep omega >= 2*pi/train_len (strict <: a frequency on the floor stays).
-
-    The clipped frequencies become zero-frequency dimensions and are dropped from the Fourier input.
-    """
-    return ~(inv_freq < 2 * math.pi / train_len)
-
-
 def step_eye(n_in: int, n_out: int) -> torch.Tensor:
-    """(Fin, Fout) identity, or the official "step-eye" when Fin != Fout: entry (i*s, i) = 1, s = ceil(Fin/Fout)."""
+    """(Fin, Fout) identity, or the release's "step-eye" when Fin != Fout: entry (i*s, i) = 1, s = ceil(Fin/Fout).
+
+    Same values as fope.pos.functional.step_eye, built with a Python loop on an explicit CPU device because
+    from_pretrained constructs modules under the meta device (where boolean indexing is not available)."""
     eye = torch.zeros(n_in, n_out, device="cpu")
     step = -(-n_in // n_out)
     for col in range(n_out):
@@ -116,20 +111,6 @@ def fourier_cos_sin(
         c = F.pad(c, (0, n_pad), value=1.0)
         s = F.pad(s, (0, n_pad), value=sin_pad)
     return torch.cat((c, c), dim=-1), torch.cat((s, s), dim=-1)  # (B, Hk, T, D)
-
-
-def alibi_slopes(n_heads: int) -> torch.Tensor:
-    """ALiBi head slopes (Press et al. 2022): 2^(-8i/n) for a power-of-two n, else the interleaved closed form."""
-
-    def power_of_two(n: int) -> list[float]:
-        start = 2.0 ** (-8.0 / n)
-        return [start ** (i + 1) for i in range(n)]
-
-    if math.log2(n_heads).is_integer():
-        return torch.tensor(power_of_two(n_heads))
-    closest = 2 ** math.floor(math.log2(n_heads))
-    extra = power_of_two(2 * closest)[0::2][: n_heads - closest]
-    return torch.tensor(power_of_two(closest) + extra)
 
 
 def expand_heads(x: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -278,7 +259,7 @@ class FourierPosition(nn.Module):
 
 
 class AlibiPosition(nn.Module):
-    """ALiBi: bias[h, i, j] = -slope_h * (i - j) on the causal part (attention masks j > i itself)."""
+    """ALiBi: bias[h, i, j] = -slope_h * |i - j| (fope.pos.functional.alibi_bias, the native code)."""
 
     DEFAULTS: dict = {}
 
@@ -291,8 +272,7 @@ class AlibiPosition(nn.Module):
         return q, k
 
     def bias(self, q_pos, k_pos, positions=None):
-        rel = (q_pos[:, None] - k_pos[None, :]).float()  # (Tq, Tk)
-        return -alibi_slopes(self.n_heads).to(q_pos.device)[:, None, None] * rel
+        return alibi_bias(alibi_slopes(self.n_heads).to(q_pos.device), q_pos, k_pos)
 
 
 class KerplePosition(nn.Module):
@@ -327,10 +307,9 @@ class KerplePosition(nn.Module):
         return q, k
 
     def bias(self, q_pos, k_pos, positions=None):
-        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
         r1 = self.EPS + F.softplus(self.raw_r1.float())
         r2 = self.EPS + F.softplus(self.raw_r2.float())
-        return -r1[:, None, None] * torch.log1p(r2[:, None, None] * dist)
+        return kerple_log_bias(r1, r2, q_pos, k_pos)  # fope.pos.functional (the native code)
 
 
 class FirePosition(nn.Module):
