@@ -38,12 +38,18 @@ def test_pack_cuts_blocks_and_masks_labels():
         pack([([1], [True])], seq_len=3)
 
 
-def test_lr_schedule_warmup_then_cosine():
+def test_lr_schedule_is_the_pretraining_schedule():
+    """One definition: update n = step + 1 of fope.train.optim.lr_at (warm-up, then cosine to exactly 0)."""
+    from fope.train.config import TrainConfig
+    from fope.train.optim import lr_at as train_lr_at
+
     lrs = [lr_at(s, 20, lr=1.0, warmup_ratio=0.1) for s in range(20)]
     assert lrs[:2] == [0.5, 1.0]
-    assert lrs[2] == pytest.approx(1.0)
-    assert lrs[11] == pytest.approx(0.5 * (1 + math.cos(math.pi * 9 / 18)))
+    assert lrs[11] == pytest.approx(0.5 * (1 + math.cos(math.pi * 10 / 18)))
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
+    sched = TrainConfig(lr=1.0, warmup_steps=2, max_steps=20, final_lr_ratio=0.0)
+    assert lrs == [train_lr_at(s + 1, sched) for s in range(20)]
 
 
 def test_read_conversations_rejects_bad_rows(tmp_path):
@@ -68,9 +74,13 @@ def test_finetune_learns_saves_and_resumes_exactly(tiny_llama, char_tokenizer, t
     part = convert(tiny_llama, pe="fope")
     stopped = finetune(part, char_tokenizer, data, tmp_path / "part", stop_at=3, **opts)
     assert stopped["steps"] == 3 and not stopped["finished"]
+    with (tmp_path / "part" / "metrics.jsonl").open("a") as f:  # a crash after step 4's record, before its save
+        f.write(json.dumps({"step": 4, "loss": 0.0}) + "\n")
     resumed = convert(tiny_llama, pe="fope")
     summary = finetune(resumed, char_tokenizer, data, tmp_path / "part", resume=True, **opts)
     assert summary["steps"] == 6 and summary["finished"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # no step twice after the resume
     for name, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)
     assert not (tmp_path / "part" / "checkpoint.tmp").exists()

@@ -148,12 +148,14 @@ def pack(examples: Iterable[tuple[list[int], list[bool]]], seq_len: int) -> tupl
 
 
 def lr_at(step: int, total: int, *, lr: float, warmup_ratio: float) -> float:
-    """Linear warmup over ceil(warmup_ratio * total) steps, then cosine decay to 0 at ``total`` (step is 0-based)."""
-    warmup = math.ceil(warmup_ratio * total)
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    """LR of the update made at 0-based ``step``: fope.train.optim.lr_at (update n = step + 1, linear warm-up over
+    ceil(warmup_ratio * total) updates, cosine to 0 at update ``total``) — the pre-training schedule, one definition."""
+    from fope.train.config import TrainConfig
+    from fope.train.optim import lr_at as train_lr_at
+
+    warmup = max(1, math.ceil(warmup_ratio * total)) if warmup_ratio > 0 else 0
+    sched = TrainConfig(lr=lr, warmup_steps=warmup, max_steps=total, final_lr_ratio=0.0)
+    return train_lr_at(step + 1, sched)
 
 
 def save_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, step: int, cfg: FinetuneConfig) -> None:
@@ -203,7 +205,7 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, cfg
     if cfg is not None:
         saved = json.loads((ckpt / "meta.json").read_text()).get("config", {})
         check_resume_config(saved, cfg, ckpt / "meta.json", allow_change=allow_change)
-    load_model(model, str(ckpt / "model.safetensors"), strict=False)
+    load_model(model, str(ckpt / "model.safetensors"))  # strict: every weight of the run, nothing else
     state = torch.load(ckpt / "state.pt", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
@@ -244,6 +246,10 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = load_checkpoint(out, model, optimizer, cfg, allow_change=allow_config_change) if resume else 0
     model.train()
+    if resume:  # records written after the checkpoint (a crash between saves) would otherwise repeat steps
+        from fope.train.metrics import truncate_after
+
+        truncate_after(out / "metrics.jsonl", step)
     metrics = (out / "metrics.jsonl").open("a" if resume else "w")
     t0, tokens = time.time(), 0
     bar = _progress(total, step, progress)
