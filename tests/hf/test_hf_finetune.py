@@ -135,3 +135,18 @@ def test_native_export_converts_and_finetunes(tmp_path, char_tokenizer):
     char_tokenizer.chat_template = None
     assert finetune(fope_model, char_tokenizer, write_jsonl(tmp_path / "c.jsonl"), tmp_path / "ft", seq_len=64,
                     max_steps=1, loss_on="all", progress=False)["finished"]
+
+
+def test_resume_after_a_kill_inside_the_checkpoint_swap(tiny_llama, char_tokenizer, tmp_path):
+    """Killed between the two renames of save_checkpoint (only checkpoint.old exists): resume uses it and the run
+    ends with the same weights as an uninterrupted one."""
+    data = write_jsonl(tmp_path / "chat.jsonl")
+    opts = dict(seq_len=32, batch_size=2, max_steps=4, lr=3e-3, save_every=2, progress=False)
+    full = convert(tiny_llama, pe="fope")
+    finetune(full, char_tokenizer, data, tmp_path / "full", **opts)
+    finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", stop_at=2, **opts)
+    (tmp_path / "run" / "checkpoint").rename(tmp_path / "run" / "checkpoint.old")
+    resumed = convert(tiny_llama, pe="fope")
+    assert finetune(resumed, char_tokenizer, data, tmp_path / "run", resume=True, **opts)["steps"] == 4
+    for name, value in full.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)

@@ -200,6 +200,8 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, cfg
     from safetensors.torch import load_model
 
     ckpt = out / "checkpoint"
+    if not (ckpt / "meta.json").is_file() and (out / "checkpoint.old" / "meta.json").is_file():
+        ckpt = out / "checkpoint.old"  # killed inside save_checkpoint's swap: the previous checkpoint is complete
     if not (ckpt / "meta.json").is_file():
         raise FileNotFoundError(f"no checkpoint to resume in {ckpt}")
     if cfg is not None:
