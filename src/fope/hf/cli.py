@@ -162,9 +162,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         options["floor_cycles"] = args.floor_cycles
     if args.sigma is not None:
         options["sigma"] = args.sigma
+    scaling = parse_rope_scaling(args.rope_scaling)  # bad input fails before the (slow) load
     model = load(args.model, dtype=_dtype(args.dtype))
-    converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed,
-                        rope_scaling=parse_rope_scaling(args.rope_scaling), **options)
+    converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, rope_scaling=scaling, **options)
     save(converted, args.out, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
     cfg = converted.config
     print(f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
