@@ -39,7 +39,7 @@ def test_convert_preserving_flag(tiny_llama, tmp_path, capsys):
     assert json.loads((tmp_path / "b" / "config.json").read_text())["pe_options"] == {
         "out_dim": "full", "pad": "one", "sigma": 0.1}
     assert main([*src, "--out", str(tmp_path / "c"), "--pe", "rope"]) == 2
-    assert "--preserving applies to --pe fope only" in capsys.readouterr().err
+    assert "--preset preserving applies to --pe fope only" in capsys.readouterr().err
 
 
 def test_export_command(tmp_path):

@@ -57,3 +57,22 @@ def test_export_rejects_unknown_weights():
     state = dict(model.state_dict(), extra=torch.zeros(1))
     with pytest.raises(ValueError, match="extra"):
         native_state_to_hf(state, model.config)
+
+
+@pytest.mark.parametrize("pe", ["fire", "alibi", "kerple", "fope"])
+def test_exported_bias_kinds_are_left_padding_invariant(pe):
+    """A left-padded row (positions from the mask, as generate computes them) gives the unpadded logits, also past
+    FIRE's threshold (FIRE normalises by the query's position id, not its cache index)."""
+    model = native(pe, {})
+    with torch.no_grad():
+        for p in model.parameters():  # move FIRE/KERPLE off their init so the bias matters
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    hf = native_to_hf(model)
+    seq = torch.randint(1, 50, (1, 40), generator=torch.Generator().manual_seed(3))  # 40 > train_len 16
+    padded = torch.cat([torch.zeros(1, 5, dtype=torch.long), seq], 1)
+    mask = (padded != 0).long()
+    mask[0, 5:] = 1
+    with torch.no_grad():
+        want = model(seq)[0]
+        got = hf(input_ids=padded, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[0, 5:]
+    assert_close(got, want, rtol=1e-4, atol=1e-4)

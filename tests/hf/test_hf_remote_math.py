@@ -109,3 +109,22 @@ def test_unknown_remote_options_are_rejected():
         remote.FourierPosition(config("fope", out_dim="quarter"))
     with pytest.raises(ValueError, match="unknown position encoding"):
         config("fop")
+
+
+def test_remote_option_defaults_are_the_native_defaults():
+    """One definition: the remote classes' DEFAULTS (which convert.REMOTE_OPTIONS lists) equal fope.pos's option
+    dataclasses for every key the HF config carries (theta/scaling live in rope_parameters; learnable and n_kv_heads
+    are structural)."""
+    import dataclasses
+
+    from fope.hf.convert import REMOTE_OPTIONS
+    from fope.pos.fire import FIREOptions
+    from fope.pos.fope import FoPEOptions
+    from fope.pos.kerple import KERPLEOptions
+
+    structural = {"theta", "scaling", "learnable", "n_kv_heads"}
+    for kind, cls in (("fope", FoPEOptions), ("kerple", KERPLEOptions), ("fire", FIREOptions)):
+        native = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in structural}
+        assert remote.POSITION_CLASSES[kind].DEFAULTS == native, kind
+        assert set(REMOTE_OPTIONS[kind]) == set(native)
+    assert REMOTE_OPTIONS["rope"] == REMOTE_OPTIONS["alibi"] == REMOTE_OPTIONS["nope"] == ()

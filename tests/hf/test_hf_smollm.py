@@ -33,3 +33,18 @@ def test_smollm2_converts_exactly_under_the_rope_reduction():
     pos = fope_model.model.layers[0].self_attn.pos_enc
     # theta 1e5, head_dim 64, floor 2pi/8192: 20 of 32 frequencies kept, D_out = 64/4 = 16, 3 kv heads
     assert tuple(pos.cos_coef.shape) == (3, 20, 16)
+
+
+@pytest.mark.slow
+def test_smollm2_name_in_eval_and_with_scaling():
+    """`smollm2` is accepted by fope eval's loader too (the same resolver), and --rope-scaling applies to it."""
+    try:
+        smollm2_gguf()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    from fope.eval.adapters import load_model
+
+    adapter = load_model("smollm2", rope_scaling="yarn:2")
+    rope = adapter.model.config.rope_parameters
+    assert rope["rope_type"] == "yarn" and rope["factor"] == 2.0 and rope["original_max_position_embeddings"] == 8192
+    assert adapter.tokenizer is not None

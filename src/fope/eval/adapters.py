@@ -381,8 +381,10 @@ def load_model(
     device: str = "cpu",
     dtype: str | None = None,
     trust_remote_code: bool = False,
+    rope_scaling: str | dict | None = None,
 ) -> FopeAdapter | HFAdapter:
-    """Load a fope model directory, a fope run directory, or a Hugging Face model (directory or hub name).
+    """Load a fope model directory, a fope run directory, or a Hugging Face model (directory, hub name, or
+    ``smollm2``: the offline SmolLM2-135M-Instruct of fope.hf.smollm).
 
     Args:
         path_or_name: a directory, or a hub name such as `HuggingFaceTB/SmolLM2-135M` (needs network).
@@ -390,6 +392,8 @@ def load_model(
         dtype: Hugging Face models only: "float32" (default), "bfloat16" or "float16".
         trust_remote_code: passed to `transformers` (not needed for fope.hf's `FopeForCausalLM` directories,
             which load with fope's own registered classes).
+        rope_scaling: Hugging Face models only: "yarn:2", "linear:2", "dynamic:2", "ntk:2" or an HF
+            rope_parameters dict, set on the config before loading (fope.hf.convert.parse_rope_scaling).
 
     Returns:
         an adapter whose `.tokenizer` is the tokenizer stored with the model, or None when there is none.
@@ -404,6 +408,9 @@ def load_model(
             tok = load_tokenizer_file(tok_file) if tok_file.is_file() else None
             if dtype is not None:
                 raise ValueError(f"dtype={dtype!r} applies to Hugging Face models only (fope models evaluate in fp32)")
+            if rope_scaling is not None:
+                raise ValueError(f"rope_scaling={rope_scaling!r} applies to Hugging Face models; for {path} set the "
+                                 "scaling in its config, or export it (fope hf export) first")
             return FopeAdapter(load(str(path), device=device), name=str(path), tokenizer=tok)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(
@@ -414,8 +421,11 @@ def load_model(
     from fope.hf.io import register_auto_classes
 
     register_auto_classes()  # FoPE HF dirs ("fope_llama") load with fope's own classes: no trust_remote_code
+    from fope.hf.io import resolve
+
     try:
-        return _load_hf(str(path_or_name), device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        return _load_hf(str(resolve(path_or_name)), device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                        rope_scaling=rope_scaling)
     except ValueError as e:
         if "trust_remote_code" not in str(e) or trust_remote_code:
             raise
@@ -435,13 +445,21 @@ def _looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
 
 
-def _load_hf(name: str, *, device: str, dtype: str | None, trust_remote_code: bool) -> HFAdapter:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _load_hf(name: str, *, device: str, dtype: str | None, trust_remote_code: bool,
+             rope_scaling: str | dict | None = None) -> HFAdapter:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from fope.hf.convert import hf_rope_scaling, parse_rope_scaling
 
     dtypes = {None: torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if dtype not in dtypes:
         raise ValueError(f"unknown dtype {dtype!r}; choose from float32, bfloat16, float16")
-    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtypes[dtype], trust_remote_code=trust_remote_code)
+    config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    scaling = parse_rope_scaling(rope_scaling)
+    if scaling is not None:
+        hf_rope_scaling(config, scaling, native_ntk=getattr(config, "model_type", None) == "fope_llama")
+    model = AutoModelForCausalLM.from_pretrained(name, config=config, dtype=dtypes[dtype],
+                                                 trust_remote_code=trust_remote_code)
     model.to(device)
     try:
         tok = HFTokenizer(AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code))

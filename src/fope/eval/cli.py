@@ -4,6 +4,7 @@ fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8
 fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
 fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
 fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
+fope eval downstream --model DIR [--tables 4,5,6] [--limit 200] [--data-dir local/] [--json report.json]
 """
 
 from __future__ import annotations
@@ -71,11 +72,21 @@ def register(subparsers) -> None:
     pl.add_argument("--labels", default=None, help="comma-separated legend labels, one per result file")
     pl.add_argument("--title", default=None)
     pl.set_defaults(func=run_plot)
+    ds = sub.add_parser("downstream", help="the paper's Tables 4-6 through lm-eval, paper numbers beside ours")
+    ds.add_argument("--model", required=True, help="HF model dir, hub name, smollm2, or a native fope model/run dir")
+    ds.add_argument("--tables", default="4,5,6", help="comma list of 4 (accuracy), 5 (gold-answer NLL), 6 (MMLU)")
+    ds.add_argument("--tasks", default=None, help="comma list of lm-eval task names to restrict to")
+    ds.add_argument("--data-dir", default=None, help="offline: <task>.jsonl files in the HF datasets' row format")
+    ds.add_argument("--limit", type=float, default=None, help="documents per task (int) or fraction")
+    ds.add_argument("--batch-size", type=int, default=1)
+    ds.add_argument("--device", default="cpu")
+    ds.add_argument("--json", default=None, help="write the report here")
+    ds.set_defaults(func=run_downstream)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="fope model dir, fope run dir, HF model dir or hub name")
+    p.add_argument("--model", required=True, help="fope model dir, fope run dir, HF model dir, hub name or smollm2")
     p.add_argument("--lengths", required=True, type=parse_lengths, help="comma-separated lengths, e.g. 512,1k,2k")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json / folder / hub name (default: the model's)")
     p.add_argument("--device", default="cpu")
@@ -83,6 +94,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow a HF model directory's own Python code (auto_map) to run; off by default "
                         "(fope's HF exports load without it)")
+    p.add_argument("--rope-scaling", default=None,
+                   help="HF models: frequency scaling set before loading, e.g. yarn:2, linear:2, dynamic:2, ntk:2 or "
+                        "an HF rope_parameters JSON dict")
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--no-progress", action="store_true")
 
@@ -90,7 +104,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _load(args):
     from fope.eval.adapters import load_model
 
-    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+                       rope_scaling=args.rope_scaling)
     tok = model.tokenizer
     if args.tokenizer is not None:
         from fope.data import load_tokenizer
@@ -202,4 +217,23 @@ def run_plot(args) -> int:
     else:
         out = plot_lengths(results, args.out, labels=labels, title=args.title)
     print(f"wrote {out}")
+    return 0
+
+
+def run_downstream(args) -> int:
+    import json
+    from pathlib import Path
+
+    from fope.hf import downstream
+
+    tables = [int(t) for t in args.tables.split(",") if t.strip()]
+    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    rep = downstream.run(args.model, tables=tables, tasks=args.tasks.split(",") if args.tasks else None,
+                         data_dir=args.data_dir, limit=limit, batch_size=args.batch_size, device=args.device)
+    print(downstream.format_report(rep))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(args.json).with_suffix(".tmp")
+        tmp.write_text(json.dumps(rep, indent=1, default=str))
+        tmp.replace(args.json)
     return 0

@@ -1,11 +1,12 @@
 """`fope hf ...`: Hugging Face conversion, export, fine-tuning, LongBench and the conversion-recovery experiment.
 
-    fope hf convert   --model (DIR|HUB_NAME|smollm2) --out DIR [--pe fope] [--sigma 0.3] [--train-len N] [--preserving]
-                      [key=value ...]
+    fope hf convert   --model (DIR|HUB_NAME|smollm2) --out DIR [--pe fope] [--preset keep-context] [--sigma 0.3]
+                      [--train-len N | --floor-cycles C] [--rope-scaling yarn:2] [key=value ...]
     fope hf export    --model NATIVE_DIR --out DIR
     fope hf make-data --corpus wiki --out chat.jsonl [--n 2000]
     fope hf finetune  --model DIR --data (HUB_NAME|local.jsonl) --out DIR [--max-steps N] [--seq-len 4096] [--resume]
     fope hf longbench --model DIR [--tasks gov_report,trec,...] [--limit N] [--include-path DIR]
+    fope hf extend    --model RoPE_MODEL --out DIR [--preset cpu|gpu] [--methods fope,yarn,pi,none]
     fope hf recovery  --model smollm2 --out DIR [--steps 60] [--seq-len 512]
 """
 
@@ -50,9 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-len", type=int, help="FoPE floor length N (default: the source's context length)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default=None, help="load dtype, e.g. bfloat16 (default: the checkpoint's)")
-    p.add_argument("--preserving", action="store_true",
-                   help="FoPE options that damage a pretrained model least (fope.hf.CONVERT_PRESERVING: out_dim=full "
-                        "pad=zero; recommended for conversions, see docs/huggingface.md); key=value items override")
+    p.add_argument("--preserving", action="store_true", help="same as --preset preserving")
+    p.add_argument("--preset", default=None,
+                   help="conversion recipe (fope.hf.convert.PRESETS): release | preserving | keep-context | "
+                        "noise-only | rope-exact; docs/huggingface.md measures each to 2x the trained context; "
+                        "key=value items override")
+    p.add_argument("--floor-cycles", type=float, default=None,
+                   help="FoPE floor: clip the frequencies completing fewer than this many periods over the source's "
+                        "context (1 = the paper's floor; keep-context uses 1/16)")
+    p.add_argument("--rope-scaling", default=None,
+                   help="frequency scaling of the new model: yarn:2, linear:2 (pi), dynamic:2, ntk:2, none, or an HF "
+                        "rope_parameters JSON dict")
     p.add_argument("options", nargs="*", metavar="key=value", help="more pe options, e.g. out_dim=full pad=zero")
     p.set_defaults(func=cmd_convert)
 
@@ -74,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="local .jsonl of {'messages': [...]} or a HF dataset name")
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: accept settings that differ from the checkpoint's (restarts the schedule)")
     p.add_argument("--no-progress", action="store_true")
     for name, typ, default in (("seq-len", int, 4096), ("batch-size", int, 1), ("grad-accum", int, 1),
                                ("lr", float, 3e-4), ("warmup-ratio", float, 0.1), ("weight-decay", float, 0.0),
@@ -91,12 +102,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default=None, help="comma list: gov_report,multi_news,trec,triviaqa,samsum (default)")
     p.add_argument("--limit", type=float, default=None, help="samples per task (int) or fraction")
     p.add_argument("--include-path", default=None, help="extra lm-eval task YAML folder")
+    p.add_argument("--data-dir", default=None,
+                   help="local LongBench data: a folder of the HF dataset's JSONL files (trec_e.jsonl, ...), offline")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-length", type=int, default=None, help="truncate prompts to this many tokens")
     p.add_argument("--chat-template", action="store_true", help="apply the tokenizer's chat template")
     p.add_argument("--out", default=None, help="write the JSON summary here")
     p.set_defaults(func=cmd_longbench)
+
+    p = sub.add_parser("extend", help="context extension: FoPE vs YaRN vs PI vs none, same data and steps")
+    p.add_argument("--model", required=True, help="RoPE model: HF dir, hub name, smollm2, or native fope model/run dir")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", default="cpu", help="cpu (a cpu-tiny RoPE model, minutes) | gpu (SmolLM2-135M)")
+    p.add_argument("--methods", default="fope,yarn,pi,none")
+    p.add_argument("--device", default="cpu")
+    for name, typ in (("factor", int), ("steps", int), ("lr", float), ("n-examples", int), ("corpus", str),
+                      ("max-chunks", int), ("passkey-trials", int), ("fope-preset", str), ("seed", int)):
+        p.add_argument(f"--{name}", type=typ, default=None, help="override the preset's value")
+    p.set_defaults(func=cmd_extend)
 
     p = sub.add_parser("recovery", help="perplexity before/after conversion and after a short fine-tune")
     p.add_argument("--model", required=True)
@@ -126,21 +150,28 @@ def _dtype(name: str | None):
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import CONVERT_PRESERVING, convert
+    from .convert import convert, parse_rope_scaling, preset_options
     from .io import load, load_tokenizer, save
 
     options = parse_options(args.options)
-    if args.preserving:
+    preset = "preserving" if args.preserving else args.preset
+    if args.preserving and args.preset not in (None, "preserving"):
+        raise ValueError(f"--preserving conflicts with --preset {args.preset}")
+    if preset is not None:
         if args.pe != "fope":
-            raise ValueError(f"--preserving applies to --pe fope only, got --pe {args.pe}")
-        options = {**CONVERT_PRESERVING, **options}
+            raise ValueError(f"--preset {preset} applies to --pe fope only, got --pe {args.pe}")
+        options = {**preset_options(preset), **options}
+    if args.floor_cycles is not None:
+        options["floor_cycles"] = args.floor_cycles
     if args.sigma is not None:
         options["sigma"] = args.sigma
+    scaling = parse_rope_scaling(args.rope_scaling)  # bad input fails before the (slow) load
     model = load(args.model, dtype=_dtype(args.dtype))
-    converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, **options)
+    converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, rope_scaling=scaling, **options)
     save(converted, args.out, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
     cfg = converted.config
-    print(f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len}")
+    print(f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
+          f"rope_parameters={cfg.rope_parameters}")
     return 0
 
 
@@ -175,6 +206,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     model = load(args.model)
     summary = finetune(
         model, load_tokenizer(args.model), args.data, args.out, resume=args.resume, progress=not args.no_progress,
+        allow_config_change=args.allow_config_change,
         seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
         warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, epochs=args.epochs,
         max_steps=args.max_steps, max_examples=args.max_examples, save_every=args.save_every, seed=args.seed,
@@ -191,7 +223,7 @@ def cmd_longbench(args: argparse.Namespace) -> int:
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
     results = lmeval.run(args.model, tasks, limit=limit, include_path=args.include_path, batch_size=args.batch_size,
                          device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template,
-                         trust_remote_code=args.trust_remote_code)
+                         trust_remote_code=args.trust_remote_code, data_dir=args.data_dir)
     summary = lmeval.summary(results)
     text = json.dumps(summary["by_bucket"], indent=1)
     print(text)
@@ -208,4 +240,15 @@ def cmd_recovery(args: argparse.Namespace) -> int:
     recovery(args.model, args.out, pe=args.pe, pe_options=parse_options(args.options), train_len=args.train_len,
              lengths=lengths, data=args.data, max_chunks=args.max_chunks, steps=args.steps, seq_len=args.seq_len,
              n_examples=args.n_examples)
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from .extend import extend, format_table
+
+    names = ("factor", "steps", "lr", "n_examples", "corpus", "max_chunks", "passkey_trials", "fope_preset", "seed")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    result = extend(args.model, args.out, methods=args.methods.split(","), preset=args.preset, device=args.device,
+                    **overrides)
+    print(format_table(result))
     return 0

@@ -27,22 +27,28 @@ of perplexity instead of ~45x (docs/huggingface.md, benchmarks/hf_conversion_opt
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import torch
 
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
-SUPPORTED = ("llama", "mistral", "qwen2")
+SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
 
-#: PE options the remote model understands, per kind (see remote/modeling_fope.py)
-REMOTE_OPTIONS = {
-    "nope": (),
-    "rope": (),
-    "alibi": (),
-    "kerple": ("init",),
-    "fire": ("mlp_width", "c_init", "threshold", "eps"),
-    "fope": ("sigma", "clip_floor", "out_dim", "pad", "init", "normalize", "freq_dim", "share_heads"),
-}
+#: PE options the remote model understands, per kind: the keys of its position classes' DEFAULTS (one definition;
+#: tests/hf/test_hf_remote_math.py pins those defaults to fope.pos's option dataclasses)
+#: (``REMOTE_OPTIONS`` is computed on first access, so importing fope.hf does not import transformers)
+@functools.lru_cache(maxsize=1)
+def _remote_options() -> dict[str, tuple[str, ...]]:
+    from .remote.modeling_fope import POSITION_CLASSES
+
+    return {kind: tuple(cls.DEFAULTS) for kind, cls in POSITION_CLASSES.items()}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REMOTE_OPTIONS":
+        return dict(_remote_options())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: the FoPE setting that reduces exactly to RoPE (identity coefficients, all frequencies, full width)
 ROPE_REDUCTION = {"sigma": 0.0, "clip_floor": False, "out_dim": "full"}
@@ -52,6 +58,41 @@ ROPE_REDUCTION = {"sigma": 0.0, "clip_floor": False, "out_dim": "full"}
 #: step-eye reassignment) and the clipped pairs become true zero frequencies (cos 1, sin 0; no 45-degree rotation
 #: and sqrt(2) scaling). Still FoPE: clip floor on, Fourier mixing with noise sigma (the release default 0.3).
 CONVERT_PRESERVING = {"out_dim": "full", "pad": "zero"}
+
+#: Named conversion recipes (``fope hf convert --preset NAME``): FoPE options plus ``floor_cycles`` (see
+#: `floor_length`). Measured to 2x SmolLM2's context in docs/huggingface.md (benchmarks/hf_conversion_context.py).
+#:   release       the authors' defaults (out_dim cap, pad one, floor N): for training from scratch; breaks a
+#:                 pretrained model zero-shot
+#:   preserving    out_dim full, pad zero, floor N (= CONVERT_PRESERVING): good up to ~N/8, costly at N
+#:   keep-context  out_dim full, pad zero, sigma 0.15, floor at 1/16 of a cycle over N: clips only the frequencies
+#:                 that turn less than 22.5 degrees over the whole trained context (SmolLM2: 4 of 32); measured
+#:                 x1.03 at 8192 (sigma 0.3 costs x1.10 there: at the full context the noise dominates)
+#:   noise-only    out_dim full, pad zero, no clip floor: RoPE + the Fourier noise (a fine-tune can move it to FoPE)
+#:   rope-exact    ROPE_REDUCTION: the source's logits exactly (a FoPE module that starts as RoPE)
+PRESETS: dict[str, dict[str, Any]] = {
+    "release": {},
+    "preserving": dict(CONVERT_PRESERVING),
+    "keep-context": {**CONVERT_PRESERVING, "floor_cycles": 1 / 16, "sigma": 0.15},
+    "noise-only": {**CONVERT_PRESERVING, "clip_floor": False},
+    "rope-exact": dict(ROPE_REDUCTION),
+}
+
+
+def floor_length(context: int, floor_cycles: float) -> int:
+    """FoPE floor length N' that clips exactly the frequencies completing fewer than ``floor_cycles`` periods over
+    ``context`` tokens: ω·context/(2π) < c  <=>  ω < 2π/(context/c), so N' = round(context / c).
+
+    ``floor_cycles=1`` is the paper's floor (N' = context: clip what never completed one period)."""
+    if isinstance(floor_cycles, bool) or not isinstance(floor_cycles, (int, float)) or not 0 < floor_cycles <= 1:
+        raise ValueError(f"floor_cycles must be a number in (0, 1], got {floor_cycles!r}")
+    return int(round(context / floor_cycles))
+
+
+def preset_options(name: str) -> dict[str, Any]:
+    """A copy of ``PRESETS[name]``; ValueError naming the preset and the choices."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown conversion preset {name!r}; choose one of {list(PRESETS)}")
+    return dict(PRESETS[name])
 
 
 def source_context_length(config: Any) -> int:
@@ -66,13 +107,23 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
     from .remote.configuration_fope import PE_KINDS, FopeConfig
 
     model_type = getattr(config, "model_type", None)
+    if model_type == "fope_llama":  # an exported native RoPE model (or an earlier conversion to rope)
+        if config.pe != "rope":
+            raise ValueError(f"cannot convert a FopeForCausalLM with pe={config.pe!r}: only pe='rope' sources")
+        if pe not in PE_KINDS:
+            raise ValueError(f"unknown pe={pe!r}; choose one of {list(PE_KINDS)}")
+        _check_remote_options(pe, pe_options)
+        fields = config.to_dict()
+        for key in ("model_type", "architectures", "auto_map", "transformers_version", "dtype", "torch_dtype"):
+            fields.pop(key, None)
+        fields.update(pe=pe, pe_options=copy.deepcopy(pe_options),
+                      pe_train_len=train_len or source_context_length(config))
+        return FopeConfig(**fields)
     if model_type not in SUPPORTED:
         raise ValueError(f"cannot convert model_type={model_type!r}: supported are {list(SUPPORTED)}")
     if pe not in PE_KINDS:
         raise ValueError(f"unknown pe={pe!r}; choose one of {list(PE_KINDS)}")
-    unknown = sorted(set(pe_options) - set(REMOTE_OPTIONS[pe]))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(REMOTE_OPTIONS[pe])}")
+    _check_remote_options(pe, pe_options)
     rope = dict(getattr(config, "rope_parameters", None) or {})
     if "rope_theta" not in rope:
         rope["rope_theta"] = float(getattr(config, "rope_theta", 10000.0))
@@ -110,6 +161,13 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
     )
 
 
+def _check_remote_options(pe: str, pe_options: dict[str, Any]) -> None:
+    allowed = _remote_options()[pe]
+    unknown = sorted(set(pe_options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(allowed)}")
+
+
 def _biases_and_window(config: Any, model_type: str) -> tuple[bool, bool, int | None]:
     if model_type == "llama":
         bias = bool(getattr(config, "attention_bias", False))
@@ -122,13 +180,18 @@ def _biases_and_window(config: Any, model_type: str) -> tuple[bool, bool, int | 
     return True, False, None
 
 
-def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed: int = 0, **pe_options: Any):
+def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed: int = 0,
+            floor_cycles: float | None = None, rope_scaling: dict[str, Any] | None = None, **pe_options: Any):
     """A `FopeForCausalLM` with every weight of the HF causal LM ``model`` and the position encoding ``pe``.
 
     Args:
         model: a transformers LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM (any dtype).
         pe: "fope" | "rope" | "nope" | "alibi" | "kerple" | "fire" (bias kinds start from their own init).
         train_len: FoPE floor length N (default: the source's pre-training context; see the module docstring).
+        floor_cycles: instead of ``train_len``: clip the frequencies completing fewer than this many periods over the
+            source's context (`floor_length`; 1 = the default floor).
+        rope_scaling: HF ``rope_parameters`` scaling for the new model (e.g. ``{"rope_type": "yarn", "factor": 2}``,
+            see `parse_rope_scaling`); replaces the source's scaling; theta stays the source's.
         seed: seeds the FoPE coefficient noise (and KERPLE's init), so a conversion is reproducible.
         **pe_options: the encoding's options, e.g. ``sigma=0.3, out_dim="quarter"`` for fope.
     Returns:
@@ -138,7 +201,14 @@ def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed:
     """
     from .remote.modeling_fope import FopeForCausalLM
 
+    if floor_cycles is not None:
+        if train_len is not None:
+            raise ValueError(f"give train_len={train_len} or floor_cycles={floor_cycles}, not both")
+        train_len = floor_length(source_context_length(model.config), floor_cycles)
     cfg = fope_config_from_hf(model.config, pe=pe, train_len=train_len, pe_options=pe_options)
+    if rope_scaling is not None:
+        cfg.rope_parameters = scaled_rope_parameters(cfg.rope_parameters, rope_scaling,
+                                                     source_context_length(model.config))
     param = next(model.parameters())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -152,6 +222,71 @@ def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed:
         new.tie_weights()
     copy_generation_config(model, new)
     return new.eval()
+
+
+def parse_rope_scaling(spec: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """``"yarn:2"`` / ``"linear:4"`` / ``"pi:2"`` / ``"dynamic:2"`` / ``"ntk:2"`` / ``"none"`` or a JSON/HF dict ->
+    an HF scaling dict (``{"rope_type": "yarn", "factor": 2.0}``), None for "none"/None.
+    ValueError naming the text when it is neither form."""
+    if spec is None or isinstance(spec, dict):
+        return None if spec is None else dict(spec)
+    text = str(spec).strip()
+    if text.lower() in ("none", "default", ""):
+        return None
+    if text.startswith("{"):
+        import json
+
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"--rope-scaling {text!r} is not valid JSON: {e}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"--rope-scaling {text!r} must be a JSON object")
+        return value
+    kind, sep, factor = text.partition(":")
+    kind = {"pi": "linear"}.get(kind.lower(), kind.lower())
+    try:
+        factor_value = float(factor)
+    except ValueError:
+        factor_value = float("nan")
+    if not sep or kind not in ("linear", "yarn", "dynamic", "ntk") or not factor_value > 0:
+        raise ValueError(f"--rope-scaling {text!r}: use TYPE:FACTOR with TYPE one of yarn, linear (pi), dynamic, "
+                         f"ntk and FACTOR > 0 (e.g. yarn:2), or a JSON dict like HF rope_parameters")
+    return {"rope_type": kind, "factor": factor_value}
+
+
+def scaled_rope_parameters(rope: dict[str, Any], scaling: dict[str, Any], context: int) -> dict[str, Any]:
+    """``rope`` (theta kept) with ``scaling``'s type and keys; yarn/dynamic get
+    ``original_max_position_embeddings=context`` unless given (fope's remote model reads every type, ``ntk``
+    included)."""
+    from fope.pos.scaling import parse_scaling
+
+    scaling = dict(scaling)
+    theta = float(rope["rope_theta"])
+    scaling.pop("rope_theta", None)
+    parsed = parse_scaling(scaling, train_len=context, theta=theta)  # validates, names bad keys
+    out = {"rope_type": parsed.rope_type, "rope_theta": theta, **{k: v for k, v in parsed.to_hf().items()
+                                                                    if k != "rope_type"}}
+    if parsed.rope_type in ("yarn", "dynamic"):
+        out["original_max_position_embeddings"] = parsed.original_max_position_embeddings
+    return out
+
+
+def hf_rope_scaling(config: Any, scaling: dict[str, Any], *, native_ntk: bool = False) -> Any:
+    """Set ``scaling`` on an HF config in place (theta kept, context = `source_context_length`); returns it.
+
+    Static NTK has no HF rope type: unless ``native_ntk`` (fope's own model reads "ntk"), it becomes the default
+    type with the NTK-aware theta θ·f^(d/(d−2)), which is the same frequencies."""
+    rope = dict(getattr(config, "rope_parameters", None) or {})
+    rope.setdefault("rope_theta", float(getattr(config, "rope_theta", 10000.0)))
+    new = scaled_rope_parameters(rope, scaling, source_context_length(config))
+    if new["rope_type"] == "ntk" and not native_ntk:
+        from fope.pos.scaling import ntk_theta
+
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        new = {"rope_type": "default", "rope_theta": ntk_theta(new["rope_theta"], head_dim, float(new["factor"]))}
+    config.rope_parameters = new
+    return config
 
 
 def load_weights(model: Any, state: dict[str, torch.Tensor]) -> None:
@@ -172,5 +307,5 @@ def copy_generation_config(src: Any, dst: Any) -> None:
 
 __all__ = [
     "convert", "fope_config_from_hf", "load_weights", "source_context_length", "ROPE_REDUCTION", "CONVERT_PRESERVING",
-    "SUPPORTED",
+    "SUPPORTED", "PRESETS", "floor_length", "preset_options", "parse_rope_scaling", "scaled_rope_parameters", "hf_rope_scaling",
 ]

@@ -146,9 +146,27 @@ def export(native: str | Path | Any, out_dir: str | Path) -> Path:
     return save(native_to_hf(model), out_dir, tokenizer=tokenizer)
 
 
+def _run_tokenizer(model_dir: Path) -> Path | None:
+    """tokenizer.json of the training run that holds ``model_dir`` (its config.yaml's ``data.tokenizer``)."""
+    for run in (model_dir, model_dir.parent):
+        if (run / "config.yaml").is_file():
+            from fope.train.config import ExperimentConfig
+            from fope.train.data import tokenizer_path
+
+            data = ExperimentConfig.from_yaml(run / "config.yaml").data
+            path = tokenizer_path(data)
+            if path is None and data.tokenizer.endswith(".json"):
+                path = Path(data.tokenizer)
+            return path
+    return None
+
+
 def native_tokenizer(model_dir: Path) -> Any:
-    """The native directory's ``tokenizer.json`` as a transformers fast tokenizer, or None."""
-    for candidate in (model_dir / "tokenizer.json", model_dir / "model" / "tokenizer.json"):
+    """The native directory's ``tokenizer.json`` (or, for a training run directory, the tokenizer its config.yaml
+    names) as a transformers fast tokenizer, or None."""
+    for candidate in (model_dir / "tokenizer.json", model_dir / "model" / "tokenizer.json", _run_tokenizer(model_dir)):
+        if candidate is None:
+            continue
         if candidate.is_file():
             from transformers import PreTrainedTokenizerFast
 

@@ -103,6 +103,14 @@ def encode_conversation(tokenizer: Any, messages: list[dict], *, loss_on: str) -
     Assistant spans are found by rendering growing prefixes of the conversation (the template must render a
     prefix as a prefix of the whole) and mapping characters to tokens with the fast tokenizer's offsets.
     """
+    if not getattr(tokenizer, "chat_template", None):
+        if loss_on != "all":
+            raise ValueError("the tokenizer has no chat template, so assistant turns cannot be found; use "
+                             "loss_on='all' (--loss-on all) to train on the plain text of the conversations")
+        # no template (e.g. a native fope export): the contents as plain text, one conversation per document
+        text = "\n\n".join(m["content"] for m in messages) + (tokenizer.eos_token or "")
+        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return ids, [True] * len(ids)
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=loss_on == "assistant")
     ids = list(enc["input_ids"])
@@ -140,12 +148,14 @@ def pack(examples: Iterable[tuple[list[int], list[bool]]], seq_len: int) -> tupl
 
 
 def lr_at(step: int, total: int, *, lr: float, warmup_ratio: float) -> float:
-    """Linear warmup over ceil(warmup_ratio * total) steps, then cosine decay to 0 at ``total`` (step is 0-based)."""
-    warmup = math.ceil(warmup_ratio * total)
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    """LR of the update made at 0-based ``step``: fope.train.optim.lr_at (update n = step + 1, linear warm-up over
+    ceil(warmup_ratio * total) updates, cosine to 0 at update ``total``) — the pre-training schedule, one definition."""
+    from fope.train.config import TrainConfig
+    from fope.train.optim import lr_at as train_lr_at
+
+    warmup = max(1, math.ceil(warmup_ratio * total)) if warmup_ratio > 0 else 0
+    sched = TrainConfig(lr=lr, warmup_steps=warmup, max_steps=total, final_lr_ratio=0.0)
+    return train_lr_at(step + 1, sched)
 
 
 def save_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, step: int, cfg: FinetuneConfig) -> None:
@@ -168,14 +178,36 @@ def save_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, ste
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> int:
-    """Restore the state saved by `save_checkpoint`; returns the step to continue from."""
+#: settings that may change on resume without changing the run (everything else shapes the schedule or the data)
+RESUMABLE_CHANGES = ("save_every",)
+
+
+def check_resume_config(saved: dict, cfg: FinetuneConfig, where: Path, *, allow_change: bool = False) -> None:
+    """ValueError naming the changed settings when ``cfg`` differs from the checkpoint's (the LR schedule and data
+    order would silently restart), unless ``allow_change``."""
+    now = asdict(cfg)
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
+    if changed and not allow_change:
+        detail = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ValueError(f"{where}: resume with changed settings ({detail}) would restart the schedule; rerun with "
+                         f"the saved values or pass --allow-config-change")
+
+
+def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, cfg: FinetuneConfig | None = None, *,
+                    allow_change: bool = False) -> int:
+    """Restore the state saved by `save_checkpoint`; returns the step to continue from. With ``cfg``, refuses a
+    changed configuration (`check_resume_config`)."""
     from safetensors.torch import load_model
 
     ckpt = out / "checkpoint"
+    if not (ckpt / "meta.json").is_file() and (out / "checkpoint.old" / "meta.json").is_file():
+        ckpt = out / "checkpoint.old"  # killed inside save_checkpoint's swap: the previous checkpoint is complete
     if not (ckpt / "meta.json").is_file():
         raise FileNotFoundError(f"no checkpoint to resume in {ckpt}")
-    load_model(model, str(ckpt / "model.safetensors"), strict=False)
+    if cfg is not None:
+        saved = json.loads((ckpt / "meta.json").read_text()).get("config", {})
+        check_resume_config(saved, cfg, ckpt / "meta.json", allow_change=allow_change)
+    load_model(model, str(ckpt / "model.safetensors"))  # strict: every weight of the run, nothing else
     state = torch.load(ckpt / "state.pt", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
@@ -188,11 +220,14 @@ def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer) -> 
 
 
 def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, *, resume: bool = False,
-             stop_at: int | None = None, progress: bool = True, **options: Any) -> dict:
+             stop_at: int | None = None, progress: bool = True, allow_config_change: bool = False,
+             **options: Any) -> dict:
     """Fine-tune ``model`` in place on ``data`` and save it to ``out_dir``; returns a summary dict.
 
     ``options`` are `FinetuneConfig` fields (unknown names raise TypeError naming them). ``stop_at`` stops after
     that many steps with a checkpoint, as an interruption would (the schedule still spans the whole run).
+    ``resume`` refuses settings that differ from the checkpoint's unless ``allow_config_change``. A tokenizer
+    without a chat template (a native fope export) trains on the conversations' plain text with loss_on="all".
     """
     cfg = FinetuneConfig(**options)
     out = Path(out_dir)
@@ -211,8 +246,12 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
         model.config.max_position_embeddings = cfg.seq_len
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = load_checkpoint(out, model, optimizer) if resume else 0
+    step = load_checkpoint(out, model, optimizer, cfg, allow_change=allow_config_change) if resume else 0
     model.train()
+    if resume:  # records written after the checkpoint (a crash between saves) would otherwise repeat steps
+        from fope.train.metrics import truncate_after
+
+        truncate_after(out / "metrics.jsonl", step)
     metrics = (out / "metrics.jsonl").open("a" if resume else "w")
     t0, tokens = time.time(), 0
     bar = _progress(total, step, progress)
@@ -303,4 +342,4 @@ def make_chat_data(out_path: str | Path, *, corpus: str = "wiki", n: int = 1000,
 
 
 __all__ = ["FinetuneConfig", "finetune", "read_conversations", "encode_conversation", "pack", "lr_at",
-           "make_chat_data", "save_checkpoint", "load_checkpoint"]
+           "make_chat_data", "save_checkpoint", "load_checkpoint", "check_resume_config"]

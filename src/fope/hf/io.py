@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 REMOTE_DIR = Path(__file__).parent / "remote"
-REMOTE_FILES = ("configuration_fope.py", "modeling_fope.py")
+#: configuration + model, and fope.pos's pure math modules the model imports relatively (only math + torch)
+REMOTE_FILES = ("configuration_fope.py", "modeling_fope.py", "functional.py", "scaling.py")
 AUTO_MAP = {
     "AutoConfig": "configuration_fope.FopeConfig",
     "AutoModel": "modeling_fope.FopeModel",
@@ -47,25 +48,60 @@ def is_fope_dir(path: str | Path) -> bool:
     return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == MODEL_TYPE
 
 
-def load(path: str | Path, *, device: str = "cpu", dtype: Any = None) -> Any:
-    """Load an HF model directory (eval mode): FopeForCausalLM dirs with fope's own classes (no remote code
-    executed), any other causal LM with ``AutoModelForCausalLM``, and the name ``smollm2`` (see fope.hf.smollm)."""
-    from .smollm import is_smollm2_name, load_smollm2
+def resolve(name: str | Path) -> str | Path:
+    """Where a model name lives: ``smollm2`` -> its dequantized cache directory (built on first use), an existing
+    directory -> that Path, anything else -> the string, for the Hub (or its local cache). A name that looks like a
+    path but does not exist raises FileNotFoundError."""
+    from .smollm import ensure_smollm2_dir, is_smollm2_name
 
-    if is_smollm2_name(str(path)):
-        return load_smollm2(dtype=dtype).to(device).eval()
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+    if is_smollm2_name(str(name)):
+        return ensure_smollm2_dir()
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return path
+    text = str(name)
+    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or not text:
+        raise FileNotFoundError(f"model {text!r} is neither a model directory nor a hub name (org/name)")
+    return text
+
+
+def hf_dir(model: str | Path, export_to: str | Path) -> str | Path:
+    """`resolve`'s answer, except that a native fope model or run directory is first exported (`fope.hf.export`)
+    to ``export_to``: whatever HF code (lm-eval, transformers) can load."""
+    path = Path(model)
+    for candidate in (path / "config.json", path / "model" / "config.json"):
+        if candidate.is_file() and json.loads(candidate.read_text()).get("format") == "fope":
+            from .export import export
+
+            return export(candidate.parent, export_to)
+    return resolve(model)
+
+
+def load(path: str | Path, *, device: str = "cpu", dtype: Any = None, rope_scaling: Any = None) -> Any:
+    """Load a model (eval mode): a FopeForCausalLM directory with fope's own classes (no remote code executed), any
+    other causal LM directory or hub name with ``AutoModelForCausalLM``, and the name ``smollm2`` (fope.hf.smollm).
+
+    ``rope_scaling`` ("yarn:2", "linear:4", or an HF dict; see `fope.hf.convert.parse_rope_scaling`) replaces the
+    model's frequency scaling before the weights load (theta kept; yarn/dynamic get the model's context as
+    ``original_max_position_embeddings``), so HF's own YaRN / PI / dynamic NTK need no hand-edited config."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .convert import hf_rope_scaling, parse_rope_scaling
+
+    source = resolve(path)
     kwargs = {} if dtype is None else {"dtype": dtype}
-    if is_fope_dir(path):
-        from .remote.modeling_fope import FopeForCausalLM
+    if isinstance(source, Path) and is_fope_dir(source):
+        from .remote.modeling_fope import FopeConfig, FopeForCausalLM
 
-        model = FopeForCausalLM.from_pretrained(path, **kwargs)
+        cls, config = FopeForCausalLM, FopeConfig.from_pretrained(source)
     else:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        cls, config = AutoModelForCausalLM, AutoConfig.from_pretrained(source)
+    scaling = parse_rope_scaling(rope_scaling)
+    if scaling is not None:
+        hf_rope_scaling(config, scaling, native_ntk=cls is not AutoModelForCausalLM)
+    model = cls.from_pretrained(source, config=config, **kwargs)
     return model.to(device).eval()
 
 
@@ -87,14 +123,23 @@ def register_auto_classes() -> None:
 
 
 def load_tokenizer(path: str | Path) -> Any:
-    """The HF tokenizer saved with a model directory (or SmolLM2's, for the name ``smollm2``)."""
+    """The HF tokenizer saved with a model directory (or SmolLM2's, for the name ``smollm2``; or a hub name).
+
+    For FopeForCausalLM directories the config is read with fope's own class, so no remote code is asked for.
+    (A plain ``AutoTokenizer.from_pretrained(fope_dir)`` always reads config.json first in transformers 5 and so
+    asks to trust the remote code; ``PreTrainedTokenizerFast.from_pretrained(fope_dir)`` does not.)"""
+    from transformers import AutoTokenizer
+
     from .smollm import is_smollm2_name, load_smollm2_tokenizer
 
     if is_smollm2_name(str(path)):
         return load_smollm2_tokenizer()
-    from transformers import AutoTokenizer
+    source = resolve(path)
+    if isinstance(source, Path) and is_fope_dir(source):
+        from .remote.configuration_fope import FopeConfig
 
-    return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(source, config=FopeConfig.from_pretrained(source))
+    return AutoTokenizer.from_pretrained(source)
 
 
-__all__ = ["save", "load", "load_tokenizer", "is_fope_dir", "register_auto_classes", "AUTO_MAP", "REMOTE_FILES"]
+__all__ = ["save", "load", "resolve", "hf_dir", "load_tokenizer", "is_fope_dir", "register_auto_classes", "AUTO_MAP", "REMOTE_FILES"]

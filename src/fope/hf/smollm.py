@@ -53,13 +53,30 @@ def load_smollm2(*, dtype: Any = None) -> Any:
     """
     from transformers import AutoModelForCausalLM
 
-    cached = cache_dir()
-    if not (cached / "model.safetensors").is_file():
-        model = dequantize_gguf()
-        model.save_pretrained(cached)
-        load_smollm2_tokenizer().save_pretrained(cached)
+    cached = ensure_smollm2_dir()
     kwargs = {} if dtype is None else {"dtype": dtype}
     return AutoModelForCausalLM.from_pretrained(cached, **kwargs).eval()
+
+
+def ensure_smollm2_dir() -> Path:
+    """`cache_dir()`, written on first use (dequantized model + tokenizer, moved into place atomically)."""
+    import shutil
+    import tempfile
+
+    cached = cache_dir()
+    if (cached / "model.safetensors").is_file():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".smollm2-"))
+    try:
+        dequantize_gguf().save_pretrained(tmp)
+        load_smollm2_tokenizer().save_pretrained(tmp)
+        if cached.exists():  # a half-written directory from an older version
+            shutil.rmtree(cached)
+        os.replace(tmp, cached)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cached
 
 
 def dequantize_gguf() -> Any:
@@ -96,4 +113,4 @@ def load_smollm2_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
 
-__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "is_smollm2_name", "smollm2_gguf", "load_smollm2", "load_smollm2_tokenizer"]
+__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "is_smollm2_name", "smollm2_gguf", "load_smollm2", "load_smollm2_tokenizer", "ensure_smollm2_dir"]

@@ -1,9 +1,10 @@
 """`FopeForCausalLM`: a Llama-family decoder (RMSNorm, SwiGLU, GQA, Llama weight names) with pluggable position
 encodings: rope, fope (Fourier Position Embedding, Hua et al., ICML 2025), nope, alibi, kerple, fire.
 
-Self-contained remote code (copied next to every saved model; needs torch + transformers, never ``fope``). The
-position-encoding math below is the single remote copy of fope.pos's math; tests/hf/test_remote_math.py compares
-it with fope.pos on full tensors so the two cannot drift apart silently.
+Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, which ARE
+fope.pos.functional / fope.pos.scaling: symlinks in the source tree, copied as files; needs torch + transformers,
+never ``fope``). Frequency grids and every scaling type come from those files; the FoPE mixing, ALiBi, KERPLE and
+FIRE code below is still a second copy, pinned to fope.pos on full tensors by tests/hf/test_hf_remote_math.py.
 
 Shapes:
     B batch, T new tokens, S keys (cached + new), Hq query heads, Hk key/value heads, D head dim,
@@ -28,6 +29,9 @@ except ImportError:  # pragma: no cover - older transformers
     hf_init = nn.init
 
 from .configuration_fope import FopeConfig
+from .functional import alibi_bias, alibi_slopes, clip_floor_keep, kerple_log_bias, rope_inv_freq
+from .scaling import ALIASES as SCALING_ALIASES
+from .scaling import SCALINGS, parse_scaling
 
 # ----------------------------------------------------------------------------------------------------------------
 # Position-encoding math (pure functions; mirrors fope.pos)
@@ -35,40 +39,31 @@ from .configuration_fope import FopeConfig
 
 
 def base_frequencies(dim: int, theta: float) -> torch.Tensor:
-    """omega_i = theta^(-2i/dim), i < dim/2, fp32 (computed like HF's default init, bit for bit)."""
+    """omega_i = theta^(-2i/dim), i < dim/2, fp32 (fope.pos.functional.rope_inv_freq: HF's default init, bit for bit)."""
     # explicit CPU device: models are built under a meta-device context by from_pretrained
-    return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64, device="cpu").float() / dim))
+    return rope_inv_freq(dim, theta, device="cpu")
 
 
 def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
     """Frequencies (dim/2,) fp32 of the grid of size ``dim`` under ``config.rope_parameters``, and the attention
     factor multiplied into cos and sin.
 
-    default, linear, ntk (static NTK-aware base), dynamic (NTK base at the current length S = max position + 1,
-    only when S > original_max_position_embeddings; a pure function of the call, no state) are written out here;
-    yarn and the other HF types use transformers' ``ROPE_INIT_FUNCTIONS`` (so need dim == head_dim).
+    default, linear/pi, ntk, dynamic and yarn are fope.pos.scaling's transforms (the sibling file ``scaling.py``,
+    the same code the native model runs; dynamic NTK uses S = max position + 1 of the call); other HF types
+    (llama3, longrope, ... from converted checkpoints) use transformers' ``ROPE_INIT_FUNCTIONS`` (need dim == head_dim).
     """
-    params = config.rope_parameters
+    params = dict(config.rope_parameters)
     rope_type = params.get("rope_type", params.get("type", "default"))
-    rope_type = {"pi": "linear"}.get(rope_type, rope_type)
     theta = float(params["rope_theta"])
-    if rope_type == "default":
-        return base_frequencies(dim, theta), 1.0
-    if rope_type == "linear":
-        return base_frequencies(dim, theta) / float(params["factor"]), 1.0
-    factor = float(params.get("factor", 1.0))
-    if rope_type == "ntk":
-        return base_frequencies(dim, theta * factor ** (dim / (dim - 2))), 1.0
-    if rope_type == "dynamic":
-        original = int(params.get("original_max_position_embeddings") or config.max_position_embeddings)
-        if seq_len is None or seq_len <= original:
-            return base_frequencies(dim, theta), 1.0
-        base = theta * ((factor * seq_len / original) - (factor - 1)) ** (dim / (dim - 2))
-        return base_frequencies(dim, base), 1.0
+    if rope_type in SCALINGS or rope_type in SCALING_ALIASES:
+        params.pop("partial_rotary_factor", None)
+        original = params.get("original_max_position_embeddings") or config.max_position_embeddings
+        scaling = parse_scaling(params, train_len=int(original), theta=theta)
+        return scaling(base_frequencies(dim, theta), theta=theta, dim=dim, seq_len=seq_len)
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     if rope_type not in ROPE_INIT_FUNCTIONS:
-        raise ValueError(f"unsupported rope_type {rope_type!r}; choose default, linear, ntk, dynamic or one of "
+        raise ValueError(f"unsupported rope_type {rope_type!r}; choose one of {sorted(SCALINGS)} or "
                          f"{sorted(ROPE_INIT_FUNCTIONS)}")
     if dim != config.head_dim:
         raise ValueError(f"rope_type {rope_type!r} needs the frequency grid size {dim} to equal head_dim")
@@ -87,16 +82,11 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos + rotate_half(x) * sin
 
 
-def clip_floor_keep(inv_freq: torch.Tensor, train_len: int) -> torch.Tensor:
-    """FoPE clip floor as a mask (F,): keep omega >= 2*pi/train_len (strict <: a frequency on the floor stays).
-
-    The clipped frequencies become zero-frequency dimensions and are dropped from the Fourier input.
-    """
-    return ~(inv_freq < 2 * math.pi / train_len)
-
-
 def step_eye(n_in: int, n_out: int) -> torch.Tensor:
-    """(Fin, Fout) identity, or the official "step-eye" when Fin != Fout: entry (i*s, i) = 1, s = ceil(Fin/Fout)."""
+    """(Fin, Fout) identity, or the release's "step-eye" when Fin != Fout: entry (i*s, i) = 1, s = ceil(Fin/Fout).
+
+    Same values as fope.pos.functional.step_eye, built with a Python loop on an explicit CPU device because
+    from_pretrained constructs modules under the meta device (where boolean indexing is not available)."""
     eye = torch.zeros(n_in, n_out, device="cpu")
     step = -(-n_in // n_out)
     for col in range(n_out):
@@ -123,20 +113,6 @@ def fourier_cos_sin(
     return torch.cat((c, c), dim=-1), torch.cat((s, s), dim=-1)  # (B, Hk, T, D)
 
 
-def alibi_slopes(n_heads: int) -> torch.Tensor:
-    """ALiBi head slopes (Press et al. 2022): 2^(-8i/n) for a power-of-two n, else the interleaved closed form."""
-
-    def power_of_two(n: int) -> list[float]:
-        start = 2.0 ** (-8.0 / n)
-        return [start ** (i + 1) for i in range(n)]
-
-    if math.log2(n_heads).is_integer():
-        return torch.tensor(power_of_two(n_heads))
-    closest = 2 ** math.floor(math.log2(n_heads))
-    extra = power_of_two(2 * closest)[0::2][: n_heads - closest]
-    return torch.tensor(power_of_two(closest) + extra)
-
-
 def expand_heads(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     """(B, Hk, ...) -> (B, Hk*n_rep, ...): query head h uses kv head h // n_rep (HF ``repeat_kv`` grouping)."""
     return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
@@ -157,23 +133,27 @@ def _check_options(kind: str, options: dict, allowed: dict) -> dict:
 class NoPosition(nn.Module):
     """NoPE: causal masking alone carries order."""
 
+    DEFAULTS: dict = {}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("nope", config.pe_options, {})
+        _check_options("nope", config.pe_options, self.DEFAULTS)
 
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         return None
 
 
 class RotaryPosition(nn.Module):
     """RoPE (Su et al.) exactly as HF Llama: x*cos + rotate_half(x)*sin, cos/sin scaled by the attention factor."""
 
+    DEFAULTS: dict = {}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("rope", config.pe_options, {})
+        _check_options("rope", config.pe_options, self.DEFAULTS)
         self.config = config
         self.n_rep = config.num_attention_heads // config.num_key_value_heads
 
@@ -189,7 +169,7 @@ class RotaryPosition(nn.Module):
             cos, sin = self.tables(positions)
             return apply_rotary(q.float(), cos, sin).to(q.dtype), apply_rotary(k.float(), cos, sin).to(k.dtype)
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         return None
 
 
@@ -274,24 +254,25 @@ class FourierPosition(nn.Module):
             q_out = apply_rotary(q.float(), expand_heads(cos, n_rep), expand_heads(sin, n_rep))
         return q_out.to(q.dtype), k_out.to(k.dtype)
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
         return None
 
 
 class AlibiPosition(nn.Module):
-    """ALiBi: bias[h, i, j] = -slope_h * (i - j) on the causal part (attention masks j > i itself)."""
+    """ALiBi: bias[h, i, j] = -slope_h * |i - j| (fope.pos.functional.alibi_bias, the native code)."""
+
+    DEFAULTS: dict = {}
 
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("alibi", config.pe_options, {})
+        _check_options("alibi", config.pe_options, self.DEFAULTS)
         self.n_heads = config.num_attention_heads
 
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
-        rel = (q_pos[:, None] - k_pos[None, :]).float()  # (Tq, Tk)
-        return -alibi_slopes(self.n_heads).to(q_pos.device)[:, None, None] * rel
+    def bias(self, q_pos, k_pos, positions=None):
+        return alibi_bias(alibi_slopes(self.n_heads).to(q_pos.device), q_pos, k_pos)
 
 
 class KerplePosition(nn.Module):
@@ -302,10 +283,11 @@ class KerplePosition(nn.Module):
     """
 
     EPS = 0.01
+    DEFAULTS = {"init": "uniform"}
 
     def __init__(self, config: FopeConfig):
         super().__init__()
-        self.options = _check_options("kerple", config.pe_options, {"init": "uniform"})
+        self.options = _check_options("kerple", config.pe_options, self.DEFAULTS)
         if self.options["init"] not in ("uniform", "ones"):
             raise ValueError(f"kerple init must be 'uniform' or 'ones', got {self.options['init']!r}")
         self.raw_r1 = nn.Parameter(torch.zeros(config.num_attention_heads))
@@ -324,11 +306,10 @@ class KerplePosition(nn.Module):
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
-        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
+    def bias(self, q_pos, k_pos, positions=None):
         r1 = self.EPS + F.softplus(self.raw_r1.float())
         r2 = self.EPS + F.softplus(self.raw_r2.float())
-        return -r1[:, None, None] * torch.log1p(r2[:, None, None] * dist)
+        return kerple_log_bias(r1, r2, q_pos, k_pos)  # fope.pos.functional (the native code)
 
 
 class FirePosition(nn.Module):
@@ -338,10 +319,11 @@ class FirePosition(nn.Module):
     Options: mlp_width (32), c_init (0.1), threshold (None: pe_train_len), eps (1e-6).
     """
 
+    DEFAULTS = {"mlp_width": 32, "c_init": 0.1, "threshold": None, "eps": 1e-6}
+
     def __init__(self, config: FopeConfig):
         super().__init__()
-        self.options = _check_options("fire", config.pe_options,
-                                      {"mlp_width": 32, "c_init": 0.1, "threshold": None, "eps": 1e-6})
+        self.options = _check_options("fire", config.pe_options, self.DEFAULTS)
         threshold = self.options["threshold"] or config.pe_train_len
         if not threshold:
             raise ValueError("fire needs a threshold (pe_options threshold or pe_train_len)")
@@ -364,14 +346,18 @@ class FirePosition(nn.Module):
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos):
+    def bias(self, q_pos, k_pos, positions=None):
+        """(Hq, Tq, Tk), or (B, Hq, Tq, Tk) when ``positions`` (B, Tq) are given: FIRE normalises by the query's
+        absolute position, which under left padding is its position id, not its cache index."""
         c = self.c.float()
-        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk)
+        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk): cache indices; differences are exact
         threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        norm = torch.maximum(q_pos.float(), threshold)  # (Tq,)
-        x = torch.log(torch.abs(c * dist) + 1) / (torch.log(torch.abs(c * norm) + 1) + self.eps)[:, None]
+        absolute = q_pos.float() if positions is None else positions.float()  # (Tq,) | (B, Tq)
+        norm = torch.maximum(absolute, threshold)
+        x = torch.log(torch.abs(c * dist) + 1) / (torch.log(torch.abs(c * norm) + 1) + self.eps)[..., None]
         hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
-        return torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float()) + self.mlp_out.bias.float()[:, None, None]
+        out = torch.einsum("...qkw,hw->...hqk", hidden, self.mlp_out.weight.float())
+        return out + self.mlp_out.bias.float()[:, None, None]
 
 
 POSITION_CLASSES = {
@@ -461,16 +447,18 @@ class FopeAttention(nn.Module):
         k, v = expand_heads(k, rep), expand_heads(v, rep)  # (B, Hq, S, D)
         q_idx = torch.arange(past, past + t, device=x.device)
         k_idx = torch.arange(s, device=x.device)
-        mask = self._mask(q_idx, k_idx, key_padding, q.dtype)
+        mask = self._mask(q_idx, k_idx, key_padding, q.dtype, positions)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
 
-    def _mask(self, q_idx, k_idx, key_padding, dtype) -> torch.Tensor | None:
+    def _mask(self, q_idx, k_idx, key_padding, dtype, positions=None) -> torch.Tensor | None:
         """Additive (B|1, Hq|1, T, S) mask: causal + sliding window + padding + the encoding's bias; None if plain causal."""
-        bias = self.pos_enc.bias(q_idx, k_idx)  # (Hq, T, S) | None; relative distances are padding-invariant
+        # (Hq, T, S) | (B, Hq, T, S) | None; relative distances are padding-invariant, FIRE's normaliser uses the
+        # position ids when there is padding
+        bias = self.pos_enc.bias(q_idx, k_idx, positions if key_padding is not None else None)
         square = q_idx.numel() == k_idx.numel()
         if bias is None and key_padding is None and self.sliding_window is None and (square or q_idx.numel() == 1):
             return None
@@ -480,7 +468,7 @@ class FopeAttention(nn.Module):
         allowed = allowed[None, None]  # (1, 1, T, S)
         if key_padding is not None:
             allowed = allowed & key_padding[:, None, None, :]  # (B, 1, T, S)
-        base = torch.zeros((), dtype=dtype, device=q_idx.device) if bias is None else bias[None].to(dtype)
+        base = torch.zeros((), dtype=dtype, device=q_idx.device) if bias is None else (bias if bias.dim() == 4 else bias[None]).to(dtype)
         return base.masked_fill(~allowed, torch.finfo(dtype).min)
 
 

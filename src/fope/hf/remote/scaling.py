@@ -1,0 +1,1 @@
+../../pos/scaling.py
