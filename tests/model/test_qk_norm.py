@@ -20,9 +20,9 @@ def _captured_rotate_inputs(model, ids):
         pos = block.attn.pos
         orig = pos.rotate
 
-        def wrapped(q, k, positions, orig=orig):
+        def wrapped(q, k, positions, end=None, *, orig=orig):
             seen.append((q.detach().clone(), k.detach().clone()))
-            return orig(q, k, positions)
+            return orig(q, k, positions, end)
 
         pos.rotate = wrapped
     with torch.no_grad():

@@ -111,9 +111,9 @@ def capture_qk(model: Any, info: ModelInfo) -> Iterator[dict[int, tuple[torch.Te
             pos = block.attn.pos
             orig = pos.rotate
 
-            def wrapped(q, k, positions, orig=orig, i=i):
+            def wrapped(q, k, positions, end=None, *, orig=orig, i=i):
                 seen[i] = (q.detach().float(), k.detach().float())
-                return orig(q, k, positions)
+                return orig(q, k, positions, end)
 
             pos.rotate = wrapped  # instance attribute shadows the method until removed
             undo.append(lambda pos=pos: delattr(pos, "rotate"))

@@ -130,19 +130,26 @@ def write_tasks(rows: Sequence[tuple[int, str, str]], out_dir: str | Path,
 
 def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence[str] | None = None,
         data_dir: str | Path | None = None, limit: int | float | None = None, batch_size: int = 1,
-        device: str = "cpu", num_fewshot: int | None = 0) -> dict:
-    """Run the tables' tasks with lm-eval on ``model`` and return `report`'s dict (plus lm-eval's raw results)."""
+        device: str = "cpu", num_fewshot: int | None = 0, trust_remote_code: bool = False) -> dict:
+    """Run the tables' tasks with lm-eval on ``model`` and return `report`'s dict (plus lm-eval's raw results).
+
+    ``trust_remote_code``: let a model directory's own Python code run (off by default; FoPE exports load with
+    fope's registered classes without it)."""
     import tempfile
 
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    from .io import register_auto_classes
+    from .lmeval import model_args
+
+    register_auto_classes()
     rows = plan(tables, tasks)
     with tempfile.TemporaryDirectory(prefix="fope-downstream-") as tmp:
         model_dir = hf_model_dir(model, Path(tmp) / "model")
         names = write_tasks(rows, Path(tmp) / "tasks", data_dir)
         results = lm_eval.simple_evaluate(
-            model="hf", model_args=f"pretrained={model_dir},trust_remote_code=True,dtype=float32",
+            model="hf", model_args=model_args(model_dir, trust_remote_code=trust_remote_code),
             tasks=list(names), limit=limit, batch_size=batch_size, device=device, num_fewshot=num_fewshot,
             task_manager=TaskManager(include_path=str(Path(tmp) / "tasks")),
         )
