@@ -75,10 +75,10 @@ class GridPreset:
     extension_steps: int = _f(100, "optimizer steps of each length-extension run (at 2L, half the batch)")
     extension_warmup: int = _f(10, "warm-up steps of each length-extension run (fresh schedule, reset AdamW)")
     yarn_factor: float = _f(16.0, "YaRN scale s of the extension arms (the authors' released setting is 16)")
-    retrieval_share: float = _f(0.5, "share (by tokens) of synthetic in-length key-retrieval documents in the "
+    retrieval_share: float = _f(0.6, "share (by tokens) of synthetic in-length key-retrieval documents in the "
                                      "passkey experiment's fine-tuning data (the rest is the training corpus)")
     retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
-    passkey_steps: int = _f(300, "optimizer steps of each passkey fine-tuning run (from the seed-0 main run, at L, "
+    passkey_steps: int = _f(600, "optimizer steps of each passkey fine-tuning run (from the seed-0 main run, at L, "
                                  "fresh AdamW and warm-up, same batch and peak lr)")
     experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
     ablation_groups: tuple = _f(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
