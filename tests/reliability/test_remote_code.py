@@ -47,6 +47,8 @@ def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypat
 
     monkeypatch.setattr(lm_eval, "simple_evaluate", fake_simple_evaluate)
     odd = tmp_path / "a,trust_remote_code=True,b=c"
+    odd.mkdir()
+    (odd / "config.json").write_text('{"model_type": "llama"}')  # a model directory (the resolver checks this)
     lmeval.run(odd, ["longbench_trec_e"], max_length=128)
     assert seen["model_args"] == {"pretrained": str(odd), "trust_remote_code": False, "dtype": "float32",
                                   "max_length": 128}
