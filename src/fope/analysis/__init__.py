@@ -1,4 +1,4 @@
-"""Mechanism analyses of the FoPE paper (FOPE-SPEC §2.2-2.5, Table 2) and a spectrum-damage measure of our own.
+"""Mechanism analyses of the FoPE paper (docs/analysis.md, Table 2) and a spectrum-damage measure of our own.
 
 Every analysis is a function that returns plain data (JSON-ready dicts); `fope analyze ...` (fope.analysis.cli)
 prints, saves JSON and draws PNGs. See docs/analysis.md.

@@ -1,4 +1,4 @@
-"""Fig. 7 (FOPE-SPEC §2.5): the mean of q and k before the rotation, per layer and head dimension.
+"""Fig. 7 (docs/analysis.md): the mean of q and k before the rotation, per layer and head dimension.
 
 For every layer, head and dimension: the mean over all samples and positions of the pre-rotation activation,
 its absolute value averaged over heads ("|mean|", the positional bias a dimension adds whatever the token), and

@@ -1,4 +1,4 @@
-"""A spectrum-damage measure (ours; the paper argues damage only qualitatively, FOPE-SPEC §2.2-2.5).
+"""A spectrum-damage measure (ours; the paper argues damage only qualitatively; docs/analysis.md).
 
 Definition. A rotary pair i of a head is the complex signal z(n) = x_i(n) + j·x_{i+D/2}(n) over positions n, and
 RoPE turns it into z(n)·e^{jω_i n}. Its *positional* part is the mean over many inputs, μ(n) = E[z(n)] (what is

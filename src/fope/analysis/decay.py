@@ -1,4 +1,4 @@
-"""Long-term decay (Fig. 8, FOPE-SPEC §2.5): the RoPE score decays with distance only when q and k have a mean.
+"""Long-term decay (Fig. 8, docs/analysis.md): the RoPE score decays with distance only when q and k have a mean.
 
 score(Δ) = ⟨pe(q, position Δ), pe(k, position 0)⟩ for one head, rotations done by `fope.pos` itself.
 

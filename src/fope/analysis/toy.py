@@ -1,4 +1,4 @@
-"""The spectrum-damage toy of Fig. 3 (FOPE-SPEC §2.2): what RoPE and FoPE make of a damaged hidden state.
+"""The spectrum-damage toy of Fig. 3 (docs/analysis.md): what RoPE and FoPE make of a damaged hidden state.
 
 Setup (every choice the paper leaves open is a field of `ToyConfig`, documented in docs/analysis.md):
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from .experiments import Grid
 
-#: paper Table 2 (FOPE-SPEC 4.2): loss at 512, 1024, 2048, 4096, 8192 (= L..16L) of ~20M models trained at 512
+#: paper Table 2 (docs/analysis.md): loss at 512, 1024, 2048, 4096, 8192 (= L..16L) of ~20M models trained at 512
 PAPER_TABLE2 = {
     "RoPE": (5.50, 6.01, 6.58, 6.99, 7.16), "RoPE + QK Norm": (5.46, 5.56, 5.89, 6.32, 6.66),
     "RoPE-A": (5.72, 5.86, 6.18, 6.46, 6.67), "RoPE-A + QK Norm": (5.69, 5.89, 6.27, 6.59, 6.81),
