@@ -75,9 +75,9 @@ def test_paper_sigma_defaults():
 
 
 def test_paper_preset_shapes_and_sizes():
-    """The paper's sizes (FOPE-SPEC §3.1): non-embedding params + one 50304 x d embedding."""
+    """The paper's sizes (docs/paper.md §4.1): non-embedding params + one 50304 x d embedding."""
     expected = {"60M": (512, 8, 8, 64, "59.3M"), "180M": (1024, 8, 8, 128, "185.7M"),
-                "1.2B": (2048, 16, 16, 128, "1176.8M")}  # the spec prints 1.18B
+                "1.2B": (2048, 16, 16, 128, "1176.8M")}  # docs/paper.md §4.1 prints 1.18B
     for name, (d, h, n_layers, hd, params) in expected.items():
         cfg = PRESETS[name]
         assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.dim_head, cfg.vocab_size, cfg.train_len) == \

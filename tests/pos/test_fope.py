@@ -1,5 +1,5 @@
-"""FoPE vs an independent numpy re-derivation of FOPE-SPEC §1.3, the spec's derived-numbers table, the exact
-reduction to RoPE, GQA mapping, caching, coefficient resizing, and argument errors."""
+"""FoPE vs an independent numpy re-derivation of docs/paper.md §3.3, the derived-numbers table of docs/paper.md
+§3.4, the exact reduction to RoPE, GQA mapping, caching, coefficient resizing, and argument errors."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def np_rotate_half(x: np.ndarray) -> np.ndarray:
 
 
 def np_step_eye(d_in: int, d_out: int) -> np.ndarray:
-    """Spec: s = ceil(D_in/D_out); entry (i·s, i) = 1 for every column i with i·s < D_in."""
+    """docs/paper.md §3.3: s = ceil(D_in/D_out); entry (i·s, i) = 1 for every column i with i·s < D_in."""
     s = -(-d_in // d_out)
     eye = np.zeros((d_in, d_out))
     for i in range(d_out):
@@ -44,7 +44,8 @@ def np_yarn(omega: np.ndarray, *, dim: int, theta: float, factor: float, orig: i
 
 def np_fope(q, k, positions, *, head_dim, train_len, sin_coef, cos_coef, theta=10000.0, freq_dim=0, clip=True,
             out_dim="cap", pad="one", normalize=False, yarn=None):
-    """x' = x⊙C + rotate_half(x)⊙S with the spec's clip, drop, mixing, padding, duplication, GQA mapping."""
+    """x' = x⊙C + rotate_half(x)⊙S with the clip, drop, mixing, padding, duplication and GQA mapping
+    of docs/paper.md §3.3."""
     dim = freq_dim if freq_dim > head_dim else head_dim
     omega = 1.0 / theta ** (np.arange(0, dim, 2) / dim)  # dim/2 candidates
     clipped = np.where(omega < 2 * np.pi / train_len, 0.0, omega) if clip else omega
@@ -116,7 +117,7 @@ def test_fope_matches_numpy_rederivation(name):
     )
     assert_close(got_q.double(), torch.from_numpy(want_q), rtol=1e-4, atol=2e-4)
     assert_close(got_k.double(), torch.from_numpy(want_k), rtol=1e-4, atol=2e-4)
-    # step-eye layout: the noise is small, so rounding the coefficients gives back the spec's step-eye
+    # step-eye layout (docs/paper.md §3.3): the noise is small, so rounding the coefficients gives back the step-eye
     eye = np_step_eye(pe.d_in, pe.d_out)
     for coef in (pe.sin_coef, pe.cos_coef):
         assert np.array_equal(np.rint(coef.numpy()), np.broadcast_to(eye, coef.shape))
@@ -130,9 +131,9 @@ def test_eye_init_is_exactly_the_step_eye():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# FOPE-SPEC §1.3 derived-numbers table (θ = 10000)
+# docs/paper.md §3.4 derived-numbers table (θ = 10000)
 
-SPEC_TABLE = [
+SIZES_TABLE = [
     # name, d_h, heads, train_len, sigma, D_in, zeroed, D_out, columns with a 1, pairs padded, noise std
     ("60M/512", 64, 8, 512, 0.3, 16, 16, 16, 16, 16, 0.0217),
     ("180M/512", 128, 8, 512, 0.4, 31, 33, 31, 31, 33, 0.0163),
@@ -143,8 +144,8 @@ SPEC_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("row", SPEC_TABLE, ids=[r[0] for r in SPEC_TABLE])
-def test_spec_derived_numbers(row):
+@pytest.mark.parametrize("row", SIZES_TABLE, ids=[r[0] for r in SIZES_TABLE])
+def test_derived_sizes_table(row):
     _, d_h, heads, train_len, sigma, d_in, zeroed, d_out, eye_cols, padded, std = row
     pe = fope.pos.build("fope", head_dim=d_h, n_heads=heads, train_len=train_len, sigma=sigma)
     assert (pe.d_in, d_h // 2 - pe.d_in, pe.d_out) == (d_in, zeroed, d_out)

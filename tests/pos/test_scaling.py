@@ -101,7 +101,7 @@ def test_static_ntk_equals_hf_default_with_larger_theta():
 
 
 def test_authors_yarn_ramp_indices():
-    """FOPE-SPEC §3.6: low/high = 3/16 for d_h = 64 and 6/31 for d_h = 128; no mscale."""
+    """docs/paper.md §4.6: low/high = 3/16 for d_h = 64 and 6/31 for d_h = 128; no mscale."""
     for dim, expect in ((64, (3, 16)), (128, (6, 31))):
         assert S.yarn_correction_range(dim=dim, theta=THETA, original_len=512, beta_fast=32, beta_slow=1) == expect
     sc = S.parse_scaling(S.authors_yarn(512))

@@ -1,4 +1,4 @@
-"""Continual pre-training (FOPE-SPEC 3.6) at tiny size: every arm of 512 -> 1024 with 16 -> 32 here."""
+"""Continual pre-training (docs/paper.md §4.6) at tiny size: every arm of 512 -> 1024 with 16 -> 32 here."""
 
 from __future__ import annotations
 

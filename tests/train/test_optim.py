@@ -1,4 +1,4 @@
-"""The learning-rate schedule and the AdamW set-up (FOPE-SPEC 3.3)."""
+"""The learning-rate schedule and the AdamW set-up (docs/paper.md §4.3)."""
 
 from __future__ import annotations
 

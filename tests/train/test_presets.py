@@ -86,7 +86,7 @@ def test_paper_60m_on_meta_device():
     with torch.device("meta"):
         model = fope.model.build(cfg.model)
     one_embedding = 50304 * 512
-    assert 59.2e6 < model.num_params() - one_embedding < 59.4e6  # FOPE-SPEC 3.1: non-emb + one emb = 59.3M
+    assert 59.2e6 < model.num_params() - one_embedding < 59.4e6  # docs/paper.md §4.1: non-emb + one emb = 59.3M
 
 
 def test_unknown_preset_suggests():

@@ -10,7 +10,7 @@ a share ``x`` (by tokens) of documents like the one below into the training spli
     <filler sentences>
     What is the pass key? The pass key is 31415.
 
-The frame is the passkey test's (FOPE-SPEC §3.5) so the task is learnt, but the filler is
+The frame is the passkey test's (docs/paper.md §4.5) so the task is learnt, but the filler is
 different: sentences drawn from the training corpus itself (``filler_sentences``), or the fixed
 ``FALLBACK_SENTENCES``, and never the test's "The grass is green. The sky is blue. ..." sentences,
 so the evaluation still measures retrieval through unseen filler. Keys are uniform in [1, 50000]
@@ -30,7 +30,7 @@ NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
 QUESTION = "What is the pass key? The pass key is"
 KEY_RANGE = (1, 50000)
 
-# the passkey *test* filler (FOPE-SPEC §3.5): never used here
+# the passkey *test* filler (docs/paper.md §4.5): never used here
 TEST_FILLER_SENTENCES = ("The grass is green.", "The sky is blue.", "The sun is yellow.", "Here we go.",
                          "There and back again.")
 

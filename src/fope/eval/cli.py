@@ -52,7 +52,7 @@ def register(subparsers) -> None:
     ppl.add_argument("--batch-size", type=int, default=1)
     ppl.set_defaults(func=run_ppl)
 
-    pk = sub.add_parser("passkey", help="passkey retrieval accuracy (FOPE-SPEC §3.5)")
+    pk = sub.add_parser("passkey", help="passkey retrieval accuracy (docs/paper.md §4.5)")
     _model_args(pk)
     pk.add_argument("--trials", type=int, default=100, help="trials per length (per length and depth with a grid)")
     pk.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,4 @@
-"""Passkey retrieval (FOPE-SPEC §3.5; the YaRN / landmark-attention test the paper's `eval_passkey/` uses).
+"""Passkey retrieval (docs/paper.md §4.5; the YaRN / landmark-attention test the paper's `eval_passkey/` uses).
 
 The prompt is five lines joined with "\\n":
     TASK
@@ -14,7 +14,7 @@ each trial records its own prompt token count, which can differ from the calibra
 
 Each trial: needle depth (prefix = uniform integer in [0, n_garbage] characters, or `round(d * n_garbage)`
 for a grid of depths d), then K = randint(1, 50000) (the official code's range: 1-5 digits although the
-paper says "a five-digit number", FOPE-SPEC §6.16), both drawn from `random.Random(seed)`, restarted
+paper says "a five-digit number", docs/paper.md §7.16), both drawn from `random.Random(seed)`, restarted
 for every length (so the trials at one length never depend on which other lengths run).
 
 Scores:
@@ -26,8 +26,8 @@ Scores:
   candidates (ties count against it), top-1 accuracy, mean reciprocal rank and the mean margin
   log p(true) - max log p(distractor).
 
-Nothing is caught: an exception in any trial propagates (FOPE-SPEC anti-pattern: a bare `except:` that
-turned OOMs into wrong answers).
+Nothing is caught: an exception in any trial propagates (a bare `except:` around a trial is a known failure of passkey
+scripts: it turns OOMs into wrong answers).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Perplexity against evaluation length (FOPE-SPEC §3.4).
+"""Perplexity against evaluation length (docs/paper.md §4.4).
 
 Shapes: N tokens in the stream, L evaluation length, S stride, B batch, V vocabulary.
 

@@ -11,7 +11,7 @@ layers rejected). The source's theta, head_dim, GQA and ``rope_parameters`` (sca
 ``convert(src, pe="rope")`` and FoPE in its RoPE-reduction setting (``sigma=0.0, clip_floor=False, out_dim="full"``)
 give the source's logits exactly (tests/hf/test_convert.py).
 
-FoPE floor length (FOPE-SPEC section 6.6): ``train_len`` sets N in the clip floor 2*pi/N. Default: the source's
+FoPE floor length (docs/paper.md §7.6): ``train_len`` sets N in the clip floor 2*pi/N. Default: the source's
 pre-training context (``rope_parameters["original_max_position_embeddings"]`` if present, else
 ``max_position_embeddings``), i.e. the frequencies that never completed a period during pre-training are clipped.
 The authors' code instead uses the *new* (fine-tuning) length; pass ``train_len=4096`` to follow it.
@@ -193,7 +193,7 @@ def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed:
         rope_scaling: HF ``rope_parameters`` scaling for the new model (e.g. ``{"rope_type": "yarn", "factor": 2}``,
             see `parse_rope_scaling`); replaces the source's scaling; theta stays the source's.
         seed: seeds the FoPE coefficient noise (and KERPLE's init), so a conversion is reproducible.
-        **pe_options: the encoding's options, e.g. ``sigma=0.3, out_dim="quarter"`` for fope.
+        **pe_options: the encoding's options, e.g. ``sigma=0.3, out_dim="full"`` for fope.
     Returns:
         The converted model in eval mode, on the source's device and dtype.
     Raises:

@@ -1,4 +1,4 @@
-"""Supervised fine-tuning of a (converted) HF causal LM on chat data: the paper's SmolLM recipe (FOPE-SPEC 3.7).
+"""Supervised fine-tuning of a (converted) HF causal LM on chat data: the paper's SmolLM recipe (docs/paper.md §4.7).
 
     fope hf finetune --model smollm2-fope --data chat.jsonl --out ft --seq-len 4096          # one epoch
     fope hf finetune --model smollm2-fope --data chat.jsonl --out ft --max-steps 50 --resume

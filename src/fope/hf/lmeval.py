@@ -1,4 +1,4 @@
-"""LongBench-E through lm-evaluation-harness, with lm-eval's own tasks and metrics (FOPE-SPEC 3.7, Table 1).
+"""LongBench-E through lm-evaluation-harness, with lm-eval's own tasks and metrics (docs/paper.md §4.7, Table 1).
 
     fope hf longbench --model DIR [--tasks gov_report,trec] [--limit 20]          # needs the HF hub (network)
     fope hf longbench --model DIR --data-dir longbench/data                         # local copies, offline

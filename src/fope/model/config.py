@@ -1,6 +1,6 @@
 """`ModelConfig`: the shape of an OLMo-style decoder, plus the named size presets.
 
-The presets `60M`, `180M` and `1.2B` are the paper's (FOPE-SPEC §3.1, Table 3). The CPU presets are ours,
+The presets `60M`, `180M` and `1.2B` are the paper's (docs/paper.md §4.1, Table 3). The CPU presets are ours,
 sized so that a 2-core machine can train them; `cpu-small` and `cpu-base` keep the paper's 60M head dim (64)
 and training length (512), so FoPE clips exactly the same 16 of 32 frequencies there as in the 60M runs.
 """
@@ -78,7 +78,7 @@ class ModelConfig:
         """Trainable parameters of the model this config builds, counted analytically.
 
         embeddings=2 counts the input embedding and the untied LM head; embeddings=1 gives the paper's
-        convention (non-embedding parameters + one vocab x d matrix, FOPE-SPEC §3.1).
+        convention (non-embedding parameters + one vocab x d matrix, docs/paper.md §4.1).
         """
         C, Hq, Hk, D = self.d_model, self.n_heads, self.kv_heads, self.dim_head
         attn = C * (Hq + 2 * Hk) * D + Hq * D * C
@@ -172,7 +172,7 @@ PRESETS: dict[str, ModelConfig] = {
     "cpu-tiny": ModelConfig(vocab_size=4096, d_model=96, n_layers=2, n_heads=3, train_len=256),
     "cpu-small": ModelConfig(vocab_size=8192, d_model=192, n_layers=4, n_heads=3, train_len=512),
     "cpu-base": ModelConfig(vocab_size=16384, d_model=320, n_layers=6, n_heads=5, train_len=512),
-    # the paper's (FOPE-SPEC §3.1)
+    # the paper's (docs/paper.md §4.1)
     "60M": ModelConfig(vocab_size=50304, d_model=512, n_layers=8, n_heads=8, train_len=512),
     "180M": ModelConfig(vocab_size=50304, d_model=1024, n_layers=8, n_heads=8, train_len=512),
     "1.2B": ModelConfig(vocab_size=50304, d_model=2048, n_layers=16, n_heads=16, train_len=512),

@@ -1,4 +1,4 @@
-"""OLMo-style decoder-only causal LM (FOPE-SPEC §3.1) and its KV cache.
+"""OLMo-style decoder-only causal LM (docs/paper.md §4.1) and its KV cache.
 
 Shapes:
     B batch, T new tokens, L tokens already in the cache, V vocabulary, C model width (d_model),

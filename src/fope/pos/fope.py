@@ -1,6 +1,6 @@
 """FoPE: Fourier Position Embedding (Hua et al., ICML 2025), faithful to the authors' released ``FourierEmbedding``.
 
-Defaults reproduce the release (FOPE-SPEC §1.3; configs ``ce-fourier/*``):
+Defaults reproduce the release (docs/paper.md §3.3; configs ``ce-fourier/*``):
 
 1. frequency grid ω_i = θ^(−2i/dim), i < dim/2, with dim = freq_dim if freq_dim > head_dim else head_dim;
 2. clip floor: every ω_i < 2π/train_len (strict <) is zeroed and dropped -> D_in kept frequencies;
@@ -18,7 +18,7 @@ The reduction to RoPE: ``build("fope", ..., sigma=0.0, clip_floor=False, out_dim
 Options (all keyword; see docs/position-encodings.md for the paper-vs-release ambiguities each one covers):
     sigma        noise gain σ (default 0.3, the 60M setting; release used 0.3 / 0.4 / 0.6 for 60M / 180M / 1.2B)
     theta        RoPE base (10000)
-    freq_dim     frequency-grid size ("D"); used only when > head_dim (release semantics; FOPE-SPEC §6.4)
+    freq_dim     frequency-grid size ("D"); used only when > head_dim (release semantics; docs/paper.md §7.4)
     clip_floor   zero and drop ω < 2π/train_len (True)
     out_dim      "cap" = min(D_in, head_dim//4) (release) | "full" = min(D_in, head_dim//2)
     pad          "one" (release: sin = cos = 1) | "zero" (true zero frequency: cos = 1, sin = 0)
@@ -248,7 +248,7 @@ class FoPE(PositionEncoding):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# continual training: coefficient expansion on checkpoint load (FOPE-SPEC §1.3)
+# continual training: coefficient expansion on checkpoint load (docs/paper.md §3.7)
 
 
 def resize_coefficients(old: torch.Tensor, module: FoPE, *, mode: str = "expand") -> torch.Tensor:

@@ -24,7 +24,7 @@ yarn        factor, original_max_position_embeddings; beta_fast=32,        NTK-b
 original length from ``config.max_position_embeddings`` instead of this key.) ``rope_theta`` may appear in the dict
 but must then equal the encoding's ``theta``.
 
-The FoPE authors' YaRN baseline (continual pre-training 512→1024, FOPE-SPEC §3.6) is :func:`authors_yarn`:
+The FoPE authors' YaRN baseline (continual pre-training 512→1024, docs/paper.md §4.6) is :func:`authors_yarn`:
 factor 16 (not 1024/512), β_fast 32, β_slow 1 and *no* attention temperature (``attention_factor=1.0``).
 For FoPE the transform is applied AFTER the clip floor, to the kept frequencies (as the authors' x+yarn config does).
 
@@ -229,7 +229,7 @@ ALIASES = {"pi": "linear"}
 
 
 def authors_yarn(original_len: int = 512) -> dict[str, Any]:
-    """The FoPE authors' YaRN baseline (FOPE-SPEC §3.6): factor 16, β 32/1, no attention temperature."""
+    """The FoPE authors' YaRN baseline (docs/paper.md §4.6, §7.9): factor 16, β 32/1, no attention temperature."""
     return {
         "rope_type": "yarn",
         "factor": 16.0,

@@ -1,4 +1,4 @@
-"""The paper's claims (FOPE-SPEC 4.7) checked against a results dict, point by point.
+"""The paper's claims (docs/paper.md §6.7) checked against a results dict, point by point.
 
 Every check returns a `Claim` whose ``measured`` text is generated from the numbers in the results (nothing is
 typed by hand) and whose verdict is ``holds``, ``does not hold``, ``mixed``, ``within noise`` or ``not measured``.

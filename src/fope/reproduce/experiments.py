@@ -5,7 +5,7 @@ experiment: a name and the runs, e.g. the seeds, whose results it aggregates). R
 resolved overrides: the σ = 0.3 arm of the σ sweep *is* the seed-0 FoPE run of the main comparison, the σ = 0 arm
 *is* "FoPE without the Fourier series", so nothing is trained twice.
 
-Experiments (FOPE-SPEC 3.4-3.8, 4.7):
+Experiments (docs/paper.md §4.4-§4.8, §6.7):
     main        Fig. 1 / Fig. 5: every position encoding at training length L, `seeds` seeds; perplexity from L/2 to
                 16L on the training distribution and on the other corpus; passkey from L to 16L.
     extension   Fig. 4: from the seed-0 RoPE-L and FoPE-L runs, continue at 2L with YaRN (the authors' factor 16,

@@ -14,7 +14,7 @@ GPU presets (one GPU; `--nproc N` runs each training run under torchrun on N GPU
     gpu         3 seeds, the extension arms, every ablation, passkey task, <= 3 h
 
 Paper presets (GPU, `torchrun`; defined, not run here): `60M`, `180M`, `1.2B`: the paper's Books setting at
-L = 512 (FOPE-SPEC 3.1-3.3, Fig. 5 / Fig. 6), evaluated on the Books validation split and on C4.
+L = 512 (docs/paper.md §4.1-§4.3, Fig. 5 / Fig. 6), evaluated on the Books validation split and on C4.
 
 Every field can be changed from the command line (`fope reproduce --preset cpu seeds=5 steps=2000`), see
 `apply_grid_overrides`.
@@ -57,7 +57,7 @@ class GridPreset:
     pes: tuple = _f(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
     seeds: int = _f(3, "seeds of the main comparison (mean +- std over seeds)")
     sigma: float = _f(0.3, "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
-                           "(Xavier-normal gain, as in the released code; FOPE-SPEC 6.1)")
+                           "(Xavier-normal gain, as in the released code; docs/paper.md §7.1)")
     fope_init: str = _f("", "FoPE coefficient init of every FoPE run ('' = the release's eye_xavier_norm; "
                             "'eye_norm' reads sigma literally as the noise std, the paper's N(0, sigma))")
     sigmas: tuple = _f((0.0, 0.1, 0.3, 0.5), "sigma sweep of the ablation (Fig. 6b)")
@@ -164,7 +164,7 @@ def _hint(key: str, choices: typing.Iterable[str]) -> str:
 
 # --------------------------------------------------------------------------- the presets
 def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPreset:
-    """The paper's Books setting at L = 512 for one model size (FOPE-SPEC 3.1-3.3, 3.6, 3.8)."""
+    """The paper's Books setting at L = 512 for one model size (docs/paper.md §4.1-§4.3, §4.6, §4.8)."""
     return GridPreset(
         name=size, description=f"paper scale: {size}, Books (PG-19) at L=512, evaluated on Books and C4; GPU + torchrun",
         base=f"books-512-{size}-rope", train_len=512, steps=10_025, warmup_steps=10_000, global_batch=1024,

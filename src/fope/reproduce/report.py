@@ -110,7 +110,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
         out += [f"### Perplexity on `{corpus}` validation", ""] + _table(main, "ppl", L, label="PE")
         out += ["### Perplexity relative to the training length: ppl(n) / ppl(L)", ""]
         out += _table(main, "ppl_ratio", L, label="PE", digits=3)
-        out += ["### Passkey retrieval: greedy-generation accuracy (zero-shot protocol of FOPE-SPEC 3.5)", ""]
+        out += ["### Passkey retrieval: greedy-generation accuracy (zero-shot protocol of docs/paper.md §4.5)", ""]
         out += _table(main, "passkey", L, label="PE", digits=2)
         out += ["### Passkey: likelihood top-1 of the true key among 10 candidates (chance 0.1)", ""]
         out += _table(main, "passkey_likelihood", L, label="PE", digits=2)
@@ -127,7 +127,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
                 (f"From the seed-0 RoPE and FoPE runs at L = {L}, training continues at 2L = {2 * L} for "
                 f"{cfg.get('extension_steps')} steps (same tokens per step, AdamW reset, fresh warm-up of "
                 f"{cfg.get('extension_warmup')} steps, peak lr {cfg.get('lr')}). YaRN: factor {cfg.get('yarn_factor')}, "
-                "beta_fast 32, beta_slow 1, no attention temperature (the authors' released setting, FOPE-SPEC 3.6; "
+                "beta_fast 32, beta_slow 1, no attention temperature (the authors' released setting, docs/paper.md §4.6; "
                 "for FoPE applied after the floor clip, new coefficient rows zero). FoPE extension: floor moves to "
                 "2pi/(2L); FoPE->FoPE expands the coefficients (old block copied into a fresh Xavier + step-eye), "
                 "RoPE->FoPE gets fresh coefficients. Rows `rope` and `fope` are the un-extended references."), ""]
@@ -138,7 +138,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
     ab = r.get("ablations") or {}
     if ab:
         out += ["## 4. Ablations (paper Fig. 6)", "", ("One seed per arm (as in the paper). FS = Fourier series "
-                "(sigma > 0), CF = clip floor. sigma is the Xavier-normal gain of the released code (FOPE-SPEC 6.1): "
+                "(sigma > 0), CF = clip floor. sigma is the Xavier-normal gain of the released code (docs/paper.md §7.1): "
                 "the effective coefficient std is much smaller than sigma."), ""]
         titles = {"components": "Components", "sigma": "sigma sweep", "freq_dim": "Frequency-grid size D",
                   "shape": "Doubled head_dim vs doubled heads / layers"}
@@ -252,7 +252,7 @@ def _claims_section(r: dict) -> list[str]:
     noise = noise_of(r)
     L = int(r["config"]["train_len"])
     out = ["## The paper's claims vs this run", "",
-           (f"Checked automatically against the numbers of this run (L = {L}; FOPE-SPEC 4.7). The paper's models are "
+           (f"Checked automatically against the numbers of this run (L = {L}; docs/paper.md §6.7). The paper's models are "
            "60M-1.2B parameters trained on billions of tokens; these are CPU-scale models, so a claim that does not "
            "hold here is a statement about this scale and budget, not a refutation."), "",
            (f"Perplexity differences smaller than {noise.rel:.1%} ({noise.source}) and passkey differences within "

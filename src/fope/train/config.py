@@ -61,7 +61,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation, schedule, batching, logging and checkpointing (paper values from FOPE-SPEC 3.3)."""
+    """Optimisation, schedule, batching, logging and checkpointing (paper values from docs/paper.md §4.3)."""
 
     seed: int = _f(6198, "global seed (model init, data order); the paper uses 6198")
     lr: float = _f(6e-4, "peak learning rate of AdamW")

@@ -1,4 +1,4 @@
-"""Continual pre-training (FOPE-SPEC 3.6): start a run from another run's / model directory's weights.
+"""Continual pre-training (docs/paper.md §4.6): start a run from another run's / model directory's weights.
 
 The new model may have another ``train_len`` and another position encoding:
     RoPE-512 -> RoPE+YaRN-1024   pe_options.scaling={rope_type: yarn, ...}: every weight is copied

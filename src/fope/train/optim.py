@@ -1,4 +1,4 @@
-"""AdamW and the learning-rate schedule of the paper (FOPE-SPEC 3.3; OLMo ``cosine_with_warmup``).
+"""AdamW and the learning-rate schedule of the paper (docs/paper.md §4.3; OLMo ``cosine_with_warmup``).
 
 Schedule, with n = 1, 2, ..., max_steps the number of the optimizer update being made:
     1. warm-up:  lr(n) = lr * n / warmup_steps                        for n <= warmup_steps (linear from 0)

@@ -3,7 +3,7 @@
 CPU presets (``cpu-tiny``, ``cpu-small``, ``cpu-base``) train on the embedded ``books`` corpus with a BPE
 tokenizer trained on it; their sizes were chosen from measured tokens/s on 2 CPU cores (docs/training.md).
 
-Paper presets are generated from FOPE-SPEC 3.1-3.3: ``{c4,books}-{512,1024}-{60M,180M,1.2B}-{pe}`` with
+Paper presets are generated from docs/paper.md §4.1-§4.3: ``{c4,books}-{512,1024}-{60M,180M,1.2B}-{pe}`` with
 AdamW lr 6e-4 (0.9, 0.95, 1e-8, wd 0.1 on every parameter), 10k warm-up steps, cosine to 6e-5, grad clip 1.0,
 524,288 tokens per step (1024 sequences at 512, 512 at 1024), the micro-batch of Table 3, bf16 autocast, seed
 6198, FoPE sigma 0.3/0.4/0.6. The run length is one epoch of the paper's token budget (10B C4 tokens, 5.256B
@@ -25,7 +25,7 @@ PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
 PAPER_SIZES = ("60M", "180M", "1.2B")
 PAPER_LENGTHS = (512, 1024)
 PAPER_CORPORA = {"c4": "c4", "books": "pg19"}  # preset prefix -> fope.data corpus
-PAPER_TOKENS = {"c4": 10_000_000_000, "books": 5_256_000_000}  # one epoch (FOPE-SPEC 3.2)
+PAPER_TOKENS = {"c4": 10_000_000_000, "books": 5_256_000_000}  # one epoch (docs/paper.md §4.2)
 PAPER_MICRO_BATCH = {("60M", 512): 64, ("60M", 1024): 32, ("180M", 512): 32, ("180M", 1024): 16,
                      ("1.2B", 512): 8, ("1.2B", 1024): 4}
 PAPER_TOKENIZER = "allenai/gpt-neox-olmo-dolma-v1_5"
@@ -67,7 +67,7 @@ def cpu_preset(name: str, pe: str = "fope") -> ExperimentConfig:
 
 
 def paper_preset(corpus: str, length: int, size: str, pe: str) -> ExperimentConfig:
-    """The paper's pre-training setting (FOPE-SPEC 3.3) for one corpus x length x size x pe."""
+    """The paper's pre-training setting (docs/paper.md §4.3) for one corpus x length x size x pe."""
     global_batch = PAPER_TOKENS_PER_STEP // length
     model = get_preset(size).replace(train_len=length, pe=pe,
                                      pe_options=pe_options_for(pe, sigma=PAPER_FOPE_SIGMA[size]))

@@ -9,7 +9,7 @@ Position encoding fields (everything else has the Llama meaning and name):
     pe_options    the encoding's own options, named as in fope.pos (fope: sigma, clip_floor, out_dim, pad, init,
                   normalize, freq_dim, share_heads; kerple: init; fire: mlp_width, c_init, threshold, eps).
                   Unknown keys are rejected when the model is built, naming the key.
-    pe_train_len  FoPE's floor length N: frequencies below 2*pi/N are clipped to zero (FOPE-SPEC section 1.3 step 2).
+    pe_train_len  FoPE's floor length N: frequencies below 2*pi/N are clipped to zero (docs/paper.md section 3.3, step 2).
     rope_parameters  the HF dict (``rope_type``, ``rope_theta``, scaling keys) used by rope and fope frequencies.
 """
 

@@ -174,7 +174,7 @@ class RotaryPosition(nn.Module):
 
 
 class FourierPosition(nn.Module):
-    """FoPE (FOPE-SPEC section 1.3): each rotary pair becomes a fixed random mix of the kept frequencies.
+    """FoPE (docs/paper.md section 3.3): each rotary pair becomes a fixed random mix of the kept frequencies.
 
     Buffers ``cos_coef``/``sin_coef`` (Hc, Fin, Fout), Hc = Hk (or 1 with share_heads), are saved with the model
     and never trained. Options (fope.pos names and defaults): sigma, clip_floor, out_dim ("cap" = min(Fin, D/4),
