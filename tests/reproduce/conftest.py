@@ -63,9 +63,9 @@ class FakeBackend:
 
 
 def small_preset():
-    """cpu-quick with the shortest schedule (the fake backend ignores it anyway) and 2 seeds."""
-    return dataclasses.replace(get_preset("cpu-quick"), steps=4, warmup_steps=1, extension_steps=2,
-                               extension_warmup=1, seeds=2)
+    """The whole cpu grid with the shortest schedule (the fake backend ignores it anyway) and 2 seeds."""
+    return dataclasses.replace(get_preset("cpu"), steps=4, warmup_steps=1, extension_steps=2,
+                               extension_warmup=1, seeds=2, main_passkey_trials=-1)
 
 
 @pytest.fixture

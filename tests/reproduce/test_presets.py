@@ -12,8 +12,21 @@ from fope.reproduce.cli import build
 from fope.reproduce.runner import run_config
 
 
-@pytest.mark.parametrize("name", ["cpu-quick", "cpu"])
-def test_cpu_grids_cover_every_experiment(name):
+def test_cpu_quick_is_the_six_pe_main_comparison_at_the_cpu_budget():
+    quick, full = get_preset("cpu-quick"), get_preset("cpu")
+    grid = build(quick)
+    assert {c.experiment for c in grid.cells} == {"main"}
+    assert [r.name for r in grid.runs] == [f"main/{pe}/seed0" for pe in quick.pes]
+    assert set(quick.pes) == {"rope", "fope", "alibi", "nope", "kerple", "fire"}
+    # one budget for both CPU presets: cpu is cpu-quick with 3 seeds and every experiment
+    for f in ("base", "train_len", "steps", "warmup_steps", "global_batch", "lr", "train_overrides", "length_factors",
+              "eval_tokens"):
+        assert getattr(quick, f) == getattr(full, f), f
+    assert quick.train_overrides["train.precision"] == "bf16"
+
+
+def test_cpu_grid_covers_every_experiment():
+    name = "cpu"
     preset = get_preset(name)
     grid = build(preset)
     L = preset.train_len
@@ -34,7 +47,7 @@ def test_cpu_grids_cover_every_experiment(name):
 
 
 def test_no_run_trains_beyond_twice_the_training_length(tmp_path):
-    preset = get_preset("cpu-quick")
+    preset = get_preset("cpu")
     grid = build(preset)
     for run in grid.runs:
         cfg = run_config(grid, run, tmp_path)
@@ -47,7 +60,7 @@ def test_no_run_trains_beyond_twice_the_training_length(tmp_path):
 
 
 def test_extension_arms_configs(tmp_path):
-    preset = get_preset("cpu-quick")
+    preset = get_preset("cpu")
     grid = build(preset)
     cfg = {r.name: run_config(grid, r, tmp_path) for r in grid.runs if r.name.startswith("extension/")}
     yarn = cfg["extension/rope+yarn"].model.pe_options["scaling"]
@@ -83,7 +96,7 @@ def test_ablation_arms_options(tmp_path):
 def test_grid_overrides():
     p = apply_grid_overrides(get_preset("cpu"), ["seeds=5", "sigmas=0,0.2", "pes=rope,fope", "train.lr=1e-3"])
     assert p.seeds == 5 and p.sigmas == (0.0, 0.2) and p.pes == ("rope", "fope")
-    assert p.train_overrides == {"train.lr": "1e-3"}
+    assert p.train_overrides == {"train.precision": "bf16", "train.lr": "1e-3"}
     with pytest.raises(ValueError, match="'seeds'"):
         apply_grid_overrides(get_preset("cpu"), ["sedds=3"])
     with pytest.raises(ValueError, match="steps"):

@@ -28,7 +28,7 @@ def test_results_schema(finished, tiny_preset):
     L = tiny_preset.train_len
     for key in ("commit", "preset", "config", "machine", "wall_time_s", "main", "extension", "ablations"):
         assert key in res
-    assert res["preset"] == "cpu-quick" and res["config"]["train_len"] == L
+    assert res["preset"] == "cpu" and res["config"]["train_len"] == L
     assert res["config"]["base_config"]["model"]["train_len"] == L
     assert set(res["main"]) == set(tiny_preset.pes)
     for cell in res["main"].values():
@@ -140,7 +140,7 @@ def test_report_and_files(finished):
     _grid, out, res = finished
     paths = write_outputs(res, out, figures=False)
     text = paths["report"].read_text()
-    assert text.startswith("# FoPE reproduction: preset `cpu-quick`")
+    assert text.startswith("# FoPE reproduction: preset `cpu`")
     for heading in ("## The paper's claims vs this run", "## 1. Main comparison", "## 2. Cross-distribution",
                     "## 3. Length extension", "## 4. Ablations", "## 5. Passkey", "## Runs"):
         assert heading in text

@@ -5,8 +5,8 @@ A `GridPreset` fixes everything the grid needs besides the experiments themselve
 lengths and the ablation values. `fope.reproduce.experiments.build_grid` turns a preset into the list of runs.
 
 CPU presets (run here, sized from measured wall times on 2 CPU cores; see docs/reproduce.md):
-    cpu-quick   the whole grid, reduced (1 seed, fewer steps, fewer passkey trials), <= 15 min
-    cpu         the whole grid with 3 seeds for the main comparison, ~50 min
+    cpu-quick   the six-PE main comparison (1 seed) at the budget where RoPE degrades beyond L, <= 10 min
+    cpu         the same budget, the whole grid: 3 seeds, extension, ablations, passkey task, Table 2, about 1 h
 
 GPU presets (one GPU; `--nproc N` runs each training run under torchrun on N GPUs):
     gpu-quick   the six-PE main comparison at 50.3M parameters / 13.1M tokens per run, FS / CF ablations, passkey
@@ -163,6 +163,16 @@ def _hint(key: str, choices: typing.Iterable[str]) -> str:
 
 
 # --------------------------------------------------------------------------- the presets
+# The budget of both CPU presets, chosen by the pilot sweep of docs/reproduce.md: at L = 256 and 700 steps x 16
+# sequences (2.9M tokens, bf16 autocast) RoPE's ppl(16L)/ppl(L) is past 1.5 while FoPE's stays near 1.2; at
+# L = 128 FoPE degrades more (1.26-1.31), and below ~2M tokens RoPE does not degrade (1.17 at 0.8M).
+CPU_DEMO: dict[str, Any] = dict(
+    base="cpu-tiny", train_len=256, steps=700, warmup_steps=70, global_batch=16, micro_batch=16, lr=4e-3,
+    train_overrides={"train.precision": "bf16"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
+    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=600,
+    retrieval_share=0.6, jobs=2, threads=1)
+
+
 def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPreset:
     """The paper's Books setting at L = 512 for one model size (docs/paper.md §4.1-§4.3, §4.6, §4.8)."""
     return GridPreset(
@@ -177,17 +187,13 @@ def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPres
 
 PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
-        name="cpu-quick", description="the whole grid, reduced: 1 seed, short runs, few passkey trials (<= 15 min "
-                                      "on 2 CPU cores)",
-        base="cpu-tiny", train_len=128, steps=120, warmup_steps=12, global_batch=16, micro_batch=16, lr=2e-3,
-        seeds=1, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64), length_factors=(0.5, 1, 2, 4, 8, 16),
-        passkey_factors=(1, 2, 4, 8, 16), passkey_trials=10, ablation_passkey_trials=6, eval_tokens=8192,
-        extension_steps=30, extension_warmup=3, retrieval_pes=("rope", "fope"), jobs=2, threads=1),
+        name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
+                                      "(<= 10 min on 2 idle CPU cores); the other experiments are in `cpu`",
+        **CPU_DEMO, seeds=1, experiments=("main",)),
     "cpu": GridPreset(
-        name="cpu", description="the whole grid at CPU scale: 3 seeds for the main comparison (~40-50 min on 2 idle CPU cores, longer under load)",
-        base="cpu-tiny", train_len=128, steps=400, warmup_steps=40, global_batch=16, micro_batch=16, lr=2e-3,
-        seeds=3, sigmas=(0.0, 0.1, 0.3, 0.5), freq_dims=(32, 64, 128), passkey_trials=20,
-        ablation_passkey_trials=20, eval_tokens=16384, extension_steps=80, extension_warmup=8, jobs=2, threads=1),
+        name="cpu", description="the whole grid at the cpu-quick budget: 3 seeds of the main comparison, extension, "
+                                "every ablation, the passkey task, Table 2 (about 1 h on 2 idle CPU cores)",
+        **CPU_DEMO, seeds=3, freq_dims=(32, 64, 128), extension_steps=100, extension_warmup=10),
     "gpu-quick": GridPreset(
         name="gpu-quick", description="one GPU, <= 15 min: the six-PE main comparison at 50.3M parameters and 13.1M "
                                       "tokens per run, the FS / CF ablation arms and the passkey task (1 seed)",
