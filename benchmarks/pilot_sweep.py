@@ -71,7 +71,7 @@ def table(path: str) -> str:
         ratio = {int(k): v for k, v in r["ratio"].items()}
         L = min(ppl)
         ov = " ".join(o for o in r["overrides"] if not o.startswith(("data.tokenizer", "model.vocab_size")))
-        load = f" ({r['load']})" if "load" in r else ""
+        load = f" (load {r['load']}, {r.get('threads', 1)} thr)" if "load" in r else ""
         out.append(f"| {r['name']} | {r['pe']} | `{ov}` | {r['tokens'] / 1e6:.2f}M | {r['train_s']:.0f}{load} | "
                    f"{ppl[L]:.1f} | {ratio.get(4 * L, float('nan')):.3f} | {ratio.get(16 * L, float('nan')):.3f} |")
     return "\n".join(out)
