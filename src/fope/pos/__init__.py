@@ -9,30 +9,24 @@ Kinds and options: docs/position-encodings.md. Frequency scaling: fope.pos.scali
 
 from __future__ import annotations
 
-import difflib
 import importlib
+
+from fope.utils import did_you_mean
 
 from . import functional, scaling
 from .base import PositionEncoding, TableCache
 
-# kind -> "module:Class"; one module per encoding
-REGISTRY: dict[str, str] = {
-    "nope": "fope.pos.nope:NoPE",
-    "rope": "fope.pos.rope:RoPE",
-    "fope": "fope.pos.fope:FoPE",
-    "alibi": "fope.pos.alibi:ALiBi",
-    "kerple": "fope.pos.kerple:KERPLE",
-    "fire": "fope.pos.fire:FIRE",
-}
-
-KINDS = tuple(REGISTRY)
+#: the kinds (functional.OPTIONS, the one list) -> "module:Class": one module per kind, whose class is named like
+#: its options dataclass (fope.pos.fope:FoPE for FoPEOptions)
+REGISTRY: dict[str, str] = {kind: f"fope.pos.{kind}:{options.__name__.removesuffix('Options')}"
+                            for kind, options in functional.OPTIONS.items()}
+KINDS = functional.KINDS
 
 
 def get_class(kind: str) -> type[PositionEncoding]:
     if kind not in REGISTRY:
-        close = difflib.get_close_matches(str(kind), REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown position encoding kind {kind!r}{hint}; choose one of {sorted(REGISTRY)}")
+        raise ValueError(f"unknown position encoding kind {kind!r}{did_you_mean(kind, REGISTRY)}; "
+                         f"choose one of {sorted(REGISTRY)}")
     module, cls = REGISTRY[kind].split(":")
     return getattr(importlib.import_module(module), cls)
 

@@ -26,12 +26,13 @@ layer's encoding); an encoding built on its own has a private one.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+from fope.utils import did_you_mean
 
 
 class PositionEncoding(nn.Module):
@@ -106,9 +107,8 @@ def parse_options(cls: type[OptionsT], kind: str, options: dict[str, Any]) -> Op
     allowed = [f.name for f in dataclasses.fields(cls)]
     for name in options:
         if name not in allowed:
-            close = difflib.get_close_matches(name, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown option {name!r} for position encoding {kind!r}{hint}; allowed: {allowed}")
+            raise ValueError(f"unknown option {name!r} for position encoding {kind!r}{did_you_mean(name, allowed)}; "
+                             f"allowed: {allowed}")
     return cls(**options)
 
 
