@@ -28,6 +28,7 @@ CASES = {
     "fope-yarn": ("fope", {"scaling": {"rope_type": "yarn", "factor": 4.0}}),
     "fope-yarn-freq-dim": ("fope", {"freq_dim": 32, "scaling": {"rope_type": "yarn", "factor": 2.0}}),
     "rope-yarn": ("rope", {"scaling": {"rope_type": "yarn", "factor": 2.0}}),
+    "rope-whole-cycles": ("rope", {"whole_cycles": True}),
 }
 
 CHILD = textwrap.dedent("""
