@@ -11,7 +11,8 @@ import fope.hf
 import fope.model
 import fope.pos
 from fope.hf.export import export, native_to_hf
-from fope.model import ModelConfig
+
+from .helpers import native
 
 CASES = [
     ("rope", {}),
@@ -24,13 +25,6 @@ CASES = [
     ("kerple", {}),
     ("fire", {}),
 ]
-
-
-def native(pe, options):
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=50, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, train_len=16, pe=pe,
-                      pe_options=options)
-    return fope.model.build(cfg).eval()
 
 
 @pytest.mark.parametrize("pe,options", CASES)
@@ -88,10 +82,7 @@ def test_every_option_is_covered():
 @pytest.mark.parametrize("pe,options", EVERY_OPTION, ids=lambda x: x if isinstance(x, str) else str(x)[:40])
 def test_every_native_option_exports_loads_and_matches(pe, options, tmp_path):
     """Every option fope.pos.build takes: the saved directory loads (fope's classes) with the native logits."""
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=50, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, train_len=16, pe=pe,
-                      pe_options=options)
-    model = fope.model.build(cfg).eval()
+    model = native(pe, options, d_model=64)
     with torch.no_grad():
         for p in model.parameters():  # move learned kinds off their init so every parameter matters
             p.add_(0.1 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
