@@ -8,6 +8,7 @@
     check_writable(folder, need_bytes)          read-only folders and full disks, before the work starts
     json_object(text, where)                    a JSON object or a one-line ValueError naming ``where``
     did_you_mean(name, choices)                 " (did you mean 'x'?)" for an unknown name, or ""
+    check_positive_int(name, value)             ValueError "NAME must be a positive int, got VALUE" (bools refused)
 
 A crash (even ``kill -9``) at any moment leaves either the old or the new content under the final name,
 never a mix or an empty file. Every file-system step of these helpers (and of the checkpoint save) is
@@ -48,6 +49,15 @@ def did_you_mean(name: object, choices: Iterable[str], *, cutoff: float = 0.6) -
     """`` (did you mean 'x'?)`` naming the choice closest to ``name`` (difflib), or "" when none is close."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_positive_int(name: str, value: Any, *, or_none: bool = False) -> None:
+    """ValueError ``NAME must be a positive int, got VALUE`` unless ``value`` is an int > 0 (not a bool), or None
+    when ``or_none``."""
+    if or_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int{' or None' if or_none else ''}, got {value!r}")
 
 
 def json_object(text: str, where: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fope.utils import did_you_mean
+from fope.utils import check_positive_int, did_you_mean
 
 
 @dataclass
@@ -90,12 +90,12 @@ class ModelConfig:
     def validate(self) -> None:
         """Raise ValueError naming the offending value if the configuration is inconsistent."""
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "train_len"):
-            _check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("n_kv_heads", "head_dim", "mlp_hidden"):
             if getattr(self, name) is not None:
-                _check_positive_int(name, getattr(self, name))
+                check_positive_int(name, getattr(self, name))
         if self.mlp_hidden is None:
-            _check_positive_int("mlp_ratio", self.mlp_ratio)
+            check_positive_int("mlp_ratio", self.mlp_ratio)
             if (self.mlp_ratio * self.d_model) % 2:
                 raise ValueError(f"mlp_ratio * d_model must be even, got mlp_ratio={self.mlp_ratio}, "
                                  f"d_model={self.d_model}")
@@ -153,11 +153,6 @@ class ModelConfig:
                 raise ValueError(f"unknown ModelConfig field {key!r}{did_you_mean(key, names)}")
         data.update(copy.deepcopy(overrides))
         return ModelConfig.from_dict(data)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # Named sizes. The paper's models use the GPT-NeoX vocabulary (50280 padded to 50304) and FoPE sigma

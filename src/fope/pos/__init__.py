@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from fope.utils import did_you_mean
+from fope.utils import check_positive_int, did_you_mean
 
 from . import functional, scaling
 from .base import PositionEncoding, TableCache
@@ -33,12 +33,9 @@ def get_class(kind: str) -> type[PositionEncoding]:
 
 def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = None, **options) -> PositionEncoding:
     """Build a position-encoding module of the given kind (options are the kind's own; unknown ones raise)."""
-    if not isinstance(head_dim, int) or head_dim <= 0:
-        raise ValueError(f"head_dim must be a positive int, got {head_dim!r}")
-    if not isinstance(n_heads, int) or n_heads <= 0:
-        raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
-    if train_len is not None and (not isinstance(train_len, int) or train_len <= 0):
-        raise ValueError(f"train_len must be a positive int or None, got {train_len!r}")
+    check_positive_int("head_dim", head_dim)
+    check_positive_int("n_heads", n_heads)
+    check_positive_int("train_len", train_len, or_none=True)
     return get_class(kind)(head_dim=head_dim, n_heads=n_heads, train_len=train_len, **options)
 
 

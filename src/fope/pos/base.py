@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from fope.utils import did_you_mean
+from fope.utils import check_positive_int, did_you_mean
 
 
 class PositionEncoding(nn.Module):
@@ -116,8 +116,7 @@ def check_heads(kind: str, n_heads: int, n_kv_heads: int | None) -> int:
     """Validate GQA head counts; returns n_kv_heads (n_heads when None)."""
     if n_kv_heads is None:
         return n_heads
-    if isinstance(n_kv_heads, bool) or not isinstance(n_kv_heads, int) or n_kv_heads <= 0:
-        raise ValueError(f"{kind}: n_kv_heads must be a positive int, got {n_kv_heads!r}")
+    check_positive_int(f"{kind}: n_kv_heads", n_kv_heads)
     if n_heads % n_kv_heads:
         raise ValueError(f"{kind}: n_heads={n_heads} is not a multiple of n_kv_heads={n_kv_heads}")
     return n_kv_heads

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from . import functional as F
+from fope.utils import check_positive_int
+
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
 from .functional import FIREOptions
 
@@ -34,8 +36,7 @@ class FIRE(PositionEncoding):
         threshold = opts.threshold if opts.threshold is not None else train_len
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0:
             raise ValueError(f"fire: needs a positive threshold (option threshold or train_len), got {threshold!r}")
-        if isinstance(opts.mlp_width, bool) or not isinstance(opts.mlp_width, int) or opts.mlp_width <= 0:
-            raise ValueError(f"fire: mlp_width must be a positive int, got {opts.mlp_width!r}")
+        check_positive_int("fire: mlp_width", opts.mlp_width)
         if isinstance(opts.c_init, bool) or not isinstance(opts.c_init, (int, float)) or opts.c_init <= 0:
             raise ValueError(f"fire: c_init must be a number > 0, got {opts.c_init!r}")
         self.n_heads, self.eps = n_heads, float(opts.eps)
