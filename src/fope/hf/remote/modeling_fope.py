@@ -1,8 +1,8 @@
 """`FopeForCausalLM`: a Llama-family decoder (RMSNorm, SwiGLU, GQA, Llama weight names) with pluggable position
 encodings: rope, fope (Fourier Position Embedding, Hua et al., ICML 2025), nope, alibi, kerple, fire.
 
-Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, which ARE
-fope.pos.functional / fope.pos.scaling: symlinks in the source tree, copied as files; needs torch + transformers,
+Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, copies of
+fope.pos.functional / fope.pos.scaling, which inside fope those imports resolve to; needs torch + transformers,
 never ``fope``). All position math, every option default and the FoPE/KERPLE inits come from those two files, the
 code the native model runs; the classes below only hold the parameters and read the HF config.
 
