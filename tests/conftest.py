@@ -15,12 +15,14 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _reset_torch_state():
-    """Every test starts from the same seed, fp32 default dtype and no process group."""
+    """Every test starts from the same seed, fp32 default dtype, one thread and no process group."""
     torch.manual_seed(0)
-    prev = torch.get_default_dtype()
+    prev, prev_threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(torch.float32)
+    torch.set_num_threads(1)
     yield
     torch.set_default_dtype(prev)
+    torch.set_num_threads(prev_threads)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 

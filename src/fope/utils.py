@@ -1,4 +1,4 @@
-"""File helpers for everything fope writes or reads: atomic writes and one-line file errors.
+"""File helpers for everything fope writes or reads: atomic writes and one-line file errors; small text helpers.
 
     atomic_write(path, "text" or b"bytes")       temp file in the same folder + fsync + rename + fsync folder
     with atomic_path(path) as tmp: save(tmp)     the same for writers that want a path (safetensors, torch.save)
@@ -6,6 +6,9 @@
     raise FileProblem(path, "is truncated", "rebuild it with ...")   one line: file, what is wrong, what to do
     with reading(path, "a checkpoint optimizer state", fix): torch.load(path)   any failure -> FileProblem
     check_writable(folder, need_bytes)          read-only folders and full disks, before the work starts
+    json_object(text, where)                    a JSON object or a one-line ValueError naming ``where``
+    did_you_mean(name, choices)                 " (did you mean 'x'?)" for an unknown name, or ""
+    check_positive_int(name, value)             ValueError "NAME must be a positive int, got VALUE" (bools refused)
 
 A crash (even ``kill -9``) at any moment leaves either the old or the new content under the final name,
 never a mix or an empty file. Every file-system step of these helpers (and of the checkpoint save) is
@@ -15,13 +18,14 @@ reported to an optional hook (:func:`set_fs_hook`) so tests can stop the process
 from __future__ import annotations
 
 import contextlib
+import difflib
 import errno
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,33 @@ def fs_event(op: str, path: str | os.PathLike) -> None:
 
 
 # --------------------------------------------------------------------------- errors
+def did_you_mean(name: object, choices: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` naming the choice closest to ``name`` (difflib), or "" when none is close."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_positive_int(name: str, value: Any, *, or_none: bool = False) -> None:
+    """ValueError ``NAME must be a positive int, got VALUE`` unless ``value`` is an int > 0 (not a bool), or None
+    when ``or_none``."""
+    if or_none and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int{' or None' if or_none else ''}, got {value!r}")
+
+
+def json_object(text: str, where: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object; ValueError ``WHERE: not JSON (reason)`` or ``WHERE: expected a JSON
+    object`` otherwise (``where``: the file and line, or the option, the text came from)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: not JSON ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 class FileProblem(ValueError):
     """A file that cannot be used, as one line: ``PATH: what is wrong; what to do``.
 

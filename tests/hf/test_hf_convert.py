@@ -96,9 +96,9 @@ def test_train_len_default_and_override(tiny_llama):
 
 
 def _rotation_tables(model, positions):
-    """Layer 0's FoPE tables, cos/sin (1, Hk, T, D), and its kept-frequency mask (D/2,)."""
+    """Layer 0's FoPE tables, cos/sin (1, Hk, T, D) (the half tables duplicated), and its kept-frequency mask (D/2,)."""
     pos = model.model.layers[0].self_attn.pos_enc
-    cos, sin = pos.tables(positions)
+    cos, sin = (torch.cat((t, t), dim=-1) for t in pos.tables(positions))
     return cos, sin, pos.kept
 
 

@@ -10,9 +10,9 @@ import textwrap
 import pytest
 import torch
 
-import fope.model
 from fope.hf.export import export
-from fope.model import ModelConfig
+
+from .helpers import NO_FOPE, native
 
 CASES = {
     "rope": ("rope", {}),
@@ -28,23 +28,10 @@ CASES = {
     "fope-yarn": ("fope", {"scaling": {"rope_type": "yarn", "factor": 4.0}}),
     "fope-yarn-freq-dim": ("fope", {"freq_dim": 32, "scaling": {"rope_type": "yarn", "factor": 2.0}}),
     "rope-yarn": ("rope", {"scaling": {"rope_type": "yarn", "factor": 2.0}}),
+    "rope-whole-cycles": ("rope", {"whole_cycles": True}),
 }
 
-CHILD = textwrap.dedent("""
-    import importlib.abc, json, os, sys
-    os.environ["HF_HUB_OFFLINE"] = "1"
-
-    class NoFope(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "fope" or name.startswith("fope."):
-                raise ImportError(f"remote code tried to import {name}")
-            return None
-
-    sys.meta_path.insert(0, NoFope())
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM
-
+CHILD = NO_FOPE + textwrap.dedent("""
     failures = {}
     for name in json.loads(sys.argv[1]):
         try:
@@ -63,13 +50,6 @@ CHILD = textwrap.dedent("""
     assert not [m for m in sys.modules if m == "fope" or m.startswith("fope.")]
     print(json.dumps({"failures": failures}))
 """)
-
-
-def native(pe, options):
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=50, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, train_len=16, pe=pe,
-                      pe_options=options)
-    return fope.model.build(cfg).eval()
 
 
 def greedy(model, ids, n):

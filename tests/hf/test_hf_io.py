@@ -12,6 +12,8 @@ from torch.testing import assert_close
 from fope.hf.convert import convert
 from fope.hf.io import AUTO_MAP, REMOTE_FILES, is_fope_dir, load, save
 
+from .helpers import NO_FOPE
+
 
 def test_save_load_round_trip(tiny_llama, ids, tmp_path):
     model = convert(tiny_llama, pe="fope", sigma=0.3)
@@ -26,22 +28,7 @@ def test_save_load_round_trip(tiny_llama, ids, tmp_path):
         assert_close(loaded(input_ids=ids).logits, model(input_ids=ids).logits, rtol=0, atol=0)
 
 
-CHILD = textwrap.dedent("""
-    import importlib.abc, importlib.util, os, sys
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    assert importlib.util.find_spec("fope") is not None  # installed: only the guard below keeps it out
-
-    class NoFope(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "fope" or name.startswith("fope."):
-                raise ImportError(f"remote code tried to import {name}")
-            return None
-
-    sys.meta_path.insert(0, NoFope())
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM
-
+CHILD = NO_FOPE + textwrap.dedent("""
     model_dir, ref = sys.argv[1], load_file(sys.argv[2])
     model = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=True)
     assert type(model).__module__.startswith("transformers_modules"), type(model).__module__

@@ -1,5 +1,5 @@
-"""The remote file's position-encoding math equals fope.pos on full tensors (same coefficients -> same output),
-so the self-contained copy in fope/hf/remote/modeling_fope.py cannot drift from the library silently."""
+"""The remote model's position encodings (fope/hf/remote/modeling_fope.py: fope.pos.functional's math read from an HF
+config) equal fope.pos on full tensors (same coefficients -> same output), scaling, GQA and inits included."""
 
 import pytest
 import torch
@@ -70,24 +70,23 @@ def test_fope_matches_fope_pos_with_same_coefficients(options):
     compare_rotate(ours, lib, T=80)
 
 
-def test_fope_init_draws_the_same_coefficients_as_fope_pos():
+@pytest.mark.parametrize("share_heads", [False, True])
+def test_fope_init_draws_the_same_coefficients_as_fope_pos(share_heads):
     torch.manual_seed(5)
-    lib = fope.pos.build("fope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, sigma=0.3)
-    ours = remote.FourierPosition(config("fope", sigma=0.3))
+    lib = fope.pos.build("fope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, sigma=0.3,
+                         share_heads=share_heads)
+    ours = remote.FourierPosition(config("fope", sigma=0.3, share_heads=share_heads))
     torch.manual_seed(5)
     ours.reset_coefficients()
-    assert_close(ours.sin_coef, lib.sin_coef, rtol=0, atol=0)
-    assert_close(ours.cos_coef, lib.cos_coef, rtol=0, atol=0)
+    assert_close(ours.sin_coef, lib.sin_coef.reshape(ours.sin_coef.shape), rtol=0, atol=0)
+    assert_close(ours.cos_coef, lib.cos_coef.reshape(ours.cos_coef.shape), rtol=0, atol=0)
 
 
-def test_alibi_matches_fope_pos_on_the_causal_part():
-    for n in (4, 6, 12):
-        assert_close(remote.alibi_slopes(n).float(), fope.pos.functional.alibi_slopes(n))
+def test_alibi_matches_fope_pos_on_every_entry():
     lib = fope.pos.build("alibi", head_dim=D, n_heads=HQ)
     ours = remote.AlibiPosition(config("alibi"))
     qpos, kpos = torch.arange(5, 12), torch.arange(12)
-    causal = kpos[None, :] <= qpos[:, None]
-    assert_close(ours.bias(qpos, kpos) * causal, lib.attn_bias(qpos, kpos) * causal)
+    assert_close(ours.bias(qpos, kpos, qpos[None]), lib.attn_bias(qpos, kpos))  # |i - j| also above the diagonal
 
 
 @pytest.mark.parametrize("pe", ["kerple", "fire"])
@@ -99,7 +98,17 @@ def test_learned_bias_kinds_match_fope_pos_with_same_parameters(pe):
             p.add_(0.1 * torch.randn_like(p))
     ours.load_state_dict(lib.state_dict())
     qpos, kpos = torch.arange(30, 70), torch.arange(70)
-    assert_close(ours.bias(qpos, kpos), lib.attn_bias(qpos, kpos))
+    got = ours.bias(qpos, kpos, qpos[None].expand(2, -1))  # FIRE: (B, H, Tq, Tk), normalised by the position ids
+    assert_close(got, lib.attn_bias(qpos, kpos).expand_as(got))
+
+
+def test_fire_normalises_by_the_position_id_not_the_cache_index():
+    """A row left-padded by 5 has cache indices 5.. but position ids 0..: its bias is the unpadded row's."""
+    lib = fope.pos.build("fire", head_dim=D, n_heads=HQ, train_len=8)
+    ours = remote.FirePosition(config("fire", train_len=8))
+    ours.load_state_dict(lib.state_dict())
+    idx, ids = torch.arange(5, 30), torch.arange(25)
+    assert_close(ours.bias(idx, idx, ids[None])[0], lib.attn_bias(ids, ids))
 
 
 def test_unknown_remote_options_are_rejected():
@@ -109,22 +118,3 @@ def test_unknown_remote_options_are_rejected():
         remote.FourierPosition(config("fope", out_dim="quarter"))
     with pytest.raises(ValueError, match="unknown position encoding"):
         config("fop")
-
-
-def test_remote_option_defaults_are_the_native_defaults():
-    """One definition: the remote classes' DEFAULTS (which convert.REMOTE_OPTIONS lists) equal fope.pos's option
-    dataclasses for every key the HF config carries (theta/scaling live in rope_parameters; learnable and n_kv_heads
-    are structural)."""
-    import dataclasses
-
-    from fope.hf.convert import REMOTE_OPTIONS
-    from fope.pos.fire import FIREOptions
-    from fope.pos.fope import FoPEOptions
-    from fope.pos.kerple import KERPLEOptions
-
-    structural = {"theta", "scaling", "learnable", "n_kv_heads"}
-    for kind, cls in (("fope", FoPEOptions), ("kerple", KERPLEOptions), ("fire", FIREOptions)):
-        native = {f.name: f.default for f in dataclasses.fields(cls) if f.name not in structural}
-        assert remote.POSITION_CLASSES[kind].DEFAULTS == native, kind
-        assert set(REMOTE_OPTIONS[kind]) == set(native)
-    assert REMOTE_OPTIONS["rope"] == REMOTE_OPTIONS["alibi"] == REMOTE_OPTIONS["nope"] == ()

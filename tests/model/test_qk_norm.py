@@ -88,10 +88,11 @@ def test_qk_norm_config_roundtrip_and_validation():
         tiny_config(qk_norm="yes")
 
 
-def test_qk_norm_and_rope_a_refuse_hf_export():
+def test_qk_norm_refuses_hf_export_and_rope_a_carries_over():
     from fope.hf.export import hf_config_from_native
 
     with pytest.raises(ValueError, match="qk_norm"):
         hf_config_from_native(tiny_config(pe="rope", qk_norm=True))
-    with pytest.raises(ValueError, match="whole_cycles"):
-        hf_config_from_native(tiny_config(pe="rope", pe_options={"whole_cycles": True}))
+    # RoPE-A exports (its logits: tests/hf/test_hf_export.py::test_every_native_option_exports_loads_and_matches)
+    assert hf_config_from_native(tiny_config(pe="rope", pe_options={"whole_cycles": True})).pe_options == {
+        "whole_cycles": True}

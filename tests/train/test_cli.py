@@ -34,7 +34,7 @@ def test_pe_switch_keeps_paper_sigma(capsys):
 
 def test_user_errors_are_one_line(capsys, tmp_path):
     assert main(["train", "--preset", "cpu-tiny", "train.lrr=1", "--dry-run"]) == 2
-    assert "unknown config key 'train.lrr'; did you mean 'train.lr'?" in capsys.readouterr().err
+    assert "unknown config key 'train.lrr' (did you mean 'train.lr'?)" in capsys.readouterr().err
     assert main(["train", "--preset", "cpu-tny"]) == 2
     assert "did you mean 'cpu-tiny'" in capsys.readouterr().err
     assert main(["train", "--preset", "cpu-tiny", "model.d_model=100", "--dry-run"]) == 2

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fope.utils import atomic_write
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("analyze", help="mechanism analyses: toy, activations, decay, damage",
@@ -60,11 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def write_json(path: Path, obj: Any) -> Path:
     """Atomic JSON write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, json.dumps(obj, indent=1, default=str) + "\n")
 
 
 def _finish(args, stem: str, result: Any, plot) -> None:

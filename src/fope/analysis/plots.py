@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fope.utils import atomic_path
+
 
 def _plt():
     import matplotlib
@@ -16,13 +18,10 @@ def _plt():
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     _plt().close(fig)
-    return path
+    return Path(path)
 
 
 def plot_toy(res: dict[str, Any], path: str | Path) -> Path:

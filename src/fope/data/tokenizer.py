@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from fope.utils import atomic_write
+
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 SPECIAL_TOKENS = (EOS_TOKEN, PAD_TOKEN)
@@ -65,11 +67,7 @@ class Tokenizer:
         path = Path(path)
         if path.is_dir() or not path.suffix:
             path = path / "tokenizer.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_str(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, self.to_str())
 
     def __len__(self) -> int:
         return self.vocab_size

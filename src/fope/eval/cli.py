@@ -222,9 +222,9 @@ def run_plot(args) -> int:
 
 def run_downstream(args) -> int:
     import json
-    from pathlib import Path
 
     from fope.hf import downstream
+    from fope.utils import atomic_write
 
     tables = [int(t) for t in args.tables.split(",") if t.strip()]
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
@@ -232,8 +232,5 @@ def run_downstream(args) -> int:
                          data_dir=args.data_dir, limit=limit, batch_size=args.batch_size, device=args.device)
     print(downstream.format_report(rep))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(args.json).with_suffix(".tmp")
-        tmp.write_text(json.dumps(rep, indent=1, default=str))
-        tmp.replace(args.json)
+        atomic_write(args.json, json.dumps(rep, indent=1, default=str))
     return 0

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,31 +53,11 @@ class LengthResult:
         return asdict(self)
 
 
-def perplexity_by_length(
-    model: LMAdapter,
-    tokens: np.ndarray | torch.Tensor,
-    lengths: Sequence[int],
-    *,
-    mode: str = "chunks",
-    batch_size: int = 1,
-    max_chunks: int | None = None,
-    max_tokens: int | None = None,
-    stride: int | None = None,
-    progress: bool = True,
-) -> dict[int, float]:
-    """Perplexity at each length: `{length: ppl}`. See `perplexity_report` for the arguments."""
-    report = perplexity_report(
-        model,
-        tokens,
-        lengths,
-        mode=mode,
-        batch_size=batch_size,
-        max_chunks=max_chunks,
-        max_tokens=max_tokens,
-        stride=stride,
-        progress=progress,
-    )
-    return {length: r.ppl for length, r in report.items()}
+def perplexity_by_length(model: LMAdapter, tokens: np.ndarray | torch.Tensor, lengths: Sequence[int],
+                         **options: Any) -> dict[int, float]:
+    """Perplexity at each length: `{length: ppl}`; ``options`` are `perplexity_report`'s keywords (mode, batch_size,
+    max_chunks, max_tokens, stride, progress)."""
+    return {length: r.ppl for length, r in perplexity_report(model, tokens, lengths, **options).items()}
 
 
 def perplexity_report(

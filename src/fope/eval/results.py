@@ -32,6 +32,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from fope.utils import atomic_json
+
 SCHEMA_VERSION = 1
 KINDS = ("ppl", "passkey")
 
@@ -107,12 +109,9 @@ def validate(result: dict, *, source: str = "result") -> dict:
 
 
 def save_result(result: dict, path: str | Path) -> Path:
-    """Validate and write `result` as indented JSON (parent folders created)."""
+    """Validate and write `result` as indented JSON, atomically (parent folders created)."""
     validate(result)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return path
+    return atomic_json(path, result)
 
 
 def load_result(path: str | Path) -> dict:

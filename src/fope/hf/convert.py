@@ -27,28 +27,19 @@ of perplexity instead of ~45x (docs/huggingface.md, benchmarks/hf_conversion_opt
 from __future__ import annotations
 
 import copy
-import functools
 from typing import Any
 
 import torch
 
+from fope.pos.functional import KINDS, hf_option_defaults
+from fope.utils import did_you_mean, json_object
+
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
 SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
 
-#: PE options the remote model understands, per kind: the keys of its position classes' DEFAULTS (one definition;
-#: tests/hf/test_hf_remote_math.py pins those defaults to fope.pos's option dataclasses)
-#: (``REMOTE_OPTIONS`` is computed on first access, so importing fope.hf does not import transformers)
-@functools.lru_cache(maxsize=1)
-def _remote_options() -> dict[str, tuple[str, ...]]:
-    from .remote.modeling_fope import POSITION_CLASSES
-
-    return {kind: tuple(cls.DEFAULTS) for kind, cls in POSITION_CLASSES.items()}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "REMOTE_OPTIONS":
-        return dict(_remote_options())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: PE options the remote model understands, per kind (fope.pos.functional.hf_option_defaults: the one definition
+#: the remote model and fope.pos read; theta and scaling go to rope_parameters)
+REMOTE_OPTIONS: dict[str, tuple[str, ...]] = {kind: tuple(hf_option_defaults(kind)) for kind in KINDS}
 
 #: the FoPE setting that reduces exactly to RoPE (identity coefficients, all frequencies, full width)
 ROPE_REDUCTION = {"sigma": 0.0, "clip_floor": False, "out_dim": "full"}
@@ -104,14 +95,12 @@ def source_context_length(config: Any) -> int:
 
 def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_options: dict[str, Any]):
     """A `FopeConfig` with the source's shapes, norm eps, rope_parameters and special tokens."""
-    from .remote.configuration_fope import PE_KINDS, FopeConfig
+    from .remote.configuration_fope import FopeConfig
 
     model_type = getattr(config, "model_type", None)
     if model_type == "fope_llama":  # an exported native RoPE model (or an earlier conversion to rope)
         if config.pe != "rope":
             raise ValueError(f"cannot convert a FopeForCausalLM with pe={config.pe!r}: only pe='rope' sources")
-        if pe not in PE_KINDS:
-            raise ValueError(f"unknown pe={pe!r}; choose one of {list(PE_KINDS)}")
         _check_remote_options(pe, pe_options)
         fields = config.to_dict()
         for key in ("model_type", "architectures", "auto_map", "transformers_version", "dtype", "torch_dtype"):
@@ -121,8 +110,6 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
         return FopeConfig(**fields)
     if model_type not in SUPPORTED:
         raise ValueError(f"cannot convert model_type={model_type!r}: supported are {list(SUPPORTED)}")
-    if pe not in PE_KINDS:
-        raise ValueError(f"unknown pe={pe!r}; choose one of {list(PE_KINDS)}")
     _check_remote_options(pe, pe_options)
     rope = dict(getattr(config, "rope_parameters", None) or {})
     if "rope_theta" not in rope:
@@ -162,7 +149,9 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
 
 
 def _check_remote_options(pe: str, pe_options: dict[str, Any]) -> None:
-    allowed = _remote_options()[pe]
+    if pe not in REMOTE_OPTIONS:
+        raise ValueError(f"unknown pe={pe!r}{did_you_mean(pe, KINDS)}; choose one of {list(KINDS)}")
+    allowed = REMOTE_OPTIONS[pe]
     unknown = sorted(set(pe_options) - set(allowed))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for pe={pe!r}; it takes {list(allowed)}")
@@ -193,7 +182,7 @@ def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed:
         rope_scaling: HF ``rope_parameters`` scaling for the new model (e.g. ``{"rope_type": "yarn", "factor": 2}``,
             see `parse_rope_scaling`); replaces the source's scaling; theta stays the source's.
         seed: seeds the FoPE coefficient noise (and KERPLE's init), so a conversion is reproducible.
-        **pe_options: the encoding's options, e.g. ``sigma=0.3, out_dim="full"`` for fope.
+        **pe_options: the encoding's options, e.g. ``sigma=0.3, out_dim="full"`` for fope (`REMOTE_OPTIONS`).
     Returns:
         The converted model in eval mode, on the source's device and dtype.
     Raises:
@@ -234,15 +223,7 @@ def parse_rope_scaling(spec: str | dict[str, Any] | None) -> dict[str, Any] | No
     if text.lower() in ("none", "default", ""):
         return None
     if text.startswith("{"):
-        import json
-
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"--rope-scaling {text!r} is not valid JSON: {e}") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"--rope-scaling {text!r} must be a JSON object")
-        return value
+        return json_object(text, f"--rope-scaling {text!r}")
     kind, sep, factor = text.partition(":")
     kind = {"pi": "linear"}.get(kind.lower(), kind.lower())
     try:

@@ -25,10 +25,6 @@ from typing import Any
 
 import torch
 
-#: native pe_options that become rope_parameters (theta, scaling) or are dropped (n_kv_heads is structural)
-_ROPE_KEYS = ("theta", "scaling")
-_DROPPED = ("learnable", "n_kv_heads")
-
 
 def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> dict[str, Any]:
     """HF ``rope_parameters`` for a native rope/fope encoding (theta + its ``scaling`` dict)."""
@@ -46,18 +42,16 @@ def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> d
 
 def hf_config_from_native(cfg: Any):
     """A `FopeConfig` describing the native ``ModelConfig`` ``cfg``."""
-    from .remote.configuration_fope import PE_KINDS, FopeConfig
+    from fope.pos.functional import HF_ELSEWHERE
+
+    from .remote.configuration_fope import FopeConfig
 
     cfg = cfg.resolved()
     if getattr(cfg, "qk_norm", False):
         raise ValueError("cannot export qk_norm=True: the HF model has no QK norm")
-    if cfg.pe_options.get("whole_cycles"):
-        raise ValueError("cannot export pe_options whole_cycles=True (RoPE-A): the HF model has no such option")
-    if cfg.pe not in PE_KINDS:
-        raise ValueError(f"cannot export pe={cfg.pe!r}: the HF model supports {list(PE_KINDS)}")
     options = copy.deepcopy(dict(cfg.pe_options))
     rope = rope_parameters_from_native(options, cfg.train_len)
-    for key in (*_ROPE_KEYS, *_DROPPED):
+    for key in HF_ELSEWHERE:  # theta/scaling are in rope; n_kv_heads is the shape; learnable values are kept
         options.pop(key, None)
     return FopeConfig(
         vocab_size=cfg.vocab_size,

@@ -17,11 +17,12 @@ evaluation reads the corpus' val split, the same tokens for every method. Writes
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
+
+from fope.utils import atomic_path, atomic_write
 
 METHODS = ("fope", "yarn", "pi", "none")
 
@@ -129,17 +130,11 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
             "steps": summary["steps"], "seconds": round(time.time() - t0, 1),
         }
         log(f"{method}: ppl {result['methods'][method]['ppl']} passkey {result['methods'][method]['passkey']}")
-        _write(out / "extend.json", json.dumps(result, indent=1, default=str))
+        atomic_write(out / "extend.json", json.dumps(result, indent=1, default=str))
         del model
-    _write(out / "extend.md", format_table(result))
+    atomic_write(out / "extend.md", format_table(result))
     plot(result, out / "extend.png")
     return result
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def format_table(result: dict) -> str:
@@ -178,12 +173,10 @@ def plot(result: dict, path: str | Path) -> Path:
     ax.set_ylabel("perplexity")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 __all__ = ["extend", "ExtendPreset", "PRESETS", "METHODS", "method_options", "format_table", "plot"]

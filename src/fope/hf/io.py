@@ -1,7 +1,8 @@
 """Save and load Hugging Face model directories of `FopeForCausalLM` (and plain HF causal LMs).
 
 A saved directory holds config.json (with ``auto_map``), model.safetensors, generation_config.json, the tokenizer
-files when given, and the two remote-code files ``configuration_fope.py`` / ``modeling_fope.py``, so that
+files when given, and the remote code (``configuration_fope.py``, ``modeling_fope.py`` and fope.pos's ``functional.py``
+and ``scaling.py`` that the model imports), so that
 
     AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)
 
@@ -15,9 +16,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-REMOTE_DIR = Path(__file__).parent / "remote"
-#: configuration + model, and fope.pos's pure math modules the model imports relatively (only math + torch)
-REMOTE_FILES = ("configuration_fope.py", "modeling_fope.py", "functional.py", "scaling.py")
+_POS_DIR = Path(__file__).parents[1] / "pos"
+#: remote-code file -> its source: configuration + model, and fope.pos's pure math modules (only math + torch) that
+#: the model imports relatively
+REMOTE_SOURCES = {name: Path(__file__).parent / "remote" / name for name in ("configuration_fope.py", "modeling_fope.py")}
+REMOTE_SOURCES.update({name: _POS_DIR / name for name in ("functional.py", "scaling.py")})
+REMOTE_FILES = tuple(REMOTE_SOURCES)
 AUTO_MAP = {
     "AutoConfig": "configuration_fope.FopeConfig",
     "AutoModel": "modeling_fope.FopeModel",
@@ -35,8 +39,8 @@ def save(model: Any, out_dir: str | Path, *, tokenizer: Any = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.config.auto_map = dict(AUTO_MAP)
     model.save_pretrained(out)
-    for name in REMOTE_FILES:
-        shutil.copyfile(REMOTE_DIR / name, out / name)
+    for name, source in REMOTE_SOURCES.items():
+        shutil.copyfile(source, out / name)
     if tokenizer is not None:
         tokenizer.save_pretrained(out)
     return out

@@ -26,6 +26,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from fope.utils import json_object
+
 #: the paper's five tasks -> lm-eval task names (LongBench-E variants)
 LONGBENCH_E = {
     "gov_report": "longbench_gov_report_e",
@@ -94,12 +96,7 @@ def local_task(task: str, data_file: str | Path, out_dir: str | Path, *, name: s
     for i, line in enumerate(data_file.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{data_file}:{i}: not JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{data_file}:{i}: expected a JSON object per line")
+        row = json_object(line, f"{data_file}:{i}")
         rows.append(normalize(row, f"{data_file}:{i}") if normalize else row)
     if not rows:
         raise ValueError(f"{data_file} holds no documents")

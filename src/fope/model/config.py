@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from fope.utils import check_positive_int, did_you_mean
 
 
 @dataclass
@@ -89,12 +90,12 @@ class ModelConfig:
     def validate(self) -> None:
         """Raise ValueError naming the offending value if the configuration is inconsistent."""
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "train_len"):
-            _check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("n_kv_heads", "head_dim", "mlp_hidden"):
             if getattr(self, name) is not None:
-                _check_positive_int(name, getattr(self, name))
+                check_positive_int(name, getattr(self, name))
         if self.mlp_hidden is None:
-            _check_positive_int("mlp_ratio", self.mlp_ratio)
+            check_positive_int("mlp_ratio", self.mlp_ratio)
             if (self.mlp_ratio * self.d_model) % 2:
                 raise ValueError(f"mlp_ratio * d_model must be even, got mlp_ratio={self.mlp_ratio}, "
                                  f"d_model={self.d_model}")
@@ -114,7 +115,7 @@ class ModelConfig:
         from fope.pos import REGISTRY
 
         if self.pe not in REGISTRY:
-            raise ValueError(f"unknown pe {self.pe!r}{_hint(self.pe, REGISTRY)}; choose one of {sorted(REGISTRY)}")
+            raise ValueError(f"unknown pe {self.pe!r}{did_you_mean(self.pe, REGISTRY)}; choose one of {sorted(REGISTRY)}")
         if not isinstance(self.pe_options, Mapping):
             raise ValueError(f"pe_options must be a dict, got {self.pe_options!r}")
         for key in ("head_dim", "n_heads", "train_len", "n_kv_heads"):
@@ -135,7 +136,7 @@ class ModelConfig:
         unknown = [k for k in data if k not in names]
         if unknown:
             key = unknown[0]
-            raise ValueError(f"unknown ModelConfig field {key!r}{_hint(key, names)}")
+            raise ValueError(f"unknown ModelConfig field {key!r}{did_you_mean(key, names)}")
         return cls(**copy.deepcopy(dict(data)))
 
     def resolved(self) -> ModelConfig:
@@ -149,19 +150,9 @@ class ModelConfig:
         names = list(data)
         for key in overrides:
             if key not in names:
-                raise ValueError(f"unknown ModelConfig field {key!r}{_hint(key, names)}")
+                raise ValueError(f"unknown ModelConfig field {key!r}{did_you_mean(key, names)}")
         data.update(copy.deepcopy(overrides))
         return ModelConfig.from_dict(data)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _hint(key: str, choices) -> str:
-    close = difflib.get_close_matches(str(key), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # Named sizes. The paper's models use the GPT-NeoX vocabulary (50280 padded to 50304) and FoPE sigma
@@ -185,5 +176,5 @@ PAPER_FOPE_SIGMA: dict[str, float] = {"60M": 0.3, "180M": 0.4, "1.2B": 0.6}
 def get_preset(name: str) -> ModelConfig:
     """A fresh copy of a named preset (ValueError naming the closest name if unknown)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}{_hint(name, PRESETS)}; choose one of {sorted(PRESETS)}")
+        raise ValueError(f"unknown model preset {name!r}{did_you_mean(name, PRESETS)}; choose one of {sorted(PRESETS)}")
     return PRESETS[name].replace()

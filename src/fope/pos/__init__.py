@@ -9,42 +9,33 @@ Kinds and options: docs/position-encodings.md. Frequency scaling: fope.pos.scali
 
 from __future__ import annotations
 
-import difflib
 import importlib
+
+from fope.utils import check_positive_int, did_you_mean
 
 from . import functional, scaling
 from .base import PositionEncoding, TableCache
 
-# kind -> "module:Class"; one module per encoding
-REGISTRY: dict[str, str] = {
-    "nope": "fope.pos.nope:NoPE",
-    "rope": "fope.pos.rope:RoPE",
-    "fope": "fope.pos.fope:FoPE",
-    "alibi": "fope.pos.alibi:ALiBi",
-    "kerple": "fope.pos.kerple:KERPLE",
-    "fire": "fope.pos.fire:FIRE",
-}
-
-KINDS = tuple(REGISTRY)
+#: the kinds (functional.OPTIONS, the one list) -> "module:Class": one module per kind, whose class is named like
+#: its options dataclass (fope.pos.fope:FoPE for FoPEOptions)
+REGISTRY: dict[str, str] = {kind: f"fope.pos.{kind}:{options.__name__.removesuffix('Options')}"
+                            for kind, options in functional.OPTIONS.items()}
+KINDS = functional.KINDS
 
 
 def get_class(kind: str) -> type[PositionEncoding]:
     if kind not in REGISTRY:
-        close = difflib.get_close_matches(str(kind), REGISTRY, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown position encoding kind {kind!r}{hint}; choose one of {sorted(REGISTRY)}")
+        raise ValueError(f"unknown position encoding kind {kind!r}{did_you_mean(kind, REGISTRY)}; "
+                         f"choose one of {sorted(REGISTRY)}")
     module, cls = REGISTRY[kind].split(":")
     return getattr(importlib.import_module(module), cls)
 
 
 def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = None, **options) -> PositionEncoding:
     """Build a position-encoding module of the given kind (options are the kind's own; unknown ones raise)."""
-    if not isinstance(head_dim, int) or head_dim <= 0:
-        raise ValueError(f"head_dim must be a positive int, got {head_dim!r}")
-    if not isinstance(n_heads, int) or n_heads <= 0:
-        raise ValueError(f"n_heads must be a positive int, got {n_heads!r}")
-    if train_len is not None and (not isinstance(train_len, int) or train_len <= 0):
-        raise ValueError(f"train_len must be a positive int or None, got {train_len!r}")
+    check_positive_int("head_dim", head_dim)
+    check_positive_int("n_heads", n_heads)
+    check_positive_int("train_len", train_len, or_none=True)
     return get_class(kind)(head_dim=head_dim, n_heads=n_heads, train_len=train_len, **options)
 
 

@@ -7,19 +7,13 @@ This is the OLMo ALiBi the FoPE paper compares with (``alibi_bias_max`` = 8). No
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import functional as F
 from .base import PositionEncoding, check_heads, parse_options
-
-
-@dataclass(frozen=True)
-class ALiBiOptions:
-    #: accepted for a uniform model interface; the bias is per query head
-    n_kv_heads: int | None = None
+from .functional import ALiBiOptions
 
 
 class ALiBi(PositionEncoding):

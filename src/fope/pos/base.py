@@ -26,12 +26,13 @@ layer's encoding); an encoding built on its own has a private one.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
+
+from fope.utils import check_positive_int, did_you_mean
 
 
 class PositionEncoding(nn.Module):
@@ -106,9 +107,8 @@ def parse_options(cls: type[OptionsT], kind: str, options: dict[str, Any]) -> Op
     allowed = [f.name for f in dataclasses.fields(cls)]
     for name in options:
         if name not in allowed:
-            close = difflib.get_close_matches(name, allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown option {name!r} for position encoding {kind!r}{hint}; allowed: {allowed}")
+            raise ValueError(f"unknown option {name!r} for position encoding {kind!r}{did_you_mean(name, allowed)}; "
+                             f"allowed: {allowed}")
     return cls(**options)
 
 
@@ -116,8 +116,7 @@ def check_heads(kind: str, n_heads: int, n_kv_heads: int | None) -> int:
     """Validate GQA head counts; returns n_kv_heads (n_heads when None)."""
     if n_kv_heads is None:
         return n_heads
-    if isinstance(n_kv_heads, bool) or not isinstance(n_kv_heads, int) or n_kv_heads <= 0:
-        raise ValueError(f"{kind}: n_kv_heads must be a positive int, got {n_kv_heads!r}")
+    check_positive_int(f"{kind}: n_kv_heads", n_kv_heads)
     if n_heads % n_kv_heads:
         raise ValueError(f"{kind}: n_heads={n_heads} is not a multiple of n_kv_heads={n_kv_heads}")
     return n_kv_heads

@@ -11,27 +11,19 @@ for chunks of query rows of at most HIDDEN_ELEMS elements.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from . import functional as F
+from fope.utils import check_positive_int
+
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
+from .functional import FIREOptions
 
 #: largest (rows, Tk, width) hidden tensor one attn_bias call builds (64 MiB in fp32)
 HIDDEN_ELEMS = 2**24
-
-
-@dataclass(frozen=True)
-class FIREOptions:
-    mlp_width: int = 32
-    c_init: float = 0.1
-    #: initial threshold L_0 (None: train_len)
-    threshold: float | None = None
-    eps: float = 1e-6
-    n_kv_heads: int | None = None
 
 
 class FIRE(PositionEncoding):
@@ -44,8 +36,7 @@ class FIRE(PositionEncoding):
         threshold = opts.threshold if opts.threshold is not None else train_len
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold <= 0:
             raise ValueError(f"fire: needs a positive threshold (option threshold or train_len), got {threshold!r}")
-        if isinstance(opts.mlp_width, bool) or not isinstance(opts.mlp_width, int) or opts.mlp_width <= 0:
-            raise ValueError(f"fire: mlp_width must be a positive int, got {opts.mlp_width!r}")
+        check_positive_int("fire: mlp_width", opts.mlp_width)
         if isinstance(opts.c_init, bool) or not isinstance(opts.c_init, (int, float)) or opts.c_init <= 0:
             raise ValueError(f"fire: c_init must be a number > 0, got {opts.c_init!r}")
         self.n_heads, self.eps = n_heads, float(opts.eps)
@@ -68,24 +59,21 @@ class FIRE(PositionEncoding):
         end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
         (psi,) = self.tables.get(("fire-psi", id(self), str(q_positions.device)), end, self._psi_table,
                                  (tensor_version(self.c), self.c.data_ptr()))
-        threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        psi_norm = torch.log(torch.abs(self.c.float() * torch.maximum(q, threshold)) + 1) + self.eps
-        return psi[dist, 0] / psi_norm
+        return psi[dist, 0] / (F.fire_psi(self.c, torch.maximum(q, self.threshold)) + self.eps)
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        """The learned threshold L = |L_scale|·L_0, fp32 0-d."""
+        return (self.threshold_scale.float() * self.threshold_init.float()).abs()
 
     def _psi_table(self, n: int) -> tuple[torch.Tensor]:
         """(n, 1): ψ(d) = log(|c·d| + 1) for distances d = 0 .. n-1 (positions on axis -2, as TableCache grows)."""
-        d = torch.arange(n, device=self.c.device).to(torch.float32)
-        return (torch.log(torch.abs(self.c.float() * d) + 1)[:, None],)
+        return (F.fire_psi(self.c, torch.arange(n, device=self.c.device))[:, None],)
 
     def _normalized(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """ψ(|i − j|) / ψ(max(L, i)) for broadcasting integer tensors of query and key positions."""
-        c = self.c.float()
         q = q_pos.to(torch.float32)
-        dist = (q - k_pos.to(torch.float32)).abs()
-        threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        psi = torch.log(torch.abs(c * dist) + 1)
-        psi_norm = torch.log(torch.abs(c * torch.maximum(q, threshold)) + 1) + self.eps
-        return psi / psi_norm
+        return F.fire_normalized(self.c, self.threshold, self.eps, q - k_pos.to(torch.float32), q)
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32. The (rows, Tk, width) hidden layer is built for chunks of at most
@@ -96,9 +84,7 @@ class FIRE(PositionEncoding):
                               for i in range(0, q_positions.numel(), rows)], dim=1)
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             x = self.normalized_distance(q_positions, k_positions)
-            hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
-            bias = torch.einsum("qkw,hw->hqk", hidden, self.mlp_out.weight.float())  # (H, Tq, Tk)
-            return bias + self.mlp_out.bias.float()[:, None, None]
+            return F.fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
 
     def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """The same bias elementwise (broadcasting integer tensors; flex_attention's score_mod): the MLP

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -59,25 +58,9 @@ from .base import (
     tensor_version,
 )
 from .rope import check_head_dim, check_theta
-from .scaling import Scaling, parse_scaling
-
-INITS = ("eye_xavier_norm", "eye_xavier_uniform", "eye", "eye_norm", "xavier_norm", "xavier_uniform")
-
-
-@dataclass(frozen=True)
-class FoPEOptions:
-    sigma: float = 0.3
-    theta: float = 10000.0
-    freq_dim: int = 0
-    clip_floor: bool = True
-    out_dim: str = "cap"
-    pad: str = "one"
-    init: str = "eye_xavier_norm"
-    normalize: bool = False
-    learnable: bool = False
-    share_heads: bool = False
-    n_kv_heads: int | None = None
-    scaling: Mapping[str, Any] | Scaling | None = None
+from .functional import FOPE_INITS as INITS
+from .functional import FoPEOptions, init_coefficients
+from .scaling import parse_scaling
 
 
 def _check_options(opts: FoPEOptions, head_dim: int, train_len: int | None) -> None:
@@ -98,25 +81,6 @@ def _check_options(opts: FoPEOptions, head_dim: int, train_len: int | None) -> N
             raise ValueError(f"fope: {name} must be a bool, got {getattr(opts, name)!r}")
     if opts.clip_floor and train_len is None:
         raise ValueError("fope: clip_floor=True needs train_len (the floor is 2π/train_len); pass train_len=...")
-
-
-def init_coefficients(shape: tuple[int, ...], *, init: str, sigma: float, generator=None) -> torch.Tensor:
-    """A fresh coefficient tensor (H, D_in, D_out) or (D_in, D_out), fp32, initialised as the release does.
-
-    Xavier inits are PyTorch's on the full tensor (for 3-D: fan_in = D_in·D_out, fan_out = H·D_out).
-    """
-    coef = torch.zeros(shape, dtype=torch.float32)
-    if init in ("eye_xavier_norm", "xavier_norm"):
-        nn.init.xavier_normal_(coef, gain=sigma, generator=generator)
-    elif init in ("eye_xavier_uniform", "xavier_uniform"):
-        nn.init.xavier_uniform_(coef, gain=sigma, generator=generator)
-    elif init == "eye_norm":
-        nn.init.normal_(coef, 0.0, sigma, generator=generator)
-    elif init != "eye":
-        raise ValueError(f"unknown init {init!r}; choose one of {list(INITS)}")
-    if init.startswith("eye"):
-        coef += F.step_eye(shape[-2], shape[-1])
-    return coef
 
 
 class FoPE(PositionEncoding):
@@ -188,14 +152,8 @@ class FoPE(PositionEncoding):
     def mixed_tables(self, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float):
         """Mixed and padded cos, sin from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
         (H = 1 with share_heads), attention scaling included."""
-        cos_b, sin_b = F.angle_tables(positions, inv_freq.to(positions.device))  # (…, D_in)
-        cos_b, sin_b = cos_b.unsqueeze(-3), sin_b.unsqueeze(-3)  # (…, 1, T, D_in): broadcast over heads (after B)
-        cos_m, sin_m = F.fourier_mix(cos_b, sin_b, cos_coef=self.cos_coef, sin_coef=self.sin_coef,
-                                     normalize=self.opts.normalize)
-        cos_t, sin_t = F.pad_pairs(cos_m, sin_m, half=self.head_dim // 2, pad=self.opts.pad)  # (…, H, T, D/2)
-        if scale != 1.0:
-            cos_t, sin_t = cos_t * scale, sin_t * scale
-        return cos_t, sin_t
+        return F.fope_tables(positions, inv_freq, cos_coef=self.cos_coef, sin_coef=self.sin_coef,
+                             half=self.head_dim // 2, pad=self.opts.pad, normalize=self.opts.normalize, scale=scale)
 
     def half_tables(self, positions: torch.Tensor, device: torch.device | None = None, end: int | None = None):
         """cos, sin for these positions: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T).
@@ -232,11 +190,8 @@ class FoPE(PositionEncoding):
             raise ValueError(f"fope: k has {k.shape[1]} heads but the coefficients are for n_kv_heads={n_coef}")
         cos_t, sin_t = self.half_tables(positions, q.device, end)  # (…, H_c, T, D/2)
         with torch.autocast(device_type=q.device.type, enabled=False):
-            k_out = F.apply_rotary_halves(k.float(), cos_t, sin_t).to(k.dtype)
-            group = q.shape[1] // n_coef
-            qg = q.float().unflatten(1, (n_coef, group))  # (B, H_c, g, T, D)
-            q_out = F.apply_rotary_halves(qg, cos_t.unsqueeze(-3), sin_t.unsqueeze(-3)).flatten(1, 2).to(q.dtype)
-        return q_out, k_out
+            q_out, k_out = F.rotate_grouped(q, k, cos_t, sin_t)
+        return q_out.to(q.dtype), k_out.to(k.dtype)
 
     def extra_repr(self) -> str:
         o = self.opts

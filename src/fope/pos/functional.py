@@ -1,7 +1,9 @@
-"""Pure math of the position encodings: frequencies, rotations, Fourier mixing, bias kernels.
+"""Pure math of the position encodings: frequencies, rotations, Fourier mixing, bias kernels, inits, and every
+kind's options with their defaults.
 
-No state, no parameters: modules in fope.pos own buffers/parameters and call these functions; tests
-call them directly.
+No state, no parameters: modules in fope.pos own buffers/parameters and call these functions; tests call them
+directly. Depends on ``math``, ``dataclasses`` and ``torch`` only: the Hugging Face remote model ships this file
+as a sibling (fope/hf/remote/functional.py) and imports it relatively, so the exported model runs the same code.
 
 Shape legend:
     D   head dim (even), D/2 rotary pairs; pair j is (x[j], x[j + D/2]) ("rotate-half", GPT-NeoX layout)
@@ -13,8 +15,93 @@ Shape legend:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as TF
+from torch import nn
+
+if TYPE_CHECKING:
+    from .scaling import Scaling
+
+# ---------------------------------------------------------------------------------------------------------
+# options: one frozen dataclass per kind (fope.pos.build's keyword options, their defaults)
+
+
+@dataclass(frozen=True)
+class NoPEOptions:
+    #: accepted (and validated) so every kind takes the model's GQA shape; unused
+    n_kv_heads: int | None = None
+
+
+@dataclass(frozen=True)
+class RoPEOptions:
+    #: base θ of the frequencies ω_i = θ^(−2i/D)
+    theta: float = 10000.0
+    #: HF rope_parameters dict (or a parsed fope.pos.scaling.Scaling); None = no scaling
+    scaling: Mapping[str, Any] | Scaling | None = None
+    #: key/value heads (GQA); RoPE is the same for every head, only validated
+    n_kv_heads: int | None = None
+    #: "RoPE-A" (paper Table 2): round every frequency up to whole cycles within train_len,
+    #: ω ← (2π/L)·⌈ωL/2π⌉ (needs train_len; not combinable with scaling)
+    whole_cycles: bool = False
+
+
+@dataclass(frozen=True)
+class FoPEOptions:
+    sigma: float = 0.3
+    theta: float = 10000.0
+    freq_dim: int = 0
+    clip_floor: bool = True
+    out_dim: str = "cap"
+    pad: str = "one"
+    init: str = "eye_xavier_norm"
+    normalize: bool = False
+    learnable: bool = False
+    share_heads: bool = False
+    n_kv_heads: int | None = None
+    scaling: Mapping[str, Any] | Scaling | None = None
+
+
+@dataclass(frozen=True)
+class ALiBiOptions:
+    #: accepted for a uniform model interface; the bias is per query head
+    n_kv_heads: int | None = None
+
+
+@dataclass(frozen=True)
+class KERPLEOptions:
+    init: str = "uniform"
+    n_kv_heads: int | None = None
+
+
+@dataclass(frozen=True)
+class FIREOptions:
+    mlp_width: int = 32
+    c_init: float = 0.1
+    #: initial threshold L_0 (None: train_len)
+    threshold: float | None = None
+    eps: float = 1e-6
+    n_kv_heads: int | None = None
+
+
+#: kind -> its options: the one list of position-encoding kinds (fope.pos.REGISTRY, the HF config's ``pe``, the
+#: training presets), in the order of the paper's main comparison
+OPTIONS: dict[str, type] = {"rope": RoPEOptions, "fope": FoPEOptions, "alibi": ALiBiOptions, "nope": NoPEOptions,
+                            "kerple": KERPLEOptions, "fire": FIREOptions}
+KINDS = tuple(OPTIONS)
+
+#: options an HF ``FopeConfig`` carries outside ``pe_options``: theta and scaling in ``rope_parameters``,
+#: n_kv_heads as ``num_key_value_heads``; learnable FoPE coefficients are saved as their values
+HF_ELSEWHERE = ("theta", "scaling", "n_kv_heads", "learnable")
+
+
+def hf_option_defaults(kind: str) -> dict[str, Any]:
+    """The ``pe_options`` keys of an HF ``FopeConfig`` for ``kind`` with their defaults (the native defaults)."""
+    return {f.name: f.default for f in fields(OPTIONS[kind]) if f.name not in HF_ELSEWHERE}
+
 
 # ---------------------------------------------------------------------------------------------------------
 # frequencies
@@ -38,6 +125,16 @@ def clip_floor_keep(inv_freq: torch.Tensor, train_len: int, ratio: float = 1.0) 
     """
     floor = 2.0 * math.pi / train_len * ratio
     return ~(inv_freq < floor)
+
+
+def whole_cycle_inv_freq(inv_freq: torch.Tensor, length: int) -> torch.Tensor:
+    """RoPE-A frequencies: each ω rounded up to the next whole number of cycles within ``length`` tokens.
+
+    ω ← (2π/L)·⌈ωL/2π⌉ (the authors' ``rope_clamp_to_linear`` with mode ``ceil``); computed in float64 so that a
+    frequency already completing k whole cycles stays at k. Every result completes an integer number >= 1 of cycles.
+    """
+    cycles = torch.ceil(inv_freq.double() * length / (2 * math.pi) - 1e-9).clamp_min(1)
+    return (cycles * (2 * math.pi / length)).to(inv_freq.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -101,19 +198,42 @@ def rope_tables(
 # FoPE
 
 
-def step_eye(d_in: int, d_out: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+FOPE_INITS = ("eye_xavier_norm", "eye_xavier_uniform", "eye", "eye_norm", "xavier_norm", "xavier_uniform")
+
+
+def step_eye(d_in: int, d_out: int, *, dtype: torch.dtype = torch.float32,
+             device: torch.device | str | None = None) -> torch.Tensor:
     """The release's "step-eye" (d_in, d_out): entry (i·s, i) = 1 with s = ceil(d_in/d_out), for i·s < d_in.
 
     Equals the identity when d_in == d_out. With d_in > d_out some columns may get no 1 ("dead" columns).
+    ``device``: pass "cpu" under a meta-device context (Hugging Face's from_pretrained).
     """
     if d_in <= 0 or d_out <= 0:
         raise ValueError(f"step_eye needs positive sizes, got d_in={d_in}, d_out={d_out}")
     step = math.ceil(d_in / d_out)
-    eye = torch.zeros(d_in, d_out, dtype=dtype)
-    cols = torch.arange(d_out)
+    eye = torch.zeros(d_in, d_out, dtype=dtype, device=device)
+    cols = torch.arange(d_out, device=device)
     cols = cols[cols * step < d_in]
     eye[cols * step, cols] = 1.0
     return eye
+
+
+def init_coefficients(shape: tuple[int, ...], *, init: str, sigma: float, generator=None) -> torch.Tensor:
+    """A fresh FoPE coefficient tensor (H, D_in, D_out) or (D_in, D_out), fp32 on the CPU, initialised as the
+    release does (``init`` one of FOPE_INITS). Xavier inits are PyTorch's on the full tensor (for 3-D:
+    fan_in = D_in·D_out, fan_out = H·D_out)."""
+    coef = torch.zeros(shape, dtype=torch.float32, device="cpu")
+    if init in ("eye_xavier_norm", "xavier_norm"):
+        nn.init.xavier_normal_(coef, gain=sigma, generator=generator)
+    elif init in ("eye_xavier_uniform", "xavier_uniform"):
+        nn.init.xavier_uniform_(coef, gain=sigma, generator=generator)
+    elif init == "eye_norm":
+        nn.init.normal_(coef, 0.0, sigma, generator=generator)
+    elif init != "eye":
+        raise ValueError(f"unknown init {init!r}; choose one of {list(FOPE_INITS)}")
+    if init.startswith("eye"):
+        coef += step_eye(shape[-2], shape[-1], device="cpu")
+    return coef
 
 
 def fourier_mix(
@@ -175,6 +295,40 @@ def pad_pairs(
     return cos_mixed, sin_mixed
 
 
+def fope_tables(positions: torch.Tensor, inv_freq: torch.Tensor, *, cos_coef: torch.Tensor, sin_coef: torch.Tensor,
+                half: int, pad: str = "one", normalize: bool = False, scale: float = 1.0):
+    """FoPE's mixed and padded cos, sin tables, fp32, attention scaling ``scale`` included.
+
+    Args:
+        positions: (T,) or (B, T); inv_freq: (D_in,) kept frequencies; coefficients as in :func:`fourier_mix`.
+    Returns:
+        cos, sin: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T) (H = 1 for shared coefficients).
+    """
+    cos_b, sin_b = angle_tables(positions, inv_freq.to(positions.device))  # (…, D_in)
+    cos_b, sin_b = cos_b.unsqueeze(-3), sin_b.unsqueeze(-3)  # (…, 1, T, D_in): broadcast over heads (after B)
+    cos_m, sin_m = fourier_mix(cos_b, sin_b, cos_coef=cos_coef, sin_coef=sin_coef, normalize=normalize)
+    cos_t, sin_t = pad_pairs(cos_m, sin_m, half=half, pad=pad)  # (…, H, T, D/2)
+    if scale != 1.0:
+        cos_t, sin_t = cos_t * scale, sin_t * scale
+    return cos_t, sin_t
+
+
+def rotate_grouped(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor,
+                   sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate q and k with per-head half tables in fp32 (FoPE): query head h uses table h // (Hq / Hc).
+
+    Args:
+        q: (B, Hq, T, D); k: (B, Hk, T, D); cos, sin: (Hc, T, D/2) or (B, Hc, T, D/2), Hc = Hk or 1.
+    Returns:
+        (q, k) rotated, fp32.
+    """
+    k_out = apply_rotary_halves(k.float(), cos, sin)
+    n_coef = cos.shape[-3]
+    qg = q.float().unflatten(1, (n_coef, q.shape[1] // n_coef))  # (B, Hc, g, T, D)
+    q_out = apply_rotary_halves(qg, cos.unsqueeze(-3), sin.unsqueeze(-3)).flatten(1, 2)
+    return q_out, k_out
+
+
 # ---------------------------------------------------------------------------------------------------------
 # additive biases
 
@@ -215,3 +369,51 @@ def kerple_log_bias(
     """KERPLE logarithmic kernel bias −r1_h·log(1 + r2_h·|i − j|): (H,), (H,), (Tq,), (Tk,) -> (H, Tq, Tk)."""
     dist = relative_distance(q_positions, k_positions).abs()
     return -r1[:, None, None] * torch.log1p(r2[:, None, None] * dist)
+
+
+KERPLE_EPS = 0.01  # r = KERPLE_EPS + softplus(raw) (the authors clamp r at 0.01)
+
+
+def kerple_positive(raw: torch.Tensor) -> torch.Tensor:
+    """KERPLE's positive r1 or r2 from its raw parameter: 0.01 + softplus(raw), fp32."""
+    return KERPLE_EPS + TF.softplus(raw.float())
+
+
+def kerple_init_raw(n_heads: int, init: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw (r1, r2) parameters (n_heads,) each: init "uniform" (the authors' r1 ~ U(0, 2), r2 ~ U(0, 1), floored at
+    2·eps so softplus⁻¹ stays finite) or "ones"."""
+    if init == "uniform":
+        r1, r2 = torch.rand(n_heads, device="cpu") * 2, torch.rand(n_heads, device="cpu")
+    elif init == "ones":
+        r1, r2 = torch.ones(n_heads, device="cpu"), torch.ones(n_heads, device="cpu")
+    else:
+        raise ValueError(f"kerple: init must be 'uniform' or 'ones', got {init!r}")
+
+    def inverse_softplus(r: torch.Tensor) -> torch.Tensor:
+        y = r.clamp(min=2 * KERPLE_EPS) - KERPLE_EPS
+        return y + torch.log(-torch.expm1(-y))
+
+    return inverse_softplus(r1), inverse_softplus(r2)
+
+
+def fire_psi(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """FIRE's ψ(x) = log(|c·x| + 1), fp32."""
+    return torch.log(torch.abs(c.float() * x.to(torch.float32)) + 1)
+
+
+def fire_normalized(c: torch.Tensor, threshold: torch.Tensor, eps: float, distance: torch.Tensor,
+                    query_position: torch.Tensor) -> torch.Tensor:
+    """FIRE's input ψ(|i − j|) / (ψ(max(L, i)) + eps), elementwise over broadcasting tensors of distances i − j and
+    absolute query positions i (``threshold`` L: the learned |L_scale|·L_0)."""
+    norm = fire_psi(c, torch.maximum(query_position.to(torch.float32), threshold.float())) + eps
+    return fire_psi(c, distance.to(torch.float32).abs()) / norm
+
+
+def fire_mlp(x: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor,
+             b_out: torch.Tensor) -> torch.Tensor:
+    """FIRE's MLP 1 → width → H (ReLU) on every entry of x (…, Tq, Tk) -> (…, H, Tq, Tk) fp32.
+
+    w_in, b_in: (width,) (the first layer's weight column and bias); w_out: (H, width); b_out: (H,).
+    """
+    hidden = torch.relu(x[..., None] * w_in.float() + b_in.float())  # (…, Tq, Tk, width)
+    return torch.einsum("...qkw,hw->...hqk", hidden, w_out.float()) + b_out.float()[:, None, None]

@@ -3,31 +3,19 @@
 Positive parametrisation: r = eps + softplus(raw) with eps = 0.01 (the authors clamp r at 0.01).
 Init (option ``init``): "uniform" = the authors' code, r1 ~ U(0, 2) and r2 ~ U(0, 1) per head (floored at eps);
 "ones" = r1 = r2 = 1 for every head. Parameters are per layer (one module per attention layer).
+Math and init: fope.pos.functional (kerple_positive, kerple_init_raw, kerple_log_bias).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as TF
 from torch import nn
 
 from . import functional as F
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
-
-EPS = 0.01
-
-
-def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
-    return y + torch.log(-torch.expm1(-y))
-
-
-@dataclass(frozen=True)
-class KERPLEOptions:
-    init: str = "uniform"
-    n_kv_heads: int | None = None
+from .functional import KERPLEOptions
 
 
 class KERPLE(PositionEncoding):
@@ -39,24 +27,17 @@ class KERPLE(PositionEncoding):
         super().__init__()
         opts = parse_options(KERPLEOptions, "kerple", options)
         check_heads("kerple", n_heads, opts.n_kv_heads)
-        if opts.init == "uniform":
-            r1, r2 = torch.rand(n_heads) * 2, torch.rand(n_heads)
-        elif opts.init == "ones":
-            r1, r2 = torch.ones(n_heads), torch.ones(n_heads)
-        else:
-            raise ValueError(f"kerple: init must be 'uniform' or 'ones', got {opts.init!r}")
-        floor = 2 * EPS  # keep softplus^-1 finite
-        self.raw_r1 = nn.Parameter(_inverse_softplus(r1.clamp(min=floor) - EPS))
-        self.raw_r2 = nn.Parameter(_inverse_softplus(r2.clamp(min=floor) - EPS))
+        raw_r1, raw_r2 = F.kerple_init_raw(n_heads, opts.init)
+        self.raw_r1, self.raw_r2 = nn.Parameter(raw_r1), nn.Parameter(raw_r2)
         self.n_heads = n_heads
 
     @property
     def r1(self) -> torch.Tensor:
-        return EPS + TF.softplus(self.raw_r1.float())
+        return F.kerple_positive(self.raw_r1)
 
     @property
     def r2(self) -> torch.Tensor:
-        return EPS + TF.softplus(self.raw_r2.float())
+        return F.kerple_positive(self.raw_r2)
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −r1·log(1 + r2·|i − j|).

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .base import PositionEncoding, check_heads, parse_options
-
-
-@dataclass(frozen=True)
-class NoPEOptions:
-    #: accepted (and validated) so every kind takes the model's GQA shape; unused
-    n_kv_heads: int | None = None
+from .functional import NoPEOptions
 
 
 class NoPE(PositionEncoding):

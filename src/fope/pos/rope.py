@@ -15,14 +15,13 @@ computes the rows of its own positions only, so generating a token costs O(1) ta
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from . import functional as F
 from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, parse_options, position_end
+from .functional import RoPEOptions, whole_cycle_inv_freq
 from .scaling import Scaling, parse_scaling
 
 
@@ -35,29 +34,6 @@ def check_theta(kind: str, theta: Any) -> float:
 def check_head_dim(kind: str, head_dim: int) -> None:
     if head_dim % 2:
         raise ValueError(f"{kind}: head_dim must be even for rotary encodings, got head_dim={head_dim}")
-
-
-@dataclass(frozen=True)
-class RoPEOptions:
-    #: base θ of the frequencies ω_i = θ^(−2i/D)
-    theta: float = 10000.0
-    #: HF rope_parameters dict (or a parsed fope.pos.scaling.Scaling); None = no scaling
-    scaling: Mapping[str, Any] | Scaling | None = None
-    #: key/value heads (GQA); RoPE is the same for every head, only validated
-    n_kv_heads: int | None = None
-    #: "RoPE-A" (paper Table 2): round every frequency up to whole cycles within train_len,
-    #: ω ← (2π/L)·⌈ωL/2π⌉ (needs train_len; not combinable with scaling)
-    whole_cycles: bool = False
-
-
-def whole_cycle_inv_freq(inv_freq: torch.Tensor, length: int) -> torch.Tensor:
-    """RoPE-A frequencies: each ω rounded up to the next whole number of cycles within ``length`` tokens.
-
-    ω ← (2π/L)·⌈ωL/2π⌉ (the authors' ``rope_clamp_to_linear`` with mode ``ceil``); computed in float64 so that a
-    frequency already completing k whole cycles stays at k. Every result completes an integer number >= 1 of cycles.
-    """
-    cycles = torch.ceil(inv_freq.double() * length / (2 * math.pi) - 1e-9).clamp_min(1)
-    return (cycles * (2 * math.pi / length)).to(inv_freq.dtype)
 
 
 class RoPE(PositionEncoding):

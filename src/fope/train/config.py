@@ -13,7 +13,6 @@ key raises ``ValueError`` naming it and the closest valid key.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -24,6 +23,7 @@ from typing import Any
 import yaml
 
 from fope.model.config import ModelConfig
+from fope.utils import did_you_mean
 
 PRECISIONS = ("auto", "fp32", "bf16")
 EXPAND_MODES = ("expand", "zero")
@@ -272,9 +272,8 @@ def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     types_ = _section_types()
     if len(parts) < 2 or parts[0] not in types_ or parts[1] not in types_[parts[0]]:
-        close = difflib.get_close_matches(key, all_keys(), n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown config key {key!r}{hint} (keys look like train.lr, model.pe, data.corpus)")
+        raise ValueError(f"unknown config key {key!r}{did_you_mean(key, all_keys(), cutoff=0.5)}; "
+                         f"keys look like train.lr, model.pe, data.corpus")
     section, name, rest = parts[0], parts[1], parts[2:]
     tp = types_[section][name]
     if rest:  # model.pe_options.sigma=0.3: one entry of a dict field
@@ -340,9 +339,8 @@ def _check_keys(d: dict[str, Any], valid: typing.Iterable[str], prefix: str) -> 
     valid = list(valid)
     for k in d:
         if k not in valid:
-            close = difflib.get_close_matches(str(k), valid, n=1, cutoff=0.5)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
-            raise ValueError(f"unknown config key {prefix}{k!r}{hint}")
+            hint = did_you_mean(f"{prefix}{k}", [prefix + v for v in valid], cutoff=0.5)
+            raise ValueError(f"unknown config key {prefix + str(k)!r}{hint}")
 
 
 def _section_from_dict(cls: type, d: dict[str, Any], name: str) -> Any:

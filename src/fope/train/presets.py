@@ -14,14 +14,14 @@ also validated on C4.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 
 from fope.model.config import PAPER_FOPE_SIGMA, get_preset
+from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.utils import did_you_mean
 
 from .config import DataConfig, ExperimentConfig, TrainConfig
 
-PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
 PAPER_SIZES = ("60M", "180M", "1.2B")
 PAPER_LENGTHS = (512, 1024)
 PAPER_CORPORA = {"c4": "c4", "books": "pg19"}  # preset prefix -> fope.data corpus
@@ -100,9 +100,8 @@ def load_preset(name: str) -> ExperimentConfig:
     paper = _paper_names()
     if name in paper:
         return paper_preset(*paper[name])
-    close = difflib.get_close_matches(name, list_presets(), n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown preset {name!r}{hint} (see `fope train --list-presets`)")
+    raise ValueError(f"unknown preset {name!r}{did_you_mean(name, list_presets(), cutoff=0.5)}; "
+                     f"see `fope train --list-presets`")
 
 
 def with_pe(cfg: ExperimentConfig, pe: str) -> ExperimentConfig:

@@ -6,10 +6,11 @@ It must never import ``fope``.
 
 Position encoding fields (everything else has the Llama meaning and name):
     pe            "rope" | "fope" | "nope" | "alibi" | "kerple" | "fire"
-    pe_options    the encoding's own options, named as in fope.pos (fope: sigma, clip_floor, out_dim, pad, init,
-                  normalize, freq_dim, share_heads; kerple: init; fire: mlp_width, c_init, threshold, eps).
+    pe_options    the encoding's own options, named and defaulted as in fope.pos (functional.hf_option_defaults: fope:
+                  sigma, clip_floor, out_dim, pad, init, normalize, freq_dim, share_heads; rope: whole_cycles;
+                  kerple: init; fire: mlp_width, c_init, threshold, eps).
                   Unknown keys are rejected when the model is built, naming the key.
-    pe_train_len  FoPE's floor length N: frequencies below 2*pi/N are clipped to zero (docs/paper.md section 3.3, step 2).
+    pe_train_len  FoPE's floor length N: frequencies below 2*pi/N are clipped to zero; FIRE's threshold; RoPE-A's L.
     rope_parameters  the HF dict (``rope_type``, ``rope_theta``, scaling keys) used by rope and fope frequencies.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
-PE_KINDS = ("nope", "rope", "fope", "alibi", "kerple", "fire")
+from .functional import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling file is fope.pos.functional)
 
 
 class FopeConfig(PretrainedConfig):

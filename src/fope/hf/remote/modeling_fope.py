@@ -1,10 +1,10 @@
 """`FopeForCausalLM`: a Llama-family decoder (RMSNorm, SwiGLU, GQA, Llama weight names) with pluggable position
 encodings: rope, fope (Fourier Position Embedding, Hua et al., ICML 2025), nope, alibi, kerple, fire.
 
-Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, which ARE
-fope.pos.functional / fope.pos.scaling: symlinks in the source tree, copied as files; needs torch + transformers,
-never ``fope``). Frequency grids and every scaling type come from those files; the FoPE mixing, ALiBi, KERPLE and
-FIRE code below is still a second copy, pinned to fope.pos on full tensors by tests/hf/test_hf_remote_math.py.
+Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, copies of
+fope.pos.functional / fope.pos.scaling, which inside fope those imports resolve to; needs torch + transformers,
+never ``fope``). All position math, every option default and the FoPE/KERPLE inits come from those two files, the
+code the native model runs; the classes below only hold the parameters and read the HF config.
 
 Shapes:
     B batch, T new tokens, S keys (cached + new), Hq query heads, Hk key/value heads, D head dim,
@@ -29,19 +29,32 @@ except ImportError:  # pragma: no cover - older transformers
     hf_init = nn.init
 
 from .configuration_fope import FopeConfig
-from .functional import alibi_bias, alibi_slopes, clip_floor_keep, kerple_log_bias, rope_inv_freq
+from .functional import (
+    FOPE_INITS,
+    alibi_bias,
+    alibi_slopes,
+    angle_tables,
+    apply_rotary_halves,
+    clip_floor_keep,
+    fire_mlp,
+    fire_normalized,
+    fope_tables,
+    hf_option_defaults,
+    init_coefficients,
+    kerple_init_raw,
+    kerple_log_bias,
+    kerple_positive,
+    rope_inv_freq,
+    rotate_grouped,
+    step_eye,
+    whole_cycle_inv_freq,
+)
 from .scaling import ALIASES as SCALING_ALIASES
 from .scaling import SCALINGS, parse_scaling
 
 # ----------------------------------------------------------------------------------------------------------------
-# Position-encoding math (pure functions; mirrors fope.pos)
+# Frequencies from the HF config
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def base_frequencies(dim: int, theta: float) -> torch.Tensor:
-    """omega_i = theta^(-2i/dim), i < dim/2, fp32 (fope.pos.functional.rope_inv_freq: HF's default init, bit for bit)."""
-    # explicit CPU device: models are built under a meta-device context by from_pretrained
-    return rope_inv_freq(dim, theta, device="cpu")
 
 
 def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
@@ -59,7 +72,8 @@ def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None)
         params.pop("partial_rotary_factor", None)
         original = params.get("original_max_position_embeddings") or config.max_position_embeddings
         scaling = parse_scaling(params, train_len=int(original), theta=theta)
-        return scaling(base_frequencies(dim, theta), theta=theta, dim=dim, seq_len=seq_len)
+        # explicit CPU device: models are built under a meta-device context by from_pretrained
+        return scaling(rope_inv_freq(dim, theta, device="cpu"), theta=theta, dim=dim, seq_len=seq_len)
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     if rope_type not in ROPE_INIT_FUNCTIONS:
@@ -71,55 +85,14 @@ def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None)
     return inv_freq.float(), float(attention_factor)
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """(..., D) -> (..., D): (x1, x2) -> (-x2, x1) on the two halves (the rotate-half layout of Llama)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x' = x * cos + rotate_half(x) * sin; x (B, H, T, D), cos/sin broadcastable to it."""
-    return x * cos + rotate_half(x) * sin
-
-
-def step_eye(n_in: int, n_out: int) -> torch.Tensor:
-    """(Fin, Fout) identity, or the release's "step-eye" when Fin != Fout: entry (i*s, i) = 1, s = ceil(Fin/Fout).
-
-    Same values as fope.pos.functional.step_eye, built with a Python loop on an explicit CPU device because
-    from_pretrained constructs modules under the meta device (where boolean indexing is not available)."""
-    eye = torch.zeros(n_in, n_out, device="cpu")
-    step = -(-n_in // n_out)
-    for col in range(n_out):
-        if col * step < n_in:
-            eye[col * step, col] = 1.0
-    return eye
-
-
-def fourier_cos_sin(
-    angles: torch.Tensor, cos_coef: torch.Tensor, sin_coef: torch.Tensor, head_dim: int, pad: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """FoPE tables. angles (B, T, Fin) = t*omega; coef (Hk, Fin, Fout) -> cos, sin (B, Hk, T, D) in rotate-half layout.
-
-    C[b,h,t,j] = sum_k cos(angles[b,t,k]) cos_coef[h,k,j] (S likewise), then the D/2 - Fout zero-frequency pairs are
-    padded: pad="one" sets cos = sin = 1 (the official code), pad="zero" sets cos = 1, sin = 0 (a true omega = 0).
-    """
-    c = torch.einsum("btk,hkj->bhtj", angles.cos(), cos_coef)  # (B, Hk, T, Fout)
-    s = torch.einsum("btk,hkj->bhtj", angles.sin(), sin_coef)
-    n_pad = head_dim // 2 - c.shape[-1]
-    if n_pad:
-        sin_pad = {"one": 1.0, "zero": 0.0}[pad]
-        c = F.pad(c, (0, n_pad), value=1.0)
-        s = F.pad(s, (0, n_pad), value=sin_pad)
-    return torch.cat((c, c), dim=-1), torch.cat((s, s), dim=-1)  # (B, Hk, T, D)
-
-
 def expand_heads(x: torch.Tensor, n_rep: int) -> torch.Tensor:
     """(B, Hk, ...) -> (B, Hk*n_rep, ...): query head h uses kv head h // n_rep (HF ``repeat_kv`` grouping)."""
     return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Position-encoding modules: rotate(q, k, positions) -> (q, k); bias(q_pos, k_pos) -> (Hq, Tq, Tk) | None
+# Position-encoding modules: rotate(q, k, positions) -> (q, k);
+# bias(q_idx, k_idx, positions) -> (Hq, Tq, Tk) | (B, Hq, Tq, Tk) | None (cache indices, position ids (B, Tq))
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -131,199 +104,153 @@ def _check_options(kind: str, options: dict, allowed: dict) -> dict:
 
 
 class NoPosition(nn.Module):
-    """NoPE: causal masking alone carries order."""
+    """NoPE: causal masking alone carries order. The base class: ``options`` = the config's pe_options over the
+    kind's defaults (fope.pos's), unknown keys rejected."""
 
-    DEFAULTS: dict = {}
+    KIND = "nope"
 
     def __init__(self, config: FopeConfig):
         super().__init__()
-        _check_options("nope", config.pe_options, self.DEFAULTS)
+        self.options = _check_options(self.KIND, config.pe_options, hf_option_defaults(self.KIND))
 
     def rotate(self, q, k, positions):
         return q, k
 
-    def bias(self, q_pos, k_pos, positions=None):
+    def bias(self, q_idx, k_idx, positions):
         return None
 
 
-class RotaryPosition(nn.Module):
-    """RoPE (Su et al.) exactly as HF Llama: x*cos + rotate_half(x)*sin, cos/sin scaled by the attention factor."""
+class RotaryPosition(NoPosition):
+    """RoPE (Su et al.) as HF Llama: x*cos + rotate_half(x)*sin, cos/sin scaled by the attention factor.
+    Option whole_cycles: RoPE-A (every frequency rounded up to whole cycles within pe_train_len)."""
 
-    DEFAULTS: dict = {}
+    KIND = "rope"
 
     def __init__(self, config: FopeConfig):
-        super().__init__()
-        _check_options("rope", config.pe_options, self.DEFAULTS)
+        super().__init__(config)
+        self.whole_cycles = self.options["whole_cycles"]
+        if self.whole_cycles and (not config.pe_train_len or config.rope_parameters.get("rope_type") != "default"):
+            raise ValueError("rope whole_cycles=True needs pe_train_len and rope_type 'default' (no scaling)")
         self.config = config
-        self.n_rep = config.num_attention_heads // config.num_key_value_heads
 
     def tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions (B, T) -> cos, sin (B, 1, T, D) fp32."""
+        """positions (B, T) -> cos, sin (B, 1, T, D/2) fp32."""
         inv_freq, factor = scaled_frequencies(self.config, self.config.head_dim, int(positions.max()) + 1)
-        angles = positions[..., None].float() * inv_freq.to(positions.device)  # (B, T, F)
-        emb = torch.cat((angles, angles), dim=-1)[:, None]  # (B, 1, T, D)
-        return emb.cos() * factor, emb.sin() * factor
+        if self.whole_cycles:
+            inv_freq = whole_cycle_inv_freq(inv_freq, self.config.pe_train_len)
+        cos, sin = angle_tables(positions, inv_freq.to(positions.device))
+        cos, sin = (cos * factor, sin * factor) if factor != 1.0 else (cos, sin)
+        return cos[:, None], sin[:, None]
 
     def rotate(self, q, k, positions):
         with torch.autocast(device_type=q.device.type, enabled=False):
             cos, sin = self.tables(positions)
-            return apply_rotary(q.float(), cos, sin).to(q.dtype), apply_rotary(k.float(), cos, sin).to(k.dtype)
-
-    def bias(self, q_pos, k_pos, positions=None):
-        return None
+            return (apply_rotary_halves(q.float(), cos, sin).to(q.dtype),
+                    apply_rotary_halves(k.float(), cos, sin).to(k.dtype))
 
 
-class FourierPosition(nn.Module):
-    """FoPE (docs/paper.md section 3.3): each rotary pair becomes a fixed random mix of the kept frequencies.
+class FourierPosition(NoPosition):
+    """FoPE: each rotary pair becomes a fixed random mix of the kept frequencies (fope.pos.fope, docs/paper.md).
 
     Buffers ``cos_coef``/``sin_coef`` (Hc, Fin, Fout), Hc = Hk (or 1 with share_heads), are saved with the model
     and never trained. Options (fope.pos names and defaults): sigma, clip_floor, out_dim ("cap" = min(Fin, D/4),
     "full" = min(Fin, D/2)), pad ("one" | "zero"), init, normalize, freq_dim, share_heads.
     """
 
-    DEFAULTS = {"sigma": 0.3, "clip_floor": True, "out_dim": "cap", "pad": "one", "init": "eye_xavier_norm",
-                "normalize": False, "freq_dim": 0, "share_heads": False}
-    INITS = ("eye_xavier_norm", "eye_xavier_uniform", "eye", "eye_norm", "xavier_norm", "xavier_uniform")
+    KIND = "fope"
 
     def __init__(self, config: FopeConfig):
-        super().__init__()
-        opts = self.options = _check_options("fope", config.pe_options, self.DEFAULTS)
+        super().__init__(config)
+        opts = self.options
         if opts["pad"] not in ("one", "zero"):
             raise ValueError(f"fope pad must be 'one' or 'zero', got {opts['pad']!r}")
         if opts["out_dim"] not in ("cap", "full"):
             raise ValueError(f"fope out_dim must be 'cap' or 'full', got {opts['out_dim']!r}")
-        if opts["init"] not in self.INITS:
-            raise ValueError(f"fope init must be one of {list(self.INITS)}, got {opts['init']!r}")
+        if opts["init"] not in FOPE_INITS:
+            raise ValueError(f"fope init must be one of {list(FOPE_INITS)}, got {opts['init']!r}")
         if opts["clip_floor"] and not config.pe_train_len:
             raise ValueError("fope with clip_floor=True needs pe_train_len (the floor length N)")
         self.config = config
         self.head_dim = config.head_dim
         self.dim = opts["freq_dim"] if opts["freq_dim"] > config.head_dim else config.head_dim
-        grid = base_frequencies(self.dim, float(config.rope_parameters["rope_theta"]))
+        grid = rope_inv_freq(self.dim, float(config.rope_parameters["rope_theta"]), device="cpu")
         self.kept = clip_floor_keep(grid, config.pe_train_len) if opts["clip_floor"] else torch.ones_like(grid).bool()
         n_in = int(self.kept.sum())
         n_out = min(n_in, config.head_dim // 4 if opts["out_dim"] == "cap" else config.head_dim // 2)
         if n_out == 0:
             raise ValueError(f"fope: no frequency left above the floor 2*pi/{config.pe_train_len}")
         shape = (1 if opts["share_heads"] else config.num_key_value_heads, n_in, n_out)
-        self.register_buffer("cos_coef", step_eye(n_in, n_out).expand(shape).clone())
-        self.register_buffer("sin_coef", step_eye(n_in, n_out).expand(shape).clone())
-
-    def frequencies(self, seq_len: int | None = None) -> tuple[torch.Tensor, float]:
-        """Kept frequencies (Fin,): the whole grid is scaled, then the clip mask of the unscaled grid applies."""
-        inv_freq, factor = scaled_frequencies(self.config, self.dim, seq_len)
-        return inv_freq[self.kept], factor
+        self.register_buffer("cos_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
+        self.register_buffer("sin_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
 
     def reset_coefficients(self) -> None:
-        """The release's inits on the (Hc, Fin, Fout) tensor, e.g. ``eye_xavier_norm``: Xavier-normal(gain sigma)
-        (fan_in = Fin*Fout, fan_out = Hc*Fout) + step-eye."""
-        init, sigma = self.options["init"], float(self.options["sigma"])
-        for coef in (self.sin_coef, self.cos_coef):  # sin first: the same draws as fope.pos for the same seed
-            if init.endswith("xavier_norm"):
-                hf_init.xavier_normal_(coef, gain=sigma)
-            elif init.endswith("xavier_uniform"):
-                hf_init.xavier_uniform_(coef, gain=sigma)
-            elif init == "eye_norm":
-                hf_init.normal_(coef, 0.0, sigma)
-            else:
-                hf_init.zeros_(coef)
-            if init.startswith("eye"):
-                with torch.no_grad():
-                    coef.add_(step_eye(*coef.shape[1:]).to(coef))
-
-    def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cos_coef, sin_coef) fp32, column-normalised when ``normalize`` (the paper's pseudo-code)."""
-        cos_coef, sin_coef = self.cos_coef.float(), self.sin_coef.float()
-        if self.options["normalize"]:
-            cos_coef = cos_coef / cos_coef.sum(dim=-2, keepdim=True)
-            sin_coef = sin_coef / sin_coef.sum(dim=-2, keepdim=True)
-        return cos_coef, sin_coef
+        """fope.pos's init (the same draws for the same seed: sin first, the native shape: no head axis when shared)."""
+        for coef in (self.sin_coef, self.cos_coef):
+            shape = tuple(coef.shape[1:] if self.options["share_heads"] else coef.shape)
+            value = init_coefficients(shape, init=self.options["init"], sigma=float(self.options["sigma"]))
+            hf_init.copy_(coef, value.reshape(coef.shape))
 
     def tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions (B, T) -> cos, sin (B, Hc, T, D) fp32."""
-        kept, factor = self.frequencies(int(positions.max()) + 1)
-        angles = positions[..., None].float() * kept.to(positions.device)  # (B, T, Fin)
-        cos, sin = fourier_cos_sin(angles, *self.coefficients(), self.head_dim, self.options["pad"])
-        return cos * factor, sin * factor
+        """positions (B, T) -> cos, sin (B, Hc, T, D/2) fp32: the whole grid is scaled, then the clip mask of the
+        unscaled grid keeps Fin frequencies."""
+        inv_freq, factor = scaled_frequencies(self.config, self.dim, int(positions.max()) + 1)
+        return fope_tables(positions, inv_freq[self.kept], cos_coef=self.cos_coef, sin_coef=self.sin_coef,
+                           half=self.head_dim // 2, pad=self.options["pad"], normalize=self.options["normalize"],
+                           scale=factor)
 
     def rotate(self, q, k, positions):
         with torch.autocast(device_type=q.device.type, enabled=False):
-            cos, sin = self.tables(positions)  # (B, Hc, T, D)
-            k_out = apply_rotary(k.float(), cos, sin)
-            n_rep = q.shape[1] // cos.shape[1]  # query head h uses coefficient set h // n_rep
-            q_out = apply_rotary(q.float(), expand_heads(cos, n_rep), expand_heads(sin, n_rep))
+            q_out, k_out = rotate_grouped(q, k, *self.tables(positions))
         return q_out.to(q.dtype), k_out.to(k.dtype)
 
-    def bias(self, q_pos, k_pos, positions=None):
-        return None
 
+class AlibiPosition(NoPosition):
+    """ALiBi: bias[h, i, j] = -slope_h * |i - j|."""
 
-class AlibiPosition(nn.Module):
-    """ALiBi: bias[h, i, j] = -slope_h * |i - j| (fope.pos.functional.alibi_bias, the native code)."""
-
-    DEFAULTS: dict = {}
+    KIND = "alibi"
 
     def __init__(self, config: FopeConfig):
-        super().__init__()
-        _check_options("alibi", config.pe_options, self.DEFAULTS)
+        super().__init__(config)
         self.n_heads = config.num_attention_heads
 
-    def rotate(self, q, k, positions):
-        return q, k
-
-    def bias(self, q_pos, k_pos, positions=None):
-        return alibi_bias(alibi_slopes(self.n_heads).to(q_pos.device), q_pos, k_pos)
+    def bias(self, q_idx, k_idx, positions):
+        return alibi_bias(alibi_slopes(self.n_heads).to(q_idx.device), q_idx, k_idx)
 
 
-class KerplePosition(nn.Module):
+class KerplePosition(NoPosition):
     """KERPLE-log (Chi et al. 2022): bias[h, i, j] = -r1_h * log(1 + r2_h * |i - j|), r = 0.01 + softplus(raw_r).
 
-    Parameters ``raw_r1``, ``raw_r2`` (Hq,), learned. Option init: "uniform" (r1 ~ U(0, 2), r2 ~ U(0, 1), the
-    authors' code) or "ones".
+    Parameters ``raw_r1``, ``raw_r2`` (Hq,), learned. Option init: "uniform" (the authors' code) or "ones".
     """
 
-    EPS = 0.01
-    DEFAULTS = {"init": "uniform"}
+    KIND = "kerple"
 
     def __init__(self, config: FopeConfig):
-        super().__init__()
-        self.options = _check_options("kerple", config.pe_options, self.DEFAULTS)
+        super().__init__(config)
         if self.options["init"] not in ("uniform", "ones"):
             raise ValueError(f"kerple init must be 'uniform' or 'ones', got {self.options['init']!r}")
         self.raw_r1 = nn.Parameter(torch.zeros(config.num_attention_heads))
         self.raw_r2 = nn.Parameter(torch.zeros(config.num_attention_heads))
 
     def reset_parameters(self) -> None:
-        n = self.raw_r1.shape[0]
-        if self.options["init"] == "uniform":
-            r1, r2 = torch.rand(n) * 2, torch.rand(n)
-        else:
-            r1, r2 = torch.ones(n), torch.ones(n)
-        for raw, r in ((self.raw_r1, r1), (self.raw_r2, r2)):
-            y = r.clamp(min=2 * self.EPS) - self.EPS
-            hf_init.copy_(raw, y + torch.log(-torch.expm1(-y)))  # inverse softplus
+        for raw, value in zip((self.raw_r1, self.raw_r2), kerple_init_raw(self.raw_r1.shape[0], self.options["init"])):
+            hf_init.copy_(raw, value)
 
-    def rotate(self, q, k, positions):
-        return q, k
-
-    def bias(self, q_pos, k_pos, positions=None):
-        r1 = self.EPS + F.softplus(self.raw_r1.float())
-        r2 = self.EPS + F.softplus(self.raw_r2.float())
-        return kerple_log_bias(r1, r2, q_pos, k_pos)  # fope.pos.functional (the native code)
+    def bias(self, q_idx, k_idx, positions):
+        return kerple_log_bias(kerple_positive(self.raw_r1), kerple_positive(self.raw_r2), q_idx, k_idx)
 
 
-class FirePosition(nn.Module):
+class FirePosition(NoPosition):
     """FIRE (Li et al. 2024): bias_h(i, j) = MLP(psi(|i - j|) / psi(max(L, i)))_h, psi(x) = log(|c x| + 1).
 
     Learned: c, threshold_scale (L = |threshold_scale| * threshold_init), mlp_in (1 -> width), mlp_out (width -> Hq).
-    Options: mlp_width (32), c_init (0.1), threshold (None: pe_train_len), eps (1e-6).
+    Options: mlp_width, c_init, threshold (None: pe_train_len), eps.
     """
 
-    DEFAULTS = {"mlp_width": 32, "c_init": 0.1, "threshold": None, "eps": 1e-6}
+    KIND = "fire"
 
     def __init__(self, config: FopeConfig):
-        super().__init__()
-        self.options = _check_options("fire", config.pe_options, self.DEFAULTS)
+        super().__init__(config)
         threshold = self.options["threshold"] or config.pe_train_len
         if not threshold:
             raise ValueError("fire needs a threshold (pe_options threshold or pe_train_len)")
@@ -343,31 +270,17 @@ class FirePosition(nn.Module):
             hf_init.uniform_(layer.weight, -bound_w, bound_w)
             hf_init.uniform_(layer.bias, -bound_w, bound_w)
 
-    def rotate(self, q, k, positions):
-        return q, k
-
-    def bias(self, q_pos, k_pos, positions=None):
-        """(Hq, Tq, Tk), or (B, Hq, Tq, Tk) when ``positions`` (B, Tq) are given: FIRE normalises by the query's
-        absolute position, which under left padding is its position id, not its cache index."""
-        c = self.c.float()
-        dist = (q_pos[:, None] - k_pos[None, :]).abs().float()  # (Tq, Tk): cache indices; differences are exact
+    def bias(self, q_idx, k_idx, positions):
+        """(B, Hq, Tq, Tk): distances |i - j| from the cache indices (their differences are the position ids'
+        under left padding), normalised by the query's position id ``positions`` (B, Tq), not its cache index:
+        FIRE divides by the absolute position, so this keeps a left-padded row equal to the row alone."""
         threshold = (self.threshold_scale.float() * self.threshold_init.float()).abs()
-        absolute = q_pos.float() if positions is None else positions.float()  # (Tq,) | (B, Tq)
-        norm = torch.maximum(absolute, threshold)
-        x = torch.log(torch.abs(c * dist) + 1) / (torch.log(torch.abs(c * norm) + 1) + self.eps)[..., None]
-        hidden = torch.relu(x[..., None] * self.mlp_in.weight[:, 0].float() + self.mlp_in.bias.float())
-        out = torch.einsum("...qkw,hw->...hqk", hidden, self.mlp_out.weight.float())
-        return out + self.mlp_out.bias.float()[:, None, None]
+        x = fire_normalized(self.c, threshold, self.eps, q_idx[:, None] - k_idx[None, :], positions[..., None])
+        return fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
 
 
-POSITION_CLASSES = {
-    "nope": NoPosition,
-    "rope": RotaryPosition,
-    "fope": FourierPosition,
-    "alibi": AlibiPosition,
-    "kerple": KerplePosition,
-    "fire": FirePosition,
-}
+POSITION_CLASSES = {cls.KIND: cls for cls in (NoPosition, RotaryPosition, FourierPosition, AlibiPosition,
+                                                KerplePosition, FirePosition)}
 
 
 def build_position(config: FopeConfig) -> nn.Module:
@@ -454,11 +367,9 @@ class FopeAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))
 
-    def _mask(self, q_idx, k_idx, key_padding, dtype, positions=None) -> torch.Tensor | None:
+    def _mask(self, q_idx, k_idx, key_padding, dtype, positions) -> torch.Tensor | None:
         """Additive (B|1, Hq|1, T, S) mask: causal + sliding window + padding + the encoding's bias; None if plain causal."""
-        # (Hq, T, S) | (B, Hq, T, S) | None; relative distances are padding-invariant, FIRE's normaliser uses the
-        # position ids when there is padding
-        bias = self.pos_enc.bias(q_idx, k_idx, positions if key_padding is not None else None)
+        bias = self.pos_enc.bias(q_idx, k_idx, positions)  # (Hq, T, S) | (B, Hq, T, S) | None
         square = q_idx.numel() == k_idx.numel()
         if bias is None and key_padding is None and self.sliding_window is None and (square or q_idx.numel() == 1):
             return None
@@ -535,8 +446,6 @@ class FopeModel(FopePreTrainedModel):
         x = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, h)
         b, t = x.shape[:2]
         past = cache.get_seq_length() if cache is not None else 0
-        if position_ids is None:
-            position_ids = torch.arange(past, past + t, device=x.device)[None].expand(b, t)
         key_padding = None
         if attention_mask is not None:
             if attention_mask.dim() != 2 or attention_mask.shape[1] != past + t:
@@ -545,6 +454,10 @@ class FopeModel(FopePreTrainedModel):
                 )
             if not bool(attention_mask.all()):
                 key_padding = attention_mask.bool()
+        if position_ids is None and key_padding is not None:  # padding: a row's positions count its real tokens
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]
+        elif position_ids is None:
+            position_ids = torch.arange(past, past + t, device=x.device)[None].expand(b, t)
         for layer in self.layers:
             if self.gradient_checkpointing and self.training:
                 x = self._gradient_checkpointing_func(layer.__call__, x, position_ids, key_padding, cache)
@@ -617,17 +530,5 @@ class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
         return _output(CausalLMOutputWithPast, loss=loss, logits=logits, cache=cache_out)
 
 
-__all__ = [
-    "FopeForCausalLM",
-    "FopeModel",
-    "FopePreTrainedModel",
-    "FopeConfig",
-    "base_frequencies",
-    "scaled_frequencies",
-    "clip_floor_keep",
-    "step_eye",
-    "fourier_cos_sin",
-    "apply_rotary",
-    "rotate_half",
-    "alibi_slopes",
-]
+__all__ = ["FopeForCausalLM", "FopeModel", "FopePreTrainedModel", "FopeConfig", "scaled_frequencies",
+           "POSITION_CLASSES"]

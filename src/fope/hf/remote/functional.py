@@ -1,1 +1,0 @@
-../../pos/functional.py

@@ -1,1 +1,0 @@
-../../pos/scaling.py
