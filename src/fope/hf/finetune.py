@@ -219,7 +219,7 @@ class HFForTraining(torch.nn.Module):
 # ------------------------------------------------------------------------------------------------------------
 # the run
 
-RESUME_HINT = "the same `fope hf finetune` command with --resume (finetune(..., resume=True))"
+RESUME_HINT = "fope hf finetune ... --resume (the same options)"
 
 
 def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, *, resume: bool = False,
