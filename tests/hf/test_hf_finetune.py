@@ -158,7 +158,7 @@ def test_resume_refuses_a_changed_schedule(tiny_llama, char_tokenizer, tmp_path)
     data = write_jsonl(tmp_path / "chat.jsonl")
     opts = dict(seq_len=32, batch_size=2, max_steps=6, lr=3e-3, save_every=3, progress=False)
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", stop_at=3, **opts)
-    with pytest.raises(ValueError, match=r"max_steps: 6 -> 8.*--allow-config-change"):
+    with pytest.raises(ValueError, match=r"another config .*finetune\.max_steps 6 -> 8.*--allow-config-change"):
         finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
                  **{**opts, "max_steps": 8})
     with pytest.raises(ValueError, match="already holds a training run.*--resume"):

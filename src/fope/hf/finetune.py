@@ -235,19 +235,17 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
     from fope.train import distributed as D
     from fope.train.checkpoint import find_checkpoint, verify_checkpoint
     from fope.train.data import TokenData
-    from fope.train.loop import Job, open_run_dir, run, seed_everything
+    from fope.train.loop import Job, check_same_run, open_run_dir, run, seed_everything
     from fope.train.optim import build_optimizer
 
     cfg = FinetuneConfig(**options)
     out = Path(out_dir)
     ckpt = find_checkpoint(out) if resume else None
-    if ckpt is not None:  # a changed setting would silently restart the schedule or the data order
+    if ckpt is not None and not allow_config_change:  # a change would silently restart the schedule or data order
         verify_checkpoint(ckpt, ["config.yaml"])
-        saved, now = (yaml.safe_load((ckpt / "config.yaml").read_text()) or {}).get("finetune", {}), asdict(cfg)
-        changed = [f"{k}: {saved[k]!r} -> {v!r}" for k, v in now.items() if k != "save_every" and saved.get(k, v) != v]
-        if changed and not allow_config_change:
-            raise ValueError(f"{ckpt / 'config.yaml'}: resume with changed settings ({', '.join(changed)}) would "
-                             "restart the schedule; rerun with the saved values or pass --allow-config-change")
+        saved = {"finetune": (yaml.safe_load((ckpt / "config.yaml").read_text()) or {}).get("finetune")}
+        check_same_run(saved, {"finetune": asdict(cfg)}, ckpt / "config.yaml", may_change=["finetune.save_every"],
+                       advice="rerun with the saved values or pass --allow-config-change (restarts the schedule)")
     device = next(model.parameters()).device.type
     with D.process_group(device) as info:
         ckpt = open_run_dir(out, info, resume=resume, stop_at=stop_at, hint=RESUME_HINT)

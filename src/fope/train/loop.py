@@ -28,7 +28,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,9 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     cfg.validate()
     ckpt = find_checkpoint(out)
     if ckpt is not None:
-        check_same_run(cfg, out, ckpt)
+        check_same_run(read_checkpoint_config(ckpt).to_dict(), cfg.to_dict(), ckpt / "config.yaml",
+                       may_change=RESUME_MAY_CHANGE, advice=f"a resumed run may only change "
+                       f"{', '.join(RESUME_MAY_CHANGE)} (use another --out for a new run)")
     done = finished_summary(out, cfg)
     if done is not None:
         return done
@@ -77,23 +79,15 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
         return _train(cfg, out, info, resume=resume, stop_at=stop_at)
 
 
-def check_same_run(cfg: ExperimentConfig, out: Path, ckpt: Path) -> None:
-    """Raise ValueError naming every key (outside ``RESUME_MAY_CHANGE``) where ``cfg`` differs from the config
-    stored in the checkpoint ``ckpt`` of run directory ``out``."""
-    saved = read_checkpoint_config(ckpt)
-    diff = config_diff(saved, cfg, ignore=RESUME_MAY_CHANGE)
+def check_same_run(saved: dict, now: dict, where: Path, *, may_change: Iterable[str], advice: str) -> None:
+    """Raise ValueError naming every key (outside ``may_change``) where the config ``now`` differs from ``saved``,
+    the one in the checkpoint file ``where`` (OUT/checkpoint/config.yaml) of the run it would resume."""
+    diff = config_diff(saved, now, ignore=may_change)
     if diff:
-        fa, fb = saved.to_dict(), cfg.to_dict()
-        shown = [f"{k} {_get(fa, k)!r} -> {_get(fb, k)!r}" for k in diff[:6]]
+        shown = [f"{k} {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6]]
         more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
-        raise ValueError(f"{out} was trained with another config ({ckpt / 'config.yaml'}): {', '.join(shown)}{more}; "
-                         f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} (use another --out for a new "
-                         "run)")
-
-
-def _get(d: dict, key: str) -> Any:
-    section, name = key.split(".", 1)
-    return d.get(section, {}).get(name)
+        raise ValueError(f"{where.parent.parent} was trained with another config ({where}): {', '.join(shown)}"
+                         f"{more}; {advice}")
 
 
 @dataclass
