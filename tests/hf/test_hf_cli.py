@@ -63,5 +63,9 @@ def test_finetune_command(tiny_llama, char_tokenizer, tmp_path):
             "--out", str(tmp_path / "ft"), "--seq-len", "32", "--max-steps", "2", "--no-progress"]
     assert main(args) == 0
     assert len((tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()) == 2
-    assert fope.hf.io.is_fope_dir(tmp_path / "ft")
-    assert main(args[:-5] + ["--seq-len", "100000", "--no-progress"]) == 2  # too few tokens: clear error
+    assert fope.hf.io.is_fope_dir(tmp_path / "ft" / "model")  # a training run directory: OUT/model is the model
+    assert main(args + ["--resume"]) == 0  # finished: resuming it trains nothing
+    assert len((tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert main(args) == 2  # OUT holds a run: --resume it or choose another OUT
+    too_long = ["--out", str(tmp_path / "ft2"), "--seq-len", "100000", "--no-progress"]
+    assert main(args[:-7] + too_long) == 2  # too few tokens: clear error

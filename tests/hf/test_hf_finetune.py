@@ -1,13 +1,15 @@
-"""Chat fine-tuning: assistant-only loss masks, packing, the warmup+cosine schedule, atomic resumable checkpoints."""
+"""Chat fine-tuning through fope.train's loop: assistant-only loss masks, packing, the pre-training schedule
+(update n counted from 1), exact resume, the checkpoint fallback, metrics without duplicates, kill -9."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from fope.hf.convert import convert
-from fope.hf.finetune import encode_conversation, finetune, lr_at, pack, read_conversations
+from fope.hf.finetune import ChatBlocks, HFForTraining, encode_conversation, finetune, pack, read_conversations
 
 CONVERSATIONS = [
     [{"role": "user", "content": "say hi"}, {"role": "assistant", "content": "hi there"}],
@@ -22,6 +24,23 @@ def write_jsonl(path, n=30):
     return path
 
 
+def records(out):
+    """metrics.jsonl without the timing field (which differs between runs)."""
+    rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
+
+
+def assert_same_weights(out, ref):
+    """Final weights (OUT/model and the checkpoint's) and AdamW state byte-/bit-identical to the reference run."""
+    for rel in ("model/model.safetensors", "checkpoint/model/model.safetensors"):
+        assert (Path(out) / rel).read_bytes() == (Path(ref) / rel).read_bytes(), rel
+    a, b = (torch.load(Path(d) / "checkpoint" / "optimizer.pt", weights_only=True) for d in (out, ref))
+    assert a["param_groups"] == b["param_groups"]
+    for key, state in b["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(a["state"][key][name], value, rtol=0, atol=0)
+
+
 def test_assistant_mask_covers_exactly_the_assistant_turns(char_tokenizer):
     ids, mask = encode_conversation(char_tokenizer, CONVERSATIONS[1], loss_on="assistant")
     text = "".join(char_tokenizer.convert_ids_to_tokens([i for i, m in zip(ids, mask) if m]))
@@ -31,25 +50,67 @@ def test_assistant_mask_covers_exactly_the_assistant_turns(char_tokenizer):
 
 
 def test_pack_cuts_blocks_and_masks_labels():
-    inputs, labels = pack([([1, 2, 3], [False, True, True]), ([4, 5, 6, 7], [True] * 4)], seq_len=3)
+    inputs, labels = pack([([1, 2, 3], [False, True, True]), ([4, 5, 6, 7], [True] * 4)], block_len=3)
     assert inputs.tolist() == [[1, 2, 3], [4, 5, 6]]
     assert labels.tolist() == [[-100, 2, 3], [4, 5, 6]]
     with pytest.raises(ValueError, match="fewer than one block"):
-        pack([([1], [True])], seq_len=3)
+        pack([([1], [True])], block_len=3)
 
 
-def test_lr_schedule_is_the_pretraining_schedule():
-    """One definition: update n = step + 1 of fope.train.optim.lr_at (warm-up, then cosine to exactly 0)."""
+def test_chat_blocks_shift_targets_and_drop_blocks_without_loss():
+    """Blocks of seq_len + 1: inputs the first seq_len tokens, targets the last seq_len labels (HF's shift); a
+    block whose targets all carry no loss would make a 0/0 loss and is left out."""
+    ids = torch.arange(12).view(3, 4)
+    labels = torch.tensor([[0, 1, -100, 3], [4, -100, -100, -100], [-100, -100, 10, -100]])
+    blocks = ChatBlocks(ids, labels)
+    assert len(blocks) == 2
+    x, y = blocks.batch([1, 0])
+    assert x.tolist() == [[8, 9, 10], [0, 1, 2]] and y.tolist() == [[-100, 10, -100], [1, -100, 3]]
+
+
+def test_adapter_state_dict_has_the_hf_names_and_loads_strictly(tiny_llama, llama_config, tmp_path):
+    """HFForTraining: same keys as the HF model, logits of the HF forward, strict load from save_pretrained's
+    file (a tied lm_head, which HF saves once, is filled in), and a missing weight is an error."""
+    from safetensors.torch import load_file
+    from transformers import LlamaForCausalLM
+
+    net = HFForTraining(tiny_llama)
+    assert list(net.state_dict()) == list(tiny_llama.state_dict())
+    ids = torch.randint(0, 97, (2, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(net(ids), tiny_llama(input_ids=ids).logits, rtol=0, atol=0)
+    net.train()
+    assert tiny_llama.training and all(m.training for m in tiny_llama.modules())
+    torch.manual_seed(1)
+    tied = LlamaForCausalLM(llama_config(tie_word_embeddings=True))
+    HFForTraining(tied).save(tmp_path / "tied")
+    saved = load_file(str(tmp_path / "tied" / "model.safetensors"))
+    torch.manual_seed(2)
+    fresh = HFForTraining(LlamaForCausalLM(llama_config(tie_word_embeddings=True)))
+    fresh.load_state_dict(saved, strict=True)
+    for name, value in tied.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    assert fresh.hf.lm_head.weight.data_ptr() == fresh.hf.model.embed_tokens.weight.data_ptr()
+    del saved["model.norm.weight"]
+    with pytest.raises(RuntimeError, match="model.norm.weight"):
+        fresh.load_state_dict(saved, strict=True)
+
+
+def test_lr_schedule_is_the_pretraining_schedule(tiny_llama, char_tokenizer, tmp_path):
+    """The learning rates a fine-tuning run logs are fope.train.optim.lr_at's for updates n = 1..N (warm-up over
+    ceil(10% of 20) = 2 updates from lr/2, cosine to exactly 0 at the last), checked against the closed form."""
     from fope.train.config import TrainConfig
-    from fope.train.optim import lr_at as train_lr_at
+    from fope.train.optim import lr_at
 
-    lrs = [lr_at(s, 20, lr=1.0, warmup_ratio=0.1) for s in range(20)]
-    assert lrs[:2] == [0.5, 1.0]
-    assert lrs[11] == pytest.approx(0.5 * (1 + math.cos(math.pi * 10 / 18)))
-    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
-    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
-    sched = TrainConfig(lr=1.0, warmup_steps=2, max_steps=20, final_lr_ratio=0.0)
-    assert lrs == [train_lr_at(s + 1, sched) for s in range(20)]
+    out = tmp_path / "ft"
+    finetune(convert(tiny_llama, pe="rope"), char_tokenizer, write_jsonl(tmp_path / "c.jsonl", 60), out, seq_len=16,
+             max_steps=20, lr=1e-3, warmup_ratio=0.1, save_every=100, progress=False)
+    lrs = [r["lr"] for r in records(out)]
+    closed = [1e-3 * n / 2 if n <= 2 else 0.5e-3 * (1 + math.cos(math.pi * (n - 2) / 18)) for n in range(1, 21)]
+    assert lrs[:2] == [0.5e-3, 1e-3] and lrs[-1] == 0.0
+    assert lrs == pytest.approx(closed, rel=1e-12, abs=1e-18)
+    native = TrainConfig(lr=1e-3, warmup_steps=2, max_steps=20, final_lr_ratio=0.0)
+    assert lrs == [lr_at(n, native) for n in range(1, 21)]  # the same function, bit for bit
 
 
 def test_read_conversations_rejects_bad_rows(tmp_path):
@@ -62,27 +123,34 @@ def test_read_conversations_rejects_bad_rows(tmp_path):
 
 
 def test_finetune_learns_saves_and_resumes_exactly(tiny_llama, char_tokenizer, tmp_path):
+    """Stop after 2 of 7 steps (not a save_every multiple), resume: the same metrics records (losses, grad norms,
+    lrs) and bit-identical weights and optimizer state as the uninterrupted run; grad_accum 2 included."""
     data = write_jsonl(tmp_path / "chat.jsonl")
-    opts = dict(seq_len=32, batch_size=2, max_steps=6, lr=3e-3, save_every=3, progress=False)
+    opts = dict(seq_len=32, batch_size=2, grad_accum=2, max_steps=7, lr=3e-3, save_every=3, progress=False)
     full = convert(tiny_llama, pe="fope")
-    finetune(full, char_tokenizer, data, tmp_path / "full", **opts)
-    losses = [json.loads(line)["loss"] for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
-    assert len(losses) == 6 and losses[-1] < losses[0]
-    assert (tmp_path / "full" / "modeling_fope.py").is_file() and (tmp_path / "full" / "tokenizer.json").is_file()
+    summary = finetune(full, char_tokenizer, data, tmp_path / "full", **opts)
+    assert summary["finished"] and summary["step"] == 7 and summary["final_loss"] < summary["first_loss"]
+    assert [r["step"] for r in records(tmp_path / "full")] == list(range(1, 8))
+    model_dir = tmp_path / "full" / "model"
+    assert (model_dir / "modeling_fope.py").is_file() and (model_dir / "tokenizer.json").is_file()
+    import fope.hf
 
-    # stop after 3 steps (as if interrupted right after the checkpoint), then resume to 6
+    reloaded = fope.hf.load(tmp_path / "full")  # the run directory resolves to OUT/model
+    for name, value in full.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
     part = convert(tiny_llama, pe="fope")
-    stopped = finetune(part, char_tokenizer, data, tmp_path / "part", stop_at=3, **opts)
-    assert stopped["steps"] == 3 and not stopped["finished"]
-    with (tmp_path / "part" / "metrics.jsonl").open("a") as f:  # a crash after step 4's record, before its save
-        f.write(json.dumps({"step": 4, "loss": 0.0}) + "\n")
+    stopped = finetune(part, char_tokenizer, data, tmp_path / "part", stop_at=2, **opts)
+    assert stopped["step"] == 2 and stopped["stopped"] == "stop_at" and not stopped["finished"]
+    with (tmp_path / "part" / "metrics.jsonl").open("a") as f:  # a crash after step 3's record, before its save
+        f.write(json.dumps({"step": 3, "loss": 0.0}) + "\n")
     resumed = convert(tiny_llama, pe="fope")
     summary = finetune(resumed, char_tokenizer, data, tmp_path / "part", resume=True, **opts)
-    assert summary["steps"] == 6 and summary["finished"]
-    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]  # no step twice after the resume
+    assert summary["step"] == 7 and summary["finished"]
+    assert records(tmp_path / "part") == records(tmp_path / "full")  # exact, and no step twice
+    assert_same_weights(tmp_path / "part", tmp_path / "full")
     for name, value in full.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
     assert not (tmp_path / "part" / "checkpoint.tmp").exists()
 
 
@@ -90,12 +158,14 @@ def test_resume_refuses_a_changed_schedule(tiny_llama, char_tokenizer, tmp_path)
     data = write_jsonl(tmp_path / "chat.jsonl")
     opts = dict(seq_len=32, batch_size=2, max_steps=6, lr=3e-3, save_every=3, progress=False)
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", stop_at=3, **opts)
-    with pytest.raises(ValueError, match=r"max_steps: 6 -> 8.*--allow-config-change"):
+    with pytest.raises(ValueError, match=r"another config .*finetune\.max_steps 6 -> 8.*--allow-config-change"):
         finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
                  **{**opts, "max_steps": 8})
+    with pytest.raises(ValueError, match="already holds a training run.*--resume"):
+        finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", **opts)
     done = finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
                     allow_config_change=True, **{**opts, "max_steps": 8})
-    assert done["steps"] == 8
+    assert done["step"] == 8
     # save_every may change freely
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run2", stop_at=3, **opts)
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run2", resume=True,
@@ -138,15 +208,18 @@ def test_native_export_converts_and_finetunes(tmp_path, char_tokenizer):
 
 
 def test_resume_after_a_kill_inside_the_checkpoint_swap(tiny_llama, char_tokenizer, tmp_path):
-    """Killed between the two renames of save_checkpoint (only checkpoint.old exists): resume uses it and the run
+    """Killed between the two renames of save_checkpoint (only checkpoint.prev exists): resume uses it and the run
     ends with the same weights as an uninterrupted one."""
     data = write_jsonl(tmp_path / "chat.jsonl")
     opts = dict(seq_len=32, batch_size=2, max_steps=4, lr=3e-3, save_every=2, progress=False)
     full = convert(tiny_llama, pe="fope")
     finetune(full, char_tokenizer, data, tmp_path / "full", **opts)
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", stop_at=2, **opts)
-    (tmp_path / "run" / "checkpoint").rename(tmp_path / "run" / "checkpoint.old")
+    (tmp_path / "run" / "checkpoint").rename(tmp_path / "run" / "checkpoint.prev")
     resumed = convert(tiny_llama, pe="fope")
-    assert finetune(resumed, char_tokenizer, data, tmp_path / "run", resume=True, **opts)["steps"] == 4
+    assert finetune(resumed, char_tokenizer, data, tmp_path / "run", resume=True, **opts)["step"] == 4
+    assert records(tmp_path / "run") == records(tmp_path / "full")
+    assert_same_weights(tmp_path / "run", tmp_path / "full")
+    assert not (tmp_path / "run" / "checkpoint.prev").exists()
     for name, value in full.state_dict().items():
-        torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)

@@ -412,7 +412,7 @@ def load_model(
                 raise ValueError(f"rope_scaling={rope_scaling!r} applies to Hugging Face models; for {path} set the "
                                  "scaling in its config, or export it (fope hf export) first")
             return FopeAdapter(load(str(path), device=device), name=str(path), tokenizer=tok)
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / "model" / "config.json").is_file():
             raise FileNotFoundError(
                 f"{path} holds no config.json: not a fope model/run directory nor a Hugging Face model"
             )

@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="HF directory (e.g. from `fope hf convert`) or 'smollm2'")
     p.add_argument("--data", required=True, help="local .jsonl of {'messages': [...]} or a HF dataset name")
     p.add_argument("--out", required=True)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT exactly (OUT/checkpoint)")
     p.add_argument("--allow-config-change", action="store_true",
                    help="with --resume: accept settings that differ from the checkpoint's (restarts the schedule)")
     p.add_argument("--no-progress", action="store_true")
@@ -200,19 +200,13 @@ def cmd_make_data(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from .finetune import finetune
+    from .finetune import FinetuneConfig, finetune
     from .io import load, load_tokenizer
 
-    model = load(args.model)
-    summary = finetune(
-        model, load_tokenizer(args.model), args.data, args.out, resume=args.resume, progress=not args.no_progress,
-        allow_config_change=args.allow_config_change,
-        seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
-        warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, epochs=args.epochs,
-        max_steps=args.max_steps, max_examples=args.max_examples, save_every=args.save_every, seed=args.seed,
-        loss_on=args.loss_on,
-    )
-    print(json.dumps(summary, indent=1))
+    options = {k: getattr(args, k) for k in FinetuneConfig.__dataclass_fields__ if hasattr(args, k)}
+    summary = finetune(load(args.model), load_tokenizer(args.model), args.data, args.out, resume=args.resume,
+                       progress=not args.no_progress, allow_config_change=args.allow_config_change, **options)
+    print(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=1))
     return 0
 
 

@@ -78,6 +78,7 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
     from fope.eval.adapters import HFAdapter, HFTokenizer
     from fope.eval.passkey import passkey_eval
     from fope.eval.perplexity import tokens_from_corpus
+    from fope.train.checkpoint import find_checkpoint
 
     from .convert import convert, source_context_length
     from .finetune import finetune, make_chat_data
@@ -109,7 +110,7 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
         model = convert(source, seed=cfg.seed, **options).to(device)
         summary = finetune(model, tok, chat, out / method, max_steps=cfg.steps, seq_len=new_len, lr=cfg.lr,
                            batch_size=cfg.batch_size, loss_on="all", save_every=cfg.steps, seed=cfg.seed,
-                           progress=False)
+                           progress=False, resume=find_checkpoint(out / method) is not None)
         model.eval()
         with torch.no_grad():
             ppl = perplexities(model, tokens, lengths, max_chunks=cfg.max_chunks)
@@ -123,11 +124,10 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
                     if "too short" not in str(e):
                         raise
                     pk[str(length)] = None
-        metrics = [json.loads(x) for x in (out / method / "metrics.jsonl").read_text().splitlines() if x.strip()]
         result["methods"][method] = {
             "convert": {k: v for k, v in options.items()}, "ppl": {str(k): v for k, v in ppl.items()},
-            "passkey": pk, "final_loss": metrics[-1]["loss"] if metrics else None,
-            "steps": summary["steps"], "seconds": round(time.time() - t0, 1),
+            "passkey": pk, "final_loss": summary["final_loss"],
+            "steps": summary["step"], "seconds": round(time.time() - t0, 1),
         }
         log(f"{method}: ppl {result['methods'][method]['ppl']} passkey {result['methods'][method]['passkey']}")
         atomic_write(out / "extend.json", json.dumps(result, indent=1, default=str))

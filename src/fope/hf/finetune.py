@@ -3,36 +3,28 @@
     fope hf finetune --model smollm2-fope --data chat.jsonl --out ft --seq-len 4096          # one epoch
     fope hf finetune --model smollm2-fope --data chat.jsonl --out ft --max-steps 50 --resume
 
-Recipe (defaults): AdamW lr 3e-4 (betas 0.9/0.999, no weight decay), cosine decay to 0 with linear warmup over the
-first 10% of the steps, one epoch, gradient clipping at 1.0, fp32 on CPU. The context is extended by packing into
-``--seq-len`` blocks (the paper: 2k -> 4k); FoPE's floor length is fixed at conversion time (``--train-len``).
+Recipe (defaults): AdamW lr 3e-4 (betas 0.9/0.999, no weight decay), linear warm-up over the first 10% of the steps
+then cosine to 0, one epoch, gradient clipping at 1.0, fp32. Conversations (JSONL ``{"messages": [...]}`` or a HF
+dataset with a ``messages`` column) are rendered with the tokenizer's chat template, the loss put on the assistant
+turns (``loss_on="assistant"``) or on every token (``"all"``), and packed into blocks of ``seq_len + 1`` tokens.
 
-Data: a JSONL file whose lines are ``{"messages": [{"role": ..., "content": ...}, ...]}``, or (with network) a
-Hugging Face dataset name with a ``messages`` column. Each conversation is rendered with the tokenizer's own chat
-template; the loss is on the assistant turns only (``loss_on="assistant"``, default: tokens whose characters lie in
-an assistant message's content and its end-of-turn marker) or on all tokens (``loss_on="all"``). Conversations are
-concatenated and cut into blocks of ``seq_len`` tokens (packing; a block may span two conversations, without
-cross-document masking, as in the alignment-handbook SFT recipe with packing).
-
-Checkpoints: every ``save_every`` steps the model, optimizer, step and RNG state are written to ``OUT/checkpoint``
-atomically (written to a temporary folder, then renamed); ``resume=True`` continues from it exactly (the data
-order is a pure function of the seed). At the end OUT holds the fine-tuned model (HF directory, remote code
-included for FopeForCausalLM), the tokenizer and ``metrics.jsonl``.
+Training is fope.train's loop (`fope.train.loop.run`, the same schedule, checkpoints, metrics, signals and exact
+resume as pre-training) with the model behind `HFForTraining` and the blocks behind `ChatBlocks`. OUT is a training
+run directory whose ``model/`` is the fine-tuned Hugging Face directory (see docs/huggingface.md).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
+import yaml
 
 
 @dataclass(frozen=True)
@@ -66,6 +58,21 @@ class FinetuneConfig:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.loss_on not in ("assistant", "all"):
             raise ValueError(f"loss_on must be 'assistant' or 'all', got {self.loss_on!r}")
+
+    def train_config(self, blocks: int, device: str = "cpu"):
+        """fope.train's TrainConfig for ``blocks`` packed blocks (steps: ``epochs`` passes, or ``max_steps``)."""
+        from fope.train.config import TrainConfig
+
+        per_step = self.batch_size * self.grad_accum
+        steps = min(self.epochs * blocks // per_step, self.max_steps or self.epochs * blocks)
+        if steps == 0:
+            raise ValueError(f"{blocks} blocks of {self.seq_len} tokens with a loss token are fewer than one step of "
+                             f"{per_step} blocks")
+        return TrainConfig(seed=self.seed, lr=self.lr, beta2=0.999, weight_decay=self.weight_decay, max_steps=steps,
+                           warmup_steps=math.ceil(round(self.warmup_ratio * steps, 9)), final_lr_ratio=0.0,
+                           grad_clip=self.grad_clip, global_batch=per_step, micro_batch=self.batch_size,
+                           seq_len=self.seq_len, precision="fp32", device=device, log_every=1, eval_every=0,
+                           save_every=self.save_every)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -129,182 +136,134 @@ def encode_conversation(tokenizer: Any, messages: list[dict], *, loss_on: str) -
     return ids, mask
 
 
-def pack(examples: Iterable[tuple[list[int], list[bool]]], seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concatenate (ids, mask) pairs and cut into blocks: input_ids (N, seq_len), labels (N, seq_len) with -100
+def pack(examples: Iterable[tuple[list[int], list[bool]]], block_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate (ids, mask) pairs and cut into blocks: ids (N, block_len), labels (N, block_len) with -100
     where no loss. The last partial block is dropped."""
     ids, labels = [], []
     for tok, mask in examples:
         ids += tok
         labels += [t if m else -100 for t, m in zip(tok, mask)]
-    n = len(ids) // seq_len
+    n = len(ids) // block_len
     if n == 0:
-        raise ValueError(f"the data has {len(ids)} tokens, fewer than one block of seq_len={seq_len}")
-    shape = (n, seq_len)
-    return torch.tensor(ids[: n * seq_len]).view(shape), torch.tensor(labels[: n * seq_len]).view(shape)
+        raise ValueError(f"the data has {len(ids)} tokens, fewer than one block of {block_len} (seq_len + 1)")
+    shape = (n, block_len)
+    return torch.tensor(ids[: n * block_len]).view(shape), torch.tensor(labels[: n * block_len]).view(shape)
+
+
+class ChatBlocks:
+    """Packed blocks in the interface fope.train's loop reads (that of fope.data.TokenWindows): ``len()`` and
+    ``batch(ids) -> (inputs, targets)``, inputs a block's first seq_len tokens, targets its last seq_len labels
+    (-100: no loss). ``ids``, ``labels``: (N, seq_len + 1) from `pack`; blocks without a loss token are dropped."""
+
+    def __init__(self, ids: torch.Tensor, labels: torch.Tensor) -> None:
+        keep = (labels[:, 1:] != -100).any(dim=1)
+        self.ids, self.labels = ids[keep].numpy(), labels[keep].numpy()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, window_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.ids[window_ids, :-1], self.labels[window_ids, 1:]
+
+
+class HFForTraining(torch.nn.Module):
+    """A Hugging Face causal LM behind the interface of fope's native model: ``forward(input_ids) -> logits``.
+
+    The HF model's submodules are this module's own, so the state dict has the HF names and loads strictly from
+    the model.safetensors that `save` (``save_pretrained``) writes; tied weights (not saved twice) are filled in."""
+
+    def __init__(self, hf: Any) -> None:
+        super().__init__()
+        if list(hf.parameters(recurse=False)) or list(hf.buffers(recurse=False)):
+            raise ValueError(f"{type(hf).__name__} holds tensors of its own; HFForTraining expects them in submodules")
+        for name, child in hf.named_children():
+            self.add_module(name, child)
+        object.__setattr__(self, "hf", hf)  # not a submodule: no "hf." prefix in the state dict
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.hf(input_ids=input_ids, use_cache=False).logits
+
+    def train(self, mode: bool = True) -> HFForTraining:
+        self.hf.train(mode)
+        self.training = mode
+        return self
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], strict: bool = True, assign: bool = False):
+        state, own = dict(state), self.state_dict()
+        for name, tensor in own.items():
+            twins = [k for k, v in own.items() if k in state and v.data_ptr() == tensor.data_ptr()]
+            if name not in state and twins:  # a tied weight, which HF saves once
+                state[name] = state[twins[0]]
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
+    def save(self, directory: str | Path, tokenizer: Any = None) -> None:
+        """A Hugging Face model directory (fope.hf.io.save for FopeForCausalLM: remote code included)."""
+        from transformers.utils import logging
+
+        from .io import MODEL_TYPE, save
+
+        shown = logging.is_progress_bar_enabled()
+        logging.disable_progress_bar()  # "Writing model shards" at every checkpoint is noise
+        try:
+            if getattr(self.hf.config, "model_type", None) == MODEL_TYPE:
+                save(self.hf, directory, tokenizer=tokenizer)
+            else:
+                self.hf.save_pretrained(directory)
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(directory)
+        finally:
+            if shown:
+                logging.enable_progress_bar()
 
 
 # ------------------------------------------------------------------------------------------------------------
-# schedule and checkpoints
+# the run
 
-
-def lr_at(step: int, total: int, *, lr: float, warmup_ratio: float) -> float:
-    """LR of the update made at 0-based ``step``: fope.train.optim.lr_at (update n = step + 1, linear warm-up over
-    ceil(warmup_ratio * total) updates, cosine to 0 at update ``total``) — the pre-training schedule, one definition."""
-    from fope.train.config import TrainConfig
-    from fope.train.optim import lr_at as train_lr_at
-
-    warmup = max(1, math.ceil(warmup_ratio * total)) if warmup_ratio > 0 else 0
-    sched = TrainConfig(lr=lr, warmup_steps=warmup, max_steps=total, final_lr_ratio=0.0)
-    return train_lr_at(step + 1, sched)
-
-
-def save_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, step: int, cfg: FinetuneConfig) -> None:
-    """Atomically replace OUT/checkpoint with the current state (model, optimizer, step, RNG, config)."""
-    from safetensors.torch import save_model
-
-    tmp = out / "checkpoint.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))  # handles tied (shared) tensors
-    torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "python_rng": random.getstate()},
-               tmp / "state.pt")
-    (tmp / "meta.json").write_text(json.dumps({"step": step, "config": asdict(cfg)}, indent=1))
-    final = out / "checkpoint"
-    old = out / "checkpoint.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-#: settings that may change on resume without changing the run (everything else shapes the schedule or the data)
-RESUMABLE_CHANGES = ("save_every",)
-
-
-def check_resume_config(saved: dict, cfg: FinetuneConfig, where: Path, *, allow_change: bool = False) -> None:
-    """ValueError naming the changed settings when ``cfg`` differs from the checkpoint's (the LR schedule and data
-    order would silently restart), unless ``allow_change``."""
-    now = asdict(cfg)
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and k in saved and saved[k] != now[k])
-    if changed and not allow_change:
-        detail = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
-        raise ValueError(f"{where}: resume with changed settings ({detail}) would restart the schedule; rerun with "
-                         f"the saved values or pass --allow-config-change")
-
-
-def load_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, cfg: FinetuneConfig | None = None, *,
-                    allow_change: bool = False) -> int:
-    """Restore the state saved by `save_checkpoint`; returns the step to continue from. With ``cfg``, refuses a
-    changed configuration (`check_resume_config`)."""
-    from safetensors.torch import load_model
-
-    ckpt = out / "checkpoint"
-    if not (ckpt / "meta.json").is_file() and (out / "checkpoint.old" / "meta.json").is_file():
-        ckpt = out / "checkpoint.old"  # killed inside save_checkpoint's swap: the previous checkpoint is complete
-    if not (ckpt / "meta.json").is_file():
-        raise FileNotFoundError(f"no checkpoint to resume in {ckpt}")
-    if cfg is not None:
-        saved = json.loads((ckpt / "meta.json").read_text()).get("config", {})
-        check_resume_config(saved, cfg, ckpt / "meta.json", allow_change=allow_change)
-    load_model(model, str(ckpt / "model.safetensors"))  # strict: every weight of the run, nothing else
-    state = torch.load(ckpt / "state.pt", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"])
-    random.setstate(state["python_rng"])
-    return int(json.loads((ckpt / "meta.json").read_text())["step"])
-
-
-# ------------------------------------------------------------------------------------------------------------
-# the loop
+RESUME_HINT = "fope hf finetune ... --resume (the same options)"
 
 
 def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, *, resume: bool = False,
              stop_at: int | None = None, progress: bool = True, allow_config_change: bool = False,
              **options: Any) -> dict:
-    """Fine-tune ``model`` in place on ``data`` and save it to ``out_dir``; returns a summary dict.
+    """Fine-tune ``model`` in place, on the device it is on, into the run directory ``out_dir``; returns fope.train's
+    summary (``step``, ``finished``, ``losses``, ...) plus ``blocks``.
 
-    ``options`` are `FinetuneConfig` fields (unknown names raise TypeError naming them). ``stop_at`` stops after
-    that many steps with a checkpoint, as an interruption would (the schedule still spans the whole run).
-    ``resume`` refuses settings that differ from the checkpoint's unless ``allow_config_change``. A tokenizer
-    without a chat template (a native fope export) trains on the conversations' plain text with loss_on="all".
+    ``options`` are `FinetuneConfig` fields. ``stop_at`` stops after that many steps with a checkpoint (the schedule
+    still spans the whole run). ``resume`` continues exactly, refusing settings (but ``save_every``) that differ from
+    the checkpoint's unless ``allow_config_change``. Without a chat template, use loss_on="all" (plain text).
     """
+    from fope.train import distributed as D
+    from fope.train.checkpoint import find_checkpoint, verify_checkpoint
+    from fope.train.data import TokenData
+    from fope.train.loop import Job, check_same_run, open_run_dir, run, seed_everything
+    from fope.train.optim import build_optimizer
+
     cfg = FinetuneConfig(**options)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    conversations = read_conversations(data, max_examples=cfg.max_examples)
-    inputs, labels = pack((encode_conversation(tokenizer, m, loss_on=cfg.loss_on) for m in conversations), cfg.seq_len)
-    order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(cfg.seed))
-    per_step = cfg.batch_size * cfg.grad_accum
-    usable = (len(inputs) // per_step) * per_step  # blocks used per epoch
-    total = cfg.epochs * (len(inputs) // per_step)
-    total = min(total, cfg.max_steps) if cfg.max_steps else total
-    if total == 0:
-        raise ValueError(f"{len(inputs)} blocks of {cfg.seq_len} tokens are fewer than one step of {per_step} blocks")
-    if getattr(model.config, "max_position_embeddings", cfg.seq_len) < cfg.seq_len:
-        model.config.max_position_embeddings = cfg.seq_len
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = load_checkpoint(out, model, optimizer, cfg, allow_change=allow_config_change) if resume else 0
-    model.train()
-    if resume:  # records written after the checkpoint (a crash between saves) would otherwise repeat steps
-        from fope.train.metrics import truncate_after
-
-        truncate_after(out / "metrics.jsonl", step)
-    metrics = (out / "metrics.jsonl").open("a" if resume else "w")
-    t0, tokens = time.time(), 0
-    bar = _progress(total, step, progress)
-    end = total if stop_at is None else min(total, stop_at)
-    while step < end:
-        lr = lr_at(step, total, lr=cfg.lr, warmup_ratio=cfg.warmup_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss_sum = 0.0
-        for micro in range(cfg.grad_accum):
-            first = (step * per_step + micro * cfg.batch_size) % usable
-            idx = order[first: first + cfg.batch_size]
-            loss = model(input_ids=inputs[idx], labels=labels[idx], use_cache=False).loss / cfg.grad_accum
-            loss.backward()
-            loss_sum += float(loss.detach())
-            tokens += idx.numel() * cfg.seq_len
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        record = {"step": step, "loss": loss_sum, "lr": lr, "grad_norm": float(norm),
-                  "tokens_per_s": tokens / max(1e-9, time.time() - t0)}
-        metrics.write(json.dumps(record) + "\n")
-        metrics.flush()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_sum:.3f}", lr=f"{lr:.2e}")
-        if step % cfg.save_every == 0 and step < total:
-            save_checkpoint(out, model, optimizer, step, cfg)
-    bar.close()
-    metrics.close()
+    ckpt = find_checkpoint(out) if resume else None
+    if ckpt is not None and not allow_config_change:  # a change would silently restart the schedule or data order
+        verify_checkpoint(ckpt, ["config.yaml"])
+        saved = {"finetune": (yaml.safe_load((ckpt / "config.yaml").read_text()) or {}).get("finetune")}
+        check_same_run(saved, {"finetune": asdict(cfg)}, ckpt / "config.yaml", may_change=["finetune.save_every"],
+                       advice="rerun with the saved values or pass --allow-config-change (restarts the schedule)")
+    device = next(model.parameters()).device.type
+    with D.process_group(device) as info:
+        ckpt = open_run_dir(out, info, resume=resume, stop_at=stop_at, hint=RESUME_HINT)
+        seed_everything(cfg.seed)
+        conversations = read_conversations(data, max_examples=cfg.max_examples)
+        blocks = ChatBlocks(*pack((encode_conversation(tokenizer, m, loss_on=cfg.loss_on) for m in conversations),
+                                  cfg.seq_len + 1))
+        t = cfg.train_config(len(blocks), device)
+        if getattr(model.config, "max_position_embeddings", cfg.seq_len) < cfg.seq_len:
+            model.config.max_position_embeddings = cfg.seq_len
+        net = HFForTraining(model).to(info.device)
+        job = Job(model=net, optimizer=build_optimizer(net, t), data=TokenData(blocks, {}, tokenizer), train=t,
+                  seq_len=cfg.seq_len, vocab_size=model.get_output_embeddings().weight.shape[0],
+                  config={"finetune": asdict(cfg), "data": str(data), "train": asdict(t)},
+                  save_model=HFForTraining.save, resume_hint=RESUME_HINT, progress=progress)
+        summary = run(job, out, info, ckpt=ckpt, stop_at=stop_at)
     model.eval()
-    save_checkpoint(out, model, optimizer, step, cfg)
-    if step == total:
-        _save_model(model, tokenizer, out)
-    summary = {"steps": step, "finished": step == total, "blocks": len(inputs), "seq_len": cfg.seq_len, "config": asdict(cfg), "out": str(out)}
-    (out / "finetune.json").write_text(json.dumps(summary, indent=1))
-    return summary
-
-
-def _save_model(model: Any, tokenizer: Any, out: Path) -> None:
-    from .io import MODEL_TYPE, save
-
-    if getattr(model.config, "model_type", None) == MODEL_TYPE:
-        save(model, out, tokenizer=tokenizer)
-    else:
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="finetune", unit="step", disable=not enabled)
+    return {**summary, "blocks": len(blocks)}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -341,5 +300,5 @@ def make_chat_data(out_path: str | Path, *, corpus: str = "wiki", n: int = 1000,
     return out
 
 
-__all__ = ["FinetuneConfig", "finetune", "read_conversations", "encode_conversation", "pack", "lr_at",
-           "make_chat_data", "save_checkpoint", "load_checkpoint", "check_resume_config"]
+__all__ = ["FinetuneConfig", "finetune", "read_conversations", "encode_conversation", "pack", "ChatBlocks",
+           "HFForTraining", "make_chat_data"]

@@ -54,14 +54,16 @@ def is_fope_dir(path: str | Path) -> bool:
 
 def resolve(name: str | Path) -> str | Path:
     """Where a model name lives: ``smollm2`` -> its dequantized cache directory (built on first use), an existing
-    directory -> that Path, anything else -> the string, for the Hub (or its local cache). A name that looks like a
-    path but does not exist raises FileNotFoundError."""
+    directory -> that Path (a fine-tuning run directory -> its ``model/``), anything else -> the string, for the
+    Hub (or its local cache). A name that looks like a path but does not exist raises FileNotFoundError."""
     from .smollm import ensure_smollm2_dir, is_smollm2_name
 
     if is_smollm2_name(str(name)):
         return ensure_smollm2_dir()
     path = Path(name)
     if path.is_dir():
+        if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+            path = path / "model"  # a fine-tuning run directory (fope.hf.finetune): its published model
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
         return path

@@ -35,6 +35,7 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     """Run the experiment (see the module docstring); returns the saved dict."""
     from fope.eval.adapters import HFTokenizer
     from fope.eval.perplexity import tokens_from_corpus
+    from fope.train.checkpoint import find_checkpoint
 
     from .convert import convert
     from .finetune import finetune, make_chat_data
@@ -69,7 +70,7 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     chat = make_chat_data(out / "chat.jsonl", corpus=data, n=n_examples, split="train")
     t0 = time.time()
     finetune(converted, tok, chat, out / "finetuned", max_steps=steps, seq_len=seq_len, lr=lr,
-             save_every=max(1, steps // 2))
+             save_every=max(1, steps // 2), resume=find_checkpoint(out / "finetuned") is not None)
     result["seconds"]["finetune"] = round(time.time() - t0, 1)
     stage("finetuned", converted)
     return result

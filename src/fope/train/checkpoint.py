@@ -2,7 +2,7 @@
 
 Layout of a run directory ``OUT/``::
 
-    OUT/checkpoint/model/          model directory (fope.model.save: model.safetensors, config.json, tokenizer)
+    OUT/checkpoint/model/          model directory (fope.model.save's; a Hugging Face one for fope.hf.finetune)
     OUT/checkpoint/optimizer.pt    AdamW state_dict (loaded with torch.load(weights_only=True))
     OUT/checkpoint/state.pt        step, tokens, data position, RNG states (python, numpy, torch, cuda)
     OUT/checkpoint/config.yaml     the resolved ExperimentConfig
@@ -24,6 +24,7 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ from fope.utils import (FileProblem, atomic_copy, atomic_json, atomic_path, atom
 
 CHECKPOINT = "checkpoint"
 CHECKSUMS = "checksums.json"
-MODEL_FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 
 # --------------------------------------------------------------------------- RNG state
@@ -68,14 +68,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- save / load
 def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     step: int, tokens: int, sequences: int, config_yaml: str, tokenizer: Any = None,
-                    rng: dict[str, Any] | None = None) -> Path:
+                    rng: dict[str, Any] | None = None, save_model: Callable[..., Any] | None = None) -> Path:
     """Write OUT/checkpoint atomically and refresh OUT/model. Call on rank 0 only, with the unwrapped model.
 
-    ``rng`` overrides the saved RNG states (default: the current ones). A full disk or a read-only folder
+    ``rng`` overrides the saved RNG states (default: the current ones); ``save_model(model, directory,
+    tokenizer=...)`` writes the model directory (default: fope.model.save). A full disk or a read-only folder
     raises a one-line :class:`~fope.utils.FileProblem`; the previous checkpoint is then left intact and the
     partial ``checkpoint.tmp/`` removed.
     """
-    from fope.model import save as save_model
+    from fope.model import save as save_native
 
     out = Path(out_dir)
     tmp, final, prev = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.prev"
@@ -85,7 +86,7 @@ def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: t
             shutil.rmtree(tmp)
         fs_event("mkdir", tmp)
         tmp.mkdir(parents=True)
-        save_model(model, tmp / "model", tokenizer=tokenizer)
+        (save_model or save_native)(model, tmp / "model", tokenizer=tokenizer)
         with atomic_path(tmp / "optimizer.pt") as p:
             torch.save(optimizer.state_dict(), p)
         with atomic_path(tmp / "state.pt") as p:
@@ -136,17 +137,16 @@ def publish_model(out_dir: str | Path, ckpt: Path | None = None) -> Path:
     """Make ``OUT/model`` a copy of the checkpoint's model directory, one atomic file replacement at a time.
 
     The files never share storage with the checkpoint (no hard links), ``OUT/model`` never goes missing once
-    it exists, and each of its files is always complete. Within one run only ``model.safetensors`` changes
-    between checkpoints (config and tokenizer are the run's), so the directory is always consistent.
+    it exists, and each of its files is always complete. Within one run only the weights change between
+    checkpoints (config, tokenizer and remote code are the run's), so the directory is always consistent.
     """
     out = Path(out_dir)
     src = (ckpt or out / CHECKPOINT) / "model"
     dst = out / "model"
     try:
         dst.mkdir(exist_ok=True)
-        for name in MODEL_FILES:
-            if (src / name).is_file():
-                atomic_copy(src / name, dst / name)
+        for f in sorted(src.iterdir()):  # fope.model.save's files, or a Hugging Face directory's
+            atomic_copy(f, dst / f.name)
     except OSError as e:
         raise os_error_problem(e, dst, "copying the checkpoint's model to it") from e
     for stale in (out / "model.tmp", out / "model.prev"):  # left by fope versions that swapped directories
@@ -158,13 +158,12 @@ def model_is_published(out_dir: str | Path, ckpt: Path) -> bool:
     """True when ``OUT/model`` holds a copy of every model file of the checkpoint: same size, and not older
     (a cheap check: the files are replaced atomically, and each copy is made after its checkpoint)."""
     dst, src = Path(out_dir) / "model", ckpt / "model"
-    for name in MODEL_FILES:
-        if (src / name).is_file():
-            if not (dst / name).is_file():
-                return False
-            a, b = (dst / name).stat(), (src / name).stat()
-            if a.st_size != b.st_size or a.st_mtime_ns < b.st_mtime_ns:
-                return False
+    for f in src.iterdir() if src.is_dir() else ():
+        if not (dst / f.name).is_file():
+            return False
+        a, b = (dst / f.name).stat(), f.stat()
+        if a.st_size != b.st_size or a.st_mtime_ns < b.st_mtime_ns:
+            return False
     return True
 
 

@@ -211,11 +211,11 @@ RESUME_MAY_CHANGE = ("train.max_steps", "train.log_every", "train.eval_every", "
                      "train.metrics", "train.wandb_project", "train.device", "train.compile", "data.cache_dir")
 
 
-def config_diff(a: ExperimentConfig, b: ExperimentConfig, *, ignore: typing.Iterable[str] = ()) -> list[str]:
-    """Dotted keys whose values differ between two configs (``model.pe_options`` counts as one key)."""
-    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
-    skip = set(ignore)
-    return [k for k in sorted(set(fa) | set(fb)) if k not in skip and fa.get(k) != fb.get(k)]
+def config_diff(a: dict, b: dict, *, ignore: typing.Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (value in a, value in b)}`` where two config dicts (``to_dict()``) differ (``model.pe_options``
+    counts as one key)."""
+    fa, fb, skip = _flatten(a), _flatten(b), set(ignore)
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if k not in skip and fa.get(k) != fb.get(k)}
 
 
 def _missing_keys(d: Any) -> list[str]:

@@ -12,7 +12,9 @@ the same G windows whatever W and m are, so 2 processes x m equals 1 process x 2
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +55,15 @@ def init(device: str = "auto") -> DistInfo:
     return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
 
 
-def shutdown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+@contextlib.contextmanager
+def process_group(device: str = "auto") -> Iterator[DistInfo]:
+    """`init`; on exit, destroys the process group if this call started it (not when the caller did)."""
+    started = not (dist.is_available() and dist.is_initialized())
+    try:
+        yield init(device)
+    finally:
+        if started and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:

@@ -16,6 +16,9 @@ Per optimizer step s (0-based; update number s+1):
        inside a step is honoured at the next micro-batch boundary (the unfinished step is dropped)
 Data order depends only on (seed, step), so a resumed run sees exactly the batches the uninterrupted run
 would have seen and, on the same machine, produces bit-identical losses.
+
+`run` trains a `Job` (model, optimizer, token windows, TrainConfig): `train` builds one for a native model,
+`fope.hf.finetune` for a Hugging Face model on packed chat data (same schedule, checkpoints, metrics, resume).
 """
 
 from __future__ import annotations
@@ -25,22 +28,25 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from tqdm.auto import tqdm
 
 import fope.model
-from fope.utils import FileProblem, atomic_json, check_writable, os_error_problem, remove_stale_temps
+from fope.utils import FileProblem, atomic_json, atomic_write, check_writable, os_error_problem, remove_stale_temps
 
 from . import distributed as D
 from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_published, publish_model,
                          read_checkpoint_config, rng_state, save_checkpoint, set_rng_state, tidy)
-from .config import RESUME_MAY_CHANGE, ExperimentConfig, config_diff
+from .config import RESUME_MAY_CHANGE, ExperimentConfig, TrainConfig, config_diff
 from .continual import init_from_source
-from .data import cache_root, get_batch, prepare_data
+from .data import TokenData, cache_root, get_batch, prepare_data
 from .evaluate import token_loss, validation_losses
 from .metrics import MetricLogger, read_metrics
 from .optim import build_optimizer, lr_at, set_lr
@@ -63,55 +69,48 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     cfg.validate()
     ckpt = find_checkpoint(out)
     if ckpt is not None:
-        check_same_run(cfg, out, ckpt)
+        check_same_run(read_checkpoint_config(ckpt).to_dict(), cfg.to_dict(), ckpt / "config.yaml",
+                       may_change=RESUME_MAY_CHANGE, advice=f"a resumed run may only change "
+                       f"{', '.join(RESUME_MAY_CHANGE)} (use another --out for a new run)")
     done = finished_summary(out, cfg)
     if done is not None:
         return done
-    started_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    info = D.init(cfg.train.device)
-    try:
+    with D.process_group(cfg.train.device) as info:
         return _train(cfg, out, info, resume=resume, stop_at=stop_at)
-    finally:
-        if started_group:
-            D.shutdown()
 
 
-def check_same_run(cfg: ExperimentConfig, out: Path, ckpt: Path) -> None:
-    """Raise ValueError naming every key (outside ``RESUME_MAY_CHANGE``) where ``cfg`` differs from the config
-    stored in the checkpoint ``ckpt`` of run directory ``out``."""
-    saved = read_checkpoint_config(ckpt)
-    diff = config_diff(saved, cfg, ignore=RESUME_MAY_CHANGE)
+def check_same_run(saved: dict, now: dict, where: Path, *, may_change: Iterable[str], advice: str) -> None:
+    """Raise ValueError naming every key (outside ``may_change``) where the config ``now`` differs from ``saved``,
+    the one in the checkpoint file ``where`` (OUT/checkpoint/config.yaml) of the run it would resume."""
+    diff = config_diff(saved, now, ignore=may_change)
     if diff:
-        fa, fb = saved.to_dict(), cfg.to_dict()
-        shown = [f"{k} {_get(fa, k)!r} -> {_get(fb, k)!r}" for k in diff[:6]]
+        shown = [f"{k} {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6]]
         more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
-        raise ValueError(f"{out} was trained with another config ({ckpt / 'config.yaml'}): {', '.join(shown)}{more}; "
-                         f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} (use another --out for a new "
-                         "run)")
+        raise ValueError(f"{where.parent.parent} was trained with another config ({where}): {', '.join(shown)}"
+                         f"{more}; {advice}")
 
 
-def _get(d: dict, key: str) -> Any:
-    section, name = key.split(".", 1)
-    return d.get(section, {}).get(name)
+@dataclass
+class Job:
+    """What `run` trains. ``model``: input ids (B, T) -> logits (B, T, V), its state dict loading strictly from the
+    weights ``save_model(model, directory, tokenizer=...)`` writes. ``data.train``: ``len()`` and ``batch(ids) ->
+    (inputs, targets)``, target -100 = no loss; ``data.val``: validation windows by name. ``config``: config.yaml."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    data: TokenData
+    train: TrainConfig
+    seq_len: int
+    vocab_size: int
+    config: dict[str, Any]
+    save_model: Callable[..., Any] = fope.model.save
+    resume_hint: str = "fope train --resume OUT"
+    progress: bool = True  # the tqdm bar (rank 0)
 
 
 def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None) -> dict:
-    t, L = cfg.train, cfg.seq_len
-    accum = D.grad_accum_steps(t.global_batch, t.micro_batch, info.world_size)
-    ckpt = find_checkpoint(out)
-    if ckpt is not None and not resume:
-        raise ValueError(f"{out} already holds a training run; continue it with `fope train --resume {out}` "
-                         "(or resume=True), or choose another output directory")
-    if resume and ckpt is None:
-        raise FileNotFoundError(f"nothing to resume in {out}: no complete checkpoint/ there")
-    if stop_at is not None and stop_at < 1:
-        raise ValueError(f"stop_at must be >= 1, got {stop_at}")
-    if info.is_main:
-        check_writable(out, what="run directory")  # read-only: fail now, not after the data preparation
-        for d in (out, out / "model", out / CHECKPOINT):
-            remove_stale_temps(d)  # left by a kill during an atomic write
-
-    # -- set-up: seeds, data, model, optimizer, (resumed) state ---------------------------------------------
+    t, hint = cfg.train, f"fope train --resume {out}"
+    ckpt = open_run_dir(out, info, resume=resume, stop_at=stop_at, hint=hint)
     seed_everything(t.seed)
     try:
         data = prepare_data(cfg, info)
@@ -122,8 +121,38 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     check_split_lengths(cfg, data)
     model = fope.model.build(cfg.model).to(info.device)
     optimizer = build_optimizer(model, t)
+    if ckpt is None and t.init_from:
+        init_from_source(model, optimizer, cfg, info)
+    job = Job(model=model, optimizer=optimizer, data=data, train=t, seq_len=cfg.seq_len,
+              vocab_size=cfg.model.vocab_size, config=cfg.to_dict(), resume_hint=hint)
+    return run(job, out, info, ckpt=ckpt, stop_at=stop_at)
+
+
+def open_run_dir(out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None, hint: str) -> Path | None:
+    """The checkpoint to resume from (None for a fresh run), after checking that ``resume`` fits ``out``; removes
+    the temporary files a kill during an atomic write left. Runs before any expensive set-up."""
+    ckpt = find_checkpoint(out)
+    if ckpt is not None and not resume:
+        raise ValueError(f"{out} already holds a training run; continue it with `{hint}` (or resume=True), "
+                         "or choose another output directory")
+    if resume and ckpt is None:
+        raise FileNotFoundError(f"nothing to resume in {out}: no complete checkpoint/ there")
+    if stop_at is not None and stop_at < 1:
+        raise ValueError(f"stop_at must be >= 1, got {stop_at}")
+    if info.is_main:
+        check_writable(out, what="run directory")  # read-only: fail now, not after the data preparation
+        for d in (out, out / "model", out / CHECKPOINT):
+            remove_stale_temps(d)  # left by a kill during an atomic write
+    return ckpt
+
+
+def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: int | None) -> dict:
+    """Train ``job`` into ``out`` from the checkpoint ``ckpt`` (None: from step 0); returns `_summary`."""
+    t, L, model, optimizer = job.train, job.seq_len, job.model, job.optimizer
+    accum = D.grad_accum_steps(t.global_batch, t.micro_batch, info.world_size)
+    config_yaml = yaml.safe_dump(job.config, sort_keys=False, default_flow_style=None)
     step = 0
-    if resume:
+    if ckpt is not None:
         state = load_checkpoint(ckpt, model=model, optimizer=optimizer, device=info.device)
         step = int(state["step"])
         set_rng_state(state["rng"])
@@ -133,23 +162,19 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         if stop_at is not None and stop_at <= step and step < t.max_steps:
             raise ValueError(f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: "
                              "nothing would be trained")
-        if info.is_main:
-            tidy(out, ckpt)
-            publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
-    else:
-        if info.is_main:
-            tidy(out, None)
-        if t.init_from:
-            init_from_source(model, optimizer, cfg, info)
     if info.is_main:
+        tidy(out, ckpt)
+        if ckpt is not None:
+            publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
         check_writable(out, checkpoint_bytes(model), what="run directory (for a checkpoint)")
-        cfg.to_yaml(out / "config.yaml")
+        atomic_write(out / "config.yaml", config_yaml)
     net = torch.nn.parallel.DistributedDataParallel(model) if info.distributed else model
     if t.compile:
         net = torch.compile(net)
+    data = job.data
     order = D.WindowOrder(len(data.train), t.seed)
     autocast = autocast_context(t.precision, info.device)
-    logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=cfg.to_dict(),
+    logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=job.config,
                           wandb_project=t.wandb_project, resume_step=step) if info.is_main else None
     params = [p for p in model.parameters() if p.requires_grad]
     tokens_per_step = t.global_batch * L
@@ -158,20 +183,22 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
             raise NonFiniteLossError(f"parameter {bad} is not finite after step {at}; not saving it. "
-                                     + _last_good(out, last_saved))
+                                     + _last_good(out, last_saved, job.resume_hint))
         if info.is_main:
             if logger is not None:
                 logger.sync()
             save_checkpoint(out, model=model, optimizer=optimizer, step=at, tokens=at * tokens_per_step,
-                            sequences=at * t.global_batch, config_yaml=cfg.to_yaml(), tokenizer=data.tokenizer)
+                            sequences=at * t.global_batch, config_yaml=config_yaml, tokenizer=data.tokenizer,
+                            save_model=job.save_model)
         D.barrier(info)
 
     def evaluate() -> dict[str, float]:
         return validation_losses(model, data.val, windows=t.eval_windows, batch=t.micro_batch,
-                                 vocab_size=cfg.model.vocab_size, info=info, autocast=autocast)
+                                 vocab_size=job.vocab_size, info=info, autocast=autocast)
 
     # -- the loop -------------------------------------------------------------------------------------------
-    bar = tqdm(total=t.max_steps, initial=step, disable=not info.is_main, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=t.max_steps, initial=step, disable=not (info.is_main and job.progress), unit="step",
+               dynamic_ncols=True)
     train_time, steps_timed, stopped, last_saved = 0.0, 0, None, step
     model.train()
     with StopRequest() as stop, _closing(bar, logger):
@@ -185,8 +212,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
             for micro in range(accum):  # 2
                 start = D.micro_batch_start(step, micro, global_batch=t.global_batch, micro_batch=t.micro_batch,
                                             info=info)
-                x, y = get_batch(data.train, order.window_ids(start, t.micro_batch), info.device,
-                                 cfg.model.vocab_size)
+                x, y = get_batch(data.train, order.window_ids(start, t.micro_batch), info.device, job.vocab_size)
                 sync = net.no_sync() if info.distributed and micro < accum - 1 else contextlib.nullcontext()
                 with sync:
                     with autocast:
@@ -207,12 +233,13 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
             loss_value = float(D.all_reduce_sum(loss_sum, info)) / (accum * info.world_size)  # 3
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
-                                         "the update. " + _last_good(out, last_saved))
+                                         "the update. " + _last_good(out, last_saved, job.resume_hint))
             max_norm = t.grad_clip if t.grad_clip > 0 else math.inf  # 4
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
             if not math.isfinite(grad_norm):
                 raise NonFiniteLossError(f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
-                                         f"{loss_value:.4g}); stopped before the update. " + _last_good(out, last_saved))
+                                         f"{loss_value:.4g}); stopped before the update. "
+                                         + _last_good(out, last_saved, job.resume_hint))
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -238,25 +265,25 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
                 last_saved = step
             if stopped:
                 break
-    summary = _summary(cfg, out, step=step, stopped=stopped,
+    summary = _summary(job, out, step=step, stopped=stopped,
                        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9))
     if info.is_main:
         if summary["finished"]:
             atomic_json(out / "summary.json", summary)
         if stopped:
-            print(f"fope train: stopped after step {step} ({stopped}); checkpoint saved. "
-                  f"Resume with: fope train --resume {out}", flush=True)
+            print(f"fope: stopped after step {step} ({stopped}); checkpoint saved. Resume with: {job.resume_hint}",
+                  flush=True)
     return summary
 
 
-def _last_good(out: Path, last_saved: int) -> str:
+def _last_good(out: Path, last_saved: int, hint: str) -> str:
     """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved)."""
     ckpt = find_checkpoint(out)
     if ckpt is None or last_saved == 0:
         return ("No checkpoint was written yet: lower train.lr or check the data, then start again "
                 f"(delete {out} first)")
     return (f"The last good checkpoint (step {last_saved}) is in {ckpt}: lower train.lr or check the data, then "
-            f"resume with `fope train --resume {out}`")
+            f"resume with `{hint}`")
 
 
 def non_finite_parameters(model: torch.nn.Module) -> str | None:
@@ -317,15 +344,16 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
     return contextlib.nullcontext()
 
 
-def _summary(cfg: ExperimentConfig, out: Path, *, step: int, stopped: str | None, tokens_per_s: float) -> dict:
+def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_s: float) -> dict:
     records = read_metrics(out)
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
     vals = [r["val_loss"] for r in records if "val_loss" in r]
-    return {"out_dir": str(out), "model_dir": str(out / "model"), "step": step, "max_steps": cfg.train.max_steps,
-            "finished": step >= cfg.train.max_steps, "stopped": stopped,
+    t = job.train
+    return {"out_dir": str(out), "model_dir": str(out / "model"), "step": step, "max_steps": t.max_steps,
+            "finished": step >= t.max_steps, "stopped": stopped,
             "first_loss": losses[0][1] if losses else None, "final_loss": losses[-1][1] if losses else None,
             "final_val_loss": vals[-1] if vals else None, "losses": losses,
-            "tokens": step * cfg.train.global_batch * cfg.seq_len, "tokens_per_s": tokens_per_s}
+            "tokens": step * t.global_batch * job.seq_len, "tokens_per_s": tokens_per_s}
 
 
 def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
