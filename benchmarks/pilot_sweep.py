@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> None:
         t0 = time.time()
         summary = train(cfg, out)
         t1 = time.time()
+        if not summary.get("finished"):  # stopped by a signal: no row for a partly trained model
+            raise SystemExit(f"pilot {args.name}/{pe} stopped at step {summary.get('step')}: not logged")
         model = load_model(out)
         lengths = [int(float(f) * L) for f in args.factors.split(",")]
         n = args.eval_tokens or 2 * max(lengths)

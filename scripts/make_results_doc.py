@@ -22,6 +22,27 @@ def _minutes(seconds: float | None) -> str:
     return "unknown" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def _quick_section(quick: dict) -> list[str]:
+    """The README main job's main comparison, read from its results.json (copied to docs/results/cpu-quick/)."""
+    L = int(quick["config"]["train_len"])
+    main = quick.get("main") or {}
+    lengths = sorted({int(k) for cell in main.values() for k in cell.get("ppl", {})})
+    out = ["## The README's main job (`cpu-quick`)", "",
+           f"One seed of each encoding at L = {L} (`docs/results/cpu-quick/results.json`). Perplexity on books "
+           "validation, and the ratio to the perplexity at L:", "",
+           "| PE | " + " | ".join(str(n) for n in lengths) + " | ppl(16L)/ppl(L) |",
+           "|" + "---|" * (len(lengths) + 2)]
+    for pe, cell in main.items():
+        ppl = [cell["ppl"].get(str(n), {}).get("mean") for n in lengths]
+        ratio = (cell.get("ppl_ratio") or {}).get(str(16 * L), {}).get("mean")
+        out.append(f"| {pe} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in ppl)
+                   + f" | {'-' if ratio is None else f'{ratio:.3f}'} |")
+    out += ["", "Its verdicts on the demonstration targets:", ""]
+    out += [f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
+            for c in quick.get("claims", []) if c["id"].startswith("target-")]
+    return out + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", required=True, type=Path, help="output directory of `fope reproduce --preset cpu`")
@@ -63,11 +84,20 @@ def main() -> None:
     ]
     if results.get("missing"):
         lines.append(f"| runs of the grid not finished | {len(results['missing'])} (listed in the report below) |")
+    quick = None
     if args.quick is not None:
         quick = json.loads((args.quick / "results.json").read_text())
         lines.append(f"| `cpu-quick` (the README's main job) | `{quick.get('command')}`: "
                      f"{_minutes(quick.get('wall_time_s'))} wall |")
+        qdest = ROOT / "docs" / "results" / "cpu-quick"
+        qdest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.quick / "results.json", qdest / "results.json")
     lines.append("")
+    if quick is not None:
+        lines += _quick_section(quick)
+    lines += ["## GPU presets", "",
+              "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
+              "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`).", ""]
     lines.append(f"Regenerate this page: `.venv/bin/python scripts/make_results_doc.py --cpu DIR --quick DIR "
                  f"--notes NOTES.md`.")
     lines.append("")
