@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fope.reproduce import get_preset
-from fope.reproduce.runner import EvalRequest
+from fope.reproduce.runconfig import EvalRequest
 
 #: synthetic ppl(n)/ppl(L) beyond L per position encoding (FoPE flat, RoPE blows up)
 GROWTH = {"rope": 1.0, "fope": 0.01, "alibi": 0.0, "nope": 0.6, "kerple": 0.3, "fire": 0.4}

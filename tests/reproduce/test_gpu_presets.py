@@ -9,7 +9,7 @@ import pytest
 from fope.cli import main as fope_main
 from fope.reproduce import get_preset
 from fope.reproduce.cli import build
-from fope.reproduce.runner import base_config
+from fope.reproduce.runconfig import base_config
 
 
 @pytest.mark.parametrize("name", ["gpu-quick", "gpu"])

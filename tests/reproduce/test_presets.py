@@ -9,7 +9,7 @@ import pytest
 from fope.cli import main as fope_main
 from fope.reproduce import PRESETS, apply_grid_overrides, get_preset
 from fope.reproduce.cli import build
-from fope.reproduce.runner import run_config
+from fope.reproduce.runconfig import run_config
 
 
 def test_cpu_quick_is_the_six_pe_main_comparison_at_the_cpu_budget():

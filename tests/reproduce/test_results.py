@@ -11,7 +11,7 @@ import pytest
 
 from fope.reproduce import check_claims, collect, render_report, write_outputs
 from fope.reproduce.cli import build
-from fope.reproduce.runner import run_grid
+from fope.reproduce.scheduler import run_grid
 
 
 @pytest.fixture(scope="module")

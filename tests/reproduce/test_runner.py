@@ -8,7 +8,8 @@ import json
 import pytest
 
 from fope.reproduce.cli import build
-from fope.reproduce.runner import GridInterrupted, run_grid
+from fope.reproduce.onerun import GridInterrupted
+from fope.reproduce.scheduler import run_grid
 
 
 def _quiet(_: str) -> None:
@@ -98,7 +99,7 @@ def test_failed_run_is_recorded_and_dependents_skipped(tmp_path, tiny_preset, Fa
 
 
 def test_lock_refuses_a_second_grid(tmp_path, tiny_preset, Fake):
-    from fope.reproduce.runner import grid_lock
+    from fope.reproduce.records import grid_lock
 
     with grid_lock(tmp_path), pytest.raises(ValueError, match="in use"):
         run_grid(build(tiny_preset), tmp_path, backend=Fake(), log=_quiet)
@@ -128,7 +129,7 @@ def test_parallel_jobs_finish_the_grid_and_respect_dependencies(tmp_path, tiny_p
 
 
 def test_progress_eta_counts_parallel_jobs_and_running_work():
-    from fope.reproduce.runner import Progress
+    from fope.reproduce.scheduler import Progress
 
     p = Progress(start=0.0, jobs=2)
     assert "after the first run" in p.eta(3.0)

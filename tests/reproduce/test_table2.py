@@ -8,7 +8,8 @@ import math
 from fope.reproduce import collect, render_report
 from fope.reproduce.cli import build
 from fope.reproduce.mechanism import PAPER_TABLE2, mechanism_section, table2_rows
-from fope.reproduce.runner import run_config, run_grid
+from fope.reproduce.runconfig import run_config
+from fope.reproduce.scheduler import run_grid
 
 
 def test_table2_grid_arms_reuse_main_runs(tmp_path, tiny_preset):

@@ -6,17 +6,20 @@
     >>> run_grid(grid, "runs/repro", backend=LocalBackend())
     >>> write_outputs(collect(grid, "runs/repro"), "runs/repro")
 
-Modules: presets (GridPreset, the presets), experiments (runs and cells of each figure), runner (resumable
-scheduling, backends), results (results.json), claims (the paper's claims checked), report (report.md),
+Modules: presets (GridPreset, the presets), experiments (runs and cells of each figure), runconfig (a run's config
+and evaluations), records (the output directory's files), onerun (one run), scheduler (resumable `run_grid`),
+backends (who trains and evaluates), results (results.json), claims (the paper's claims checked), report (report.md),
 figures (PNGs), cli.
 """
 
+from .backends import Backend, LocalBackend, TorchrunBackend
 from .claims import Claim, check_claims
 from .experiments import Cell, Grid, Run, build_grid
 from .presets import PRESETS, GridPreset, apply_grid_overrides, get_preset
 from .report import render_report, write_outputs
 from .results import collect
-from .runner import Backend, EvalRequest, LocalBackend, TorchrunBackend, run_grid
+from .runconfig import EvalRequest
+from .scheduler import run_grid
 
 __all__ = [
     "PRESETS",

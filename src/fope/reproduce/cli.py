@@ -77,7 +77,7 @@ def resolve_preset(args: argparse.Namespace):
 def build(preset):
     """The grid of a preset (the base model's shape comes from the fope.train preset it starts from)."""
     from .experiments import build_grid
-    from .runner import base_config
+    from .runconfig import base_config
 
     m = base_config(preset).model
     return build_grid(preset, head_dim=m.dim_head, n_heads=m.n_heads, n_layers=m.n_layers)
@@ -103,7 +103,9 @@ def main(args: argparse.Namespace) -> int:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of per-step bars
     from .report import write_outputs
     from .results import SESSIONS_FILE, collect, git_info
-    from .runner import LocalBackend, TorchrunBackend, print_plan, read_json, run_grid, write_json_atomic
+    from .backends import LocalBackend, TorchrunBackend, print_plan
+    from .records import read_json, write_json_atomic
+    from .scheduler import run_grid
 
     preset = resolve_preset(args)
     grid = build(preset)

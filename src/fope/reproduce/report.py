@@ -13,7 +13,7 @@ from typing import Any
 from .claims import ROPE_BLOWUP_MIN, check_claims, fmt, noise_of, regime
 from .presets import ABLATION_GROUPS, EXPERIMENTS
 from .mechanism import mechanism_section
-from .runner import write_json_atomic
+from .records import write_json_atomic
 
 VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed",
                 "within noise": "within noise", "one seed, not tested": "one seed, not tested",

@@ -31,7 +31,8 @@ from typing import Any
 
 from .experiments import Cell, Grid
 from .mechanism import mechanism_results
-from .runner import eval_requests, read_json, run_dir, run_record
+from .records import read_json, run_dir, run_record
+from .runconfig import eval_requests
 
 SCHEMA_VERSION = 1
 

@@ -1,0 +1,79 @@
+"""What a run is made of: its fope.train ExperimentConfig (preset -> user overrides -> the run's own) and the
+evaluations it gets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .experiments import Grid, Run
+from .presets import GridPreset
+from .records import RUNS_DIR
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One evaluation of one run: ``kind`` names its result file, ``settings`` fully determine it."""
+
+    kind: str
+    settings: dict
+
+
+def base_overrides(preset: GridPreset, base_cfg: Any) -> dict[str, Any]:
+    """The overrides every run of the preset gets (training length, budget, tokenizer, device)."""
+    p = preset
+    out: dict[str, Any] = {
+        "model.train_len": p.train_len, "train.max_steps": p.steps, "train.warmup_steps": p.warmup_steps,
+        "train.global_batch": p.global_batch, "train.micro_batch": p.micro_batch, "train.lr": p.lr,
+        "train.eval_every": 0, "train.save_every": max(10, p.steps // 5), "train.device": p.device,
+        "data.eval_corpora": [],
+    }
+    if base_cfg.data.tokenizer.startswith("train:"):
+        out["data.tokenizer"] = f"train:{p.vocab_size}"
+        out["model.vocab_size"] = p.vocab_size
+    return out
+
+
+def base_config(preset: GridPreset) -> Any:
+    """The fope.train config every run of ``preset`` starts from (before its own overrides); cached."""
+    key = json.dumps(preset.to_dict(), sort_keys=True, default=str)
+    if key not in _BASE_CACHE:
+        from fope.train import apply_overrides, load_preset
+
+        base = load_preset(preset.base)
+        cfg = apply_overrides(base, base_overrides(preset, base))
+        if preset.train_overrides:
+            cfg = apply_overrides(cfg, dict(preset.train_overrides))
+        _BASE_CACHE.clear()
+        _BASE_CACHE[key] = cfg
+    return _BASE_CACHE[key]
+
+
+_BASE_CACHE: dict[str, Any] = {}
+
+
+def run_config(grid: Grid, run: Run, out_dir: Path) -> Any:
+    """The resolved fope.train ExperimentConfig of ``run``: preset -> user overrides -> the run's own."""
+    from fope.train import apply_overrides
+
+    cfg = base_config(grid.preset)
+    overrides = dict(run.overrides)
+    if run.init_from is not None:
+        overrides["train.init_from"] = str((out_dir / RUNS_DIR / run.init_from).resolve())
+    return apply_overrides(cfg, overrides)
+
+
+def eval_requests(preset: GridPreset, run: Run, corpus: str) -> list[EvalRequest]:
+    """Perplexity on the training corpus (``corpus``) and on the other corpus, passkey (generation + likelihood)."""
+    p = preset
+    ppl = {"mode": "chunks", "lengths": p.ppl_lengths, "max_tokens": p.eval_tokens,
+           "batch_tokens": p.eval_batch_tokens, "split": "val"}
+    out = [EvalRequest("ppl", {"corpus": corpus, **ppl})]
+    if p.other_corpus and p.other_corpus != corpus:
+        out.append(EvalRequest(f"ppl_{p.other_corpus}", {"corpus": p.other_corpus, **ppl}))
+    if run.passkey_trials > 0:
+        out.append(EvalRequest("passkey", {"lengths": p.passkey_lengths, "trials": run.passkey_trials, "seed": 0,
+                                           "mode": "both", "depths": "uniform"}))
+    return out

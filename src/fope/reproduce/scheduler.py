@@ -1,0 +1,189 @@
+"""Run a grid: train every run, evaluate it, skip what is done, say what is left.
+
+Runs go one at a time in this process (``jobs=1``) or ``jobs`` at a time in spawned processes; a run that continues
+another one starts once its source has finished. The work of one run is `onerun.do_run`, done by a `Backend`
+(`backends`), so the scheduling is tested with fakes. The files it writes: `records`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .backends import Backend
+from .experiments import Grid, Run
+from .onerun import GridInterrupted, do_run, is_complete
+from .records import grid_lock, jsonable, run_dir
+from .runconfig import run_config
+
+
+@dataclass
+class Progress:
+    """Remaining-time estimate from the runs finished in this session.
+
+    Each finished run gives its own wall time per unit of cost (one job's speed); the remaining cost is what is
+    pending plus what the running runs have not done yet, and ``jobs`` runs go at the same time.
+    """
+
+    start: float
+    jobs: int = 1
+    cost_done: float = 0.0
+    time_done: float = 0.0
+
+    def finished(self, cost: float, seconds: float) -> None:
+        self.cost_done += cost
+        self.time_done += seconds
+
+    def eta(self, pending_cost: float, running: list[tuple[float, float]] | None = None) -> str:
+        """``pending_cost``: runs not started; ``running``: (cost, seconds since start) of the runs in progress."""
+        if self.cost_done <= 0:
+            return "time left: known after the first run"
+        per_unit = self.time_done / self.cost_done  # seconds of one job per unit of cost
+        left = pending_cost + sum(max(c - t / per_unit, 0.0) for c, t in running or [])
+        minutes = left * per_unit / max(self.jobs, 1) / 60
+        return f"~{minutes:.0f} min left" if minutes >= 1 else "<1 min left"
+
+
+class _InlineExecutor:
+    """The `concurrent.futures` interface, running each task at submission (``jobs=1``: no processes)."""
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except (KeyboardInterrupt, GridInterrupted):
+            raise
+        except Exception as e:  # noqa: BLE001 - delivered through the future, as a process pool would
+            fut.set_exception(e)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _init_worker(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _worker(grid: Grid, run: Run, out: Path, backend: Backend) -> None:
+    """One run in a worker process (module level so that the spawn start method can import it)."""
+    try:
+        do_run(grid, run, out, backend, lambda s: print(s, flush=True))
+    except Exception:
+        _record_error(out, run)
+        raise
+
+
+def _record_error(out: Path, run: Run) -> None:
+    path = run_dir(out, run.name)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "error.txt").write_text(traceback.format_exc())
+
+
+def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1, threads: int | None = None,
+             log: Callable[[str], None] | None = None, on_run_done: Callable[[], None] | None = None) -> dict:
+    """Train and evaluate every run of ``grid`` into ``out_dir`` (resumable); return a status dict.
+
+    Args:
+        jobs: runs executed at the same time, each in its own process (1: in this process, in order). A run that
+            continues another one starts once its source has finished.
+        threads: torch threads per run (None: torch's default). On a 2-core machine two 1-thread jobs use the
+            cores better than one 2-thread job for these small models.
+
+    Status: ``{"done": [...], "failed": {name: error}, "skipped": {name: reason}, "session_s": s}``. A failing run
+    is recorded in ``runs/<name>/error.txt`` and the grid goes on (runs that continue from it are skipped).
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    out = Path(out_dir)
+    say = log or (lambda s: print(s, flush=True))
+    runs = grid.runs
+    index = {r.name: i for i, r in enumerate(runs, 1)}
+    todo = [r for r in runs if not is_complete(out, grid, r)]
+    pending = list(todo)
+    status: dict[str, Any] = {"done": [r.name for r in runs if r not in todo], "failed": {}, "skipped": {}}
+    progress = Progress(start=time.perf_counter(), jobs=jobs)
+    started: dict[str, float] = {}
+    with grid_lock(out):
+        say(f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}"
+            + (f", {jobs} at a time" if jobs > 1 else ""))
+        if jobs > 1 and hasattr(backend, "prepare"):  # tokenizer + shards once, before processes race for them
+            seen: set[str] = set()
+            for run in todo:
+                cfg = run_config(grid, run, out)
+                key = json.dumps(jsonable(cfg.to_dict()["data"]), sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    backend.prepare(cfg)
+        if jobs == 1:
+            _init_worker(threads)
+            executor: Any = _InlineExecutor()
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            executor = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                           initializer=_init_worker, initargs=(threads,))
+        running: dict[Future, Run] = {}
+        try:
+            while pending or running:
+                for run in list(pending):
+                    if len(running) >= jobs:
+                        break
+                    src = run.init_from
+                    if src in status["failed"] or src in status["skipped"]:
+                        pending.remove(run)
+                        status["skipped"][run.name] = f"its source run {src} did not finish"
+                        say(f"[{index[run.name]}/{len(runs)}] skip {run.name}: {status['skipped'][run.name]}")
+                        continue
+                    if src is not None and src not in status["done"]:
+                        continue  # its source is still pending or running
+                    pending.remove(run)
+                    now = time.perf_counter()
+                    eta = progress.eta(sum(r.cost for r in pending) + run.cost,
+                                       [(r.cost, now - started[r.name]) for r in running.values()])
+                    say(f"[{index[run.name]}/{len(runs)}] {run.name} ... {len(pending)} left after it, {eta}")
+                    started[run.name] = now
+                    if jobs == 1:
+                        fut = executor.submit(do_run, grid, run, out, backend, say)
+                    else:
+                        fut = executor.submit(_worker, grid, run, out, backend)
+                    running[fut] = run
+                if not running:
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    run = running.pop(fut)
+                    err = fut.exception()
+                    if isinstance(err, (GridInterrupted, KeyboardInterrupt)):
+                        raise err
+                    if err is not None:
+                        status["failed"][run.name] = f"{type(err).__name__}: {err}"
+                        if jobs == 1:
+                            path = run_dir(out, run.name)
+                            path.mkdir(parents=True, exist_ok=True)
+                            (path / "error.txt").write_text(
+                                "".join(traceback.format_exception(type(err), err, err.__traceback__)))
+                        say(f"  FAILED {run.name}: {type(err).__name__}: {err} "
+                            f"(traceback in {run_dir(out, run.name) / 'error.txt'})")
+                        continue
+                    progress.finished(run.cost, time.perf_counter() - started[run.name])
+                    status["done"].append(run.name)
+                    if on_run_done is not None:
+                        on_run_done()
+        except (GridInterrupted, KeyboardInterrupt):
+            say("interrupted; rerun the same command to continue where it stopped")
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+    status["session_s"] = time.perf_counter() - progress.start
+    return status
