@@ -84,7 +84,7 @@ def main() -> None:
     ]
     if results.get("missing"):
         lines.append(f"| runs of the grid not finished | {len(results['missing'])} (listed in the report below) |")
-    quick = None
+    quick_lines: list[str] = []
     if args.quick is not None:
         quick = json.loads((args.quick / "results.json").read_text())
         lines.append(f"| `cpu-quick` (the README's main job) | `{quick.get('command')}`: "
@@ -92,9 +92,8 @@ def main() -> None:
         qdest = ROOT / "docs" / "results" / "cpu-quick"
         qdest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(args.quick / "results.json", qdest / "results.json")
-    lines.append("")
-    if quick is not None:
-        lines += _quick_section(quick)
+        quick_lines = _quick_section(quick)
+    lines += [""] + quick_lines
     lines += ["## GPU presets", "",
               "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
               "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`).", ""]

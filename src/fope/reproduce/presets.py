@@ -23,12 +23,13 @@ Every field can be changed from the command line (`fope reproduce --preset cpu s
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-PE_KINDS = ("rope", "fope", "alibi", "nope", "kerple", "fire")
+from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.utils import did_you_mean
+
 EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")
 ABLATION_GROUPS = ("components", "sigma", "freq_dim", "shape")
 
@@ -120,10 +121,10 @@ class GridPreset:
                 raise ValueError(f"unknown position encoding {pe!r} in the grid preset; choose from {PE_KINDS}")
         for e in self.experiments:
             if e not in EXPERIMENTS:
-                raise ValueError(f"unknown experiment {e!r}{_hint(e, EXPERIMENTS)}; choose from {EXPERIMENTS}")
+                raise ValueError(f"unknown experiment {e!r}{did_you_mean(e, EXPERIMENTS)}; choose from {EXPERIMENTS}")
         for g in self.ablation_groups:
             if g not in ABLATION_GROUPS:
-                raise ValueError(f"unknown ablation group {g!r}{_hint(g, ABLATION_GROUPS)}; choose from {ABLATION_GROUPS}")
+                raise ValueError(f"unknown ablation group {g!r}{did_you_mean(g, ABLATION_GROUPS)}; choose from {ABLATION_GROUPS}")
         if 1 not in self.length_factors:
             raise ValueError(f"length_factors must contain 1 (the training length), got {self.length_factors}")
         for f in (*self.length_factors, *self.passkey_factors):
@@ -155,11 +156,6 @@ def _length(factor: float, train_len: int) -> int:
     if length < 2 or abs(length - round(length)) > 1e-9:
         raise ValueError(f"length factor {factor} of L={train_len} is not a whole number of tokens >= 2")
     return round(length)
-
-
-def _hint(key: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # --------------------------------------------------------------------------- the presets
@@ -221,7 +217,7 @@ PRESETS: dict[str, GridPreset] = {
 def get_preset(name: str) -> GridPreset:
     """The grid preset called ``name`` (ValueError naming the closest one if unknown)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown reproduce preset {name!r}{_hint(name, PRESETS)}; choose one of {list(PRESETS)}")
+        raise ValueError(f"unknown reproduce preset {name!r}{did_you_mean(name, PRESETS)}; choose one of {list(PRESETS)}")
     return PRESETS[name]
 
 
@@ -239,7 +235,7 @@ def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[st
             train_overrides[key] = text
             continue
         if key not in hints or key == "name":
-            raise ValueError(f"unknown grid preset field {key!r}{_hint(key, hints)}")
+            raise ValueError(f"unknown grid preset field {key!r}{did_you_mean(key, hints)}")
         changes[key] = _coerce(key, text, hints[key], getattr(preset, key))
     if train_overrides != preset.train_overrides:
         changes["train_overrides"] = train_overrides

@@ -110,7 +110,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
         out += [f"### Perplexity on `{corpus}` validation", ""] + _table(main, "ppl", L, label="PE")
         out += ["### Perplexity relative to the training length: ppl(n) / ppl(L)", ""]
         out += _table(main, "ppl_ratio", L, label="PE", digits=3)
-        if any(c.get("passkey") for c in main.values()):
+        if not _main_passkey_skipped(cfg):
             out += ["### Passkey retrieval: greedy-generation accuracy (zero-shot protocol of docs/paper.md §4.5)", ""]
             out += _table(main, "passkey", L, label="PE", digits=2)
             out += ["### Passkey: likelihood top-1 of the true key among 10 candidates (chance 0.1)", ""]
@@ -195,13 +195,18 @@ def _regime_banner(r: dict) -> list[str]:
             "(docs/reproduce.md has the pilot sweep).", ""]
 
 
+def _main_passkey_skipped(cfg: dict) -> bool:
+    """The preset skips the zero-shot passkey test of the main runs (``main_passkey_trials=0``)."""
+    return int(cfg.get("main_passkey_trials", -1)) == 0
+
+
 def _left_out(cfg: dict) -> list[str]:
     """Name the experiments (and ablation groups) this preset leaves out."""
     ex = list(cfg.get("experiments") or EXPERIMENTS)
     missing = [e for e in EXPERIMENTS if e not in ex]
     groups = list(cfg.get("ablation_groups") or ABLATION_GROUPS)
     missing_groups = [g for g in ABLATION_GROUPS if g not in groups] if "ablations" in ex else []
-    no_zero_shot = "main" in ex and int(cfg.get("main_passkey_trials", -1)) == 0
+    no_zero_shot = "main" in ex and _main_passkey_skipped(cfg)
     if not missing and not missing_groups and not no_zero_shot:
         return []
     parts = [f"experiment(s) {', '.join(f'`{e}`' for e in missing)}" if missing else "",
