@@ -84,16 +84,21 @@ def test_second_ctrl_c_aborts_at_once(shards, reference, tmp_path):
 
 def test_ctrl_c_during_start_up_exits_130_without_traceback(shards, tmp_path):
     _cfg(shards).to_yaml(tmp_path / "a.yaml")
-    err = tmp_path / "stderr.txt"
-    proc = subprocess.Popen([sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out",
-                             str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=open(err, "w"), env=_env())
-    end = time.monotonic() + 120
-    maps = Path(f"/proc/{proc.pid}/maps")
-    while "libtorch" not in (maps.read_text() if maps.exists() else ""):  # importing torch: start-up
-        assert proc.poll() is None and time.monotonic() < end, err.read_text()
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    text = err.read_text()
-    assert proc.returncode == 130, text[-2000:]
-    assert "Traceback" not in text and text.strip().splitlines()[-1] == "interrupted"
+    for attempt in range(5):
+        err, out = tmp_path / f"stderr{attempt}.txt", tmp_path / f"run{attempt}"
+        proc = subprocess.Popen([sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out",
+                                 str(out)], stdout=subprocess.PIPE, stderr=open(err, "w"), env=_env(), text=True)
+        end = time.monotonic() + 120
+        maps = Path(f"/proc/{proc.pid}/maps")
+        while "libtorch" not in (maps.read_text() if maps.exists() else ""):  # importing torch: start-up
+            assert proc.poll() is None and time.monotonic() < end, err.read_text()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=60)
+        text = err.read_text()
+        if proc.returncode == 0:  # only the training loop takes SIGINT without dying
+            continue  # a loaded machine let start-up finish before the signal arrived: retry
+        assert proc.returncode == 130, text[-2000:]
+        assert "Traceback" not in text and text.strip().splitlines()[-1] == "interrupted"
+        return
+    pytest.fail("the signal never arrived during start-up in 5 attempts")
