@@ -26,6 +26,9 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from fope.utils import keep_freed_memory
+
+    keep_freed_memory()  # as the fope CLI and the grid's workers do
     from fope.eval import load_model
     from fope.eval.perplexity import perplexity_report, tokens_from_corpus
     from fope.train import apply_overrides, load_preset, train

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)  # remembers the interrupt (see below)
+    from fope.utils import keep_freed_memory
+
+    keep_freed_memory()  # CPU training: no page faults on every step's large tensors
     try:
         return _main(argv)
     except BaseException as e:  # Ctrl-C during start-up or outside a training loop: no traceback

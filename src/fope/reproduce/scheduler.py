@@ -68,6 +68,9 @@ class _InlineExecutor:
 
 
 def _init_worker(threads: int | None) -> None:
+    from fope.utils import keep_freed_memory
+
+    keep_freed_memory()  # a spawned worker starts with glibc's defaults
     if threads:
         import torch
 
