@@ -1,6 +1,7 @@
 """CPU allocator setting: the same short `fope train` run with glibc's default malloc thresholds and with
-`fope.utils.keep_freed_memory` (the CLI's default), as child processes, interleaved; prints wall, user and
-system CPU time, minor page faults and peak RSS of each, medians over the repeats, and one JSON line.
+`fope.utils.keep_freed_memory` (the CLI's default), as child processes, interleaved; prints the training
+tokens/s (fope.train's own count), wall, user and system CPU time, minor page faults and peak RSS of each,
+medians over the repeats, and one JSON line. Fails unless every run ends with the bit-identical final loss.
 
     python benchmarks/allocator.py --repeats 3 -- --preset cpu-tiny --pe rope model.train_len=256 \\
         train.max_steps=60 train.precision=bf16 data.tokenizer=train:2048 model.vocab_size=2048
@@ -38,7 +39,8 @@ def one_run(train_args: list[str], keep: str) -> dict:
         err = proc.stderr.read() if proc.stderr else ""
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"fope train failed:\n{err[-2000:]}")
-    return {"wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "minor_faults": ru.ru_minflt,
+        summary = json.loads(Path(f"{tmp}/run/summary.json").read_text())
+    return {"tokens_per_s": summary["tokens_per_s"], "final_loss": summary["final_loss"], "wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "minor_faults": ru.ru_minflt,
             "max_rss_mib": ru.ru_maxrss / 1024}
 
 
@@ -57,14 +59,18 @@ def main() -> None:
             rows[n].append(one_run(train_args, VARIANTS[n]))
             print(f"repeat {r + 1}/{a.repeats} {n}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[n][-1].items()),
                   file=sys.stderr, flush=True)
+    losses = {x["final_loss"] for n in names for x in rows[n]}
+    if len(losses) != 1:  # the allocator must not change a single number
+        raise SystemExit(f"final losses differ between runs: {sorted(losses)}")
     med = {n: {k: statistics.median(x[k] for x in rows[n]) for k in rows[n][0]} for n in names}
     base = med[names[0]]
-    print(f"| variant | wall s | user s | sys s | minor faults | peak RSS MiB | wall / {names[0]} |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"final loss {losses.pop()!r} in every run (bit-identical)")
+    print(f"| variant | train tok/s | wall s | user s | sys s | minor faults | peak RSS MiB | tok/s / {names[0]} |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in names:
         m = med[n]
-        print(f"| {n} | {m['wall_s']:.1f} | {m['user_s']:.1f} | {m['sys_s']:.1f} | {m['minor_faults']:,.0f} | "
-              f"{m['max_rss_mib']:.0f} | {m['wall_s'] / base['wall_s']:.3f} |")
+        print(f"| {n} | {m['tokens_per_s']:,.0f} | {m['wall_s']:.1f} | {m['user_s']:.1f} | {m['sys_s']:.1f} | "
+              f"{m['minor_faults']:,.0f} | {m['max_rss_mib']:.0f} | {m['tokens_per_s'] / base['tokens_per_s']:.3f} |")
     print(json.dumps({"bench": "allocator", "train_args": train_args, "repeats": a.repeats, "median": med,
                       "load": os.getloadavg()[0]}))
 

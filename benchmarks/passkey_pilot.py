@@ -1,35 +1,70 @@
 """Passkey-task pilot: fine-tune a trained run (--src) on a retrieval-heavy mixture, then the zero-shot passkey test.
 
     python benchmarks/passkey_pilot.py --src RUN_DIR --name r600s6 --trials 40 --factors 1,2,4 \\
+        --runs runs/pilots --log docs/results/pilots/passkey.jsonl \\
         train.max_steps=600 train.warmup_steps=30 data.retrieval_share=0.6 train.lr=3e-3
 
-The run directory and the JSON log paths are the ones used for docs/results/pilots/passkey.jsonl; edit them to rerun.
+The fine-tuned model goes to RUNS/pk-NAME (fresh AdamW, as the `passkey` experiment of `fope reproduce` does);
+the passkey evaluation is the grid's (generation and likelihood, uniform depths, seed 0). One JSON line per
+pilot is appended to --log: generation accuracy and likelihood top-1 per length, wall times, load average.
 """
-import json, sys, time, os, argparse
-import torch
-ap = argparse.ArgumentParser()
-ap.add_argument("--src", required=True)
-ap.add_argument("--name", required=True)
-ap.add_argument("--threads", type=int, default=1)
-ap.add_argument("--trials", type=int, default=50)
-ap.add_argument("--factors", default="1,2,4")
-ap.add_argument("overrides", nargs="*")
-a = ap.parse_args()
-torch.set_num_threads(a.threads)
-from fope.train import apply_overrides, train, ExperimentConfig
-from fope.eval import load_model, passkey_eval
-cfg = ExperimentConfig.from_yaml(f"{a.src}/config.yaml")
-ov = [f"train.init_from={a.src}/model", "train.reset_optimizer=true", "train.eval_every=0", "train.save_every=100000"] + a.overrides
-cfg = apply_overrides(cfg, ov)
-L = cfg.model.train_len
-d = f"/work/pilot/runs/pk-{a.name}"
-os.system(f"rm -rf {d}")
-t0 = time.time(); s = train(cfg, d); t1 = time.time()
-m = load_model(d)
-lengths = [int(float(f) * L) for f in a.factors.split(",")]
-res = passkey_eval(m, m.tokenizer, lengths, trials=a.trials, seed=0, mode="both", depths="uniform", progress=False)
-t2 = time.time()
-lik = (res.get("likelihood") or {}).get("top1", {}).get("by_length")
-rec = dict(name=a.name, src=a.src, overrides=a.overrides, train_s=round(t1-t0,1), eval_s=round(t2-t1,1), acc=res["by_length"], lik_top1=lik)
-print(json.dumps(rec), flush=True)
-open("/work/pilot/pk.jsonl", "a").write(json.dumps(rec) + "\n")
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--src", required=True, help="run directory of the trained model (config.yaml, model/)")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--factors", default="1,2,4", help="passkey lengths as multiples of L")
+    ap.add_argument("--runs", default="runs/pilots")
+    ap.add_argument("--log", default="runs/pilots/passkey.jsonl")
+    ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    a = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from fope.eval import load_model, passkey_eval
+    from fope.train import ExperimentConfig, apply_overrides, train
+    from fope.utils import keep_freed_memory
+
+    keep_freed_memory()
+    cfg = ExperimentConfig.from_yaml(f"{a.src}/config.yaml")
+    cfg = apply_overrides(cfg, [f"train.init_from={a.src}/model", "train.reset_optimizer=true", "train.eval_every=0",
+                                "train.save_every=100000", *a.overrides])
+    L = cfg.model.train_len
+    out = Path(a.runs) / f"pk-{a.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    load0 = os.getloadavg()[0]
+    t0 = time.time()
+    summary = train(cfg, out)
+    t1 = time.time()
+    if not summary.get("finished"):
+        raise SystemExit(f"pilot {a.name} stopped at step {summary.get('step')}: not logged")
+    model = load_model(out)
+    lengths = [int(float(f) * L) for f in a.factors.split(",")]
+    res = passkey_eval(model, model.tokenizer, lengths, trials=a.trials, seed=0, mode="both", depths="uniform",
+                       progress=False)
+    lik = (res.get("likelihood") or {}).get("top1", {}).get("by_length")
+    rec = {"name": a.name, "src": a.src, "pe": cfg.model.pe, "overrides": a.overrides,
+           "train_s": round(t1 - t0, 1), "eval_s": round(time.time() - t1, 1),
+           "load": round((load0 + os.getloadavg()[0]) / 2, 1), "trials": a.trials, "acc": res["by_length"],
+           "lik_top1": lik}
+    print(json.dumps(rec), flush=True)
+    Path(a.log).parent.mkdir(parents=True, exist_ok=True)
+    with open(a.log, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+if __name__ == "__main__":
+    main()
