@@ -118,6 +118,30 @@ def test_one_seed_is_not_tested(finished):
     assert "> **In the regime:**" in render_report(one)
 
 
+def test_passkey_task_judged_on_generation_and_likelihood(finished):
+    """Both metrics give their own claims: a model can rank the key first before it generates it."""
+    _, _, res = finished
+    L = res["config"]["train_len"]
+    pk = copy.deepcopy(res)
+
+    def cell(gen, lik):
+        agg = lambda xs: {str(L * 2 ** i): {"mean": x, "std": None, "n": 1} for i, x in enumerate(xs)}  # noqa: E731
+        return {"train_len": L, "n_runs": 1, "passkey": agg(gen), "passkey_likelihood": agg(lik)}
+
+    pk["passkey_variant"] = {"rope": cell([0.05, 0.0, 0.0], [0.85, 0.3, 0.2]),
+                             "fope": cell([0.0, 0.0, 0.0], [0.9, 0.85, 0.75]),
+                             "alibi": cell([1.0, 0.6, 0.2], [1.0, 1.0, 0.9])}
+    v = {c.id: c.verdict for c in check_claims(pk)}
+    assert v["passkey-learnt"] == "mixed"  # only ALiBi generates the key at L
+    assert v["passkey-learnt-lik"] == "holds"
+    assert v["passkey-task-fope"] == "within noise"  # 0 vs 0
+    assert v["passkey-task-fope-lik"] == "holds"
+    assert v["passkey-task-rope-lik"] == "does not hold"  # 0.3 at 2L is above chance (0.1)
+    assert v["passkey-task-alibi"] == "holds" and v["passkey-task-alibi-lik"] == "holds"
+    pk["passkey_variant"]["rope"] = cell([0.05, 0.0, 0.0], [0.85, 0.1, 0.1])
+    assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-rope-lik"] == "holds"
+
+
 def test_noise_rules():
     from fope.reproduce.claims import NOISE, Noise
 

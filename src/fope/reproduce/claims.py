@@ -406,37 +406,51 @@ PASSKEY_LEARNT = 0.8  # in-distribution accuracy at L that shows the passkey tas
 
 
 def _passkey_task(r: dict, noise: Noise) -> list[Claim]:
-    """Fig. 1a on the passkey task (models fine-tuned on in-length retrieval documents)."""
+    """Fig. 1a on the passkey task (models fine-tuned on in-length retrieval documents), judged twice: on greedy
+    generation of the key (the paper's metric) and on the likelihood top-1 of the key among 10 candidates (a model
+    can rank the key first before it generates all of its digits)."""
+    return [c for metric in ("passkey", "passkey_likelihood") for c in _passkey_task_on(r, noise, metric)]
+
+
+def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
     pv, L = r.get("passkey_variant") or {}, int(r["config"]["train_len"])
     if not pv:
         return []
+    lik = metric == "passkey_likelihood"
+    sfx, what = ("-lik", "likelihood top-1") if lik else ("", "generation accuracy")
     n = int(r["config"].get("passkey_trials") or 1)
-    acc = {pe: {k: mean(c, "passkey", k) for k in _lengths(c, "passkey")} for pe, c in pv.items()}
+    acc = {pe: {k: mean(c, metric, k) for k in _lengths(c, metric)} for pe, c in pv.items()}
+    if lik and not any(acc.values()):
+        return []  # an older results.json without likelihood scores
     at_l = {pe: a.get(L) for pe, a in acc.items()}
-    out = [Claim("passkey-learnt", "Fig. 1a (task)", f"Each model retrieves the key within L (accuracy at L >= "
+    out = [Claim(f"passkey-learnt{sfx}", "Fig. 1a (task)", f"Each model retrieves the key within L ({what} at L >= "
                  f"{PASSKEY_LEARNT}: the precondition of the passkey claims)",
                  ", ".join(f"{pe} {fmt(v, 2)}" for pe, v in at_l.items()) + f" ({n} trials each)",
                  _verdict([None if v is None else v >= PASSKEY_LEARNT for v in at_l.values()]))]
     fope, rope, alibi = acc.get("fope") or {}, acc.get("rope") or {}, acc.get("alibi") or {}
     beyond_l = [k for k in sorted(fope) if k > L]
+    floor = 0.1 if lik else 0.0  # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
     if fope and rope and beyond_l:
         fb = sum(fope[k] for k in beyond_l) / len(beyond_l)
         rb = sum(rope[k] for k in beyond_l) / len(beyond_l)
         m = n * len(beyond_l)
-        out.append(Claim("passkey-task-fope", "Fig. 1a (task)", "FoPE keeps passkey accuracy beyond L better than RoPE",
-                         f"generation accuracy at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, RoPE "
+        out.append(Claim(f"passkey-task-fope{sfx}", "Fig. 1a (task)",
+                         f"FoPE keeps passkey {what} beyond L better than RoPE",
+                         f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, RoPE "
                          f"{[fmt(rope[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(rb, 2)}, {m} trials each)",
                          _verdict([noise.higher_rate(fb, rb, m, m)])))
         r2 = rope.get(2 * L)
         se = None if r2 is None else math.sqrt(max(r2 * (1 - r2), 1e-12) / n)
-        out.append(Claim("passkey-task-rope", "Fig. 1a (task)", "RoPE drops to zero at 2L",
-                         f"RoPE accuracy at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
-                         MISSING if r2 is None else (HOLDS if r2 <= 2 * se + 1e-9 and r2 < 0.1 else FAILS)))
+        out.append(Claim(f"passkey-task-rope{sfx}", "Fig. 1a (task)",
+                         "RoPE drops to " + ("chance (0.1)" if lik else "zero") + " at 2L",
+                         f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
+                         MISSING if r2 is None else
+                         (HOLDS if r2 <= floor + 2 * se + 1e-9 and r2 < floor + 0.1 else FAILS)))
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         mono = all(x >= y - 1e-9 for x, y in itertools.pairwise(a)) and a[0] > a[-1]
-        out.append(Claim("passkey-task-alibi", "Fig. 1a (task)", "ALiBi's passkey accuracy declines with length",
-                         f"ALiBi accuracy from L: {[fmt(v, 2) for v in a]}", HOLDS if mono else FAILS))
+        out.append(Claim(f"passkey-task-alibi{sfx}", "Fig. 1a (task)", f"ALiBi's passkey {what} declines with length",
+                         f"ALiBi {what} from L: {[fmt(v, 2) for v in a]}", HOLDS if mono else FAILS))
     return out
 
 
