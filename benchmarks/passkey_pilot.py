@@ -19,10 +19,27 @@ import time
 from pathlib import Path
 
 
+def table(path: str) -> str:
+    """The passkey pilot log as a Markdown table: source model, fine-tune overrides, generation accuracy and
+    likelihood top-1 at each length (as multiples of the source's L)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    out = ["| pilot | source run | L | fine-tune overrides | train s | trials | generation at L, 2L, 4L | "
+           "likelihood top-1 at L, 2L, 4L |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lengths = sorted(r["acc"], key=int)
+        parts = Path(r["src"]).parts
+        src = "/".join(parts[parts.index("runs") + 1:]) if "main" in parts else parts[-1]  # grid run or pilot name
+        fmt = lambda d: " / ".join(f"{d[k]:.2f}" for k in lengths) if d else "-"  # noqa: E731
+        out.append(f"| {r['name']} | {src} | {lengths[0]} | `{' '.join(r['overrides'])}` | {r['train_s']:.0f} | "
+                   f"{r.get('trials', 40)} | {fmt(r['acc'])} | {fmt(r.get('lik_top1'))} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--src", required=True, help="run directory of the trained model (config.yaml, model/)")
-    ap.add_argument("--name", required=True)
+    ap.add_argument("--table", metavar="LOG", help="print the Markdown table of a passkey pilot log and exit")
+    ap.add_argument("--src", help="run directory of the trained model (config.yaml, model/)")
+    ap.add_argument("--name")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--factors", default="1,2,4", help="passkey lengths as multiples of L")
@@ -30,6 +47,11 @@ def main() -> None:
     ap.add_argument("--log", default="runs/pilots/passkey.jsonl")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     a = ap.parse_args()
+    if a.table:
+        print(table(a.table))
+        return
+    if not (a.src and a.name):
+        ap.error("--src and --name are required (or --table LOG)")
 
     import torch
 

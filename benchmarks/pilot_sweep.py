@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     from fope.utils import keep_freed_memory
 
-    keep_freed_memory()  # as the fope CLI and the grid's workers do
+    kept = keep_freed_memory()  # as the fope CLI and the grid's workers do
     from fope.eval import load_model
     from fope.eval.perplexity import perplexity_report, tokens_from_corpus
     from fope.train import apply_overrides, load_preset, train
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
         rec = {"name": args.name, "pe": pe, "overrides": args.overrides, "train_s": round(t1 - t0, 1),
                "eval_s": round(time.time() - t1, 1), "load": round((load0 + os.getloadavg()[0]) / 2, 1),
                "threads": args.threads, "ppl": ppl, "ratio": {k: round(v / ppl[L], 3) for k, v in ppl.items()},
-               "final_loss": summary.get("final_loss"),
+               "final_loss": summary.get("final_loss"), "keep_freed_memory": kept,
                "tokens": cfg.train.max_steps * cfg.train.global_batch * L}
         print(json.dumps(rec), flush=True)
         with open(args.log, "a") as f:
@@ -67,7 +67,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def table(path: str) -> str:
-    """The pilot log as a Markdown table: configuration, tokens, wall time, ppl(L), ppl(16L)/ppl(L), ppl(4L)/ppl(L)."""
+    """The pilot log as a Markdown table: configuration, tokens, wall time, ppl(L), ppl(16L)/ppl(L), ppl(4L)/ppl(L).
+
+    † marks runs with `fope.utils.keep_freed_memory` (about 1.4x faster on this model; the numbers are unchanged).
+    """
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     out = ["| pilot | PE | overrides (on `cpu-tiny`) | tokens | train s (load) | ppl(L) | ppl(4L)/ppl(L) | "
            "ppl(16L)/ppl(L) |", "|---|---|---|---|---|---|---|---|"]
@@ -77,6 +80,7 @@ def table(path: str) -> str:
         L = min(ppl)
         ov = " ".join(o for o in r["overrides"] if not o.startswith(("data.tokenizer", "model.vocab_size")))
         load = f" (load {r['load']}, {r.get('threads', 1)} thr)" if "load" in r else ""
+        load += " †" if r.get("keep_freed_memory") else ""
         out.append(f"| {r['name']} | {r['pe']} | `{ov}` | {r['tokens'] / 1e6:.2f}M | {r['train_s']:.0f}{load} | "
                    f"{ppl[L]:.1f} | {ratio.get(4 * L, float('nan')):.3f} | {ratio.get(16 * L, float('nan')):.3f} |")
     return "\n".join(out)

@@ -88,3 +88,15 @@ def test_paper_internal_references_and_links_resolve():
 @pytest.mark.parametrize("doc", ["README.md", "docs/ARCHITECTURE.md"])
 def test_paper_page_is_linked(doc):
     assert "paper.md" in (ROOT / doc).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("script,log", [("pilot_sweep.py", "pilots.jsonl"), ("passkey_pilot.py", "passkey.jsonl")])
+def test_pilot_tables_in_reproduce_md_are_generated_from_their_logs(script, log):
+    """docs/reproduce.md holds each pilot table exactly as `benchmarks/SCRIPT --table LOG` prints it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(script[:-3], ROOT / "benchmarks" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.table(str(ROOT / "docs" / "results" / "pilots" / log))
+    assert table in (ROOT / "docs" / "reproduce.md").read_text(), f"regenerate the table with {script} --table"

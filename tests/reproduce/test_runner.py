@@ -137,3 +137,39 @@ def test_progress_eta_counts_parallel_jobs_and_running_work():
     # 3 units pending + a running unit half done (60 s in): 3.5 units x 120 s / 2 jobs = 210 s
     assert p.eta(3.0, [(1.0, 60.0)]) == "~4 min left"
     assert p.eta(0.0, [(1.0, 119.0)]) == "<1 min left"
+
+
+@pytest.mark.slow  # spawns a grid process with two workers that import torch
+def test_workers_stop_when_the_grid_process_is_killed(tmp_path):
+    """kill -9 of the grid process leaves no orphan worker training on (Linux: parent-death signal)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if sys.platform != "linux":
+        pytest.skip("the parent-death signal is Linux's")
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src"),
+                                                          os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    grid = subprocess.Popen([sys.executable, str(here / "orphan_grid.py"), str(tmp_path / "out"), str(pids)], env=env)
+    end = time.monotonic() + 180
+    while len(list(pids.iterdir())) < 2:  # both workers are inside a (sleeping) training run
+        assert grid.poll() is None and time.monotonic() < end, "the workers never started training"
+        time.sleep(0.2)
+    workers = [int(p.name) for p in pids.iterdir()]
+    grid.send_signal(signal.SIGKILL)
+    grid.wait()
+    end = time.monotonic() + 30
+    alive = workers
+    while alive and time.monotonic() < end:
+        time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists() and
+                 Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+    for w in alive:  # clean up before failing
+        os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived the killed grid process"

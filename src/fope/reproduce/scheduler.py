@@ -8,6 +8,7 @@ another one starts once its source has finished. The work of one run is `onerun.
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -67,9 +68,28 @@ class _InlineExecutor:
         pass
 
 
-def _init_worker(threads: int | None) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: have the kernel send this worker SIGTERM when the grid process dies, even by ``kill -9``, so no
+    orphan keeps training (SIGTERM inside fope.train checkpoints and stops at the next micro-batch)."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: orphans end when they next talk to the dead parent
+        return
+    PR_SET_PDEATHSIG = 1
+    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the grid died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _init_worker(threads: int | None, parent: int | None = None) -> None:
     from fope.utils import keep_freed_memory
 
+    if parent is not None:
+        _die_with(parent)
     keep_freed_memory()  # a spawned worker starts with glibc's defaults
     if threads:
         import torch
@@ -135,7 +155,7 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
             from concurrent.futures import ProcessPoolExecutor
 
             executor = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                           initializer=_init_worker, initargs=(threads,))
+                                           initializer=_init_worker, initargs=(threads, os.getpid()))
         running: dict[Future, Run] = {}
         try:
             while pending or running:
