@@ -200,3 +200,17 @@ def test_figures_written(finished):
     for name in ("main_ppl", "main_passkey", "extension", "ablations", "passkey_task"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
         assert f"figures/{name}.png" in text
+
+
+def test_untested_main_runs_carry_no_passkey_numbers(tmp_path, Fake, make_small_preset):
+    """main_passkey_trials=0: the few passkey trials an ablation arm ran on a shared seed-0 run do not show up as
+    the main comparison's (or the passkey task's zero-shot) passkey."""
+    preset = dataclasses.replace(make_small_preset(), main_passkey_trials=0, seeds=1)
+    grid = build(preset)
+    run_grid(grid, tmp_path, backend=Fake(), log=lambda s: None)
+    res = collect(grid, tmp_path)
+    assert (tmp_path / "runs/main/fope/seed0/eval/passkey.json").is_file()  # the D-sweep arm's evaluation
+    for cell in res["main"].values():
+        assert not [k for k in cell if k.startswith("passkey")]
+    assert all(v["zero_shot"] == {} for v in res["passkey_variant"].values())
+    assert {c.id: c.verdict for c in check_claims(res)}["target-passkey"] == "not measured"

@@ -143,16 +143,21 @@ def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_
         res["compute_s"] += (info.get("train_wall_s") or 0.0) + (info.get("eval_wall_s") or 0.0)
         if not info.get("complete"):
             res["missing"].append(run.name)
+    # main_passkey_trials = 0: the main runs are not passkey-tested; a seed-0 run that an ablation arm shares may
+    # still carry that arm's few passkey trials, which must not pass for the main comparison's
+    skip_main_passkey = grid.preset.main_passkey_trials == 0
     for cell in grid.cells:
         value = cell_result(out, grid, cell)
         if cell.experiment == "main":
+            if skip_main_passkey:
+                value = {k: v for k, v in value.items() if not k.startswith("passkey")}
             res["main"][cell.arm] = value
         elif cell.experiment == "extension":
             res["extension"][cell.arm] = value
         elif cell.experiment == "ablations":
             res["ablations"].setdefault(cell.group, {})[cell.arm] = value
         elif cell.experiment == "passkey":
-            zero = cell.info.get("zero_shot") or []
+            zero = [] if skip_main_passkey else cell.info.get("zero_shot") or []
             value["zero_shot"] = {k: v for k, v in cell_result(
                 out, grid, Cell("main", "pe", cell.arm, tuple(zero))).items() if k.startswith("passkey")}
             res["passkey_variant"][cell.arm] = value
