@@ -165,7 +165,7 @@ def _length(factor: float, train_len: int) -> int:
 CPU_DEMO: dict[str, Any] = dict(
     base="cpu-tiny", train_len=256, steps=700, warmup_steps=70, global_batch=16, micro_batch=16, lr=4e-3,
     train_overrides={"train.precision": "bf16"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
-    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=1200,
+    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=2400,
     retrieval_share=0.6, jobs=2, threads=1)
 
 

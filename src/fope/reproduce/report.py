@@ -169,8 +169,11 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
         out += ["Likelihood top-1 among 10 candidate keys (chance 0.1):", ""]
         out += _binomial_table(pv, "passkey_likelihood", L, trials)
         zero = {pe: cell.get("zero_shot") or {} for pe, cell in pv.items()}
-        out += ["The same models before the fine-tuning (generation accuracy):", ""]
-        out += _binomial_table(zero, "passkey", L, trials)
+        if any(zero.values()):
+            out += ["The same models before the fine-tuning (generation accuracy):", ""]
+            out += _binomial_table(zero, "passkey", L, trials)
+        else:
+            out += ["The same models before the fine-tuning were not passkey-tested (`main_passkey_trials=0`).", ""]
         out += [f"Perplexity on `{corpus}` after the fine-tuning:", ""] + _table(pv, "ppl", L, label="PE")
         out += _figure(figures, "passkey_task", "passkey task")
     out += mechanism_section(r, figures)
