@@ -100,3 +100,13 @@ def test_pilot_tables_in_reproduce_md_are_generated_from_their_logs(script, log)
     spec.loader.exec_module(module)
     table = module.table(str(ROOT / "docs" / "results" / "pilots" / log))
     assert table in (ROOT / "docs" / "reproduce.md").read_text(), f"regenerate the table with {script} --table"
+
+
+def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grid_speed", ROOT / "benchmarks" / "grid_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.table(str(ROOT / "docs" / "results" / "cpu-quick" / "results.json"))
+    assert table in (ROOT / "docs" / "performance.md").read_text(), "regenerate it with benchmarks/grid_speed.py"
