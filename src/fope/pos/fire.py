@@ -76,15 +76,38 @@ class FIRE(PositionEncoding):
         return F.fire_normalized(self.c, self.threshold, self.eps, q - k_pos.to(torch.float32), q)
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32. The (rows, Tk, width) hidden layer is built for chunks of at most
+        """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32.
+
+        When no query lies beyond the threshold L (training at L; prompts within L), the normaliser is ψ(L) for
+        every row and the bias depends on |i − j| only: the MLP then runs once per distance and the result is
+        gathered (`_bias_by_distance`), instead of once per (query, key) pair (`_bias_by_pair`); same values
+        (tests/pos/test_fire_distance.py).
+        """
+        if not torch.compiler.is_compiling() and bool((q_positions.to(torch.float32) <= self.threshold).all()):
+            return self._bias_by_distance(q_positions, k_positions)
+        return self._bias_by_pair(q_positions, k_positions)
+
+    def _bias_by_pair(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+        """The MLP on every (query, key) pair. The (rows, Tk, width) hidden layer is built for chunks of at most
         HIDDEN_ELEMS elements, so it never outgrows attention's own block of scores."""
         rows = max(1, HIDDEN_ELEMS // max(1, k_positions.numel() * self.mlp_in.out_features))
         if q_positions.numel() > rows:
-            return torch.cat([self.attn_bias(q_positions[i:i + rows], k_positions)
+            return torch.cat([self._bias_by_pair(q_positions[i:i + rows], k_positions)
                               for i in range(0, q_positions.numel(), rows)], dim=1)
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             x = self.normalized_distance(q_positions, k_positions)
             return F.fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
+
+    def _bias_by_distance(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
+        """attn_bias for queries at positions <= L: f(ψ(d) / ψ(L)) for each distance d, gathered to (H, Tq, Tk)."""
+        dist = (q_positions[:, None] - k_positions[None, :]).abs()  # (Tq, Tk) long
+        d = torch.arange(int(dist.max()) + 1, device=q_positions.device)
+        with torch.autocast(device_type=q_positions.device.type, enabled=False):
+            # query position 0: max(0, L) = L, the normaliser of every row here
+            x = F.fire_normalized(self.c, self.threshold, self.eps, d, torch.zeros((), device=d.device))
+            table = F.fire_mlp(x[None, :], self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight,
+                               self.mlp_out.bias)[:, 0]  # (H, n distances)
+        return table[:, dist]
 
     def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """The same bias elementwise (broadcasting integer tensors; flex_attention's score_mod): the MLP
