@@ -134,7 +134,8 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     v = {c.id: c.verdict for c in check_claims(pk)}
     assert v["passkey-learnt"] == "mixed"  # only ALiBi generates the key at L
     assert v["passkey-learnt-lik"] == "holds"
-    assert v["passkey-task-fope"] == "within noise"  # 0 vs 0
+    # RoPE and FoPE do not generate the key at L: nothing beyond L can be judged on generation
+    assert v["passkey-task-fope"] == v["passkey-task-rope"] == "task not learnt, not tested"
     assert v["passkey-task-fope-lik"] == "holds"
     assert v["passkey-task-rope-lik"] == "does not hold"  # 0.3 at 2L is above chance (0.1)
     assert v["passkey-task-alibi"] == "holds" and v["passkey-task-alibi-lik"] == "holds"

@@ -27,6 +27,7 @@ MIN_REL_TOL = 0.01  # perplexity differences below 1% are never called a differe
 
 HOLDS, FAILS, MIXED, MISSING, NOISE = "holds", "does not hold", "mixed", "not measured", "within noise"
 ONE_SEED = "one seed, not tested"  # a comparison that would hold, but no seed spread exists to judge it by
+UNLEARNT = "task not learnt, not tested"  # a passkey claim about a model that does not retrieve within L
 
 
 @dataclass(frozen=True)
@@ -429,7 +430,11 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                  _verdict([None if v is None else v >= PASSKEY_LEARNT for v in at_l.values()]))]
     fope, rope, alibi = acc.get("fope") or {}, acc.get("rope") or {}, acc.get("alibi") or {}
     beyond_l = [k for k in sorted(fope) if k > L]
-    floor = 0.1 if lik else 0.0  # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
+    floor = 0.1 if lik else 0.0
+
+    def learnt(*pes: str) -> bool:  # what a model does beyond L says nothing unless it retrieves at L
+        return all((at_l.get(pe) or 0.0) >= PASSKEY_LEARNT for pe in pes)
+  # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
     if fope and rope and beyond_l:
         fb = sum(fope[k] for k in beyond_l) / len(beyond_l)
         rb = sum(rope[k] for k in beyond_l) / len(beyond_l)
@@ -438,19 +443,20 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                          f"FoPE keeps passkey {what} beyond L better than RoPE",
                          f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, RoPE "
                          f"{[fmt(rope[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(rb, 2)}, {m} trials each)",
-                         _verdict([noise.higher_rate(fb, rb, m, m)])))
+                         _verdict([noise.higher_rate(fb, rb, m, m)]) if learnt("fope", "rope") else UNLEARNT))
         r2 = rope.get(2 * L)
         se = None if r2 is None else math.sqrt(max(r2 * (1 - r2), 1e-12) / n)
         out.append(Claim(f"passkey-task-rope{sfx}", "Fig. 1a (task)",
                          "RoPE drops to " + ("chance (0.1)" if lik else "zero") + " at 2L",
                          f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
-                         MISSING if r2 is None else
+                         MISSING if r2 is None else UNLEARNT if not learnt("rope") else
                          (HOLDS if r2 <= floor + 2 * se + 1e-9 and r2 < floor + 0.1 else FAILS)))
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         mono = all(x >= y - 1e-9 for x, y in itertools.pairwise(a)) and a[0] > a[-1]
         out.append(Claim(f"passkey-task-alibi{sfx}", "Fig. 1a (task)", f"ALiBi's passkey {what} declines with length",
-                         f"ALiBi {what} from L: {[fmt(v, 2) for v in a]}", HOLDS if mono else FAILS))
+                         f"ALiBi {what} from L: {[fmt(v, 2) for v in a]}",
+                         UNLEARNT if not learnt("alibi") else HOLDS if mono else FAILS))
     return out
 
 

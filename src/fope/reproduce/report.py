@@ -17,7 +17,7 @@ from .records import write_json_atomic
 
 VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed",
                 "within noise": "within noise", "one seed, not tested": "one seed, not tested",
-                "not measured": "not measured"}
+                "task not learnt, not tested": "task not learnt, not tested", "not measured": "not measured"}
 
 
 def _agg(a: dict | None, digits: int = 4) -> str:
