@@ -82,12 +82,19 @@ def test_second_ctrl_c_aborts_at_once(shards, reference, tmp_path):
     assert records(out) == records(reference)
 
 
+def _default_sigint() -> None:
+    """A test runner started in the background by a non-interactive shell ignores SIGINT, and so would the child
+    (Python then installs no KeyboardInterrupt handler): give the child a terminal's default disposition."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_start_up_exits_130_without_traceback(shards, tmp_path):
     _cfg(shards).to_yaml(tmp_path / "a.yaml")
     for attempt in range(5):
         err, out = tmp_path / f"stderr{attempt}.txt", tmp_path / f"run{attempt}"
         proc = subprocess.Popen([sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out",
-                                 str(out)], stdout=subprocess.PIPE, stderr=open(err, "w"), env=_env(), text=True)
+                                 str(out)], stdout=subprocess.PIPE, stderr=open(err, "w"), env=_env(), text=True,
+                                preexec_fn=_default_sigint)
         end = time.monotonic() + 120
         maps = Path(f"/proc/{proc.pid}/maps")
         while "libtorch" not in (maps.read_text() if maps.exists() else ""):  # importing torch: start-up
