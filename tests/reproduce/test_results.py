@@ -215,3 +215,8 @@ def test_untested_main_runs_carry_no_passkey_numbers(tmp_path, Fake, make_small_
         assert not [k for k in cell if k.startswith("passkey")]
     assert all(v["zero_shot"] == {} for v in res["passkey_variant"].values())
     assert {c.id: c.verdict for c in check_claims(res)}["target-passkey"] == "not measured"
+    pytest.importorskip("matplotlib")
+    paths = write_outputs(res, tmp_path / "report")
+    assert (tmp_path / "report" / "figures" / "main_ppl.png").is_file()
+    assert not (tmp_path / "report" / "figures" / "main_passkey.png").exists()  # no empty passkey axes
+    assert "main_passkey.png" not in paths["report"].read_text()

@@ -101,13 +101,13 @@ def make_figures(results: dict, out_dir: str | Path) -> dict[str, str]:
         _plot_cells(axes[1, 1], main, f"ppl_ratio_{other}", train_len=L, ylabel="ppl(n) / ppl(L)", log_y=False,
                     ref=1.0, title=f"{other}: perplexity relative to the training length")
         save(fig, "main_ppl")
-        trials = int(results["config"].get("passkey_trials") or 0)
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        _plot_cells(axes[0], main, "passkey", train_len=L, ylabel="accuracy", log_y=False, unit_y=True,
-                    title="passkey: greedy generation accuracy")
-        _plot_cells(axes[1], main, "passkey_likelihood", train_len=L, ylabel="top-1 of 10 candidates", log_y=False,
-                    unit_y=True, ref=0.1, title="passkey: likelihood top-1 (chance 0.1)")
-        save(fig, "main_passkey")
+        if any(cell.get("passkey") for cell in main.values()):  # no empty axes when the main runs had no passkey
+            fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+            _plot_cells(axes[0], main, "passkey", train_len=L, ylabel="accuracy", log_y=False, unit_y=True,
+                        title="passkey: greedy generation accuracy")
+            _plot_cells(axes[1], main, "passkey_likelihood", train_len=L, ylabel="top-1 of 10 candidates",
+                        log_y=False, unit_y=True, ref=0.1, title="passkey: likelihood top-1 (chance 0.1)")
+            save(fig, "main_passkey")
     pv = results.get("passkey_variant") or {}
     if pv:
         trials = int(results["config"].get("passkey_trials") or 0)
