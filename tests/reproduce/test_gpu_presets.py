@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import pytest
 
 from fope.cli import main as fope_main
@@ -32,6 +34,14 @@ def test_gpu_presets_budget(name):
         assert preset.seeds == 3 and {c.group for c in grid.cells_of("ablations")} == {
             "components", "sigma", "freq_dim", "shape"}
         assert len(grid.cells_of("extension")) == 6
+        # Table 2 at the paper's ~20M scale: its own runs (the arms without QK norm are not the main runs)
+        t2 = grid.cells_of("table2")
+        assert len(t2) == 6 and all(run.startswith("table2/") for c in t2 for run in c.runs)
+        from fope.reproduce.runconfig import run_config
+
+        cfg = run_config(grid, grid.run(t2[0].runs[0]), Path("unused"))
+        n20 = sum(p.numel() for p in fope.model.build(cfg.model).parameters())
+        assert (cfg.model.d_model, cfg.model.n_layers) == (384, 4) and 18e6 <= n20 <= 25e6, n20
     else:
         assert preset.seeds == 1 and not grid.cells_of("extension")
 

@@ -312,8 +312,8 @@ def _table2(b: _Builder) -> None:
     """Paper Table 2: one seed per arm (as the paper); perplexity only (the paper reports loss)."""
     for label, pe, options in TABLE2_ARMS:
         for qk_norm in (False, True):
-            arm = {"model.pe": pe, "model.pe_options": dict(options), "train.seed": 0}
-            if qk_norm:  # without it the arm is exactly the seed-0 main run (same overrides: trained once)
+            arm = {"model.pe": pe, "model.pe_options": dict(options), "train.seed": 0, **b.p.table2_overrides}
+            if qk_norm:  # without it (and without table2_overrides) the arm is the seed-0 main run: trained once
                 arm["model.qk_norm"] = True
             slug = label.lower() + ("-qknorm" if qk_norm else "")
             name = b.add_run(f"table2/{slug}/seed0", arm, trials=0, cost=1.0)

@@ -82,6 +82,9 @@ class GridPreset:
     passkey_steps: int = _f(600, "optimizer steps of each passkey fine-tuning run (from the seed-0 main run, at L, "
                                  "fresh AdamW and warm-up, same batch and peak lr)")
     experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
+    table2_overrides: dict = _f({}, "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
+                                    "(the paper's Table 2 models are ~20M parameters); {}: the main runs' model, "
+                                    "whose seed-0 runs then double as the arms without QK norm")
     ablation_groups: tuple = _f(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
                                                  "shape")
     nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
@@ -144,6 +147,9 @@ class GridPreset:
             raise ValueError(f"jobs={self.jobs} with nproc={self.nproc}: torchrun runs use every device; set jobs=1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if not isinstance(self.table2_overrides, dict) or any("." not in str(k) for k in self.table2_overrides):
+            raise ValueError(f"table2_overrides must map dotted fope.train keys (model.d_model, ...) to values, "
+                             f"got {self.table2_overrides!r}")
         if "extension" in self.experiments and not {"rope", "fope"} <= set(self.pes):
             raise ValueError("the extension experiment continues the rope and fope main runs: keep both in pes")
 
@@ -167,6 +173,11 @@ CPU_DEMO: dict[str, Any] = dict(
     train_overrides={"train.precision": "bf16"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
     eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=2400,
     retrieval_share=0.6, jobs=2, threads=1)
+
+
+#: the Table 2 models of the `gpu` preset: ~20M parameters (d_model 384, 4 layers, 6 heads of 64, the 16,384
+#: vocabulary), the size the paper gives for Table 2 without its shape (docs/paper.md §7.15)
+TABLE2_20M: dict[str, Any] = {"model.d_model": 384, "model.n_layers": 4, "model.n_heads": 6}
 
 
 def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPreset:
@@ -207,7 +218,7 @@ PRESETS: dict[str, GridPreset] = {
         length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16), passkey_trials=100,
         ablation_passkey_trials=50, eval_tokens=262144, eval_batch_tokens=65536, passkey_steps=150,
         retrieval_share=0.5, extension_steps=100, extension_warmup=10, train_overrides={"train.precision": "bf16"},
-        device="cuda"),
+        table2_overrides=TABLE2_20M, device="cuda"),
     "60M": _paper("60M", 0.3, 64, 64),
     "180M": _paper("180M", 0.4, 32, 128),
     "1.2B": _paper("1.2B", 0.6, 8, 128),
