@@ -51,3 +51,20 @@ def test_by_distance_without_gradients_matches_the_cached_path():
     q, k = torch.arange(0, 64), torch.arange(64)
     with torch.no_grad():
         torch.testing.assert_close(pe.attn_bias(q, k), pe._bias_by_pair(q, k), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("perm", [False, True])
+def test_rows_on_both_sides_of_the_threshold(perm):
+    """A learned L inside the batch (as after training): near rows by distance, far rows by pair, in any order."""
+    pe = _fire(2, threshold_scale=0.6)  # L = 38.4
+    q, k = torch.arange(64), torch.arange(64)
+    if perm:
+        q = q[torch.randperm(64, generator=torch.Generator().manual_seed(0))]
+    g = torch.randn(4, 64, 64)
+    out = pe.attn_bias(q, k)
+    grads = torch.autograd.grad((out * g).sum(), list(pe.parameters()))
+    ref = pe._bias_by_pair(q, k)
+    grads_ref = torch.autograd.grad((ref * g).sum(), list(pe.parameters()))
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

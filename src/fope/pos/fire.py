@@ -78,14 +78,27 @@ class FIRE(PositionEncoding):
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32.
 
-        When no query lies beyond the threshold L (training at L; prompts within L), the normaliser is ψ(L) for
-        every row and the bias depends on |i − j| only: the MLP then runs once per distance and the result is
-        gathered (`_bias_by_distance`), instead of once per (query, key) pair (`_bias_by_pair`); same values
-        (tests/pos/test_fire_distance.py).
+        Rows of queries within the threshold L (i <= L) share the normaliser ψ(L), so their bias depends on |i − j|
+        only: for them the MLP runs once per distance and the result is gathered (`_bias_by_distance`); rows beyond
+        L run it on every (query, key) pair (`_bias_by_pair`). Same values either way
+        (tests/pos/test_fire_distance.py). The learned L usually shrinks below the training length, so a training
+        batch has both kinds of rows.
         """
-        if not torch.compiler.is_compiling() and bool((q_positions.to(torch.float32) <= self.threshold).all()):
+        if torch.compiler.is_compiling():
+            return self._bias_by_pair(q_positions, k_positions)
+        near = q_positions.to(torch.float32) <= self.threshold.detach()
+        n_near = int(near.sum())
+        if n_near == q_positions.numel():
             return self._bias_by_distance(q_positions, k_positions)
-        return self._bias_by_pair(q_positions, k_positions)
+        if n_near == 0:
+            return self._bias_by_pair(q_positions, k_positions)
+        rows_near, rows_far = near.nonzero().squeeze(1), (~near).nonzero().squeeze(1)
+        out = torch.cat([self._bias_by_distance(q_positions[rows_near], k_positions),
+                         self._bias_by_pair(q_positions[rows_far], k_positions)], dim=1)
+        order = torch.cat([rows_near, rows_far])
+        if bool((order[1:] > order[:-1]).all()):  # near rows first (ascending positions): already in place
+            return out
+        return out.index_select(1, torch.argsort(order))
 
     def _bias_by_pair(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """The MLP on every (query, key) pair. The (rows, Tk, width) hidden layer is built for chunks of at most
