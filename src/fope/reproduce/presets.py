@@ -5,7 +5,7 @@ A `GridPreset` fixes everything the grid needs besides the experiments themselve
 lengths and the ablation values. `fope.reproduce.experiments.build_grid` turns a preset into the list of runs.
 
 CPU presets (run here, sized from measured wall times on 2 CPU cores; see docs/reproduce.md):
-    cpu-quick   the six-PE main comparison (1 seed) at the budget where RoPE degrades beyond L, ~8 min
+    cpu-quick   the six-PE main comparison (1 seed) at the budget where RoPE degrades beyond L, ~9 min
     cpu         the same budget, the whole grid: 3 seeds, extension, ablations, passkey task, Table 2, about 1 h
 
 GPU presets (one GPU; `--nproc N` runs each training run under torchrun on N GPUs):
@@ -195,7 +195,7 @@ def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPres
 PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
         name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
-                                      "(about 8 min on 2 CPU cores); the other experiments are in `cpu`",
+                                      "(about 9 min on 2 CPU cores); the other experiments are in `cpu`",
         **CPU_DEMO, seeds=1, experiments=("main",)),
     "cpu": GridPreset(
         name="cpu", description="the whole grid at the cpu-quick budget: 3 seeds of the main comparison, extension, "
