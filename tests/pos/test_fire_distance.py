@@ -19,18 +19,21 @@ def _fire(seed: int = 0, threshold_scale: float = 1.0):
     return pe
 
 
-@pytest.mark.parametrize("q0,tq,tk", [(0, 64, 64), (40, 24, 64), (63, 1, 64), (0, 10, 10)])
-def test_by_distance_equals_by_pair_with_gradients(q0, tq, tk):
-    pe = _fire()
-    q, k = torch.arange(q0, q0 + tq), torch.arange(tk)
-    g = torch.randn(4, tq, tk)
-    fast = pe.attn_bias(q, k)
-    grads_fast = torch.autograd.grad((fast * g).sum(), list(pe.parameters()))
+def _assert_matches_by_pair(pe, q: torch.Tensor, k: torch.Tensor) -> None:
+    """attn_bias equals the per-pair reference in value and in the gradient of every parameter."""
+    g = torch.randn(pe.n_heads, q.numel(), k.numel())
+    out = pe.attn_bias(q, k)
+    grads = torch.autograd.grad((out * g).sum(), list(pe.parameters()))
     ref = pe._bias_by_pair(q, k)
     grads_ref = torch.autograd.grad((ref * g).sum(), list(pe.parameters()))
-    torch.testing.assert_close(fast, ref, rtol=1e-6, atol=1e-6)
-    for a, b in zip(grads_fast, grads_ref):
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    for a, b in zip(grads, grads_ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)  # sums over the pairs, in another order
+
+
+@pytest.mark.parametrize("q0,tq,tk", [(0, 64, 64), (40, 24, 64), (63, 1, 64), (0, 10, 10)])
+def test_by_distance_equals_by_pair_with_gradients(q0, tq, tk):
+    _assert_matches_by_pair(_fire(), torch.arange(q0, q0 + tq), torch.arange(tk))
 
 
 def test_queries_beyond_the_threshold_use_every_pair():
@@ -60,11 +63,4 @@ def test_rows_on_both_sides_of_the_threshold(perm):
     q, k = torch.arange(64), torch.arange(64)
     if perm:
         q = q[torch.randperm(64, generator=torch.Generator().manual_seed(0))]
-    g = torch.randn(4, 64, 64)
-    out = pe.attn_bias(q, k)
-    grads = torch.autograd.grad((out * g).sum(), list(pe.parameters()))
-    ref = pe._bias_by_pair(q, k)
-    grads_ref = torch.autograd.grad((ref * g).sum(), list(pe.parameters()))
-    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    _assert_matches_by_pair(pe, q, k)
