@@ -102,6 +102,16 @@ def test_pilot_tables_in_reproduce_md_are_generated_from_their_logs(script, log)
     assert table in (ROOT / "docs" / "reproduce.md").read_text(), f"regenerate the table with {script} --table"
 
 
+def test_far_attention_table_in_analysis_md_is_generated_from_its_json():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("far_attention", ROOT / "scripts" / "far_attention.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.table(str(ROOT / "docs" / "results" / "analysis" / "far_attention.json"))
+    assert table in (ROOT / "docs" / "analysis.md").read_text(), "regenerate it with scripts/far_attention.py --table"
+
+
 def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid():
     import importlib.util
 

@@ -31,6 +31,13 @@ def test_micro_grid_end_to_end(tmp_path, capsys):
     assert set(res["extension"]) == {"rope", "fope", "rope+yarn", "rope+fope", "fope+yarn", "fope+fope"}
     assert res["extension"]["fope+fope"]["train_len"] == 256
     assert res["passkey_variant"]["fope"]["n_runs"] == 1
+    far = res["mechanism"]["far"]  # the far-attention decomposition of every RoPE / FoPE main run
+    assert set(far["summary"]) == {"rope", "fope"} and far["length"] == 256
+    for pe in ("rope", "fope"):  # its unchanged variant is the perplexity evaluation itself (same tokens)
+        full = far["summary"][pe]["full"]["mean"]
+        assert full == pytest.approx(res["main"][pe]["ppl_ratio"]["256"]["mean"], rel=1e-4)
+        assert set(far["summary"][pe]) == {"full", "window", "far_without_cycles", "far_cycles_only"}
+    assert "Where the loss beyond L comes from" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().count("| holds |") + (out / "report.md").read_text().count(
         "does not hold") > 0
     # resumable: a second call has nothing left to do

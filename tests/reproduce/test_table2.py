@@ -46,3 +46,21 @@ def test_table2_results_and_mechanism_section(tmp_path, Fake, tiny_preset):
     assert "### Table 2" in text and "(5.50)" in text and "Fig. 3 toy" in text and "Fig. 8" in text
     assert "## Mechanism" in render_report(res)
     assert mechanism_section({"config": {"train_len": 8}}) == []
+
+
+def test_far_attention_section_and_the_presets_that_leave_it_out():
+    from fope.reproduce.mechanism import far_section
+    from fope.reproduce.presets import get_preset
+    from fope.reproduce.report import _left_out
+
+    assert far_section(None, 8) == [] and far_section({"summary": {}}, 8) == []
+    far = {"length": 128, "tokens": 1024, "corpus": "books", "cycle_pairs": {"rope": 3, "fope": 3},
+           "summary": {"rope": {"full": {"mean": 1.9, "std": 0.1, "n": 3}, "window": {"mean": 0.98, "std": None, "n": 1}},
+                       "fope": {"full": {"mean": 1.2, "std": 0.04, "n": 3}}}}
+    text = "\n".join(far_section(far, 8))
+    assert "ppl(128) / ppl(8)" in text and "| rope | 3 | 1.900 ± 0.100 | 0.980 | - | - |" in text
+    assert "| fope | 3 | 1.200 ± 0.040 | - | - | - |" in text
+    quick, full = get_preset("cpu-quick").to_dict(), get_preset("cpu").to_dict()
+    assert quick["far_attention"] is False and full["far_attention"] is True
+    assert "far-attention decomposition" in "\n".join(_left_out(quick))
+    assert "far-attention" not in "\n".join(_left_out(full))

@@ -4,6 +4,7 @@ fope analyze toy --out analysis/                      # Fig. 3 toy: truth vs RoP
 fope analyze decay --out analysis/                    # Fig. 8: long-term decay needs a nonzero mean
 fope analyze activations --model smollm2 --out analysis/   # Fig. 7: |mean q|, |mean k|, incomplete-cycle dims
 fope analyze damage --model runs/tiny-rope --model runs/tiny-fope --out analysis/
+fope analyze far --model runs/tiny-rope --model runs/tiny-fope --factor 16   # where the loss beyond L comes from
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fope.utils import atomic_write
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("analyze", help="mechanism analyses: toy, activations, decay, damage",
+    p = subparsers.add_parser("analyze", help="mechanism analyses: toy, activations, decay, damage, far",
                               description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
 
@@ -54,10 +55,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "damage":
             sp.add_argument("--skip", type=int, default=1, help="leading positions left out (default 1)")
         sp.set_defaults(func=func)
+    far = sub.add_parser("far", help="perplexity beyond L with the scores of far keys changed (ours)")
+    far.add_argument("--model", required=True, action="append", help="a fope model/run dir (repeatable)")
+    far.add_argument("--corpus", default="books", help="evaluation corpus (validation split; default books)")
+    far.add_argument("--factor", type=int, default=16, help="chunk length as a multiple of L (default 16)")
+    far.add_argument("--tokens", type=int, default=32768, help="tokens scored (default 32768)")
+    far.add_argument("--train-len", type=int, default=None, help="L (default: the model's train_len)")
+    far.add_argument("--variants", default=None,
+                     help="comma-separated variants of " + ", ".join(_far_variants()) + " (default: every one that "
+                          "applies to the model)")
+    far.add_argument("--device", default="cpu")
+    far.set_defaults(func=run_far, no_plot=True)
     for sp in (toy, decay, *sub.choices.values()):
         if not any(a.dest == "out" for a in sp._actions):
             sp.add_argument("--out", default="analysis", help="output folder for JSON and PNG (default analysis/)")
             sp.add_argument("--no-plot", action="store_true", help="write the JSON only")
+
+
+def _far_variants() -> tuple[str, ...]:
+    from .far import VARIANTS
+
+    return VARIANTS
 
 
 def write_json(path: Path, obj: Any) -> Path:
@@ -159,4 +177,30 @@ def run_damage(args) -> int:
         results.append(res)
     if not args.no_plot:
         print(f"wrote {plots.plot_damage(results, Path(args.out) / 'damage.png')}")
+    return 0
+
+
+def run_far(args) -> int:
+    from fope.eval.adapters import load_model
+    from fope.eval.perplexity import tokens_from_corpus
+
+    from .far import far_attention_report
+
+    for name in args.model:
+        t0 = time.time()
+        adapter = load_model(name, device=args.device)
+        model = adapter.model
+        L = args.train_len or int(model.config.train_len)
+        n = args.factor * L
+        stream = tokens_from_corpus(args.corpus, adapter.tokenizer, split="val", max_tokens=args.tokens + 1)
+        res = far_attention_report(model, stream[: args.tokens], train_len=L, length=n,
+                                   variants=[v for v in args.variants.split(",") if v] if args.variants else None)
+        res.update(model=name, pe=model.config.pe, corpus=args.corpus)
+        edges = res["edges"]
+        print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
+              f"{res['cycle_pairs']} cycle pairs, {time.time() - t0:.0f} s)")
+        print(f"{'variant':<20} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in zip(edges, edges[1:])))
+        for v, r in res["variants"].items():
+            print(f"{v:<20} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
+        print(f"wrote {write_json(Path(args.out) / f'far-{_slug(name)}.json', res)}")
     return 0

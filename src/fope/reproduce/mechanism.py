@@ -7,6 +7,9 @@
 * the Fig. 8 decay curves at the grid's head dim (ideal, and the expected score for μ ∈ {0, 0.1, 1});
 * for the seed-0 main runs of RoPE and FoPE (when trained): Fig. 7 activation ratios (incomplete / complete-cycle
   dims) and the spectrum damage of q and k per layer;
+* for every trained RoPE and FoPE main run (all seeds; preset field ``far_attention``): the far-attention
+  decomposition of fope.analysis.far at the longest perplexity length, on the same validation tokens as the
+  perplexity evaluation: where the loss beyond L comes from;
 
 and draws their PNGs into ``OUT/figures``. `mechanism_section(results, figures)` renders the report section,
 including Table 2 (``results["table2"]``) as loss = ln(perplexity) in the paper's layout next to the paper's numbers.
@@ -41,13 +44,32 @@ def _model_dir(out: Path, grid: Grid, pe: str) -> Path | None:
     return path if (path / "config.json").is_file() and (path / "model.safetensors").is_file() else None
 
 
+def _far_models(out: Path, grid: Grid) -> dict[str, list[tuple[str, Path]]]:
+    """{pe: [(run name, model dir)]} of every trained RoPE / FoPE main run, all seeds."""
+    found: dict[str, list[tuple[str, Path]]] = {}
+    for cell in grid.cells_of("main"):
+        if cell.arm not in ("rope", "fope"):
+            continue
+        for run in cell.runs:
+            path = out / "runs" / run / "model"
+            if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+                found.setdefault(cell.arm, []).append((run, path))
+    return found
+
+
 def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) -> dict[str, Any]:
-    """Toy, decay, and (for trained seed-0 RoPE/FoPE main runs) activations and damage; cached (see module doc)."""
+    """Toy, decay, (for trained seed-0 RoPE/FoPE main runs) activations and damage, and (for every trained RoPE/FoPE
+    main run) the far-attention decomposition; cached (see module doc)."""
     out = Path(out_dir)
-    L = int(grid.preset.train_len)
+    p = grid.preset
+    L = int(p.train_len)
     models = {pe: _model_dir(out, grid, pe) for pe in ("rope", "fope")}
-    key = {"L": L, "models": {pe: (str(p), (p / "model.safetensors").stat().st_mtime) if p else None
-                              for pe, p in models.items()}, "samples": ANALYSIS_SAMPLES, "version": 1}
+    far = _far_models(out, grid) if p.far_attention else {}
+    key = {"L": L, "models": {pe: (str(m), (m / "model.safetensors").stat().st_mtime) if m else None
+                              for pe, m in models.items()}, "samples": ANALYSIS_SAMPLES, "version": 2,
+           "far": {pe: [(run, (m / "model.safetensors").stat().st_mtime) for run, m in runs]
+                   for pe, runs in far.items()},
+           "far_setting": [max(p.ppl_lengths), int(p.eval_tokens), "books"] if far else None}
     cache = out / CACHE
     if cache.is_file():
         try:
@@ -58,6 +80,9 @@ def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) 
             pass
     try:
         res = _compute(models, L, out if figures else None)
+        if far:
+            res["far"] = far_results(far, L, length=max(p.ppl_lengths), tokens=int(p.eval_tokens), out=out,
+                                     device=_analysis_device(p.device))
     except Exception as e:  # an analysis failure must not lose the grid's results
         return {"key": key, "error": f"{type(e).__name__}: {e}"}
     res["key"] = key
@@ -67,6 +92,43 @@ def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) 
     tmp.write_text(text)
     tmp.replace(cache)
     return json.loads(text)  # the same plain-JSON form a cached read gives
+
+
+def _analysis_device(device: str) -> str:
+    import torch
+
+    return "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+
+
+def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, tokens: int, out: Path,
+                device: str = "cpu", corpus: str = "books") -> dict[str, Any]:
+    """fope.analysis.far on each model at ``length`` over the first ``tokens`` validation tokens of ``corpus`` (the
+    perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's own ppl(L)."""
+    import statistics
+
+    from fope.analysis.far import VARIANTS, far_attention_report
+    from fope.eval.adapters import load_model
+    from fope.eval.perplexity import tokens_from_corpus
+
+    res: dict[str, Any] = {"length": length, "tokens": tokens, "corpus": corpus, "runs": {}, "summary": {}}
+    for pe, runs in far.items():
+        ratios: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        for run, path in runs:
+            adapter = load_model(str(path), device=device)
+            stream = tokens_from_corpus(corpus, adapter.tokenizer, split="val", max_tokens=tokens + 1)[:tokens]
+            rep = far_attention_report(adapter.model, stream, train_len=L, length=length)
+            ppl_file = out / "runs" / run / "eval" / "ppl.json"
+            ppl_l = json.loads(ppl_file.read_text())["by_length"].get(str(L)) if ppl_file.is_file() else None
+            row = {"cycle_pairs": rep["cycle_pairs"], "edges": rep["edges"], "ppl_L": ppl_l,
+                   "variants": rep["variants"]}
+            res["runs"][run] = row
+            res.setdefault("cycle_pairs", {})[pe] = rep["cycle_pairs"]
+            if ppl_l:
+                for v, r in rep["variants"].items():
+                    ratios[v].append(r["ppl"] / ppl_l)
+        res["summary"][pe] = {v: {"mean": statistics.fmean(x), "std": statistics.stdev(x) if len(x) > 1 else None,
+                                  "n": len(x)} for v, x in ratios.items() if x}
+    return res
 
 
 def _compute(models: dict[str, Path | None], L: int, fig_dir: Path | None) -> dict[str, Any]:
@@ -181,6 +243,38 @@ def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = 
                        f"{_f(s['k_abs_mean']['mean'])} | {_f(m['damage_overall']['q'], 4)} | "
                        f"{_f(m['damage_overall']['k'], 4)} | {_f(r4)} | {_f(r16)} |")
         out.append("")
+    out += far_section(mech.get("far"), L)
     for name, path in (mech.get("figures") or {}).items():
         out += [f"![{name}]({path})", ""]
+    return out
+
+
+FAR_LABELS = {"full": "model unchanged", "window": "keys within L only",
+              "far_without_cycles": "far keys: without the cycle pairs",
+              "far_cycles_only": "far keys: cycle pairs only"}
+
+
+def far_section(far: dict[str, Any] | None, L: int) -> list[str]:
+    """Markdown lines of the far-attention decomposition (empty when it was not run)."""
+    if not far or not far.get("summary"):
+        return []
+    n = int(far["length"])
+    variants = list(FAR_LABELS)
+    out = [f"### Where the loss beyond L comes from: attention to far keys (ours; docs/analysis.md)", "",
+           (f"ppl({n}) / ppl({L}) of the main RoPE and FoPE runs (mean ± std over seeds) when the attention scores of "
+            f"keys at distance >= L = {L} are changed, on the perplexity evaluation's {far['tokens']:,} "
+            f"`{far['corpus']}` validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
+            "(FoPE's mixed pairs; RoPE's pairs with frequency >= 2π/L); FoPE's other pairs are position-free, "
+            "RoPE's other pairs are the ones whose angles beyond L were never seen in training. Where 'keys within L "
+            "only' is flat and the unchanged model is not, the growth comes from attending beyond L; the two far-key "
+            "columns say which pairs' scores at unseen distances do the harm."), "",
+           "| PE | cycle pairs | " + " | ".join(FAR_LABELS[v] for v in variants) + " |",
+           "|---" * (len(variants) + 2) + "|"]
+    for pe, summ in far["summary"].items():
+        cells = []
+        for v in variants:
+            m = summ.get(v)
+            cells.append("-" if not m else (f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m.get("std") else "")))
+        out.append(f"| {pe} | {(far.get('cycle_pairs') or {}).get(pe)} | " + " | ".join(cells) + " |")
+    out.append("")
     return out

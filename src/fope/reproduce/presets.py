@@ -85,6 +85,8 @@ class GridPreset:
     table2_overrides: dict = _f({}, "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
                                     "(the paper's Table 2 models are ~20M parameters); {}: the main runs' model, "
                                     "whose seed-0 runs then double as the arms without QK norm")
+    far_attention: bool = _f(True, "run the far-attention decomposition (fope.analysis.far) on every RoPE and FoPE "
+                                   "main run for the report's Mechanism section (about 30 s per cpu-tiny model)")
     ablation_groups: tuple = _f(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
                                                  "shape")
     nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
@@ -196,7 +198,7 @@ PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
         name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
                                       "(about 9 min on 2 CPU cores); the other experiments are in `cpu`",
-        **CPU_DEMO, seeds=1, experiments=("main",)),
+        **CPU_DEMO, seeds=1, experiments=("main",), far_attention=False),
     "cpu": GridPreset(
         name="cpu", description="the whole grid at the cpu-quick budget: 3 seeds of the main comparison, extension, "
                                 "every ablation, the passkey task, Table 2 (about 1 h on 2 idle CPU cores)",

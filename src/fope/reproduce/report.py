@@ -210,12 +210,14 @@ def _left_out(cfg: dict) -> list[str]:
     groups = list(cfg.get("ablation_groups") or ABLATION_GROUPS)
     missing_groups = [g for g in ABLATION_GROUPS if g not in groups] if "ablations" in ex else []
     no_zero_shot = "main" in ex and _main_passkey_skipped(cfg)
-    if not missing and not missing_groups and not no_zero_shot:
+    no_far = "main" in ex and cfg.get("far_attention") is False
+    if not missing and not missing_groups and not no_zero_shot and not no_far:
         return []
     parts = [f"experiment(s) {', '.join(f'`{e}`' for e in missing)}" if missing else "",
              f"ablation group(s) {', '.join(f'`{g}`' for g in missing_groups)}" if missing_groups else "",
-             "the zero-shot passkey test of the main runs (`main_passkey_trials=0`)" if no_zero_shot else ""]
-    full = " (the full grid is `fope reproduce --preset cpu`)" if missing or missing_groups else ""
+             "the zero-shot passkey test of the main runs (`main_passkey_trials=0`)" if no_zero_shot else "",
+             "the far-attention decomposition of the main runs (`far_attention=false`)" if no_far else ""]
+    full = " (the full grid is `fope reproduce --preset cpu`)" if missing or missing_groups or no_far else ""
     return ["**Left out by this preset:** " + "; ".join(p for p in parts if p) + full + ".", ""]
 
 

@@ -1,0 +1,185 @@
+"""Where does the loss beyond the training length come from? Attention to far keys, decomposed (ours).
+
+A model trained at length L and evaluated on chunks of n > L tokens sees query-key distances it never saw. This
+analysis re-runs the perplexity evaluation with the attention scores of those distances (d >= L) changed, one
+variant at a time, and reports the perplexity of each variant, overall and per position bucket:
+
+``full``                  the model unchanged (computed with the same explicit attention: equals the model)
+``window``                keys at distance >= L masked: every query sees at most the L most recent tokens
+``far_without_cycles``    beyond L, the score keeps only the rotary pairs that do not complete a cycle within L
+                          (FoPE's zero-frequency pairs; RoPE's pairs with ω < 2π/L)
+``far_cycles_only``       beyond L, the score keeps only the pairs that complete a cycle within L (FoPE's mixed
+                          pairs; RoPE's pairs with ω >= 2π/L)
+
+Scores within L are never changed, so the four variants agree on every position < L. If ``window`` is flat in n
+and ``full`` is not, the growth comes from attending beyond L; the two ``far_*`` variants say which pairs' scores
+at unseen distances do the harm. The split between the pairs is FoPE's own clip floor, so for FoPE the
+"without cycles" pairs are exactly position-free and the "cycles" pairs carry all of its position information.
+
+    from fope.analysis.far import far_attention_report
+    rep = far_attention_report(model, tokens, train_len=256, length=4096)
+    rep["variants"]["window"]["ppl"], rep["variants"]["full"]["buckets"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+VARIANTS = ("full", "window", "far_without_cycles", "far_cycles_only")
+_PAIR_VARIANTS = ("far_without_cycles", "far_cycles_only")
+
+
+def cycle_pairs(pos: Any, train_len: int) -> int:
+    """Number of leading rotary pairs (rotate-half layout) that complete a cycle within ``train_len``.
+
+    FoPE: its D_out mixed pairs (the rest are padded zero-frequency pairs). RoPE: the pairs with ω >= 2π/L (RoPE's
+    frequencies fall with the pair index, so they are the first ones). Other encodings have no rotary pairs.
+    """
+    from fope.pos import functional as PF
+    from fope.pos.fope import FoPE
+    from fope.pos.rope import RoPE
+
+    if isinstance(pos, FoPE):
+        if not pos.opts.clip_floor:
+            raise ValueError("fope without the clip floor mixes frequencies below 2π/L into its pairs: they do not "
+                             "split into cycle and position-free pairs")
+        if pos.train_len != train_len:
+            raise ValueError(f"fope's clip floor is at 2π/{pos.train_len}, not at the analysis' L = {train_len}")
+        return int(pos.d_out)
+    if isinstance(pos, RoPE):
+        inv = pos.inv_freq.float()
+        keep = PF.clip_floor_keep(inv, train_len)
+        n = int(keep.sum())
+        if not bool(keep[:n].all()):
+            raise ValueError("rope: frequencies are not in falling order; the cycle pairs are not the leading ones")
+        return n
+    raise ValueError(f"{type(pos).__name__} has no rotary pairs: only the 'full' and 'window' variants apply")
+
+
+def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int):
+    """An ``Attention._attend`` replacement: explicit softmax attention (fp32) with the variant's far scores."""
+
+    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor) -> torch.Tensor:
+        B, Hq, T, D = q.shape
+        Tk = k.shape[2]
+        if k.shape[1] != Hq:  # grouped-query attention: repeat each kv head for its query heads (HF repeat_kv)
+            k = k.repeat_interleave(Hq // k.shape[1], dim=1)
+            v = v.repeat_interleave(Hq // v.shape[1], dim=1)
+        kf, vf = k.float(), v.float()
+        k_pos = torch.arange(Tk, device=q.device)
+        scale = D ** -0.5
+        if variant in _PAIR_VARIANTS:
+            in_cycle = (torch.arange(D, device=q.device) % (D // 2)) < n_cycle  # (D,) the cycle pairs' dims
+            kc = kf * in_cycle
+        rows = max(1, attn.block_rows(B, Tk) // 2)  # two score tensors per block
+        outs = []
+        for r0 in range(0, T, rows):
+            r1 = min(T, r0 + rows)
+            qb = q[:, :, r0:r1].float()
+            s = qb @ kf.transpose(-1, -2) * scale  # (B, Hq, r, Tk)
+            bias = attn.pos.attn_bias(q_pos[r0:r1], k_pos)
+            if bias is not None:
+                s = s + bias.float()
+            dist = q_pos[r0:r1, None] - k_pos[None, :]  # (r, Tk)
+            far = dist >= train_len
+            if variant == "window":
+                s = s.masked_fill(far, float("-inf"))
+            elif variant in _PAIR_VARIANTS:
+                s_cycle = (qb * in_cycle) @ kc.transpose(-1, -2) * scale
+                s = torch.where(far, s - s_cycle if variant == "far_without_cycles" else s_cycle, s)
+            s = s.masked_fill(dist < 0, float("-inf"))
+            outs.append((torch.softmax(s, dim=-1) @ vf).to(q.dtype))
+        return torch.cat(outs, dim=2)
+
+    return attend
+
+
+@contextlib.contextmanager
+def attention_variant(model: Any, variant: str, *, train_len: int) -> Iterator[None]:
+    """Within the block, every attention layer of a fope ``CausalLM`` runs ``variant`` (see the module docstring)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown far-attention variant {variant!r}; choose from {VARIANTS}")
+    if not isinstance(train_len, int) or train_len < 1:
+        raise ValueError(f"train_len must be a positive int, got {train_len!r}")
+    blocks = getattr(model, "blocks", None)
+    if blocks is None:
+        raise ValueError(f"{type(model).__name__} is not a fope CausalLM (no .blocks): this analysis patches "
+                         f"fope's attention layers")
+    layers = [b.attn for b in blocks]
+    n_cycle = cycle_pairs(layers[0].pos, train_len) if variant in _PAIR_VARIANTS else 0
+    try:
+        for a in layers:
+            a._attend = _explicit_attend(a, variant, train_len, n_cycle)
+        yield
+    finally:
+        for a in layers:
+            a.__dict__.pop("_attend", None)
+
+
+def bucket_edges(train_len: int, length: int) -> list[int]:
+    """[0, L, 2L, 4L, ..., length]: position buckets of the report."""
+    edges, e = [0], train_len
+    while e < length:
+        edges.append(e)
+        e *= 2
+    return [*edges, length]
+
+
+@torch.no_grad()
+def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, train_len: int, length: int,
+                         variants: Sequence[str] | None = None, device: str | torch.device | None = None) -> dict:
+    """Perplexity of each variant on non-overlapping chunks of ``length`` tokens, overall and per position bucket.
+
+    Args:
+        model: a fope ``CausalLM`` (eval mode is set here).
+        tokens: the token stream; the first ``len // length`` chunks of exactly ``length`` tokens are scored (each
+            chunk predicts its tokens 1..length-1 from the ones before, like ``fope eval ppl``).
+        train_len: L, the distance from which scores count as "far".
+        length: chunk length n (> L for anything to differ).
+        variants: default every variant that applies (``full`` and ``window`` only for encodings without a split
+            into cycle and position-free rotary pairs: bias encodings, FoPE without the clip floor).
+    Returns:
+        {"train_len", "length", "chunks", "cycle_pairs", "edges", "variants": {name: {"ppl", "buckets": [ppl per
+        bucket [edges[i], edges[i+1])]}}}; position p is the position of the predicted token.
+    """
+    if length < 2:
+        raise ValueError(f"length must be >= 2, got {length}")
+    ids = torch.as_tensor(tokens, dtype=torch.long).flatten()
+    n_chunks = ids.numel() // length
+    if n_chunks < 1:
+        raise ValueError(f"{ids.numel()} tokens make no chunk of length {length}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    chunks = ids[: n_chunks * length].view(n_chunks, length).to(device)
+    model.eval()
+    edges = bucket_edges(train_len, length)
+    pos_layer = model.blocks[0].attn.pos
+    try:
+        n_cycle = cycle_pairs(pos_layer, train_len)
+    except ValueError:
+        n_cycle = None
+    if variants is None:
+        variants = VARIANTS if n_cycle is not None else ("full", "window")
+    out: dict[str, Any] = {"train_len": train_len, "length": length, "chunks": n_chunks, "cycle_pairs": n_cycle,
+                           "edges": edges, "variants": {}}
+    for variant in variants:
+        total = torch.zeros(length - 1, dtype=torch.float64)
+        with attention_variant(model, variant, train_len=train_len):
+            for c in range(n_chunks):
+                x = chunks[c: c + 1]
+                logits = model(x[:, :-1])
+                nll = F.cross_entropy(logits[0].float(), x[0, 1:], reduction="none")
+                total += nll.double().cpu()
+        nll = total / n_chunks  # (length-1,): the loss of predicting position p = 1..length-1
+        per_pos = torch.cat([torch.full((1,), float("nan"), dtype=torch.float64), nll])  # index = position
+        buckets = []
+        for a, b in zip(edges, edges[1:]):
+            seg = per_pos[max(a, 1): b]
+            buckets.append(round(math.exp(float(seg.mean())), 3))
+        out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets}
+    return out
