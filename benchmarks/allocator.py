@@ -25,7 +25,8 @@ from pathlib import Path
 VARIANTS = {"glibc-default": "0", "keep-freed": "1"}
 
 
-def one_run(train_args: list[str], keep: str) -> dict:
+def one_run(train_args: list[str], keep: str, *, losses: bool = False) -> dict:
+    """One `fope train` child process; its tokens/s, final loss and resource use (and its logged losses)."""
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "FOPE_KEEP_FREED_MEMORY": keep, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -41,7 +42,7 @@ def one_run(train_args: list[str], keep: str) -> dict:
             raise SystemExit(f"fope train failed:\n{err[-2000:]}")
         summary = json.loads(Path(f"{tmp}/run/summary.json").read_text())
     return {"tokens_per_s": summary["tokens_per_s"], "final_loss": summary["final_loss"], "wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "minor_faults": ru.ru_minflt,
-            "max_rss_mib": ru.ru_maxrss / 1024}
+            "max_rss_mib": ru.ru_maxrss / 1024, **({"losses": summary["losses"]} if losses else {})}
 
 
 def main() -> None:

@@ -107,3 +107,19 @@ def test_paper_optimizer_defaults():
     t = TrainConfig()
     assert (t.seed, t.lr, t.beta1, t.beta2, t.eps, t.weight_decay, t.final_lr_ratio, t.grad_clip) == \
         (6198, 6e-4, 0.9, 0.95, 1e-8, 0.1, 0.1, 1.0)
+
+
+def test_auto_precision_is_bf16_only_where_bf16_is_native(monkeypatch):
+    import torch
+
+    from fope.train.loop import autocast_context, resolve_precision
+
+    for caps, expected in (({"avx512_bf16": True, "amx_bf16": False}, "bf16"),
+                           ({"avx512_bf16": False, "amx_bf16": True}, "bf16"),
+                           ({"avx512_bf16": False, "amx_bf16": False}, "fp32"), ({}, "fp32")):
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda c=caps: dict(c))
+        assert resolve_precision("auto", torch.device("cpu")) == expected
+        assert isinstance(autocast_context("auto", torch.device("cpu")), torch.autocast) is (expected == "bf16")
+        assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+        assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"

@@ -78,7 +78,8 @@ class TrainConfig:
                                 "(= micro_batch * grad-accumulation * world size)")
     micro_batch: int = _f(8, "sequences per forward/backward on one process")
     seq_len: int | None = _f(None, "tokens per training sequence (None = model.train_len)")
-    precision: str = _f("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16 (autocast)")
+    precision: str = _f("auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, i.e. AVX-512 BF16 or AMX; "
+                                "fp32 on other CPUs), fp32 or bf16 (autocast)")
     device: str = _f("auto", "auto (cuda:LOCAL_RANK when available, else cpu), cpu or cuda")
     compile: bool = _f(False, "wrap the model in torch.compile")
     log_every: int = _f(10, "write a metrics line every this many steps")

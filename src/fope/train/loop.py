@@ -267,6 +267,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
                 break
     summary = _summary(job, out, step=step, stopped=stopped,
                        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9))
+    summary["precision"] = resolve_precision(t.precision, info.device)  # what `auto` chose on this machine
     if info.is_main:
         if summary["finished"]:
             atomic_json(out / "summary.json", summary)
@@ -337,9 +338,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX BF16). There bf16 autocast trains the CPU presets
+    faster than fp32 (docs/performance.md); elsewhere PyTorch emulates bf16 and autocast can be slower."""
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``: ``auto`` is bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or (device.type == "cpu" and native_bf16_cpu()):
+        return "bf16"
+    return "fp32"
+
+
 def autocast_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast for ``bf16`` (and ``auto`` on CUDA); nothing for fp32. Reusable as a context manager."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    """bf16 autocast for ``bf16`` (and ``auto`` where :func:`resolve_precision` picks bf16); nothing for fp32.
+    Reusable as a context manager."""
+    if resolve_precision(precision, device) == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
