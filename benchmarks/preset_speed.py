@@ -5,8 +5,9 @@ the ratio, and both loss curves (max |difference| over the logged steps).
     python benchmarks/preset_speed.py --repeats 3 -- --preset cpu-tiny --pe rope train.max_steps=100
     python benchmarks/preset_speed.py --repeats 3 -- --preset cpu-small --pe rope train.max_steps=60
 
-"before": FOPE_KEEP_FREED_MEMORY=0 and train.precision=fp32. "now": the defaults (freed memory kept,
-train.precision=auto, which is bf16 autocast on a CPU with native bf16). Everything after ``--`` goes to
+"before": FOPE_KEEP_FREED_MEMORY=0, train.precision=fp32 and train.loss_chunk=0. "now": the defaults (freed
+memory kept, train.precision=auto, which is bf16 autocast on a CPU with native bf16, and train.loss_chunk=-1, the
+output layer and loss in chunks on CPU); "now without loss chunks" isolates the last. Everything after ``--`` goes to
 ``fope train``; runs with ``OMP_NUM_THREADS=1`` unless set. Prints a Markdown table and one JSON line.
 """
 
@@ -41,24 +42,26 @@ def main() -> None:
     from fope.train.loop import resolve_precision
 
     one_run = _allocator().one_run
-    variants = {"before": (train_args + ["train.precision=fp32"], "0"), "now": (train_args, "1")}
+    variants = {"before": (train_args + ["train.precision=fp32", "train.loss_chunk=0"], "0"), "now": (train_args, "1"),
+                "now without loss chunks": (train_args + ["train.loss_chunk=0"], "1")}
     names = list(variants)
     rows: dict[str, list[dict]] = {n: [] for n in names}
     for r in range(a.repeats):
-        for n in names[r % 2:] + names[:r % 2]:  # rotate the order every repeat
+        for n in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every repeat
             args, keep = variants[n]
             rows[n].append(one_run(args, keep, losses=True))
             print(f"repeat {r + 1}/{a.repeats} {n}: {rows[n][-1]['tokens_per_s']:,.0f} tok/s, final loss "
                   f"{rows[n][-1]['final_loss']:.4f}", file=sys.stderr, flush=True)
     med = {n: statistics.median(x["tokens_per_s"] for x in rows[n]) for n in names}
     curves = {n: dict((int(s), float(v)) for s, v in rows[n][0]["losses"]) for n in names}
-    common = sorted(set(curves["before"]) & set(curves["now"]))
+    common = sorted(set(curves["before"]) & set(curves["now"]))  # now vs before
     diffs = [curves["now"][s] - curves["before"][s] for s in common]
     now_precision = resolve_precision("auto", torch.device("cpu"))
     print(f"| variant | precision | train tok/s (median of {a.repeats}) | final loss | tok/s / before |")
     print("|---|---|---|---|---|")
     for n in names:
         prec = "fp32" if n == "before" else f"auto = {now_precision}"
+        prec += ", whole logits" if n != "now" else ", loss in chunks"
         print(f"| {n} | {prec} | {med[n]:,.0f} | {rows[n][0]['final_loss']:.4f} | {med[n] / med['before']:.3f} |")
     print(f"\nloss curves over {len(common)} logged steps: max |now - before| {max(map(abs, diffs)):.4f}, "
           f"mean {statistics.fmean(diffs):+.4f}")

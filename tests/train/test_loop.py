@@ -77,11 +77,11 @@ def test_sigterm_checkpoints_and_resumes_exactly(full_run, shards, tmp_path, mon
     real = loop_module.compute_loss
     calls = {"n": 0}
 
-    def send_sigterm_during_step_5(model, x, y):
+    def send_sigterm_during_step_5(model, x, y, **kw):
         calls["n"] += 1
         if calls["n"] == 9:  # micro-batch 1 of step 5 (2 micro-batches per step)
             os.kill(os.getpid(), signal.SIGTERM)
-        return real(model, x, y)
+        return real(model, x, y, **kw)
 
     monkeypatch.setattr(loop_module, "compute_loss", send_sigterm_during_step_5)
     summary = train(tiny_experiment(shards), out)
@@ -98,9 +98,9 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(shards, tmp_path, monkeypatch)
     real = loop_module.compute_loss
     calls = {"n": 0}
 
-    def nan_at_step_6(model, x, y):
+    def nan_at_step_6(model, x, y, **kw):
         calls["n"] += 1
-        loss = real(model, x, y)
+        loss = real(model, x, y, **kw)
         return loss * float("nan") if calls["n"] > 10 else loss
 
     monkeypatch.setattr(loop_module, "compute_loss", nan_at_step_6)
@@ -180,7 +180,7 @@ def test_resume_refuses_a_changed_config_and_model_is_a_copy(full_run, shards, t
 
 def test_nan_before_the_first_checkpoint_names_none(shards, tmp_path, monkeypatch):
     real = loop_module.compute_loss
-    monkeypatch.setattr(loop_module, "compute_loss", lambda m, x, y: real(m, x, y) * float("nan"))
+    monkeypatch.setattr(loop_module, "compute_loss", lambda m, x, y, **kw: real(m, x, y, **kw) * float("nan"))
     with pytest.raises(NonFiniteLossError, match="No checkpoint was written yet"):
         train(tiny_experiment(shards), tmp_path / "nan0")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 import fope.pos
@@ -183,13 +184,34 @@ class CausalLM(nn.Module):
             cache.advance(input_ids.shape[1])
         return self.norm(x)
 
-    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """input_ids (B, T) long -> logits (B, T, V) in fp32.
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None, *, targets: torch.Tensor | None = None,
+                loss_chunk: int = 0) -> torch.Tensor:
+        """input_ids (B, T) long -> logits (B, T, V) in fp32; with ``targets`` (B, T) long, the mean next-token
+        cross-entropy (a scalar, fp32) instead.
 
         With a cache, the new tokens get positions cache.length .. cache.length+T-1 and their keys/values
-        are appended to it.
+        are appended to it. ``loss_chunk`` > 0 (with targets): the output layer and the cross-entropy run on chunks
+        of that many tokens, each recomputed in the backward pass, so the (B·T, V) logits and their gradient never
+        exist whole; the same loss up to the order of the summation (docs/performance.md: faster on CPU, where
+        the whole logits do not fit in cache).
         """
-        return self.lm_head(self.hidden_states(input_ids, cache)).float()
+        h = self.hidden_states(input_ids, cache)
+        if targets is None:
+            return self.lm_head(h).float()
+        h, t = h.reshape(-1, h.shape[-1]), targets.reshape(-1)
+        if loss_chunk <= 0 or t.numel() <= loss_chunk:
+            return F.cross_entropy(self.lm_head(h).float(), t)
+        total = h.new_zeros((), dtype=torch.float32)
+        for hc, tc in zip(h.split(loss_chunk), t.split(loss_chunk)):
+            if torch.is_grad_enabled():
+                total = total + torch.utils.checkpoint.checkpoint(self._chunk_loss, hc, tc, use_reentrant=False)
+            else:
+                total = total + self._chunk_loss(hc, tc)
+        return total / t.numel()
+
+    def _chunk_loss(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Summed cross-entropy of one chunk of tokens: h (n, C), t (n,)."""
+        return F.cross_entropy(self.lm_head(h).float(), t, reduction="sum")
 
     def num_params(self, *, trainable: bool = True) -> int:
         """Number of parameters (trainable only by default; FoPE's fixed coefficients are not trainable)."""

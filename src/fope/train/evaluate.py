@@ -11,16 +11,40 @@ from .data import eval_window_ids, get_batch
 from .distributed import DistInfo, all_reduce_sum
 
 
-def token_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy. inputs, targets: (B, T) long."""
+def token_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
+               loss_chunk: int = 0) -> torch.Tensor:
+    """Mean next-token cross-entropy. inputs, targets: (B, T) long.
+
+    ``loss_chunk`` > 0 and a fope CausalLM (also inside DDP or torch.compile): the model computes the loss itself,
+    in chunks of that many tokens (`CausalLM.forward(targets=...)`); other models return logits.
+    """
+    if loss_chunk > 0 and _computes_loss(model):
+        return model(inputs, targets=targets, loss_chunk=loss_chunk)
     logits = model(inputs)  # (B, T, V) fp32
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+
+def _computes_loss(model: torch.nn.Module) -> bool:
+    from fope.model import CausalLM
+
+    inner = getattr(model, "_orig_mod", model)  # torch.compile
+    inner = getattr(inner, "module", inner)  # DistributedDataParallel
+    inner = getattr(inner, "_orig_mod", inner)
+    return isinstance(inner, CausalLM)
+
+
+def loss_chunk_tokens(setting: int, device: torch.device, vocab_size: int) -> int:
+    """``train.loss_chunk`` resolved: -1 (auto) is chunks of 2^20 / V tokens (4 MiB of fp32 logits) on CPU and no
+    chunking on other devices; 0 is off; N > 0 is N tokens."""
+    if setting >= 0:
+        return setting
+    return max(64, 2**20 // max(1, vocab_size)) if device.type == "cpu" else 0
 
 
 @torch.no_grad()
 def validation_losses(model: torch.nn.Module, val: dict, *, windows: int,
                       batch: int, vocab_size: int, info: DistInfo,
-                      autocast: contextlib.AbstractContextManager) -> dict[str, float]:
+                      autocast: contextlib.AbstractContextManager, loss_chunk: int = 0) -> dict[str, float]:
     """``{"val_loss": ..., "val_loss/NAME": ...}``: mean token loss over ``windows`` evenly spread windows."""
     was_training = model.training
     model.eval()
@@ -31,7 +55,7 @@ def validation_losses(model: torch.nn.Module, val: dict, *, windows: int,
         for i in range(0, len(ids), batch):
             x, y = get_batch(tokens, ids[i:i + batch], info.device, vocab_size)
             with autocast:
-                loss = token_loss(model, x, y)
+                loss = token_loss(model, x, y, loss_chunk=loss_chunk)
             total += torch.stack([loss.double() * len(x), torch.tensor(float(len(x)), device=info.device,
                                                                         dtype=torch.float64)])
         all_reduce_sum(total, info)

@@ -47,7 +47,7 @@ from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_
 from .config import RESUME_MAY_CHANGE, ExperimentConfig, TrainConfig, config_diff
 from .continual import init_from_source
 from .data import TokenData, cache_root, get_batch, prepare_data
-from .evaluate import token_loss, validation_losses
+from .evaluate import loss_chunk_tokens, token_loss, validation_losses
 from .metrics import MetricLogger, read_metrics
 from .optim import build_optimizer, lr_at, set_lr
 from .signals import StopRequest
@@ -174,6 +174,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     data = job.data
     order = D.WindowOrder(len(data.train), t.seed)
     autocast = autocast_context(t.precision, info.device)
+    chunk = loss_chunk_tokens(t.loss_chunk, info.device, job.vocab_size)
     logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=job.config,
                           wandb_project=t.wandb_project, resume_step=step) if info.is_main else None
     params = [p for p in model.parameters() if p.requires_grad]
@@ -194,7 +195,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
 
     def evaluate() -> dict[str, float]:
         return validation_losses(model, data.val, windows=t.eval_windows, batch=t.micro_batch,
-                                 vocab_size=job.vocab_size, info=info, autocast=autocast)
+                                 vocab_size=job.vocab_size, info=info, autocast=autocast, loss_chunk=chunk)
 
     # -- the loop -------------------------------------------------------------------------------------------
     bar = tqdm(total=t.max_steps, initial=step, disable=not (info.is_main and job.progress), unit="step",
@@ -216,7 +217,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
                 sync = net.no_sync() if info.distributed and micro < accum - 1 else contextlib.nullcontext()
                 with sync:
                     with autocast:
-                        loss = compute_loss(net, x, y)
+                        loss = compute_loss(net, x, y, loss_chunk=chunk)
                     (loss / accum).backward()
                 loss_sum += loss.detach()
                 if micro < accum - 1 and D.any_process(stop.requested, info):  # a signal inside a long step
@@ -327,9 +328,10 @@ def _closing(bar: Any, logger: MetricLogger | None):
             logger.close()
 
 
-def compute_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def compute_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
+                 loss_chunk: int = 0) -> torch.Tensor:
     """Training loss of one micro-batch (a module-level function so tests can inject failures)."""
-    return token_loss(model, inputs, targets)
+    return token_loss(model, inputs, targets, loss_chunk=loss_chunk)
 
 
 def seed_everything(seed: int) -> None:
