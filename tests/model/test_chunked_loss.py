@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import fope.model
-from fope.train.evaluate import _computes_loss, loss_chunk_tokens, token_loss
+from fope.train.evaluate import _computes_loss, token_loss
 
 
 def _model(pe="rope"):
@@ -70,10 +70,3 @@ def test_token_loss_uses_the_model_loss_through_wrappers_and_falls_back_otherwis
     logits_only = torch.nn.Sequential(torch.nn.Embedding(97, 97))  # not a CausalLM: full logits path
     assert not _computes_loss(logits_only)
     assert token_loss(logits_only, x[:, :-1], x[:, 1:], loss_chunk=4).shape == ()
-
-
-def test_loss_chunk_resolution():
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert loss_chunk_tokens(-1, cpu, 4096) == 256 and loss_chunk_tokens(-1, cpu, 2048) == 512
-    assert loss_chunk_tokens(-1, cpu, 10**7) == 64 and loss_chunk_tokens(-1, cuda, 4096) == 0
-    assert loss_chunk_tokens(0, cpu, 4096) == 0 and loss_chunk_tokens(100, cuda, 4096) == 100

@@ -53,7 +53,7 @@ def test_unknown_key_names_closest(cfg, key, suggestion):
     ("train.lr", "not of the form key=value"),
     ("train.lr=-1", "train.lr must be > 0"),
     ("train.precision=fp8", "train.precision must be one of"),
-    ("train.loss_chunk=-2", "train.loss_chunk must be -1"),
+    ("train.loss_chunk=-1", "train.loss_chunk must be 0"),
     ("train.micro_batch=5", "global_batch=16 must be a positive multiple of train.micro_batch=5"),
     ("model.d_model=100", "d_model=100 is not divisible by n_heads=3"),
     ("model.pe=rotary", "unknown pe 'rotary'"),

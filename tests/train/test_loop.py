@@ -208,3 +208,13 @@ def test_non_finite_parameters_are_never_checkpointed(shards, tmp_path, monkeypa
     with pytest.raises(NonFiniteLossError, match=r"not finite after step 8; not saving it.*checkpoint \(step 4\)"):
         train(tiny_experiment(shards), out)
     assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] == 4
+
+
+def test_loss_in_chunks_trains_like_whole_logits(shards, tmp_path):
+    """train.loss_chunk: the same training run (fp32) within summation-order noise, validation included."""
+    whole = train(tiny_experiment(shards, precision="fp32"), tmp_path / "whole")
+    chunked = train(tiny_experiment(shards, precision="fp32", loss_chunk=24), tmp_path / "chunked")
+    a, b = losses(tmp_path / "whole"), losses(tmp_path / "chunked")
+    assert [s for s, _ in a] == [s for s, _ in b] and len(a) == 12
+    assert max(abs(x - y) for (_, x), (_, y) in zip(a, b)) < 1e-4
+    assert abs(whole["final_val_loss"] - chunked["final_val_loss"]) < 1e-4

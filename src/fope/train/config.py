@@ -82,8 +82,8 @@ class TrainConfig:
                                 "fp32 on other CPUs), fp32 or bf16 (autocast)")
     device: str = _f("auto", "auto (cuda:LOCAL_RANK when available, else cpu), cpu or cuda")
     compile: bool = _f(False, "wrap the model in torch.compile")
-    loss_chunk: int = _f(-1, "output layer + cross-entropy in chunks of this many tokens, recomputed in backward "
-                             "(-1 auto: 2^20/vocab tokens on CPU, off on GPU; 0 off)")
+    loss_chunk: int = _f(0, "output layer + cross-entropy in chunks of this many tokens, recomputed in backward, so "
+                            "the whole logits never exist (memory; measured slower on CPU); 0 = off")
     log_every: int = _f(10, "write a metrics line every this many steps")
     eval_every: int = _f(100, "validation loss on held-out windows every this many steps (0 = only at the end)")
     eval_windows: int = _f(32, "number of held-out validation windows per corpus and evaluation")
@@ -190,8 +190,8 @@ class ExperimentConfig:
             (self.seq_len >= 2, f"sequence length must be >= 2, got {self.seq_len}"),
             (t.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}, got {t.precision!r}"),
             (t.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, got {t.device!r}"),
-            (isinstance(t.loss_chunk, int) and t.loss_chunk >= -1,
-             f"train.loss_chunk must be -1 (auto), 0 (off) or a positive number of tokens, got {t.loss_chunk!r}"),
+            (isinstance(t.loss_chunk, int) and t.loss_chunk >= 0,
+             f"train.loss_chunk must be 0 (off) or a positive number of tokens, got {t.loss_chunk!r}"),
             (t.log_every >= 1 and t.save_every >= 1 and t.eval_every >= 0,
              f"train.log_every/save_every must be >= 1 and eval_every >= 0, got "
              f"{t.log_every}/{t.save_every}/{t.eval_every}"),

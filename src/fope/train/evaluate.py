@@ -33,13 +33,6 @@ def _computes_loss(model: torch.nn.Module) -> bool:
     return isinstance(inner, CausalLM)
 
 
-def loss_chunk_tokens(setting: int, device: torch.device, vocab_size: int) -> int:
-    """``train.loss_chunk`` resolved: -1 (auto) is chunks of 2^20 / V tokens (4 MiB of fp32 logits) on CPU and no
-    chunking on other devices; 0 is off; N > 0 is N tokens."""
-    if setting >= 0:
-        return setting
-    return max(64, 2**20 // max(1, vocab_size)) if device.type == "cpu" else 0
-
 
 @torch.no_grad()
 def validation_losses(model: torch.nn.Module, val: dict, *, windows: int,

@@ -47,7 +47,7 @@ from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_
 from .config import RESUME_MAY_CHANGE, ExperimentConfig, TrainConfig, config_diff
 from .continual import init_from_source
 from .data import TokenData, cache_root, get_batch, prepare_data
-from .evaluate import loss_chunk_tokens, token_loss, validation_losses
+from .evaluate import token_loss, validation_losses
 from .metrics import MetricLogger, read_metrics
 from .optim import build_optimizer, lr_at, set_lr
 from .signals import StopRequest
@@ -174,7 +174,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     data = job.data
     order = D.WindowOrder(len(data.train), t.seed)
     autocast = autocast_context(t.precision, info.device)
-    chunk = loss_chunk_tokens(t.loss_chunk, info.device, job.vocab_size)
+    chunk = t.loss_chunk
     logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=job.config,
                           wandb_project=t.wandb_project, resume_step=step) if info.is_main else None
     params = [p for p in model.parameters() if p.requires_grad]
