@@ -90,33 +90,31 @@ def test_paper_page_is_linked(doc):
     assert "paper.md" in (ROOT / doc).read_text(encoding="utf-8")
 
 
+def _script(path: str):
+    """A benchmarks/ or scripts/ file (not a package) as a module, to call its ``table`` function."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("script,log", [("pilot_sweep.py", "pilots.jsonl"), ("passkey_pilot.py", "passkey.jsonl")])
 def test_pilot_tables_in_reproduce_md_are_generated_from_their_logs(script, log):
     """docs/reproduce.md holds each pilot table exactly as `benchmarks/SCRIPT --table LOG` prints it."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(script[:-3], ROOT / "benchmarks" / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script(f"benchmarks/{script}")
     table = module.table(str(ROOT / "docs" / "results" / "pilots" / log))
     assert table in (ROOT / "docs" / "reproduce.md").read_text(), f"regenerate the table with {script} --table"
 
 
 def test_far_attention_table_in_analysis_md_is_generated_from_its_json():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("far_attention", ROOT / "scripts" / "far_attention.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("scripts/far_attention.py")
     table = module.table(str(ROOT / "docs" / "results" / "analysis" / "far_attention.json"))
     assert table in (ROOT / "docs" / "analysis.md").read_text(), "regenerate it with scripts/far_attention.py --table"
 
 
 def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("grid_speed", ROOT / "benchmarks" / "grid_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("benchmarks/grid_speed.py")
     table = module.table(str(ROOT / "docs" / "results" / "cpu-quick" / "results.json"))
     assert table in (ROOT / "docs" / "performance.md").read_text(), "regenerate it with benchmarks/grid_speed.py"
