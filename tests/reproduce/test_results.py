@@ -220,3 +220,20 @@ def test_untested_main_runs_carry_no_passkey_numbers(tmp_path, Fake, make_small_
     assert (tmp_path / "report" / "figures" / "main_ppl.png").is_file()
     assert not (tmp_path / "report" / "figures" / "main_passkey.png").exists()  # no empty passkey axes
     assert "main_passkey.png" not in paths["report"].read_text()
+
+
+def test_report_names_the_training_precision(finished):
+    """The settings say which precision `auto` resolved to (bf16 only on hardware with native bf16)."""
+    _grid, _out, res = finished
+    res = copy.deepcopy(res)
+    res["config"]["train_overrides"] = {"train.precision": "auto"}
+    for info in res["runs"].values():
+        info["precision"] = "fp32"
+    assert "training precision fp32 (`train.precision=auto`)" in render_report(res)
+    next(iter(res["runs"].values()))["precision"] = "bf16"
+    assert "training precision bf16 and fp32 (`train.precision=auto`)" in render_report(res)
+    for info in res["runs"].values():  # results.json of runs that did not record it
+        info.pop("precision")
+    assert "training precision" not in render_report(res)
+    res["config"]["train_overrides"] = {"train.precision": "bf16"}
+    assert "; training precision bf16\n" in render_report(res)

@@ -1,6 +1,6 @@
 """`fope reproduce`: run the paper's experiment grid at a chosen scale and write the report.
 
-    fope reproduce --preset cpu-quick --out runs/repro-quick        # the six-PE main comparison, ~9 min on 2 cores
+    fope reproduce --preset cpu-quick --out runs/repro-quick        # the six-PE main comparison, 8-14 min on 2 cores
     fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (about an hour, 2 cores)
     fope reproduce --preset gpu-quick --out runs/repro-gpu-quick    # one GPU, <= 15 min
     fope reproduce --preset gpu --out runs/repro-gpu                # one GPU, <= 3 h

@@ -5,7 +5,7 @@ A `GridPreset` fixes everything the grid needs besides the experiments themselve
 lengths and the ablation values. `fope.reproduce.experiments.build_grid` turns a preset into the list of runs.
 
 CPU presets (run here, sized from measured wall times on 2 CPU cores; see docs/reproduce.md):
-    cpu-quick   the six-PE main comparison (1 seed) at the budget where RoPE degrades beyond L, ~9 min
+    cpu-quick   the six-PE main comparison (1 seed) at the budget where RoPE degrades beyond L, 8-14 min
     cpu         the same budget, the whole grid: 3 seeds, extension, ablations, passkey task, Table 2, about 1 h
 
 GPU presets (one GPU; `--nproc N` runs each training run under torchrun on N GPUs):
@@ -168,11 +168,12 @@ def _length(factor: float, train_len: int) -> int:
 
 # --------------------------------------------------------------------------- the presets
 # The budget of both CPU presets, chosen by the pilot sweep of docs/reproduce.md: at L = 256 and 700 steps x 16
-# sequences (2.9M tokens, bf16 autocast) RoPE's ppl(16L)/ppl(L) is past 1.5 while FoPE's stays near 1.2; at
-# L = 128 FoPE degrades more (1.26-1.31), and below ~2M tokens RoPE does not degrade (1.17 at 0.8M).
+# sequences (2.9M tokens) RoPE's ppl(16L)/ppl(L) is past 1.5 while FoPE's stays near 1.2; at L = 128 FoPE degrades
+# more (1.26-1.31), and below ~2M tokens RoPE does not degrade (1.17 at 0.8M). Precision is `auto`: bf16 autocast
+# on a CPU with native bf16 (AVX-512 BF16 / AMX), fp32 elsewhere, where emulated bf16 is ~10x slower than fp32.
 CPU_DEMO: dict[str, Any] = dict(
     base="cpu-tiny", train_len=256, steps=700, warmup_steps=70, global_batch=16, micro_batch=16, lr=4e-3,
-    train_overrides={"train.precision": "bf16"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
+    train_overrides={"train.precision": "auto"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
     eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=2400,
     retrieval_share=0.6, jobs=2, threads=1)
 
@@ -197,7 +198,8 @@ def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPres
 PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
         name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
-                                      "(about 9 min on 2 CPU cores); the other experiments are in `cpu`",
+                                      "(8 min on 2 CPU cores with native bf16, 14 min in fp32 on AVX2); the other "
+                                      "experiments are in `cpu`",
         **CPU_DEMO, seeds=1, experiments=("main",), far_attention=False),
     "cpu": GridPreset(
         name="cpu", description="the whole grid at the cpu-quick budget: 3 seeds of the main comparison, extension, "

@@ -236,12 +236,27 @@ def _settings(r: dict, L: int, model: dict, train: dict, data: dict) -> list[str
              + (f" = {tokens:,} tokens" if tokens else "") + f", lr {train.get('lr')}, warm-up {train.get('warmup_steps')}",
              (f"- seeds (main comparison): {cfg.get('seeds')}; FoPE sigma {cfg.get('sigma')}; sigma sweep "
              f"{cfg.get('sigmas')}; D sweep {cfg.get('freq_dims')}"),
-             f"- execution: {cfg.get('jobs')} run(s) at a time, {cfg.get('threads') or 'default'} torch thread(s) each",
+             f"- execution: {cfg.get('jobs')} run(s) at a time, {cfg.get('threads') or 'default'} torch thread(s) each"
+             + _precisions(r),
              (f"- perplexity: non-overlapping chunks, {cfg.get('eval_tokens'):,} tokens scored per length (cut to a "
              "multiple of the longest length, the same tokens for every length); passkey: "
              f"{cfg.get('passkey_trials')} trials per length ({cfg.get('ablation_passkey_trials')} for ablations), "
              "needle depth uniform, seed 0"), ""]
     return lines
+
+
+def _precisions(r: dict) -> str:
+    """The training precision(s) the runs resolved to (``auto`` is bf16 autocast only where the hardware has bf16)."""
+    found = sorted({str(info["precision"]) for info in (r.get("runs") or {}).values() if info.get("precision")})
+    if not found:  # results.json written before runs recorded their precision
+        requested = _requested_precision(r)
+        return "" if requested == "auto" else f"; training precision {requested}"
+    return f"; training precision {' and '.join(found)} (`train.precision={_requested_precision(r)}`)"
+
+
+def _requested_precision(r: dict) -> str:
+    overrides = (r.get("config") or {}).get("train_overrides") or {}
+    return str(overrides.get("train.precision", "auto"))
 
 
 def _session_commits(r: dict) -> str:

@@ -7,7 +7,7 @@ sample standard deviation over seeds, None for a single run):
      "config": {grid preset fields..., "base_config": resolved fope.train config of the first run},
      "machine": {...}, "wall_time_s": elapsed seconds of all sessions, "compute_s": training + evaluation seconds
      summed over runs, "sessions": [{"started", "wall_s", "command"}],
-     "runs": {name: {"train_wall_s", "eval_wall_s", "final_loss", "tokens", "overrides", "init_from"}},
+     "runs": {name: {"train_wall_s", "eval_wall_s", "final_loss", "tokens", "precision", "overrides", "init_from"}},
      "metrics": {"ppl": "...", ...}              what each metric means,
      "main": {pe: CELL}, "extension": {arm: CELL}, "ablations": {group: {arm: CELL}},
      "passkey_variant": {pe: CELL}, "missing": [run names without complete results]}
@@ -183,7 +183,8 @@ def _run_info(out: Path, grid: Grid, name: str) -> dict[str, Any]:
             n_evals += 1
     info.update(train_wall_s=record.get("train_wall_s"), eval_wall_s=eval_wall, final_loss=summary.get("final_loss"),
                 first_loss=summary.get("first_loss"), tokens=summary.get("tokens"),
-                tokens_per_s=summary.get("tokens_per_s"), complete=n_evals == len(reqs))
+                tokens_per_s=summary.get("tokens_per_s"), precision=summary.get("precision"),
+                complete=n_evals == len(reqs))
     return info
 
 
