@@ -150,6 +150,11 @@ class KeyCopyLM(StandIn):
 
     window = 16
 
+    @staticmethod
+    def answer(key: str) -> str:
+        """The digits the model emits for the key it read (the key itself; subclasses change it)."""
+        return key
+
     def __init__(self, tok: Tok):
         super().__init__(tok.vocab_size)
         self.tok = tok
@@ -169,7 +174,7 @@ class KeyCopyLM(StandIn):
         q = text.rfind(pk.QUESTION)
         if m is None or q < 0:
             return out
-        gen, target = text[q + len(pk.QUESTION) :], f" {m.group(1)}."
+        gen, target = text[q + len(pk.QUESTION) :], f" {self.answer(m.group(1))}."
         if gen == target:
             out[self.tok.eos_id] = 20.0
         elif target.startswith(gen):
@@ -178,6 +183,14 @@ class KeyCopyLM(StandIn):
                 if s and rest.startswith(s):
                     out[i] = 20.0 + len(s)
         return out
+
+
+class ReversedKeyLM(KeyCopyLM):
+    """Finds the key but emits its digits in reverse order (a model that retrieves without copying in order)."""
+
+    @staticmethod
+    def answer(key: str) -> str:
+        return key[::-1]
 
 
 class FailingLM(StandIn):

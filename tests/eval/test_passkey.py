@@ -9,7 +9,7 @@ import pytest
 from fope.eval import FopeAdapter, garbage_for_target, passkey_eval, passkey_prompt
 from fope.eval import passkey as pk
 
-from .conftest import FailingLM, KeyCopyLM, UniformLM
+from .conftest import FailingLM, KeyCopyLM, ReversedKeyLM, UniformLM
 
 
 def test_prompt_is_the_five_spec_lines():
@@ -123,6 +123,31 @@ def test_distractor_keys():
     d = pk.distractor_keys(31415, 9, rng)
     assert len(d) == 9 and len(set(d)) == 9 and 31415 not in d and all(10000 <= k <= 99999 for k in d)
     assert sorted(pk.distractor_keys(7, 9, rng)) == [1, 2, 3, 4, 5, 6, 8, 9]  # only 8 one-digit keys remain
+
+
+def test_digit_scores():
+    assert pk.digit_scores(31415, 31415) == (1.0, 1.0)
+    assert pk.digit_scores(31415, 51413) == (0.6, 1.0)  # 1, 4, 1 in place; the same five digits
+    assert pk.digit_scores(31235, 13135) == (0.4, 0.8)  # only the last 3 and 5 in place; the 2 missing
+    assert pk.digit_scores(4082, 408) == (0.75, 0.75)  # a digit short
+    assert pk.digit_scores(7, None) == (0.0, 0.0)
+    assert pk.digit_scores(12, 123456) == (1.0, 1.0)  # extra digits are not penalised by either score
+
+
+def test_digit_scores_of_a_model_that_reverses_the_key(tok):
+    """Exact per-length means against a re-derivation from the keys alone."""
+    res = passkey_eval(FopeAdapter(ReversedKeyLM(tok)), tok, [128, 256], trials=6, seed=5, progress=False)
+    gen = res["generate"]
+    for L in (128, 256):
+        keys = [str(t["key"]) for t in res["trials"] if t["length"] == L]
+        got = [int(k[::-1]) for k in keys]  # what the model emits, leading zeros dropped by int()
+        assert [t["predicted"] for t in res["trials"] if t["length"] == L] == got
+        in_place = [sum(a == b for a, b in zip(k, str(g))) / len(k) for k, g in zip(keys, got)]
+        present = [sum(min(k.count(d), str(g).count(d)) for d in "0123456789") / len(k) for k, g in zip(keys, got)]
+        assert gen["digits_in_place"]["by_length"][L] == pytest.approx(sum(in_place) / len(keys), abs=1e-12)
+        assert gen["digits_present"]["by_length"][L] == pytest.approx(sum(present) / len(keys), abs=1e-12)
+        assert res["by_length"][L] == sum(k == k[::-1] for k in keys) / len(keys)  # palindromes only
+    assert max(gen["digits_present"]["by_length"].values()) > max(gen["digits_in_place"]["by_length"].values())
 
 
 def test_first_integer():

@@ -19,7 +19,12 @@ for every length (so the trials at one length never depend on which other length
 
 Scores:
 * generation: greedy decoding of `max_new_tokens` (10) tokens with the KV cache, stopping at EOS; the
-  trial is correct iff the first integer in the decoded continuation equals K.
+  trial is correct iff the first integer in the decoded continuation equals K. Two graded scores of the same
+  generation say how a wrong answer is wrong (`digit_scores`): `digits_in_place`, the share of K's digits
+  generated at their own position, and `digits_present`, the share of K's digits (as a multiset) that occur
+  anywhere in the generated number. A model that has found the needle but cannot copy it in order (small
+  models trained on little data: they lack the induction heads that copy a digit sequence) scores high on
+  the second and low on the first.
 * likelihood (signal for models too small to retrieve): teacher-forced log p(" K" | prompt) against
   `n_distractors` seeded keys with K's number of digits (and, where possible, as many tokens, so that
   a summed log-probability does not favour shorter tokenizations); reports the rank of the true key among the
@@ -276,6 +281,21 @@ def run_trial(
     )
 
 
+def digit_scores(key: int, predicted: int | None) -> tuple[float, float]:
+    """(digits in place, digits present) of a generated number against the key, each in [0, 1].
+
+    In place: positions i < len(K) where the prediction's i-th digit is K's i-th digit, over len(K).
+    Present: size of the multiset intersection of the two numbers' digits, over len(K).
+    """
+    k = str(key)
+    if predicted is None:
+        return 0.0, 0.0
+    p = str(predicted)
+    in_place = sum(a == b for a, b in zip(k, p)) / len(k)
+    present = sum(min(k.count(d), p.count(d)) for d in set(k)) / len(k)
+    return in_place, present
+
+
 def first_integer(text: str) -> int | None:
     """The first run of ASCII digits in `text` as an int, or None."""
     m = re.search(r"[0-9]+", text)
@@ -350,7 +370,12 @@ def summarize(
     records: Sequence[PasskeyTrial], lengths: Sequence[int], *, grid, depth_bins: int = 5, mode: str = "generate"
 ) -> dict:
     """Aggregate trial records into per-length and per-(length, depth) scores (see `passkey_eval`)."""
-    gen = _aggregate(records, lengths, grid, depth_bins, lambda r: float(r.correct)) if mode != "likelihood" else None
+    gen = None
+    if mode != "likelihood":
+        gen = _aggregate(records, lengths, grid, depth_bins, lambda r: float(r.correct))
+        for i, name in enumerate(("digits_in_place", "digits_present")):
+            a = _aggregate(records, lengths, grid, depth_bins, lambda r, i=i: digit_scores(r.key, r.predicted)[i])
+            gen[name] = {"by_length": a["by_length"], "by_length_depth": a["by_length_depth"]}
     lik = None
     if mode != "generate":
         lik = {

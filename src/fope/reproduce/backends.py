@@ -103,6 +103,8 @@ class LocalBackend:
                 "likelihood_top1": (lik.get("top1") or {}).get("by_length"),
                 "likelihood_mrr": (lik.get("mrr") or {}).get("by_length"),
                 "likelihood_margin": (lik.get("margin") or {}).get("by_length"),
+                "digits_in_place": ((res.get("generate") or {}).get("digits_in_place") or {}).get("by_length"),
+                "digits_present": ((res.get("generate") or {}).get("digits_present") or {}).get("by_length"),
                 "n_candidates": lik.get("n_candidates"), "by_length_depth": res.get("by_length_depth"),
                 "n_garbage": res.get("n_garbage"), "trials": res.get("trials")}
 

@@ -168,6 +168,11 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
         out += ["Greedy-generation accuracy (± binomial s.e.):", ""] + _binomial_table(pv, "passkey", L, trials)
         out += ["Likelihood top-1 among 10 candidate keys (chance 0.1):", ""]
         out += _binomial_table(pv, "passkey_likelihood", L, trials)
+        if any(cell.get("passkey_digits") for cell in pv.values()):
+            out += ["Digits in place: the share of the key's digits that greedy generation puts at their own "
+                    "position (low while likelihood top-1 is high: the model finds the needle but does not copy "
+                    "the digits in order):", ""]
+            out += _table(pv, "passkey_digits", L, label="PE", digits=2)
         zero = {pe: cell.get("zero_shot") or {} for pe, cell in pv.items()}
         if any(zero.values()):
             out += ["The same models before the fine-tuning (generation accuracy):", ""]

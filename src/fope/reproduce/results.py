@@ -14,6 +14,7 @@ sample standard deviation over seeds, None for a single run):
 
     CELL = {"train_len": L, "runs": [names], "n_runs": k, "ppl": {len: AGG}, "ppl_<other>": {len: AGG},
             "passkey": {len: AGG}, "passkey_likelihood": {len: AGG}, "passkey_mrr": {len: AGG},
+            "passkey_digits": {len: AGG}       (runs evaluated since it was added),
             "ppl_ratio": {len: AGG}            ppl(len) / ppl(L), per run then averaged,
             "ppl_ratio_<other>": {len: AGG}    the same on the other corpus,
             "ppl_other_over_train": {len: AGG} ppl_<other>(len) / ppl(len): the paper's Fig. 6 "PPL ratio",
@@ -43,6 +44,8 @@ METRICS = {
     "passkey_likelihood": "passkey top-1 accuracy of log p(key | prompt) among the key and 9 distractors "
                           "(chance 0.1)",
     "passkey_mrr": "mean reciprocal rank of the key among the 10 candidates (chance ~0.29)",
+    "passkey_digits": "share of the key's digits that greedy generation puts at their own position (a graded "
+                      "score: a model that finds the needle but cannot copy it in order scores low)",
     "ppl_ratio": "ppl(length) / ppl(L): growth of perplexity beyond the training length",
     "ppl_other_over_train": "ppl_other(length) / ppl(length): the paper's Fig. 6 'PPL ratio' (PPL_c4 / PPL_books)",
 }
@@ -92,6 +95,8 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
                 out["passkey_likelihood"] = res["likelihood_top1"]
             if res.get("likelihood_mrr"):
                 out["passkey_mrr"] = res["likelihood_mrr"]
+            if res.get("digits_in_place"):
+                out["passkey_digits"] = res["digits_in_place"]
         else:
             out[req.kind] = res.get("by_length") or {}
     ref = str(grid.preset.train_len)  # ratios relative to the grid's L (also for 2L extension runs)
