@@ -4,7 +4,12 @@
         --runs runs/pilots --log docs/results/pilots/passkey.jsonl \\
         train.max_steps=600 train.warmup_steps=30 data.retrieval_share=0.6 train.lr=3e-3
 
+    python benchmarks/passkey_pilot.py --src RUN_DIR --scratch --name s4-rope model.n_layers=4 train.max_steps=1500 \\
+        train.warmup_steps=150 train.lr=3e-3 data.retrieval_share=0.6 model.pe=rope model.pe_options={}
+
 The fine-tuned model goes to RUNS/pk-NAME (fresh AdamW, as the `passkey` experiment of `fope reproduce` does);
+with --scratch the model is trained from scratch with SRC's config and the overrides (no weights of SRC: the
+`passkey_scratch` form of the experiment); with --reuse a finished RUNS/pk-NAME is evaluated without training again;
 the passkey evaluation is the grid's (generation and likelihood, uniform depths, seed 0). One JSON line per
 pilot is appended to --log: generation accuracy and likelihood top-1 per length, wall times, load average.
 """
@@ -24,14 +29,17 @@ def table(path: str) -> str:
     likelihood top-1 at each length (as multiples of the source's L)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     out = ["| pilot | source run | L | fine-tune overrides | train s | trials | generation at L, 2L, 4L | "
-           "likelihood top-1 at L, 2L, 4L |", "|---|---|---|---|---|---|---|---|"]
+           "likelihood top-1 at L, 2L, 4L | digits in place at L, 2L, 4L |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lengths = sorted(r["acc"], key=int)
         parts = Path(r["src"]).parts
         src = "/".join(parts[parts.index("runs") + 1:]) if "main" in parts else parts[-1]  # grid run or pilot name
+        if r.get("scratch"):
+            src = f"from scratch, config of {src}"
         fmt = lambda d: " / ".join(f"{d[k]:.2f}" for k in lengths) if d else "-"  # noqa: E731
         out.append(f"| {r['name']} | {src} | {lengths[0]} | `{' '.join(r['overrides'])}` | {r['train_s']:.0f} | "
-                   f"{r.get('trials', 40)} | {fmt(r['acc'])} | {fmt(r.get('lik_top1'))} |")
+                   f"{r.get('trials', 40)} | {fmt(r['acc'])} | {fmt(r.get('lik_top1'))} | "
+                   f"{fmt(r.get('digits_in_place'))} |")
     return "\n".join(out)
 
 
@@ -45,6 +53,8 @@ def main() -> None:
     ap.add_argument("--factors", default="1,2,4", help="passkey lengths as multiples of L")
     ap.add_argument("--runs", default="runs/pilots")
     ap.add_argument("--log", default="runs/pilots/passkey.jsonl")
+    ap.add_argument("--scratch", action="store_true", help="train from scratch with SRC's config (not SRC's weights)")
+    ap.add_argument("--reuse", action="store_true", help="evaluate a finished RUNS/pk-NAME without training again")
     ap.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     a = ap.parse_args()
     if a.table:
@@ -62,14 +72,19 @@ def main() -> None:
 
     keep_freed_memory()
     cfg = ExperimentConfig.from_yaml(f"{a.src}/config.yaml")
-    cfg = apply_overrides(cfg, [f"train.init_from={a.src}/model", "train.reset_optimizer=true", "train.eval_every=0",
-                                "train.save_every=100000", *a.overrides])
+    start = [] if a.scratch else [f"train.init_from={a.src}/model", "train.reset_optimizer=true"]
+    cfg = apply_overrides(cfg, [*start, "train.eval_every=0", "train.save_every=100000", *a.overrides])
     L = cfg.model.train_len
     out = Path(a.runs) / f"pk-{a.name}"
-    shutil.rmtree(out, ignore_errors=True)
     load0 = os.getloadavg()[0]
     t0 = time.time()
-    summary = train(cfg, out)
+    done = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
+    if a.reuse and done.get("finished"):
+        summary = done
+        t0 -= summary["tokens"] / summary["tokens_per_s"]  # the training time of the earlier run, from its summary
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        summary = train(cfg, out)
     t1 = time.time()
     if not summary.get("finished"):
         raise SystemExit(f"pilot {a.name} stopped at step {summary.get('step')}: not logged")
@@ -78,10 +93,10 @@ def main() -> None:
     res = passkey_eval(model, model.tokenizer, lengths, trials=a.trials, seed=0, mode="both", depths="uniform",
                        progress=False)
     lik = (res.get("likelihood") or {}).get("top1", {}).get("by_length")
-    rec = {"name": a.name, "src": a.src, "pe": cfg.model.pe, "overrides": a.overrides,
+    rec = {"name": a.name, "src": a.src, "pe": cfg.model.pe, "overrides": a.overrides, "scratch": a.scratch,
            "train_s": round(t1 - t0, 1), "eval_s": round(time.time() - t1, 1),
            "load": round((load0 + os.getloadavg()[0]) / 2, 1), "trials": a.trials, "acc": res["by_length"],
-           "lik_top1": lik}
+           "lik_top1": lik, "digits_in_place": res["generate"]["digits_in_place"]["by_length"]}
     print(json.dumps(rec), flush=True)
     Path(a.log).parent.mkdir(parents=True, exist_ok=True)
     with open(a.log, "a") as f:

@@ -65,10 +65,24 @@ def test_cells_share_deduplicated_runs(finished, tiny_preset):
     assert res["extension"]["rope"]["runs"] == ["main/rope/seed0"]
     assert "passkey" not in res["ablations"]["components"]["w/o CF"]  # Fig. 6a needs no passkey
     assert "passkey" in res["ablations"]["freq_dim"]["64"]
-    # the passkey task fine-tunes the seed-0 main runs
+    # the cpu presets' passkey task trains dedicated 4-layer models from scratch on the retrieval mixture
     assert res["passkey_variant"]["rope"]["runs"] == ["passkey/rope"]
-    assert res["runs"]["passkey/rope"]["init_from"] == "main/rope/seed0"
+    assert res["runs"]["passkey/rope"]["init_from"] is None
     assert res["runs"]["passkey/rope"]["overrides"]["data.retrieval_share"] > 0
+    assert res["runs"]["passkey/rope"]["overrides"]["model.n_layers"] == 4
+
+
+def test_passkey_task_fine_tunes_the_main_runs_without_passkey_scratch(tiny_preset):
+    p = dataclasses.replace(tiny_preset, passkey_scratch=None, experiments=("passkey",))
+    grid = build(p)
+    runs = {r.name: r for r in grid.runs}
+    assert set(runs) == {f"main/{pe}/seed0" for pe in p.retrieval_pes} | {f"passkey/{pe}" for pe in p.retrieval_pes}
+    for pe in p.retrieval_pes:
+        assert runs[f"passkey/{pe}"].init_from == f"main/{pe}/seed0"
+        assert "model.n_layers" not in runs[f"passkey/{pe}"].overrides
+    scratch = build(dataclasses.replace(tiny_preset, experiments=("passkey",)))  # no main run is needed
+    assert [r.name for r in scratch.runs] == [f"passkey/{pe}" for pe in p.retrieval_pes]
+    assert all(r.init_from is None and r.overrides["model.n_layers"] == 4 for r in scratch.runs)
 
 
 def test_claims_from_synthetic_numbers(finished):

@@ -5,6 +5,7 @@ fope analyze decay --out analysis/                    # Fig. 8: long-term decay 
 fope analyze activations --model smollm2 --out analysis/   # Fig. 7: |mean q|, |mean k|, incomplete-cycle dims
 fope analyze damage --model runs/tiny-rope --model runs/tiny-fope --out analysis/
 fope analyze far --model runs/tiny-rope --model runs/tiny-fope --factor 16   # where the loss beyond L comes from
+fope analyze induction --model runs/tiny-rope --gap 200  # can it copy a repeated random sequence (and digit string)?
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fope.utils import atomic_write
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("analyze", help="mechanism analyses: toy, activations, decay, damage, far",
+    p = subparsers.add_parser("analyze", help="mechanism analyses: toy, activations, decay, damage, far, induction",
                               description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
 
@@ -66,6 +67,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "applies to the model)")
     far.add_argument("--device", default="cpu")
     far.set_defaults(func=run_far, no_plot=True)
+    ind = sub.add_parser("induction", help="repeated random tokens: does the model copy what it has seen? (ours)")
+    ind.add_argument("--model", required=True, action="append",
+                     help="smollm2, a fope model/run dir, or an HF Llama-family dir (repeatable)")
+    ind.add_argument("--length", type=int, default=50, help="tokens per copy (default 50)")
+    ind.add_argument("--sequences", type=int, default=16, help="random rows (default 16)")
+    ind.add_argument("--gap", type=int, default=0, help="random tokens between the two copies (default 0)")
+    ind.add_argument("--seed", type=int, default=0)
+    ind.add_argument("--device", default="cpu")
+    ind.set_defaults(func=run_induction, no_plot=True)
     for sp in (toy, decay, *sub.choices.values()):
         if not any(a.dest == "out" for a in sp._actions):
             sp.add_argument("--out", default="analysis", help="output folder for JSON and PNG (default analysis/)")
@@ -203,4 +213,31 @@ def run_far(args) -> int:
         for v, r in res["variants"].items():
             print(f"{v:<20} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
         print(f"wrote {write_json(Path(args.out) / f'far-{_slug(name)}.json', res)}")
+    return 0
+
+
+def run_induction(args) -> int:
+    from fope.eval.adapters import load_model
+
+    from .induction import digit_token_ids, induction_report
+
+    results = []
+    print(f"{'model':<40} {'tokens':<7} {'nll 1st':>8} {'nll rep':>8} {'score':>7} {'top1 rep':>8} {'chance':>7}")
+    for name in args.model:
+        adapter = load_model(name, device=args.device)
+        tok = adapter.tokenizer
+        special = set(getattr(tok, "special_ids", None) or []) | {getattr(tok, "eos_id", None)}
+        pools = {"any": [i for i in range(adapter.vocab_size) if i not in special]}
+        try:
+            pools["digits"] = digit_token_ids(tok)
+        except (ValueError, AttributeError) as e:
+            print(f"{name}: no digit probe ({e})")
+        for kind, pool in pools.items():
+            rep = induction_report(adapter, token_ids=pool, length=args.length, sequences=args.sequences,
+                                   gap=args.gap, seed=args.seed)
+            rep.update(model=name, tokens=kind)
+            results.append(rep)
+            print(f"{name:<40} {kind:<7} {rep['nll_first']:>8.3f} {rep['nll_repeat']:>8.3f} "
+                  f"{rep['induction_score']:>7.3f} {rep['top1_repeat']:>8.3f} {rep['chance_nll']:>7.3f}")
+    print(f"wrote {write_json(Path(args.out) / 'induction.json', results)}")
     return 0

@@ -168,7 +168,8 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
     # Order: seed 0 of every encoding, then the other experiments, then the other seeds, so that a grid stopped
     # early (or still running) already covers every figure with one seed.
     needed = [pe for pe in ("rope", "fope") if ex & {"extension", "ablations"}]
-    needed += [pe for pe in p.retrieval_pes if "passkey" in ex and p.retrieval_share > 0 and pe not in needed]
+    needed += [pe for pe in p.retrieval_pes
+               if "passkey" in ex and p.retrieval_share > 0 and p.passkey_scratch is None and pe not in needed]
     main_pes = list(p.pes) + [pe for pe in needed if pe not in p.pes] if "main" in ex else needed
     names: dict[tuple[str, int], str] = {}
     for pe in main_pes:
@@ -181,7 +182,7 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
         _ablations(b, names, head_dim=head_dim, n_heads=n_heads, n_layers=n_layers)
     # ------------------------------------------------------------------ passkey variant (CPU scale)
     if "passkey" in ex and p.retrieval_share > 0:
-        _passkey(b, names)
+        _passkey(b, names, n_layers=n_layers)
     # ------------------------------------------------------------------ Table 2 (RoPE / RoPE-A / NoPE x QK norm)
     if "table2" in ex:
         _table2(b)
@@ -228,11 +229,20 @@ def _extension(b: _Builder, names: dict[tuple[str, int], str]) -> None:
         b.cell("extension", "arm", arm, [name], source=src, method=method, train_len=two_l)
 
 
-def _passkey(b: _Builder, names: dict[tuple[str, int], str]) -> None:
-    """Fine-tune each seed-0 main run at L on a retrieval mixture; evaluate passkey zero-shot from L to 16L."""
+def _passkey(b: _Builder, names: dict[tuple[str, int], str], *, n_layers: int) -> None:
+    """Fine-tune each seed-0 main run at L on a retrieval mixture (or, with ``passkey_scratch``, train a dedicated
+    model from scratch on it); evaluate passkey zero-shot from L to 16L."""
     p = b.p
     common = {"train.max_steps": p.passkey_steps, "train.warmup_steps": max(1, p.passkey_steps // 10),
               "train.reset_optimizer": True, "data.retrieval_share": float(p.retrieval_share)}
+    if p.passkey_scratch is not None:
+        common = {**common, **p.passkey_scratch}
+        layers = int(p.passkey_scratch.get("model.n_layers", n_layers))
+        cost = p.passkey_steps / p.steps * layers / n_layers  # step time grows about with the layers
+        for pe in p.retrieval_pes:
+            name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, trials=p.passkey_trials, cost=cost)
+            b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=[], scratch=dict(p.passkey_scratch))
+        return
     for pe in p.retrieval_pes:
         name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, init_from=names[pe, 0],
                          trials=p.passkey_trials, cost=p.passkey_steps / p.steps)

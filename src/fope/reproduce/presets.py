@@ -23,9 +23,12 @@ Every field can be changed from the command line (`fope reproduce --preset cpu s
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
 from fope.utils import did_you_mean
@@ -79,8 +82,14 @@ class GridPreset:
     retrieval_share: float = _f(0.6, "share (by tokens) of synthetic in-length key-retrieval documents in the "
                                      "passkey experiment's fine-tuning data (the rest is the training corpus)")
     retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
-    passkey_steps: int = _f(600, "optimizer steps of each passkey fine-tuning run (from the seed-0 main run, at L, "
-                                 "fresh AdamW and warm-up, same batch and peak lr)")
+    passkey_steps: int = _f(600, "optimizer steps of each passkey run: a fine-tune of the seed-0 main run (at L, "
+                                 "fresh AdamW and warm-up, same batch and peak lr), or with passkey_scratch a model "
+                                 "trained from scratch")
+    passkey_scratch: dict | None = _f(None, "None: the passkey runs fine-tune the seed-0 main runs; a dict of dotted "
+                                            "fope.train overrides (e.g. {'model.n_layers': 4}): the passkey runs are "
+                                            "dedicated models of the base config with these overrides, trained from "
+                                            "scratch on the retrieval mixture (the 2-layer CPU models do not learn to "
+                                            "copy the key's digits in order, docs/reproduce.md)")
     experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
     table2_overrides: dict = _f({}, "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
                                     "(the paper's Table 2 models are ~20M parameters); {}: the main runs' model, "
@@ -140,6 +149,10 @@ class GridPreset:
             raise ValueError(f"retrieval_share must be in [0, 1), got {self.retrieval_share}")
         if self.yarn_factor < 1:
             raise ValueError(f"yarn_factor must be >= 1, got {self.yarn_factor}")
+        if self.passkey_scratch is not None and (not isinstance(self.passkey_scratch, dict) or
+                                                 not all("." in str(k) for k in self.passkey_scratch)):
+            raise ValueError(f"passkey_scratch must be None or a dict of dotted fope.train overrides such as "
+                             f"{{'model.n_layers': 4}}, got {self.passkey_scratch!r}")
         if self.main_passkey_trials < -1:
             raise ValueError(f"main_passkey_trials must be -1 (= passkey_trials), 0 or positive, "
                              f"got {self.main_passkey_trials}")
@@ -174,8 +187,9 @@ def _length(factor: float, train_len: int) -> int:
 CPU_DEMO: dict[str, Any] = dict(
     base="cpu-tiny", train_len=256, steps=700, warmup_steps=70, global_batch=16, micro_batch=16, lr=4e-3,
     train_overrides={"train.precision": "auto"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
-    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=2400,
-    retrieval_share=0.6, jobs=2, threads=1)
+    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=1500,
+    passkey_scratch={"model.n_layers": 4, "train.lr": 3e-3, "train.warmup_steps": 150}, retrieval_share=0.6, jobs=2,
+    threads=1)
 
 
 #: the Table 2 models of the `gpu` preset: ~20M parameters (d_model 384, 4 layers, 6 heads of 64, the 16,384
@@ -278,9 +292,15 @@ def _coerce(key: str, text: Any, tp: Any, current: Any) -> Any:
             parts = [p.strip() for p in text.split(",") if p.strip()]
             sample = current[0] if current else ""
             return tuple(type(sample)(p) if not isinstance(sample, str) else p for p in parts)
-        if isinstance(current, dict):
-            raise ValueError
-    except (ValueError, KeyError):
+        if isinstance(current, dict) or (current is None and typing.get_origin(tp) in (typing.Union, types.UnionType)
+                                         and dict in typing.get_args(tp)):
+            if text.lower() in ("none", "null", "~") and type(None) in typing.get_args(tp):
+                return None
+            value = yaml.safe_load(text)  # a YAML mapping, e.g. {model.n_layers: 4}
+            if not isinstance(value, dict):
+                raise ValueError
+            return value
+    except (ValueError, KeyError, yaml.YAMLError):
         raise ValueError(f"grid preset field {key}: cannot convert {text!r} to {type(current).__name__}") from None
     return text
 
