@@ -33,7 +33,7 @@ def table(path: str) -> str:
     for r in rows:
         lengths = sorted(r["acc"], key=int)
         parts = Path(r["src"]).parts
-        src = "/".join(parts[parts.index("runs") + 1:]) if "main" in parts else parts[-1]  # grid run or pilot name
+        src = "/".join(parts[parts.index("runs") + 1:]) if {"main", "passkey"} & set(parts) else parts[-1]  # grid run / pilot
         if r.get("scratch"):
             src = f"from scratch, config of {src}"
         fmt = lambda d: " / ".join(f"{d[k]:.2f}" for k in lengths) if d else "-"  # noqa: E731

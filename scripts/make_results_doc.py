@@ -1,6 +1,7 @@
 """Compose docs/RESULTS.md and docs/results/cpu/ from real `fope reproduce` output directories.
 
-    .venv/bin/python scripts/make_results_doc.py --cpu runs/cpu --quick runs/cpu-quick [--notes NOTES.md]
+    .venv/bin/python scripts/make_results_doc.py --cpu runs/cpu --quick runs/cpu-quick [--passkey runs/cpu-pk] \
+        [--notes NOTES.md]
 
 Copies the `cpu` run's results.json, report.md and figures into docs/results/cpu/, and writes docs/RESULTS.md:
 a header with the commands, machine and wall times read from the two results.json files, the optional
@@ -43,11 +44,29 @@ def _quick_section(quick: dict) -> list[str]:
     return out + [""]
 
 
+def _passkey_section(run: Path) -> list[str]:
+    """The passkey task's own report (docs/results/cpu-passkey/results.json), one heading level down."""
+    report = (run / "report.md").read_text()
+    body = report.split("\n## 5. Passkey", 1)
+    if len(body) != 2:
+        raise SystemExit(f"{run / 'report.md'} has no passkey section")
+    section = "## 5. Passkey" + body[1].split("\n## ", 1)[0]
+    section = "\n".join(("#" + line) if line.startswith("#") else line for line in section.splitlines())
+    section = section.replace("](figures/", "](results/cpu-passkey/figures/")
+    return ["## The passkey task, run on its own (`cpu` preset, `experiments=passkey`)", "",
+            "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
+            "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
+            "down, which fine-tuned the 2-layer main runs. Generated from `docs/results/cpu-passkey/results.json`:",
+            "", *section.splitlines()[1:], ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", required=True, type=Path, help="output directory of `fope reproduce --preset cpu`")
     ap.add_argument("--quick", type=Path, help="output directory of `fope reproduce --preset cpu-quick`")
     ap.add_argument("--notes", type=Path, help="markdown analysis to put before the generated report")
+    ap.add_argument("--passkey", type=Path, help="output directory of a later `fope reproduce --preset cpu "
+                                                 "experiments=passkey` run (the passkey task re-run on its own)")
     args = ap.parse_args()
 
     results = json.loads((args.cpu / "results.json").read_text())
@@ -93,7 +112,19 @@ def main() -> None:
         qdest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(args.quick / "results.json", qdest / "results.json")
         quick_lines = _quick_section(quick)
-    lines += [""] + quick_lines
+    passkey_lines: list[str] = []
+    if args.passkey is not None:
+        pk = json.loads((args.passkey / "results.json").read_text())
+        lines.append(f"| passkey task (run on its own) | `{pk.get('command')}`: {_minutes(pk.get('wall_time_s'))} wall, "
+                     f"commit `{pk.get('commit')}`" + (" (with uncommitted changes)" if pk.get("dirty") else "") + " |")
+        pdest = ROOT / "docs" / "results" / "cpu-passkey"
+        pdest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.passkey / "results.json", pdest / "results.json")
+        for png in sorted((args.passkey / "figures").glob("passkey*.png")):
+            (pdest / "figures").mkdir(exist_ok=True)
+            shutil.copy2(png, pdest / "figures" / png.name)
+        passkey_lines = _passkey_section(args.passkey)
+    lines += [""] + quick_lines + passkey_lines
     lines += ["## GPU presets", "",
               "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
               "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`).", ""]

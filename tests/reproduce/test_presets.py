@@ -22,7 +22,7 @@ def test_cpu_quick_is_the_six_pe_main_comparison_at_the_cpu_budget():
     for f in ("base", "train_len", "steps", "warmup_steps", "global_batch", "lr", "train_overrides", "length_factors",
               "eval_tokens"):
         assert getattr(quick, f) == getattr(full, f), f
-    # bf16 only where the CPU has it natively: emulated bf16 autocast is ~10x slower than fp32 on an AVX2-only CPU
+    # bf16 only where the CPU has it natively: emulated bf16 autocast is ~8x slower than fp32 on an AVX2-only CPU
     assert quick.train_overrides["train.precision"] == "auto"
 
 

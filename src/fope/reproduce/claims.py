@@ -407,7 +407,7 @@ PASSKEY_LEARNT = 0.8  # in-distribution accuracy at L that shows the passkey tas
 
 
 def _passkey_task(r: dict, noise: Noise) -> list[Claim]:
-    """Fig. 1a on the passkey task (models fine-tuned on in-length retrieval documents), judged twice: on greedy
+    """Fig. 1a on the passkey task (models trained on in-length retrieval documents), judged twice: on greedy
     generation of the key (the paper's metric) and on the likelihood top-1 of the key among 10 candidates (a model
     can rank the key first before it generates all of its digits)."""
     return [c for metric in ("passkey", "passkey_likelihood") for c in _passkey_task_on(r, noise, metric)]

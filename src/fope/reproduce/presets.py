@@ -183,12 +183,12 @@ def _length(factor: float, train_len: int) -> int:
 # The budget of both CPU presets, chosen by the pilot sweep of docs/reproduce.md: at L = 256 and 700 steps x 16
 # sequences (2.9M tokens) RoPE's ppl(16L)/ppl(L) is past 1.5 while FoPE's stays near 1.2; at L = 128 FoPE degrades
 # more (1.26-1.31), and below ~2M tokens RoPE does not degrade (1.17 at 0.8M). Precision is `auto`: bf16 autocast
-# on a CPU with native bf16 (AVX-512 BF16 / AMX), fp32 elsewhere, where emulated bf16 is ~10x slower than fp32.
+# on a CPU with native bf16 (AVX-512 BF16 / AMX), fp32 elsewhere, where emulated bf16 is ~8x slower than fp32.
 CPU_DEMO: dict[str, Any] = dict(
     base="cpu-tiny", train_len=256, steps=700, warmup_steps=70, global_batch=16, micro_batch=16, lr=4e-3,
     train_overrides={"train.precision": "auto"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
-    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=1500,
-    passkey_scratch={"model.n_layers": 4, "train.lr": 3e-3, "train.warmup_steps": 150}, retrieval_share=0.6, jobs=2,
+    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=3000,
+    passkey_scratch={"model.n_layers": 4, "train.lr": 3e-3, "train.warmup_steps": 300}, retrieval_share=0.6, jobs=2,
     threads=1)
 
 
