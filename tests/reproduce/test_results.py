@@ -155,6 +155,14 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     assert v["passkey-task-alibi"] == "holds" and v["passkey-task-alibi-lik"] == "holds"
     pk["passkey_variant"]["rope"] = cell([0.05, 0.0, 0.0], [0.85, 0.1, 0.1])
     assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-rope-lik"] == "holds"
+    # ALiBi's decline tolerates an uptick within two binomial s.e. of the difference (the n trials of the preset)...
+    n = int(pk["config"]["passkey_trials"])
+    small = 2 * (2 * 0.0375 * (1 - 0.0375) / n) ** 0.5 * 0.9  # 90 % of the tolerance at the pooled rate 0.0375
+    pk["passkey_variant"]["alibi"] = cell([0.9, 0.3, 0.0375 - small / 2, 0.0375 + small / 2], [1.0, 1.0, 0.9, 0.8])
+    assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-alibi"] == "holds"
+    # ... but not a rise beyond it
+    pk["passkey_variant"]["alibi"] = cell([0.9, 0.3, 0.05, 0.3], [1.0, 1.0, 0.9, 0.8])
+    assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-alibi"] == "does not hold"
 
 
 def test_noise_rules():
