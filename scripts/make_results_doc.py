@@ -53,11 +53,17 @@ def _passkey_section(run: Path) -> list[str]:
     section = "## 5. Passkey" + body[1].split("\n## ", 1)[0]
     section = "\n".join(("#" + line) if line.startswith("#") else line for line in section.splitlines())
     section = section.replace("](figures/", "](results/cpu-passkey/figures/")
+    from fope.reproduce.presets import get_preset
+
+    steps, default = json.loads((run / "results.json").read_text())["config"]["passkey_steps"], \
+        get_preset("cpu").passkey_steps
+    now = "" if steps == default else (f" This run used {steps} steps; the preset now trains {default} "
+                                       "(docs/reproduce.md says why).")
     return ["## The passkey task, run on its own (`cpu` preset, `experiments=passkey`)", "",
             "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
             "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
-            "down, which fine-tuned the 2-layer main runs. Generated from `docs/results/cpu-passkey/results.json`:",
-            "", *section.splitlines()[1:], ""]
+            f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
+            "`docs/results/cpu-passkey/results.json`:", "", *section.splitlines()[1:], ""]
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ prints, saves JSON and draws PNGs. See docs/analysis.md.
     decay.decay_curves(head_dim=128)              Fig. 8: long-term decay needs a nonzero mean
     activations.activation_stats(model, ...)      Fig. 7: |mean q|, |mean k| per layer x dim, incomplete cycles
     damage.spectrum_damage(signal, freqs)         share of a dimension's positional energy off its frequency
+    far.far_attention_report(model, tokens, ...)  perplexity beyond L with the scores of far keys changed
+    induction.induction_report(model, ...)        repeated random tokens: can the model copy from its context?
 """
 
 from __future__ import annotations
 
-__all__ = ["activations", "capture", "damage", "decay", "toy"]
+__all__ = ["activations", "capture", "damage", "decay", "far", "induction", "toy"]
