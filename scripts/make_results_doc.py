@@ -63,7 +63,7 @@ def _passkey_section(run: Path) -> list[str]:
             "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
             "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
             f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
-            "`docs/results/cpu-passkey/results.json`:", "", *section.splitlines()[1:], ""]
+            "`docs/results/cpu-passkey/results.json`:", "", *section.splitlines()[2:], ""]  # heading, blank line
 
 
 def main() -> None:
