@@ -44,7 +44,7 @@ def _quick_section(quick: dict) -> list[str]:
     return out + [""]
 
 
-def _passkey_section(run: Path) -> list[str]:
+def _passkey_section(run: Path, pk: dict) -> list[str]:
     """The passkey task's own report (docs/results/cpu-passkey/results.json), one heading level down."""
     report = (run / "report.md").read_text()
     body = report.split("\n## 5. Passkey", 1)
@@ -55,8 +55,7 @@ def _passkey_section(run: Path) -> list[str]:
     section = section.replace("](figures/", "](results/cpu-passkey/figures/")
     from fope.reproduce.presets import get_preset
 
-    steps, default = json.loads((run / "results.json").read_text())["config"]["passkey_steps"], \
-        get_preset("cpu").passkey_steps
+    steps, default = pk["config"]["passkey_steps"], get_preset("cpu").passkey_steps
     now = "" if steps == default else (f" This run used {steps} steps; the preset now trains {default} "
                                        "(docs/reproduce.md says why).")
     return ["## The passkey task, run on its own (`cpu` preset, `experiments=passkey`)", "",
@@ -129,7 +128,7 @@ def main() -> None:
         for png in sorted((args.passkey / "figures").glob("passkey*.png")):
             (pdest / "figures").mkdir(exist_ok=True)
             shutil.copy2(png, pdest / "figures" / png.name)
-        passkey_lines = _passkey_section(args.passkey)
+        passkey_lines = _passkey_section(args.passkey, pk)
     lines += [""] + quick_lines + passkey_lines
     lines += ["## GPU presets", "",
               "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "

@@ -226,8 +226,8 @@ def run_induction(args) -> int:
     for name in args.model:
         adapter = load_model(name, device=args.device)
         tok = adapter.tokenizer
-        special = set(getattr(tok, "special_ids", None) or []) | {getattr(tok, "eos_id", None)}
-        pools = {"any": [i for i in range(adapter.vocab_size) if i not in special]}
+        eos = getattr(tok, "eos_id", None)
+        pools = {"any": [i for i in range(adapter.vocab_size) if i != eos]}
         try:
             pools["digits"] = digit_token_ids(tok)
         except (ValueError, AttributeError) as e:

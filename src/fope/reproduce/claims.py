@@ -453,18 +453,12 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                          (HOLDS if r2 <= floor + 2 * se + 1e-9 and r2 < floor + 0.1 else FAILS)))
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
-        mono = all(y - x <= _rise_noise(x, y, n) for x, y in itertools.pairwise(a)) and a[0] > a[-1]
+        # a decline "with length" tolerates an uptick between lengths within the binomial noise of n trials
+        mono = all(noise.higher_rate(y, x, n, n) is not True for x, y in itertools.pairwise(a)) and a[0] > a[-1]
         out.append(Claim(f"passkey-task-alibi{sfx}", "Fig. 1a (task)", f"ALiBi's passkey {what} declines with length",
                          f"ALiBi {what} from L: {[fmt(v, 2) for v in a]}",
                          UNLEARNT if not learnt("alibi") else HOLDS if mono else FAILS))
     return out
-
-
-def _rise_noise(x: float, y: float, n: int) -> float:
-    """How much a rate measured on n trials may rise from x to y by chance: two binomial standard errors of the
-    difference at the pooled rate (a decline "with length" tolerates an uptick this small between lengths)."""
-    p = (x + y) / 2
-    return 2 * math.sqrt(max(2 * p * (1 - p) / n, 0.0)) + 1e-9
 
 
 CHECKS: tuple[Callable[[dict, Noise], list[Claim]], ...] = (_targets, _passkey_task, _fig1, _fig5, _fig4, _fig6)

@@ -235,18 +235,16 @@ def _passkey(b: _Builder, names: dict[tuple[str, int], str], *, n_layers: int) -
     p = b.p
     common = {"train.max_steps": p.passkey_steps, "train.warmup_steps": max(1, p.passkey_steps // 10),
               "train.reset_optimizer": True, "data.retrieval_share": float(p.retrieval_share)}
-    if p.passkey_scratch is not None:
-        common = {**common, **p.passkey_scratch}
-        layers = int(p.passkey_scratch.get("model.n_layers", n_layers))
-        cost = p.passkey_steps / p.steps * layers / n_layers  # step time grows about with the layers
-        for pe in p.retrieval_pes:
-            name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, trials=p.passkey_trials, cost=cost)
-            b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=[], scratch=dict(p.passkey_scratch))
-        return
+    scratch = p.passkey_scratch
+    cost = p.passkey_steps / p.steps
+    if scratch is not None:
+        common = {**common, **scratch}
+        cost *= int(scratch.get("model.n_layers", n_layers)) / n_layers  # step time grows about with the layers
     for pe in p.retrieval_pes:
-        name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, init_from=names[pe, 0],
-                         trials=p.passkey_trials, cost=p.passkey_steps / p.steps)
-        b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=[names[pe, 0]])
+        src = None if scratch is not None else names[pe, 0]
+        name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, init_from=src, trials=p.passkey_trials,
+                         cost=cost)
+        b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=[src] if src else [])
 
 
 def _ablations(b: _Builder, names: dict[tuple[str, int], str], *, head_dim: int, n_heads: int,

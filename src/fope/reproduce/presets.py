@@ -23,7 +23,6 @@ Every field can be changed from the command line (`fope reproduce --preset cpu s
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -292,8 +291,7 @@ def _coerce(key: str, text: Any, tp: Any, current: Any) -> Any:
             parts = [p.strip() for p in text.split(",") if p.strip()]
             sample = current[0] if current else ""
             return tuple(type(sample)(p) if not isinstance(sample, str) else p for p in parts)
-        if isinstance(current, dict) or (current is None and typing.get_origin(tp) in (typing.Union, types.UnionType)
-                                         and dict in typing.get_args(tp)):
+        if isinstance(current, dict) or dict in typing.get_args(tp):  # a dict field, or an optional one
             if text.lower() in ("none", "null", "~") and type(None) in typing.get_args(tp):
                 return None
             value = yaml.safe_load(text)  # a YAML mapping, e.g. {model.n_layers: 4}
