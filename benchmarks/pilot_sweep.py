@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> None:
             f.write(json.dumps(rec) + "\n")
 
 
+#: the sweep's vocabulary (2048), left out of the table's override column; any other vocabulary is shown
+DEFAULT_VOCAB = ("data.tokenizer=train:2048", "model.vocab_size=2048")
+
+
 def table(path: str) -> str:
     """The pilot log as a Markdown table: configuration, tokens, wall time, ppl(L), ppl(16L)/ppl(L), ppl(4L)/ppl(L).
 
@@ -78,7 +82,7 @@ def table(path: str) -> str:
         ppl = {int(k): v for k, v in r["ppl"].items()}
         ratio = {int(k): v for k, v in r["ratio"].items()}
         L = min(ppl)
-        ov = " ".join(o for o in r["overrides"] if not o.startswith(("data.tokenizer", "model.vocab_size")))
+        ov = " ".join(o for o in r["overrides"] if o not in DEFAULT_VOCAB)
         load = f" (load {r['load']}, {r.get('threads', 1)} thr)" if "load" in r else ""
         load += " †" if r.get("keep_freed_memory") else ""
         out.append(f"| {r['name']} | {r['pe']} | `{ov}` | {r['tokens'] / 1e6:.2f}M | {r['train_s']:.0f}{load} | "

@@ -13,6 +13,13 @@ A variant is ``PE[/PRECISION][/compile]``: PE is a fope.pos kind or ``hf`` (HF L
 layers, heads, head dim, SwiGLU width, RMSNorm eps, untied embeddings, no biases, rope theta; its default
 "sdpa" attention), PRECISION is fp32 (default) or bf16 (autocast; fp32 weights), ``compile`` wraps the model in
 torch.compile (the compile time is excluded by the warm-up steps and reported separately).
+
+``--profile`` adds, per variant, where a step's time goes: torch.profiler's self time of every op over a few
+steps, grouped by the part of the model it belongs to (see ``PARTS``), as a Markdown table. ``--keep-freed-memory``
+runs with ``fope.utils.keep_freed_memory`` as ``fope train`` does on CPU (without it, glibc's defaults).
+
+    python benchmarks/train_step.py --preset cpu-tiny --vocab 2048 --seq 256 --batch 16 --threads 1 \
+        --keep-freed-memory --variants rope/fp32 fope/fp32 --profile
 """
 
 from __future__ import annotations
@@ -84,6 +91,67 @@ def make_step(model, logits_fn, *, device: torch.device, precision: str, fused: 
     return step
 
 
+#: the parts of a step ``--profile`` reports, in the order an op is tested against them (the first match wins)
+PARTS = ("optimizer", "output layer + cross-entropy", "attention (SDPA)", "MLP (SwiGLU)", "q/k/v/o projections",
+         "position encoding", "other")
+
+
+def op_part(name: str, shapes: list, parents: list[str], cfg) -> str:
+    """The part of the model (one of ``PARTS``) a profiled op belongs to, from its name, input shapes and parents.
+
+    Shapes identify the parts by widths only they have: the vocabulary (output layer, its softmax and loss), the
+    SwiGLU widths (hidden, 2 x hidden), the fused q/k/v width and the d_model x d_model output projection; an op
+    whose input ends in head_dim or head_dim / 2 outside SDPA is position-encoding work (rotation tables, FoPE's
+    Fourier mixing, attention biases). Where two parts share a width the earlier part in ``PARTS`` wins.
+    """
+    if any(p.startswith("Optimizer.") for p in parents):
+        return "optimizer"
+    dims = [tuple(s) for s in shapes if isinstance(s, (list, tuple)) and s and all(isinstance(d, int) for d in s)]
+    if any(cfg.vocab_size in s for s in dims) or "log_softmax" in name or "nll_loss" in name:
+        return "output layer + cross-entropy"
+    if "scaled_dot_product" in name or "flash_attention" in name:
+        return "attention (SDPA)"
+    if any(cfg.hidden in s or 2 * cfg.hidden in s for s in dims):
+        return "MLP (SwiGLU)"
+    qkv = (cfg.n_heads + 2 * cfg.kv_heads) * cfg.dim_head
+    if any(qkv in s for s in dims) or (name == "aten::mm" and any(s[-2:] == (cfg.d_model, cfg.d_model) for s in dims)):
+        return "q/k/v/o projections"
+    if any(s[-1] in (cfg.dim_head, cfg.dim_head // 2) for s in dims):
+        return "position encoding"
+    return "other"
+
+
+def profile_parts(step, inputs, targets, cfg, steps: int = 3) -> dict[str, float]:
+    """Self CPU seconds per step of each part of ``PARTS`` (torch.profiler over ``steps`` steps)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step(inputs, targets)
+    totals = dict.fromkeys(PARTS, 0.0)
+    for ev in prof.events():
+        if ev.device_type != torch.autograd.DeviceType.CPU or not ev.name.startswith("aten::"):
+            continue  # self times of aten ops only: wrappers (autograd nodes, record_function) hold no work
+        parents, up = [], ev.cpu_parent
+        while up is not None:
+            parents.append(up.name)
+            up = up.cpu_parent
+        totals[op_part(ev.name, ev.input_shapes, parents, cfg)] += ev.self_cpu_time_total / 1e6 / steps
+    return totals
+
+
+def parts_table(parts: dict[str, dict[str, float]]) -> str:
+    """Markdown: one row per part, one column per variant: self time per step (ms) and share of the total."""
+    names = list(parts)
+    lines = ["| part | " + " | ".join(f"`{n}` ms/step (share)" for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for part in PARTS:
+        cells = [f"{parts[n][part] * 1e3:.1f} ({parts[n][part] / sum(parts[n].values()):.0%})" for n in names]
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    lines.append("| total (profiled) | " + " | ".join(f"{sum(parts[n].values()) * 1e3:.1f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
 def model_flops_per_token(cfg, seq: int) -> float:
     """Training FLOPs per token: 6 x (non-embedding matmul params + LM head) + causal attention 6 x L x T x C."""
     return 6 * cfg.num_params(embeddings=1) + 6 * cfg.n_layers * seq * cfg.n_heads * cfg.dim_head  # causal: half of 12·L·T·C
@@ -110,12 +178,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak for the MFU column")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="also print where each variant's step time goes")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="fope.utils.keep_freed_memory(), as fope train does (default: glibc's defaults)")
     args = parser.parse_args(argv)
 
     import fope.model
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = False
+    if args.keep_freed_memory:
+        from fope.utils import keep_freed_memory
+
+        kept = keep_freed_memory()
     device = torch.device(args.device)
     if args.pe:
         args.variants = [f"{args.pe}/{args.precision or 'fp32'}" + ("/compile" if args.compile else ""), "rope/"
@@ -171,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "train_step", "preset": args.preset, "d_model": cfg.d_model, "n_layers": cfg.n_layers,
         "n_heads": cfg.n_heads, "vocab_size": cfg.vocab_size, "batch": args.batch, "seq": seq,
         "steps": args.steps, "warmup": args.warmup, "device": str(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "fused_adamw": args.fused_adamw, "params": params,
+        "torch": torch.__version__, "fused_adamw": args.fused_adamw, "keep_freed_memory": kept, "params": params,
         "median_s": {n: round(v, 5) for n, v in med.items()},
         "min_s": {n: round(min(t), 5) for n, t in times.items()},
         "first_step_s": {n: round(v, 2) for n, v in compile_s.items()},
@@ -180,6 +256,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if peak:
         result["mfu"] = {n: round(flops * tokens / med[n] / peak, 3) for n in names}
+    if args.profile:
+        parts = {n: profile_parts(steps[n], inputs, targets, cfg, steps=5) for n in names}
+        result["profile_s"] = {n: {k: round(v, 5) for k, v in p.items()} for n, p in parts.items()}
+        print(parts_table(parts))
     for n in names:
         print(f"{n:22s} median {med[n] * 1e3:9.1f} ms  min {min(times[n]) * 1e3:9.1f} ms  "
               f"{tokens / med[n]:10.0f} tok/s  x{med[n] / med[base]:.3f} of {base}")

@@ -23,6 +23,14 @@ def _minutes(seconds: float | None) -> str:
     return "unknown" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def _sessions(results: dict, commands: bool = False) -> str:
+    """The grid sessions of a results.json (each `fope reproduce` that worked on the run directory), one line."""
+    return "; ".join(
+        (f"`{s.get('command')}` " if commands else "") + f"{s.get('started')}: {_minutes(s.get('wall_s'))}, "
+        f"commit `{s.get('commit', 'not recorded')}`" + (" (dirty)" if s.get("dirty") else "")
+        for s in results.get("sessions", []))
+
+
 def _quick_section(quick: dict) -> list[str]:
     """The README main job's main comparison, read from its results.json (copied to docs/results/cpu-quick/)."""
     L = int(quick["config"]["train_len"])
@@ -62,7 +70,10 @@ def _passkey_section(run: Path, pk: dict) -> list[str]:
             "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
             "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
             f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
-            "`docs/results/cpu-passkey/results.json`:", "", *section.splitlines()[2:], ""]  # heading, blank line
+            "`docs/results/cpu-passkey/results.json`:", "", *section.splitlines()[2:], "",  # heading, blank line
+            "Its verdicts on the paper's passkey claims (Fig. 1a):", "",
+            *[f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
+              for c in pk.get("claims", []) if c["id"].startswith("passkey-")], ""]
 
 
 def main() -> None:
@@ -100,9 +111,7 @@ def main() -> None:
         f"| `cpu` wall time | {_minutes(results.get('wall_time_s'))} |",
         f"| commit when the report was generated | `{results.get('commit')}`"
         + (" (with uncommitted changes)" if results.get("dirty") else "") + " |",
-        "| grid sessions (a killed grid resumes) | "
-        + "; ".join(f"{s.get('started')}: {_minutes(s.get('wall_s'))}, commit `{s.get('commit', 'not recorded')}`"
-                    + (" (dirty)" if s.get("dirty") else "") for s in results.get("sessions", [])) + " |",
+        f"| grid sessions (a killed grid resumes) | {_sessions(results)} |",
         f"| machine | {m.get('nproc')} CPU cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
         f"torch {m.get('torch')}, Python {m.get('python')} |",
     ]
@@ -120,8 +129,8 @@ def main() -> None:
     passkey_lines: list[str] = []
     if args.passkey is not None:
         pk = json.loads((args.passkey / "results.json").read_text())
-        lines.append(f"| passkey task (run on its own) | `{pk.get('command')}`: {_minutes(pk.get('wall_time_s'))} wall, "
-                     f"commit `{pk.get('commit')}`" + (" (with uncommitted changes)" if pk.get("dirty") else "") + " |")
+        lines.append(f"| passkey task (run on its own) | {_minutes(pk.get('wall_time_s'))} wall in all; sessions: "
+                     f"{_sessions(pk, commands=True)} |")
         pdest = ROOT / "docs" / "results" / "cpu-passkey"
         pdest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(args.passkey / "results.json", pdest / "results.json")

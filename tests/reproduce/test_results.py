@@ -153,6 +153,13 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     assert v["passkey-task-fope-lik"] == "holds"
     assert v["passkey-task-rope-lik"] == "does not hold"  # 0.3 at 2L is above chance (0.1)
     assert v["passkey-task-alibi"] == "holds" and v["passkey-task-alibi-lik"] == "holds"
+    assert v["passkey-task-fope-alibi"] == "task not learnt, not tested"
+    assert v["passkey-task-fope-alibi-lik"] == "does not hold"  # beyond L: FoPE 0.85, 0.75 vs ALiBi 1.0, 0.9
+    # FoPE against ALiBi (the paper: FoPE the most stable), once both generate the key at L
+    for fope_gen, verdict in (([1.0, 0.9, 0.8], "holds"), ([1.0, 0.05, 0.0], "does not hold"),
+                              ([1.0, 0.55, 0.15], "within noise")):
+        pk["passkey_variant"]["fope"] = cell(fope_gen, [1.0, 1.0, 0.9])
+        assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-fope-alibi"] == verdict, fope_gen
     pk["passkey_variant"]["rope"] = cell([0.05, 0.0, 0.0], [0.85, 0.1, 0.1])
     assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-rope-lik"] == "holds"
     # ALiBi's decline tolerates an uptick within two binomial s.e. of the difference (the n trials of the preset)...

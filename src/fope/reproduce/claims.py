@@ -451,6 +451,15 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                          f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
                          MISSING if r2 is None else UNLEARNT if not learnt("rope") else
                          (HOLDS if r2 <= floor + 2 * se + 1e-9 and r2 < floor + 0.1 else FAILS)))
+    if fope and alibi and beyond_l and all(k in alibi for k in beyond_l):
+        fb = sum(fope[k] for k in beyond_l) / len(beyond_l)
+        ab = sum(alibi[k] for k in beyond_l) / len(beyond_l)
+        m = n * len(beyond_l)
+        out.append(Claim(f"passkey-task-fope-alibi{sfx}", "Fig. 1a (task)",
+                         f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's",
+                         f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, ALiBi "
+                         f"{[fmt(alibi[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(ab, 2)}, {m} trials each)",
+                         _verdict([noise.higher_rate(fb, ab, m, m)]) if learnt("fope", "alibi") else UNLEARNT))
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         # a decline "with length" tolerates an uptick between lengths within the binomial noise of n trials
