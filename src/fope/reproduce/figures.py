@@ -111,9 +111,10 @@ def make_figures(results: dict, out_dir: str | Path) -> dict[str, str]:
     pv = results.get("passkey_variant") or {}
     if pv:
         trials = int(results["config"].get("passkey_trials") or 0)
+        how = "trained on retrieval" if results["config"].get("passkey_scratch") else "retrieval fine-tuned"
         fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         _plot_cells(axes[0], pv, "passkey", train_len=L, ylabel="accuracy", log_y=False, unit_y=True,
-                    binomial=trials, title="passkey task (retrieval fine-tuned): generation accuracy")
+                    binomial=trials, title=f"passkey task ({how}): generation accuracy")
         _plot_cells(axes[1], pv, "passkey_likelihood", train_len=L, ylabel="top-1 of 10 candidates", log_y=False,
                     unit_y=True, binomial=trials, ref=0.1, title="passkey task: likelihood top-1 (chance 0.1)")
         save(fig, "passkey_task")
