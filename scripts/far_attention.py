@@ -3,11 +3,13 @@
     python scripts/far_attention.py --out docs/results/analysis/far_attention.json \\
         "FoPE σ 0.3 (seed 0)=OUT/runs/main/fope/seed0" "RoPE (seed 0)=OUT/runs/main/rope/seed0" ...
     python scripts/far_attention.py --table docs/results/analysis/far_attention.json
+    python scripts/far_attention.py --passkey-table docs/results/analysis/far-passkey/far-*.json
 
 Each model: perplexity at 16L (non-overlapping chunks, the first ``--tokens`` books validation tokens, as the grid's
 perplexity evaluation) with the scores of keys at distance >= L unchanged, masked (window), or restricted to one
 group of rotary pairs; its ppl(L) is measured on the same tokens. The table (docs/analysis.md) is generated from the
-JSON; nothing in it is typed by hand.
+JSON; nothing in it is typed by hand. ``--passkey-table`` does the same for the passkey test under the variants, from
+the JSON files `fope analyze far --passkey-trials N` writes (one per model).
 """
 
 from __future__ import annotations
@@ -69,9 +71,37 @@ def table(path: str) -> str:
     return "\n".join(out)
 
 
+def passkey_table(paths: list[str]) -> str:
+    """`fope analyze far --passkey-trials` results as the Markdown table of docs/analysis.md: per model and variant,
+    greedy generation at each length with its correct/trials per needle-depth bin, and likelihood top-1."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [r for r in runs if r.get("passkey")]
+    if not runs:
+        raise SystemExit(f"no passkey results in {paths} (run fope analyze far with --passkey-trials)")
+    lengths = sorted({int(n) for r in runs for v in r["passkey"]["variants"].values() for n in v["generation"]})
+    L = runs[0]["passkey"]["train_len"]
+    name = {"rope": "RoPE", "fope": "FoPE", "alibi": "ALiBi", "kerple": "KERPLE", "fire": "FIRE", "nope": "NoPE"}
+    out = ["| model | variant | " + " | ".join(f"generation at {n // L}L (by depth)" for n in lengths)
+           + " | likelihood top-1 at " + ", ".join(f"{n // L}L" for n in lengths) + " |",
+           "|---|---|" + "---|" * (len(lengths) + 1)]
+    for r in runs:
+        for variant, v in r["passkey"]["variants"].items():
+            cells = [f"{v['generation'][str(n)]:.2f} ({' '.join(f'{c}/{k}' for c, k in v['depth'][str(n)].values())})"
+                     for n in lengths]
+            lik = " / ".join(f"{v['likelihood_top1'][str(n)]:.2f}" for n in lengths)
+            out.append(f"| {name.get(r['pe'], r['pe'])} | `{variant}` | " + " | ".join(cells) + f" | {lik} |")
+    trials = {r["passkey"]["trials"] for r in runs}
+    out += ["", f"{'/'.join(map(str, sorted(trials)))} trials per length (the same keys and needle depths for every "
+            "variant); by depth: correct/trials in five needle-depth bins from 0-0.2 (the needle at the start of the "
+            "filler, farthest from the question) to 0.8-1.0 (right before it)."]
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--table", metavar="JSON", help="print the Markdown table of a result file and exit")
+    ap.add_argument("--passkey-table", nargs="+", metavar="JSON",
+                    help="print the passkey table of `fope analyze far --passkey-trials` outputs and exit")
     ap.add_argument("--out", type=Path, default=Path("far_attention.json"))
     ap.add_argument("--tokens", type=int, default=32768)
     ap.add_argument("--factor", type=int, default=16, help="chunk length as a multiple of L")
@@ -80,6 +110,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.table:
         print(table(a.table))
+        return
+    if a.passkey_table:
+        print(passkey_table(a.passkey_table))
         return
     if not a.models:
         ap.error("give at least one LABEL=MODEL_DIR")

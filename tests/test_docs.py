@@ -114,6 +114,13 @@ def test_far_attention_table_in_analysis_md_is_generated_from_its_json():
     assert table in (ROOT / "docs" / "analysis.md").read_text(), "regenerate it with scripts/far_attention.py --table"
 
 
+def test_far_passkey_table_in_analysis_md_is_generated_from_its_json():
+    module = _script("scripts/far_attention.py")
+    folder = ROOT / "docs" / "results" / "analysis" / "far-passkey"
+    table = module.passkey_table([str(folder / f"far-{pe}.json") for pe in ("rope", "fope", "alibi")])
+    assert table in (ROOT / "docs" / "analysis.md").read_text(), "regenerate it with scripts/far_attention.py --passkey-table"
+
+
 def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid():
     module = _script("benchmarks/grid_speed.py")
     table = module.table(str(ROOT / "docs" / "results" / "cpu-quick" / "results.json"))

@@ -56,6 +56,25 @@ def test_mean_and_std_over_seeds(finished, tiny_preset):
     assert wiki == pytest.approx(statistics.mean([25 / 20, 26 / 21]))
 
 
+def test_passkey_by_needle_depth(finished, tiny_preset):
+    """Generation per needle-depth bin, pooled over a cell's seeds, and its table in the report (beyond L only)."""
+    from fope.eval.passkey import depth_counts
+
+    _, _, res = finished
+    L = tiny_preset.train_len
+    # the fake's two trials per length: depth 0.05 (bin 0.1) correct only within L, depth 0.95 (bin 0.9) always
+    assert res["main"]["rope"]["passkey_depth"][str(2 * L)] == {"0.1": [0, 2], "0.9": [2, 2]}  # 2 seeds pooled
+    assert res["main"]["rope"]["passkey_depth"][str(L)] == {"0.1": [2, 2], "0.9": [2, 2]}
+    assert res["passkey_variant"]["fope"]["passkey_depth"][str(2 * L)] == {"0.1": [0, 1], "0.9": [1, 1]}
+    text = render_report(res)
+    assert "by the needle's depth" in text
+    assert f"| fope | {2 * L} (2L) | 0/1 | 1/1 |" in text
+    assert f"| fope | {L} (1L) |" not in text  # within L is the task's own accuracy table
+    # bins of 0.2; a depth on a bin edge goes to the upper bin; the last bin is closed
+    trials = [{"length": 8, "depth": d, "correct": c} for d, c in ((0.0, True), (0.2, False), (0.39, True), (1.0, True))]
+    assert depth_counts(trials) == {"8": {"0.1": [1, 1], "0.3": [1, 2], "0.9": [1, 1]}}
+
+
 def test_cells_share_deduplicated_runs(finished, tiny_preset):
     _grid, _, res = finished
     assert res["ablations"]["components"]["FoPE"]["runs"] == ["main/fope/seed0"]

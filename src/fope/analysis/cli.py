@@ -65,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     far.add_argument("--variants", default=None,
                      help="comma-separated variants of " + ", ".join(_far_variants()) + " (default: every one that "
                           "applies to the model)")
+    far.add_argument("--passkey-trials", type=int, default=0,
+                     help="also run the zero-shot passkey test under each variant, this many trials per length")
+    far.add_argument("--passkey-factors", default="2,4",
+                     help="passkey prompt lengths as multiples of L (default 2,4)")
     far.add_argument("--device", default="cpu")
     far.set_defaults(func=run_far, no_plot=True)
     ind = sub.add_parser("induction", help="repeated random tokens: does the model copy what it has seen? (ours)")
@@ -194,8 +198,15 @@ def run_far(args) -> int:
     from fope.eval.adapters import load_model
     from fope.eval.perplexity import tokens_from_corpus
 
-    from .far import far_attention_report
+    from .far import far_attention_report, far_passkey
 
+    parts = [f.strip() for f in args.passkey_factors.split(",") if f.strip()]
+    if not parts or not all(f.isdigit() and int(f) >= 1 for f in parts):
+        raise SystemExit(f"--passkey-factors must be positive integers separated by commas, got {args.passkey_factors!r}")
+    if args.passkey_trials < 0:
+        raise SystemExit(f"--passkey-trials must be >= 0, got {args.passkey_trials}")
+    factors = [int(f) for f in parts]
+    variants = [v for v in args.variants.split(",") if v] if args.variants else None
     for name in args.model:
         t0 = time.time()
         adapter = load_model(name, device=args.device)
@@ -203,8 +214,7 @@ def run_far(args) -> int:
         L = args.train_len or int(model.config.train_len)
         n = args.factor * L
         stream = tokens_from_corpus(args.corpus, adapter.tokenizer, split="val", max_tokens=args.tokens + 1)
-        res = far_attention_report(model, stream[: args.tokens], train_len=L, length=n,
-                                   variants=[v for v in args.variants.split(",") if v] if args.variants else None)
+        res = far_attention_report(model, stream[: args.tokens], train_len=L, length=n, variants=variants)
         res.update(model=name, pe=model.config.pe, corpus=args.corpus)
         edges = res["edges"]
         print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
@@ -212,6 +222,15 @@ def run_far(args) -> int:
         print(f"{'variant':<20} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in zip(edges, edges[1:])))
         for v, r in res["variants"].items():
             print(f"{v:<20} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
+        if args.passkey_trials:
+            res["passkey"] = pk = far_passkey(adapter, [f * L for f in factors], train_len=L,
+                                              trials=args.passkey_trials, variants=variants)
+            print(f"passkey, {args.passkey_trials} trials per length: generation accuracy (correct/trials by needle "
+                  "depth, 0 = farthest from the question) | likelihood top-1")
+            for v, r in pk["variants"].items():
+                for n, acc in r["generation"].items():
+                    depth = " ".join(f"{c}/{k}" for c, k in r["depth"][n].values())
+                    print(f"{v:<20} {n:>6}: {acc:.3f} ({depth}) | {r['likelihood_top1'][n]:.3f}")
         print(f"wrote {write_json(Path(args.out) / f'far-{_slug(name)}.json', res)}")
     return 0
 

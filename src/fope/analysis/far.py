@@ -19,6 +19,9 @@ at unseen distances do the harm. The split between the pairs is FoPE's own clip 
     from fope.analysis.far import far_attention_report
     rep = far_attention_report(model, tokens, train_len=256, length=4096)
     rep["variants"]["window"]["ppl"], rep["variants"]["full"]["buckets"]
+
+:func:`far_passkey` runs the zero-shot passkey test under the same variants: which far scores keep a model from
+retrieving a key beyond L, and whether it can retrieve at distances it never saw (the needle-depth counts).
 """
 
 from __future__ import annotations
@@ -182,4 +185,43 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
             seg = per_pos[max(a, 1): b]
             buckets.append(round(math.exp(float(seg.mean())), 3))
         out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets}
+    return out
+
+
+def far_passkey(adapter: Any, lengths: Sequence[int], *, train_len: int, trials: int, seed: int = 0,
+                variants: Sequence[str] | None = None) -> dict:
+    """The zero-shot passkey test (greedy generation and likelihood top-1) under each far-attention variant.
+
+    Args:
+        adapter: a fope model adapter (``fope.eval.adapters.load_model``) with its tokenizer.
+        lengths: prompt lengths in tokens (> L for the variants to differ).
+        train_len: L, the distance from which scores count as "far".
+        trials: trials per length, needles at uniform depths (the seed fixes keys and depths, so every variant
+            sees the same prompts).
+        variants: default every variant that applies to the model's encoding (as :func:`far_attention_report`).
+    Returns:
+        {"train_len", "trials", "seed", "variants": {name: {"generation": {len: acc}, "likelihood_top1": {len: acc},
+        "depth": {len: {depth-bin centre: [correct, trials]}}}}}; depth 0 is the start of the filler (the needle
+        farthest from the question).
+    """
+    from fope.eval import passkey_eval
+    from fope.eval.passkey import depth_counts
+
+    model = adapter.model
+    try:
+        n_cycle = cycle_pairs(model.blocks[0].attn.pos, train_len)
+    except ValueError:
+        n_cycle = None
+    if variants is None:
+        variants = VARIANTS if n_cycle is not None else ("full", "window")
+    out: dict[str, Any] = {"train_len": train_len, "trials": trials, "seed": seed, "variants": {}}
+    for variant in variants:
+        with attention_variant(model, variant, train_len=train_len):
+            res = passkey_eval(adapter, adapter.tokenizer, list(lengths), trials=trials, seed=seed, depths="uniform",
+                               mode="both", progress=False)
+        out["variants"][variant] = {
+            "generation": {str(n): v for n, v in res["by_length"].items()},
+            "likelihood_top1": {str(n): v for n, v in res["likelihood"]["top1"]["by_length"].items()},
+            "depth": depth_counts(res["trials"]),
+        }
     return out

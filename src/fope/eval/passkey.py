@@ -366,6 +366,20 @@ def depth_key(depth: float, grid: tuple[float, ...] | None, bins: int) -> float:
     return round((b + 0.5) / bins, 6)
 
 
+def depth_counts(trials: Sequence[dict], bins: int = 5) -> dict[str, dict[str, list[int]]]:
+    """``{length: {depth-bin centre: [correct, trials]}}`` of trial records (``PasskeyTrial.to_dict()``) with
+    uniform depths, in ``bins`` equal bins of [0, 1]; greedy generation. Depth 0 is the needle at the start of the
+    filler, farthest from the question; 1 is right before it. Counts, not rates, so runs can be pooled."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for t in trials:
+        cell = out.setdefault(str(t["length"]), {}).setdefault(str(depth_key(float(t["depth"]), None, bins)),
+                                                                [0, 0])
+        cell[0] += bool(t.get("correct"))
+        cell[1] += 1
+    return {n: dict(sorted(d.items(), key=lambda kv: float(kv[0]))) for n, d in
+            sorted(out.items(), key=lambda kv: int(kv[0]))}
+
+
 def summarize(
     records: Sequence[PasskeyTrial], lengths: Sequence[int], *, grid, depth_bins: int = 5, mode: str = "generate"
 ) -> dict:

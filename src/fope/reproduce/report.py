@@ -69,6 +69,25 @@ def _binomial_table(cells: dict[str, dict], metric: str, L: int, trials: Any) ->
     return lines + [""]
 
 
+def _depth_table(cells: dict[str, dict], L: int) -> list[str]:
+    """Passkey generation beyond L by needle depth (correct / trials per depth bin), from ``passkey_depth``."""
+    rows = [(pe, int(n), by_depth) for pe, c in cells.items() for n, by_depth in (c.get("passkey_depth") or {}).items()
+            if int(n) > L]
+    if not rows:
+        return []
+    depths = sorted({d for _, _, by_depth in rows for d in by_depth}, key=float)
+    half = 0.5 / len(depths)
+    lines = ["Greedy generation beyond L by the needle's depth in the filler (correct / trials; depth 0 is the start "
+             "of the filler, farthest from the question, depth 1 right before it, so at length n the needle of "
+             "depth d is about (1 - d)·n tokens from the question):", "",
+             "| PE | length | " + " | ".join(f"{float(d) - half:.1f}-{float(d) + half:.1f}" for d in depths) + " |",
+             "|" + "---|" * (len(depths) + 2)]
+    for pe, n, by_depth in rows:
+        cells_ = [f"{by_depth[d][0]}/{by_depth[d][1]}" if d in by_depth else "-" for d in depths]
+        lines.append(f"| {pe} | {_length_label(n, L)} | " + " | ".join(cells_) + " |")
+    return lines + [""]
+
+
 def _seeds_note(cells: dict[str, dict]) -> str:
     ns = sorted({c.get("n_runs", 0) for c in cells.values()})
     return f"Mean ± sample std over {'/'.join(str(n) for n in ns)} run(s) per row (no ± = one run)."
@@ -177,6 +196,7 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
                     "position (low while likelihood top-1 is high: the model finds the needle but does not copy "
                     "the digits in order):", ""]
             out += _table(pv, "passkey_digits", L, label="PE", digits=2)
+        out += _depth_table(pv, L)
         zero = {pe: cell.get("zero_shot") or {} for pe, cell in pv.items()}
         if any(zero.values()):
             out += ["The same models before the fine-tuning (generation accuracy):", ""]

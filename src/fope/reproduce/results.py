@@ -15,6 +15,8 @@ sample standard deviation over seeds, None for a single run):
     CELL = {"train_len": L, "runs": [names], "n_runs": k, "ppl": {len: AGG}, "ppl_<other>": {len: AGG},
             "passkey": {len: AGG}, "passkey_likelihood": {len: AGG}, "passkey_mrr": {len: AGG},
             "passkey_digits": {len: AGG}       (runs evaluated since it was added),
+            "passkey_depth": {len: {depth-bin centre: [correct, trials]}}  generation by needle depth, pooled
+                                               over the cell's runs (uniform-depth evaluations),
             "ppl_ratio": {len: AGG}            ppl(len) / ppl(L), per run then averaged,
             "ppl_ratio_<other>": {len: AGG}    the same on the other corpus,
             "ppl_other_over_train": {len: AGG} ppl_<other>(len) / ppl(len): the paper's Fig. 6 "PPL ratio",
@@ -29,6 +31,8 @@ import platform
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from fope.eval.passkey import depth_counts
 
 from .experiments import Cell, Grid
 from .mechanism import mechanism_results
@@ -46,6 +50,8 @@ METRICS = {
     "passkey_mrr": "mean reciprocal rank of the key among the 10 candidates (chance ~0.29)",
     "passkey_digits": "share of the key's digits that greedy generation puts at their own position (a graded "
                       "score: a model that finds the needle but cannot copy it in order scores low)",
+    "passkey_depth": "greedy-generation [correct, trials] per needle-depth bin (0: the needle at the start of the "
+                     "filler, farthest from the question; 1: right before it), pooled over seeds",
     "ppl_ratio": "ppl(length) / ppl(L): growth of perplexity beyond the training length",
     "ppl_other_over_train": "ppl_other(length) / ppl(length): the paper's Fig. 6 'PPL ratio' (PPL_c4 / PPL_books)",
 }
@@ -97,6 +103,8 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
                 out["passkey_mrr"] = res["likelihood_mrr"]
             if res.get("digits_in_place"):
                 out["passkey_digits"] = res["digits_in_place"]
+            if res.get("trials") and (res.get("request") or {}).get("depths", "uniform") == "uniform":
+                out["passkey_depth"] = depth_counts(res["trials"])
         else:
             out[req.kind] = res.get("by_length") or {}
     ref = str(grid.preset.train_len)  # ratios relative to the grid's L (also for 2L extension runs)
@@ -105,6 +113,18 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
             out["ppl_ratio" if kind == "ppl" else f"ppl_ratio_{other}"] = _ratio(out[kind], out[kind][ref])
     if "ppl" in out and f"ppl_{other}" in out:
         out["ppl_other_over_train"] = _ratio(out[f"ppl_{other}"], out["ppl"])
+    return out
+
+
+def _sum_counts(series: list[dict[str, dict[str, list[int]]]]) -> dict[str, dict[str, list[int]]]:
+    """Pool depth counts over runs (seeds): correct and trials add up."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for s in series:
+        for n, by_depth in s.items():
+            for d, (c, k) in by_depth.items():
+                cell = out.setdefault(n, {}).setdefault(d, [0, 0])
+                cell[0] += c
+                cell[1] += k
     return out
 
 
@@ -117,7 +137,8 @@ def cell_result(out_dir: Path, grid: Grid, cell: Cell) -> dict[str, Any]:
     train_len = next((r["train_len"] for r in records if r and "train_len" in r), None)
     out: dict[str, Any] = {"train_len": train_len, "runs": list(cell.runs), "n_runs": len(done)}
     for metric in metrics:
-        out[metric] = _per_length([per_run[n][metric] for n in done if metric in per_run[n]])
+        series = [per_run[n][metric] for n in done if metric in per_run[n]]
+        out[metric] = _sum_counts(series) if metric == "passkey_depth" else _per_length(series)
     out["info"] = dict(cell.info)
     return out
 

@@ -1,0 +1,47 @@
+"""fope.analysis.far.far_passkey: the passkey test under the far-attention variants, on a tiny random model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fope.model
+from fope.analysis.far import VARIANTS, far_passkey
+from fope.eval import FopeAdapter, passkey_eval
+
+L = 64
+
+
+def _adapter(tok, train_len: int) -> FopeAdapter:
+    torch.manual_seed(0)
+    cfg = fope.model.ModelConfig(vocab_size=tok.vocab_size, d_model=32, n_layers=2, n_heads=2, head_dim=16,
+                                 train_len=train_len, pe="fope")
+    return FopeAdapter(fope.model.build(cfg), tokenizer=tok)
+
+
+@pytest.fixture(scope="module")
+def adapter(tok):
+    return _adapter(tok, L)
+
+
+def test_full_variant_is_the_plain_passkey_test(adapter, tok):
+    res = far_passkey(adapter, [2 * L, 4 * L], train_len=L, trials=6, seed=3, variants=["full"])
+    ref = passkey_eval(adapter, tok, [2 * L, 4 * L], trials=6, seed=3, depths="uniform", mode="both", progress=False)
+    full = res["variants"]["full"]
+    assert full["generation"] == {str(n): v for n, v in ref["by_length"].items()}
+    assert full["likelihood_top1"] == {str(n): v for n, v in ref["likelihood"]["top1"]["by_length"].items()}
+    for n in (2 * L, 4 * L):  # the depth counts add up to the trials and to the accuracy
+        counts = full["depth"][str(n)].values()
+        assert sum(k for _, k in counts) == 6
+        assert sum(c for c, _ in counts) / 6 == pytest.approx(ref["by_length"][n])
+    assert adapter.model.blocks[0].attn.__dict__.get("_attend") is None  # the model is restored
+
+
+def test_variants_agree_when_nothing_is_far(tok):
+    """Prompts of L/2 tokens, plus the generated or scored key, stay within L: no distance is far, so every
+    variant runs the same test."""
+    res = far_passkey(_adapter(tok, 2 * L), [L], train_len=2 * L, trials=4, seed=1)
+    assert set(res["variants"]) == set(VARIANTS)
+    lik = {v: r["likelihood_top1"] for v, r in res["variants"].items()}
+    depth = {v: r["depth"] for v, r in res["variants"].items()}
+    assert len({str(x) for x in lik.values()}) == 1 and len({str(x) for x in depth.values()}) == 1
