@@ -434,16 +434,21 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
 
     def learnt(*pes: str) -> bool:  # what a model does beyond L says nothing unless it retrieves at L
         return all((at_l.get(pe) or 0.0) >= PASSKEY_LEARNT for pe in pes)
-  # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
-    if fope and rope and beyond_l:
+
+    def fope_above(other: str, name: str, cid: str, paper: str) -> Claim:
+        """FoPE's mean rate beyond L against ``other``'s, pooled over the lengths beyond L."""
+        base = acc[other]
         fb = sum(fope[k] for k in beyond_l) / len(beyond_l)
-        rb = sum(rope[k] for k in beyond_l) / len(beyond_l)
+        ob = sum(base[k] for k in beyond_l) / len(beyond_l)
         m = n * len(beyond_l)
-        out.append(Claim(f"passkey-task-fope{sfx}", "Fig. 1a (task)",
-                         f"FoPE keeps passkey {what} beyond L better than RoPE",
-                         f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, RoPE "
-                         f"{[fmt(rope[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(rb, 2)}, {m} trials each)",
-                         _verdict([noise.higher_rate(fb, rb, m, m)]) if learnt("fope", "rope") else UNLEARNT))
+        return Claim(f"{cid}{sfx}", "Fig. 1a (task)", paper,
+                     f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, {name} "
+                     f"{[fmt(base[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(ob, 2)}, {m} trials each)",
+                     _verdict([noise.higher_rate(fb, ob, m, m)]) if learnt("fope", other) else UNLEARNT)
+
+    # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
+    if fope and rope and beyond_l:
+        out.append(fope_above("rope", "RoPE", "passkey-task-fope", f"FoPE keeps passkey {what} beyond L better than RoPE"))
         r2 = rope.get(2 * L)
         se = None if r2 is None else math.sqrt(max(r2 * (1 - r2), 1e-12) / n)
         out.append(Claim(f"passkey-task-rope{sfx}", "Fig. 1a (task)",
@@ -452,14 +457,8 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                          MISSING if r2 is None else UNLEARNT if not learnt("rope") else
                          (HOLDS if r2 <= floor + 2 * se + 1e-9 and r2 < floor + 0.1 else FAILS)))
     if fope and alibi and beyond_l and all(k in alibi for k in beyond_l):
-        fb = sum(fope[k] for k in beyond_l) / len(beyond_l)
-        ab = sum(alibi[k] for k in beyond_l) / len(beyond_l)
-        m = n * len(beyond_l)
-        out.append(Claim(f"passkey-task-fope-alibi{sfx}", "Fig. 1a (task)",
-                         f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's",
-                         f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, ALiBi "
-                         f"{[fmt(alibi[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(ab, 2)}, {m} trials each)",
-                         _verdict([noise.higher_rate(fb, ab, m, m)]) if learnt("fope", "alibi") else UNLEARNT))
+        out.append(fope_above("alibi", "ALiBi", "passkey-task-fope-alibi",
+                              f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's"))
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         # a decline "with length" tolerates an uptick between lengths within the binomial noise of n trials
