@@ -125,6 +125,16 @@ def attention_variant(model: Any, variant: str, *, train_len: int) -> Iterator[N
             a.__dict__.pop("_attend", None)
 
 
+def _pair_split(model: Any, train_len: int) -> tuple[int | None, tuple[str, ...]]:
+    """(cycle pairs or None, the variants that apply): every variant for a rotary encoding with a pair split,
+    ``full`` and ``window`` otherwise (bias encodings, FoPE without the clip floor)."""
+    try:
+        n_cycle = cycle_pairs(model.blocks[0].attn.pos, train_len)
+    except ValueError:
+        return None, ("full", "window")
+    return n_cycle, VARIANTS
+
+
 def bucket_edges(train_len: int, length: int) -> list[int]:
     """[0, L, 2L, 4L, ..., length]: position buckets of the report."""
     edges, e = [0], train_len
@@ -161,13 +171,8 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
     chunks = ids[: n_chunks * length].view(n_chunks, length).to(device)
     model.eval()
     edges = bucket_edges(train_len, length)
-    pos_layer = model.blocks[0].attn.pos
-    try:
-        n_cycle = cycle_pairs(pos_layer, train_len)
-    except ValueError:
-        n_cycle = None
-    if variants is None:
-        variants = VARIANTS if n_cycle is not None else ("full", "window")
+    n_cycle, default = _pair_split(model, train_len)
+    variants = default if variants is None else variants
     out: dict[str, Any] = {"train_len": train_len, "length": length, "chunks": n_chunks, "cycle_pairs": n_cycle,
                            "edges": edges, "variants": {}}
     for variant in variants:
@@ -208,12 +213,7 @@ def far_passkey(adapter: Any, lengths: Sequence[int], *, train_len: int, trials:
     from fope.eval.passkey import depth_counts
 
     model = adapter.model
-    try:
-        n_cycle = cycle_pairs(model.blocks[0].attn.pos, train_len)
-    except ValueError:
-        n_cycle = None
-    if variants is None:
-        variants = VARIANTS if n_cycle is not None else ("full", "window")
+    variants = _pair_split(model, train_len)[1] if variants is None else variants
     out: dict[str, Any] = {"train_len": train_len, "trials": trials, "seed": seed, "variants": {}}
     for variant in variants:
         with attention_variant(model, variant, train_len=train_len):
