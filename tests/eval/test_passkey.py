@@ -174,3 +174,26 @@ def test_bad_arguments_raise(tok, kwargs, match):
     args = {"trials": 1, "progress": False} | kwargs
     with pytest.raises(ValueError, match=match):
         passkey_eval(FopeAdapter(UniformLM(tok.vocab_size)), tok, [128], **args)
+
+
+def test_needle_distance(tok):
+    """Tokens from the needle's last token to the prompt's last: falls as the needle moves towards the question,
+    and with no filler after the needle it is the question line's length; every trial records it."""
+    from fope.eval.passkey import QUESTION, distance_counts, needle_distance
+
+    n_garbage, key = 600, 31415
+    dists = []
+    for prefix in (0, 150, 300, 450, 600):
+        ids = tok.encode(passkey_prompt(n_garbage, key, prefix))
+        dists.append(needle_distance(tok, ids, n_garbage, key, prefix))
+    assert dists == sorted(dists, reverse=True) and dists[0] > dists[-1]
+    assert abs(dists[-1] - len(tok.encode("\n\n" + QUESTION))) <= 1
+    assert dists[0] < len(tok.encode(passkey_prompt(n_garbage, key, 0)))
+    res = passkey_eval(FopeAdapter(KeyCopyLM(tok)), tok, [128, 256], trials=6, seed=2, progress=False)
+    assert all(t["needle_distance"] is not None and 0 < t["needle_distance"] < t["prompt_tokens"] for t in res["trials"])
+    counts = distance_counts(res["trials"], 100)
+    for n in ("128", "256"):
+        assert counts[n]["within"][1] + counts[n]["beyond"][1] == 6
+        assert counts[n]["within"][0] == counts[n]["within"][1]  # the key-copying model finds every key
+    far = [t for t in res["trials"] if t["needle_distance"] >= 100]
+    assert counts["256"]["beyond"][1] == sum(t["length"] == 256 for t in far)

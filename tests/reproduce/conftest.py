@@ -59,7 +59,8 @@ class FakeBackend:
             return {"by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) for n in lengths}}
         acc = {str(n): (0.5 if n <= L else max(0.5 - g, 0.0)) for n in lengths}
         # two trial records per length: a needle far from the question (found only within L), one right before it
-        trials = [{"length": n, "depth": d, "correct": n <= L or d > 0.5} for n in lengths for d in (0.05, 0.95)]
+        trials = [{"length": n, "depth": d, "correct": n <= L or d > 0.5, "needle_distance": int((1 - d) * n)}
+                  for n in lengths for d in (0.05, 0.95)]
         return {"by_length": acc, "likelihood_top1": {k: min(v + 0.1, 1.0) for k, v in acc.items()},
                 "likelihood_mrr": {k: min(v + 0.3, 1.0) for k, v in acc.items()}, "trials": trials}
 

@@ -66,9 +66,12 @@ def test_passkey_by_needle_depth(finished, tiny_preset):
     assert res["main"]["rope"]["passkey_depth"][str(2 * L)] == {"0.1": [0, 2], "0.9": [2, 2]}  # 2 seeds pooled
     assert res["main"]["rope"]["passkey_depth"][str(L)] == {"0.1": [2, 2], "0.9": [2, 2]}
     assert res["passkey_variant"]["fope"]["passkey_depth"][str(2 * L)] == {"0.1": [0, 1], "0.9": [1, 1]}
+    # by distance from the question: the far needle (0.95 n tokens away) is at >= L from 2L on
+    assert res["main"]["rope"]["passkey_far"][str(2 * L)] == {"within": [2, 2], "beyond": [0, 2]}
+    assert res["main"]["rope"]["passkey_far"][str(L)] == {"within": [4, 4], "beyond": [0, 0]}
     text = render_report(res)
     assert "by the needle's depth" in text
-    assert f"| fope | {2 * L} (2L) | 0/1 | 1/1 |" in text
+    assert f"| fope | {2 * L} (2L) | 0/1 | 1/1 | 1/1 | 0/1 |" in text
     assert f"| fope | {L} (1L) |" not in text  # within L is the task's own accuracy table
     # bins of 0.2; a depth on a bin edge goes to the upper bin; the last bin is closed
     trials = [{"length": 8, "depth": d, "correct": c} for d, c in ((0.0, True), (0.2, False), (0.39, True), (1.0, True))]
@@ -173,6 +176,7 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     assert v["passkey-task-rope-lik"] == "does not hold"  # 0.3 at 2L is above chance (0.1)
     assert v["passkey-task-alibi"] == "holds" and v["passkey-task-alibi-lik"] == "holds"
     assert v["passkey-task-fope-alibi"] == "task not learnt, not tested"
+    assert "passkey-task-far-needles" not in v  # no distance counts in these cells
     assert v["passkey-task-fope-alibi-lik"] == "does not hold"  # beyond L: FoPE 0.85, 0.75 vs ALiBi 1.0, 0.9
     # FoPE against ALiBi (the paper: FoPE the most stable), once both generate the key at L
     for fope_gen, verdict in (([1.0, 0.9, 0.8], "holds"), ([1.0, 0.05, 0.0], "does not hold"),
@@ -181,6 +185,17 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
         assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-fope-alibi"] == verdict, fope_gen
     pk["passkey_variant"]["rope"] = cell([0.05, 0.0, 0.0], [0.85, 0.1, 0.1])
     assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-rope-lik"] == "holds"
+    # keys farther than L from the question: FoPE against RoPE, pooled over the lengths (both must learn the task)
+    pk["passkey_variant"]["rope"] = cell([0.9, 0.0, 0.0], [1.0, 0.3, 0.1])
+    pk["passkey_variant"]["fope"] = cell([1.0, 0.3, 0.1], [1.0, 0.9, 0.8])
+    for f, r, verdict in (((15, 48), (0, 48), "holds"), ((0, 48), (15, 48), "does not hold"),
+                          ((2, 48), (1, 48), "within noise")):
+        pk["passkey_variant"]["fope"]["passkey_far"] = {str(2 * L): {"within": [9, 12], "beyond": list(f)}}
+        pk["passkey_variant"]["rope"]["passkey_far"] = {str(2 * L): {"within": [0, 12], "beyond": list(r)}}
+        assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-far-needles"] == verdict, (f, r)
+    pk["passkey_variant"]["rope"] = cell([0.5, 0.0, 0.0], [1.0, 0.3, 0.1]) | {
+        "passkey_far": {str(2 * L): {"within": [0, 12], "beyond": [0, 48]}}}
+    assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-far-needles"] == "task not learnt, not tested"
     # ALiBi's decline tolerates an uptick within two binomial s.e. of the difference (the n trials of the preset)...
     n = int(pk["config"]["passkey_trials"])
     small = 2 * (2 * 0.0375 * (1 - 0.0375) / n) ** 0.5 * 0.9  # 90 % of the tolerance at the pooled rate 0.0375

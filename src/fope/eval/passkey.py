@@ -74,6 +74,14 @@ def passkey_prompt(n_garbage: int, key: int, prefix_chars: int) -> str:
     return "\n".join([TASK, garbage(prefix_chars), needle, garbage(n_garbage - prefix_chars), QUESTION])
 
 
+def needle_distance(tokenizer, prompt_ids: Sequence[int], n_garbage: int, key: int, prefix_chars: int) -> int:
+    """Distance in tokens from the needle sentence's last token to the prompt's last token (the position that
+    predicts the answer): ``len(prompt) - len(prompt cut after the needle)``. A needle at distance >= L is farther
+    from the question than any query-key distance of training at length L."""
+    head = "\n".join([TASK, garbage(prefix_chars), NEEDLE.format(key=key)])
+    return len(prompt_ids) - len(tokenizer.encode(head))
+
+
 def _calibration_tokens(tokenizer, n_garbage: int) -> int:
     return len(tokenizer.encode(passkey_prompt(n_garbage, CALIBRATION_KEY, n_garbage // 2)))
 
@@ -112,6 +120,7 @@ class PasskeyTrial:
     n_garbage: int
     prefix_chars: int
     prompt_tokens: int
+    needle_distance: int | None = None  # tokens from the needle's last token to the prompt's last (see needle_distance)
     generated: str | None = None
     predicted: int | None = None
     correct: bool | None = None
@@ -277,6 +286,7 @@ def run_trial(
         n_garbage=n_garbage,
         prefix_chars=prefix_chars,
         prompt_tokens=len(prompt_ids),
+        needle_distance=needle_distance(tokenizer, prompt_ids, n_garbage, key, prefix_chars),
         **fields,
     )
 
@@ -378,6 +388,20 @@ def depth_counts(trials: Sequence[dict], bins: int = 5) -> dict[str, dict[str, l
         cell[1] += 1
     return {n: dict(sorted(d.items(), key=lambda kv: float(kv[0]))) for n, d in
             sorted(out.items(), key=lambda kv: int(kv[0]))}
+
+
+def distance_counts(trials: Sequence[dict], train_len: int) -> dict[str, dict[str, list[int]]]:
+    """``{length: {"within": [correct, trials], "beyond": [correct, trials]}}``: greedy generation split by whether
+    the needle is closer to the question than ``train_len`` tokens or not (trials with ``needle_distance``)."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for t in trials:
+        if t.get("needle_distance") is None or t.get("correct") is None:
+            continue
+        cells = out.setdefault(str(t["length"]), {"within": [0, 0], "beyond": [0, 0]})
+        cell = cells["within" if t["needle_distance"] < train_len else "beyond"]
+        cell[0] += bool(t["correct"])
+        cell[1] += 1
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 
 def summarize(

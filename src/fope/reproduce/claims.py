@@ -406,6 +406,14 @@ def _sweep_verdict(best: Any, expected: Any, known: dict, *, spread_ok: bool) ->
 PASSKEY_LEARNT = 0.8  # in-distribution accuracy at L that shows the passkey task was learnt
 
 
+def _far_needles(cell: dict, L: int) -> tuple[int, int] | None:
+    """(correct, trials) of a passkey cell's needles at distance >= L from the question, over every length; None
+    without distance counts or without such needles."""
+    counts = [c["beyond"] for c in (cell.get("passkey_far") or {}).values() if "beyond" in c]
+    k = sum(n for _, n in counts)
+    return (sum(c for c, _ in counts), k) if k else None
+
+
 def _passkey_task(r: dict, noise: Noise) -> list[Claim]:
     """Fig. 1a on the passkey task (models trained on in-length retrieval documents), judged twice: on greedy
     generation of the key (the paper's metric) and on the likelihood top-1 of the key among 10 candidates (a model
@@ -456,6 +464,15 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                          f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
                          MISSING if r2 is None else UNLEARNT if not learnt("rope") else
                          (HOLDS if r2 <= floor + 2 * se + 1e-9 and r2 < floor + 0.1 else FAILS)))
+    far = {pe: _far_needles(pv.get(pe) or {}, L) for pe in ("fope", "rope")}
+    if not lik and all(far.values()):
+        (fc, fk), (rc, rk) = far["fope"], far["rope"]
+        out.append(Claim("passkey-task-far-needles", "Fig. 1a (task)",
+                         "FoPE retrieves keys farther from the question than L (distances never seen in training) "
+                         "where RoPE does not",
+                         f"needles at distance >= L, all lengths: FoPE {fc}/{fk}, RoPE {rc}/{rk} generated",
+                         _verdict([noise.higher_rate(fc / fk, rc / rk, fk, rk)]) if learnt("fope", "rope")
+                         else UNLEARNT))
     if fope and alibi and beyond_l and all(k in alibi for k in beyond_l):
         out.append(fope_above("alibi", "ALiBi", "passkey-task-fope-alibi",
                               f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's"))

@@ -77,13 +77,20 @@ def _depth_table(cells: dict[str, dict], L: int) -> list[str]:
         return []
     depths = sorted({d for _, _, by_depth in rows for d in by_depth}, key=float)
     half = 0.5 / len(depths)
+    far = any(c.get("passkey_far") for c in cells.values())
     lines = ["Greedy generation beyond L by the needle's depth in the filler (correct / trials; depth 0 is the start "
              "of the filler, farthest from the question, depth 1 right before it, so at length n the needle of "
-             "depth d is about (1 - d)·n tokens from the question):", "",
-             "| PE | length | " + " | ".join(f"{float(d) - half:.1f}-{float(d) + half:.1f}" for d in depths) + " |",
-             "|" + "---|" * (len(depths) + 2)]
+             "depth d is about (1 - d)·n tokens from the question)"
+             + (", and by the needle's distance from the question in tokens: closer than L, or L and farther "
+                "(distances never seen in training)" if far else "") + ":", "",
+             "| PE | length | " + " | ".join(f"{float(d) - half:.1f}-{float(d) + half:.1f}" for d in depths)
+             + (" | closer than L | L or farther" if far else "") + " |",
+             "|" + "---|" * (len(depths) + 2 + 2 * far)]
     for pe, n, by_depth in rows:
         cells_ = [f"{by_depth[d][0]}/{by_depth[d][1]}" if d in by_depth else "-" for d in depths]
+        if far:
+            split = (cells[pe].get("passkey_far") or {}).get(str(n)) or {}
+            cells_ += [f"{split[k][0]}/{split[k][1]}" if k in split else "-" for k in ("within", "beyond")]
         lines.append(f"| {pe} | {_length_label(n, L)} | " + " | ".join(cells_) + " |")
     return lines + [""]
 

@@ -17,6 +17,8 @@ sample standard deviation over seeds, None for a single run):
             "passkey_digits": {len: AGG}       (runs evaluated since it was added),
             "passkey_depth": {len: {depth-bin centre: [correct, trials]}}  generation by needle depth, pooled
                                                over the cell's runs (uniform-depth evaluations),
+            "passkey_far": {len: {"within"|"beyond": [correct, trials]}}  generation by whether the needle is
+                                               closer to the question than L tokens (runs evaluated since),
             "ppl_ratio": {len: AGG}            ppl(len) / ppl(L), per run then averaged,
             "ppl_ratio_<other>": {len: AGG}    the same on the other corpus,
             "ppl_other_over_train": {len: AGG} ppl_<other>(len) / ppl(len): the paper's Fig. 6 "PPL ratio",
@@ -32,7 +34,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from fope.eval.passkey import depth_counts
+from fope.eval.passkey import depth_counts, distance_counts
 
 from .experiments import Cell, Grid
 from .mechanism import mechanism_results
@@ -52,6 +54,8 @@ METRICS = {
                       "score: a model that finds the needle but cannot copy it in order scores low)",
     "passkey_depth": "greedy-generation [correct, trials] per needle-depth bin (0: the needle at the start of the "
                      "filler, farthest from the question; 1: right before it), pooled over seeds",
+    "passkey_far": "greedy-generation [correct, trials] of needles closer to the question than L tokens "
+                   "('within') and at L or farther ('beyond': distances never seen in training), pooled over seeds",
     "ppl_ratio": "ppl(length) / ppl(L): growth of perplexity beyond the training length",
     "ppl_other_over_train": "ppl_other(length) / ppl(length): the paper's Fig. 6 'PPL ratio' (PPL_c4 / PPL_books)",
 }
@@ -105,6 +109,8 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
                 out["passkey_digits"] = res["digits_in_place"]
             if res.get("trials") and (res.get("request") or {}).get("depths", "uniform") == "uniform":
                 out["passkey_depth"] = depth_counts(res["trials"])
+            if any(t.get("needle_distance") is not None for t in res.get("trials") or []):
+                out["passkey_far"] = distance_counts(res["trials"], int(grid.preset.train_len))
         else:
             out[req.kind] = res.get("by_length") or {}
     ref = str(grid.preset.train_len)  # ratios relative to the grid's L (also for 2L extension runs)
@@ -114,6 +120,10 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
     if "ppl" in out and f"ppl_{other}" in out:
         out["ppl_other_over_train"] = _ratio(out[f"ppl_{other}"], out["ppl"])
     return out
+
+
+#: metrics kept as [correct, trials] counts per length and bin (pooled over runs), not as mean ± std
+COUNT_METRICS = ("passkey_depth", "passkey_far")
 
 
 def _sum_counts(series: list[dict[str, dict[str, list[int]]]]) -> dict[str, dict[str, list[int]]]:
@@ -138,7 +148,7 @@ def cell_result(out_dir: Path, grid: Grid, cell: Cell) -> dict[str, Any]:
     out: dict[str, Any] = {"train_len": train_len, "runs": list(cell.runs), "n_runs": len(done)}
     for metric in metrics:
         series = [per_run[n][metric] for n in done if metric in per_run[n]]
-        out[metric] = _sum_counts(series) if metric == "passkey_depth" else _per_length(series)
+        out[metric] = _sum_counts(series) if metric in COUNT_METRICS else _per_length(series)
     out["info"] = dict(cell.info)
     return out
 
