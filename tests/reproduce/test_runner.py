@@ -174,3 +174,27 @@ def test_workers_stop_when_the_grid_process_is_killed(tmp_path):
     for w in alive:  # clean up before failing
         os.kill(w, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived the killed grid process"
+
+
+def test_session_is_recorded_before_the_first_run(tmp_path, monkeypatch):
+    """sessions.json holds this session from its start, so a grid process killed outright (SIGKILL, or SIGTERM
+    before any run finished) still leaves its start time and command; a finished run updates its wall time."""
+    import json
+
+    import fope.reproduce.scheduler as scheduler
+    from fope.cli import main as fope_main
+
+    out = tmp_path / "g"
+    seen = {}
+
+    def dies(grid, out_dir, **kwargs):  # stands in for a grid killed while its first run trains
+        seen["sessions"] = json.loads((out_dir / "sessions.json").read_text())
+        raise SystemExit(137)
+
+    monkeypatch.setattr(scheduler, "run_grid", dies)
+    with pytest.raises(SystemExit):
+        fope_main(["reproduce", "--preset", "cpu-quick", "--out", str(out), "--no-figures"])
+    assert len(seen["sessions"]) == 1
+    first = seen["sessions"][0]
+    assert first["command"].startswith("fope reproduce --preset cpu-quick") and 0 <= first["wall_s"] < 60
+    assert "started" in first and "commit" in first

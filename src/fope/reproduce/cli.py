@@ -134,6 +134,8 @@ def main(args: argparse.Namespace) -> int:
         this["wall_s"] = round(time.perf_counter() - tic, 1)
         write_json_atomic(out / SESSIONS_FILE, sessions)
 
+    record_session()  # at once, then after every run: a session killed outright still leaves its start and progress
+
     def partial_report() -> None:  # after every run: a usable report even if the grid is stopped later
         record_session()
         write_outputs(collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic), out,
