@@ -128,6 +128,12 @@ def test_passkey_cli_and_plots(model_dir, tmp_path):
     assert all(0.0 <= v <= 1.0 for v in res["by_length"].values())
     assert list(res["by_length_depth"]["128"]) == ["0.0", "1.0"]
     assert set(res["likelihood"]) == {"n_candidates", "top1", "mrr", "mean_rank", "margin"}
+    # generation split by the needle's distance from the question against the model's own train_len
+    split = res["needle_distance_split"]
+    assert split["train_len"] == 64
+    for n in ("96", "128"):  # depth 0 (farthest) and depth 1 (right before the question): one trial each
+        cells = split["by_length"][n]
+        assert cells["within"][1] + cells["beyond"][1] == 2 and cells["within"][1] >= 1
     assert len(res["trials"]) == 4 and res["settings"]["seed"] == 0 and res["settings"]["mode"] == "both"
     assert res["likelihood"]["n_candidates"] == {"96": 4.0, "128": 4.0} or min(t["key"] for t in res["trials"]) < 10
     assert set(res["trials"][0]) >= {"length", "depth", "key", "prompt_tokens", "generated", "correct", "rank"}
@@ -208,3 +214,9 @@ def test_cli_on_a_hugging_face_model_dir(tok, text_file, tmp_path):
 
     ad = load_model(tmp_path / "hf")
     assert ad.tokenizer.encode(LINES[1]) == tok.encode(LINES[1]) and ad.tokenizer.eos_id == tok.eos_id
+
+
+def test_passkey_cli_rejects_a_bad_train_len(model_dir, capsys):
+    rc = main(["eval", "passkey", "--model", str(model_dir), "--lengths", "96", "--trials", "1", "--train-len", "0",
+               "--no-progress"])
+    assert rc != 0 and "--train-len must be a positive number of tokens, got 0" in capsys.readouterr().err

@@ -63,6 +63,9 @@ def register(subparsers) -> None:
     pk.add_argument("--likelihood-only", action="store_true", help="only the likelihood score (no generation)")
     pk.add_argument("--distractors", type=int, default=9, help="distractor keys per trial for --likelihood")
     pk.add_argument("--max-new-tokens", type=int, default=10)
+    pk.add_argument("--train-len", type=int, default=None,
+                    help="L: also split generation by whether the needle is closer to the question than L tokens "
+                         "(default: a fope model's train_len; none for Hugging Face models)")
     pk.set_defaults(func=run_passkey)
 
     pl = sub.add_parser("plot", help="plot result files (PNG)")
@@ -157,12 +160,15 @@ def run_ppl(args) -> int:
 
 
 def run_passkey(args) -> int:
-    from fope.eval.passkey import passkey_eval
+    from fope.eval.passkey import distance_counts, passkey_eval
     from fope.eval.results import base_settings, make_result, save_result
 
     model, tok = _load(args)
     if tok is None:
         raise ValueError(f"model {args.model} has no tokenizer; pass --tokenizer")
+    if args.train_len is not None and args.train_len < 1:
+        raise ValueError(f"--train-len must be a positive number of tokens, got {args.train_len}")
+    train_len = args.train_len or getattr(getattr(getattr(model, "model", None), "config", None), "train_len", None)
     mode = "likelihood" if args.likelihood_only else ("both" if args.likelihood else "generate")
     depths = args.depths if args.depths in ("uniform", "grid") else [float(d) for d in args.depths.split(",")]
     res = passkey_eval(
@@ -191,12 +197,19 @@ def run_passkey(args) -> int:
     extra = {k: v for k, v in res.items() if k != "by_length"}
     result = make_result("passkey", settings, res["by_length"], **extra)
     lik = res["likelihood"]
+    split = distance_counts(res["trials"], int(train_len)) if train_len and res["generate"] else None
+    if split is not None:
+        result["needle_distance_split"] = {"train_len": int(train_len), "by_length": split}
     head = f"{'length':>8} {'n_garbage':>9}" + (f" {'accuracy':>9}" if res["generate"] else "")
+    head += f" {f'< {train_len}':>9} {f'>= {train_len}':>9}" if split is not None else ""
     print(head + (f" {'top1':>6} {'MRR':>6} {'margin':>8}" if lik else ""))
     for L in args.lengths:
         line = f"{L:>8} {res['n_garbage'][L]:>9}"
         if res["generate"]:
             line += f" {res['generate']['by_length'][L]:>9.3f}"
+        if split is not None:  # correct/trials of needles closer to the question than train_len, and the rest
+            cells = split.get(str(L), {"within": [0, 0], "beyond": [0, 0]})
+            line += "".join(f" {f'{c}/{k}':>9}" for c, k in (cells["within"], cells["beyond"]))
         if lik:
             top1, mrr, margin = (lik[k]["by_length"][L] for k in ("top1", "mrr", "margin"))
             line += f" {top1:>6.3f} {mrr:>6.3f} {margin:>8.3f}"
