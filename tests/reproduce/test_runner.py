@@ -198,3 +198,30 @@ def test_session_is_recorded_before_the_first_run(tmp_path, monkeypatch):
     first = seen["sessions"][0]
     assert first["command"].startswith("fope reproduce --preset cpu-quick") and 0 <= first["wall_s"] < 60
     assert "started" in first and "commit" in first
+
+
+@pytest.mark.slow  # spawns a `fope reproduce` process (imports torch)
+def test_sigterm_records_the_session_before_the_grid_dies(tmp_path):
+    """`kill` (SIGTERM) of a running grid: the process still dies by the signal, as before (its workers checkpoint),
+    but sessions.json now holds the wall time it ran."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src"),
+                                                          os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "g"
+    grid = subprocess.Popen([sys.executable, str(here / "sigterm_grid.py"), str(out)], env=env)
+    end = time.monotonic() + 120
+    while not (out / "sessions.json").exists():
+        assert grid.poll() is None and time.monotonic() < end, "the grid never started"
+        time.sleep(0.1)
+    time.sleep(1.5)
+    grid.send_signal(signal.SIGTERM)
+    assert grid.wait(timeout=60) == -signal.SIGTERM
+    sessions = json.loads((out / "sessions.json").read_text())
+    assert len(sessions) == 1 and sessions[0]["wall_s"] >= 1.5

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import time
 from pathlib import Path
 
@@ -136,6 +137,13 @@ def main(args: argparse.Namespace) -> int:
 
     record_session()  # at once, then after every run: a session killed outright still leaves its start and progress
 
+    def on_sigterm(signum, frame) -> None:  # `kill` of the grid: write this session's wall time, then die as before
+        record_session()  # (the workers get SIGTERM from the kernel and checkpoint: scheduler._init_worker)
+        signal.signal(signal.SIGTERM, previous)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+
     def partial_report() -> None:  # after every run: a usable report even if the grid is stopped later
         record_session()
         write_outputs(collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic), out,
@@ -145,6 +153,7 @@ def main(args: argparse.Namespace) -> int:
         status = run_grid(grid, out, backend=backend, jobs=preset.jobs, threads=preset.threads or None,
                           on_run_done=partial_report)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         record_session()
     results = collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic)
     paths = write_outputs(results, out, figures=not args.no_figures)
