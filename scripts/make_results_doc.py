@@ -1,6 +1,7 @@
 """Compose docs/RESULTS.md and docs/results/cpu/ from real `fope reproduce` output directories.
 
     .venv/bin/python scripts/make_results_doc.py --cpu runs/cpu --quick runs/cpu-quick [--passkey runs/cpu-pk] \
+        [--passkey-replicate runs/cpu-pk-s1] \
         [--notes NOTES.md]
 
 Copies the `cpu` run's results.json, report.md and figures into docs/results/cpu/, and writes docs/RESULTS.md:
@@ -76,6 +77,23 @@ def _passkey_section(run: Path, pk: dict) -> list[str]:
               for c in pk.get("claims", []) if c["id"].startswith("passkey-")], ""]
 
 
+def _replicate_section(pk: dict) -> list[str]:
+    """The passkey task retrained with another seed (docs/results/cpu-passkey-replicate/results.json): generation,
+    its split by needle depth and distance, and the verdicts, as the report prints them."""
+    from fope.reproduce.report import _binomial_table, _depth_table
+
+    pv, L = pk.get("passkey_variant") or {}, int(pk["config"]["train_len"])
+    seeds = sorted({str((pk["config"].get("passkey_scratch") or {}).get("train.seed", 0))})
+    return ["### The same task, another seed", "",
+            f"The passkey task retrained from scratch for {', '.join(pv)} with `train.seed` {', '.join(seeds)} "
+            "(`passkey_scratch`; same data, same test prompts), to see whether the seed above was typical. Generated "
+            "from `docs/results/cpu-passkey-replicate/results.json`. Greedy-generation accuracy (± binomial s.e.):",
+            "", *_binomial_table(pv, "passkey", L, pk["config"].get("passkey_trials")), *_depth_table(pv, L),
+            "Its verdicts:", "",
+            *[f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
+              for c in pk.get("claims", []) if c["id"].startswith("passkey-")], ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", required=True, type=Path, help="output directory of `fope reproduce --preset cpu`")
@@ -83,6 +101,8 @@ def main() -> None:
     ap.add_argument("--notes", type=Path, help="markdown analysis to put before the generated report")
     ap.add_argument("--passkey", type=Path, help="output directory of a later `fope reproduce --preset cpu "
                                                  "experiments=passkey` run (the passkey task re-run on its own)")
+    ap.add_argument("--passkey-replicate", type=Path,
+                    help="output directory of the passkey task retrained with another seed (passkey_scratch train.seed)")
     args = ap.parse_args()
 
     results = json.loads((args.cpu / "results.json").read_text())
@@ -138,12 +158,20 @@ def main() -> None:
             (pdest / "figures").mkdir(exist_ok=True)
             shutil.copy2(png, pdest / "figures" / png.name)
         passkey_lines = _passkey_section(args.passkey, pk)
+    if args.passkey_replicate is not None:
+        rep = json.loads((args.passkey_replicate / "results.json").read_text())
+        lines.append(f"| passkey task, another seed | {_minutes(rep.get('wall_time_s'))} wall in all; sessions: "
+                     f"{_sessions(rep, commands=True)} |")
+        rdest = ROOT / "docs" / "results" / "cpu-passkey-replicate"
+        rdest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.passkey_replicate / "results.json", rdest / "results.json")
+        passkey_lines += _replicate_section(rep)
     lines += [""] + quick_lines + passkey_lines
     lines += ["## GPU presets", "",
               "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
               "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`).", ""]
-    lines.append(f"Regenerate this page: `.venv/bin/python scripts/make_results_doc.py --cpu DIR --quick DIR "
-                 f"--notes NOTES.md`.")
+    lines.append("Regenerate this page: `.venv/bin/python scripts/make_results_doc.py --cpu DIR --quick DIR "
+                 "[--passkey DIR] [--passkey-replicate DIR] --notes docs/results/notes.md`.")
     lines.append("")
     if args.notes is not None:
         lines += [args.notes.read_text().rstrip(), ""]
