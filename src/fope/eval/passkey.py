@@ -376,32 +376,34 @@ def depth_key(depth: float, grid: tuple[float, ...] | None, bins: int) -> float:
     return round((b + 0.5) / bins, 6)
 
 
+def _tally(trials: Sequence[dict], bin_of) -> dict[str, dict[str, list[int]]]:
+    """``{length: {bin: [correct, trials]}}`` of the trial records with a generation score; ``bin_of(trial)`` names
+    a trial's bin (None: leave the trial out). Lengths in increasing order."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for t in trials:
+        b = bin_of(t)
+        if b is None or t.get("correct") is None:
+            continue
+        cell = out.setdefault(str(t["length"]), {}).setdefault(b, [0, 0])
+        cell[0] += bool(t["correct"])
+        cell[1] += 1
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
 def depth_counts(trials: Sequence[dict], bins: int = 5) -> dict[str, dict[str, list[int]]]:
     """``{length: {depth-bin centre: [correct, trials]}}`` of trial records (``PasskeyTrial.to_dict()``) with
     uniform depths, in ``bins`` equal bins of [0, 1]; greedy generation. Depth 0 is the needle at the start of the
     filler, farthest from the question; 1 is right before it. Counts, not rates, so runs can be pooled."""
-    out: dict[str, dict[str, list[int]]] = {}
-    for t in trials:
-        cell = out.setdefault(str(t["length"]), {}).setdefault(str(depth_key(float(t["depth"]), None, bins)),
-                                                                [0, 0])
-        cell[0] += bool(t.get("correct"))
-        cell[1] += 1
-    return {n: dict(sorted(d.items(), key=lambda kv: float(kv[0]))) for n, d in
-            sorted(out.items(), key=lambda kv: int(kv[0]))}
+    counts = _tally(trials, lambda t: str(depth_key(float(t["depth"]), None, bins)))
+    return {n: dict(sorted(d.items(), key=lambda kv: float(kv[0]))) for n, d in counts.items()}
 
 
 def distance_counts(trials: Sequence[dict], train_len: int) -> dict[str, dict[str, list[int]]]:
     """``{length: {"within": [correct, trials], "beyond": [correct, trials]}}``: greedy generation split by whether
     the needle is closer to the question than ``train_len`` tokens or not (trials with ``needle_distance``)."""
-    out: dict[str, dict[str, list[int]]] = {}
-    for t in trials:
-        if t.get("needle_distance") is None or t.get("correct") is None:
-            continue
-        cells = out.setdefault(str(t["length"]), {"within": [0, 0], "beyond": [0, 0]})
-        cell = cells["within" if t["needle_distance"] < train_len else "beyond"]
-        cell[0] += bool(t["correct"])
-        cell[1] += 1
-    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+    counts = _tally(trials, lambda t: None if t.get("needle_distance") is None else
+                    "within" if t["needle_distance"] < train_len else "beyond")
+    return {n: {b: d.get(b, [0, 0]) for b in ("within", "beyond")} for n, d in counts.items()}
 
 
 def summarize(
