@@ -24,6 +24,18 @@ def _minutes(seconds: float | None) -> str:
     return "unknown" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def _publish(run: Path, name: str, figures: str | None = None) -> dict:
+    """Copy a `fope reproduce` output's results.json (and its figures matching ``figures``) to docs/results/NAME/;
+    return the results."""
+    dest = ROOT / "docs" / "results" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run / "results.json", dest / "results.json")
+    for png in sorted((run / "figures").glob(figures)) if figures else []:
+        (dest / "figures").mkdir(exist_ok=True)
+        shutil.copy2(png, dest / "figures" / png.name)
+    return json.loads((run / "results.json").read_text())
+
+
 def _sessions(results: dict, commands: bool = False) -> str:
     """The grid sessions of a results.json (each `fope reproduce` that worked on the run directory), one line."""
     return "; ".join(
@@ -139,32 +151,20 @@ def main() -> None:
         lines.append(f"| runs of the grid not finished | {len(results['missing'])} (listed in the report below) |")
     quick_lines: list[str] = []
     if args.quick is not None:
-        quick = json.loads((args.quick / "results.json").read_text())
+        quick = _publish(args.quick, "cpu-quick")
         lines.append(f"| `cpu-quick` (the README's main job) | `{quick.get('command')}`: "
                      f"{_minutes(quick.get('wall_time_s'))} wall |")
-        qdest = ROOT / "docs" / "results" / "cpu-quick"
-        qdest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(args.quick / "results.json", qdest / "results.json")
         quick_lines = _quick_section(quick)
     passkey_lines: list[str] = []
     if args.passkey is not None:
-        pk = json.loads((args.passkey / "results.json").read_text())
+        pk = _publish(args.passkey, "cpu-passkey", figures="passkey*.png")
         lines.append(f"| passkey task (run on its own) | {_minutes(pk.get('wall_time_s'))} wall in all; sessions: "
                      f"{_sessions(pk, commands=True)} |")
-        pdest = ROOT / "docs" / "results" / "cpu-passkey"
-        pdest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(args.passkey / "results.json", pdest / "results.json")
-        for png in sorted((args.passkey / "figures").glob("passkey*.png")):
-            (pdest / "figures").mkdir(exist_ok=True)
-            shutil.copy2(png, pdest / "figures" / png.name)
         passkey_lines = _passkey_section(args.passkey, pk)
     if args.passkey_replicate is not None:
-        rep = json.loads((args.passkey_replicate / "results.json").read_text())
+        rep = _publish(args.passkey_replicate, "cpu-passkey-replicate")
         lines.append(f"| passkey task, another seed | {_minutes(rep.get('wall_time_s'))} wall in all; sessions: "
                      f"{_sessions(rep, commands=True)} |")
-        rdest = ROOT / "docs" / "results" / "cpu-passkey-replicate"
-        rdest.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(args.passkey_replicate / "results.json", rdest / "results.json")
         passkey_lines += _replicate_section(rep)
     lines += [""] + quick_lines + passkey_lines
     lines += ["## GPU presets", "",
