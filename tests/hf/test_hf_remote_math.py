@@ -48,6 +48,7 @@ FOPE_CASES = [
     {},
     {"sigma": 0.0, "clip_floor": False, "out_dim": "full"},
     {"out_dim": "full", "pad": "zero"},
+    {"floor_ratio": 2.0},
     {"share_heads": True},
     {"normalize": True, "sigma": 0.1},
     {"freq_dim": 32},

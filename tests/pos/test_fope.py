@@ -171,6 +171,24 @@ def test_clip_is_strict_and_keeps_a_frequency_equal_to_the_floor():
     assert clip_floor_keep(omega, 100).tolist() == [True, True, False, False]
 
 
+@pytest.mark.parametrize("ratio", [0.5, 1.0, 2.0, 3.0])
+def test_floor_ratio_clips_frequencies_with_fewer_than_ratio_cycles(ratio):
+    # the release's rope_floor_freq_ratio: keep ω iff ω·L/(2π) >= ratio (the number of cycles within L)
+    head_dim, L = 32, 256
+    pe = fope.pos.build("fope", head_dim=head_dim, n_heads=2, train_len=L, floor_ratio=ratio)
+    omega = 10000.0 ** (-np.arange(0, head_dim, 2) / head_dim)
+    keep = omega * L / (2 * np.pi) >= ratio
+    assert pe.kept.tolist() == keep.tolist()
+    assert pe.d_in == int(keep.sum())
+    assert torch.allclose(pe.inv_freq.double(), torch.from_numpy(omega[keep]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_floor_ratio_must_be_a_positive_number(bad):
+    with pytest.raises(ValueError, match=f"floor_ratio must be a finite number > 0, got {bad!r}"):
+        fope.pos.build("fope", head_dim=32, n_heads=2, train_len=256, floor_ratio=bad)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # exact reduction to RoPE
 

@@ -20,6 +20,8 @@ Options (all keyword; see docs/position-encodings.md for the paper-vs-release am
     theta        RoPE base (10000)
     freq_dim     frequency-grid size ("D"); used only when > head_dim (release semantics; docs/paper.md §7.4)
     clip_floor   zero and drop ω < 2π/train_len (True)
+    floor_ratio  the floor is 2π/train_len · floor_ratio (1.0; the release's ``rope_floor_freq_ratio``): 2 clips
+                 every frequency completing fewer than two cycles within train_len
     out_dim      "cap" = min(D_in, head_dim//4) (release) | "full" = min(D_in, head_dim//2)
     pad          "one" (release: sin = cos = 1) | "zero" (true zero frequency: cos = 1, sin = 0)
     init         "eye_xavier_norm" (release) | "eye_xavier_uniform" | "eye" | "eye_norm" (N(0, σ) + eye) |
@@ -76,6 +78,9 @@ def _check_options(opts: FoPEOptions, head_dim: int, train_len: int | None) -> N
         raise ValueError(f"fope: pad must be 'one' or 'zero', got {opts.pad!r}")
     if opts.init not in INITS:
         raise ValueError(f"fope: unknown init {opts.init!r}; choose one of {list(INITS)}")
+    ratio = opts.floor_ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
+        raise ValueError(f"fope: floor_ratio must be a finite number > 0, got {ratio!r}")
     for name in ("clip_floor", "normalize", "learnable", "share_heads"):
         if not isinstance(getattr(opts, name), bool):
             raise ValueError(f"fope: {name} must be a bool, got {getattr(opts, name)!r}")
@@ -109,7 +114,10 @@ class FoPE(PositionEncoding):
         self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
 
         grid = F.rope_inv_freq(self.dim, self.theta)
-        self.kept = F.clip_floor_keep(grid, train_len) if opts.clip_floor else torch.ones_like(grid, dtype=torch.bool)
+        if opts.clip_floor:
+            self.kept = F.clip_floor_keep(grid, train_len, float(opts.floor_ratio))
+        else:
+            self.kept = torch.ones_like(grid, dtype=torch.bool)
         self.d_in = int(self.kept.sum())
         cap = head_dim // 4 if opts.out_dim == "cap" else head_dim // 2
         self.d_out = min(self.d_in, cap)
@@ -198,7 +206,8 @@ class FoPE(PositionEncoding):
         scaling = "" if self.scaling.rope_type == "default" else f", scaling={self.scaling.to_hf()}"
         return (
             f"head_dim={self.head_dim}, D_in={self.d_in}, D_out={self.d_out}, sigma={o.sigma}, init={o.init}, "
-            f"pad={o.pad}, clip_floor={o.clip_floor}, learnable={o.learnable}{scaling}"
+            f"pad={o.pad}, clip_floor={o.clip_floor}"
+            f"{'' if o.floor_ratio == 1.0 else f', floor_ratio={o.floor_ratio}'}, learnable={o.learnable}{scaling}"
         )
 
 

@@ -55,6 +55,7 @@ class FoPEOptions:
     theta: float = 10000.0
     freq_dim: int = 0
     clip_floor: bool = True
+    floor_ratio: float = 1.0
     out_dim: str = "cap"
     pad: str = "one"
     init: str = "eye_xavier_norm"

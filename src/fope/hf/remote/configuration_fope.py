@@ -7,8 +7,8 @@ It must never import ``fope``.
 Position encoding fields (everything else has the Llama meaning and name):
     pe            "rope" | "fope" | "nope" | "alibi" | "kerple" | "fire"
     pe_options    the encoding's own options, named and defaulted as in fope.pos (functional.hf_option_defaults: fope:
-                  sigma, clip_floor, out_dim, pad, init, normalize, freq_dim, share_heads; rope: whole_cycles;
-                  kerple: init; fire: mlp_width, c_init, threshold, eps).
+                  sigma, clip_floor, floor_ratio, out_dim, pad, init, normalize, freq_dim, share_heads;
+                  rope: whole_cycles; kerple: init; fire: mlp_width, c_init, threshold, eps).
                   Unknown keys are rejected when the model is built, naming the key.
     pe_train_len  FoPE's floor length N: frequencies below 2*pi/N are clipped to zero; FIRE's threshold; RoPE-A's L.
     rope_parameters  the HF dict (``rope_type``, ``rope_theta``, scaling keys) used by rope and fope frequencies.

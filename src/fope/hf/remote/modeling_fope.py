@@ -153,7 +153,7 @@ class FourierPosition(NoPosition):
     """FoPE: each rotary pair becomes a fixed random mix of the kept frequencies (fope.pos.fope, docs/paper.md).
 
     Buffers ``cos_coef``/``sin_coef`` (Hc, Fin, Fout), Hc = Hk (or 1 with share_heads), are saved with the model
-    and never trained. Options (fope.pos names and defaults): sigma, clip_floor, out_dim ("cap" = min(Fin, D/4),
+    and never trained. Options (fope.pos names and defaults): sigma, clip_floor, floor_ratio, out_dim ("cap" = min(Fin, D/4),
     "full" = min(Fin, D/2)), pad ("one" | "zero"), init, normalize, freq_dim, share_heads.
     """
 
@@ -174,7 +174,10 @@ class FourierPosition(NoPosition):
         self.head_dim = config.head_dim
         self.dim = opts["freq_dim"] if opts["freq_dim"] > config.head_dim else config.head_dim
         grid = rope_inv_freq(self.dim, float(config.rope_parameters["rope_theta"]), device="cpu")
-        self.kept = clip_floor_keep(grid, config.pe_train_len) if opts["clip_floor"] else torch.ones_like(grid).bool()
+        if opts["clip_floor"]:
+            self.kept = clip_floor_keep(grid, config.pe_train_len, float(opts["floor_ratio"]))
+        else:
+            self.kept = torch.ones_like(grid).bool()
         n_in = int(self.kept.sum())
         n_out = min(n_in, config.head_dim // 4 if opts["out_dim"] == "cap" else config.head_dim // 2)
         if n_out == 0:
