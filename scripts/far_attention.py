@@ -4,12 +4,14 @@
         "FoPE σ 0.3 (seed 0)=OUT/runs/main/fope/seed0" "RoPE (seed 0)=OUT/runs/main/rope/seed0" ...
     python scripts/far_attention.py --table docs/results/analysis/far_attention.json
     python scripts/far_attention.py --passkey-table docs/results/analysis/far-passkey/far-*.json
+    python scripts/far_attention.py --mass-table docs/results/analysis/far-mass/*.json
 
 Each model: perplexity at 16L (non-overlapping chunks, the first ``--tokens`` books validation tokens, as the grid's
 perplexity evaluation) with the scores of keys at distance >= L unchanged, masked (window), or restricted to one
 group of rotary pairs; its ppl(L) is measured on the same tokens. The table (docs/analysis.md) is generated from the
 JSON; nothing in it is typed by hand. ``--passkey-table`` does the same for the passkey test under the variants, from
-the JSON files `fope analyze far --passkey-trials N` writes (one per model).
+the JSON files `fope analyze far --passkey-trials N` writes (one per model). ``--mass-table`` tables the attention
+weight each model puts on keys at distance >= L (``far_mass`` of the result files written by this script).
 """
 
 from __future__ import annotations
@@ -71,6 +73,45 @@ def table(path: str) -> str:
     return "\n".join(out)
 
 
+def mass_table(paths: list[str]) -> str:
+    """The far-attention weight of each model and variant as the Markdown table of docs/analysis.md: the mean
+    attention weight on keys at distance >= L for the queries of each position bucket beyond L (mean over layers
+    and heads), the layers' means and the largest head in the last bucket, beside the variant's ppl(16L)/ppl(L)."""
+    files = [json.loads(Path(p).read_text()) for p in paths]
+    rows = [r for d in files for r in d["rows"]]
+    if not rows or any("far_mass" not in v for r in rows for v in r["variants"].values()):
+        raise SystemExit(f"{paths}: rows without far_mass (written before the measurement existed); rerun them")
+    edges = rows[0]["edges"]
+    if any(r["edges"] != edges for r in rows):
+        raise SystemExit("the files mix position buckets (different L or chunk lengths)")
+    L, last = edges[1], len(edges) - 2
+    spans = [f"{edges[i] // L}L-{edges[i + 1] // L}L" for i in range(1, len(edges) - 1)]
+    out = ["| model | variant | ppl(n)/ppl(L) | " + " | ".join(f"queries at {s}" for s in spans)
+           + f" | by layer, {spans[-1]} | largest head, {spans[-1]} |",
+           "|---|---|---|" + "---|" * (len(spans) + 2)]
+    for r in rows:
+        for v, res in r["variants"].items():
+            if v == "window":  # far keys masked: zero weight by construction
+                continue
+            mass = res["far_mass"]  # [layer][head][bucket]
+            heads = [h for layer in mass for h in layer]
+            means = [sum(h[b] for h in heads) / len(heads) for b in range(1, len(edges) - 1)]
+            layers = " / ".join(f"{sum(h[last] for h in layer) / len(layer):.3f}" for layer in mass)
+            out.append(f"| {r['label']} | `{v}` | {res['ppl'] / r['ppl_L']:.3f} | "
+                       + " | ".join(f"{m:.3f}" for m in means) + f" | {layers} | {max(h[last] for h in heads):.3f} |")
+    uniform = []  # a query at position q spreading its weight evenly over its q + 1 keys: max(0, q - L + 1) / (q + 1)
+    for i in range(1, len(edges) - 1):
+        qs = range(max(edges[i], 1) - 1, edges[i + 1] - 1)
+        uniform.append(sum(max(0, q - L + 1) / (q + 1) for q in qs) / len(qs))
+    out.append("| uniform attention (reference) | - | - | " + " | ".join(f"{m:.3f}" for m in uniform) + " | - | - |")
+    data = files[0]
+    out += ["", f"Attention weight on keys at distance >= L = {L} (mean over the queries of each position bucket, "
+            f"{data['tokens']:,} `{data['corpus']}` validation tokens in chunks of {edges[-1]}); `window` (far keys "
+            "masked) is left out: its weight is zero by construction. The last row is the weight of a query that attends "
+            "evenly to every earlier token."]
+    return "\n".join(out)
+
+
 def passkey_table(paths: list[str]) -> str:
     """`fope analyze far --passkey-trials` results as the Markdown table of docs/analysis.md: per model and variant,
     greedy generation at each length with its correct/trials per needle-depth bin, and likelihood top-1."""
@@ -102,6 +143,8 @@ def main() -> None:
     ap.add_argument("--table", metavar="JSON", help="print the Markdown table of a result file and exit")
     ap.add_argument("--passkey-table", nargs="+", metavar="JSON",
                     help="print the passkey table of `fope analyze far --passkey-trials` outputs and exit")
+    ap.add_argument("--mass-table", nargs="+", metavar="JSON",
+                    help="print the far-attention weight table of result files and exit")
     ap.add_argument("--out", type=Path, default=Path("far_attention.json"))
     ap.add_argument("--tokens", type=int, default=32768)
     ap.add_argument("--factor", type=int, default=16, help="chunk length as a multiple of L")
@@ -113,6 +156,9 @@ def main() -> None:
         return
     if a.passkey_table:
         print(passkey_table(a.passkey_table))
+        return
+    if a.mass_table:
+        print(mass_table(a.mass_table))
         return
     if not a.models:
         ap.error("give at least one LABEL=MODEL_DIR")

@@ -128,3 +128,35 @@ def test_fope_without_the_clip_floor_has_no_pair_split():
     assert set(rep["variants"]) == {"full", "window"} and rep["cycle_pairs"] is None
     with pytest.raises(ValueError, match="not at the analysis' L = 16"):
         cycle_pairs(_model("fope", train_len=8).blocks[0].attn.pos, 16)
+
+
+@torch.no_grad()
+def test_far_mass_of_uniform_attention_is_the_share_of_far_keys():
+    """Zero query weights make every score 0 (NoPE): each query spreads its attention evenly over its q + 1 keys,
+    so the weight on keys at distance >= L is exactly max(0, q - L + 1) / (q + 1)."""
+    model = _model("nope", train_len=8)
+    for b in model.blocks:
+        b.attn.att_proj.weight[: 4 * 16] = 0  # the query rows of the fused projection (4 heads x head_dim 16)
+    rep = far_attention_report(model, _ids(64)[0], train_len=8, length=32)
+    q = np.arange(31)  # query q predicts position q + 1
+    share = np.maximum(0, q - 8 + 1) / (q + 1)
+    expected = [share[max(a, 1) - 1: b - 1].mean() for a, b in zip(rep["edges"], rep["edges"][1:])]
+    assert expected[0] == 0 and expected[-1] > 0.5
+    for layer in rep["variants"]["full"]["far_mass"]:
+        assert len(layer) == 4
+        for head in layer:
+            np.testing.assert_allclose(head, expected, atol=1e-5)
+    for layer in rep["variants"]["window"]["far_mass"]:
+        assert layer == [[0.0] * 3] * 4  # far keys masked: no weight on them
+
+
+@torch.no_grad()
+def test_far_mass_per_query_head_under_gqa():
+    model = _model("fope", train_len=8, n_kv_heads=2)
+    rep = far_attention_report(model, _ids(64)[0], train_len=8, length=32)
+    for v, r in rep["variants"].items():
+        mass = np.array(r["far_mass"])
+        assert mass.shape == (2, 4, 3), v  # layers, query heads, buckets
+        assert (mass[..., 0] == 0).all() and (mass >= 0).all() and (mass <= 1).all()
+    assert (np.array(rep["variants"]["window"]["far_mass"]) == 0).all()
+    assert (np.array(rep["variants"]["full"]["far_mass"])[..., 1:] > 0).all()

@@ -45,3 +45,24 @@ def test_variants_agree_when_nothing_is_far(tok):
     lik = {v: r["likelihood_top1"] for v, r in res["variants"].items()}
     depth = {v: r["depth"] for v, r in res["variants"].items()}
     assert len({str(x) for x in lik.values()}) == 1 and len({str(x) for x in depth.values()}) == 1
+
+
+def test_cli_passkey_only(adapter, tok, tmp_path, capsys):
+    """`fope analyze far --passkey-only`: the passkey test under every variant, no perplexity decomposition."""
+    import json
+
+    from fope.cli import main
+
+    model_dir = tmp_path / "model"
+    fope.model.save(adapter.model, model_dir, tokenizer=tok)
+    out = tmp_path / "an"
+    args = ["analyze", "far", "--model", str(model_dir), "--out", str(out), "--passkey-factors", "2"]
+    assert main([*args, "--passkey-only"]) == 2
+    assert "--passkey-only needs --passkey-trials" in capsys.readouterr().err
+    assert main([*args, "--passkey-only", "--passkey-trials", "2"]) == 0
+    res = json.loads((out / "far-model.json").read_text())
+    assert "variants" not in res and "corpus" not in res and res["pe"] == "fope" and res["train_len"] == L
+    assert set(res["passkey"]["variants"]) == set(VARIANTS)
+    ref = far_passkey(adapter, [2 * L], train_len=L, trials=2)
+    assert res["passkey"]["variants"] == ref["variants"]
+    assert "attention weight" not in capsys.readouterr().out

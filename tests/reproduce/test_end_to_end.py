@@ -37,6 +37,7 @@ def test_micro_grid_end_to_end(tmp_path, capsys):
         full = far["summary"][pe]["full"]["mean"]
         assert full == pytest.approx(res["main"][pe]["ppl_ratio"]["256"]["mean"], rel=1e-4)
         assert set(far["summary"][pe]) == {"full", "window", "far_without_cycles", "far_cycles_only"}
+        assert far["far_mass"][pe]["window"]["mean"] == 0 and 0 < far["far_mass"][pe]["full"]["mean"] < 1
     assert "Where the loss beyond L comes from" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().count("| holds |") + (out / "report.md").read_text().count(
         "does not hold") > 0

@@ -60,6 +60,11 @@ def test_far_attention_section_and_the_presets_that_leave_it_out():
     text = "\n".join(far_section(far, 8))
     assert "ppl(128) / ppl(8)" in text and "| rope | 3 | 1.900 ± 0.100 | 0.980 | - | - |" in text
     assert "| fope | 3 | 1.200 ± 0.040 | - | - | - |" in text
+    assert "Attention weight on keys" not in text  # results from before the far-mass measurement
+    far["runs"] = {"main/rope/seed0": {"edges": [0, 8, 16, 32, 64, 128]}}
+    far["far_mass"] = {"rope": {"full": {"mean": 0.25, "std": 0.05, "n": 3}, "window": {"mean": 0.0, "std": None, "n": 1}}}
+    text = "\n".join(far_section(far, 8))
+    assert "queries at positions 64-128" in text and "| rope | 0.250 ± 0.050 | 0.000 | - | - |" in text
     quick, full = get_preset("cpu-quick").to_dict(), get_preset("cpu").to_dict()
     assert quick["far_attention"] is False and full["far_attention"] is True
     assert "far-attention decomposition" in "\n".join(_left_out(quick))

@@ -67,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "applies to the model)")
     far.add_argument("--passkey-trials", type=int, default=0,
                      help="also run the zero-shot passkey test under each variant, this many trials per length")
+    far.add_argument("--passkey-only", action="store_true",
+                     help="run only the passkey test under the variants, not the perplexity decomposition")
     far.add_argument("--passkey-factors", default="2,4",
                      help="passkey prompt lengths as multiples of L (default 2,4)")
     far.add_argument("--device", default="cpu")
@@ -194,6 +196,20 @@ def run_damage(args) -> int:
     return 0
 
 
+def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> None:
+    edges = res["edges"]
+    print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
+          f"{res['cycle_pairs']} cycle pairs, {seconds:.0f} s)")
+    print(f"{'variant':<28} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in zip(edges, edges[1:])))
+    for v, r in res["variants"].items():
+        print(f"{v:<28} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
+    print("attention weight on keys >= L away (mean over heads), by layer and position bucket:")
+    for v, r in res["variants"].items():
+        for i, layer in enumerate(r["far_mass"]):
+            means = [sum(h[b] for h in layer) / len(layer) for b in range(len(edges) - 1)]
+            print(f"{f'{v} layer {i}':<38} " + " ".join(f"{x:>10.3f}" for x in means))
+
+
 def run_far(args) -> int:
     from fope.eval.adapters import load_model
     from fope.eval.perplexity import tokens_from_corpus
@@ -202,9 +218,11 @@ def run_far(args) -> int:
 
     parts = [f.strip() for f in args.passkey_factors.split(",") if f.strip()]
     if not parts or not all(f.isdigit() and int(f) >= 1 for f in parts):
-        raise SystemExit(f"--passkey-factors must be positive integers separated by commas, got {args.passkey_factors!r}")
+        raise ValueError(f"--passkey-factors must be positive integers separated by commas, got {args.passkey_factors!r}")
     if args.passkey_trials < 0:
-        raise SystemExit(f"--passkey-trials must be >= 0, got {args.passkey_trials}")
+        raise ValueError(f"--passkey-trials must be >= 0, got {args.passkey_trials}")
+    if args.passkey_only and not args.passkey_trials:
+        raise ValueError("--passkey-only needs --passkey-trials N (N > 0)")
     factors = [int(f) for f in parts]
     variants = [v for v in args.variants.split(",") if v] if args.variants else None
     for name in args.model:
@@ -213,15 +231,14 @@ def run_far(args) -> int:
         model = adapter.model
         L = args.train_len or int(model.config.train_len)
         n = args.factor * L
-        stream = tokens_from_corpus(args.corpus, adapter.tokenizer, split="val", max_tokens=args.tokens + 1)
-        res = far_attention_report(model, stream[: args.tokens], train_len=L, length=n, variants=variants)
-        res.update(model=name, pe=model.config.pe, corpus=args.corpus)
-        edges = res["edges"]
-        print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
-              f"{res['cycle_pairs']} cycle pairs, {time.time() - t0:.0f} s)")
-        print(f"{'variant':<20} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in zip(edges, edges[1:])))
-        for v, r in res["variants"].items():
-            print(f"{v:<20} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
+        if args.passkey_only:
+            res = {"train_len": L}
+        else:
+            stream = tokens_from_corpus(args.corpus, adapter.tokenizer, split="val", max_tokens=args.tokens + 1)
+            res = far_attention_report(model, stream[: args.tokens], train_len=L, length=n, variants=variants)
+            res["corpus"] = args.corpus
+            _print_far(name, model, res, L, n, time.time() - t0)
+        res.update(model=name, pe=model.config.pe)
         if args.passkey_trials:
             res["passkey"] = pk = far_passkey(adapter, [f * L for f in factors], train_len=L,
                                               trials=args.passkey_trials, variants=variants)

@@ -65,8 +65,12 @@ def cycle_pairs(pos: Any, train_len: int) -> int:
     raise ValueError(f"{type(pos).__name__} has no rotary pairs: only the 'full' and 'window' variants apply")
 
 
-def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int):
-    """An ``Attention._attend`` replacement: explicit softmax attention (fp32) with the variant's far scores."""
+def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, mass: list | None = None):
+    """An ``Attention._attend`` replacement: explicit softmax attention (fp32) with the variant's far scores.
+
+    With ``mass`` (a one-item list), each call adds to ``mass[0]`` a (Hq, T) float64 tensor: the attention weight
+    every query row puts on keys at distance >= ``train_len``, summed over the batch.
+    """
 
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor) -> torch.Tensor:
         B, Hq, T, D = q.shape
@@ -97,15 +101,26 @@ def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int):
                 s_cycle = (qb * in_cycle) @ kc.transpose(-1, -2) * scale
                 s = torch.where(far, s - s_cycle if variant == "far_without_cycles" else s_cycle, s)
             s = s.masked_fill(dist < 0, float("-inf"))
-            outs.append((torch.softmax(s, dim=-1) @ vf).to(q.dtype))
+            p = torch.softmax(s, dim=-1)
+            if mass is not None:
+                if not mass:
+                    mass.append(torch.zeros(Hq, T, dtype=torch.float64))
+                mass[0][:, r0:r1] += (p * far).sum(-1).sum(0).double().cpu()
+            outs.append((p @ vf).to(q.dtype))
         return torch.cat(outs, dim=2)
 
     return attend
 
 
 @contextlib.contextmanager
-def attention_variant(model: Any, variant: str, *, train_len: int) -> Iterator[None]:
-    """Within the block, every attention layer of a fope ``CausalLM`` runs ``variant`` (see the module docstring)."""
+def attention_variant(model: Any, variant: str, *, train_len: int,
+                      far_mass: list | None = None) -> Iterator[None]:
+    """Within the block, every attention layer of a fope ``CausalLM`` runs ``variant`` (see the module docstring).
+
+    With ``far_mass`` (an empty list), one list per layer is appended to it, into which every forward adds a
+    (heads, T) float64 tensor of the attention weight each query puts on keys at distance >= ``train_len``,
+    summed over the batch (``far_attention_report`` turns it into per-bucket means).
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown far-attention variant {variant!r}; choose from {VARIANTS}")
     if not isinstance(train_len, int) or train_len < 1:
@@ -118,7 +133,11 @@ def attention_variant(model: Any, variant: str, *, train_len: int) -> Iterator[N
     n_cycle = cycle_pairs(layers[0].pos, train_len) if variant in _PAIR_VARIANTS else 0
     try:
         for a in layers:
-            a._attend = _explicit_attend(a, variant, train_len, n_cycle)
+            mass = None
+            if far_mass is not None:
+                mass = []
+                far_mass.append(mass)
+            a._attend = _explicit_attend(a, variant, train_len, n_cycle, mass)
         yield
     finally:
         for a in layers:
@@ -159,7 +178,10 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
             into cycle and position-free rotary pairs: bias encodings, FoPE without the clip floor).
     Returns:
         {"train_len", "length", "chunks", "cycle_pairs", "edges", "variants": {name: {"ppl", "buckets": [ppl per
-        bucket [edges[i], edges[i+1])]}}}; position p is the position of the predicted token.
+        bucket [edges[i], edges[i+1])], "far_mass": [per layer: [per head: [per bucket]]]}}}; position p is the
+        position of the predicted token. ``far_mass`` is the mean attention weight that the queries predicting the
+        bucket's tokens put on keys at distance >= L (0 in the buckets below L), over the chunks and the bucket's
+        positions: how much of its attention each head spends where distances were never seen in training.
     """
     if length < 2:
         raise ValueError(f"length must be >= 2, got {length}")
@@ -177,7 +199,8 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
                            "edges": edges, "variants": {}}
     for variant in variants:
         total = torch.zeros(length - 1, dtype=torch.float64)
-        with attention_variant(model, variant, train_len=train_len):
+        far_mass: list = []
+        with attention_variant(model, variant, train_len=train_len, far_mass=far_mass):
             for c in range(n_chunks):
                 x = chunks[c: c + 1]
                 logits = model(x[:, :-1])
@@ -189,7 +212,13 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
         for a, b in zip(edges, edges[1:]):
             seg = per_pos[max(a, 1): b]
             buckets.append(round(math.exp(float(seg.mean())), 3))
-        out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets}
+        mass = []  # query q = p - 1 predicts position p: the bucket [a, b) holds the queries a-1 .. b-2
+        for (acc,) in far_mass:
+            per_head = acc / n_chunks  # (H, length-1)
+            mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in zip(edges, edges[1:])]
+                         for h in per_head])
+        out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets,
+                                    "far_mass": mass}
     return out
 
 

@@ -110,9 +110,15 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
     from fope.eval.adapters import load_model
     from fope.eval.perplexity import tokens_from_corpus
 
-    res: dict[str, Any] = {"length": length, "tokens": tokens, "corpus": corpus, "runs": {}, "summary": {}}
+    res: dict[str, Any] = {"length": length, "tokens": tokens, "corpus": corpus, "runs": {}, "summary": {},
+                           "far_mass": {}}
+
+    def stats(x: list[float]) -> dict[str, Any]:
+        return {"mean": statistics.fmean(x), "std": statistics.stdev(x) if len(x) > 1 else None, "n": len(x)}
+
     for pe, runs in far.items():
         ratios: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        masses: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for run, path in runs:
             adapter = load_model(str(path), device=device)
             stream = tokens_from_corpus(corpus, adapter.tokenizer, split="val", max_tokens=tokens + 1)[:tokens]
@@ -126,8 +132,11 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
             if ppl_l:
                 for v, r in rep["variants"].items():
                     ratios[v].append(r["ppl"] / ppl_l)
-        res["summary"][pe] = {v: {"mean": statistics.fmean(x), "std": statistics.stdev(x) if len(x) > 1 else None,
-                                  "n": len(x)} for v, x in ratios.items() if x}
+            for v, r in rep["variants"].items():  # the last position bucket, mean over layers and heads
+                last = [head[-1] for layer in r["far_mass"] for head in layer]
+                masses[v].append(statistics.fmean(last))
+        res["summary"][pe] = {v: stats(x) for v, x in ratios.items() if x}
+        res["far_mass"][pe] = {v: stats(x) for v, x in masses.items() if x}
     return res
 
 
@@ -270,11 +279,20 @@ def far_section(far: dict[str, Any] | None, L: int) -> list[str]:
             "columns say which pairs' scores at unseen distances do the harm."), "",
            "| PE | cycle pairs | " + " | ".join(FAR_LABELS[v] for v in variants) + " |",
            "|---" * (len(variants) + 2) + "|"]
+    def cell(m: dict[str, Any] | None) -> str:
+        return "-" if not m else f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m.get("std") else "")
+
     for pe, summ in far["summary"].items():
-        cells = []
-        for v in variants:
-            m = summ.get(v)
-            cells.append("-" if not m else (f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m.get("std") else "")))
+        cells = [cell(summ.get(v)) for v in variants]
         out.append(f"| {pe} | {(far.get('cycle_pairs') or {}).get(pe)} | " + " | ".join(cells) + " |")
     out.append("")
+    if far.get("far_mass"):
+        edges = next(iter(far["runs"].values()))["edges"]
+        out += [(f"Attention weight on keys at distance >= L, for the queries at positions {edges[-2]}-{n} (mean over "
+                 "layers, heads and seeds): how much attention each variant spends where the distances were never "
+                 "seen in training."), "",
+                "| PE | " + " | ".join(FAR_LABELS[v] for v in variants) + " |", "|---" * (len(variants) + 1) + "|"]
+        for pe, summ in far["far_mass"].items():
+            out.append(f"| {pe} | " + " | ".join(cell(summ.get(v)) for v in variants) + " |")
+        out.append("")
     return out
