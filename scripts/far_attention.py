@@ -79,6 +79,8 @@ def mass_table(paths: list[str]) -> str:
     and heads), the layers' means and the largest head in the last bucket, beside the variant's ppl(16L)/ppl(L)."""
     files = [json.loads(Path(p).read_text()) for p in paths]
     rows = [r for d in files for r in d["rows"]]
+    first = {pe: i for i, pe in reversed(list(enumerate(r["pe"] for r in rows)))}
+    rows.sort(key=lambda r: first[r["pe"]])  # each encoding's rows together, in the order of their first file
     if not rows or any("far_mass" not in v for r in rows for v in r["variants"].values()):
         raise SystemExit(f"{paths}: rows without far_mass (written before the measurement existed); rerun them")
     edges = rows[0]["edges"]
