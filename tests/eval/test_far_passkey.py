@@ -66,3 +66,31 @@ def test_cli_passkey_only(adapter, tok, tmp_path, capsys):
     ref = far_passkey(adapter, [2 * L], train_len=L, trials=2)
     assert res["passkey"]["variants"] == ref["variants"]
     assert "attention weight" not in capsys.readouterr().out
+
+
+def test_cli_perplexity_decomposition_prints_and_writes_the_far_weight(adapter, tok, tmp_path, capsys, monkeypatch):
+    """`fope analyze far` without --passkey-only: the decomposition of every variant, with the far weight per layer,
+    in the console and the JSON (the corpus is replaced by random tokens so the test needs no download)."""
+    import json
+
+    import fope.eval.perplexity
+    from fope.cli import main
+
+    ids = torch.randint(0, tok.vocab_size, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
+    monkeypatch.setattr(fope.eval.perplexity, "tokens_from_corpus", lambda *a, max_tokens, **k: ids[:max_tokens])
+    model_dir = tmp_path / "model"
+    fope.model.save(adapter.model, model_dir, tokenizer=tok)
+    out = tmp_path / "an"
+    assert main(["analyze", "far", "--model", str(model_dir), "--out", str(out), "--factor", "4",
+                 "--tokens", str(8 * L)]) == 0
+    text = capsys.readouterr().out
+    res = json.loads((out / "far-model.json").read_text())
+    assert res["corpus"] == "books" and res["chunks"] == 2 and res["edges"] == [0, L, 2 * L, 4 * L]
+    assert set(res["variants"]) == set(VARIANTS) and "passkey" not in res
+    assert "attention weight on keys >= L away" in text
+    for v, r in res["variants"].items():
+        assert len(r["far_mass"]) == 2  # layers
+        for i, layer in enumerate(r["far_mass"]):
+            means = [sum(h[b] for h in layer) / len(layer) for b in range(3)]
+            assert f"{v} layer {i}".ljust(38) + " " + " ".join(f"{x:>10.3f}" for x in means) in text
+    assert all(h == [0.0, 0.0, 0.0] for layer in res["variants"]["window"]["far_mass"] for h in layer)
