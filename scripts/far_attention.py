@@ -4,7 +4,8 @@
         "FoPE σ 0.3 (seed 0)=OUT/runs/main/fope/seed0" "RoPE (seed 0)=OUT/runs/main/rope/seed0" ...
     python scripts/far_attention.py --table docs/results/analysis/far_attention.json
     python scripts/far_attention.py --passkey-table docs/results/analysis/far-passkey/far-*.json
-    python scripts/far_attention.py --mass-table docs/results/analysis/far-mass/*.json
+    python scripts/far_attention.py --mass-table docs/results/analysis/far_mass.json \\
+        docs/results/analysis/far_mass_seeds.json
 
 Each model: perplexity at 16L (non-overlapping chunks, the first ``--tokens`` books validation tokens, as the grid's
 perplexity evaluation) with the scores of keys at distance >= L unchanged, masked (window), or restricted to one
@@ -109,8 +110,8 @@ def mass_table(paths: list[str]) -> str:
     data = files[0]
     out += ["", f"Attention weight on keys at distance >= L = {L} (mean over the queries of each position bucket, "
             f"{data['tokens']:,} `{data['corpus']}` validation tokens in chunks of {edges[-1]}); `window` (far keys "
-            "masked) is left out: its weight is zero by construction. The last row is the weight of a query that attends "
-            "evenly to every earlier token."]
+            "masked) is left out: its weight is zero by construction. The last row is the weight of a query that "
+            "attends evenly to every earlier token."]
     return "\n".join(out)
 
 

@@ -59,7 +59,8 @@ def test_export_rejects_unknown_weights():
 #: a non-default value for every option fope.pos.build accepts (n_kv_heads: the GQA shape of every model here)
 OPTION_VALUES = {
     "rope": {"theta": 500.0, "scaling": {"rope_type": "yarn", "factor": 2.0}, "whole_cycles": True},
-    "fope": {"sigma": 0.1, "theta": 500.0, "freq_dim": 64, "clip_floor": False, "floor_ratio": 1.5, "out_dim": "full", "pad": "zero",
+    "fope": {"sigma": 0.1, "theta": 500.0, "freq_dim": 64, "clip_floor": False, "floor_ratio": 1.5,
+             "out_dim": "full", "pad": "zero",
              "init": "eye_norm", "normalize": True, "learnable": True, "share_heads": True,
              "scaling": {"rope_type": "dynamic", "factor": 2.0}},
     "alibi": {}, "nope": {},

@@ -62,7 +62,8 @@ def test_far_attention_section_and_the_presets_that_leave_it_out():
     assert "| fope | 3 | 1.200 ± 0.040 | - | - | - |" in text
     assert "Attention weight on keys" not in text  # results from before the far-mass measurement
     far["runs"] = {"main/rope/seed0": {"edges": [0, 8, 16, 32, 64, 128]}}
-    far["far_mass"] = {"rope": {"full": {"mean": 0.25, "std": 0.05, "n": 3}, "window": {"mean": 0.0, "std": None, "n": 1}}}
+    far["far_mass"] = {"rope": {"full": {"mean": 0.25, "std": 0.05, "n": 3},
+                                "window": {"mean": 0.0, "std": None, "n": 1}}}
     text = "\n".join(far_section(far, 8))
     assert "queries at positions 64-128" in text and "| rope | 0.250 ± 0.050 | 0.000 | - | - |" in text
     quick, full = get_preset("cpu-quick").to_dict(), get_preset("cpu").to_dict()
