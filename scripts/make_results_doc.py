@@ -169,7 +169,9 @@ def main() -> None:
     lines += [""] + quick_lines + passkey_lines
     lines += ["## GPU presets", "",
               "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
-              "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`).", ""]
+              "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`), and "
+              "`scripts/device_gpu_quick.sh` runs `gpu-quick` on a borrowed GPU machine as one prepared command "
+              "(docs/reproduce.md).", ""]
     lines.append("Regenerate this page: `.venv/bin/python scripts/make_results_doc.py --cpu DIR --quick DIR "
                  "[--passkey DIR] [--passkey-replicate DIR] --notes docs/results/notes.md`.")
     lines.append("")

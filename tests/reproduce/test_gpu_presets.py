@@ -72,3 +72,20 @@ def test_gpu_quick_end_to_end_on_cpu_tiny(tmp_path, capsys):
     cfg = res["config"]["base_config"]
     assert cfg["train"]["precision"] == "bf16" and cfg["model"]["d_model"] == 32
     assert "**Left out by this preset:** experiment(s) `extension`" in (out / "report.md").read_text()
+
+
+def test_device_script_needs_out_and_the_prepared_cache(tmp_path):
+    """scripts/device_gpu_quick.sh (the gpu-quick run for a borrowed GPU machine) parses, and refuses to start without
+    $OUT or without the cache archive that --prepare writes, saying what to do."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "device_gpu_quick.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    env = {**os.environ, "ARCHIVE": str(tmp_path / "missing.tar.gz"), "OUT": str(tmp_path / "out")}
+    r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "missing.tar.gz" in r.stderr and "--prepare" in r.stderr
+    assert not (tmp_path / "out").exists()
+    del env["OUT"]
+    r = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "set OUT" in r.stderr
