@@ -2,7 +2,7 @@
 # The `gpu-quick` grid as one prepared command for a lent GPU machine that keeps nothing between calls and returns only
 # a few files from $OUT (docs/reproduce.md, "gpu-quick on a borrowed GPU").
 #
-#   here (CPU, once):   bash scripts/device_gpu_quick.sh --prepare   # corpora, tokenizer, shards -> .device/fope-cache.tar.gz
+#   here (CPU, once):   bash scripts/device_gpu_quick.sh --prepare   # -> .device/fope-cache.tar.gz
 #   on the GPU machine: OUT=... bash scripts/device_gpu_quick.sh [KEY=VALUE ...]   # carry .device/fope-cache.tar.gz
 #
 # Stage 1 runs the main comparison alone (`--only main`) and packs its report; stage 2 resumes the same grid for the
@@ -10,12 +10,14 @@
 # Returned in $OUT: report.md, results.json, console.log (training progress lines stripped) and gpu-quick.tar.gz
 # (figures, sessions, every run's config, summary and evaluation JSON; no checkpoints or weights).
 # The cache travels compressed (about 30 MB instead of 63 MB: the carry limit is 64 MiB) and is unpacked into
-# /tmp/fope-cache. Environment: BUDGET (seconds for both stages, default 540), PYTHON (default python3), GRID (the
-# grid directory, default /tmp/fope-gpu-quick; keep it outside $OUT).
+# /tmp/fope-cache. Environment: BUDGET (seconds for both stages, default 540), PYTHON (default .venv/bin/python if
+# there, else python3 as on the GPU machine), GRID (the grid directory, default /tmp/fope-gpu-quick; keep it outside
+# $OUT), ARCHIVE (default .device/fope-cache.tar.gz).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=src HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PY="${PYTHON:-python3}"
+[[ -z "${PYTHON:-}" && -x .venv/bin/python ]] && PY=.venv/bin/python  # here: the project's venv (scripts/setup.sh)
 GRID="${GRID:-/tmp/fope-gpu-quick}"
 ARCHIVE="${ARCHIVE:-.device/fope-cache.tar.gz}"
 
@@ -37,7 +39,10 @@ if [[ "${1:-}" == "--prepare" ]]; then
 fi
 
 : "${OUT:?set OUT to the folder whose files come back}"
-[[ -f "$ARCHIVE" ]] || { echo "no $ARCHIVE: run bash scripts/device_gpu_quick.sh --prepare first, then carry it" >&2; exit 2; }
+if [[ ! -f "$ARCHIVE" ]]; then
+    echo "no $ARCHIVE: run bash scripts/device_gpu_quick.sh --prepare first, then carry it" >&2
+    exit 2
+fi
 export FOPE_CACHE=/tmp/fope-cache
 mkdir -p "$FOPE_CACHE" && tar -xzf "$ARCHIVE" -C "$FOPE_CACHE"
 BUDGET="${BUDGET:-540}"
@@ -70,7 +75,8 @@ stage() {  # stage NAME ARGS...: one `fope reproduce` call within what is left o
     return "$rc"
 }
 
-{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; "$PY" -c "import torch; print('torch', torch.__version__)"; } \
+{ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  "$PY" -c "import torch; print('torch', torch.__version__)"; } \
     2>&1 | tee -a "$OUT/.console"
 stage "stage 1 (main comparison)" --only main "$@"
 stage "stage 2 (ablation arms, passkey task)" "$@"
