@@ -36,6 +36,12 @@ def _publish(run: Path, name: str, figures: str | None = None) -> dict:
     return json.loads((run / "results.json").read_text())
 
 
+def _verdicts(results: dict, prefix: str) -> list[str]:
+    """One Markdown bullet per claim of a results.json whose id starts with ``prefix``, as the report words it."""
+    return [f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
+            for c in results.get("claims", []) if c["id"].startswith(prefix)]
+
+
 def _sessions(results: dict, commands: bool = False) -> str:
     """The grid sessions of a results.json (each `fope reproduce` that worked on the run directory), one line."""
     return "; ".join(
@@ -59,9 +65,7 @@ def _quick_section(quick: dict) -> list[str]:
         ratio = (cell.get("ppl_ratio") or {}).get(str(16 * L), {}).get("mean")
         out.append(f"| {pe} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in ppl)
                    + f" | {'-' if ratio is None else f'{ratio:.3f}'} |")
-    out += ["", "Its verdicts on the demonstration targets:", ""]
-    out += [f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
-            for c in quick.get("claims", []) if c["id"].startswith("target-")]
+    out += ["", "Its verdicts on the demonstration targets:", "", *_verdicts(quick, "target-")]
     return out + [""]
 
 
@@ -84,9 +88,7 @@ def _passkey_section(run: Path, pk: dict) -> list[str]:
             "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
             f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
             "`docs/results/cpu-passkey/results.json`:", "", *section.splitlines()[2:], "",  # heading, blank line
-            "Its verdicts on the paper's passkey claims (Fig. 1a):", "",
-            *[f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
-              for c in pk.get("claims", []) if c["id"].startswith("passkey-")], ""]
+            "Its verdicts on the paper's passkey claims (Fig. 1a):", "", *_verdicts(pk, "passkey-"), ""]
 
 
 def _replicate_section(pk: dict) -> list[str]:
@@ -101,9 +103,7 @@ def _replicate_section(pk: dict) -> list[str]:
             "(`passkey_scratch`; same data, same test prompts), to see whether the seed above was typical. Generated "
             "from `docs/results/cpu-passkey-replicate/results.json`. Greedy-generation accuracy (± binomial s.e.):",
             "", *_binomial_table(pv, "passkey", L, pk["config"].get("passkey_trials")), *_depth_table(pv, L),
-            "Its verdicts:", "",
-            *[f"- `{c['id']}` **{c['verdict']}**: {c['paper']} -- {c['measured']}"
-              for c in pk.get("claims", []) if c["id"].startswith("passkey-")], ""]
+            "Its verdicts:", "", *_verdicts(pk, "passkey-"), ""]
 
 
 def main() -> None:
