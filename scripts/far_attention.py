@@ -78,9 +78,13 @@ def mass_table(paths: list[str]) -> str:
     """The far-attention weight of each model and variant as the Markdown table of docs/analysis.md: the mean
     attention weight on keys at distance >= L for the queries of each position bucket beyond L (mean over layers
     and heads), the layers' means and the largest head in the last bucket, beside the variant's ppl(16L)/ppl(L)."""
+    from fope.analysis.far import mean_far_mass
+
     files = [json.loads(Path(p).read_text()) for p in paths]
     rows = [r for d in files for r in d["rows"]]
-    first = {pe: i for i, pe in reversed(list(enumerate(r["pe"] for r in rows)))}
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r["pe"], i)
     rows.sort(key=lambda r: first[r["pe"]])  # each encoding's rows together, in the order of their first file
     if not rows or any("far_mass" not in v for r in rows for v in r["variants"].values()):
         raise SystemExit(f"{paths}: rows without far_mass (written before the measurement existed); rerun them")
@@ -97,11 +101,11 @@ def mass_table(paths: list[str]) -> str:
             if v == "window":  # far keys masked: zero weight by construction
                 continue
             mass = res["far_mass"]  # [layer][head][bucket]
-            heads = [h for layer in mass for h in layer]
-            means = [sum(h[b] for h in heads) / len(heads) for b in range(1, len(edges) - 1)]
-            layers = " / ".join(f"{sum(h[last] for h in layer) / len(layer):.3f}" for layer in mass)
+            means = [mean_far_mass(mass, b) for b in range(1, len(edges) - 1)]
+            layers = " / ".join(f"{mean_far_mass(mass, last, [i]):.3f}" for i in range(len(mass)))
+            largest = max(h[last] for layer in mass for h in layer)
             out.append(f"| {r['label']} | `{v}` | {res['ppl'] / r['ppl_L']:.3f} | "
-                       + " | ".join(f"{m:.3f}" for m in means) + f" | {layers} | {max(h[last] for h in heads):.3f} |")
+                       + " | ".join(f"{m:.3f}" for m in means) + f" | {layers} | {largest:.3f} |")
     uniform = []  # a query at position q spreading its weight evenly over its q + 1 keys: max(0, q - L + 1) / (q + 1)
     for i in range(1, len(edges) - 1):
         qs = range(max(edges[i], 1) - 1, edges[i + 1] - 1)

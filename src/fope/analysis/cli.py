@@ -197,6 +197,8 @@ def run_damage(args) -> int:
 
 
 def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> None:
+    from .far import mean_far_mass
+
     edges = res["edges"]
     print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
           f"{res['cycle_pairs']} cycle pairs, {seconds:.0f} s)")
@@ -205,8 +207,8 @@ def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> N
         print(f"{v:<28} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
     print("attention weight on keys >= L away (mean over heads), by layer and position bucket:")
     for v, r in res["variants"].items():
-        for i, layer in enumerate(r["far_mass"]):
-            means = [sum(h[b] for h in layer) / len(layer) for b in range(len(edges) - 1)]
+        for i in range(len(r["far_mass"])):
+            means = [mean_far_mass(r["far_mass"], b, [i]) for b in range(len(edges) - 1)]
             print(f"{f'{v} layer {i}':<38} " + " ".join(f"{x:>10.3f}" for x in means))
 
 

@@ -65,11 +65,12 @@ def cycle_pairs(pos: Any, train_len: int) -> int:
     raise ValueError(f"{type(pos).__name__} has no rotary pairs: only the 'full' and 'window' variants apply")
 
 
-def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, mass: list | None = None):
+def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, far_mass: dict | None = None,
+                     layer: int = 0):
     """An ``Attention._attend`` replacement: explicit softmax attention (fp32) with the variant's far scores.
 
-    With ``mass`` (a one-item list), each call adds to ``mass[0]`` a (Hq, T) float64 tensor: the attention weight
-    every query row puts on keys at distance >= ``train_len``, summed over the batch.
+    With ``far_mass``, each call adds to ``far_mass[layer]`` (a (Hq, T) float64 tensor, created by the first call)
+    the attention weight every query row puts on keys at distance >= ``train_len``, summed over the batch.
     """
 
     def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor) -> torch.Tensor:
@@ -102,10 +103,10 @@ def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, mass
                 s = torch.where(far, s - s_cycle if variant == "far_without_cycles" else s_cycle, s)
             s = s.masked_fill(dist < 0, float("-inf"))
             p = torch.softmax(s, dim=-1)
-            if mass is not None:
-                if not mass:
-                    mass.append(torch.zeros(Hq, T, dtype=torch.float64))
-                mass[0][:, r0:r1] += (p * far).sum(-1).sum(0).double().cpu()
+            if far_mass is not None:
+                if layer not in far_mass:
+                    far_mass[layer] = torch.zeros(Hq, T, dtype=torch.float64)
+                far_mass[layer][:, r0:r1] += (p * far).sum(-1).sum(0).double().cpu()
             outs.append((p @ vf).to(q.dtype))
         return torch.cat(outs, dim=2)
 
@@ -114,12 +115,12 @@ def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, mass
 
 @contextlib.contextmanager
 def attention_variant(model: Any, variant: str, *, train_len: int,
-                      far_mass: list | None = None) -> Iterator[None]:
+                      far_mass: dict | None = None) -> Iterator[None]:
     """Within the block, every attention layer of a fope ``CausalLM`` runs ``variant`` (see the module docstring).
 
-    With ``far_mass`` (an empty list), one list per layer is appended to it, into which every forward adds a
-    (heads, T) float64 tensor of the attention weight each query puts on keys at distance >= ``train_len``,
-    summed over the batch (``far_attention_report`` turns it into per-bucket means).
+    With ``far_mass`` (a dict), every forward adds to ``far_mass[i]``, for each layer i, a (heads, T) float64 tensor
+    of the attention weight each query puts on keys at distance >= ``train_len``, summed over the batch
+    (``far_attention_report`` turns it into per-bucket means).
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown far-attention variant {variant!r}; choose from {VARIANTS}")
@@ -132,12 +133,8 @@ def attention_variant(model: Any, variant: str, *, train_len: int,
     layers = [b.attn for b in blocks]
     n_cycle = cycle_pairs(layers[0].pos, train_len) if variant in _PAIR_VARIANTS else 0
     try:
-        for a in layers:
-            mass = None
-            if far_mass is not None:
-                mass = []
-                far_mass.append(mass)
-            a._attend = _explicit_attend(a, variant, train_len, n_cycle, mass)
+        for i, a in enumerate(layers):
+            a._attend = _explicit_attend(a, variant, train_len, n_cycle, far_mass, i)
         yield
     finally:
         for a in layers:
@@ -152,6 +149,13 @@ def _pair_split(model: Any, train_len: int) -> tuple[int | None, tuple[str, ...]
     except ValueError:
         return None, ("full", "window")
     return n_cycle, VARIANTS
+
+
+def mean_far_mass(far_mass: list, bucket: int, layers: Sequence[int] | None = None) -> float:
+    """Mean over heads (of ``layers``, default every layer) of a report's ``far_mass`` [layer][head][bucket] in one
+    position bucket."""
+    heads = [h for i, layer in enumerate(far_mass) if layers is None or i in layers for h in layer]
+    return sum(h[bucket] for h in heads) / len(heads)
 
 
 def bucket_edges(train_len: int, length: int) -> list[int]:
@@ -199,7 +203,7 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
                            "edges": edges, "variants": {}}
     for variant in variants:
         total = torch.zeros(length - 1, dtype=torch.float64)
-        far_mass: list = []
+        far_mass: dict[int, torch.Tensor] = {}
         with attention_variant(model, variant, train_len=train_len, far_mass=far_mass):
             for c in range(n_chunks):
                 x = chunks[c: c + 1]
@@ -213,8 +217,8 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
             seg = per_pos[max(a, 1): b]
             buckets.append(round(math.exp(float(seg.mean())), 3))
         mass = []  # query q = p - 1 predicts position p: the bucket [a, b) holds the queries a-1 .. b-2
-        for (acc,) in far_mass:
-            per_head = acc / n_chunks  # (H, length-1)
+        for i in sorted(far_mass):
+            per_head = far_mass[i] / n_chunks  # (H, length-1)
             mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in zip(edges, edges[1:])]
                          for h in per_head])
         out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets,

@@ -106,7 +106,7 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
     perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's own ppl(L)."""
     import statistics
 
-    from fope.analysis.far import VARIANTS, far_attention_report
+    from fope.analysis.far import VARIANTS, far_attention_report, mean_far_mass
     from fope.eval.adapters import load_model
     from fope.eval.perplexity import tokens_from_corpus
 
@@ -133,8 +133,7 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
                 for v, r in rep["variants"].items():
                     ratios[v].append(r["ppl"] / ppl_l)
             for v, r in rep["variants"].items():  # the last position bucket, mean over layers and heads
-                last = [head[-1] for layer in r["far_mass"] for head in layer]
-                masses[v].append(statistics.fmean(last))
+                masses[v].append(mean_far_mass(r["far_mass"], -1))
         res["summary"][pe] = {v: stats(x) for v, x in ratios.items() if x}
         res["far_mass"][pe] = {v: stats(x) for v, x in masses.items() if x}
     return res
