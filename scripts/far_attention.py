@@ -5,7 +5,7 @@
     python scripts/far_attention.py --table docs/results/analysis/far_attention.json
     python scripts/far_attention.py --passkey-table docs/results/analysis/far-passkey/far-*.json
     python scripts/far_attention.py --mass-table docs/results/analysis/far_mass.json \\
-        docs/results/analysis/far_mass_seeds.json
+        docs/results/analysis/far_mass_seeds.json docs/results/analysis/far_mass_sig0.json
 
 Each model: perplexity at 16L (non-overlapping chunks, the first ``--tokens`` books validation tokens, as the grid's
 perplexity evaluation) with the scores of keys at distance >= L unchanged, masked (window), or restricted to one
