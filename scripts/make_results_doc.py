@@ -1,7 +1,7 @@
 """Compose docs/RESULTS.md and docs/results/cpu/ from real `fope reproduce` output directories.
 
     .venv/bin/python scripts/make_results_doc.py --cpu runs/cpu --quick runs/cpu-quick [--passkey runs/cpu-pk] \
-        [--passkey-replicate runs/cpu-pk-s1] \
+        [--passkey-replicate runs/cpu-pk-s1 runs/cpu-pk-s2] \
         [--notes NOTES.md]
 
 Copies the `cpu` run's results.json, report.md and figures into docs/results/cpu/, and writes docs/RESULTS.md:
@@ -91,19 +91,78 @@ def _passkey_section(run: Path, pk: dict) -> list[str]:
             "Its verdicts on the paper's passkey claims (Fig. 1a):", "", *_verdicts(pk, "passkey-"), ""]
 
 
-def _replicate_section(pk: dict) -> list[str]:
-    """The passkey task retrained with another seed (docs/results/cpu-passkey-replicate/results.json): generation,
-    its split by needle depth and distance, and the verdicts, as the report prints them."""
+def _scratch_seed(pk: dict) -> int:
+    """The training seed of a passkey-task run (``train.seed`` of its ``passkey_scratch``; 0 when not set)."""
+    return int((pk["config"].get("passkey_scratch") or {}).get("train.seed", 0))
+
+
+def _replicate_section(pk: dict, dest: str) -> list[str]:
+    """The passkey task retrained with another seed (docs/results/DEST/results.json): generation, its split by
+    needle depth and distance, and the verdicts, as the report prints them."""
     from fope.reproduce.report import _binomial_table, _depth_table
 
-    pv, L = pk.get("passkey_variant") or {}, int(pk["config"]["train_len"])
-    seeds = sorted({str((pk["config"].get("passkey_scratch") or {}).get("train.seed", 0))})
-    return ["### The same task, another seed", "",
-            f"The passkey task retrained from scratch for {', '.join(pv)} with `train.seed` {', '.join(seeds)} "
+    pv, L, seed = pk.get("passkey_variant") or {}, int(pk["config"]["train_len"]), _scratch_seed(pk)
+    return [f"### The same task, seed {seed}", "",
+            f"The passkey task retrained from scratch for {', '.join(pv)} with `train.seed` {seed} "
             "(`passkey_scratch`; same data, same test prompts), to see whether the seed above was typical. Generated "
-            "from `docs/results/cpu-passkey-replicate/results.json`. Greedy-generation accuracy (± binomial s.e.):",
+            f"from `docs/results/{dest}/results.json`. Greedy-generation accuracy (± binomial s.e.):",
             "", *_binomial_table(pv, "passkey", L, pk["config"].get("passkey_trials")), *_depth_table(pv, L),
             "Its verdicts:", "", *_verdicts(pk, "passkey-"), ""]
+
+
+def pooled_passkey(runs: list[dict]) -> dict[str, dict[int, dict[str, list[int]]]]:
+    """Greedy-generation passkey counts summed over passkey-task runs (one per seed).
+
+    Returns ``{pe: {length: {"all": [correct, trials], "far": [correct, trials], "seeds": [seed, ...]}}}``, where
+    "far" counts the needles at L or more tokens from the question (``passkey_far``; absent from runs evaluated
+    before it was recorded, which then count in "all" only).
+    """
+    pooled: dict[str, dict[int, dict[str, list[int]]]] = {}
+    for pk in runs:
+        trials, seed = int(pk["config"]["passkey_trials"]), _scratch_seed(pk)
+        for pe, cell in (pk.get("passkey_variant") or {}).items():
+            far = cell.get("passkey_far") or {}
+            for n, agg in (cell.get("passkey") or {}).items():
+                if agg.get("mean") is None:
+                    continue
+                slot = pooled.setdefault(pe, {}).setdefault(int(n), {"all": [0, 0], "far": [0, 0], "seeds": []})
+                runs_n = int(agg.get("n") or 1)
+                slot["all"][0] += round(float(agg["mean"]) * trials * runs_n)
+                slot["all"][1] += trials * runs_n
+                beyond = (far.get(n) or {}).get("beyond")
+                if beyond:
+                    slot["far"][0] += int(beyond[0])
+                    slot["far"][1] += int(beyond[1])
+                slot["seeds"].append(seed)
+    return pooled
+
+
+def _pooled_section(runs: list[dict]) -> list[str]:
+    """One table of the passkey task's generation accuracy with every seed's trials pooled."""
+    import math
+
+    pooled, L = pooled_passkey(runs), int(runs[0]["config"]["train_len"])
+    lengths = sorted({n for cells in pooled.values() for n in cells})
+
+    def cell(k: int, t: int) -> str:
+        return "-" if not t else f"{k}/{t} ({k / t:.2f} ± {math.sqrt(k / t * (1 - k / t) / t):.2f})"
+
+    lines = ["### The passkey task over its seeds", "",
+             "Greedy-generation accuracy with the trials of every seed above pooled (correct / trials, accuracy ± "
+             "binomial s.e. of the pooled trials; the seeds differ, so the spread between them, in the tables above, "
+             "is the better guide to what another seed would do). Beyond L, the second row of each encoding counts "
+             "only the needles L or more tokens from the question, distances no training sequence contained:", "",
+             "| PE | seeds | needles | " + " | ".join(f"{n} ({n / L:g}L)" for n in lengths) + " |",
+             "|" + "---|" * (len(lengths) + 3)]
+    for pe, cells in pooled.items():
+        seeds = sorted({s for c in cells.values() for s in c["seeds"]})
+        lines.append(f"| {pe} | {', '.join(map(str, seeds))} | all | "
+                     + " | ".join(cell(*cells[n]["all"]) if n in cells else "-" for n in lengths) + " |")
+        if any(cells[n]["far"][1] for n in cells if n > L):
+            lines.append(f"| {pe} | {', '.join(map(str, seeds))} | L or farther | "
+                         + " | ".join(cell(*cells[n]["far"]) if n in cells and n > L else "-" for n in lengths)
+                         + " |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -113,8 +172,9 @@ def main() -> None:
     ap.add_argument("--notes", type=Path, help="markdown analysis to put before the generated report")
     ap.add_argument("--passkey", type=Path, help="output directory of a later `fope reproduce --preset cpu "
                                                  "experiments=passkey` run (the passkey task re-run on its own)")
-    ap.add_argument("--passkey-replicate", type=Path,
-                    help="output directory of the passkey task retrained with another seed (passkey_scratch train.seed)")
+    ap.add_argument("--passkey-replicate", type=Path, nargs="+", default=[],
+                    help="output directories of the passkey task retrained with other seeds (passkey_scratch "
+                         "train.seed), each published to docs/results/cpu-passkey-seedN/")
     args = ap.parse_args()
 
     results = json.loads((args.cpu / "results.json").read_text())
@@ -161,11 +221,16 @@ def main() -> None:
         lines.append(f"| passkey task (run on its own) | {_minutes(pk.get('wall_time_s'))} wall in all; sessions: "
                      f"{_sessions(pk, commands=True)} |")
         passkey_lines = _passkey_section(args.passkey, pk)
-    if args.passkey_replicate is not None:
-        rep = _publish(args.passkey_replicate, "cpu-passkey-replicate")
-        lines.append(f"| passkey task, another seed | {_minutes(rep.get('wall_time_s'))} wall in all; sessions: "
-                     f"{_sessions(rep, commands=True)} |")
-        passkey_lines += _replicate_section(rep)
+    replicates = []
+    for run in args.passkey_replicate:
+        dest_name = f"cpu-passkey-seed{_scratch_seed(json.loads((run / 'results.json').read_text()))}"
+        rep = _publish(run, dest_name)
+        replicates.append(rep)
+        lines.append(f"| passkey task, seed {_scratch_seed(rep)} | {_minutes(rep.get('wall_time_s'))} wall in all; "
+                     f"sessions: {_sessions(rep, commands=True)} |")
+        passkey_lines += _replicate_section(rep, dest_name)
+    if replicates:
+        passkey_lines += _pooled_section(([pk] if args.passkey is not None else []) + replicates)
     lines += [""] + quick_lines + passkey_lines
     lines += ["## GPU presets", "",
               "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
@@ -173,7 +238,7 @@ def main() -> None:
               "`scripts/device_gpu_quick.sh` runs `gpu-quick` on a borrowed GPU machine as one prepared command "
               "(docs/reproduce.md).", ""]
     lines.append("Regenerate this page: `.venv/bin/python scripts/make_results_doc.py --cpu DIR --quick DIR "
-                 "[--passkey DIR] [--passkey-replicate DIR] --notes docs/results/notes.md`.")
+                 "[--passkey DIR] [--passkey-replicate DIR ...] --notes docs/results/notes.md`.")
     lines.append("")
     if args.notes is not None:
         lines += [args.notes.read_text().rstrip(), ""]
