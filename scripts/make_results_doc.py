@@ -223,12 +223,12 @@ def main() -> None:
         passkey_lines = _passkey_section(args.passkey, pk)
     replicates = []
     for run in args.passkey_replicate:
-        dest_name = f"cpu-passkey-seed{_scratch_seed(json.loads((run / 'results.json').read_text()))}"
-        rep = _publish(run, dest_name)
+        seed = _scratch_seed(json.loads((run / "results.json").read_text()))
+        rep = _publish(run, f"cpu-passkey-seed{seed}")
         replicates.append(rep)
-        lines.append(f"| passkey task, seed {_scratch_seed(rep)} | {_minutes(rep.get('wall_time_s'))} wall in all; "
+        lines.append(f"| passkey task, seed {seed} | {_minutes(rep.get('wall_time_s'))} wall in all; "
                      f"sessions: {_sessions(rep, commands=True)} |")
-        passkey_lines += _replicate_section(rep, dest_name)
+        passkey_lines += _replicate_section(rep, f"cpu-passkey-seed{seed}")
     if replicates:
         passkey_lines += _pooled_section(([pk] if args.passkey is not None else []) + replicates)
     lines += [""] + quick_lines + passkey_lines
