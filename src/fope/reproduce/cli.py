@@ -159,13 +159,18 @@ def main(args: argparse.Namespace) -> int:
     paths = write_outputs(results, out, figures=not args.no_figures)
     print(f"done in {status['session_s'] / 60:.1f} min (this session); {len(status['done'])} runs complete, "
           f"{len(status['failed'])} failed, {len(status['skipped'])} skipped")
-    from .claims import check_claims, regime
+    from .claims import check_claims, headline, regime
+    from .report import verdict_text
 
+    head = headline(results)
+    if head:
+        print(head)
     reg = regime(results)
-    if reg["ok"] is not None:
-        print(("in the regime: " if reg["ok"] else "BELOW the regime where length generalisation can be judged: ")
-              + reg["text"])
+    if reg["ok"] is not None or reg["verdict"] != "not measured":
+        word = {"holds": "in the regime: ", "does not hold": "BELOW the regime where length generalisation can be "
+                "judged: "}.get(reg["verdict"], "at the edge of the regime (within noise): ")
+        print(word + reg["text"])
     for c in check_claims(results):
-        print(f"  [{c.verdict}] {c.figure}: {c.paper} -- {c.measured}")
+        print(f"  [{verdict_text(c)}] {c.figure}: {c.paper} -- {c.measured}")
     print(f"report: {paths['report']}\nresults: {paths['results']}")
     return 1 if status["failed"] or status["skipped"] else 0

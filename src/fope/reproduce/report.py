@@ -6,18 +6,28 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
-from .claims import ROPE_BLOWUP_MIN, check_claims, fmt, noise_of, regime
+from .claims import Claim, check_claims, headline, noise_of, regime
 from .presets import ABLATION_GROUPS, EXPERIMENTS
 from .mechanism import mechanism_section
 from .records import write_json_atomic
+from .verdicts import (FAILS, HOLDS, MISSING, NOISE, NOISE_SE, RATE_NOISE_SE, ROPE_BLOWUP_MIN, VERDICTS,
+                       fmt)
 
-VERDICT_MARK = {"holds": "holds", "does not hold": "**does not hold**", "mixed": "mixed",
-                "within noise": "within noise", "one seed, not tested": "one seed, not tested",
-                "task not learnt, not tested": "task not learnt, not tested", "not measured": "not measured"}
+def verdict_text(c: Claim | dict) -> str:
+    """A claim's verdict as the report prints it: a miss in bold with by how much, a target within noise of its bar
+    said so, with the numbers."""
+    d = c if isinstance(c, dict) else c.to_dict()
+    verdict, why = d["verdict"], d.get("why") or ""
+    if verdict == FAILS:
+        return f"**does not hold** ({why})" if why else "**does not hold**"
+    if verdict == NOISE:
+        word = "within noise of the target" if d.get("figure") == "target" else "within noise"
+        return f"{word} ({why})" if why else word
+    return verdict
 
 
 def _agg(a: dict | None, digits: int = 4) -> str:
@@ -48,10 +58,13 @@ def _table(cells: dict[str, dict], metric: str, L: int, *, label: str = "", digi
     return lines + [""]
 
 
+def binomial_se(p: float, n: int) -> float:
+    """The binomial standard error sqrt(p (1 - p) / n) of a rate ``p`` measured over ``n`` trials."""
+    return math.sqrt(p * (1 - p) / n)
+
+
 def _binomial_table(cells: dict[str, dict], metric: str, L: int, trials: Any) -> list[str]:
     """Accuracy per length with its binomial standard error (``trials`` per length and run)."""
-    import math
-
     lengths = sorted({int(float(k)) for c in cells.values() for k in (c.get(metric) or {})})
     if not lengths:
         return ["(not measured)", ""]
@@ -64,7 +77,7 @@ def _binomial_table(cells: dict[str, dict], metric: str, L: int, trials: Any) ->
                 row.append("-")
                 continue
             p, k = float(agg["mean"]), int(trials or 0) * int(agg.get("n") or 1)
-            row.append(f"{p:.2f} ± {math.sqrt(p * (1 - p) / k):.2f}" if k else f"{p:.2f}")
+            row.append(f"{p:.2f} ± {binomial_se(p, k):.2f}" if k else f"{p:.2f}")
         lines.append(f"| {name} | " + " | ".join(row) + " |")
     return lines + [""]
 
@@ -180,63 +193,80 @@ def render_report(results: dict[str, Any], figures: dict[str, str] | None = None
             if group == "freq_dim":
                 out += ["Passkey likelihood top-1:", ""] + _table(cells, "passkey_likelihood", L, label=group, digits=2)
         out += _figure(figures, "ablations", "ablations")
-    pv = r.get("passkey_variant") or {}
-    if pv:
-        trials = cfg.get("passkey_trials")
-        scratch = cfg.get("passkey_scratch")
-        who = (f"Dedicated passkey models (the main runs' config with `{_overrides_text(scratch)}`), trained from "
-               f"scratch for {cfg.get('passkey_steps')} steps" if scratch else
-               f"The seed-0 main runs, fine-tuned for {cfg.get('passkey_steps')} steps")
-        out += ["## 5. Passkey: a retrieval task small models can learn", "",
-                (f"{who} at L = {L} on a mixture with "
-                 f"{cfg.get('retrieval_share')} of the tokens in synthetic key-retrieval documents shorter than L (the "
-                 "test's frame, filler sentences from the training corpus, never the test's grass/sky/sun filler; no "
-                 "document is longer than L), then evaluated with the unchanged zero-shot protocol at L..16L. "
-                 f"{trials} trials per length; ± is the binomial standard error sqrt(p(1-p)/n). In-distribution "
-                 "accuracy at L shows whether the task was learnt; the columns beyond L show what survives "
-                 "length extrapolation."), ""]
-        out += ["Greedy-generation accuracy (± binomial s.e.):", ""] + _binomial_table(pv, "passkey", L, trials)
-        out += ["Likelihood top-1 among 10 candidate keys (chance 0.1):", ""]
-        out += _binomial_table(pv, "passkey_likelihood", L, trials)
-        if any(cell.get("passkey_digits") for cell in pv.values()):
-            out += ["Digits in place: the share of the key's digits that greedy generation puts at their own "
-                    "position (low while likelihood top-1 is high: the model finds the needle but does not copy "
-                    "the digits in order):", ""]
-            out += _table(pv, "passkey_digits", L, label="PE", digits=2)
-        out += _depth_table(pv, L)
-        zero = {pe: cell.get("zero_shot") or {} for pe, cell in pv.items()}
-        if any(zero.values()):
-            out += ["The same models before the fine-tuning (generation accuracy):", ""]
-            out += _binomial_table(zero, "passkey", L, trials)
-        elif scratch:
-            out += ["The 2-layer main runs are not the passkey models here: at this budget they find the needle "
-                    "(likelihood) but do not copy its digits in order, so the task trains deeper models from scratch "
-                    "(`passkey_scratch`; docs/reproduce.md).", ""]
-        else:
-            out += ["The same models before the fine-tuning were not passkey-tested (`main_passkey_trials=0`).", ""]
-        after = "of the passkey models" if scratch else "after the fine-tuning"
-        out += [f"Perplexity on `{corpus}` {after}:", ""] + _table(pv, "ppl", L, label="PE")
-        out += _figure(figures, "passkey_task", "passkey task")
+    out += passkey_task_section(r, figures)
     out += mechanism_section(r, figures)
     out += _runs_section(r)
     return "\n".join(out).rstrip() + "\n"
 
 
+def passkey_task_section(r: dict[str, Any], figures: dict[str, str] | None = None) -> list[str]:
+    """Section 5 of the report: the passkey task (models trained on in-length retrieval documents)."""
+    figures, cfg, L = figures or {}, r["config"], int(r["config"]["train_len"])
+    corpus = ((cfg.get("base_config") or {}).get("data") or {}).get("corpus", "the training corpus")
+    pv = r.get("passkey_variant") or {}
+    if not pv:
+        return []
+    out: list[str] = []
+    trials = cfg.get("passkey_trials")
+    scratch = cfg.get("passkey_scratch")
+    who = (f"Dedicated passkey models (the main runs' config with `{_overrides_text(scratch)}`), trained from "
+           f"scratch for {cfg.get('passkey_steps')} steps" if scratch else
+           f"The seed-0 main runs, fine-tuned for {cfg.get('passkey_steps')} steps")
+    out += ["## 5. Passkey: a retrieval task small models can learn", "",
+            (f"{who} at L = {L} on a mixture with "
+             f"{cfg.get('retrieval_share')} of the tokens in synthetic key-retrieval documents shorter than L (the "
+             "test's frame, filler sentences from the training corpus, never the test's grass/sky/sun filler; no "
+             "document is longer than L), then evaluated with the unchanged zero-shot protocol at L..16L. "
+             f"{trials} trials per length; ± is the binomial standard error sqrt(p(1-p)/n). In-distribution "
+             "accuracy at L shows whether the task was learnt; the columns beyond L show what survives "
+             "length extrapolation."), ""]
+    out += ["Greedy-generation accuracy (± binomial s.e.):", ""] + _binomial_table(pv, "passkey", L, trials)
+    out += ["Likelihood top-1 among 10 candidate keys (chance 0.1):", ""]
+    out += _binomial_table(pv, "passkey_likelihood", L, trials)
+    if any(cell.get("passkey_digits") for cell in pv.values()):
+        out += ["Digits in place: the share of the key's digits that greedy generation puts at their own "
+                "position (low while likelihood top-1 is high: the model finds the needle but does not copy "
+                "the digits in order):", ""]
+        out += _table(pv, "passkey_digits", L, label="PE", digits=2)
+    out += _depth_table(pv, L)
+    zero = {pe: cell.get("zero_shot") or {} for pe, cell in pv.items()}
+    if any(zero.values()):
+        out += ["The same models before the fine-tuning (generation accuracy):", ""]
+        out += _binomial_table(zero, "passkey", L, trials)
+    elif scratch:
+        out += ["The 2-layer main runs are not the passkey models here: at this budget they find the needle "
+                "(likelihood) but do not copy its digits in order, so the task trains deeper models from scratch "
+                "(`passkey_scratch`; docs/reproduce.md).", ""]
+    else:
+        out += ["The same models before the fine-tuning were not passkey-tested (`main_passkey_trials=0`).", ""]
+    after = "of the passkey models" if scratch else "after the fine-tuning"
+    out += [f"Perplexity on `{corpus}` {after}:", ""] + _table(pv, "ppl", L, label="PE")
+    out += _figure(figures, "passkey_task", "passkey task")
+    return out
+
+
 def _regime_banner(r: dict) -> list[str]:
-    """A warning at the top when RoPE does not degrade beyond L: nothing about length generalisation can be judged."""
+    """The main result in one sentence, then whether the run is in the regime where length generalisation can be
+    judged (RoPE degrades beyond L); below it, nothing about length generalisation can be judged."""
+    head = headline(r)
+    out = [f"> **{head}**", ">"] if head else []
     reg = regime(r)
-    if reg["ok"] is None:
-        return ["> **Regime unknown:** RoPE was not evaluated beyond L, so this run cannot say whether it is in the "
-                "regime where length generalisation shows.", ""]
-    if reg["ok"]:
-        return [f"> **In the regime:** {reg['text']}: RoPE degrades beyond its training length, so the comparison "
-                "below can show whether an encoding generalises.", ""]
-    return [f"> **Below the regime where length generalisation can be judged:** {reg['text']}. RoPE does not (yet) "
-            "degrade beyond its training length at this budget: small models trained on few tokens rely little on "
-            "the low-frequency dimensions whose angles beyond L are unseen, so every encoding looks flat and the "
-            "paper's effect cannot show. Train longer (more steps or tokens per step), or use the `cpu-quick` / "
-            f"`cpu` presets, whose budget was chosen so that RoPE crosses {ROPE_BLOWUP_MIN}x "
-            "(docs/reproduce.md has the pilot sweep).", ""]
+    if reg["verdict"] == MISSING:
+        return out + ["> **Regime unknown:** RoPE was not evaluated beyond L, so this run cannot say whether it is in "
+                      "the regime where length generalisation shows.", ""]
+    if reg["verdict"] == HOLDS:
+        return out + [f"> **In the regime:** {reg['text']}: RoPE degrades beyond its training length, so the "
+                      "comparison below can show whether an encoding generalises.", ""]
+    if reg["verdict"] == NOISE:
+        return out + [f"> **At the edge of the regime:** {reg['text']}: whether RoPE degrades beyond its training "
+                      "length enough for the paper's effect to show is within noise; read the comparison below with "
+                      "that in mind.", ""]
+    return out + [f"> **Below the regime where length generalisation can be judged:** {reg['text']}. RoPE does not "
+                  "(yet) degrade beyond its training length at this budget: small models trained on few tokens rely "
+                  "little on the low-frequency dimensions whose angles beyond L are unseen, so every encoding looks "
+                  "flat and the paper's effect cannot show. Train longer (more steps or tokens per step), or use the "
+                  f"`cpu-quick` / `cpu` presets, whose budget was chosen so that RoPE crosses {ROPE_BLOWUP_MIN}x "
+                  "(docs/reproduce.md has the pilot sweep).", ""]
 
 
 def _main_passkey_skipped(cfg: dict) -> bool:
@@ -331,12 +361,16 @@ def _claims_section(r: dict) -> list[str]:
            (f"Checked automatically against the numbers of this run (L = {L}; docs/paper.md §6.7). The paper's models are "
            "60M-1.2B parameters trained on billions of tokens; these are CPU-scale models, so a claim that does not "
            "hold here is a statement about this scale and budget, not a refutation."), "",
-           (f"Perplexity differences smaller than {noise.rel:.1%} ({noise.source}) and passkey differences within "
-            "two binomial standard errors count as *within noise*."), "",
+           ("A claim holds only when every part of it holds. A value against a fixed bar is judged with a band of "
+            f"{NOISE_SE:g} standard errors of its mean over seeds (with one seed, {NOISE_SE:g} x the reference's seed "
+            "std): beyond the bar by more than the band it does not hold, within the band it is *within noise* of "
+            f"the target. Perplexity differences smaller than {noise.rel:.1%} ({noise.source}) and passkey "
+            f"differences within {RATE_NOISE_SE:g} binomial standard errors are *within noise* "
+            "(docs/reproduce.md, \"Verdict rules\")."), "",
            "| figure | paper's claim | measured here | verdict |", "|---|---|---|---|"]
     for c in claims:
-        out.append(f"| {c.figure} | {c.paper} | {c.measured} | {VERDICT_MARK.get(c.verdict, c.verdict)} |")
-    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICT_MARK}
+        out.append(f"| {c.figure} | {c.paper} | {c.measured} | {verdict_text(c)} |")
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     out += ["", "Summary: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".", ""]
     return out
 
@@ -379,11 +413,3 @@ def write_outputs(results: dict, out_dir: str | Path, *, figures: bool = True) -
     return {"results": out / "results.json", "report": out / "report.md",
             **{k: out / v for k, v in figs.items()}}
 
-
-def load_results(path: str | Path) -> dict:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.json"
-    if not p.is_file():
-        raise FileNotFoundError(f"no results.json at {p}")
-    return json.loads(p.read_text())
