@@ -133,25 +133,3 @@ def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid
     module = _script("benchmarks/grid_speed.py")
     table = module.table(str(ROOT / "docs" / "results" / "cpu-quick" / "results.json"))
     assert table in (ROOT / "docs" / "performance.md").read_text(), "regenerate it with benchmarks/grid_speed.py"
-
-
-def _passkey_run(seed: int, trials: int, cells: dict) -> dict:
-    scratch = {"model.n_layers": 4} | ({"train.seed": seed} if seed else {})
-    return {"config": {"train_len": 256, "passkey_trials": trials, "passkey_scratch": scratch},
-            "passkey_variant": cells}
-
-
-def test_pooled_passkey_sums_correct_and_trials_over_seeds():
-    pooled_passkey = _script("scripts/make_results_doc.py").pooled_passkey
-    seed0 = _passkey_run(0, 40, {
-        "fope": {"passkey": {"256": {"mean": 1.0, "n": 1}, "512": {"mean": 0.25, "n": 1}},
-                 "passkey_far": {"512": {"within": [4, 20], "beyond": [6, 20]}}},
-        "alibi": {"passkey": {"256": {"mean": 0.5, "n": 1}, "512": {"mean": None, "n": 1}}}})
-    seed1 = _passkey_run(1, 20, {
-        "fope": {"passkey": {"256": {"mean": 0.9, "n": 1}, "512": {"mean": 0.5, "n": 1}},
-                 "passkey_far": {"512": {"within": [7, 12], "beyond": [3, 8]}}}})
-    seed2 = _passkey_run(2, 20, {"fope": {"passkey": {"512": {"mean": 0.1, "n": 1}}}})  # no passkey_far recorded
-    pooled = pooled_passkey([seed0, seed1, seed2])
-    assert pooled["fope"][256] == {"all": [40 + 18, 60], "far": [0, 0], "seeds": [0, 1]}
-    assert pooled["fope"][512] == {"all": [10 + 10 + 2, 80], "far": [6 + 3, 28], "seeds": [0, 1, 2]}
-    assert pooled["alibi"] == {256: {"all": [20, 40], "far": [0, 0], "seeds": [0]}}  # an unmeasured length is skipped

@@ -201,6 +201,47 @@ def table2_rows(results: dict[str, Any]) -> tuple[list[int], dict[str, list[floa
     return lengths, rows
 
 
+def table2_table(results: dict[str, Any]) -> list[str]:
+    """Table 2 as the report prints it: loss per length L..16L, the paper's in brackets."""
+    lengths, rows = table2_rows(results)
+    if not rows:
+        return []
+    L = int(results["config"]["train_len"])
+    out = ["| PE | " + " | ".join(f"{n} ({n // L}L)" for n in lengths) + " |", "|---" * (len(lengths) + 1) + "|"]
+    for arm, vals in rows.items():
+        paper = PAPER_TABLE2.get(arm, (None,) * len(lengths))
+        out.append(f"| {arm} | " + " | ".join(f"{_f(v)} ({_f(p, 2)})" for v, p in zip(vals, paper)) + " |")
+    return out + [""]
+
+
+def table2_growth(results: dict[str, Any]) -> list[str]:
+    """Each Table 2 arm's loss growth from L to 16L beside the paper's, and the seed-to-seed std of that growth and
+    of the loss at L in the main runs (std / mean of the perplexity ratio or perplexity: the delta-method std of its
+    log) as the yardstick of a one-seed difference."""
+    lengths, rows = table2_rows(results)
+    if not rows:
+        return []
+    out = ["| PE | loss at L | loss at 16L | growth L to 16L | paper's growth |", "|---|---|---|---|---|"]
+    for arm, vals in rows.items():
+        paper = PAPER_TABLE2.get(arm)
+        grow = None if vals[0] is None or vals[-1] is None else vals[-1] - vals[0]
+        out.append(f"| {arm} | {_f(vals[0])} | {_f(vals[-1])} | {_f(grow)} | "
+                   f"{_f(paper[-1] - paper[0], 2) if paper else '-'} |")
+    top, at_l = str(lengths[-1]), str(lengths[0])
+    growth, loss = [], []
+    for pe in ("rope", "nope"):
+        cell = (results.get("main") or {}).get(pe) or {}
+        for metric, length, into in (("ppl_ratio", top, growth), ("ppl", at_l, loss)):
+            agg = (cell.get(metric) or {}).get(length) or {}
+            if agg.get("std") is not None and agg.get("mean"):
+                into.append(f"{pe} {agg['std'] / agg['mean']:.3f}")
+    if growth:
+        seeds = results["config"].get("seeds")
+        out += ["", f"Seed-to-seed std in the main runs ({seeds} seeds) of the growth from L to 16L: "
+                + ", ".join(growth) + "; of the loss at L: " + ", ".join(loss) + "."]
+    return out + [""]
+
+
 def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = None) -> list[str]:
     """Markdown lines of the report's Mechanism section (empty when there is nothing to show)."""
     mech = results.get("mechanism") or {}
@@ -213,11 +254,7 @@ def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = 
         out += ["### Table 2: loss (ln perplexity) of RoPE, RoPE-A and NoPE, without and with QK norm", "",
                 ("One seed per arm; RoPE-A rounds every frequency up to whole cycles within L; QK norm standardises "
                  "each q and k head vector before the rotation. Paper (~20M models at L = 512) in brackets."), "",
-                "| PE | " + " | ".join(f"{n} ({n // L}L)" for n in lengths) + " |", "|---" * (len(lengths) + 1) + "|"]
-        for arm, vals in rows.items():
-            paper = PAPER_TABLE2.get(arm, (None,) * len(lengths))
-            out.append(f"| {arm} | " + " | ".join(f"{_f(v)} ({_f(p, 2)})" for v, p in zip(vals, paper)) + " |")
-        out.append("")
+                *table2_table(results)]
     if mech.get("error"):
         return out + [f"Mechanism analyses failed: `{mech['error']}`", ""]
     if mech.get("toy"):

@@ -1,0 +1,316 @@
+"""docs/RESULTS.md and the committed results under docs/results/, generated from `fope reproduce` output only.
+
+    >>> publish_run(Path("runs/cpu"), Path("docs/results/cpu"))      # results.json (+ figures) of a finished grid
+    >>> text = results_doc(Path("docs/results"), notes=Path("docs/results/notes.md").read_text())
+
+`publish_run` copies a run's ``results.json`` (its claims recomputed with the current verdict rules) and figures
+into ``docs/results/NAME/``. `results_doc` writes the whole of RESULTS.md from the committed ``results.json`` files
+alone: every table, verdict and timing on the page is read from them (the notes are prose). A test regenerates the
+page and compares it with the committed one, so a changed rule, threshold or number cannot go unnoticed.
+
+The folders it reads (``Published``): ``cpu`` (the full grid, required), ``cpu-quick`` (the README's main job),
+``cpu-quick-avx2`` (the same job on an AVX2-only CPU), ``cpu-passkey`` (the passkey task re-run on its own) and
+``cpu-passkey-seedN`` (the passkey task retrained with other seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .claims import check_claims, headline
+from .records import write_json_atomic
+from .report import _binomial_table, _depth_table, binomial_se, passkey_task_section, render_report, verdict_text
+
+def with_current_claims(results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` with its ``claims`` recomputed by the current rules (everything else untouched)."""
+    return {**results, "claims": [c.to_dict() for c in check_claims(results)]}
+
+
+def publish_run(run: Path, dest: Path, figures: str | None = "*.png") -> dict[str, Any]:
+    """Copy a `fope reproduce` output's results.json (claims recomputed) and its figures matching ``figures`` to
+    ``dest``; return the results. ``dest`` is replaced as a whole."""
+    results = with_current_claims(json.loads((Path(run) / "results.json").read_text()))
+    if dest.exists():
+        shutil.rmtree(dest)
+    write_json_atomic(dest / "results.json", results)
+    for png in sorted((Path(run) / "figures").glob(figures)) if figures else []:
+        (dest / "figures").mkdir(exist_ok=True)
+        shutil.copy2(png, dest / "figures" / png.name)
+    return results
+
+
+def refresh_claims(path: Path) -> bool:
+    """Recompute the claims stored in a committed results.json; True if they changed."""
+    results = json.loads(path.read_text())
+    new = with_current_claims(results)
+    if new == results:
+        return False
+    write_json_atomic(path, new)
+    return True
+
+
+@dataclass
+class Published:
+    """The committed results.json files that RESULTS.md is made of."""
+
+    root: Path
+    cpu: dict[str, Any]
+    quick: dict[str, Any] | None = None
+    quick_avx2: dict[str, Any] | None = None
+    passkey: dict[str, Any] | None = None
+    replicates: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed -> results
+
+    @classmethod
+    def read(cls, root: Path) -> Published:
+        def load(name: str) -> dict[str, Any] | None:
+            p = root / name / "results.json"
+            return json.loads(p.read_text()) if p.is_file() else None
+
+        cpu = load("cpu")
+        if cpu is None:
+            raise FileNotFoundError(f"no {root / 'cpu' / 'results.json'}: publish the `cpu` grid first")
+        seeds = sorted(int(m.group(1)) for p in root.glob("cpu-passkey-seed*")
+                       if (m := re.fullmatch(r"cpu-passkey-seed(\d+)", p.name)) and (p / "results.json").is_file())
+        return cls(root, cpu, load("cpu-quick"), load("cpu-quick-avx2"), load("cpu-passkey"),
+                   {s: load(f"cpu-passkey-seed{s}") for s in seeds})
+
+
+def _minutes(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def _verdicts(results: dict, prefix: str) -> list[str]:
+    """One Markdown bullet per claim of a results dict whose id starts with ``prefix`` (claims recomputed)."""
+    return [f"- `{c['id']}` {verdict_text(c)}: {c['paper']} -- {c['measured']}"
+            for c in with_current_claims(results)["claims"] if c["id"].startswith(prefix)]
+
+
+def _sessions(results: dict, commands: bool = False) -> str:
+    """The grid sessions of a results.json (each `fope reproduce` that worked on the run directory), one line."""
+    return "; ".join(
+        (f"`{s.get('command')}` " if commands else "") + f"{s.get('started')}: {_minutes(s.get('wall_s'))}, "
+        f"commit `{s.get('commit', 'not recorded')}`" + (" (dirty)" if s.get("dirty") else "")
+        for s in results.get("sessions", []))
+
+
+def scratch_seed(pk: dict) -> int:
+    """The training seed of a passkey-task run (``train.seed`` of its ``passkey_scratch``; 0 when not set)."""
+    return int((pk["config"].get("passkey_scratch") or {}).get("train.seed", 0))
+
+
+def _ratio_at_top(cell: dict, L: int) -> float | None:
+    return (cell.get("ppl_ratio") or {}).get(str(16 * L), {}).get("mean")
+
+
+def _quick_section(quick: dict) -> list[str]:
+    """The README main job's main comparison, read from docs/results/cpu-quick/results.json."""
+    L = int(quick["config"]["train_len"])
+    main = quick.get("main") or {}
+    lengths = sorted({int(k) for cell in main.values() for k in cell.get("ppl", {})})
+    out = ["## The README's main job (`cpu-quick`)", "",
+           f"One seed of each encoding at L = {L} (`docs/results/cpu-quick/results.json`). Perplexity on books "
+           "validation, and the ratio to the perplexity at L:", "",
+           "| PE | " + " | ".join(str(n) for n in lengths) + " | ppl(16L)/ppl(L) |",
+           "|" + "---|" * (len(lengths) + 2)]
+    for pe, cell in main.items():
+        ppl = [cell["ppl"].get(str(n), {}).get("mean") for n in lengths]
+        ratio = _ratio_at_top(cell, L)
+        out.append(f"| {pe} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in ppl)
+                   + f" | {'-' if ratio is None else f'{ratio:.3f}'} |")
+    head = headline(quick)
+    out += ["", *([f"In one sentence: {head}", ""] if head else []),
+            "Its verdicts on the project's targets:", "", *_verdicts(quick, "target-")]
+    return out + [""]
+
+
+def max_relative_difference(a: dict, b: dict) -> tuple[float, str]:
+    """The largest relative difference between the main-comparison perplexities (both corpora) of two results
+    dicts, and where it is (``pe metric length``)."""
+    other = a["config"].get("other_corpus", "wiki")
+    worst, where = 0.0, ""
+    for pe, cell in (a.get("main") or {}).items():
+        for metric in ("ppl", f"ppl_{other}"):
+            for n, agg in (cell.get(metric) or {}).items():
+                x = agg.get("mean")
+                y = (((b.get("main") or {}).get(pe) or {}).get(metric) or {}).get(n, {}).get("mean")
+                if x and y and abs(x - y) / x > worst:
+                    worst, where = abs(x - y) / x, f"{pe} {metric} at {n}"
+    return worst, where
+
+
+def _avx2_section(quick: dict, avx2: dict) -> list[str]:
+    """The main job run again on an AVX2-only CPU (fp32): its wall time, ratios and how far its numbers are from
+    the committed `cpu-quick` run's."""
+    L = int(quick["config"]["train_len"])
+    precisions = sorted({str(i.get("precision")) for i in (avx2.get("runs") or {}).values() if i.get("precision")})
+    worst, where = max_relative_difference(quick, avx2)
+    rows = ["| PE | ppl(16L)/ppl(L), `cpu-quick` | the same on AVX2 |", "|---|---|---|"]
+    for pe, cell in (quick.get("main") or {}).items():
+        a, b = _ratio_at_top(cell, L), _ratio_at_top((avx2.get("main") or {}).get(pe) or {}, L)
+        rows.append(f"| {pe} | {'-' if a is None else f'{a:.3f}'} | {'-' if b is None else f'{b:.3f}'} |")
+    same = [c["id"] for c, d in zip(with_current_claims(quick)["claims"], with_current_claims(avx2)["claims"],
+                                   strict=False) if c["id"] == d["id"] and c["verdict"] == d["verdict"]]
+    n = len(with_current_claims(quick)["claims"])
+    return ["## The same job on an AVX2-only CPU", "",
+            f"`{avx2.get('command')}` on a CPU without native bf16 (training precision "
+            f"{' and '.join(precisions) or 'not recorded'}): {_minutes(avx2.get('wall_time_s'))} wall "
+            f"({avx2.get('wall_time_s')} s), commit `{avx2.get('commit')}`"
+            + (" with uncommitted changes" if avx2.get("dirty") else "")
+            + " (`docs/results/cpu-quick-avx2/results.json`). Its perplexities differ from the `cpu-quick` run's by "
+            f"up to {worst:.1%} ({where}); {len(same)} of its {n} verdicts are the same:", "", *rows, ""]
+
+
+def _passkey_section(pk: dict, figures: dict[str, str]) -> list[str]:
+    """The passkey task's own section (docs/results/cpu-passkey/results.json), one heading level down."""
+    from .presets import get_preset
+
+    section = _from_docs(passkey_task_section(pk, figures), "cpu-passkey")
+    steps, default = pk["config"]["passkey_steps"], get_preset("cpu").passkey_steps
+    now = "" if steps == default else (f" This run used {steps} steps; the preset now trains {default} "
+                                       "(docs/reproduce.md says why).")
+    return ["## The passkey task, run on its own (`cpu` preset, `experiments=passkey`)", "",
+            "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
+            "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
+            f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
+            "`docs/results/cpu-passkey/results.json`:", "", *section[2:],
+            "Its verdicts on the paper's passkey claims (Fig. 1a):", "", *_verdicts(pk, "passkey-"), ""]
+
+
+def _replicate_section(pk: dict, dest: str) -> list[str]:
+    """The passkey task retrained with another seed: generation, its split by needle depth and distance, and the
+    verdicts, as the report prints them."""
+    pv, L, seed = pk.get("passkey_variant") or {}, int(pk["config"]["train_len"]), scratch_seed(pk)
+    return [f"### The same task, seed {seed}", "",
+            f"The passkey task retrained from scratch for {', '.join(pv)} with `train.seed` {seed} "
+            "(`passkey_scratch`; same data, same test prompts), to see whether the seed above was typical. Generated "
+            f"from `docs/results/{dest}/results.json`. Greedy-generation accuracy (± binomial s.e.):",
+            "", *_binomial_table(pv, "passkey", L, pk["config"].get("passkey_trials")), *_depth_table(pv, L),
+            "Its verdicts:", "", *_verdicts(pk, "passkey-"), ""]
+
+
+def pooled_passkey(runs: list[dict]) -> dict[str, dict[int, dict[str, list[int]]]]:
+    """Greedy-generation passkey counts summed over passkey-task runs (one per seed).
+
+    Returns ``{pe: {length: {"all": [correct, trials], "far": [correct, trials], "seeds": [seed, ...]}}}``, where
+    "far" counts the needles at L or more tokens from the question (``passkey_far``; absent from runs evaluated
+    before it was recorded, which then count in "all" only).
+    """
+    pooled: dict[str, dict[int, dict[str, list[int]]]] = {}
+    for pk in runs:
+        trials, seed = int(pk["config"]["passkey_trials"]), scratch_seed(pk)
+        for pe, cell in (pk.get("passkey_variant") or {}).items():
+            far = cell.get("passkey_far") or {}
+            for n, agg in (cell.get("passkey") or {}).items():
+                if agg.get("mean") is None:
+                    continue
+                slot = pooled.setdefault(pe, {}).setdefault(int(n), {"all": [0, 0], "far": [0, 0], "seeds": []})
+                runs_n = int(agg.get("n") or 1)
+                slot["all"][0] += round(float(agg["mean"]) * trials * runs_n)
+                slot["all"][1] += trials * runs_n
+                beyond = (far.get(n) or {}).get("beyond")
+                if beyond:
+                    slot["far"][0] += int(beyond[0])
+                    slot["far"][1] += int(beyond[1])
+                slot["seeds"].append(seed)
+    return pooled
+
+
+def _pooled_section(runs: list[dict]) -> list[str]:
+    """One table of the passkey task's generation accuracy with every seed's trials pooled."""
+    pooled, L = pooled_passkey(runs), int(runs[0]["config"]["train_len"])
+    lengths = sorted({n for cells in pooled.values() for n in cells})
+
+    def cell(k: int, t: int) -> str:
+        return "-" if not t else f"{k}/{t} ({k / t:.2f} ± {binomial_se(k / t, t):.2f})"
+
+    lines = ["### The passkey task over its seeds", "",
+             "Greedy-generation accuracy with the trials of every seed above pooled (correct / trials, accuracy ± "
+             "binomial s.e. of the pooled trials; the seeds differ, so the spread between them, in the tables above, "
+             "is the better guide to what another seed would do). Beyond L, the second row of each encoding counts "
+             "only the needles L or more tokens from the question, distances no training sequence contained:", "",
+             "| PE | seeds | needles | " + " | ".join(f"{n} ({n / L:g}L)" for n in lengths) + " |",
+             "|" + "---|" * (len(lengths) + 3)]
+    for pe, cells in pooled.items():
+        seeds = sorted({s for c in cells.values() for s in c["seeds"]})
+        lines.append(f"| {pe} | {', '.join(map(str, seeds))} | all | "
+                     + " | ".join(cell(*cells[n]["all"]) if n in cells else "-" for n in lengths) + " |")
+        if any(cells[n]["far"][1] for n in cells if n > L):
+            lines.append(f"| {pe} | {', '.join(map(str, seeds))} | L or farther | "
+                         + " | ".join(cell(*cells[n]["far"]) if n in cells and n > L else "-" for n in lengths)
+                         + " |")
+    return lines + [""]
+
+
+def _figures(root: Path, name: str) -> dict[str, str]:
+    """``{figure name: path relative to the run}`` of the PNGs committed under docs/results/NAME/figures/."""
+    folder = root / name / "figures"
+    return {p.stem: f"figures/{p.name}" for p in sorted(folder.glob("*.png"))} if folder.is_dir() else {}
+
+
+def _from_docs(lines: list[str], name: str) -> list[str]:
+    """A report's lines as RESULTS.md shows them: headings one level down, figure links relative to docs/."""
+    return [("#" + line if line.startswith("#") else line).replace("](figures/", f"](results/{name}/figures/")
+            for line in lines]
+
+
+REGENERATE = ("Regenerate this page: `.venv/bin/python scripts/make_results_doc.py` (from the committed "
+              "`docs/results/*/results.json`); publish a new run first with `--publish NAME=RUN_DIR`.")
+
+
+def results_doc(root: Path, notes: str | None = None) -> str:
+    """The whole of docs/RESULTS.md from the committed results under ``root`` (docs/results) and the notes."""
+    pub = Published.read(Path(root))
+    results = pub.cpu
+    m = results.get("machine", {})
+    lines = [
+        "# Results",
+        "",
+        "Everything on this page was produced by the code of this repository and is generated from the committed",
+        "`docs/results/*/results.json` files by `scripts/make_results_doc.py` (a test regenerates it and compares).",
+        "The `cpu` grid's tables and verdicts below are its `fope reproduce` report.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| `cpu` preset command | `{results.get('command')}` |",
+        f"| `cpu` wall time | {_minutes(results.get('wall_time_s'))} |",
+        f"| commit when the report was generated | `{results.get('commit')}`"
+        + (" (with uncommitted changes)" if results.get("dirty") else "") + " |",
+        f"| grid sessions (a killed grid resumes) | {_sessions(results)} |",
+        f"| machine | {m.get('nproc')} CPU cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
+        f"torch {m.get('torch')}, Python {m.get('python')} |",
+    ]
+    if results.get("missing"):
+        lines.append(f"| runs of the grid not finished | {len(results['missing'])} (listed in the report below) |")
+    body: list[str] = []
+    if pub.quick is not None:
+        lines.append(f"| `cpu-quick` (the README's main job) | `{pub.quick.get('command')}`: "
+                     f"{_minutes(pub.quick.get('wall_time_s'))} wall |")
+        body += _quick_section(pub.quick)
+        if pub.quick_avx2 is not None:
+            lines.append(f"| `cpu-quick` on an AVX2-only CPU | {_minutes(pub.quick_avx2.get('wall_time_s'))} wall |")
+            body += _avx2_section(pub.quick, pub.quick_avx2)
+    if pub.passkey is not None:
+        lines.append(f"| passkey task (run on its own) | {_minutes(pub.passkey.get('wall_time_s'))} wall in all; "
+                     f"sessions: {_sessions(pub.passkey, commands=True)} |")
+        body += _passkey_section(pub.passkey, _figures(Path(root), "cpu-passkey"))
+    for seed, rep in pub.replicates.items():
+        lines.append(f"| passkey task, seed {seed} | {_minutes(rep.get('wall_time_s'))} wall in all; "
+                     f"sessions: {_sessions(rep, commands=True)} |")
+        body += _replicate_section(rep, f"cpu-passkey-seed{seed}")
+    if pub.replicates:
+        body += _pooled_section(([pub.passkey] if pub.passkey is not None else []) + list(pub.replicates.values()))
+    lines += [""] + body
+    lines += ["## GPU presets", "",
+              "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
+              "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`), and "
+              "`scripts/device_gpu_quick.sh` runs `gpu-quick` on a borrowed GPU machine as one prepared command "
+              "(docs/reproduce.md).", "", REGENERATE, ""]
+    if notes is not None:
+        lines += [notes.rstrip(), ""]
+    lines += _from_docs(render_report(results, _figures(Path(root), "cpu")).splitlines(), "cpu")
+    return "\n".join(lines) + "\n"

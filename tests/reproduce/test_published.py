@@ -1,0 +1,207 @@
+"""Every published verdict and number is pinned to the committed data it came from.
+
+- the claims stored in every committed results.json equal the claims the current rules compute from its numbers;
+- docs/RESULTS.md is exactly what `fope.reproduce.publish.results_doc` writes from the committed results;
+- the verdict constants equal the history table of docs/reproduce.md, and moving any of them changes a published
+  verdict or fails that table;
+- the seed spread one-seed runs borrow is the committed `cpu` grid's;
+- README's timings and analysis.md's Table 2 come from the committed results.json they name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fope.reproduce import claims as claims_mod
+from fope.reproduce import verdicts
+from fope.reproduce.claims import check_claims, headline, noise_of
+from fope.reproduce.publish import max_relative_difference, results_doc
+from fope.reproduce.verdicts import (FAILS, HOLDS, MISSING, NOISE, REFERENCE, RULES, UNLEARNT, Part, combine,
+                                     seed_spread, threshold)
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+COMMITTED = sorted(p for p in RESULTS.glob("**/*.json")
+                   if p.name == "results.json" or (p.parent.name == "pilots" and '"claims"' in p.read_text()))
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _published_text() -> tuple[str, str]:
+    notes = (RESULTS / "notes.md").read_text()
+    return results_doc(RESULTS, notes), (ROOT / "docs" / "RESULTS.md").read_text()
+
+
+def test_every_committed_results_json_is_found():
+    names = {str(p.relative_to(RESULTS)) for p in COMMITTED}
+    assert {"cpu/results.json", "cpu-quick/results.json", "cpu-quick-avx2/results.json", "cpu-passkey/results.json",
+            "cpu-passkey-seed1/results.json", "cpu-passkey-seed2/results.json",
+            "pilots/passkey-grid-1500-steps.json"} <= names
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_stored_claims_are_what_the_rules_compute(path):
+    results = _load(path)
+    stored = results["claims"]
+    recomputed = [c.to_dict() for c in check_claims(results)]
+    assert recomputed == stored, (f"the claims stored in {path.relative_to(ROOT)} differ from what the current "
+                                  "rules compute: run scripts/make_results_doc.py --refresh-claims and say why "
+                                  "in docs/reproduce.md (Verdict rules)")
+    assert all(c["verdict"] in verdicts.VERDICTS for c in stored)
+    assert "mixed" not in json.dumps(stored)
+
+
+def test_results_md_is_generated_from_the_committed_results():
+    generated, committed = _published_text()
+    assert generated == committed, "regenerate docs/RESULTS.md with scripts/make_results_doc.py"
+
+
+def test_the_cpu_runs_fope_flat_target_is_within_noise_not_mixed():
+    """The bar of the issue: 1.22 ± 0.04 against <= 1.2 reads as within noise of the target, with its numbers."""
+    c = {c.id: c for c in check_claims(_load(RESULTS / "cpu" / "results.json"))}["target-fope-flat"]
+    assert c.verdict == NOISE
+    assert c.why == "FoPE's ratio 1.22 ± 0.042 vs <= 1.2: misses by 0.019, within the band"
+    assert "within noise of the target (FoPE's ratio 1.22 ± 0.042 vs <= 1.2" in _published_text()[1]
+
+
+def test_one_seed_runs_get_a_verdict_with_a_named_noise_source():
+    quick = _load(RESULTS / "cpu-quick" / "results.json")
+    noise = noise_of(quick)
+    assert noise.reference is REFERENCE and REFERENCE.same_config(quick["config"])
+    assert "docs/results/cpu/results.json (3 seeds, the same configuration)" in noise.source.replace("`", "")
+    v = {c.id: c for c in check_claims(quick)}
+    assert v["target-fope-flat"].verdict == NOISE  # 1.18 with one seed's band (2 x 0.036) around 1.2
+    assert v["target-fope-below"].verdict == HOLDS
+    text = headline(quick)
+    assert text.startswith("RoPE's perplexity grows 1.87x from its training length L = 256 to 16L, FoPE's 1.18x")
+    assert "one seed, with the noise of `docs/results/cpu/results.json` (3 seeds, the same configuration)" in text
+    other = {**quick, "config": {**quick["config"], "train_len": 512}}  # another configuration: a proxy, said so
+    assert "another configuration" in noise_of(other).source
+
+
+def test_reference_spread_is_the_committed_cpu_grids():
+    path = "docs/results/cpu/results.json"
+    assert seed_spread(_load(ROOT / path), path) == REFERENCE
+
+
+def _history() -> dict[str, list[float]]:
+    text = (ROOT / "docs" / "reproduce.md").read_text()
+    section = text.split("## Verdict rules", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[float]] = {}
+    for name, value in re.findall(r"^\| `([A-Z_]+)` \| ([0-9.]+) \|", section, re.M):
+        rows.setdefault(name, []).append(float(value))
+    return rows
+
+
+def test_constants_equal_the_latest_row_of_their_history():
+    history = _history()
+    assert set(history) == set(RULES), "every verdict constant has a history row in docs/reproduce.md"
+    for name, value in RULES.items():
+        assert history[name][-1] == value, f"{name} = {value} but docs/reproduce.md says {history[name][-1]}"
+        assert getattr(claims_mod, name, value) == value  # claims uses the same value as verdicts
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("factor", [0.5, 1.5])
+def test_moving_a_constant_is_caught(monkeypatch, name, factor):
+    """Moving any constant (in a copy of the code: here by patching it) either changes a published verdict or
+    leaves the history table of docs/reproduce.md out of date; either way a test above fails."""
+    moved = type(RULES[name])(RULES[name] * factor)
+    for module in (verdicts, claims_mod):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, moved)
+    changed = any([c.to_dict() for c in check_claims(_load(p))] != _load(p)["claims"] for p in COMMITTED)
+    stale = _history()[name][-1] != moved
+    assert changed or stale
+    if name in ("FOPE_FLAT_MAX", "ROPE_BLOWUP_MIN", "NOISE_SE", "PPL_NOISE_STDS"):
+        assert changed, f"moving {name} must change a committed verdict or its text"
+
+
+# ----------------------------------------------------------------------------------------------- the rules
+@pytest.mark.parametrize("value,outcome,why", [
+    (1.10, HOLDS, "x 1.1 ± 0.05 vs <= 1.2"),
+    (1.16, NOISE, "x 1.16 ± 0.05 vs <= 1.2: clears it by 0.04, within the band"),
+    (1.20, NOISE, "x 1.2 ± 0.05 vs <= 1.2: on the bar, within the band"),
+    (1.24, NOISE, "x 1.24 ± 0.05 vs <= 1.2: misses by 0.04, within the band"),
+    (1.30, FAILS, "x 1.3 ± 0.05 vs <= 1.2: misses by 0.1"),
+    (None, MISSING, "x not measured"),
+])
+def test_threshold_is_three_valued_and_says_by_how_much(value, outcome, why):
+    part = threshold(value, 0.05, 1.2, "<=", "x")
+    assert part == Part(outcome, why)
+
+
+def test_threshold_without_noise_and_from_below():
+    assert threshold(0.0, 0.0, 0.0, "<=", "r").outcome == HOLDS  # exactly on a noiseless bar satisfies it
+    assert threshold(0.01, 0.0, 0.0, "<=", "r").outcome == FAILS
+    assert threshold(1.6, 0.05, 1.5, ">=", "r").outcome == HOLDS
+    assert threshold(1.4, 0.05, 1.5, ">=", "r") == Part(FAILS, "r 1.4 ± 0.05 vs >= 1.5: misses by 0.1")
+    assert threshold(1.5, None, 1.5, ">=", "r").outcome == MISSING  # no spread: not judged
+
+
+@pytest.mark.parametrize("outcomes,verdict", [
+    ((HOLDS, HOLDS), HOLDS), ((HOLDS, NOISE), NOISE), ((HOLDS, FAILS), FAILS), ((NOISE, FAILS), FAILS),
+    ((NOISE, MISSING), MISSING), ((FAILS, MISSING), FAILS), ((UNLEARNT,), UNLEARNT), ((), MISSING),
+])
+def test_a_claim_is_as_strong_as_its_weakest_part(outcomes, verdict):
+    assert combine([Part(o, o) for o in outcomes])[0] == verdict
+
+
+def test_mean_band_is_two_standard_errors():
+    assert verdicts.mean_band(0.03, 3, None)[0] == pytest.approx(2 * 0.03 / 3 ** 0.5)
+    assert verdicts.mean_band(None, 1, 0.03)[0] == pytest.approx(0.06)  # one seed: the borrowed std
+    assert verdicts.mean_band(None, 1, None)[0] is None
+
+
+# ----------------------------------------------------------------------------------------------- docs numbers
+def test_readme_timings_are_the_committed_runs():
+    readme = (ROOT / "README.md").read_text()
+    quick, avx2 = _load(RESULTS / "cpu-quick" / "results.json"), _load(RESULTS / "cpu-quick-avx2" / "results.json")
+    worst, _ = max_relative_difference(quick, avx2)
+    for text in (f"{quick['wall_time_s'] / 60:.1f} min", f"{avx2['wall_time_s'] / 60:.1f} min",
+                 "docs/results/cpu-quick/results.json", "docs/results/cpu-quick-avx2/results.json",
+                 f"up to {worst:.1%}"):
+        assert text in readme, f"README should quote {text!r} from the committed results"
+    L = quick["config"]["train_len"]
+    for pe in ("rope", "fope"):
+        assert f"{quick['main'][pe]['ppl_ratio'][str(16 * L)]['mean']:.2f}x" in readme  # the one-sentence result
+    assert avx2["dirty"] and "uncommitted changes" in readme
+    assert "13 min 22 s" not in readme and "same length-generalisation numbers" not in readme
+
+
+def test_analysis_table2_is_the_committed_grids():
+    from fope.reproduce.mechanism import table2_growth, table2_table
+
+    cpu = _load(RESULTS / "cpu" / "results.json")
+    text = (ROOT / "docs" / "analysis.md").read_text()
+    assert "\n".join(table2_table(cpu)) in text and "\n".join(table2_growth(cpu)) in text
+    assert "runs/table2-cpu" not in text  # the uncommitted L = 128 run is gone
+
+
+def _passkey_run(seed: int, trials: int, cells: dict) -> dict:
+    scratch = {"model.n_layers": 4} | ({"train.seed": seed} if seed else {})
+    return {"config": {"train_len": 256, "passkey_trials": trials, "passkey_scratch": scratch},
+            "passkey_variant": cells}
+
+
+def test_pooled_passkey_sums_correct_and_trials_over_seeds():
+    from fope.reproduce.publish import pooled_passkey
+
+    seed0 = _passkey_run(0, 40, {
+        "fope": {"passkey": {"256": {"mean": 1.0, "n": 1}, "512": {"mean": 0.25, "n": 1}},
+                 "passkey_far": {"512": {"within": [4, 20], "beyond": [6, 20]}}},
+        "alibi": {"passkey": {"256": {"mean": 0.5, "n": 1}, "512": {"mean": None, "n": 1}}}})
+    seed1 = _passkey_run(1, 20, {
+        "fope": {"passkey": {"256": {"mean": 0.9, "n": 1}, "512": {"mean": 0.5, "n": 1}},
+                 "passkey_far": {"512": {"within": [7, 12], "beyond": [3, 8]}}}})
+    seed2 = _passkey_run(2, 20, {"fope": {"passkey": {"512": {"mean": 0.1, "n": 1}}}})  # no passkey_far recorded
+    pooled = pooled_passkey([seed0, seed1, seed2])
+    assert pooled["fope"][256] == {"all": [40 + 18, 60], "far": [0, 0], "seeds": [0, 1]}
+    assert pooled["fope"][512] == {"all": [10 + 10 + 2, 80], "far": [6 + 3, 28], "seeds": [0, 1, 2]}
+    assert pooled["alibi"] == {256: {"all": [20, 40], "far": [0, 0], "seeds": [0]}}  # an unmeasured length is skipped
