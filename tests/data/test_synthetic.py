@@ -15,7 +15,8 @@ TEST_GARBAGE = "The grass is green. The sky is blue. The sun is yellow. Here we 
 
 
 def test_test_filler_constant_matches_the_passkey_eval():
-    passkey = pytest.importorskip("fope.eval.passkey")
+    from fope.eval import passkey
+
     assert passkey.GARBAGE == TEST_GARBAGE
     assert " ".join(S.TEST_FILLER_SENTENCES) == TEST_GARBAGE
     assert passkey.NEEDLE == S.NEEDLE and passkey.QUESTION == S.QUESTION and passkey.TASK == S.TASK

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import fope.model
 from fope.eval import FopeAdapter, HFAdapter, load_model
 from fope.eval.adapters import LMAdapter
 
@@ -15,12 +16,7 @@ V = 53
 
 
 def fope_model(pe: str = "rope"):
-    fope_model_pkg = pytest.importorskip("fope.model")
-    try:
-        model = fope_model_pkg.build("cpu-tiny", pe=pe, vocab_size=V, n_layers=2, train_len=16)
-    except ModuleNotFoundError as e:  # an encoding whose module has not landed yet
-        pytest.skip(str(e))
-    return model.eval()
+    return fope.model.build("cpu-tiny", pe=pe, vocab_size=V, n_layers=2, train_len=16).eval()
 
 
 def hf_llama():
@@ -109,9 +105,8 @@ def test_hf_adapter_matches_transformers():
 
 
 def test_load_model_detects_fope_and_hf_dirs(tmp_path):
-    fope_model_pkg = pytest.importorskip("fope.model")
     model = fope_model()
-    fope_model_pkg.save(model, tmp_path / "run" / "model")
+    fope.model.save(model, tmp_path / "run" / "model")
     for path in (tmp_path / "run" / "model", tmp_path / "run"):
         ad = load_model(path)
         assert isinstance(ad, FopeAdapter) and ad.tokenizer is None

@@ -16,7 +16,8 @@ from .conftest import LINES
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tok):
-    fope_model = pytest.importorskip("fope.model")
+    import fope.model as fope_model
+
     model = fope_model.build("cpu-tiny", pe="rope", vocab_size=tok.vocab_size, n_layers=1, train_len=64)
     out = tmp_path_factory.mktemp("m") / "model"
     fope_model.save(model, out, tokenizer=tok)

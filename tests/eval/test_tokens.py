@@ -22,8 +22,9 @@ def corpus_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_tok():
-    data = pytest.importorskip("fope.data")
-    return data.train_tokenizer(LINES * 5, 300)
+    import fope.data
+
+    return fope.data.train_tokenizer(LINES * 5, 300)
 
 
 def test_corpus_val_split_joined_with_eos(corpus_dir, data_tok):

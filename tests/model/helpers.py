@@ -20,16 +20,6 @@ def tiny_config(**overrides) -> ModelConfig:
     return ModelConfig(**base)
 
 
-def require_kind(kind: str) -> None:
-    """Skip the calling test while the encoding's module is not written yet (fope.pos is built in parallel)."""
-    import pytest
-
-    try:
-        fope.pos.get_class(kind)
-    except ModuleNotFoundError as e:
-        pytest.skip(f"fope.pos.{kind} not available yet ({e})")
-
-
 class ToyBias(fope.pos.PositionEncoding):
     """A learnable ALiBi-like bias written here, so the blockwise attention is tested independently of fope.pos:
     bias[h, i, j] = -slope_h * (q_i - k_j) + 0.1 * sin(q_i + 2 k_j) (depends on absolute q and k positions)."""

@@ -10,12 +10,11 @@ import torch
 import fope.model
 from fope.model.io import CONFIG, TOKENIZER, WEIGHTS
 
-from .helpers import ALL_KINDS, require_kind, tiny_config
+from .helpers import ALL_KINDS, tiny_config
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_round_trip_exact_logits(tmp_path, kind):
-    require_kind(kind)
     model = fope.model.build(tiny_config(pe=kind, n_heads=4, n_kv_heads=2, d_model=128)).eval()
     with torch.no_grad():  # perturb every parameter (incl. fixed FoPE coefficients): nothing may come from init
         for t in model.state_dict().values():
@@ -44,7 +43,6 @@ def test_config_json_contents(tmp_path):
 @pytest.mark.parametrize("kind", ["nope", "fope"])
 def test_load_run_directory_and_dtype(tmp_path, kind):
     """A run directory loads its model/; with a dtype, position-encoding state (FoPE coefficients) stays exact."""
-    require_kind(kind)
     model = fope.model.build(tiny_config(pe=kind))
     fope.model.save(model, tmp_path / "run" / "model")
     loaded = fope.model.load(tmp_path / "run", dtype=torch.bfloat16)

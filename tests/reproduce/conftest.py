@@ -10,7 +10,7 @@ import pytest
 from fope.reproduce import get_preset
 from fope.reproduce.runconfig import EvalRequest
 
-#: synthetic ppl(n)/ppl(L) beyond L per position encoding (FoPE flat, RoPE blows up)
+#: synthetic ppl(n)/ppl(L) - 1 per L beyond L, per position encoding (FoPE flat, RoPE blows up)
 GROWTH = {"rope": 1.0, "fope": 0.01, "alibi": 0.0, "nope": 0.6, "kerple": 0.3, "fire": 0.4}
 
 
@@ -56,7 +56,10 @@ class FakeBackend:
         lengths = request.settings["lengths"]
         if request.kind.startswith("ppl"):
             base = 20.0 + seed + (5.0 if request.kind != "ppl" else 0.0)
-            return {"by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) for n in lengths}}
+            # beyond L: growth g per L; below L: a shorter context costs 10 % per halving (not flat below L, so a
+            # ratio taken against any length but L is caught)
+            return {"by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) * (1 + 0.1 * max(L / n - 1, 0))
+                                  for n in lengths}}
         acc = {str(n): (0.5 if n <= L else max(0.5 - g, 0.0)) for n in lengths}
         # two trial records per length: a needle far from the question (found only within L), one right before it
         trials = [{"length": n, "depth": d, "correct": n <= L or d > 0.5, "needle_distance": int((1 - d) * n)}

@@ -16,14 +16,6 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER = [n for n in list_presets() if not n.startswith(("cpu-", "gpu-"))]
 
 
-def _available(kind: str) -> bool:
-    try:
-        fope.pos.get_class(kind)
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
 def tiny_replica(cfg: ExperimentConfig) -> torch.nn.Module:
     """The preset's encoding, options, train_len and head dim on a 1-layer, 2-head, 64-token-vocab model."""
     head = cfg.model.dim_head
@@ -53,8 +45,6 @@ GRID = [pytest.param(n, marks=[] if n in FAST else pytest.mark.slow) for n in li
 @pytest.mark.parametrize("name", GRID)
 def test_preset_tiny_replica_runs(name):
     cfg = load_preset(name)
-    if not _available(cfg.model.pe):
-        pytest.skip(f"fope.pos.{cfg.model.pe} not available yet")
     model = tiny_replica(cfg)
     ids = torch.randint(0, 64, (1, 8))
     assert model(ids).shape == (1, 8, 64)
@@ -99,8 +89,7 @@ def test_config_files(path):
     cfg = ExperimentConfig.from_yaml(path)
     if path.stem in list_presets():
         assert cfg == load_preset(path.stem), f"{path} is out of date with the preset of that name"
-    if _available(cfg.model.pe):
-        tiny_replica(cfg)
+    tiny_replica(cfg)
 
 
 def test_config_files_exist():
