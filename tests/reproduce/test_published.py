@@ -173,6 +173,10 @@ def test_readme_timings_are_the_committed_runs():
         assert f"{quick['main'][pe]['ppl_ratio'][str(16 * L)]['mean']:.2f}x" in readme  # the one-sentence result
     assert avx2["dirty"] and "uncommitted changes" in readme
     assert "13 min 22 s" not in readme and "same length-generalisation numbers" not in readme
+    for doc in ("docs/reproduce.md", "docs/performance.md"):  # the other pages that quote the main job's time
+        text = (ROOT / doc).read_text()
+        assert f"{avx2['wall_time_s'] / 60:.1f} min" in text and "docs/results/cpu-quick-avx2/results.json" in text
+        assert "13.4 min" not in text
 
 
 def test_analysis_table2_is_the_committed_grids():
