@@ -9,7 +9,7 @@ import torch
 
 import fope.model
 import fope.pos
-from fope.train import ExperimentConfig, list_presets, load_preset
+from fope.train import ExperimentConfig, list_presets, load_config, load_preset
 from fope.train.presets import PAPER_SIZES, PE_KINDS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -96,7 +96,7 @@ def test_unknown_preset_suggests():
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_files(path):
-    cfg = ExperimentConfig.from_yaml(path)
+    cfg = load_config(path)
     if path.stem in list_presets():
         assert cfg == load_preset(path.stem), f"{path} is out of date with the preset of that name"
     if _available(cfg.model.pe):
