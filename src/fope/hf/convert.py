@@ -31,13 +31,13 @@ from typing import Any
 
 import torch
 
-from fope.pos.functional import KINDS, hf_option_defaults
+from fope.pos.options import KINDS, hf_option_defaults
 from fope.utils import did_you_mean, json_object
 
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
 SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
 
-#: PE options the remote model understands, per kind (fope.pos.functional.hf_option_defaults: the one definition
+#: PE options the remote model understands, per kind (fope.pos.options.hf_option_defaults: the one definition
 #: the remote model and fope.pos read; theta and scaling go to rope_parameters)
 REMOTE_OPTIONS: dict[str, tuple[str, ...]] = {kind: tuple(hf_option_defaults(kind)) for kind in KINDS}
 

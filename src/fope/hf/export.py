@@ -42,7 +42,7 @@ def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> d
 
 def hf_config_from_native(cfg: Any):
     """A `FopeConfig` describing the native ``ModelConfig`` ``cfg``."""
-    from fope.pos.functional import HF_ELSEWHERE
+    from fope.pos.options import HF_ELSEWHERE
 
     from .remote.configuration_fope import FopeConfig
 

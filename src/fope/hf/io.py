@@ -1,8 +1,8 @@
 """Save and load Hugging Face model directories of `FopeForCausalLM` (and plain HF causal LMs).
 
 A saved directory holds config.json (with ``auto_map``), model.safetensors, generation_config.json, the tokenizer
-files when given, and the remote code (``configuration_fope.py``, ``modeling_fope.py`` and fope.pos's ``functional.py``
-and ``scaling.py`` that the model imports), so that
+files when given, and the remote code (``configuration_fope.py``, ``modeling_fope.py`` and fope.pos's ``functional.py``,
+``scaling.py`` and ``options.py`` that the model imports), so that
 
     AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)
 
@@ -20,7 +20,7 @@ _POS_DIR = Path(__file__).parents[1] / "pos"
 #: remote-code file -> its source: configuration + model, and fope.pos's pure math modules (only math + torch) that
 #: the model imports relatively
 REMOTE_SOURCES = {name: Path(__file__).parent / "remote" / name for name in ("configuration_fope.py", "modeling_fope.py")}
-REMOTE_SOURCES.update({name: _POS_DIR / name for name in ("functional.py", "scaling.py")})
+REMOTE_SOURCES.update({name: _POS_DIR / name for name in ("functional.py", "scaling.py", "options.py")})
 REMOTE_FILES = tuple(REMOTE_SOURCES)
 AUTO_MAP = {
     "AutoConfig": "configuration_fope.FopeConfig",

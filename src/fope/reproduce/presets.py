@@ -27,7 +27,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.pos.options import KINDS as PE_KINDS  # the position-encoding kinds, one list
 from fope.utils import coerce, did_you_mean, doc_field, parse_overrides
 
 EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fope.model.config import PAPER_FOPE_SIGMA, get_preset
-from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.pos.options import KINDS as PE_KINDS  # the position-encoding kinds, one list
 from fope.utils import did_you_mean
 
 from .config import DataConfig, ExperimentConfig, TrainConfig, apply_overrides, check_keys, flatten, read_yaml

@@ -6,7 +6,7 @@ It must never import ``fope``.
 
 Position encoding fields (everything else has the Llama meaning and name):
     pe            "rope" | "fope" | "nope" | "alibi" | "kerple" | "fire"
-    pe_options    the encoding's own options, named and defaulted as in fope.pos (functional.hf_option_defaults: fope:
+    pe_options    the encoding's own options, named and defaulted as in fope.pos (options.hf_option_defaults: fope:
                   sigma, clip_floor, floor_ratio, out_dim, pad, init, normalize, freq_dim, share_heads;
                   rope: whole_cycles; kerple: init; fire: mlp_width, c_init, threshold, eps).
                   Unknown keys are rejected when the model is built, naming the key.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
-from .functional import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling file is fope.pos.functional)
+from .options import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling file is fope.pos.options)
 
 
 class FopeConfig(PretrainedConfig):
