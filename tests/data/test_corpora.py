@@ -43,6 +43,9 @@ def test_txt_folder_one_file_per_document(tmp_path):
     want_val = {d for i, d in enumerate(docs) if split_of(f"{'a' if i % 2 else 'b'}/doc{i}.txt", 0.25) == "val"}
     assert set(val) == want_val
     assert list(corpus.documents("val")) == val
+    named = list(corpus.named_docs("val"))  # every corpus names its documents (fope.hf.finetune.make_chat_data)
+    assert [text for _, text in named] == val
+    assert [key for key, _ in named] == [f"{corpus.name}#{i}" for i in range(len(val))]
 
 
 def test_single_txt_file_is_one_document(tmp_path):

@@ -223,3 +223,19 @@ def test_resume_after_a_kill_inside_the_checkpoint_swap(tiny_llama, char_tokeniz
     assert not (tmp_path / "run" / "checkpoint.prev").exists()
     for name, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_make_chat_data_reads_any_corpus(tmp_path):
+    """A local text folder (no embedded part names) makes stand-in chat data too: every corpus has named_docs."""
+    from fope.hf.finetune import make_chat_data
+
+    (tmp_path / "txt").mkdir()
+    for i in range(3):
+        (tmp_path / "txt" / f"doc{i}.txt").write_text(" ".join(f"word{i}-{j}" for j in range(400)))
+    out = make_chat_data(tmp_path / "chat.jsonl", corpus=str(tmp_path / "txt"), n=5, split="train",
+                         passage_chars=300)
+    rows = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
+    assert len(rows) == 5
+    assert all(m[0]["role"] == "user" and m[0]["content"].startswith("Continue this passage from ") for m in rows)
+    assert all(m[1]["role"] == "assistant" and m[1]["content"] for m in rows)
+    assert read_conversations(out) == rows

@@ -22,14 +22,14 @@ from fope.data.corpora import (
     get_corpus,
     split_of,
 )
-from fope.data.fetch import SOURCES, ChecksumError, FetchError, cache_dir
+from fope.data.fetch import SOURCES, ChecksumError, FetchError
 from fope.data.fetch import fetch as fetch_corpora  # `fope.data.fetch` stays the module
 from fope.data.shards import TokenWindows, load_tokens, prepare_shards, read_meta, verify_shards
 from fope.data.tokenizer import EOS_TOKEN, PAD_TOKEN, Tokenizer, load_tokenizer, train_tokenizer
 
 __all__ = [
     "CORPUS_NAMES", "Corpus", "DatasetsCorpus", "EmbeddedCorpus", "TextFilesCorpus", "TokenCorpus", "get_corpus",
-    "split_of", "SOURCES", "ChecksumError", "FetchError", "cache_dir", "fetch_corpora", "TokenWindows", "load_tokens",
+    "split_of", "SOURCES", "ChecksumError", "FetchError", "fetch_corpora", "TokenWindows", "load_tokens",
     "prepare_shards", "read_meta", "verify_shards", "EOS_TOKEN", "PAD_TOKEN", "Tokenizer", "load_tokenizer",
     "train_tokenizer",
 ]

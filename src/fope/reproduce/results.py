@@ -30,11 +30,11 @@ from __future__ import annotations
 import math
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from fope.eval.passkey import depth_counts, distance_counts
+from fope.utils import git_info
 
 from .experiments import Cell, Grid
 from .mechanism import mechanism_results
@@ -233,21 +233,6 @@ def _base_config(out: Path, grid: Grid) -> dict | None:
         if path.is_file():
             return {"run": run.name, **(yaml.safe_load(path.read_text()) or {})}
     return None
-
-
-def git_info() -> dict[str, Any]:
-    """``{"commit": sha | None, "dirty": bool | None}`` of the source tree fope is imported from."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
-                             check=False)
-        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                            text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
-    if sha.returncode != 0:
-        return {"commit": None, "dirty": None}
-    return {"commit": sha.stdout.strip(), "dirty": bool(st.stdout.strip()) if st.returncode == 0 else None}
 
 
 def machine_info() -> dict[str, Any]:

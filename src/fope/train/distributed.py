@@ -86,17 +86,9 @@ def any_process(flag: bool, info: DistInfo) -> bool:
     return bool(all_reduce_sum(t, info).item() > 0)
 
 
-def broadcast_object(obj, info: DistInfo):
-    """rank 0's ``obj`` on every process."""
-    if not info.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 class WindowOrder:
-    """Deterministic order of ``n_windows`` training windows: a fresh seeded permutation per epoch."""
+    """The order training visits its ``n_windows`` windows (fope.data.TokenWindows or fine-tuning blocks): a fresh
+    permutation per epoch, seeded by (seed, epoch), so the order depends on nothing but the seed and the step."""
 
     def __init__(self, n_windows: int, seed: int) -> None:
         if n_windows <= 0:
