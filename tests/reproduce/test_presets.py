@@ -84,13 +84,13 @@ def test_ablation_arms_options(tmp_path):
     assert opts["ablations/no-cf/seed0"].pe_options == {"sigma": preset.sigma, "clip_floor": False}
     assert opts["ablations/no-fs-no-cf/seed0"].pe_options == {"sigma": 0.0, "clip_floor": False}
     base = run_config(grid, grid.run("main/fope/seed0"), tmp_path).model
-    assert opts["ablations/double-head-dim/seed0"].dim_head == 2 * base.dim_head
+    assert opts["ablations/double-head-dim/seed0"].resolved().head_dim == 2 * base.resolved().head_dim
     assert opts["ablations/double-heads/seed0"].n_heads == 2 * base.n_heads
-    assert opts["ablations/double-heads/seed0"].dim_head == base.dim_head
+    assert opts["ablations/double-heads/seed0"].resolved().head_dim == base.resolved().head_dim
     assert opts["ablations/double-layers/seed0"].n_layers == 2 * base.n_layers
     assert opts["ablations/D64/seed0"].pe_options["freq_dim"] == 64
     # D <= head_dim is the release's default grid: the same run as the main FoPE run
-    d_default = [c for c in grid.cells_of("ablations", "freq_dim") if int(c.arm) <= base.dim_head]
+    d_default = [c for c in grid.cells_of("ablations", "freq_dim") if int(c.arm) <= base.resolved().head_dim]
     assert d_default and all(c.runs == ("main/fope/seed0",) for c in d_default)
 
 

@@ -26,7 +26,7 @@ def _available(kind: str) -> bool:
 
 def tiny_replica(cfg: ExperimentConfig) -> torch.nn.Module:
     """The preset's encoding, options, train_len and head dim on a 1-layer, 2-head, 64-token-vocab model."""
-    head = cfg.model.dim_head
+    head = cfg.model.resolved().head_dim
     return fope.model.build(cfg.model.replace(vocab_size=64, d_model=2 * head, n_heads=2, n_kv_heads=None,
                                               head_dim=None, n_layers=1, mlp_hidden=None))
 

@@ -60,18 +60,18 @@ def model_info(model: Any, name: str = "", *, train_len: int | None = None) -> M
     from fope.pos import functional as PF
 
     if hasattr(model, "blocks") and hasattr(model, "config") and hasattr(model.config, "pe"):
-        cfg = model.config
+        cfg = model.config.resolved()
         pos = model.blocks[0].attn.pos
         note = ""
         if cfg.pe == "rope":
             inv = pos.inv_freq
         else:
             theta = float(getattr(pos, "theta", 10000.0))
-            inv = PF.rope_inv_freq(cfg.dim_head, theta)
+            inv = PF.rope_inv_freq(cfg.head_dim, theta)
             note = ("FoPE: RoPE grid before the floor clip (pairs below 2π/L are clipped to frequency 0)"
                     if cfg.pe == "fope" else f"{cfg.pe} has no rotation: nominal RoPE grid θ={theta:g}")
-        return ModelInfo(name=name, kind="fope", n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads,
-                         head_dim=cfg.dim_head, vocab_size=cfg.vocab_size, train_len=train_len or cfg.train_len,
+        return ModelInfo(name=name, kind="fope", n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.n_kv_heads,
+                         head_dim=cfg.head_dim, vocab_size=cfg.vocab_size, train_len=train_len or cfg.train_len,
                          pe=cfg.pe, inv_freq=[float(w) for w in inv], note=note)
     cfg = getattr(model, "config", None)
     layers = _hf_layers(model)

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fope.pos import PositionEncoding
 
-if TYPE_CHECKING:
-    from .lm import KVCache
+from .cache import KVCache
 
 #: Upper bound on B * Hq * rows * Tk for one block of explicitly-masked attention (about 64 MiB in fp32).
 MAX_BLOCK_ELEMS = 2**24

@@ -81,7 +81,7 @@ def build(preset):
     from .runconfig import base_config
 
     m = base_config(preset).model
-    return build_grid(preset, head_dim=m.dim_head, n_heads=m.n_heads, n_layers=m.n_layers)
+    return build_grid(preset, head_dim=m.resolved().head_dim, n_heads=m.n_heads, n_layers=m.n_layers)
 
 
 def _command_line(args: argparse.Namespace, preset_name: str) -> str:
