@@ -19,6 +19,7 @@ true/false, yes/no, on/off (any case); none/null/~ for None; lists as ``a,b`` or
 
     doc_field(default, "what it is")            a dataclass field carrying its documentation
     field_docs(cls)                             {field: (default, doc)} (CLI help and docs tables are built from it)
+    add_field_flags(parser, cls)                one --flag per field: its doc the help, its type read by coerce
     parse_overrides(["a=1", "b.c=x"])           {"a": "1", "b.c": "x"}; a malformed item raises naming it
     coerce(text, type, key)                     text -> a value of a field's declared type (ValueError naming key)
     parse_value(text)                           text -> a value when no type is declared (pe options)
@@ -353,6 +354,22 @@ def coerce(text: str, tp: Any, key: str = "value") -> Any:
     return yaml.safe_load(text)
 
 
+def add_field_flags(parser: Any, cls: type, *, defaults: bool = True) -> None:
+    """One ``--field-name`` flag on the argparse ``parser`` per field of the dataclass ``cls``: its documentation is
+    the help and its declared type reads the value (`coerce`). The flag's default is the field's, or with
+    ``defaults=False`` None ("keep the preset's value")."""
+    hints = typing.get_type_hints(cls)
+    for name, (default, doc) in field_docs(cls).items():
+        flag = f"--{name.replace('_', '-')}"
+
+        def convert(text: str, tp: Any = hints[name], key: str = flag) -> Any:
+            return coerce(text, tp, key)
+
+        convert.__name__ = getattr(hints[name], "__name__", "value")  # argparse's "invalid int value: 'x'"
+        parser.add_argument(flag, dest=name, type=convert, default=default if defaults else None,
+                            help=f"{doc} (default {default!r})" if defaults else f"{doc} (default: the preset's)")
+
+
 # --------------------------------------------------------------------------- pre-flight checks
 def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: str = "output directory") -> None:
     """Raise a FileProblem now if ``directory`` cannot be written or its disk has under ``need_bytes`` free.
@@ -416,7 +433,7 @@ def keep_freed_memory() -> bool:
 
 
 __all__ = [
-    "FileProblem", "atomic_copy", "atomic_json", "atomic_path", "atomic_write", "cache_root", "check_positive_int",
+    "FileProblem", "add_field_flags", "atomic_copy", "atomic_json", "atomic_path", "atomic_write", "cache_root", "check_positive_int",
     "check_writable", "coerce", "did_you_mean", "doc_field", "field_docs", "fs_event", "fsync_dir", "fsync_file",
     "git_info", "json_default", "json_object", "keep_freed_memory", "os_error_problem", "parse_overrides",
     "parse_value", "reading", "remove_stale_temps", "set_fs_hook", "sha256_file", "split_override",

@@ -70,7 +70,7 @@ def test_lm_eval_hf_model_does_not_run_planted_code(tmp_path):
     pytest.importorskip("lm_eval")
     from lm_eval.api.registry import get_model
 
-    from fope.hf.lmeval import model_args
+    from fope.eval.lmeval import model_args
 
     marker = tmp_path / "RAN"
     model = _planted(tmp_path / "m", marker)

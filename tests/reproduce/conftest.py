@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fope.reproduce import get_preset
-from fope.reproduce.runconfig import EvalRequest
+from fope.reproduce.experiments import EvalRequest
 
 #: synthetic ppl(n)/ppl(L) beyond L per position encoding (FoPE flat, RoPE blows up)
 GROWTH = {"rope": 1.0, "fope": 0.01, "alibi": 0.0, "nope": 0.6, "kerple": 0.3, "fire": 0.4}
@@ -54,15 +54,16 @@ class FakeBackend:
         pe, L, seed = self.configs[str(run_dir)]
         g = GROWTH[pe]
         lengths = request.settings["lengths"]
-        if request.kind.startswith("ppl"):
+        if request.kind.startswith("ppl"):  # fope.eval's result schema (fope.eval.results.ppl_result)
             base = 20.0 + seed + (5.0 if request.kind != "ppl" else 0.0)
-            return {"by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) for n in lengths}}
+            return {"kind": "ppl", "by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) for n in lengths}}
         acc = {str(n): (0.5 if n <= L else max(0.5 - g, 0.0)) for n in lengths}
         # two trial records per length: a needle far from the question (found only within L), one right before it
         trials = [{"length": n, "depth": d, "correct": n <= L or d > 0.5, "needle_distance": int((1 - d) * n)}
                   for n in lengths for d in (0.05, 0.95)]
-        return {"by_length": acc, "likelihood_top1": {k: min(v + 0.1, 1.0) for k, v in acc.items()},
-                "likelihood_mrr": {k: min(v + 0.3, 1.0) for k, v in acc.items()}, "trials": trials}
+        return {"kind": "passkey", "by_length": acc, "trials": trials,  # fope.eval.results.passkey_result's layout
+                "likelihood": {"top1": {"by_length": {k: min(v + 0.1, 1.0) for k, v in acc.items()}},
+                               "mrr": {"by_length": {k: min(v + 0.3, 1.0) for k, v in acc.items()}}}}
 
 
 def small_preset():

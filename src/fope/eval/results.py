@@ -1,4 +1,6 @@
-"""Result files of `fope eval`: one JSON object per evaluation.
+"""Results of an evaluation: one JSON object per evaluation, the one schema of `fope eval ppl/passkey --json` and of
+the grid's evaluation records (OUT/runs/<run>/eval/*.json of fope.reproduce, which adds its ``request`` and
+``wall_s``). `ppl_result` and `passkey_result` build them.
 
 Schema (keys of mappings indexed by length or depth are strings, as JSON requires):
 
@@ -52,6 +54,20 @@ def base_settings(model_info: dict, lengths: list[int], **options: Any) -> dict:
         "git_commit": git_info()["commit"],
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def ppl_result(model_info: dict, report: dict[int, Any], **options: Any) -> dict:
+    """The "ppl" result of `fope.eval.perplexity.perplexity_report`'s ``{length: LengthResult}``; ``model_info`` is
+    the adapter's ``describe()``, ``options`` the evaluation's settings."""
+    settings = base_settings(model_info, list(report), **options)
+    return make_result("ppl", settings, {n: r.ppl for n, r in report.items()},
+                       details={n: r.to_dict() for n, r in report.items()})
+
+
+def passkey_result(model_info: dict, res: dict, lengths: list[int], **options: Any) -> dict:
+    """The "passkey" result of `fope.eval.passkey.passkey_eval`'s dict ``res`` (every key of it kept)."""
+    settings = base_settings(model_info, lengths, **options)
+    return make_result("passkey", settings, res["by_length"], **{k: v for k, v in res.items() if k != "by_length"})
 
 
 def make_result(kind: str, settings: dict, by_length: dict, **extra: Any) -> dict:

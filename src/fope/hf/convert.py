@@ -60,7 +60,7 @@ CONVERT_PRESERVING = {"out_dim": "full", "pad": "zero"}
 #:                 x1.03 at 8192 (sigma 0.3 costs x1.10 there: at the full context the noise dominates)
 #:   noise-only    out_dim full, pad zero, no clip floor: RoPE + the Fourier noise (a fine-tune can move it to FoPE)
 #:   rope-exact    ROPE_REDUCTION: the source's logits exactly (a FoPE module that starts as RoPE)
-PRESETS: dict[str, dict[str, Any]] = {
+CONVERT_PRESETS: dict[str, dict[str, Any]] = {
     "release": {},
     "preserving": dict(CONVERT_PRESERVING),
     "keep-context": {**CONVERT_PRESERVING, "floor_cycles": 1 / 16, "sigma": 0.15},
@@ -80,10 +80,10 @@ def floor_length(context: int, floor_cycles: float) -> int:
 
 
 def preset_options(name: str) -> dict[str, Any]:
-    """A copy of ``PRESETS[name]``; ValueError naming the preset and the choices."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown conversion preset {name!r}; choose one of {list(PRESETS)}")
-    return dict(PRESETS[name])
+    """A copy of ``CONVERT_PRESETS[name]``; ValueError naming the preset and the choices."""
+    if name not in CONVERT_PRESETS:
+        raise ValueError(f"unknown conversion preset {name!r}; choose one of {list(CONVERT_PRESETS)}")
+    return dict(CONVERT_PRESETS[name])
 
 
 def source_context_length(config: Any) -> int:
@@ -288,5 +288,5 @@ def copy_generation_config(src: Any, dst: Any) -> None:
 
 __all__ = [
     "convert", "fope_config_from_hf", "load_weights", "source_context_length", "ROPE_REDUCTION", "CONVERT_PRESERVING",
-    "SUPPORTED", "PRESETS", "floor_length", "preset_options", "parse_rope_scaling", "scaled_rope_parameters", "hf_rope_scaling",
+    "SUPPORTED", "CONVERT_PRESETS", "floor_length", "preset_options", "parse_rope_scaling", "scaled_rope_parameters", "hf_rope_scaling",
 ]

@@ -62,6 +62,14 @@ class Run:
 
 
 @dataclass(frozen=True)
+class EvalRequest:
+    """One evaluation of one run: ``kind`` names its result file, ``settings`` fully determine it."""
+
+    kind: str
+    settings: dict
+
+
+@dataclass(frozen=True)
 class Cell:
     """One arm of one experiment: ``experiment/group/arm`` aggregating the results of ``runs`` (seeds)."""
 

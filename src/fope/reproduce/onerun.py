@@ -65,8 +65,7 @@ def do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[str
             result = backend.evaluate(path, req)
         wall = time.perf_counter() - tic
         write_json_atomic(path / "eval" / f"{req.kind}.json",
-                          {"kind": req.kind, "request": jsonable(req.settings), "wall_s": wall,
-                           **jsonable(result)})
+                          {**jsonable(result), "request": jsonable(req.settings), "wall_s": wall})
         say(f"  eval {run.name} {req.kind}: {_brief(result)} ({wall:.0f} s)")
 
 

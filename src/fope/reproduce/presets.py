@@ -200,7 +200,7 @@ def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPres
         retrieval_share=0.0, retrieval_pes=(), experiments=("main", "extension", "ablations"), nproc=4, device="cuda")
 
 
-PRESETS: dict[str, GridPreset] = {
+GRID_PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
         name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
                                       "(8 min on 2 CPU cores with native bf16, 14 min in fp32 on AVX2); the other "
@@ -236,9 +236,9 @@ PRESETS: dict[str, GridPreset] = {
 
 def get_preset(name: str) -> GridPreset:
     """The grid preset called ``name`` (ValueError naming the closest one if unknown)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown reproduce preset {name!r}{did_you_mean(name, PRESETS)}; choose one of {list(PRESETS)}")
-    return PRESETS[name]
+    if name not in GRID_PRESETS:
+        raise ValueError(f"unknown reproduce preset {name!r}{did_you_mean(name, GRID_PRESETS)}; choose one of {list(GRID_PRESETS)}")
+    return GRID_PRESETS[name]
 
 
 def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[str]) -> GridPreset:

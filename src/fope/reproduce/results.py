@@ -100,13 +100,7 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
         if res is None or res.get("request") is None:
             continue
         if req.kind == "passkey":
-            out["passkey"] = res.get("by_length") or {}
-            if res.get("likelihood_top1"):
-                out["passkey_likelihood"] = res["likelihood_top1"]
-            if res.get("likelihood_mrr"):
-                out["passkey_mrr"] = res["likelihood_mrr"]
-            if res.get("digits_in_place"):
-                out["passkey_digits"] = res["digits_in_place"]
+            out.update({metric: v for metric, v in passkey_series(res).items() if v})
             if res.get("trials") and (res.get("request") or {}).get("depths", "uniform") == "uniform":
                 out["passkey_depth"] = depth_counts(res["trials"])
             if any(t.get("needle_distance") is not None for t in res.get("trials") or []):
@@ -120,6 +114,17 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
     if "ppl" in out and f"ppl_{other}" in out:
         out["ppl_other_over_train"] = _ratio(out[f"ppl_{other}"], out["ppl"])
     return out
+
+
+def passkey_series(res: dict) -> dict[str, dict[str, float] | None]:
+    """``{metric: {length: value}}`` of a passkey evaluation record in fope.eval's result schema (``likelihood`` and
+    ``generate`` hold their own ``by_length``). Records that grids wrote before the schema was shared hold the
+    likelihood and digit scores flat (``likelihood_top1``, ``likelihood_mrr``, ``digits_in_place``): read too."""
+    lik, gen = res.get("likelihood") or {}, res.get("generate") or {}
+    return {"passkey": res.get("by_length") or {},
+            "passkey_likelihood": (lik.get("top1") or {}).get("by_length") or res.get("likelihood_top1"),
+            "passkey_mrr": (lik.get("mrr") or {}).get("by_length") or res.get("likelihood_mrr"),
+            "passkey_digits": (gen.get("digits_in_place") or {}).get("by_length") or res.get("digits_in_place")}
 
 
 #: metrics kept as [correct, trials] counts per length and bin (pooled over runs), not as mean ± std

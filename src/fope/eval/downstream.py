@@ -17,7 +17,7 @@ Tables and lm-eval tasks (the paper used OLMo's in-loop evaluators; these are lm
 
 Offline: ``data_dir`` holds ``<lm-eval task>.jsonl`` files in the Hugging Face dataset's own row format (e.g.
 ``piqa.jsonl`` with goal/sol1/sol2/label, ``mmlu_anatomy.jsonl`` with question/subject/choices/answer); each task
-listed must have its file (`fope.hf.lmeval.local_task` keeps lm-eval's prompt and metric, swaps the data).
+listed must have its file (`fope.eval.lmeval.local_task` keeps lm-eval's prompt and metric, swaps the data).
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from .io import register_auto_classes
+    from fope.hf.io import register_auto_classes
+
     from .lmeval import model_args
 
     register_auto_classes()
@@ -160,8 +161,8 @@ def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence
 
 
 def hf_model_dir(model: str | Path, export_to: Path) -> str:
-    """An HF directory / hub name lm-eval can load (native fope directories exported first; `fope.hf.io.hf_dir`)."""
-    from .io import hf_dir
+    """An HF directory / hub name lm-eval can load (native fope directories exported first; `fope.hf.export.hf_dir`)."""
+    from fope.hf.export import hf_dir
 
     return str(hf_dir(model, export_to))
 

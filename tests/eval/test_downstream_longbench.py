@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
-from fope.hf import downstream, lmeval  # noqa: E402
+from fope.eval import downstream, lmeval  # noqa: E402
 
 # LongBench-E rows exactly as THUDM/LongBench's data.zip ships them (trec_e.jsonl)
 TREC_CLASSES = ["Abbreviation", "Entity", "Description", "Human", "Location", "Numeric"]

@@ -1,7 +1,7 @@
 """LongBench-E through lm-evaluation-harness, with lm-eval's own tasks and metrics (docs/paper.md §4.7, Table 1).
 
-    fope hf longbench --model DIR [--tasks gov_report,trec] [--limit 20]          # needs the HF hub (network)
-    fope hf longbench --model DIR --data-dir longbench/data                         # local copies, offline
+    fope eval longbench --model DIR [--tasks gov_report,trec] [--limit 20]          # needs the HF hub (network)
+    fope eval longbench --model DIR --data-dir longbench/data                         # local copies, offline
 
 Dependencies: lm-eval's ``longbench`` extra (jieba, fuzzywuzzy, rouge): ``pip install -e ".[longbench]"`` (scripts/
 setup.sh installs it). Local data: the LongBench JSONL files exactly as the Hugging Face dataset ships them
@@ -156,7 +156,7 @@ def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = 
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from .io import register_auto_classes, resolve
+    from fope.hf.io import register_auto_classes, resolve
 
     register_auto_classes()  # FoPE directories load with fope's own classes, without remote code
 
