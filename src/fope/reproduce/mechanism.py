@@ -113,9 +113,7 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
     perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's own ppl(L)."""
     import statistics
 
-    from fope.analysis.far import VARIANTS, far_attention_report, mean_far_mass
-    from fope.eval.loader import load_model
-    from fope.eval.perplexity import tokens_from_corpus
+    from fope.analysis.far import VARIANTS, far_attention_of, mean_far_mass
 
     res: dict[str, Any] = {"length": length, "tokens": tokens, "corpus": corpus, "runs": {}, "summary": {},
                            "far_mass": {}}
