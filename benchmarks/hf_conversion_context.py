@@ -58,7 +58,7 @@ def main() -> None:
     if len(tokens) < max(lengths) + 1:
         raise ValueError(f"corpus {args.data!r} val has {len(tokens)} tokens; need {max(lengths) + 1}")
     source = load(args.model)
-    result = {"model": args.model, "data": args.data, "split": "val", "eval_tokens": int(len(tokens)),
+    result = {"model": args.model, "data": args.data, "split": "val", "eval_tokens": len(tokens),
               "lengths": lengths, "max_chunks": 1, "rows": {}}
 
     def measure(name: str, model, options: dict) -> None:

@@ -211,7 +211,10 @@ def main(argv: list[str] | None = None) -> dict:
         if pe == "hf":
             model = hf_llama_like(cfg).to(device).train()
             net = torch.compile(model) if compiled else model
-            fn = (lambda net: lambda ids: net(input_ids=ids).logits)(net)
+
+            def fn(ids, net=net):
+                return net(input_ids=ids).logits
+
         else:
             model = fope.model.build(cfg, pe=pe, train_len=max(cfg.train_len, seq)).to(device).train()
             net = torch.compile(model) if compiled else model

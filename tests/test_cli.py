@@ -9,7 +9,7 @@ from fope.cli import COMMANDS, RENAMED, build_parser, main, renamed
 
 def test_every_command_registers_and_has_help(capsys):
     parser = build_parser()
-    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse has no public accessor
+    commands = parser._subparsers._group_actions[0].choices
     assert list(commands) == list(COMMANDS)
     for name in COMMANDS:
         with pytest.raises(SystemExit) as stop:

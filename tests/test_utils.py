@@ -11,8 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fope.utils import (atomic_json, cache_root, coerce, doc_field, field_docs, git_info, parse_overrides,
-                        parse_value, split_override)
+from fope.utils import (
+    atomic_json,
+    cache_root,
+    coerce,
+    doc_field,
+    field_docs,
+    git_info,
+    parse_overrides,
+    parse_value,
+    split_override,
+)
 
 
 def test_cache_root_is_the_argument_then_the_environment_then_home(monkeypatch, tmp_path):

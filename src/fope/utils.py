@@ -127,7 +127,7 @@ def reading(path: str | os.PathLike, what: str, fix: str = "") -> Iterator[None]
         raise
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{path}: {what} not found" + (f"; {fix}" if fix else "")) from e
-    except Exception as e:  # noqa: BLE001 - any parser error of a corrupt file
+    except Exception as e:
         raise FileProblem(path, f"corrupt or unreadable {what} ({_first_line(e)})", fix) from e
 
 
@@ -186,9 +186,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` (text as UTF-8, or bytes) to ``path`` atomically; returns the path."""
     payload = data.encode() if isinstance(data, str) else data
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(payload)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(payload)
     return Path(path)
 
 

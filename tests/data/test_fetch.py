@@ -63,7 +63,7 @@ def fake_sources(tmp_path, monkeypatch):
 
 
 def test_fetch_extracts_only_selected_text_and_records_checksums(fake_sources, tmp_path):
-    sources, download, calls, _ = fake_sources
+    sources, download, _, _ = fake_sources
     cache = tmp_path / "cache"
     manifest = fetch_mod.fetch(cache=cache, download=download)
     root = cache / "corpora"
@@ -93,7 +93,7 @@ def test_fetch_is_idempotent_and_refetches_missing_files(fake_sources, tmp_path)
 
 
 def test_corrupt_archive_raises_checksum_error_naming_file(fake_sources, tmp_path):
-    sources, _, _, store = fake_sources
+    _, _, _, store = fake_sources
 
     def corrupt_download(source, dest):
         target = dest / source.archive
@@ -111,7 +111,7 @@ def test_corrupt_cached_file_is_reported(fake_sources, tmp_path):
     fetch_mod.fetch(cache=cache, download=download)
     bad = cache / "corpora/wh/pkg/data/a.txt"
     bad.write_bytes(b"ALPHA")  # same size, different content
-    with pytest.raises(fetch_mod.ChecksumError, match="a.txt"):
+    with pytest.raises(fetch_mod.ChecksumError, match=r"a.txt"):
         fetch_mod.verify_cache(cache)
 
 

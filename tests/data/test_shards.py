@@ -96,13 +96,13 @@ def test_corrupt_and_missing_shards_raise(txt_corpus, tiny_tokenizer, tmp_path):
     root, _ = txt_corpus
     out = tmp_path / "sh"
     prepare_shards(get_corpus(root), tiny_tokenizer, out)
-    with pytest.raises(FileNotFoundError, match="nothere.bin"):
+    with pytest.raises(FileNotFoundError, match=r"nothere.bin"):
         load_tokens(out / "nothere.bin")
     with open(out / "val.bin", "ab") as fh:
         fh.write(b"\x00\x00")
-    with pytest.raises(ValueError, match="corrupt token shard .*val.bin"):
+    with pytest.raises(ValueError, match=r"corrupt token shard .*val.bin"):
         load_tokens(out / "val.bin")
-    with pytest.raises(ValueError, match="val.bin"):
+    with pytest.raises(ValueError, match=r"val.bin"):
         SH.verify_shards(out)
     data = bytearray((out / "train.bin").read_bytes())
     data[0] ^= 1

@@ -6,7 +6,13 @@ from torch.testing import assert_close
 
 import fope.hf
 from fope.hf.convert import (
-    CONVERT_PRESETS, ROPE_REDUCTION, convert, floor_length, parse_rope_scaling, preset_options, scaled_rope_parameters,
+    CONVERT_PRESETS,
+    ROPE_REDUCTION,
+    convert,
+    floor_length,
+    parse_rope_scaling,
+    preset_options,
+    scaled_rope_parameters,
 )
 
 
@@ -121,7 +127,7 @@ def test_resolve_names(tmp_path, tiny_llama):
     with pytest.raises(FileNotFoundError, match="missing-dir"):
         resolve(str(tmp_path / "missing-dir"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"no config.json"):
         resolve(tmp_path / "empty")
     tiny_llama.save_pretrained(tmp_path / "src")
     assert resolve(str(tmp_path / "src")) == tmp_path / "src"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -28,7 +29,7 @@ class FakeBackend:
         self.evaluated: list[tuple[str, str]] = []  # (run dir, kind)
         self.configs: dict[str, tuple] = dict(FakeBackend.shared_configs)
 
-    shared_configs: dict[str, tuple] = {}  # run dir -> (pe, L, seed), across instances (a rerun evaluates old runs)
+    shared_configs: ClassVar[dict[str, tuple]] = {}  # run dir -> (pe, L, seed), across instances (a rerun evaluates old runs)
 
     def train(self, cfg, run_dir: Path, *, resume: bool) -> dict:
         if self.kill_after is not None and len(self.trained) >= self.kill_after:

@@ -104,7 +104,7 @@ def test_grid_overrides():
         apply_grid_overrides(get_preset("cpu"), ["steps=many"])
     with pytest.raises(ValueError, match="unknown position encoding 'rop'"):
         dataclasses.replace(get_preset("cpu"), pes=("rop",))
-    with pytest.raises(ValueError, match="unknown reproduce preset 'cpu-qiuck'.*cpu-quick"):
+    with pytest.raises(ValueError, match=r"unknown reproduce preset 'cpu-qiuck'.*cpu-quick"):
         get_preset("cpu-qiuck")
 
 

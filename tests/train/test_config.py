@@ -82,7 +82,7 @@ def test_yaml_errors(tmp_path):
     bad.write_text("model: [unclosed\n")
     with pytest.raises(ValueError, match="not valid YAML"):
         ExperimentConfig.from_yaml(bad)
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"nope.yaml"):
         ExperimentConfig.from_yaml(tmp_path / "nope.yaml")
 
 
@@ -100,7 +100,7 @@ def test_yaml_preset_key_is_a_base(tmp_path):
     with pytest.raises(ValueError, match=r"p.yaml: unknown config key 'trian' \(did you mean 'train'\?\)"):
         load_config(path)
     path.write_text("preset: cpu-smal\n")
-    with pytest.raises(ValueError, match="p.yaml: unknown preset 'cpu-smal'"):
+    with pytest.raises(ValueError, match=r"p.yaml: unknown preset 'cpu-smal'"):
         load_config(path)
     assert load_config(CONFIGS / "cpu-tiny.yaml") == ExperimentConfig.from_yaml(CONFIGS / "cpu-tiny.yaml")
 

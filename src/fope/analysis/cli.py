@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> N
     edges = res["edges"]
     print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
           f"{res['cycle_pairs']} cycle pairs, {seconds:.0f} s)")
-    print(f"{'variant':<28} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in zip(edges, edges[1:])))
+    print(f"{'variant':<28} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in pairwise(edges)))
     for v, r in res["variants"].items():
         print(f"{v:<28} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
     print("attention weight on keys >= L away (mean over heads), by layer and position bucket:")

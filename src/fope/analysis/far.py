@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -216,13 +217,13 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
         nll = total / n_chunks  # (length-1,): the loss of predicting position p = 1..length-1
         per_pos = torch.cat([torch.full((1,), float("nan"), dtype=torch.float64), nll])  # index = position
         buckets = []
-        for a, b in zip(edges, edges[1:]):
+        for a, b in pairwise(edges):
             seg = per_pos[max(a, 1): b]
             buckets.append(round(math.exp(float(seg.mean())), 3))
         mass = []  # query q = p - 1 predicts position p: the bucket [a, b) holds the queries a-1 .. b-2
         for i in sorted(far_mass):
             per_head = far_mass[i] / n_chunks  # (H, length-1)
-            mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in zip(edges, edges[1:])]
+            mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in pairwise(edges)]
                          for h in per_head])
         out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets,
                                     "far_mass": mass}

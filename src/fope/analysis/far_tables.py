@@ -28,7 +28,7 @@ def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
         return []
     n = int(far["length"])
     variants = list(FAR_LABELS)
-    out = [f"### Where the loss beyond L comes from: attention to far keys (ours; docs/analysis.md)", "",
+    out = ["### Where the loss beyond L comes from: attention to far keys (ours; docs/analysis.md)", "",
            (f"ppl({n}) / ppl({L}) of the main RoPE and FoPE runs (mean ± std over seeds) when the attention scores of "
             f"keys at distance >= L = {L} are changed, on the perplexity evaluation's {far['tokens']:,} "
             f"`{far['corpus']}` validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
@@ -61,8 +61,8 @@ def model_table(path: str | Path) -> str:
     """The JSON as the Markdown table of docs/analysis.md: ppl(L) and ppl(16L)/ppl(L) of each variant."""
     data = json.loads(Path(path).read_text())
     f = data["factor"]
-    out = [f"| model | ppl(L) | unchanged | keys within L only | far keys without the cycle pairs | "
-           f"far keys: cycle pairs only | unchanged / within L |",
+    out = ["| model | ppl(L) | unchanged | keys within L only | far keys without the cycle pairs | "
+           "far keys: cycle pairs only | unchanged / within L |",
            "|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         v = r["variants"]

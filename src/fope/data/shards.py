@@ -21,6 +21,7 @@ Shape legend: N tokens in a split, W windows, L = seq_len.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -31,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from fope.data.corpora import SPLITS, Corpus, TokenCorpus, open_token_file
-from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file, sha256_file
 from fope.data.synthetic import SentenceReservoir, retrieval_token_documents
+from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file, sha256_file
 
 SHARD_FORMAT = 1
 META = "meta.json"
@@ -213,10 +214,8 @@ def verify_split(path: str | os.PathLike) -> None:
         raise FileProblem(path, f"corrupt token shard: its sha256 differs from the one in {META}",
                           f"delete {path.parent} to have it rebuilt (or run `fope data prepare` again)")
     stamps[path.name] = key
-    try:
+    with contextlib.suppress(OSError):  # a read-only shard folder: verify again next time
         atomic_json(stamp_path, stamps, indent=None)
-    except OSError:  # a read-only shard folder: verify again next time
-        pass
 
 
 def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
@@ -228,7 +227,7 @@ def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
     if meta is None or meta.get("inputs") != inputs:
         return False
     item = np.dtype(meta["dtype"]).itemsize
-    for split, info in meta["splits"].items():
+    for info in meta["splits"].values():
         path = Path(out_dir) / info["file"]
         if not path.is_file() or path.stat().st_size != info["tokens"] * item:
             return False
@@ -323,7 +322,7 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
                 "synthetic_tokens": 0, "synthetic_documents": 0}
         if share > 0:
             sentences = reservoir.result()  # the fixed fallback set for token corpora
-            want = int(round(share * n_tok / (1.0 - share)))
+            want = round(share * n_tok / (1.0 - share))
             docs = retrieval_token_documents(tokenizer, sentences, n_tokens=want, max_len=inputs["train_len"],
                                              seed=inputs["seed"])
             mixed = Path(tmpdir) / "mixed.bin"
@@ -441,6 +440,16 @@ def held_out_chunks(n_tokens: int, lengths: Iterable[int]) -> dict[int, int]:
     return {int(L): n_tokens // int(L) for L in lengths}
 
 
-__all__ = ["prepare_shards", "load_tokens", "TokenWindows", "verify_shards", "read_meta", "shard_dtype",
-           "mix_retrieval", "shard_summary", "held_out_chunks", "is_up_to_date"]
+__all__ = [
+    "TokenWindows",
+    "held_out_chunks",
+    "is_up_to_date",
+    "load_tokens",
+    "mix_retrieval",
+    "prepare_shards",
+    "read_meta",
+    "shard_dtype",
+    "shard_summary",
+    "verify_shards",
+]
 

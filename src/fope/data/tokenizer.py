@@ -93,7 +93,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency: int
         vocab_size: final vocabulary size including the 256 byte tokens and 2 special tokens.
         min_frequency: minimum pair count for a merge.
     """
-    from tokenizers import Tokenizer as _Backend, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer as _Backend
+    from tokenizers import decoders, models, pre_tokenizers, trainers
 
     if vocab_size < 256 + len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size {vocab_size} is too small: a byte-level BPE needs at least "

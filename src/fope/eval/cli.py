@@ -165,7 +165,7 @@ def run_ppl(args) -> int:
         max_tokens=args.max_tokens,
         max_chunks=args.max_chunks,
         batch_size=args.batch_size,
-        stream_tokens=int(len(tokens)),
+        stream_tokens=len(tokens),
     )
     print(f"{'length':>8} {'ppl':>12} {'mean CE':>9} {'tokens':>10} {'windows':>8}")
     for L, r in report.items():

@@ -23,8 +23,9 @@ listed must have its file (`fope.eval.lmeval.local_task` keeps lm-eval's prompt 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 #: Table 4 column -> lm-eval task (None: not available in lm-eval)
 TABLE4 = {
@@ -223,5 +224,16 @@ def format_report(rep: dict, label: str = "ours") -> str:
     return "\n".join(lines).strip()
 
 
-__all__ = ["TABLE4", "TABLE5", "TABLE6", "PAPER", "plan", "write_tasks", "run", "report", "format_report",
-           "mmlu_subtasks", "hf_model_dir"]
+__all__ = [
+    "PAPER",
+    "TABLE4",
+    "TABLE5",
+    "TABLE6",
+    "format_report",
+    "hf_model_dir",
+    "mmlu_subtasks",
+    "plan",
+    "report",
+    "run",
+    "write_tasks",
+]

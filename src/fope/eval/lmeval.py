@@ -23,8 +23,9 @@ LongBench's "first line only" scoring.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from fope.utils import json_object
 
@@ -222,5 +223,18 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-__all__ = ["LONGBENCH_E", "BUCKETS", "LONGBENCH_DEPS", "resolve_tasks", "run", "model_args", "bucket_scores", "summary", "local_task",
-           "local_longbench_tasks", "longbench_row", "check_longbench_deps", "task_yaml_path"]
+__all__ = [
+    "BUCKETS",
+    "LONGBENCH_DEPS",
+    "LONGBENCH_E",
+    "bucket_scores",
+    "check_longbench_deps",
+    "local_longbench_tasks",
+    "local_task",
+    "longbench_row",
+    "model_args",
+    "resolve_tasks",
+    "run",
+    "summary",
+    "task_yaml_path",
+]

@@ -22,4 +22,4 @@ from .export import export
 from .finetune import finetune
 from .io import load, load_tokenizer, save
 
-__all__ = ["convert", "CONVERT_PRESERVING", "ROPE_REDUCTION", "export", "save", "load", "load_tokenizer", "finetune"]
+__all__ = ["CONVERT_PRESERVING", "ROPE_REDUCTION", "convert", "export", "finetune", "load", "load_tokenizer", "save"]

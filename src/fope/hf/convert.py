@@ -76,7 +76,7 @@ def floor_length(context: int, floor_cycles: float) -> int:
     ``floor_cycles=1`` is the paper's floor (N' = context: clip what never completed one period)."""
     if isinstance(floor_cycles, bool) or not isinstance(floor_cycles, (int, float)) or not 0 < floor_cycles <= 1:
         raise ValueError(f"floor_cycles must be a number in (0, 1], got {floor_cycles!r}")
-    return int(round(context / floor_cycles))
+    return round(context / floor_cycles)
 
 
 def preset_options(name: str) -> dict[str, Any]:
@@ -287,6 +287,17 @@ def copy_generation_config(src: Any, dst: Any) -> None:
 
 
 __all__ = [
-    "convert", "fope_config_from_hf", "load_weights", "source_context_length", "ROPE_REDUCTION", "CONVERT_PRESERVING",
-    "SUPPORTED", "CONVERT_PRESETS", "floor_length", "preset_options", "parse_rope_scaling", "scaled_rope_parameters", "hf_rope_scaling",
+    "CONVERT_PRESERVING",
+    "CONVERT_PRESETS",
+    "ROPE_REDUCTION",
+    "SUPPORTED",
+    "convert",
+    "floor_length",
+    "fope_config_from_hf",
+    "hf_rope_scaling",
+    "load_weights",
+    "parse_rope_scaling",
+    "preset_options",
+    "scaled_rope_parameters",
+    "source_context_length",
 ]

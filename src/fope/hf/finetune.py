@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -301,5 +302,13 @@ def make_chat_data(out_path: str | Path, *, corpus: str = "wiki", n: int = 1000,
     return atomic_write(out_path, "".join(json.dumps({"messages": m}) + "\n" for m in rows[:n]))
 
 
-__all__ = ["FinetuneConfig", "finetune", "read_conversations", "encode_conversation", "pack", "ChatBlocks",
-           "HFForTraining", "make_chat_data"]
+__all__ = [
+    "ChatBlocks",
+    "FinetuneConfig",
+    "HFForTraining",
+    "encode_conversation",
+    "finetune",
+    "make_chat_data",
+    "pack",
+    "read_conversations",
+]

@@ -35,7 +35,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"SmolLM2 checkpoint not installed; run: {SETUP}")
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall with: {SETUP}")
     return path
@@ -115,4 +115,4 @@ def load_smollm2_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
 
-__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "is_smollm2_name", "smollm2_gguf", "load_smollm2", "load_smollm2_tokenizer", "ensure_smollm2_dir"]
+__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "ensure_smollm2_dir", "is_smollm2_name", "load_smollm2", "load_smollm2_tokenizer", "smollm2_gguf"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .cache import KVCache
 from .config import MODEL_PRESETS, PAPER_FOPE_SIGMA, ModelConfig, get_preset
 from .io import find_model_dir, load, read_config, read_state_dict, save
-from .cache import KVCache
 from .lm import CausalLM
 
 

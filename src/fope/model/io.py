@@ -79,7 +79,7 @@ def cast_except_pos(model: CausalLM, dtype: torch.dtype) -> CausalLM:
     for module in model.modules():
         if id(module) in skip:
             continue
-        for name, p in module.named_parameters(recurse=False):
+        for p in module.parameters(recurse=False):
             if p.is_floating_point():
                 p.data = p.data.to(dtype)
         for name, b in module.named_buffers(recurse=False):

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import functional as PF
 from fope.utils import check_positive_int
 
+from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
 from .options import FIREOptions
 

@@ -267,7 +267,7 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     def geometric(n: int) -> list[float]:
         return [2.0 ** (-8.0 * h / n) for h in range(1, n + 1)]
 
-    closest = 2 ** int(math.floor(math.log2(n_heads)))
+    closest = 2 ** math.floor(math.log2(n_heads))
     slopes = geometric(closest)
     if closest != n_heads:
         slopes += geometric(2 * closest)[0::2][: n_heads - closest]

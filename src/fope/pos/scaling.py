@@ -310,18 +310,18 @@ def parse_scaling(
 
 
 __all__ = [
-    "Scaling",
+    "SCALINGS",
+    "DynamicNTKScaling",
     "LinearScaling",
     "NTKScaling",
-    "DynamicNTKScaling",
+    "Scaling",
     "YarnScaling",
-    "SCALINGS",
-    "parse_scaling",
     "authors_yarn",
+    "dynamic_ntk_theta",
     "linear_inv_freq",
     "ntk_theta",
-    "dynamic_ntk_theta",
-    "yarn_inv_freq",
+    "parse_scaling",
     "yarn_attention_factor",
     "yarn_correction_range",
+    "yarn_inv_freq",
 ]

@@ -161,12 +161,12 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--out DIR is required")
     if not args.progress_bars:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of per-step bars
-    from .report import write_outputs
     from fope.utils import git_info
 
-    from .results import SESSIONS_FILE, collect
     from .backends import LocalBackend, TorchrunBackend, print_plan
     from .records import read_json, write_json_atomic
+    from .report import write_outputs
+    from .results import SESSIONS_FILE, collect
     from .scheduler import run_grid
 
     preset = resolve_preset(args)

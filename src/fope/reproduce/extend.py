@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from fope.utils import atomic_path, atomic_write, doc_field
@@ -106,7 +106,7 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
     chat = make_chat_data(out / "train.jsonl", corpus=cfg.corpus, n=cfg.n_examples, split="train", seed=cfg.seed)
     result: dict[str, Any] = {"settings": {"model": str(model_name), "preset": preset, **asdict(cfg),
                                            "context": context, "new_len": new_len, "lengths": lengths,
-                                           "eval_tokens": int(len(tokens))}, "methods": {}}
+                                           "eval_tokens": len(tokens)}, "methods": {}}
     for method in methods:
         t0 = time.time()
         options = method_options(method, factor=cfg.factor, context=context, fope_preset=cfg.fope_preset)

@@ -157,7 +157,7 @@ def _compute(models: dict[str, Path | None], L: int, fig_dir: Path | None) -> di
     for pe, path in models.items():
         if path is None:
             continue
-        model, desc = load_for_analysis(str(path))
+        model, _ = load_for_analysis(str(path))
         info = model_info(model, f"main/{pe}/seed0")
         head_dim = info.head_dim
         stats = qk_statistics(model, info, samples=ANALYSIS_SAMPLES, seq_len=L, batch_size=8)

@@ -13,8 +13,15 @@ from pathlib import Path
 
 from .backends import Backend
 from .experiments import Grid, Run
-from .records import (check_same_config, config_fingerprint, eval_record, jsonable, run_dir, run_record,
-                      write_json_atomic)
+from .records import (
+    check_same_config,
+    config_fingerprint,
+    eval_record,
+    jsonable,
+    run_dir,
+    run_record,
+    write_json_atomic,
+)
 from .runconfig import eval_requests, run_config
 
 

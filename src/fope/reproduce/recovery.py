@@ -51,7 +51,7 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     tokens = tokens_from_corpus(data, HFTokenizer(tok), split="val", max_tokens=max_tokens)
     result: dict[str, Any] = {"settings": {"model": str(model_name), "pe": pe, "pe_options": pe_options or {},
                                            "train_len": train_len, "data": data, "split": "val",
-                                           "eval_tokens": int(len(tokens)), "max_chunks": max_chunks,
+                                           "eval_tokens": len(tokens), "max_chunks": max_chunks,
                                            "finetune": {"steps": steps, "seq_len": seq_len, "lr": lr,
                                                         "examples": n_examples}},
                               "by_length": {}, "seconds": {}}
@@ -78,4 +78,4 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     return result
 
 
-__all__ = ["recovery", "perplexities"]
+__all__ = ["perplexities", "recovery"]

@@ -27,6 +27,7 @@ sample standard deviation over seeds, None for a single run):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -253,10 +254,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     mem = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cpu": cpu,
             "memory_gib": round(mem, 1) if mem else None, "gpu": gpu, "torch": torch.__version__,

@@ -62,7 +62,7 @@ class _InlineExecutor:
             fut.set_result(fn(*args))
         except (KeyboardInterrupt, GridInterrupted):
             raise
-        except Exception as e:  # noqa: BLE001 - delivered through the future, as a process pool would
+        except Exception as e:
             fut.set_exception(e)
         return fut
 

@@ -32,8 +32,18 @@ import numpy as np
 import torch
 
 from fope.model import read_state_dict
-from fope.utils import (FileProblem, atomic_copy, atomic_json, atomic_path, atomic_write, fs_event, fsync_dir,
-                        os_error_problem, reading, sha256_file)
+from fope.utils import (
+    FileProblem,
+    atomic_copy,
+    atomic_json,
+    atomic_path,
+    atomic_write,
+    fs_event,
+    fsync_dir,
+    os_error_problem,
+    reading,
+    sha256_file,
+)
 
 CHECKPOINT = "checkpoint"
 CHECKSUMS = "checksums.json"

@@ -39,12 +39,29 @@ import yaml
 from tqdm.auto import tqdm
 
 import fope.model
-from fope.utils import (FileProblem, atomic_json, atomic_write, cache_root, check_writable, os_error_problem,
-                        remove_stale_temps)
+from fope.utils import (
+    FileProblem,
+    atomic_json,
+    atomic_write,
+    cache_root,
+    check_writable,
+    os_error_problem,
+    remove_stale_temps,
+)
 
 from . import distributed as D
-from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_published, publish_model,
-                         read_checkpoint_config, rng_state, save_checkpoint, set_rng_state, tidy)
+from .checkpoint import (
+    CHECKPOINT,
+    find_checkpoint,
+    load_checkpoint,
+    model_is_published,
+    publish_model,
+    read_checkpoint_config,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    tidy,
+)
 from .config import RESUME_MAY_CHANGE, ExperimentConfig, TrainConfig, config_diff
 from .continual import init_from_source
 from .data import TokenData, get_batch, prepare_data

@@ -16,6 +16,8 @@ Position encoding fields (everything else has the Llama meaning and name):
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from transformers import PretrainedConfig
 
 from .options import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling file is fope.pos.options)
@@ -23,7 +25,7 @@ from .options import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling fil
 
 class FopeConfig(PretrainedConfig):
     model_type = "fope_llama"
-    keys_to_ignore_at_inference = ["past_key_values", "cache"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values", "cache"]
 
     def __init__(
         self,
@@ -98,4 +100,4 @@ class FopeConfig(PretrainedConfig):
         self.tie_word_embeddings = tie_word_embeddings
 
 
-__all__ = ["FopeConfig", "PE_KINDS"]
+__all__ = ["PE_KINDS", "FopeConfig"]

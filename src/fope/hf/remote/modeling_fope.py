@@ -15,6 +15,7 @@ Shapes:
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -389,7 +390,7 @@ class FopePreTrainedModel(PreTrainedModel):
     config_class = FopeConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["FopeDecoderLayer"]
+    _no_split_modules: ClassVar[list[str]] = ["FopeDecoderLayer"]
     _supports_sdpa = True
 
     @torch.no_grad()
@@ -462,7 +463,7 @@ def _output(cls, *, cache, **fields):
 
 
 class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
-    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: FopeConfig):
         super().__init__(config)
@@ -519,5 +520,11 @@ class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
         return _output(CausalLMOutputWithPast, loss=loss, logits=logits, cache=cache_out)
 
 
-__all__ = ["FopeForCausalLM", "FopeModel", "FopePreTrainedModel", "FopeConfig", "scaled_frequencies",
-           "POSITION_CLASSES"]
+__all__ = [
+    "POSITION_CLASSES",
+    "FopeConfig",
+    "FopeForCausalLM",
+    "FopeModel",
+    "FopePreTrainedModel",
+    "scaled_frequencies",
+]
