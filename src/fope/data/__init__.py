@@ -10,6 +10,7 @@ Library::
     tok = fope.data.train_tokenizer(corpus.docs("train"), 8192)
     meta = fope.data.prepare_shards(corpus, tok, "shards/books")
     windows = fope.data.TokenWindows(fope.data.load_tokens("shards/books/train.bin"), 512)
+    x, y = windows.batch(fope.data.WindowOrder(len(windows), seed=0).window_ids(0, 8))  # training's order
 """
 
 from fope.data.corpora import (
@@ -24,7 +25,7 @@ from fope.data.corpora import (
 )
 from fope.data.fetch import SOURCES, ChecksumError, FetchError
 from fope.data.fetch import fetch as fetch_corpora  # `fope.data.fetch` stays the module
-from fope.data.shards import TokenWindows, load_tokens, prepare_shards, read_meta, verify_shards
+from fope.data.shards import TokenWindows, WindowOrder, load_tokens, prepare_shards, read_meta, verify_shards
 from fope.data.tokenizer import EOS_TOKEN, PAD_TOKEN, Tokenizer, load_tokenizer, train_tokenizer
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "TokenCorpus",
     "TokenWindows",
     "Tokenizer",
+    "WindowOrder",
     "fetch_corpora",
     "get_corpus",
     "load_tokenizer",

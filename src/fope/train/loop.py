@@ -39,6 +39,7 @@ import yaml
 from tqdm.auto import tqdm
 
 import fope.model
+from fope.data import WindowOrder
 from fope.utils import (
     FileProblem,
     atomic_json,
@@ -190,7 +191,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     if t.compile:
         net = torch.compile(net)
     data = job.data
-    order = D.WindowOrder(len(data.train), t.seed)
+    order = WindowOrder(len(data.train), t.seed)
     autocast = autocast_context(t.precision, info.device)
     chunk = t.loss_chunk
     logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=job.config,
