@@ -13,10 +13,11 @@ import json
 import statistics
 import sys
 from collections import defaultdict
+from pathlib import Path
 
 
 def table(path: str) -> str:
-    res = json.load(open(path))
+    res = json.loads(Path(path).read_text())
     speed: dict[str, list[float]] = defaultdict(list)
     for name, info in res["runs"].items():
         parts = name.split("/")

@@ -1,4 +1,4 @@
-"""Zero-shot cost of each conversion preset (`fope.hf.convert.PRESETS`) at every length up to 2x the source's
+"""Zero-shot cost of each conversion preset (`fope.hf.convert.CONVERT_PRESETS`) at every length up to 2x the source's
 trained context: the table in docs/huggingface.md, "Conversion presets to 2x the trained context".
 
     OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python benchmarks/hf_conversion_context.py --model smollm2 \\
@@ -21,14 +21,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
-    from fope.hf.convert import PRESETS
+    from fope.hf.convert import CONVERT_PRESETS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--lengths", default="512,2048,8192,16384")
     parser.add_argument("--data", default="wiki")
     parser.add_argument("--presets", default="keep-context,noise-only,preserving,release",
-                        help=f"comma list of {list(PRESETS)}")
+                        help=f"comma list of {list(CONVERT_PRESETS)}")
     parser.add_argument("--sigma", type=float, default=None, help="override every preset's sigma (rows named NAME@sSIGMA)")
     parser.add_argument("--no-source", action="store_true", help="skip the source row")
     parser.add_argument("--threads", type=int, default=1)
@@ -47,7 +47,7 @@ def main() -> None:
     from fope.eval.perplexity import tokens_from_corpus
     from fope.hf import convert, load, load_tokenizer
     from fope.hf.convert import preset_options
-    from fope.hf.recovery import perplexities
+    from fope.reproduce.recovery import perplexities
 
     lengths = [int(x) for x in args.lengths.split(",")]
     presets = [p for p in args.presets.split(",") if p]
@@ -58,7 +58,7 @@ def main() -> None:
     if len(tokens) < max(lengths) + 1:
         raise ValueError(f"corpus {args.data!r} val has {len(tokens)} tokens; need {max(lengths) + 1}")
     source = load(args.model)
-    result = {"model": args.model, "data": args.data, "split": "val", "eval_tokens": int(len(tokens)),
+    result = {"model": args.model, "data": args.data, "split": "val", "eval_tokens": len(tokens),
               "lengths": lengths, "max_chunks": 1, "rows": {}}
 
     def measure(name: str, model, options: dict) -> None:

@@ -1,7 +1,7 @@
 """Zero-shot cost of converting a pretrained RoPE model to FoPE, per FoPE option set (no training).
 
 Loads the model once, measures the source's perplexity, then converts it with each option set and measures
-again, all in ONE process on the SAME evaluation tokens as `fope.hf.recovery` (``wiki`` val, chunks of each
+again, all in ONE process on the SAME evaluation tokens as `fope.reproduce.recovery` (``wiki`` val, chunks of each
 length, ``max_chunks`` chunks per length). Prints a table, then one JSON line (also written to ``--out``).
 
     .venv/bin/python benchmarks/hf_conversion_options.py --model smollm2 --lengths 256,512,1024 --max-chunks 4 \
@@ -54,14 +54,14 @@ def main() -> None:
     from fope.eval.adapters import HFTokenizer
     from fope.eval.perplexity import tokens_from_corpus
     from fope.hf import convert, load, load_tokenizer
-    from fope.hf.recovery import perplexities
+    from fope.reproduce.recovery import perplexities
 
     lengths = [int(x) for x in args.lengths.split(",")]
     sets = args.sets.split(",")
     unknown = [s for s in sets if s not in OPTION_SETS]
     if unknown:
         raise ValueError(f"unknown option set(s) {unknown}; choose from {list(OPTION_SETS)}")
-    # identical to fope.hf.recovery.recovery's evaluation tokens
+    # identical to fope.reproduce.recovery.recovery's evaluation tokens
     tokens = tokens_from_corpus(args.data, HFTokenizer(load_tokenizer(args.model)), split="val",
                                 max_tokens=max(lengths) * args.max_chunks + 1)
     source = load(args.model)

@@ -36,7 +36,7 @@ def table(path: str) -> str:
         src = "/".join(parts[parts.index("runs") + 1:]) if {"main", "passkey"} & set(parts) else parts[-1]  # grid run / pilot
         if r.get("scratch"):
             src = f"from scratch, config of {src}"
-        fmt = lambda d: " / ".join(f"{d[k]:.2f}" for k in lengths) if d else "-"  # noqa: E731
+        fmt = lambda d, lengths=lengths: " / ".join(f"{d[k]:.2f}" for k in lengths) if d else "-"  # noqa: E731
         out.append(f"| {r['name']} | {src} | {lengths[0]} | `{' '.join(r['overrides'])}` | {r['train_s']:.0f} | "
                    f"{r.get('trials', 40)} | {fmt(r['acc'])} | {fmt(r.get('lik_top1'))} | "
                    f"{fmt(r.get('digits_in_place'))} |")

@@ -2,14 +2,21 @@
 
     python benchmarks/position_loss.py s800b32-rope s800b32-fope     # run names under /work/pilot/runs (edit the path)
 """
-import torch, numpy as np, sys
-torch.set_num_threads(1)
+import sys
+
+import numpy as np
+import torch
+
 from fope.eval import load_model
 from fope.eval.perplexity import tokens_from_corpus
+
+torch.set_num_threads(1)
+
 for name in sys.argv[1:]:
     m = load_model(f"/work/pilot/runs/{name}")
     net = m.model if hasattr(m, "model") else m
-    L = 128; T = 16 * L
+    L = 128
+    T = 16 * L
     s = tokens_from_corpus("books", m.tokenizer, split="val", max_tokens=T * 8 + 1)
     x = torch.as_tensor(np.asarray(s[:T * 8]), dtype=torch.long).view(8, T)
     with torch.no_grad():

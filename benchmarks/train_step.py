@@ -44,10 +44,12 @@ def hf_llama_like(cfg):
     """A randomly initialised LlamaForCausalLM with the shape of fope ModelConfig `cfg` (fp32)."""
     import transformers
 
+    cfg = cfg.resolved()
+
     hf_cfg = transformers.LlamaConfig(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.hidden,
-        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.kv_heads,
-        head_dim=cfg.dim_head, rms_norm_eps=cfg.norm_eps, tie_word_embeddings=False, attention_bias=False,
+        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.mlp_hidden,
+        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_kv_heads,
+        head_dim=cfg.head_dim, rms_norm_eps=cfg.norm_eps, tie_word_embeddings=False, attention_bias=False,
         mlp_bias=False, max_position_embeddings=cfg.train_len,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     )
@@ -106,17 +108,18 @@ def op_part(name: str, shapes: list, parents: list[str], cfg) -> str:
     """
     if any(p.startswith("Optimizer.") for p in parents):
         return "optimizer"
+    cfg = cfg.resolved()
     dims = [tuple(s) for s in shapes if isinstance(s, (list, tuple)) and s and all(isinstance(d, int) for d in s)]
     if any(cfg.vocab_size in s for s in dims) or "log_softmax" in name or "nll_loss" in name:
         return "output layer + cross-entropy"
     if "scaled_dot_product" in name or "flash_attention" in name:
         return "attention (SDPA)"
-    if any(cfg.hidden in s or 2 * cfg.hidden in s for s in dims):
+    if any(cfg.mlp_hidden in s or 2 * cfg.mlp_hidden in s for s in dims):
         return "MLP (SwiGLU)"
-    qkv = (cfg.n_heads + 2 * cfg.kv_heads) * cfg.dim_head
+    qkv = (cfg.n_heads + 2 * cfg.n_kv_heads) * cfg.head_dim
     if any(qkv in s for s in dims) or (name == "aten::mm" and any(s[-2:] == (cfg.d_model, cfg.d_model) for s in dims)):
         return "q/k/v/o projections"
-    if any(s[-1] in (cfg.dim_head, cfg.dim_head // 2) for s in dims):
+    if any(s[-1] in (cfg.head_dim, cfg.head_dim // 2) for s in dims):
         return "position encoding"
     return "other"
 
@@ -154,7 +157,8 @@ def parts_table(parts: dict[str, dict[str, float]]) -> str:
 
 def model_flops_per_token(cfg, seq: int) -> float:
     """Training FLOPs per token: 6 x (non-embedding matmul params + LM head) + causal attention 6 x L x T x C."""
-    return 6 * cfg.num_params(embeddings=1) + 6 * cfg.n_layers * seq * cfg.n_heads * cfg.dim_head  # causal: half of 12·L·T·C
+    head_dim = cfg.resolved().head_dim
+    return 6 * cfg.num_params(embeddings=1) + 6 * cfg.n_layers * seq * cfg.n_heads * head_dim  # causal: half of 12·L·T·C
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -207,7 +211,10 @@ def main(argv: list[str] | None = None) -> dict:
         if pe == "hf":
             model = hf_llama_like(cfg).to(device).train()
             net = torch.compile(model) if compiled else model
-            fn = (lambda net: lambda ids: net(input_ids=ids).logits)(net)
+
+            def fn(ids, net=net):
+                return net(input_ids=ids).logits
+
         else:
             model = fope.model.build(cfg, pe=pe, train_len=max(cfg.train_len, seq)).to(device).train()
             net = torch.compile(model) if compiled else model

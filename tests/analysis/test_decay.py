@@ -6,14 +6,14 @@ import torch
 from torch.testing import assert_close
 
 from fope.analysis.decay import decay_curves
-from fope.pos import functional as F
+from fope.pos import functional as PF
 
 
 def test_ideal_curve_closed_form_and_expectation():
     D = 32
     res = decay_curves(head_dim=D, max_distance=40, samples=400, means=(0.0, 0.5, 1.0), train_len=64)
     d = torch.arange(41, dtype=torch.float64)
-    w = F.rope_inv_freq(D, 10000.0).double()
+    w = PF.rope_inv_freq(D, 10000.0).double()
     # q = k = ones: each pair contributes (1,1)·R(Δ)(1,1) = 2cos(ωΔ)
     assert_close(torch.tensor(res["ideal"], dtype=torch.float64), 2 * torch.cos(w[None] * d[:, None]).sum(-1),
                  atol=1e-4, rtol=1e-5)

@@ -108,12 +108,11 @@ def test_report_structure_and_buckets():
 
 def test_bad_input_names_the_value():
     model = _model("alibi")
-    with pytest.raises(ValueError, match="'windw'"):
-        with attention_variant(model, "windw", train_len=8):
-            pass
-    with pytest.raises(ValueError, match="ALiBi|no rotary pairs"):
-        with attention_variant(model, "far_cycles_only", train_len=8):
-            pass
+    with pytest.raises(ValueError, match="'windw'"), attention_variant(model, "windw", train_len=8):
+        pass
+    with pytest.raises(ValueError, match=r"ALiBi|no rotary pairs"), attention_variant(model, "far_cycles_only",
+                                                                                     train_len=8):
+        pass
     rep = far_attention_report(model, _ids(32)[0], train_len=8, length=16, variants=["full", "window"])
     assert rep["cycle_pairs"] is None
     with pytest.raises(ValueError, match="make no chunk"):

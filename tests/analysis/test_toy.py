@@ -10,7 +10,7 @@ from torch.testing import assert_close
 
 from fope.analysis.toy import ToyConfig, circular_autocorrelation, hidden_states, spectrum_toy
 
-I = ((1.0, 0.0), (0.0, 1.0))
+IDENTITY = ((1.0, 0.0), (0.0, 1.0))
 
 
 def _panel(res, name, key):
@@ -19,7 +19,7 @@ def _panel(res, name, key):
 
 def test_square_activation_matches_hand_computation():
     """y = cos²(ωn) = 1/2 + cos(2ωn)/2: truth 1/4 + cos(2ωΔ)/8, RoPE (3/8)cos(ωΔ), FoPE 1/4 + cos(ωΔ)/8."""
-    cfg = ToyConfig(amplitudes=(1.0, 1.0), mixing=I, activation="square", max_distance=60)
+    cfg = ToyConfig(amplitudes=(1.0, 1.0), mixing=IDENTITY, activation="square", max_distance=60)
     res = spectrum_toy(cfg)
     d = torch.arange(61, dtype=torch.float64)
     for i, w in enumerate(cfg.omegas):
@@ -35,7 +35,7 @@ def test_square_activation_matches_hand_computation():
 
 
 def test_pure_tones_all_scores_equal_truth():
-    res = spectrum_toy(ToyConfig(mixing=I, activation="identity"))
+    res = spectrum_toy(ToyConfig(mixing=IDENTITY, activation="identity"))
     for name, e in res["errors"].items():
         assert e["rope_rmse"] < 1e-12 and e["fope_rmse"] < 1e-12, name
     a, w = ToyConfig().amplitudes[1], ToyConfig().omegas[1]

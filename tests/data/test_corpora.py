@@ -43,6 +43,9 @@ def test_txt_folder_one_file_per_document(tmp_path):
     want_val = {d for i, d in enumerate(docs) if split_of(f"{'a' if i % 2 else 'b'}/doc{i}.txt", 0.25) == "val"}
     assert set(val) == want_val
     assert list(corpus.documents("val")) == val
+    named = list(corpus.named_docs("val"))  # every corpus names its documents (fope.hf.finetune.make_chat_data)
+    assert [text for _, text in named] == val
+    assert [key for key, _ in named] == [f"{corpus.name}#{i}" for i in range(len(val))]
 
 
 def test_single_txt_file_is_one_document(tmp_path):
@@ -120,7 +123,7 @@ def test_hub_corpus_shares_the_local_code_path(tmp_path, monkeypatch):
 
 def test_hub_load_fails_fast_offline():
     pytest.importorskip("datasets")
-    with pytest.raises(Exception):  # offline (HF_DATASETS_OFFLINE=1): no hang, an error
+    with pytest.raises(Exception):  # noqa: B017 - offline (HF_DATASETS_OFFLINE=1) the hub client raises any of many types
         next(iter(get_corpus("c4", max_docs=1).docs("val")))
 
 
@@ -153,7 +156,7 @@ def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nosuch"):
         get_corpus("nosuch")
     (tmp_path / "x.csv").write_text("a,b")
-    with pytest.raises(ValueError, match="x.csv"):
+    with pytest.raises(ValueError, match=r"x.csv"):
         get_corpus(tmp_path / "x.csv")
     with pytest.raises(ValueError, match="split"):
         next(get_corpus(tmp_path / "x.csv" if False else _one_txt(tmp_path)).docs("test"))
@@ -161,7 +164,7 @@ def test_bad_inputs_are_named(tmp_path):
         get_corpus(_one_txt(tmp_path), val_fraction=1.5)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="no .txt"):
+    with pytest.raises(ValueError, match=r"no .txt"):
         get_corpus(empty)
 
 

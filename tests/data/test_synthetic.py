@@ -77,7 +77,7 @@ def test_needle_depth_covers_both_ends():
     rng = random.Random(0)
     cuts = set()
     for _ in range(300):
-        text, key = S.sample_retrieval_document(rng, S.FALLBACK_SENTENCES, 4)
+        text, _ = S.sample_retrieval_document(rng, S.FALLBACK_SENTENCES, 4)
         lines = text.split("\n")
         cuts.add((lines[1] == "", lines[3] == ""))
     assert (True, False) in cuts and (False, True) in cuts and (False, False) in cuts

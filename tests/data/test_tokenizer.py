@@ -78,7 +78,8 @@ def test_vocab_merges_folder_through_transformers(tiny_tokenizer, tmp_path):
 
 
 def test_eos_detection_and_override(tiny_tokenizer):
-    from tokenizers import Tokenizer as Backend, models
+    from tokenizers import Tokenizer as Backend
+    from tokenizers import models
 
     backend = Backend(models.WordLevel({"a": 0, "b": 1, "</s>": 2}, unk_token="a"))
     assert Tokenizer(backend).eos_id == 2
@@ -93,10 +94,10 @@ def test_eos_detection_and_override(tiny_tokenizer):
 def test_bad_inputs_are_named(tmp_path):
     with pytest.raises(ValueError, match="vocab_size 100"):
         train_tokenizer(["abc"], 100)
-    with pytest.raises(FileNotFoundError, match="missing.json"):
+    with pytest.raises(FileNotFoundError, match=r"missing.json"):
         load_tokenizer(tmp_path / "missing.json")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no tokenizer.json"):
+    with pytest.raises(FileNotFoundError, match=r"no tokenizer.json"):
         load_tokenizer(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="hub lookup failed"):
         load_tokenizer("some-org/some-tokenizer")  # offline in tests

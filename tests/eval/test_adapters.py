@@ -121,7 +121,7 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_model(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="holds no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"holds no config.json"):
         load_model(tmp_path / "empty")
 
 

@@ -2,20 +2,22 @@
 
 import json
 
-import pytest
 import torch
 
 import fope.hf
 import fope.model
 from fope.cli import main
-from fope.hf.cli import parse_options
 
 
-def test_parse_options():
-    assert parse_options(["sigma=0.3", "out_dim=full", "clip_floor=false", "freq-dim=32"]) == {
-        "sigma": 0.3, "out_dim": "full", "clip_floor": False, "freq_dim": 32}
-    with pytest.raises(ValueError, match="expected key=value, got 'sigma'"):
-        parse_options(["sigma"])
+def test_convert_options_have_the_one_override_spelling(tiny_llama, tmp_path, capsys):
+    """key=value pe options read as everywhere in fope (fope.utils): '-' as '_', on/off booleans, JSON numbers."""
+    tiny_llama.save_pretrained(tmp_path / "src")
+    src = ["hf", "convert", "--model", str(tmp_path / "src"), "--train-len", "32"]
+    assert main([*src, "--out", str(tmp_path / "out"), "out-dim=full", "pad=zero", "clip_floor=off", "sigma=1e-1"]) == 0
+    cfg = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert cfg["pe_options"] == {"out_dim": "full", "pad": "zero", "clip_floor": False, "sigma": 0.1}
+    assert main([*src, "--out", str(tmp_path / "bad"), "sigma"]) == 2
+    assert "override 'sigma' is not of the form KEY=VALUE" in capsys.readouterr().err
 
 
 def test_convert_command(tiny_llama, tmp_path, capsys):

@@ -80,7 +80,7 @@ def test_bad_inputs_raise_clear_errors(tiny_llama):
         convert(tiny_llama, pe="fop")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['sigmaa'\]"):
         convert(tiny_llama, pe="fope", sigmaa=0.3)
-    with pytest.raises(ValueError, match="fope pad must be"):
+    with pytest.raises(ValueError, match=r"fope: pad must be .one. or .zero., got .two."):
         convert(tiny_llama, pe="fope", pad="two")
     tiny_llama.config.model_type = "gpt2"
     with pytest.raises(ValueError, match="model_type='gpt2'"):

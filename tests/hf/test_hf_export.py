@@ -76,7 +76,7 @@ EVERY_OPTION += [("fope", {"freq_dim": 64, "scaling": {"rope_type": "yarn", "fac
 
 def test_every_option_is_covered():
     for kind in fope.pos.KINDS:
-        fields = {f.name for f in dataclasses.fields(fope.pos.functional.OPTIONS[kind])}
+        fields = {f.name for f in dataclasses.fields(fope.pos.options.OPTIONS[kind])}
         assert set(OPTION_VALUES[kind]) == fields - {"n_kv_heads"}, kind
 
 

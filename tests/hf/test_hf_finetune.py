@@ -92,7 +92,7 @@ def test_adapter_state_dict_has_the_hf_names_and_loads_strictly(tiny_llama, llam
         torch.testing.assert_close(fresh.state_dict()[name], value, rtol=0, atol=0, msg=name)
     assert fresh.hf.lm_head.weight.data_ptr() == fresh.hf.model.embed_tokens.weight.data_ptr()
     del saved["model.norm.weight"]
-    with pytest.raises(RuntimeError, match="model.norm.weight"):
+    with pytest.raises(RuntimeError, match=r"model.norm.weight"):
         fresh.load_state_dict(saved, strict=True)
 
 
@@ -161,7 +161,7 @@ def test_resume_refuses_a_changed_schedule(tiny_llama, char_tokenizer, tmp_path)
     with pytest.raises(ValueError, match=r"another config .*finetune\.max_steps 6 -> 8.*--allow-config-change"):
         finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
                  **{**opts, "max_steps": 8})
-    with pytest.raises(ValueError, match="already holds a training run.*--resume"):
+    with pytest.raises(ValueError, match=r"already holds a training run.*--resume"):
         finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", **opts)
     done = finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
                     allow_config_change=True, **{**opts, "max_steps": 8})
@@ -178,7 +178,7 @@ def test_tokenizer_without_chat_template_trains_on_plain_text(tiny_llama, char_t
     plain.chat_template = None
     ids, mask = encode_conversation(plain, CONVERSATIONS[0], loss_on="all")
     assert "".join(plain.convert_ids_to_tokens(ids)) == "say hi\n\nhi there\n" and all(mask)
-    with pytest.raises(ValueError, match="no chat template.*--loss-on all"):
+    with pytest.raises(ValueError, match=r"no chat template.*--loss-on all"):
         encode_conversation(plain, CONVERSATIONS[0], loss_on="assistant")
     out = finetune(convert(tiny_llama, pe="rope"), plain, write_jsonl(tmp_path / "c.jsonl"), tmp_path / "ft",
                    seq_len=32, max_steps=2, loss_on="all", progress=False)
@@ -223,3 +223,19 @@ def test_resume_after_a_kill_inside_the_checkpoint_swap(tiny_llama, char_tokeniz
     assert not (tmp_path / "run" / "checkpoint.prev").exists()
     for name, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_make_chat_data_reads_any_corpus(tmp_path):
+    """A local text folder (no embedded part names) makes stand-in chat data too: every corpus has named_docs."""
+    from fope.hf.finetune import make_chat_data
+
+    (tmp_path / "txt").mkdir()
+    for i in range(3):
+        (tmp_path / "txt" / f"doc{i}.txt").write_text(" ".join(f"word{i}-{j}" for j in range(400)))
+    out = make_chat_data(tmp_path / "chat.jsonl", corpus=str(tmp_path / "txt"), n=5, split="train",
+                         passage_chars=300)
+    rows = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
+    assert len(rows) == 5
+    assert all(m[0]["role"] == "user" and m[0]["content"].startswith("Continue this passage from ") for m in rows)
+    assert all(m[1]["role"] == "assistant" and m[1]["content"] for m in rows)
+    assert read_conversations(out) == rows

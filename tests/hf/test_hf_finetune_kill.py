@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import fope
 from fope.hf.convert import convert
 from fope.hf.finetune import finetune
 from fope.train.checkpoint import find_checkpoint
@@ -99,7 +98,7 @@ def test_kill_at_every_file_system_step_of_a_finetune(tiny_llama, char_tokenizer
     assert sum("checkpoint.tmp" in e for e in events) > 10 and any(e.startswith("append") for e in events)
     for n in range(1, len(events) + 1):
         out = tmp_path / f"kill{n}"
-        assert in_child(lambda: run(out), crash_at=n) == KILLED, f"step {n} ({events[n - 1]})"
+        assert in_child(lambda out=out: run(out), crash_at=n) == KILLED, f"step {n} ({events[n - 1]})"
         _recover(run, out)
         try:
             assert records(out) == records(tmp_path / "ref")

@@ -59,7 +59,7 @@ def test_trust_remote_code_load_without_fope(tiny_llama, ids, tmp_path):
 
 
 def test_eval_load_model_reads_fope_dirs_without_remote_code(tiny_llama, ids, tmp_path, char_tokenizer):
-    from fope.eval.adapters import HFAdapter, load_model
+    from fope.eval import HFAdapter, load_model
     from fope.hf.remote.modeling_fope import FopeForCausalLM
 
     model = convert(tiny_llama, pe="fope", sigma=0.3)

@@ -119,3 +119,28 @@ def test_unknown_remote_options_are_rejected():
         remote.FourierPosition(config("fope", out_dim="quarter"))
     with pytest.raises(ValueError, match="unknown position encoding"):
         config("fop")
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"sigma": -0.1}, "fope: sigma must be a finite number >= 0, got -0.1"),
+    ({"freq_dim": 33}, "fope: freq_dim must be an even int >= 0, got 33"),
+    ({"floor_ratio": 0}, "fope: floor_ratio must be a finite number > 0, got 0"),
+    ({"pad": "two"}, "fope: pad must be 'one' or 'zero', got 'two'"),
+    ({"init": "orthogonal"}, "fope: unknown init 'orthogonal'"),
+    ({"share_heads": "yes"}, "fope: share_heads must be a bool, got 'yes'"),
+    ({"out_dim": "full", "floor_ratio": 64.0}, r"fope: no mixed frequency left \(D_in=0"),
+])
+def test_remote_and_native_fope_obey_one_set_of_rules(options, match):
+    """fope.pos.options' checks and sizes serve both models: the same bad option fails both, with one message."""
+    with pytest.raises(ValueError, match=match):
+        fope.pos.build("fope", head_dim=D, n_heads=HQ, n_kv_heads=HK, train_len=32, **options)
+    with pytest.raises(ValueError, match=match):
+        remote.FourierPosition(config("fope", train_len=32, **options))
+
+
+@pytest.mark.parametrize("options", [c for c in FOPE_CASES if "scaling" not in c])
+def test_remote_and_native_fope_have_the_same_sizes(options):
+    lib = fope.pos.build("fope", head_dim=D, n_heads=HQ, n_kv_heads=HK, train_len=32, **options)
+    ours = remote.FourierPosition(config("fope", train_len=32, **options))
+    assert (ours.dim, tuple(ours.kept.tolist())) == (lib.dim, tuple(lib.kept.tolist()))
+    assert tuple(ours.cos_coef.shape[-2:]) == (lib.d_in, lib.d_out)

@@ -6,7 +6,13 @@ from torch.testing import assert_close
 
 import fope.hf
 from fope.hf.convert import (
-    PRESETS, ROPE_REDUCTION, convert, floor_length, parse_rope_scaling, preset_options, scaled_rope_parameters,
+    CONVERT_PRESETS,
+    ROPE_REDUCTION,
+    convert,
+    floor_length,
+    parse_rope_scaling,
+    preset_options,
+    scaled_rope_parameters,
 )
 
 
@@ -62,7 +68,7 @@ def test_load_with_rope_scaling_and_eval_adapter(tmp_path, tiny_llama, llama_con
     """fope.hf.load and fope.eval's load_model set HF's own scaling on a plain directory (no hand-edited config)."""
     from transformers import LlamaForCausalLM
 
-    from fope.eval.adapters import load_model
+    from fope.eval.loader import load_model
 
     tiny_llama.save_pretrained(tmp_path / "src")
     rope = {"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0}
@@ -90,7 +96,7 @@ def test_floor_cycles_and_presets(tiny_llama, ids):
         convert(tiny_llama, pe="fope", train_len=64, floor_cycles=0.5)
     with pytest.raises(ValueError, match="unknown conversion preset 'keep'"):
         preset_options("keep")
-    for name in PRESETS:
+    for name in CONVERT_PRESETS:
         model = convert(tiny_llama, pe="fope", **preset_options(name))
         out = logits(model, ids)
         assert torch.isfinite(out).all()
@@ -121,7 +127,7 @@ def test_resolve_names(tmp_path, tiny_llama):
     with pytest.raises(FileNotFoundError, match="missing-dir"):
         resolve(str(tmp_path / "missing-dir"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"no config.json"):
         resolve(tmp_path / "empty")
     tiny_llama.save_pretrained(tmp_path / "src")
     assert resolve(str(tmp_path / "src")) == tmp_path / "src"

@@ -42,7 +42,7 @@ def test_smollm2_name_in_eval_and_with_scaling():
         smollm2_gguf()
     except FileNotFoundError as e:
         pytest.skip(str(e))
-    from fope.eval.adapters import load_model
+    from fope.eval.loader import load_model
 
     adapter = load_model("smollm2", rope_scaling="yarn:2")
     rope = adapter.model.config.rope_parameters

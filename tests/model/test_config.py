@@ -7,7 +7,7 @@ import json
 import pytest
 
 import fope.model
-from fope.model import PRESETS, ModelConfig
+from fope.model import MODEL_PRESETS, ModelConfig
 
 from .helpers import tiny_config
 
@@ -62,9 +62,9 @@ def test_unknown_preset():
 def test_build_overrides_and_presets_untouched():
     model = fope.model.build("cpu-tiny", pe="nope", n_layers=1, pe_options={})
     assert model.config.n_layers == 1 and model.config.pe == "nope"
-    assert PRESETS["cpu-tiny"].n_layers == 2 and PRESETS["cpu-tiny"].pe == "rope"
-    from_dict = fope.model.resolve_config(PRESETS["cpu-tiny"].to_dict(), pe="nope")
-    assert from_dict == PRESETS["cpu-tiny"].replace(pe="nope")
+    assert MODEL_PRESETS["cpu-tiny"].n_layers == 2 and MODEL_PRESETS["cpu-tiny"].pe == "rope"
+    from_dict = fope.model.resolve_config(MODEL_PRESETS["cpu-tiny"].to_dict(), pe="nope")
+    assert from_dict == MODEL_PRESETS["cpu-tiny"].replace(pe="nope")
 
 
 def test_paper_sigma_defaults():
@@ -79,21 +79,36 @@ def test_paper_preset_shapes_and_sizes():
     expected = {"60M": (512, 8, 8, 64, "59.3M"), "180M": (1024, 8, 8, 128, "185.7M"),
                 "1.2B": (2048, 16, 16, 128, "1176.8M")}  # docs/paper.md §4.1 prints 1.18B
     for name, (d, h, n_layers, hd, params) in expected.items():
-        cfg = PRESETS[name]
-        assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.dim_head, cfg.vocab_size, cfg.train_len) == \
+        cfg = MODEL_PRESETS[name].resolved()
+        assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.head_dim, cfg.vocab_size, cfg.train_len) == \
             (d, h, n_layers, hd, 50304, 512)
-        assert cfg.hidden == 4 * d
+        assert cfg.mlp_hidden == 4 * d
         assert f"{cfg.num_params(embeddings=1) / 1e6:.1f}M" == params
 
 
 @pytest.mark.parametrize("name, low, high", CPU_RANGES)
 def test_cpu_preset_param_counts(name, low, high):
     """Analytic counts (checked against built models in test_analytic_count_*) are in the documented ranges."""
-    assert low <= PRESETS[name].num_params() <= high
-    assert PRESETS[name].dim_head >= 32
+    assert low <= MODEL_PRESETS[name].num_params() <= high
+    assert MODEL_PRESETS[name].resolved().head_dim >= 32
 
 
 def test_analytic_count_with_gqa_and_hidden():
     cfg = tiny_config(n_heads=4, n_kv_heads=2, mlp_hidden=40)
     assert fope.model.build(cfg).num_params() == cfg.num_params()
-    assert fope.model.build("cpu-tiny", pe="nope").num_params() == PRESETS["cpu-tiny"].num_params()
+    assert fope.model.build("cpu-tiny", pe="nope").num_params() == MODEL_PRESETS["cpu-tiny"].num_params()
+
+
+def test_one_name_per_size_and_none_means_derived():
+    """head_dim, n_kv_heads and mlp_hidden are the only names of those sizes; None (what run configs on disk hold)
+    means derived, and resolved() fills it in."""
+    cfg = ModelConfig(vocab_size=64, d_model=96, n_layers=1, n_heads=3)
+    for alias in ("dim_head", "kv_heads", "hidden"):
+        assert not hasattr(cfg, alias)
+    assert (cfg.head_dim, cfg.n_kv_heads, cfg.mlp_hidden) == (None, None, None)
+    sizes = cfg.resolved()
+    assert (sizes.head_dim, sizes.n_kv_heads, sizes.mlp_hidden) == (32, 3, 4 * 96)
+    assert sizes.resolved() == sizes and ModelConfig.from_dict(sizes.to_dict()) == sizes
+    assert cfg.replace(d_model=192).resolved().head_dim == 64, "a derived size follows the width it derives from"
+    block = fope.model.build(cfg).blocks[0]
+    assert (block.attn.head_dim, block.mlp.ff_out.in_features) == (32, 4 * 96)

@@ -43,7 +43,7 @@ def test_dynamic_ntk_decoding_computes_only_the_new_rows(kind, monkeypatch):
             rows.append(positions.numel())
         return real(positions, inv_freq)
 
-    monkeypatch.setattr(module.F, "angle_tables", spy)
+    monkeypatch.setattr(module.PF, "angle_tables", spy)
     decode(model, prompt=40, new=30, on_step=lambda s: decoding.append(s))  # train_len 16: all beyond it
     assert rows == [1] * (30 * model.config.n_layers)
 
@@ -61,7 +61,7 @@ def test_static_tables_grow_amortised_while_decoding(kind, monkeypatch):
             built.append(positions.numel())
         return real(positions, inv_freq)
 
-    monkeypatch.setattr(module.F, "angle_tables", spy)
+    monkeypatch.setattr(module.PF, "angle_tables", spy)
     decode(model, prompt=20, new=200, on_step=lambda s: decoding.append(s))
     per_table = 1 if kind == "rope" else model.config.n_layers  # rope: one table shared by every layer
     assert len(built) == 4 * per_table  # 20 -> 40 -> 80 -> 160 -> 320 rows: four rebuilds for 200 tokens
@@ -121,13 +121,13 @@ def test_kerple_decoding_looks_its_bias_up_in_a_growing_distance_table(monkeypat
     ids = torch.randint(0, 97, (1, 70))
     want = model(ids).detach()  # grad enabled: the formula path
     built = []
-    real = kerple_module.F.kerple_log_bias
+    real = kerple_module.PF.kerple_log_bias
 
     def spy(r1, r2, q, k):
         built.append(q.numel() * k.numel())
         return real(r1, r2, q, k)
 
-    monkeypatch.setattr(kerple_module.F, "kerple_log_bias", spy)
+    monkeypatch.setattr(kerple_module.PF, "kerple_log_bias", spy)
     cache = model.new_cache()
     with torch.no_grad():
         outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i:i + 1], cache=cache) for i in range(30, 70)]

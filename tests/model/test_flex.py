@@ -101,7 +101,7 @@ def test_auto_backend_choice_on_cpu():
     attn.backend = "sdpa"
     assert not attn.use_flex(q)
     attn.backend = "fast"
-    with pytest.raises(ValueError, match="backend must be one of .* got 'fast'"):
+    with pytest.raises(ValueError, match=r"backend must be one of .* got 'fast'"):
         attn.use_flex(q)
     rope = make("rope")
     rope.backend = "flex"

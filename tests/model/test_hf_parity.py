@@ -14,16 +14,16 @@ from .helpers import tiny_config
 def to_llama(model):
     """A LlamaForCausalLM holding `model`'s weights (att_proj rows are q|k|v; ff_proj rows are up|gate)."""
     transformers = pytest.importorskip("transformers")
-    cfg = model.config
+    cfg = model.config.resolved()
     hf_cfg = transformers.LlamaConfig(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.hidden,
-        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.kv_heads,
-        head_dim=cfg.dim_head, rms_norm_eps=cfg.norm_eps, tie_word_embeddings=False, attention_bias=False,
+        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.mlp_hidden,
+        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_kv_heads,
+        head_dim=cfg.head_dim, rms_norm_eps=cfg.norm_eps, tie_word_embeddings=False, attention_bias=False,
         mlp_bias=False, max_position_embeddings=64,
         rope_parameters={"rope_type": "default", "rope_theta": float(cfg.pe_options.get("theta", 10000.0))},
     )
     hf = transformers.LlamaForCausalLM(hf_cfg).eval()
-    q, kv = cfg.n_heads * cfg.dim_head, cfg.kv_heads * cfg.dim_head
+    q, kv = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
     state = {"model.embed_tokens.weight": model.embed.weight, "model.norm.weight": model.norm.weight,
              "lm_head.weight": model.lm_head.weight}
     for i, blk in enumerate(model.blocks):

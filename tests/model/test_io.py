@@ -92,3 +92,23 @@ def test_tokenizer_is_saved(tmp_path):
     fope.model.save(fope.model.build(tiny_config(pe="nope")), tmp_path, tokenizer=tok)
     again = tokenizers.Tokenizer.from_file(str(tmp_path / TOKENIZER))
     assert again.get_vocab() == tok.get_vocab()
+
+
+def test_find_model_dir_tells_native_directories_from_the_rest(tmp_path):
+    model = fope.model.build(tiny_config(pe="rope"))
+    fope.model.save(model, tmp_path / "run" / "model")
+    assert fope.model.find_model_dir(tmp_path / "run" / "model") == tmp_path / "run" / "model"
+    assert fope.model.find_model_dir(tmp_path / "run") == tmp_path / "run" / "model"  # a training run directory
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / CONFIG).write_text(json.dumps({"model_type": "llama"}))  # a Hugging Face directory
+    for other in (tmp_path / "hf", tmp_path / "missing", "org/name"):
+        assert fope.model.find_model_dir(other) is None
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / CONFIG).write_text("{")
+    from fope.utils import FileProblem
+
+    with pytest.raises(FileProblem, match=str(tmp_path / "bad" / CONFIG)):
+        fope.model.find_model_dir(tmp_path / "bad")
+    state = fope.model.read_state_dict(tmp_path / "run")
+    assert state.keys() == model.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

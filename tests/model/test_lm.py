@@ -75,11 +75,11 @@ def test_causal(kind):
     assert not torch.allclose(a[:, 8:], b[:, 8:])
 
 
-@pytest.mark.parametrize("preset", sorted(fope.model.PRESETS))
+@pytest.mark.parametrize("preset", sorted(fope.model.MODEL_PRESETS))
 def test_forward_shapes_preset_like(preset):
     """Each preset's shape family (heads, head dim, GQA-free) shrunk to 1 layer and a small vocab runs."""
-    cfg = fope.model.PRESETS[preset].replace(n_layers=1, vocab_size=50, pe="nope")
-    cfg = cfg.replace(d_model=cfg.dim_head * 2, n_heads=2)  # keep the preset's head dim, shrink the width
+    cfg = fope.model.MODEL_PRESETS[preset].replace(n_layers=1, vocab_size=50, pe="nope")
+    cfg = cfg.replace(d_model=cfg.resolved().head_dim * 2, n_heads=2)  # keep the preset's head dim, shrink the width
     model = fope.model.build(cfg)
     logits = model(torch.randint(0, 50, (3, 5)))
     assert logits.shape == (3, 5, 50) and logits.dtype == torch.float32

@@ -46,7 +46,7 @@ def test_every_kind_rejects_unknown_options_and_bad_gqa(kind):
 
 
 def test_unknown_kind_names_it():
-    with pytest.raises(ValueError, match="unknown position encoding kind 'ropee'.*did you mean 'rope'"):
+    with pytest.raises(ValueError, match=r"unknown position encoding kind 'ropee'.*did you mean 'rope'"):
         fope.pos.build("ropee", head_dim=16, n_heads=4)
 
 
@@ -125,7 +125,7 @@ def test_fire_bias_is_fp32_under_autocast_and_needs_a_threshold():
     pe = fope.pos.build("fire", head_dim=16, n_heads=2, threshold=100)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert pe.attn_bias(torch.arange(3), torch.arange(3)).dtype == torch.float32
-    with pytest.raises(ValueError, match="fire: needs a positive threshold.*None"):
+    with pytest.raises(ValueError, match=r"fire: needs a positive threshold.*None"):
         fope.pos.build("fire", head_dim=16, n_heads=2)
     with pytest.raises(ValueError, match="mlp_width must be a positive int, got 0"):
         fope.pos.build("fire", head_dim=16, n_heads=2, train_len=8, mlp_width=0)

@@ -214,15 +214,15 @@ def test_reduction_setting_equals_rope_exactly(scaling):
 
 
 def test_pad_zero_full_sigma0_is_rope_with_clipped_frequencies_zeroed():
-    from fope.pos import functional as F
+    from fope.pos import functional as PF
 
     fo = fope.pos.build("fope", head_dim=32, n_heads=2, train_len=128, sigma=0.0, out_dim="full", pad="zero")
-    grid = F.rope_inv_freq(32, 10000.0)
+    grid = PF.rope_inv_freq(32, 10000.0)
     clipped = torch.where(grid < 2 * math.pi / 128, torch.zeros_like(grid), grid)
     q = torch.randn(1, 2, 5, 32)
     positions = torch.tensor([0, 3, 50, 127, 999])
-    cos, sin = F.rope_tables(positions, clipped)
-    assert_close(fo.rotate(q, q, positions)[0], F.apply_rotary(q, cos, sin), rtol=1e-6, atol=1e-6)
+    cos, sin = PF.rope_tables(positions, clipped)
+    assert_close(fo.rotate(q, q, positions)[0], PF.apply_rotary(q, cos, sin), rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 import fope.pos
-from fope.pos import functional as F
+from fope.pos import functional as PF
 
 B, H, HK, T, D = 2, 4, 2, 12, 16
 
@@ -52,10 +52,10 @@ def test_functional_apply_forms_agree_and_match_hf_rotate_half():
     from transformers.models.llama.modeling_llama import rotate_half
 
     x = torch.randn(3, 5, D)
-    assert_close(F.rotate_half(x), rotate_half(x), rtol=0, atol=0)
-    cos, sin = F.rope_tables(torch.arange(5), F.rope_inv_freq(D, 10000.0))
-    half_cos, half_sin = F.angle_tables(torch.arange(5), F.rope_inv_freq(D, 10000.0))
-    assert_close(F.apply_rotary(x, cos, sin), F.apply_rotary_halves(x, half_cos, half_sin), rtol=0, atol=0)
+    assert_close(PF.rotate_half(x), rotate_half(x), rtol=0, atol=0)
+    cos, sin = PF.rope_tables(torch.arange(5), PF.rope_inv_freq(D, 10000.0))
+    half_cos, half_sin = PF.angle_tables(torch.arange(5), PF.rope_inv_freq(D, 10000.0))
+    assert_close(PF.apply_rotary(x, cos, sin), PF.apply_rotary_halves(x, half_cos, half_sin), rtol=0, atol=0)
 
 
 def test_scores_depend_only_on_relative_position():
@@ -82,8 +82,8 @@ def test_table_grows_on_demand_and_is_shared():
     far = torch.tensor([5, 100, 2000])
     got, _ = pe1.rotate(q, q, far)
     assert pe1.tables._entries[key][1][0].shape[0] >= 2001
-    c, s = F.angle_tables(far, pe1.inv_freq)
-    assert_close(got, F.apply_rotary_halves(q, c, s))
+    c, s = PF.angle_tables(far, pe1.inv_freq)
+    assert_close(got, PF.apply_rotary_halves(q, c, s))
 
 
 def test_bf16_autocast_returns_input_dtype_with_fp32_math():

@@ -9,7 +9,7 @@ import torch
 from torch.testing import assert_close
 
 import fope.pos
-from fope.pos import functional as F
+from fope.pos import functional as PF
 
 D, H = 64, 2
 
@@ -17,7 +17,7 @@ D, H = 64, 2
 @pytest.mark.parametrize("L,theta", [(512, 10000.0), (128, 10000.0), (2048, 1e5)])
 def test_whole_cycles_frequencies_complete_integer_cycles(L, theta):
     pe = fope.pos.build("rope", head_dim=D, n_heads=H, train_len=L, theta=theta, whole_cycles=True)
-    base = F.rope_inv_freq(D, theta).double()
+    base = PF.rope_inv_freq(D, theta).double()
     cycles = pe.inv_freq.double() * L / (2 * math.pi)
     assert_close(cycles, cycles.round(), atol=1e-4, rtol=0)  # whole cycles (fp32 frequencies)
     assert (cycles.round() >= 1).all()
@@ -52,8 +52,8 @@ def test_whole_cycles_tables_do_not_collide_with_plain_rope():
     before, _ = plain.rotate(q, q, pos)
     whole = fope.pos.build("rope", head_dim=D, n_heads=H, train_len=L, whole_cycles=True)
     rotated, _ = whole.rotate(q, q, pos)
-    cos, sin = F.angle_tables(pos, whole.inv_freq)
-    assert_close(rotated, F.apply_rotary_halves(q, cos, sin))
+    cos, sin = PF.angle_tables(pos, whole.inv_freq)
+    assert_close(rotated, PF.apply_rotary_halves(q, cos, sin))
     assert not torch.allclose(rotated, before)
     after, _ = plain.rotate(q, q, pos)
     assert_close(after, before, atol=0, rtol=0)

@@ -54,7 +54,7 @@ def in_child(fn: Callable[[], object], *, crash_at: int | None = None, events: P
             set_fs_hook(hook)
             fn()
             code = 0
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             traceback.print_exc()
             code = 1
         finally:

@@ -30,7 +30,7 @@ def finished(shards, tmp_path_factory):
 
 def _stopped_copy(finished, tmp_path: Path) -> Path:
     """A run stopped at step 2 (checkpoint at 2), ready to resume."""
-    _, yaml_path, cfg = finished
+    _, _, cfg = finished
     out = tmp_path / "run"
     train(cfg, out, stop_at=2)
     return out
@@ -74,7 +74,7 @@ def test_truncated_checkpoint_file_without_checksums_is_named(name, what, finish
 
 
 def test_run_files_outside_the_checkpoint_are_rebuilt(finished, tmp_path):
-    ref, _, cfg = finished
+    ref, _, _ = finished
     out = _stopped_copy(finished, tmp_path)
     (out / "config.yaml").write_text("")  # emptied by a crash in older versions: the checkpoint's copy is used
     assert main(["train", "--resume", str(out)]) == 0

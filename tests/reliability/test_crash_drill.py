@@ -52,7 +52,7 @@ def test_kill_at_every_file_system_step_of_a_run(shards, reference, tmp_path):
     assert sum("checkpoint.tmp" in e for e in events) > 20  # the two saves are covered step by step
     for n in range(1, len(events) + 1):
         out = tmp_path / f"kill{n}"
-        assert in_child(lambda: train(cfg, out), crash_at=n) == KILLED, f"step {n} ({events[n - 1]})"
+        assert in_child(lambda out=out: train(cfg, out), crash_at=n) == KILLED, f"step {n} ({events[n - 1]})"
         _recover(cfg, out)
         try:
             assert_same_run(out, reference)
@@ -77,7 +77,7 @@ def test_kill_while_a_resume_cuts_the_metrics_back(shards, reference, tmp_path):
     for n in range(1, first_append + 1):
         out = tmp_path / f"kill{n}"
         shutil.copytree(template, out)
-        assert in_child(lambda: train(cfg, out, resume=True), crash_at=n) == KILLED
+        assert in_child(lambda out=out: train(cfg, out, resume=True), crash_at=n) == KILLED
         assert len((out / "metrics.jsonl").read_text().splitlines()) >= 2  # the history before the checkpoint
         _recover(cfg, out)
         assert_same_run(out, reference)

@@ -37,7 +37,7 @@ def test_eval_does_not_run_planted_code(tmp_path, capsys):
 def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypatch):
     import lm_eval
 
-    from fope.hf import lmeval
+    from fope.eval import lmeval
 
     seen = {}
 
@@ -59,9 +59,9 @@ def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypat
 def test_longbench_cli_flag(monkeypatch):
     from fope.cli import build_parser
 
-    args = build_parser("hf").parse_args(["hf", "longbench", "--model", "x"])
+    args = build_parser("eval").parse_args(["eval", "longbench", "--model", "x"])
     assert args.trust_remote_code is False
-    args = build_parser("hf").parse_args(["hf", "longbench", "--model", "x", "--trust-remote-code"])
+    args = build_parser("eval").parse_args(["eval", "longbench", "--model", "x", "--trust-remote-code"])
     assert args.trust_remote_code is True
 
 
@@ -70,7 +70,7 @@ def test_lm_eval_hf_model_does_not_run_planted_code(tmp_path):
     pytest.importorskip("lm_eval")
     from lm_eval.api.registry import get_model
 
-    from fope.hf.lmeval import model_args
+    from fope.eval.lmeval import model_args
 
     marker = tmp_path / "RAN"
     model = _planted(tmp_path / "m", marker)

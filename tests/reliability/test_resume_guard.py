@@ -44,7 +44,7 @@ def test_resume_refuses_changed_keys(stopped, capsys, extra, keys):
 
 
 def test_whitelisted_changes_resume(stopped, capsys):
-    out, cfg = stopped
+    out, _ = stopped
     assert main(["train", "--resume", str(out), "--max-steps", "5", "train.log_every=2", "train.eval_every=5",
                  "train.save_every=5"]) == 0
     summary = json.loads(capsys.readouterr().out)

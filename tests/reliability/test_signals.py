@@ -32,8 +32,9 @@ def _env() -> dict:
 def _start(tmp_path: Path, cfg, delay: float, *extra: str) -> tuple[subprocess.Popen, Path, Path]:
     cfg.to_yaml(tmp_path / "a.yaml")
     out, err = tmp_path / "run", tmp_path / "stderr.txt"
-    proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "a.yaml"), str(out), str(delay), str(ACCUM),
-                             *extra], stdout=subprocess.PIPE, stderr=open(err, "w"), env=_env(), text=True)
+    with open(err, "w") as stderr:  # the child writes through its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "a.yaml"), str(out), str(delay),
+                                 str(ACCUM), *extra], stdout=subprocess.PIPE, stderr=stderr, env=_env(), text=True)
     return proc, out, err
 
 
@@ -92,16 +93,17 @@ def test_ctrl_c_during_start_up_exits_130_without_traceback(shards, tmp_path):
     _cfg(shards).to_yaml(tmp_path / "a.yaml")
     for attempt in range(5):
         err, out = tmp_path / f"stderr{attempt}.txt", tmp_path / f"run{attempt}"
-        proc = subprocess.Popen([sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out",
-                                 str(out)], stdout=subprocess.PIPE, stderr=open(err, "w"), env=_env(), text=True,
-                                preexec_fn=_default_sigint)
+        with open(err, "w") as stderr:  # the child writes through its own copy of the descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out",
+                                     str(out)], stdout=subprocess.PIPE, stderr=stderr, env=_env(), text=True,
+                                    preexec_fn=_default_sigint)
         end = time.monotonic() + 120
         maps = Path(f"/proc/{proc.pid}/maps")
         while "libtorch" not in (maps.read_text() if maps.exists() else ""):  # importing torch: start-up
             assert proc.poll() is None and time.monotonic() < end, err.read_text()
             time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=60)
+        proc.communicate(timeout=60)
         text = err.read_text()
         if proc.returncode == 0:  # only the training loop takes SIGINT without dying
             continue  # a loaded machine let start-up finish before the signal arrived: retry

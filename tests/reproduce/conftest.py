@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from fope.reproduce import get_preset
-from fope.reproduce.runconfig import EvalRequest
+from fope.reproduce.experiments import EvalRequest
 
 #: synthetic ppl(n)/ppl(L) - 1 per L beyond L, per position encoding (FoPE flat, RoPE blows up)
 GROWTH = {"rope": 1.0, "fope": 0.01, "alibi": 0.0, "nope": 0.6, "kerple": 0.3, "fire": 0.4}
@@ -28,7 +29,7 @@ class FakeBackend:
         self.evaluated: list[tuple[str, str]] = []  # (run dir, kind)
         self.configs: dict[str, tuple] = dict(FakeBackend.shared_configs)
 
-    shared_configs: dict[str, tuple] = {}  # run dir -> (pe, L, seed), across instances (a rerun evaluates old runs)
+    shared_configs: ClassVar[dict[str, tuple]] = {}  # run dir -> (pe, L, seed), across instances (a rerun evaluates old runs)
 
     def train(self, cfg, run_dir: Path, *, resume: bool) -> dict:
         if self.kill_after is not None and len(self.trained) >= self.kill_after:
@@ -54,18 +55,19 @@ class FakeBackend:
         pe, L, seed = self.configs[str(run_dir)]
         g = GROWTH[pe]
         lengths = request.settings["lengths"]
-        if request.kind.startswith("ppl"):
+        if request.kind.startswith("ppl"):  # fope.eval's result schema (fope.eval.results.ppl_result)
             base = 20.0 + seed + (5.0 if request.kind != "ppl" else 0.0)
             # beyond L: growth g per L; below L: a shorter context costs 10 % per halving (not flat below L, so a
             # ratio taken against any length but L is caught)
-            return {"by_length": {str(n): base * (1 + g * max(n / L - 1, 0)) * (1 + 0.1 * max(L / n - 1, 0))
-                                  for n in lengths}}
+            return {"kind": "ppl", "by_length": {str(n): base * (1 + g * max(n / L - 1, 0))
+                                                 * (1 + 0.1 * max(L / n - 1, 0)) for n in lengths}}
         acc = {str(n): (0.5 if n <= L else max(0.5 - g, 0.0)) for n in lengths}
         # two trial records per length: a needle far from the question (found only within L), one right before it
         trials = [{"length": n, "depth": d, "correct": n <= L or d > 0.5, "needle_distance": int((1 - d) * n)}
                   for n in lengths for d in (0.05, 0.95)]
-        return {"by_length": acc, "likelihood_top1": {k: min(v + 0.1, 1.0) for k, v in acc.items()},
-                "likelihood_mrr": {k: min(v + 0.3, 1.0) for k, v in acc.items()}, "trials": trials}
+        return {"kind": "passkey", "by_length": acc, "trials": trials,  # fope.eval.results.passkey_result's layout
+                "likelihood": {"top1": {"by_length": {k: min(v + 0.1, 1.0) for k, v in acc.items()}},
+                               "mrr": {"by_length": {k: min(v + 0.3, 1.0) for k, v in acc.items()}}}}
 
 
 def small_preset():

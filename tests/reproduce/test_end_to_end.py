@@ -41,6 +41,11 @@ def test_micro_grid_end_to_end(tmp_path, capsys):
     assert "Where the loss beyond L comes from" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().count("| holds |") + (out / "report.md").read_text().count(
         "does not hold") > 0
+    from fope.eval.results import validate  # every evaluation record has fope.eval's result schema
+
+    for record in out.glob("runs/*/*/eval/*.json"):
+        rec = validate(json.loads(record.read_text()), source=str(record))
+        assert rec["kind"] == record.stem.split("_")[0] and rec["request"] and rec["settings"]["model_kind"] == "fope"
     # resumable: a second call has nothing left to do
     assert fope_main(args) == 0
     assert "already done" in capsys.readouterr().out

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from fope.cli import main as fope_main
-from fope.reproduce import PRESETS, apply_grid_overrides, get_preset
+from fope.reproduce import GRID_PRESETS, apply_grid_overrides, get_preset
 from fope.reproduce.cli import build
 from fope.reproduce.runconfig import run_config
 
@@ -84,13 +84,13 @@ def test_ablation_arms_options(tmp_path):
     assert opts["ablations/no-cf/seed0"].pe_options == {"sigma": preset.sigma, "clip_floor": False}
     assert opts["ablations/no-fs-no-cf/seed0"].pe_options == {"sigma": 0.0, "clip_floor": False}
     base = run_config(grid, grid.run("main/fope/seed0"), tmp_path).model
-    assert opts["ablations/double-head-dim/seed0"].dim_head == 2 * base.dim_head
+    assert opts["ablations/double-head-dim/seed0"].resolved().head_dim == 2 * base.resolved().head_dim
     assert opts["ablations/double-heads/seed0"].n_heads == 2 * base.n_heads
-    assert opts["ablations/double-heads/seed0"].dim_head == base.dim_head
+    assert opts["ablations/double-heads/seed0"].resolved().head_dim == base.resolved().head_dim
     assert opts["ablations/double-layers/seed0"].n_layers == 2 * base.n_layers
     assert opts["ablations/D64/seed0"].pe_options["freq_dim"] == 64
     # D <= head_dim is the release's default grid: the same run as the main FoPE run
-    d_default = [c for c in grid.cells_of("ablations", "freq_dim") if int(c.arm) <= base.dim_head]
+    d_default = [c for c in grid.cells_of("ablations", "freq_dim") if int(c.arm) <= base.resolved().head_dim]
     assert d_default and all(c.runs == ("main/fope/seed0",) for c in d_default)
 
 
@@ -104,13 +104,13 @@ def test_grid_overrides():
         apply_grid_overrides(get_preset("cpu"), ["steps=many"])
     with pytest.raises(ValueError, match="unknown position encoding 'rop'"):
         dataclasses.replace(get_preset("cpu"), pes=("rop",))
-    with pytest.raises(ValueError, match="unknown reproduce preset 'cpu-qiuck'.*cpu-quick"):
+    with pytest.raises(ValueError, match=r"unknown reproduce preset 'cpu-qiuck'.*cpu-quick"):
         get_preset("cpu-qiuck")
 
 
 def test_paper_presets_build_and_print_torchrun_commands(capsys, tmp_path):
     for name in ("60M", "180M", "1.2B"):
-        preset = PRESETS[name]
+        preset = GRID_PRESETS[name]
         grid = build(preset)
         cfg = run_config(grid, grid.run("main/fope/seed0"), tmp_path)
         assert cfg.model.train_len == 512 and cfg.model.pe_options["sigma"] == preset.sigma

@@ -49,7 +49,7 @@ def test_table2_results_and_mechanism_section(tmp_path, Fake, tiny_preset):
 
 
 def test_far_attention_section_and_the_presets_that_leave_it_out():
-    from fope.reproduce.mechanism import far_section
+    from fope.analysis.far_tables import report_section as far_section
     from fope.reproduce.presets import get_preset
     from fope.reproduce.report import _left_out
 

@@ -7,8 +7,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fope.train import train  # noqa: E402
-from tests.train.helpers import tiny_experiment  # noqa: E402
+from fope.train import train
+from tests.train.helpers import tiny_experiment
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

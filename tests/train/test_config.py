@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from fope.train import ExperimentConfig, apply_overrides, load_preset
-from fope.train.config import DataConfig, TrainConfig, all_keys, coerce, field_docs
+from fope.train import ExperimentConfig, apply_overrides, load_config, load_preset
+from fope.train.config import DataConfig, TrainConfig, all_keys
+from fope.utils import coerce, field_docs
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 @pytest.fixture
 def cfg() -> ExperimentConfig:
@@ -50,7 +54,7 @@ def test_unknown_key_names_closest(cfg, key, suggestion):
 @pytest.mark.parametrize("override, match", [
     ("train.max_steps=1.5", "train.max_steps: cannot convert '1.5' to int"),
     ("train.compile=maybe", "train.compile: cannot convert 'maybe' to bool"),
-    ("train.lr", "not of the form key=value"),
+    ("train.lr", "not of the form KEY=VALUE"),
     ("train.lr=-1", "train.lr must be > 0"),
     ("train.precision=fp8", "train.precision must be one of"),
     ("train.loss_chunk=-1", "train.loss_chunk must be 0"),
@@ -78,16 +82,27 @@ def test_yaml_errors(tmp_path):
     bad.write_text("model: [unclosed\n")
     with pytest.raises(ValueError, match="not valid YAML"):
         ExperimentConfig.from_yaml(bad)
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"nope.yaml"):
         ExperimentConfig.from_yaml(tmp_path / "nope.yaml")
 
 
 def test_yaml_preset_key_is_a_base(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("preset: cpu-small\ntrain: {lr: 0.01}\nmodel: {pe: alibi, pe_options: {}}\n")
-    cfg = ExperimentConfig.from_yaml(path)
+    cfg = load_config(path)
     ref = apply_overrides(load_preset("cpu-small"), ["train.lr=0.01", "model.pe=alibi", "model.pe_options={}"])
     assert cfg == ref
+    assert load_config({"preset": "cpu-small", "train": {"lr": 0.01}}) == apply_overrides(load_preset("cpu-small"),
+                                                                                         ["train.lr=0.01"])
+    with pytest.raises(ValueError, match=r"p.yaml: 'preset: cpu-small' starts from a named preset.*load_config"):
+        ExperimentConfig.from_yaml(path)  # the schema alone does not know the presets
+    path.write_text("preset: cpu-small\ntrian: {lr: 0.01}\n")
+    with pytest.raises(ValueError, match=r"p.yaml: unknown config key 'trian' \(did you mean 'train'\?\)"):
+        load_config(path)
+    path.write_text("preset: cpu-smal\n")
+    with pytest.raises(ValueError, match=r"p.yaml: unknown preset 'cpu-smal'"):
+        load_config(path)
+    assert load_config(CONFIGS / "cpu-tiny.yaml") == ExperimentConfig.from_yaml(CONFIGS / "cpu-tiny.yaml")
 
 
 def test_coerce_optional_and_lists():

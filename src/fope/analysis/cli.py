@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> N
     edges = res["edges"]
     print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
           f"{res['cycle_pairs']} cycle pairs, {seconds:.0f} s)")
-    print(f"{'variant':<28} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in zip(edges, edges[1:])))
+    print(f"{'variant':<28} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in pairwise(edges)))
     for v, r in res["variants"].items():
         print(f"{v:<28} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
     print("attention weight on keys >= L away (mean over heads), by layer and position bucket:")
@@ -213,10 +214,9 @@ def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> N
 
 
 def run_far(args) -> int:
-    from fope.eval.adapters import load_model
-    from fope.eval.perplexity import tokens_from_corpus
+    from fope.eval.loader import load_model
 
-    from .far import far_attention_report, far_passkey
+    from .far import far_attention_of, far_passkey
 
     parts = [f.strip() for f in args.passkey_factors.split(",") if f.strip()]
     if not parts or not all(f.isdigit() and int(f) >= 1 for f in parts):
@@ -229,17 +229,14 @@ def run_far(args) -> int:
     variants = [v for v in args.variants.split(",") if v] if args.variants else None
     for name in args.model:
         t0 = time.time()
-        adapter = load_model(name, device=args.device)
-        model = adapter.model
-        L = args.train_len or int(model.config.train_len)
-        n = args.factor * L
         if args.passkey_only:
-            res = {"train_len": L}
+            adapter = load_model(name, device=args.device)
+            res = {"train_len": args.train_len or int(adapter.model.config.train_len)}
         else:
-            stream = tokens_from_corpus(args.corpus, adapter.tokenizer, split="val", max_tokens=args.tokens + 1)
-            res = far_attention_report(model, stream[: args.tokens], train_len=L, length=n, variants=variants)
-            res["corpus"] = args.corpus
-            _print_far(name, model, res, L, n, time.time() - t0)
+            adapter, _, res = far_attention_of(name, tokens=args.tokens, corpus=args.corpus, factor=args.factor,
+                                               train_len=args.train_len, variants=variants, device=args.device)
+            _print_far(name, adapter.model, res, res["train_len"], res["length"], time.time() - t0)
+        model, L = adapter.model, res["train_len"]
         res.update(model=name, pe=model.config.pe)
         if args.passkey_trials:
             res["passkey"] = pk = far_passkey(adapter, [f * L for f in factors], train_len=L,
@@ -255,7 +252,7 @@ def run_far(args) -> int:
 
 
 def run_induction(args) -> int:
-    from fope.eval.adapters import load_model
+    from fope.eval.loader import load_model
 
     from .induction import digit_token_ids, induction_report
 

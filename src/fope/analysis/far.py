@@ -20,8 +20,10 @@ at unseen distances do the harm. The split between the pairs is FoPE's own clip 
     rep = far_attention_report(model, tokens, train_len=256, length=4096)
     rep["variants"]["window"]["ppl"], rep["variants"]["full"]["buckets"]
 
-:func:`far_passkey` runs the zero-shot passkey test under the same variants: which far scores keep a model from
-retrieving a key beyond L, and whether it can retrieve at distances it never saw (the needle-depth counts).
+:func:`far_attention_of` runs the report on a saved model over the first tokens of a corpus' validation split (what
+`fope analyze far`, the grid's Mechanism section and scripts/far_attention.py do); :func:`far_passkey` runs the
+zero-shot passkey test under the same variants: which far scores keep a model from retrieving a key beyond L, and
+whether it can retrieve at distances it never saw (the needle-depth counts). Its Markdown tables are far_tables.py's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -213,17 +217,35 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
         nll = total / n_chunks  # (length-1,): the loss of predicting position p = 1..length-1
         per_pos = torch.cat([torch.full((1,), float("nan"), dtype=torch.float64), nll])  # index = position
         buckets = []
-        for a, b in zip(edges, edges[1:]):
+        for a, b in pairwise(edges):
             seg = per_pos[max(a, 1): b]
             buckets.append(round(math.exp(float(seg.mean())), 3))
         mass = []  # query q = p - 1 predicts position p: the bucket [a, b) holds the queries a-1 .. b-2
         for i in sorted(far_mass):
             per_head = far_mass[i] / n_chunks  # (H, length-1)
-            mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in zip(edges, edges[1:])]
+            mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in pairwise(edges)]
                          for h in per_head])
         out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets,
                                     "far_mass": mass}
     return out
+
+
+def far_attention_of(model: str | Path, *, tokens: int, corpus: str = "books", length: int | None = None,
+                     factor: int = 16, train_len: int | None = None, variants: Sequence[str] | None = None,
+                     device: str = "cpu") -> tuple[Any, Any, dict]:
+    """:func:`far_attention_report` of a saved model (a fope model or run directory, read by fope.eval's loader) on
+    the first ``tokens`` tokens of ``corpus``'s validation split (the grid's perplexity evaluation reads the same),
+    at ``length`` (default ``factor`` x L), L = ``train_len`` or the model's. Returns (the adapter, those tokens, the
+    report with its ``corpus``)."""
+    from fope.eval.loader import load_model
+    from fope.eval.perplexity import tokens_from_corpus
+
+    adapter = load_model(model, device=device)
+    L = train_len or int(adapter.model.config.train_len)
+    stream = tokens_from_corpus(corpus, adapter.tokenizer, split="val", max_tokens=tokens + 1)[:tokens]
+    report = far_attention_report(adapter.model, stream, train_len=L, length=length or factor * L, variants=variants)
+    report["corpus"] = corpus
+    return adapter, stream, report
 
 
 def far_passkey(adapter: Any, lengths: Sequence[int], *, train_len: int, trials: int, seed: int = 0,
@@ -231,7 +253,7 @@ def far_passkey(adapter: Any, lengths: Sequence[int], *, train_len: int, trials:
     """The zero-shot passkey test (greedy generation and likelihood top-1) under each far-attention variant.
 
     Args:
-        adapter: a fope model adapter (``fope.eval.adapters.load_model``) with its tokenizer.
+        adapter: a fope model adapter (``fope.eval.loader.load_model``) with its tokenizer.
         lengths: prompt lengths in tokens (> L for the variants to differ).
         train_len: L, the distance from which scores count as "far".
         trials: trials per length, needles at uniform depths (the seed fixes keys and depths, so every variant

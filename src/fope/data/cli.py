@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from fope.utils import atomic_write
+
 TRAINED_SIDECAR = "tokenizer.train.json"
 EVAL_LENGTHS = (512, 1024, 2048, 4096, 8192)
 TOKENIZER_CHARS = 500_000_000
@@ -118,7 +120,7 @@ def resolve_tokenizer(spec: str, corpus, out: Path, *, min_frequency: int = 2,
     log(f"tokenizer: trained byte-level BPE, vocab {tok.vocab_size} ({time.perf_counter() - t0:.1f} s)")
     out.mkdir(parents=True, exist_ok=True)
     tok.save(tok_file)
-    side.write_text(json.dumps({**want, "sha256": tok.fingerprint()}, indent=1))
+    atomic_write(side, json.dumps({**want, "sha256": tok.fingerprint()}, indent=1))
     return tok
 
 

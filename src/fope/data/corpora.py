@@ -26,7 +26,6 @@ and its text for records of table files. The rule never changes with the set of 
 from __future__ import annotations
 
 import abc
-import csv
 import hashlib
 import json
 import os
@@ -80,6 +79,12 @@ class Corpus(abc.ABC):
     @abc.abstractmethod
     def fingerprint(self) -> str:
         """A string that changes whenever the documents could change (used by shard caching)."""
+
+    def named_docs(self, split: str) -> Iterator[tuple[str, str]]:
+        """(key, text) pairs of ``split``, in the order of ``docs``. The key names the document: here
+        ``"<corpus name>#<i>"``, its place in the split; the embedded corpora name it ``part/title``."""
+        for i, text in enumerate(self.docs(split)):
+            yield f"{self.name}#{i}", text
 
     def documents(self, split: str) -> Iterator[str]:
         """Alias of ``docs``."""
@@ -492,10 +497,3 @@ def get_corpus(name_or_path: str | os.PathLike, *, cache: str | os.PathLike | No
         return _path_corpus(path, val_fraction=0.05 if val_fraction is None else val_fraction,
                             max_docs=max_docs, dtype=dtype)
     raise FileNotFoundError(f"unknown corpus {key!r}: not one of {list(CORPUS_NAMES)} and no such file or folder")
-
-
-def sotu_metadata(cache: str | os.PathLike | None = None) -> dict[str, dict]:
-    """Per-speech metadata of the ``sotu`` part (year, president, ...), keyed by file id."""
-    path = _fetch.corpora_dir(cache) / "sotu" / "sotu" / "data" / "metadata.csv"
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row["fileid"]: row for row in csv.DictReader(f)}

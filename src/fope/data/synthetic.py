@@ -153,7 +153,7 @@ def retrieval_token_documents(tokenizer, sentences: Sequence[str], *, n_tokens: 
             specs.append(round((target - frame) / per_sentence))
         texts = [sample_retrieval_document(rng, sentences, n) for n in specs]
         encoded = tokenizer.encode_batch([t for t, _ in texts])
-        for (text, key), ids, n in zip(texts, encoded, specs):
+        for (text, _key), ids, n in zip(texts, encoded, specs):
             while len(ids) >= max_len:  # trim filler from the far end until it fits
                 n -= 1
                 text = _trim_one(text)

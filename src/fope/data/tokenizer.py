@@ -9,7 +9,6 @@ depends on which numbers were frequent in the training text. Special tokens: ``<
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -94,7 +93,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency: int
         vocab_size: final vocabulary size including the 256 byte tokens and 2 special tokens.
         min_frequency: minimum pair count for a merge.
     """
-    from tokenizers import Tokenizer as _Backend, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer as _Backend
+    from tokenizers import decoders, models, pre_tokenizers, trainers
 
     if vocab_size < 256 + len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size {vocab_size} is too small: a byte-level BPE needs at least "
@@ -155,14 +155,3 @@ def load_tokenizer(path_or_name: str | os.PathLike, *, eos_id: int | None = None
     except Exception as e:  # the hub client raises many types (offline, 404, auth)
         raise FileNotFoundError(f"cannot load tokenizer {name!r}: not a local file or folder, and the hub "
                                 f"lookup failed ({type(e).__name__}: {e})") from e
-
-
-def tokenizer_vocab(tokenizer: Tokenizer) -> dict[str, int]:
-    """The full vocabulary (with added tokens)."""
-    return tokenizer.backend.get_vocab(with_added_tokens=True)
-
-
-def describe(tokenizer: Tokenizer) -> dict:
-    return {"vocab_size": tokenizer.vocab_size, "eos_id": tokenizer.eos_id, "pad_id": tokenizer.pad_id,
-            "sha256": tokenizer.fingerprint(),
-            "model": json.loads(tokenizer.to_str()).get("model", {}).get("type")}

@@ -20,18 +20,15 @@ The evaluations (`perplexity.py`, `passkey.py`) only talk to an `LMAdapter`:
         and each candidate extends a branch of its cache
     describe() -> dict   (what goes into a result file's "settings")
 
-`load_model(path_or_name)` detects a fope model directory (config.json with "format": "fope"), a fope
-training run directory (run/model/config.json) or a Hugging Face model (directory or hub name).
+Models are loaded (and wrapped in the right adapter) by `fope.eval.loader.load_model`.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import json
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -355,114 +352,3 @@ def as_adapter(model: Any) -> LMAdapter:
     raise TypeError(
         f"cannot evaluate a {type(model).__name__}: expected an LMAdapter, a fope CausalLM or a transformers model"
     )
-
-
-def _fope_config(path: Path) -> dict | None:
-    """The parsed config.json of a fope model directory, or None when `path` is not one."""
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        return None
-    data = json.loads(cfg.read_text())
-    return data if data.get("format") == "fope" else None
-
-
-def load_tokenizer_file(path: str | Path) -> Any:
-    """A tokenizer from a fope `tokenizer.json` (through `fope.data.load_tokenizer`)."""
-    from fope.data import load_tokenizer
-    from fope.utils import reading
-
-    with reading(path, "tokenizer", "re-export the model with its tokenizer, or pass --tokenizer"):
-        return load_tokenizer(str(path))
-
-
-def load_model(
-    path_or_name: str | Path,
-    *,
-    device: str = "cpu",
-    dtype: str | None = None,
-    trust_remote_code: bool = False,
-    rope_scaling: str | dict | None = None,
-) -> FopeAdapter | HFAdapter:
-    """Load a fope model directory, a fope run directory, or a Hugging Face model (directory, hub name, or
-    ``smollm2``: the offline SmolLM2-135M-Instruct of fope.hf.smollm).
-
-    Args:
-        path_or_name: a directory, or a hub name such as `HuggingFaceTB/SmolLM2-135M` (needs network).
-        device: torch device string.
-        dtype: Hugging Face models only: "float32" (default), "bfloat16" or "float16".
-        trust_remote_code: passed to `transformers` (not needed for fope.hf's `FopeForCausalLM` directories,
-            which load with fope's own registered classes).
-        rope_scaling: Hugging Face models only: "yarn:2", "linear:2", "dynamic:2", "ntk:2" or an HF
-            rope_parameters dict, set on the config before loading (fope.hf.convert.parse_rope_scaling).
-
-    Returns:
-        an adapter whose `.tokenizer` is the tokenizer stored with the model, or None when there is none.
-    """
-    path = Path(path_or_name)
-    if path.is_dir():
-        model_dir = path if _fope_config(path) is not None else path / "model"
-        if _fope_config(model_dir) is not None:
-            from fope.model import load
-
-            tok_file = model_dir / "tokenizer.json"
-            tok = load_tokenizer_file(tok_file) if tok_file.is_file() else None
-            if dtype is not None:
-                raise ValueError(f"dtype={dtype!r} applies to Hugging Face models only (fope models evaluate in fp32)")
-            if rope_scaling is not None:
-                raise ValueError(f"rope_scaling={rope_scaling!r} applies to Hugging Face models; for {path} set the "
-                                 "scaling in its config, or export it (fope hf export) first")
-            return FopeAdapter(load(str(path), device=device), name=str(path), tokenizer=tok)
-        if not (path / "config.json").is_file() and not (path / "model" / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{path} holds no config.json: not a fope model/run directory nor a Hugging Face model"
-            )
-    elif path.exists() or _looks_local(str(path_or_name)):
-        raise FileNotFoundError(f"model directory {path} does not exist")
-    from fope.hf.io import register_auto_classes
-
-    register_auto_classes()  # FoPE HF dirs ("fope_llama") load with fope's own classes: no trust_remote_code
-    from fope.hf.io import resolve
-
-    try:
-        return _load_hf(str(resolve(path_or_name)), device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                        rope_scaling=rope_scaling)
-    except ValueError as e:
-        if "trust_remote_code" not in str(e) or trust_remote_code:
-            raise
-        raise ValueError(f"model {str(path_or_name)!r} ships its own Python code (auto_map in config.json), which "
-                         "runs only with --trust-remote-code: read that code first, then opt in") from e
-    except OSError as e:  # offline, unknown repo, connection refused: one line, not the hub client's traceback
-        if path.is_dir():
-            raise
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise FileNotFoundError(f"model {str(path_or_name)!r} is not a local directory, and loading it from the "
-                                f"Hugging Face Hub failed ({first})") from e
-
-
-def _looks_local(name: str) -> bool:
-    """A path rather than a hub name: starts with . / ~, has more than one '/', or its first part exists here."""
-    parts = name.split("/")
-    return name.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
-
-
-def _load_hf(name: str, *, device: str, dtype: str | None, trust_remote_code: bool,
-             rope_scaling: str | dict | None = None) -> HFAdapter:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from fope.hf.convert import hf_rope_scaling, parse_rope_scaling
-
-    dtypes = {None: torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype not in dtypes:
-        raise ValueError(f"unknown dtype {dtype!r}; choose from float32, bfloat16, float16")
-    config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
-    scaling = parse_rope_scaling(rope_scaling)
-    if scaling is not None:
-        hf_rope_scaling(config, scaling, native_ntk=getattr(config, "model_type", None) == "fope_llama")
-    model = AutoModelForCausalLM.from_pretrained(name, config=config, dtype=dtypes[dtype],
-                                                 trust_remote_code=trust_remote_code)
-    model.to(device)
-    try:
-        tok = HFTokenizer(AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code))
-    except (OSError, ValueError):  # a model directory saved without its tokenizer
-        tok = None
-    return HFAdapter(model, name=name, tokenizer=tok)

@@ -1,9 +1,11 @@
-"""`fope eval ...`: perplexity against length, passkey retrieval, plots. Prints tables, saves JSON.
+"""`fope eval ...`: perplexity against length, passkey retrieval, plots, LongBench and the paper's downstream tables.
+Prints tables, saves JSON.
 
 fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8192 --json ppl.json
 fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
 fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
 fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
+fope eval longbench --model DIR [--tasks gov_report,trec,...] [--limit N] [--data-dir DIR] [--out lb.json]
 fope eval downstream --model DIR [--tables 4,5,6] [--limit 200] [--data-dir local/] [--json report.json]
 """
 
@@ -33,7 +35,7 @@ def parse_lengths(text: str) -> list[int]:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
-        help="evaluate length generalisation (perplexity, passkey, plots)",
+        help="evaluate models: perplexity, passkey, plots, LongBench, downstream tables",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -75,6 +77,23 @@ def register(subparsers) -> None:
     pl.add_argument("--labels", default=None, help="comma-separated legend labels, one per result file")
     pl.add_argument("--title", default=None)
     pl.set_defaults(func=run_plot)
+    lb = sub.add_parser("longbench", help="LongBench-E (lm-eval's tasks and metrics) with length buckets")
+    lb.add_argument("--model", required=True, help="HF directory or hub name")
+    lb.add_argument("--trust-remote-code", action="store_true",
+                    help="allow the model directory's own Python code (auto_map) to run; off by default "
+                         "(FoPE directories do not need it)")
+    lb.add_argument("--tasks", default=None, help="comma list: gov_report,multi_news,trec,triviaqa,samsum (default)")
+    lb.add_argument("--limit", type=float, default=None, help="samples per task (int) or fraction")
+    lb.add_argument("--include-path", default=None, help="extra lm-eval task YAML folder")
+    lb.add_argument("--data-dir", default=None,
+                    help="local LongBench data: a folder of the HF dataset's JSONL files (trec_e.jsonl, ...), offline")
+    lb.add_argument("--batch-size", type=int, default=1)
+    lb.add_argument("--device", default="cpu")
+    lb.add_argument("--max-length", type=int, default=None, help="truncate prompts to this many tokens")
+    lb.add_argument("--chat-template", action="store_true", help="apply the tokenizer's chat template")
+    lb.add_argument("--out", default=None, help="write the JSON summary here")
+    lb.set_defaults(func=run_longbench)
+
     ds = sub.add_parser("downstream", help="the paper's Tables 4-6 through lm-eval, paper numbers beside ours")
     ds.add_argument("--model", required=True, help="HF model dir, hub name, smollm2, or a native fope model/run dir")
     ds.add_argument("--tables", default="4,5,6", help="comma list of 4 (accuracy), 5 (gold-answer NLL), 6 (MMLU)")
@@ -105,7 +124,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args):
-    from fope.eval.adapters import load_model
+    from fope.eval.loader import load_model
 
     model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
                        rope_scaling=args.rope_scaling)
@@ -119,7 +138,7 @@ def _load(args):
 
 def run_ppl(args) -> int:
     from fope.eval.perplexity import load_eval_tokens, perplexity_report
-    from fope.eval.results import base_settings, make_result, save_result
+    from fope.eval.results import ppl_result, save_result
 
     model, tok = _load(args)
     budget = args.max_tokens if args.max_chunks is None else args.max_chunks * max(args.lengths)
@@ -135,9 +154,9 @@ def run_ppl(args) -> int:
         stride=args.stride,
         progress=not args.no_progress,
     )
-    settings = base_settings(
+    result = ppl_result(
         model.describe(),
-        args.lengths,
+        report,
         data=str(args.data),
         split=args.split,
         tokenizer=args.tokenizer,
@@ -146,10 +165,7 @@ def run_ppl(args) -> int:
         max_tokens=args.max_tokens,
         max_chunks=args.max_chunks,
         batch_size=args.batch_size,
-        stream_tokens=int(len(tokens)),
-    )
-    result = make_result(
-        "ppl", settings, {L: r.ppl for L, r in report.items()}, details={L: r.to_dict() for L, r in report.items()}
+        stream_tokens=len(tokens),
     )
     print(f"{'length':>8} {'ppl':>12} {'mean CE':>9} {'tokens':>10} {'windows':>8}")
     for L, r in report.items():
@@ -161,7 +177,7 @@ def run_ppl(args) -> int:
 
 def run_passkey(args) -> int:
     from fope.eval.passkey import distance_counts, passkey_eval
-    from fope.eval.results import base_settings, make_result, save_result
+    from fope.eval.results import passkey_result, save_result
 
     model, tok = _load(args)
     if tok is None:
@@ -183,8 +199,9 @@ def run_passkey(args) -> int:
         max_new_tokens=args.max_new_tokens,
         progress=not args.no_progress,
     )
-    settings = base_settings(
+    result = passkey_result(
         model.describe(),
+        res,
         args.lengths,
         tokenizer=args.tokenizer,
         trials=args.trials,
@@ -194,8 +211,6 @@ def run_passkey(args) -> int:
         n_distractors=args.distractors,
         max_new_tokens=args.max_new_tokens,
     )
-    extra = {k: v for k, v in res.items() if k != "by_length"}
-    result = make_result("passkey", settings, res["by_length"], **extra)
     lik = res["likelihood"]
     split = distance_counts(res["trials"], int(train_len)) if train_len and res["generate"] else None
     if split is not None:
@@ -233,10 +248,28 @@ def run_plot(args) -> int:
     return 0
 
 
+def run_longbench(args) -> int:
+    import json
+
+    from fope.eval import lmeval
+    from fope.utils import atomic_json
+
+    tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
+    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    results = lmeval.run(args.model, tasks, limit=limit, include_path=args.include_path, batch_size=args.batch_size,
+                         device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template,
+                         trust_remote_code=args.trust_remote_code, data_dir=args.data_dir)
+    summary = lmeval.summary(results)
+    print(json.dumps(summary["by_bucket"], indent=1))
+    if args.out:
+        atomic_json(args.out, summary, indent=1)
+    return 0
+
+
 def run_downstream(args) -> int:
     import json
 
-    from fope.hf import downstream
+    from fope.eval import downstream
     from fope.utils import atomic_write
 
     tables = [int(t) for t in args.tables.split(",") if t.strip()]

@@ -1,4 +1,6 @@
-"""Result files of `fope eval`: one JSON object per evaluation.
+"""Results of an evaluation: one JSON object per evaluation, the one schema of `fope eval ppl/passkey --json` and of
+the grid's evaluation records (OUT/runs/<run>/eval/*.json of fope.reproduce, which adds its ``request`` and
+``wall_s``). `ppl_result` and `passkey_result` build them.
 
 Schema (keys of mappings indexed by length or depth are strings, as JSON requires):
 
@@ -28,24 +30,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from fope.utils import atomic_json
+from fope.utils import atomic_json, git_info
 
 SCHEMA_VERSION = 1
 KINDS = ("ppl", "passkey")
-
-
-def git_commit() -> str | None:
-    """The commit of the fope source tree, or None outside a git checkout (or without git)."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def base_settings(model_info: dict, lengths: list[int], **options: Any) -> dict:
@@ -60,9 +51,23 @@ def base_settings(model_info: dict, lengths: list[int], **options: Any) -> dict:
         "lengths": list(lengths),
         **options,
         "fope_version": fope.__version__,
-        "git_commit": git_commit(),
+        "git_commit": git_info()["commit"],
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def ppl_result(model_info: dict, report: dict[int, Any], **options: Any) -> dict:
+    """The "ppl" result of `fope.eval.perplexity.perplexity_report`'s ``{length: LengthResult}``; ``model_info`` is
+    the adapter's ``describe()``, ``options`` the evaluation's settings."""
+    settings = base_settings(model_info, list(report), **options)
+    return make_result("ppl", settings, {n: r.ppl for n, r in report.items()},
+                       details={n: r.to_dict() for n, r in report.items()})
+
+
+def passkey_result(model_info: dict, res: dict, lengths: list[int], **options: Any) -> dict:
+    """The "passkey" result of `fope.eval.passkey.passkey_eval`'s dict ``res`` (every key of it kept)."""
+    settings = base_settings(model_info, lengths, **options)
+    return make_result("passkey", settings, res["by_length"], **{k: v for k, v in res.items() if k != "by_length"})
 
 
 def make_result(kind: str, settings: dict, by_length: dict, **extra: Any) -> dict:

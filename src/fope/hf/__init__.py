@@ -1,5 +1,7 @@
-"""Hugging Face integration: a remote-code Llama-family model with fope position encodings, conversion of
-pretrained RoPE checkpoints, export of native fope models, chat fine-tuning and LongBench via lm-eval.
+"""The Hugging Face format and fine-tuning: a remote-code Llama-family model with fope position encodings,
+conversion of pretrained RoPE checkpoints, export of native fope models, save/load, chat fine-tuning.
+(Evaluating HF models, LongBench and the downstream tables included, is fope.eval's; the experiments on them,
+context extension and conversion recovery, are fope.reproduce's.)
 
     >>> import fope.hf
     >>> model = fope.hf.convert(hf_llama, pe="fope", sigma=0.3)    # FopeForCausalLM, every weight kept
@@ -20,4 +22,4 @@ from .export import export
 from .finetune import finetune
 from .io import load, load_tokenizer, save
 
-__all__ = ["convert", "CONVERT_PRESERVING", "ROPE_REDUCTION", "export", "save", "load", "load_tokenizer", "finetune"]
+__all__ = ["CONVERT_PRESERVING", "ROPE_REDUCTION", "convert", "export", "finetune", "load", "load_tokenizer", "save"]

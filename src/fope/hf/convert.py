@@ -31,13 +31,13 @@ from typing import Any
 
 import torch
 
-from fope.pos.functional import KINDS, hf_option_defaults
+from fope.pos.options import KINDS, hf_option_defaults
 from fope.utils import did_you_mean, json_object
 
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
 SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
 
-#: PE options the remote model understands, per kind (fope.pos.functional.hf_option_defaults: the one definition
+#: PE options the remote model understands, per kind (fope.pos.options.hf_option_defaults: the one definition
 #: the remote model and fope.pos read; theta and scaling go to rope_parameters)
 REMOTE_OPTIONS: dict[str, tuple[str, ...]] = {kind: tuple(hf_option_defaults(kind)) for kind in KINDS}
 
@@ -60,7 +60,7 @@ CONVERT_PRESERVING = {"out_dim": "full", "pad": "zero"}
 #:                 x1.03 at 8192 (sigma 0.3 costs x1.10 there: at the full context the noise dominates)
 #:   noise-only    out_dim full, pad zero, no clip floor: RoPE + the Fourier noise (a fine-tune can move it to FoPE)
 #:   rope-exact    ROPE_REDUCTION: the source's logits exactly (a FoPE module that starts as RoPE)
-PRESETS: dict[str, dict[str, Any]] = {
+CONVERT_PRESETS: dict[str, dict[str, Any]] = {
     "release": {},
     "preserving": dict(CONVERT_PRESERVING),
     "keep-context": {**CONVERT_PRESERVING, "floor_cycles": 1 / 16, "sigma": 0.15},
@@ -76,14 +76,14 @@ def floor_length(context: int, floor_cycles: float) -> int:
     ``floor_cycles=1`` is the paper's floor (N' = context: clip what never completed one period)."""
     if isinstance(floor_cycles, bool) or not isinstance(floor_cycles, (int, float)) or not 0 < floor_cycles <= 1:
         raise ValueError(f"floor_cycles must be a number in (0, 1], got {floor_cycles!r}")
-    return int(round(context / floor_cycles))
+    return round(context / floor_cycles)
 
 
 def preset_options(name: str) -> dict[str, Any]:
-    """A copy of ``PRESETS[name]``; ValueError naming the preset and the choices."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown conversion preset {name!r}; choose one of {list(PRESETS)}")
-    return dict(PRESETS[name])
+    """A copy of ``CONVERT_PRESETS[name]``; ValueError naming the preset and the choices."""
+    if name not in CONVERT_PRESETS:
+        raise ValueError(f"unknown conversion preset {name!r}; choose one of {list(CONVERT_PRESETS)}")
+    return dict(CONVERT_PRESETS[name])
 
 
 def source_context_length(config: Any) -> int:
@@ -287,6 +287,17 @@ def copy_generation_config(src: Any, dst: Any) -> None:
 
 
 __all__ = [
-    "convert", "fope_config_from_hf", "load_weights", "source_context_length", "ROPE_REDUCTION", "CONVERT_PRESERVING",
-    "SUPPORTED", "PRESETS", "floor_length", "preset_options", "parse_rope_scaling", "scaled_rope_parameters", "hf_rope_scaling",
+    "CONVERT_PRESERVING",
+    "CONVERT_PRESETS",
+    "ROPE_REDUCTION",
+    "SUPPORTED",
+    "convert",
+    "floor_length",
+    "fope_config_from_hf",
+    "hf_rope_scaling",
+    "load_weights",
+    "parse_rope_scaling",
+    "preset_options",
+    "scaled_rope_parameters",
+    "source_context_length",
 ]

@@ -42,7 +42,7 @@ def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> d
 
 def hf_config_from_native(cfg: Any):
     """A `FopeConfig` describing the native ``ModelConfig`` ``cfg``."""
-    from fope.pos.functional import HF_ELSEWHERE
+    from fope.pos.options import HF_ELSEWHERE
 
     from .remote.configuration_fope import FopeConfig
 
@@ -123,6 +123,18 @@ def native_to_hf(model: Any):
     return hf_model.eval()
 
 
+def hf_dir(model: str | Path, export_to: str | Path) -> str | Path:
+    """An HF directory or hub name for any model: a native fope model or run directory is exported to ``export_to``
+    first (`export`), anything else is `fope.hf.io.resolve`'s answer; whatever HF code (lm-eval, transformers) can
+    load."""
+    from fope.model import find_model_dir
+
+    from .io import resolve
+
+    native = find_model_dir(model)
+    return export(native, export_to) if native is not None else resolve(model)
+
+
 def export(native: str | Path | Any, out_dir: str | Path) -> Path:
     """Write the native model (a directory, run directory or ``CausalLM``) as an HF directory at ``out_dir``;
     the native ``tokenizer.json``, if present, is saved as a ``PreTrainedTokenizerFast``."""
@@ -173,4 +185,5 @@ def native_tokenizer(model_dir: Path) -> Any:
     return None
 
 
-__all__ = ["export", "native_to_hf", "native_state_to_hf", "hf_config_from_native", "rope_parameters_from_native"]
+__all__ = ["export", "hf_config_from_native", "hf_dir", "native_state_to_hf", "native_to_hf",
+           "rope_parameters_from_native"]

@@ -18,32 +18,37 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 
+from fope.utils import atomic_write, doc_field
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Hyper-parameters (keyword-only CLI flags of the same names)."""
+    """Hyper-parameters of a fine-tuning run (`fope hf finetune` has a flag of the same name for each, help = doc)."""
 
-    seq_len: int = 4096
-    batch_size: int = 1
-    grad_accum: int = 1
-    lr: float = 3e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    epochs: int = 1
-    max_steps: int | None = None
-    max_examples: int | None = None
-    loss_on: str = "assistant"
-    save_every: int = 100
-    seed: int = 0
+    seq_len: int = doc_field(4096, "tokens per training block (each block is seq_len + 1 packed tokens)")
+    batch_size: int = doc_field(1, "blocks per forward/backward")
+    grad_accum: int = doc_field(1, "forward/backward passes per optimizer step")
+    lr: float = doc_field(3e-4, "peak AdamW learning rate (betas 0.9/0.999)")
+    warmup_ratio: float = doc_field(0.1, "share of the steps spent warming the learning rate up from 0 (then cosine "
+                                         "to 0)")
+    weight_decay: float = doc_field(0.0, "AdamW decoupled weight decay")
+    grad_clip: float = doc_field(1.0, "clip the global gradient L2 norm to this value (0 = off)")
+    epochs: int = doc_field(1, "passes over the packed blocks")
+    max_steps: int | None = doc_field(None, "stop the schedule after this many optimizer steps (None: the epochs)")
+    max_examples: int | None = doc_field(None, "read only the first this many conversations (None: all)")
+    loss_on: str = doc_field("assistant", "which tokens carry loss: 'assistant' turns, or 'all' (plain text, e.g. a "
+                                          "tokenizer without chat template)")
+    save_every: int = doc_field(100, "write OUT/checkpoint and OUT/model every this many steps (and at the end)")
+    seed: int = doc_field(0, "seed of the data order and of the model's randomness")
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "batch_size", "grad_accum", "epochs", "save_every"):
@@ -294,11 +299,16 @@ def make_chat_data(out_path: str | Path, *, corpus: str = "wiki", n: int = 1000,
         if len(rows) >= 20 * n:
             break
     rng.shuffle(rows)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps({"messages": m}) + "\n" for m in rows[:n]))
-    return out
+    return atomic_write(out_path, "".join(json.dumps({"messages": m}) + "\n" for m in rows[:n]))
 
 
-__all__ = ["FinetuneConfig", "finetune", "read_conversations", "encode_conversation", "pack", "ChatBlocks",
-           "HFForTraining", "make_chat_data"]
+__all__ = [
+    "ChatBlocks",
+    "FinetuneConfig",
+    "HFForTraining",
+    "encode_conversation",
+    "finetune",
+    "make_chat_data",
+    "pack",
+    "read_conversations",
+]

@@ -1,8 +1,8 @@
 """Save and load Hugging Face model directories of `FopeForCausalLM` (and plain HF causal LMs).
 
 A saved directory holds config.json (with ``auto_map``), model.safetensors, generation_config.json, the tokenizer
-files when given, and the remote code (``configuration_fope.py``, ``modeling_fope.py`` and fope.pos's ``functional.py``
-and ``scaling.py`` that the model imports), so that
+files when given, and the remote code (``configuration_fope.py``, ``modeling_fope.py`` and fope.pos's ``functional.py``,
+``scaling.py`` and ``options.py`` that the model imports), so that
 
     AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)
 
@@ -20,7 +20,7 @@ _POS_DIR = Path(__file__).parents[1] / "pos"
 #: remote-code file -> its source: configuration + model, and fope.pos's pure math modules (only math + torch) that
 #: the model imports relatively
 REMOTE_SOURCES = {name: Path(__file__).parent / "remote" / name for name in ("configuration_fope.py", "modeling_fope.py")}
-REMOTE_SOURCES.update({name: _POS_DIR / name for name in ("functional.py", "scaling.py")})
+REMOTE_SOURCES.update({name: _POS_DIR / name for name in ("functional.py", "scaling.py", "options.py")})
 REMOTE_FILES = tuple(REMOTE_SOURCES)
 AUTO_MAP = {
     "AutoConfig": "configuration_fope.FopeConfig",
@@ -52,58 +52,61 @@ def is_fope_dir(path: str | Path) -> bool:
     return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == MODEL_TYPE
 
 
+def looks_local(name: str) -> bool:
+    """A path rather than a hub name: empty, starts with ``.`` ``/`` ``~``, has more than one ``/``, or its first part
+    is a folder here (``runs/tiny`` when ``runs/`` exists)."""
+    parts = name.split("/")
+    return (not name or name.startswith((".", "/", "~")) or len(parts) > 2
+            or (len(parts) == 2 and Path(parts[0]).is_dir()))
+
+
 def resolve(name: str | Path) -> str | Path:
-    """Where a model name lives: ``smollm2`` -> its dequantized cache directory (built on first use), an existing
-    directory -> that Path (a fine-tuning run directory -> its ``model/``), anything else -> the string, for the
-    Hub (or its local cache). A name that looks like a path but does not exist raises FileNotFoundError."""
+    """Where a Hugging Face model lives (the one path-or-hub-name rule): ``smollm2`` -> its dequantized cache
+    directory (built on first use), an existing directory -> that Path (a fine-tuning run directory -> its
+    ``model/``), anything else -> the string, for the Hub (or its local cache). FileNotFoundError for a directory
+    without config.json and for a name that `looks_local` but does not exist."""
     from .smollm import ensure_smollm2_dir, is_smollm2_name
 
     if is_smollm2_name(str(name)):
         return ensure_smollm2_dir()
-    path = Path(name)
+    path, text = Path(name), str(name)
     if path.is_dir():
         if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
             path = path / "model"  # a fine-tuning run directory (fope.hf.finetune): its published model
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+            raise FileNotFoundError(f"{path} holds no config.json: neither a fope model or run directory nor a "
+                                    "Hugging Face model directory")
         return path
-    text = str(name)
-    if path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or not text:
-        raise FileNotFoundError(f"model {text!r} is neither a model directory nor a hub name (org/name)")
+    if path.exists():
+        raise FileNotFoundError(f"model {text!r} is a file, not a model directory")
+    if looks_local(text):
+        raise FileNotFoundError(f"model directory {text!r} does not exist (and it is no hub name org/name)")
     return text
 
 
-def hf_dir(model: str | Path, export_to: str | Path) -> str | Path:
-    """`resolve`'s answer, except that a native fope model or run directory is first exported (`fope.hf.export`)
-    to ``export_to``: whatever HF code (lm-eval, transformers) can load."""
-    path = Path(model)
-    for candidate in (path / "config.json", path / "model" / "config.json"):
-        if candidate.is_file() and json.loads(candidate.read_text()).get("format") == "fope":
-            from .export import export
-
-            return export(candidate.parent, export_to)
-    return resolve(model)
-
-
-def load(path: str | Path, *, device: str = "cpu", dtype: Any = None, rope_scaling: Any = None) -> Any:
+def load(path: str | Path, *, device: str = "cpu", dtype: Any = None, rope_scaling: Any = None,
+         trust_remote_code: bool = False) -> Any:
     """Load a model (eval mode): a FopeForCausalLM directory with fope's own classes (no remote code executed), any
     other causal LM directory or hub name with ``AutoModelForCausalLM``, and the name ``smollm2`` (fope.hf.smollm).
 
     ``rope_scaling`` ("yarn:2", "linear:4", or an HF dict; see `fope.hf.convert.parse_rope_scaling`) replaces the
     model's frequency scaling before the weights load (theta kept; yarn/dynamic get the model's context as
-    ``original_max_position_embeddings``), so HF's own YaRN / PI / dynamic NTK need no hand-edited config."""
+    ``original_max_position_embeddings``), so HF's own YaRN / PI / dynamic NTK need no hand-edited config.
+    ``trust_remote_code`` lets transformers run the Python code a (non-FoPE) model directory ships (off by default).
+    Models in every format, native ones included: `fope.eval.loader.load_model`."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from .convert import hf_rope_scaling, parse_rope_scaling
 
     source = resolve(path)
-    kwargs = {} if dtype is None else {"dtype": dtype}
+    kwargs: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
     if isinstance(source, Path) and is_fope_dir(source):
         from .remote.modeling_fope import FopeConfig, FopeForCausalLM
 
         cls, config = FopeForCausalLM, FopeConfig.from_pretrained(source)
     else:
-        cls, config = AutoModelForCausalLM, AutoConfig.from_pretrained(source)
+        kwargs["trust_remote_code"] = trust_remote_code
+        cls, config = AutoModelForCausalLM, AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     scaling = parse_rope_scaling(rope_scaling)
     if scaling is not None:
         hf_rope_scaling(config, scaling, native_ntk=cls is not AutoModelForCausalLM)
@@ -116,7 +119,7 @@ def register_auto_classes() -> None:
 
     Afterwards ``AutoModelForCausalLM.from_pretrained(fope_dir)`` loads FoPE directories *without*
     ``trust_remote_code`` (transformers prefers the registered local classes; the directory's copy of the remote
-    code is not executed). Used by `fope.eval.adapters.load_model`.
+    code is not executed). Used by lm-eval's runs (fope.eval.lmeval, fope.eval.downstream).
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
@@ -128,12 +131,13 @@ def register_auto_classes() -> None:
     AutoModelForCausalLM.register(FopeConfig, FopeForCausalLM, exist_ok=True)
 
 
-def load_tokenizer(path: str | Path) -> Any:
+def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False) -> Any:
     """The HF tokenizer saved with a model directory (or SmolLM2's, for the name ``smollm2``; or a hub name).
 
     For FopeForCausalLM directories the config is read with fope's own class, so no remote code is asked for.
     (A plain ``AutoTokenizer.from_pretrained(fope_dir)`` always reads config.json first in transformers 5 and so
-    asks to trust the remote code; ``PreTrainedTokenizerFast.from_pretrained(fope_dir)`` does not.)"""
+    asks to trust the remote code; ``PreTrainedTokenizerFast.from_pretrained(fope_dir)`` does not.)
+    ``trust_remote_code``: let another model directory's own tokenizer code run (off by default)."""
     from transformers import AutoTokenizer
 
     from .smollm import is_smollm2_name, load_smollm2_tokenizer
@@ -145,7 +149,8 @@ def load_tokenizer(path: str | Path) -> Any:
         from .remote.configuration_fope import FopeConfig
 
         return AutoTokenizer.from_pretrained(source, config=FopeConfig.from_pretrained(source))
-    return AutoTokenizer.from_pretrained(source)
+    return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
 
 
-__all__ = ["save", "load", "resolve", "hf_dir", "load_tokenizer", "is_fope_dir", "register_auto_classes", "AUTO_MAP", "REMOTE_FILES"]
+__all__ = ["AUTO_MAP", "REMOTE_FILES", "is_fope_dir", "load", "load_tokenizer", "looks_local", "register_auto_classes",
+           "resolve", "save"]

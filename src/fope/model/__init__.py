@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .config import PAPER_FOPE_SIGMA, PRESETS, ModelConfig, get_preset
-from .io import load, read_config, save
-from .lm import CausalLM, KVCache
+from .cache import KVCache
+from .config import MODEL_PRESETS, PAPER_FOPE_SIGMA, ModelConfig, get_preset
+from .io import find_model_dir, load, read_config, read_state_dict, save
+from .lm import CausalLM
 
 
 def build(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | None = None,
@@ -22,7 +23,7 @@ def build(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | Non
     """Build a freshly initialised `CausalLM`.
 
     Args:
-        preset_or_config: a name in PRESETS, a ModelConfig, or a dict of ModelConfig fields.
+        preset_or_config: a name in MODEL_PRESETS, a ModelConfig, or a dict of ModelConfig fields.
         pe: position-encoding kind (shortcut for the `pe` override).
         **overrides: ModelConfig fields to change (`pe_options` included; it replaces the whole dict).
     With a paper preset (`60M`, `180M`, `1.2B`) and pe="fope", the paper's sigma for that size is used
@@ -53,15 +54,17 @@ def resolve_config(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: 
 
 
 __all__ = [
+    "MODEL_PRESETS",
     "PAPER_FOPE_SIGMA",
-    "PRESETS",
     "CausalLM",
     "KVCache",
     "ModelConfig",
     "build",
+    "find_model_dir",
     "get_preset",
     "load",
     "read_config",
+    "read_state_dict",
     "resolve_config",
     "save",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +29,7 @@ from torch import nn
 
 from fope.pos import PositionEncoding
 
-if TYPE_CHECKING:
-    from .lm import KVCache
+from .cache import KVCache
 
 #: Upper bound on B * Hq * rows * Tk for one block of explicitly-masked attention (about 64 MiB in fp32).
 MAX_BLOCK_ELEMS = 2**24
@@ -103,7 +101,7 @@ class Attention(nn.Module):
                 return self._attend_flex(q, k, v)
             try:
                 return self._attend_flex(q, k, v)
-            except Exception as e:  # noqa: BLE001 - an unsupported flex case must not stop training: fall back
+            except Exception as e:
                 _flex_failed(e)
         k_pos = torch.arange(Tk, device=q.device)
         rows = self.block_rows(B, Tk)

@@ -25,10 +25,11 @@ class ModelConfig:
         d_model: residual width.
         n_layers: number of transformer blocks.
         n_heads: query heads.
-        n_kv_heads: key/value heads for grouped-query attention (None: same as n_heads).
+        n_kv_heads: key/value heads for grouped-query attention (None: same as n_heads; see `resolved`).
         head_dim: per-head width (None: d_model // n_heads, which must then divide evenly).
         mlp_ratio: OLMo sizing of the SwiGLU MLP: ff_proj maps d -> mlp_ratio*d, split into two halves.
-        mlp_hidden: explicit width of each SwiGLU half (HF `intermediate_size`); overrides mlp_ratio.
+        mlp_hidden: explicit width of each SwiGLU half (HF `intermediate_size`); overrides mlp_ratio
+            (None: mlp_ratio * d_model // 2).
         norm_eps: RMSNorm epsilon.
         init_std: std of the truncated-normal init of every linear and embedding weight.
         init_cutoff: truncation of that init, in units of init_std (weights lie in ±cutoff·std).
@@ -60,20 +61,11 @@ class ModelConfig:
         self.validate()
 
     # -- derived sizes -------------------------------------------------------------------------
-    @property
-    def kv_heads(self) -> int:
-        """Resolved number of key/value heads."""
-        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
-
-    @property
-    def dim_head(self) -> int:
-        """Resolved per-head width."""
-        return self.d_model // self.n_heads if self.head_dim is None else self.head_dim
-
-    @property
-    def hidden(self) -> int:
-        """Resolved width of each SwiGLU half (OLMo: mlp_ratio * d_model / 2)."""
-        return self.mlp_ratio * self.d_model // 2 if self.mlp_hidden is None else self.mlp_hidden
+    def _derived(self) -> tuple[int, int, int]:
+        """(n_kv_heads, head_dim, mlp_hidden) with None filled in (see `resolved`)."""
+        return (self.n_heads if self.n_kv_heads is None else self.n_kv_heads,
+                self.d_model // self.n_heads if self.head_dim is None else self.head_dim,
+                self.mlp_ratio * self.d_model // 2 if self.mlp_hidden is None else self.mlp_hidden)
 
     def num_params(self, *, embeddings: int = 2) -> int:
         """Trainable parameters of the model this config builds, counted analytically.
@@ -81,9 +73,9 @@ class ModelConfig:
         embeddings=2 counts the input embedding and the untied LM head; embeddings=1 gives the paper's
         convention (non-embedding parameters + one vocab x d matrix, docs/paper.md §4.1).
         """
-        C, Hq, Hk, D = self.d_model, self.n_heads, self.kv_heads, self.dim_head
+        (Hk, D, hidden), C, Hq = self._derived(), self.d_model, self.n_heads
         attn = C * (Hq + 2 * Hk) * D + Hq * D * C
-        mlp = 3 * C * self.hidden
+        mlp = 3 * C * hidden
         return embeddings * self.vocab_size * C + self.n_layers * (attn + mlp + 2 * C) + C
 
     # -- validation ----------------------------------------------------------------------------
@@ -102,10 +94,11 @@ class ModelConfig:
         if self.head_dim is None and self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads} "
                              "(set head_dim explicitly or change one of them)")
-        if self.n_heads % self.kv_heads:
+        kv_heads, head_dim, _ = self._derived()
+        if self.n_heads % kv_heads:
             raise ValueError(f"n_heads={self.n_heads} is not divisible by n_kv_heads={self.n_kv_heads}")
-        if self.dim_head % 2:
-            raise ValueError(f"head_dim={self.dim_head} must be even (rotary encodings rotate pairs)")
+        if head_dim % 2:
+            raise ValueError(f"head_dim={head_dim} must be even (rotary encodings rotate pairs)")
         for name in ("norm_eps", "init_std", "init_cutoff"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -140,9 +133,12 @@ class ModelConfig:
         return cls(**copy.deepcopy(dict(data)))
 
     def resolved(self) -> ModelConfig:
-        """A copy with n_kv_heads, head_dim and mlp_hidden filled in (what is saved with a model)."""
-        return dataclasses.replace(self, n_kv_heads=self.kv_heads, head_dim=self.dim_head,
-                                   mlp_hidden=self.hidden, pe_options=copy.deepcopy(dict(self.pe_options)))
+        """A copy with n_kv_heads, head_dim and mlp_hidden filled in (None -> n_heads, d_model // n_heads,
+        mlp_ratio * d_model // 2): the sizes of the model this config builds, and what a model directory saves.
+        ``cfg.resolved().head_dim`` is the head width whether or not the config sets it."""
+        kv_heads, head_dim, mlp_hidden = self._derived()
+        return dataclasses.replace(self, n_kv_heads=kv_heads, head_dim=head_dim, mlp_hidden=mlp_hidden,
+                                   pe_options=copy.deepcopy(dict(self.pe_options)))
 
     def replace(self, **overrides: Any) -> ModelConfig:
         """A validated copy with some fields changed (unknown names raise, naming the closest field)."""
@@ -158,7 +154,7 @@ class ModelConfig:
 # Named sizes. The paper's models use the GPT-NeoX vocabulary (50280 padded to 50304) and FoPE sigma
 # 0.3 / 0.4 / 0.6 (Table 3); sigma is a pe_option, so pass it when choosing pe="fope" (the 60M default
 # of fope.pos is used otherwise).
-PRESETS: dict[str, ModelConfig] = {
+MODEL_PRESETS: dict[str, ModelConfig] = {
     # ours: CPU scale (parameter counts in docs/model.md, measured by tests/model/test_config.py)
     "cpu-tiny": ModelConfig(vocab_size=4096, d_model=96, n_layers=2, n_heads=3, train_len=256),
     "cpu-small": ModelConfig(vocab_size=8192, d_model=192, n_layers=4, n_heads=3, train_len=512),
@@ -175,6 +171,6 @@ PAPER_FOPE_SIGMA: dict[str, float] = {"60M": 0.3, "180M": 0.4, "1.2B": 0.6}
 
 def get_preset(name: str) -> ModelConfig:
     """A fresh copy of a named preset (ValueError naming the closest name if unknown)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}{did_you_mean(name, PRESETS)}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name].replace()
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown model preset {name!r}{did_you_mean(name, MODEL_PRESETS)}; choose one of {sorted(MODEL_PRESETS)}")
+    return MODEL_PRESETS[name].replace()

@@ -2,6 +2,7 @@
 
     >>> fope.model.save(model, "runs/x/model", tokenizer=tok)
     >>> model = fope.model.load("runs/x")          # a training run directory works too (loads runs/x/model)
+    >>> fope.model.find_model_dir("runs/x")        # runs/x/model; None for anything that is not a fope model
 """
 
 from __future__ import annotations
@@ -60,13 +61,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: tor
         FileNotFoundError if no model directory is found; ValueError on a foreign format or on
         missing/unexpected weights (listing them).
     """
-    from safetensors.torch import load_file
-
     directory = resolve_dir(path)
     cfg = read_config(directory)
     model = CausalLM(cfg)
-    with reading(directory / WEIGHTS, "safetensors weights file", "re-export or re-train the model"):
-        state = load_file(str(directory / WEIGHTS))
+    state = read_state_dict(directory)
     _check_keys(model, state, directory)
     model.load_state_dict(state, strict=True)
     model.to(device)
@@ -81,13 +79,37 @@ def cast_except_pos(model: CausalLM, dtype: torch.dtype) -> CausalLM:
     for module in model.modules():
         if id(module) in skip:
             continue
-        for name, p in module.named_parameters(recurse=False):
+        for p in module.parameters(recurse=False):
             if p.is_floating_point():
                 p.data = p.data.to(dtype)
         for name, b in module.named_buffers(recurse=False):
             if b.is_floating_point():
                 module._buffers[name] = b.to(dtype)
     return model
+
+
+def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The weights stored in a model directory (or a training run directory holding ``model/``) as a state dict on
+    ``device`` (safetensors; never unpickles); a corrupt file raises a FileProblem naming it."""
+    from safetensors.torch import load_file
+
+    file = resolve_dir(path) / WEIGHTS
+    with reading(file, "safetensors weights file", "re-export or re-train the model"):
+        return load_file(str(file), device=str(device))
+
+
+def find_model_dir(path: str | os.PathLike) -> Path | None:
+    """The fope model directory at ``path``: ``path`` itself or, for a training run directory, ``path/model``, when
+    its config.json says ``"format": "fope"``; None for anything else (a Hugging Face directory, a hub name, a
+    missing path). The one test of "is this a native model?" (fope.eval's loader, fope.hf.export, the grid)."""
+    for candidate in (Path(path), Path(path) / "model"):
+        config = candidate / CONFIG
+        if config.is_file():
+            with reading(config, "model config", "re-export or re-train the model"):
+                data = json.loads(config.read_text())
+            if isinstance(data, dict) and data.get("format") == FORMAT:
+                return candidate
+    return None
 
 
 def resolve_dir(path: str | os.PathLike) -> Path:

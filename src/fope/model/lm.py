@@ -1,4 +1,4 @@
-"""OLMo-style decoder-only causal LM (docs/paper.md §4.1) and its KV cache.
+"""OLMo-style decoder-only causal LM (docs/paper.md §4.1); its KV cache is cache.py's.
 
 Shapes:
     B batch, T new tokens, L tokens already in the cache, V vocabulary, C model width (d_model),
@@ -22,61 +22,8 @@ from torch import nn
 import fope.pos
 
 from .attention import Attention
+from .cache import KVCache
 from .config import ModelConfig
-
-
-class KVCache:
-    """Post-rotation keys and values of every layer, for incremental decoding.
-
-    `length` is the number of tokens already processed; a forward with a cache gives its T new tokens the
-    positions `length .. length+T-1`, appends their keys/values and then advances `length` by T.
-    Storage grows geometrically, so token-by-token decoding costs amortised O(1) copies per token.
-    """
-
-    def __init__(self, n_layers: int, *, capacity: int = 0):
-        self.n_layers = n_layers
-        self.capacity = capacity  # initial number of token slots, allocated on first use
-        self.length = 0
-        self._k: list[torch.Tensor | None] = [None] * n_layers  # (B, Hk, cap, D)
-        self._v: list[torch.Tensor | None] = [None] * n_layers
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, Hk, T, D) at slots [length, length+T) of `layer`; return all (B, Hk, length+T, D)."""
-        end = self.length + k.shape[2]
-        buf_k, buf_v = self._k[layer], self._v[layer]
-        if buf_k is None or buf_k.shape[2] < end or buf_k.shape[:2] != k.shape[:2]:
-            if buf_k is not None and buf_k.shape[:2] != k.shape[:2]:
-                raise ValueError(f"KV cache holds batch/heads {tuple(buf_k.shape[:2])}, got {tuple(k.shape[:2])}")
-            buf_k, buf_v = self._grow(buf_k, k, end), self._grow(buf_v, v, end)
-            self._k[layer], self._v[layer] = buf_k, buf_v
-        buf_k[:, :, self.length:end] = k
-        buf_v[:, :, self.length:end] = v
-        return buf_k[:, :, :end], buf_v[:, :, :end]
-
-    def _grow(self, old: torch.Tensor | None, new: torch.Tensor, needed: int) -> torch.Tensor:
-        cap = max(needed, self.capacity, 2 * (0 if old is None else old.shape[2]))
-        B, H, _, D = new.shape
-        buf = new.new_empty(B, H, cap, D)
-        if old is not None:
-            buf[:, :, : self.length] = old[:, :, : self.length]
-        return buf
-
-    def advance(self, n: int) -> None:
-        """Mark n more tokens as processed (called by the model after all layers stored them)."""
-        self.length += n
-
-    def crop(self, length: int) -> None:
-        """Forget every token after the first `length` (e.g. to score several continuations of one prefix)."""
-        if not 0 <= length <= self.length:
-            raise ValueError(f"cannot crop a cache of length {self.length} to {length}")
-        self.length = length
-
-    def reset(self) -> None:
-        """Empty the cache (keeps the allocated storage)."""
-        self.length = 0
-
-    def __repr__(self) -> str:
-        return f"KVCache(n_layers={self.n_layers}, length={self.length})"
 
 
 class SwiGLU(nn.Module):
@@ -98,12 +45,13 @@ class Block(nn.Module):
 
     def __init__(self, cfg: ModelConfig, *, layer_idx: int):
         super().__init__()
+        sizes = cfg.resolved()
         self.attn_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.attn = Attention(d_model=cfg.d_model, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads,
-                              head_dim=cfg.dim_head, pos=build_pos(cfg), layer_idx=layer_idx,
+        self.attn = Attention(d_model=cfg.d_model, n_heads=cfg.n_heads, n_kv_heads=sizes.n_kv_heads,
+                              head_dim=sizes.head_dim, pos=build_pos(cfg), layer_idx=layer_idx,
                               qk_norm=cfg.qk_norm, norm_eps=cfg.norm_eps)
         self.ff_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.mlp = SwiGLU(d_model=cfg.d_model, hidden=cfg.hidden)
+        self.mlp = SwiGLU(d_model=cfg.d_model, hidden=sizes.mlp_hidden)
 
     def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None,
                 end: int | None = None) -> torch.Tensor:
@@ -119,10 +67,10 @@ def build_pos(cfg: ModelConfig) -> fope.pos.PositionEncoding:
     FoPE then keeps one coefficient set per key/value head. Bias kinds produce per-query-head biases and
     never need it.
     """
-    extra = {}
-    if cfg.kv_heads != cfg.n_heads and fope.pos.get_class(cfg.pe).rotary:
-        extra["n_kv_heads"] = cfg.kv_heads
-    return fope.pos.build(cfg.pe, head_dim=cfg.dim_head, n_heads=cfg.n_heads, train_len=cfg.train_len,
+    sizes, extra = cfg.resolved(), {}
+    if sizes.n_kv_heads != cfg.n_heads and fope.pos.get_class(cfg.pe).rotary:
+        extra["n_kv_heads"] = sizes.n_kv_heads
+    return fope.pos.build(cfg.pe, head_dim=sizes.head_dim, n_heads=cfg.n_heads, train_len=cfg.train_len,
                           **extra, **cfg.pe_options)
 
 

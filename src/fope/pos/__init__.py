@@ -4,7 +4,8 @@
     >>> q, k = pe.rotate(q, k, positions)          # rotary kinds; identity otherwise
     >>> bias = pe.attn_bias(q_pos, k_pos)          # (H, Tq, Tk) for bias kinds; None otherwise
 
-Kinds and options: docs/position-encodings.md. Frequency scaling: fope.pos.scaling. Pure math: fope.pos.functional.
+Kinds and options: fope.pos.options (every field documented), docs/position-encodings.md. Frequency scaling:
+fope.pos.scaling. Pure math: fope.pos.functional.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import importlib
 
 from fope.utils import check_positive_int, did_you_mean
 
-from . import functional, scaling
+from . import functional, options, scaling
 from .base import PositionEncoding, TableCache
 
-#: the kinds (functional.OPTIONS, the one list) -> "module:Class": one module per kind, whose class is named like
+#: the kinds (options.OPTIONS, the one list) -> "module:Class": one module per kind, whose class is named like
 #: its options dataclass (fope.pos.fope:FoPE for FoPEOptions)
-REGISTRY: dict[str, str] = {kind: f"fope.pos.{kind}:{options.__name__.removesuffix('Options')}"
-                            for kind, options in functional.OPTIONS.items()}
-KINDS = functional.KINDS
+REGISTRY: dict[str, str] = {kind: f"fope.pos.{kind}:{cls.__name__.removesuffix('Options')}"
+                            for kind, cls in options.OPTIONS.items()}
+KINDS = options.KINDS
 
 
 def get_class(kind: str) -> type[PositionEncoding]:
@@ -39,4 +40,4 @@ def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = Non
     return get_class(kind)(head_dim=head_dim, n_heads=n_heads, train_len=train_len, **options)
 
 
-__all__ = ["PositionEncoding", "TableCache", "build", "get_class", "KINDS", "REGISTRY", "functional", "scaling"]
+__all__ = ["KINDS", "REGISTRY", "PositionEncoding", "TableCache", "build", "functional", "get_class", "options", "scaling"]

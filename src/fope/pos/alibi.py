@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from . import functional as F
+from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options
-from .functional import ALiBiOptions
+from .options import ALiBiOptions
 
 
 class ALiBi(PositionEncoding):
@@ -26,11 +26,11 @@ class ALiBi(PositionEncoding):
         opts = parse_options(ALiBiOptions, "alibi", options)
         check_heads("alibi", n_heads, opts.n_kv_heads)
         self.n_heads = n_heads
-        self.slopes = F.alibi_slopes(n_heads)  # plain attribute: never cast by .to(dtype)
+        self.slopes = PF.alibi_slopes(n_heads)  # plain attribute: never cast by .to(dtype)
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −m_h·|i − j|."""
-        return F.alibi_bias(self.slopes.to(q_positions.device), q_positions, k_positions)
+        return PF.alibi_bias(self.slopes.to(q_positions.device), q_positions, k_positions)
 
     def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """Elementwise −m_h·|i − j| (broadcasting integer tensors; flex_attention's score_mod)."""
@@ -40,7 +40,7 @@ class ALiBi(PositionEncoding):
         """model.to(device) moves the slopes too (a fused kernel cannot read them from another device); a dtype
         cast does not touch them (they stay the exact fp32 closed form)."""
         out = super()._apply(fn, recurse)
-        self.slopes = F.alibi_slopes(self.n_heads).to(fn(torch.zeros(())).device)
+        self.slopes = PF.alibi_slopes(self.n_heads).to(fn(torch.zeros(())).device)
         return out
 
     def extra_repr(self) -> str:

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import functional as F
 from fope.utils import check_positive_int
 
+from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
-from .functional import FIREOptions
+from .options import FIREOptions
 
 #: largest (rows, Tk, width) hidden tensor one attn_bias call builds (64 MiB in fp32)
 HIDDEN_ELEMS = 2**24
@@ -59,7 +59,7 @@ class FIRE(PositionEncoding):
         end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
         (psi,) = self.tables.get(("fire-psi", id(self), str(q_positions.device)), end, self._psi_table,
                                  (tensor_version(self.c), self.c.data_ptr()))
-        return psi[dist, 0] / (F.fire_psi(self.c, torch.maximum(q, self.threshold)) + self.eps)
+        return psi[dist, 0] / (PF.fire_psi(self.c, torch.maximum(q, self.threshold)) + self.eps)
 
     @property
     def threshold(self) -> torch.Tensor:
@@ -68,12 +68,12 @@ class FIRE(PositionEncoding):
 
     def _psi_table(self, n: int) -> tuple[torch.Tensor]:
         """(n, 1): ψ(d) = log(|c·d| + 1) for distances d = 0 .. n-1 (positions on axis -2, as TableCache grows)."""
-        return (F.fire_psi(self.c, torch.arange(n, device=self.c.device))[:, None],)
+        return (PF.fire_psi(self.c, torch.arange(n, device=self.c.device))[:, None],)
 
     def _normalized(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """ψ(|i − j|) / ψ(max(L, i)) for broadcasting integer tensors of query and key positions."""
         q = q_pos.to(torch.float32)
-        return F.fire_normalized(self.c, self.threshold, self.eps, q - k_pos.to(torch.float32), q)
+        return PF.fire_normalized(self.c, self.threshold, self.eps, q - k_pos.to(torch.float32), q)
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32.
@@ -109,7 +109,7 @@ class FIRE(PositionEncoding):
                               for i in range(0, q_positions.numel(), rows)], dim=1)
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             x = self.normalized_distance(q_positions, k_positions)
-            return F.fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
+            return PF.fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
 
     def _bias_by_distance(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """attn_bias for queries at positions <= L: f(ψ(d) / ψ(L)) for each distance d, gathered to (H, Tq, Tk)."""
@@ -117,8 +117,8 @@ class FIRE(PositionEncoding):
         d = torch.arange(int(dist.max()) + 1, device=q_positions.device)
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             # query position 0: max(0, L) = L, the normaliser of every row here
-            x = F.fire_normalized(self.c, self.threshold, self.eps, d, torch.zeros((), device=d.device))
-            table = F.fire_mlp(x[None, :], self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight,
+            x = PF.fire_normalized(self.c, self.threshold, self.eps, d, torch.zeros((), device=d.device))
+            table = PF.fire_mlp(x[None, :], self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight,
                                self.mlp_out.bias)[:, 0]  # (H, n distances)
         return table[:, dist]
 

@@ -15,22 +15,9 @@ Defaults reproduce the release (docs/paper.md §3.3; configs ``ce-fourier/*``):
 The reduction to RoPE: ``build("fope", ..., sigma=0.0, clip_floor=False, out_dim="full")`` equals
 ``build("rope", ...)`` exactly (also with the same ``scaling``); tested.
 
-Options (all keyword; see docs/position-encodings.md for the paper-vs-release ambiguities each one covers):
-    sigma        noise gain σ (default 0.3, the 60M setting; release used 0.3 / 0.4 / 0.6 for 60M / 180M / 1.2B)
-    theta        RoPE base (10000)
-    freq_dim     frequency-grid size ("D"); used only when > head_dim (release semantics; docs/paper.md §7.4)
-    clip_floor   zero and drop ω < 2π/train_len (True)
-    floor_ratio  the floor is 2π/train_len · floor_ratio (1.0; the release's ``rope_floor_freq_ratio``): 2 clips
-                 every frequency completing fewer than two cycles within train_len
-    out_dim      "cap" = min(D_in, head_dim//4) (release) | "full" = min(D_in, head_dim//2)
-    pad          "one" (release: sin = cos = 1) | "zero" (true zero frequency: cos = 1, sin = 0)
-    init         "eye_xavier_norm" (release) | "eye_xavier_uniform" | "eye" | "eye_norm" (N(0, σ) + eye) |
-                 "xavier_norm" | "xavier_uniform"
-    normalize    divide each coefficient column by its sum over the input axis (paper pseudo-code; False)
-    learnable    train the coefficients (False)
-    share_heads  one (D_in, D_out) pair of matrices for all heads (False)
-    n_kv_heads   GQA: coefficients per kv head; query head h uses kv head h // (n_heads // n_kv_heads) (HF repeat_kv)
-    scaling      HF rope_parameters dict, applied AFTER the clip to the kept frequencies (authors' x+yarn)
+Options: `fope.pos.options.FoPEOptions` (every field documented there; docs/position-encodings.md for the
+paper-vs-release ambiguities each one covers). Their checks and the sizes D_in, D_out are
+`fope.pos.options.check_fope_options` / `fope_sizes`, shared with the Hugging Face remote model.
 
 Tables: the mixed, padded cos/sin tables (H, L, D/2) of each layer live in the model's TableCache, keyed by the
 layer and device and versioned by the coefficient tensors (so ``load_state_dict`` or an optimizer step rebuilds
@@ -42,14 +29,14 @@ Every function here returns cos before sin, like RoPE.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import functional as F
+from . import functional as PF
 from .base import (
     PositionEncoding,
     check_heads,
@@ -59,33 +46,10 @@ from .base import (
     position_end,
     tensor_version,
 )
+from .functional import init_coefficients
+from .options import FoPEOptions, check_fope_options, fope_sizes
 from .rope import check_head_dim, check_theta
-from .functional import FOPE_INITS as INITS
-from .functional import FoPEOptions, init_coefficients
 from .scaling import parse_scaling
-
-
-def _check_options(opts: FoPEOptions, head_dim: int, train_len: int | None) -> None:
-    sigma = opts.sigma
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"fope: sigma must be a finite number >= 0, got {sigma!r}")
-    fd = opts.freq_dim
-    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0 or fd % 2:
-        raise ValueError(f"fope: freq_dim must be an even int >= 0, got {fd!r}")
-    if opts.out_dim not in ("cap", "full"):
-        raise ValueError(f"fope: out_dim must be 'cap' or 'full', got {opts.out_dim!r}")
-    if opts.pad not in ("one", "zero"):
-        raise ValueError(f"fope: pad must be 'one' or 'zero', got {opts.pad!r}")
-    if opts.init not in INITS:
-        raise ValueError(f"fope: unknown init {opts.init!r}; choose one of {list(INITS)}")
-    ratio = opts.floor_ratio
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
-        raise ValueError(f"fope: floor_ratio must be a finite number > 0, got {ratio!r}")
-    for name in ("clip_floor", "normalize", "learnable", "share_heads"):
-        if not isinstance(getattr(opts, name), bool):
-            raise ValueError(f"fope: {name} must be a bool, got {getattr(opts, name)!r}")
-    if opts.clip_floor and train_len is None:
-        raise ValueError("fope: clip_floor=True needs train_len (the floor is 2π/train_len); pass train_len=...")
 
 
 class FoPE(PositionEncoding):
@@ -105,27 +69,15 @@ class FoPE(PositionEncoding):
         super().__init__()
         opts = parse_options(FoPEOptions, "fope", options)
         check_head_dim("fope", head_dim)
-        _check_options(opts, head_dim, train_len)
+        check_fope_options({f.name: getattr(opts, f.name) for f in fields(opts)}, train_len=train_len)
         self.opts = opts
         self.head_dim, self.n_heads, self.train_len = head_dim, n_heads, train_len
         self.n_kv_heads = check_heads("fope", n_heads, opts.n_kv_heads)
         self.theta = check_theta("fope", opts.theta)
-        self.dim = opts.freq_dim if opts.freq_dim > head_dim else head_dim
         self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
-
-        grid = F.rope_inv_freq(self.dim, self.theta)
-        if opts.clip_floor:
-            self.kept = F.clip_floor_keep(grid, train_len, float(opts.floor_ratio))
-        else:
-            self.kept = torch.ones_like(grid, dtype=torch.bool)
-        self.d_in = int(self.kept.sum())
-        cap = head_dim // 4 if opts.out_dim == "cap" else head_dim // 2
-        self.d_out = min(self.d_in, cap)
-        if self.d_in == 0 or self.d_out == 0:
-            raise ValueError(
-                f"fope: no mixed frequency left (D_in={self.d_in}, D_out={self.d_out}) for head_dim={head_dim}, "
-                f"train_len={train_len}, out_dim={opts.out_dim!r}"
-            )
+        self.dim, self.kept, self.d_in, self.d_out = fope_sizes(
+            head_dim=head_dim, theta=self.theta, train_len=train_len, freq_dim=opts.freq_dim,
+            clip_floor=opts.clip_floor, floor_ratio=opts.floor_ratio, out_dim=opts.out_dim)
         self._inv_freq, self.attention_scaling = self._frequencies(None)
 
         heads = () if opts.share_heads else (self.n_kv_heads,)
@@ -147,7 +99,7 @@ class FoPE(PositionEncoding):
 
     def _frequencies(self, seq_len: int | None) -> tuple[torch.Tensor, float]:
         """Scale the whole grid (the transforms are defined on grid indices), then keep the clipped-in ones."""
-        grid = F.rope_inv_freq(self.dim, self.theta)
+        grid = PF.rope_inv_freq(self.dim, self.theta)
         scaled, attention_scaling = self.scaling(grid, theta=self.theta, dim=self.dim, seq_len=seq_len)
         return scaled[self.kept], attention_scaling
 
@@ -160,7 +112,7 @@ class FoPE(PositionEncoding):
     def mixed_tables(self, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float):
         """Mixed and padded cos, sin from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
         (H = 1 with share_heads), attention scaling included."""
-        return F.fope_tables(positions, inv_freq, cos_coef=self.cos_coef, sin_coef=self.sin_coef,
+        return PF.fope_tables(positions, inv_freq, cos_coef=self.cos_coef, sin_coef=self.sin_coef,
                              half=self.head_dim // 2, pad=self.opts.pad, normalize=self.opts.normalize, scale=scale)
 
     def half_tables(self, positions: torch.Tensor, device: torch.device | None = None, end: int | None = None):
@@ -198,7 +150,7 @@ class FoPE(PositionEncoding):
             raise ValueError(f"fope: k has {k.shape[1]} heads but the coefficients are for n_kv_heads={n_coef}")
         cos_t, sin_t = self.half_tables(positions, q.device, end)  # (…, H_c, T, D/2)
         with torch.autocast(device_type=q.device.type, enabled=False):
-            q_out, k_out = F.rotate_grouped(q, k, cos_t, sin_t)
+            q_out, k_out = PF.rotate_grouped(q, k, cos_t, sin_t)
         return q_out.to(q.dtype), k_out.to(k.dtype)
 
     def extra_repr(self) -> str:

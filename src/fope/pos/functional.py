@@ -1,9 +1,9 @@
-"""Pure math of the position encodings: frequencies, rotations, Fourier mixing, bias kernels, inits, and every
-kind's options with their defaults.
+"""Pure math of the position encodings: frequencies, rotations, Fourier mixing, bias kernels, inits.
 
 No state, no parameters: modules in fope.pos own buffers/parameters and call these functions; tests call them
-directly. Depends on ``math``, ``dataclasses`` and ``torch`` only: the Hugging Face remote model ships this file
-as a sibling (fope/hf/remote/functional.py) and imports it relatively, so the exported model runs the same code.
+directly. Depends on ``math`` and ``torch`` only: the Hugging Face remote model ships this file as a sibling
+(fope/hf/remote/functional.py) and imports it relatively, so the exported model runs the same code. Every kind's
+options live in the sibling ``options.py``.
 
 Shape legend:
     D   head dim (even), D/2 rotary pairs; pair j is (x[j], x[j + D/2]) ("rotate-half", GPT-NeoX layout)
@@ -15,94 +15,10 @@ Shape legend:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as TF
+import torch.nn.functional as F
 from torch import nn
-
-if TYPE_CHECKING:
-    from .scaling import Scaling
-
-# ---------------------------------------------------------------------------------------------------------
-# options: one frozen dataclass per kind (fope.pos.build's keyword options, their defaults)
-
-
-@dataclass(frozen=True)
-class NoPEOptions:
-    #: accepted (and validated) so every kind takes the model's GQA shape; unused
-    n_kv_heads: int | None = None
-
-
-@dataclass(frozen=True)
-class RoPEOptions:
-    #: base θ of the frequencies ω_i = θ^(−2i/D)
-    theta: float = 10000.0
-    #: HF rope_parameters dict (or a parsed fope.pos.scaling.Scaling); None = no scaling
-    scaling: Mapping[str, Any] | Scaling | None = None
-    #: key/value heads (GQA); RoPE is the same for every head, only validated
-    n_kv_heads: int | None = None
-    #: "RoPE-A" (paper Table 2): round every frequency up to whole cycles within train_len,
-    #: ω ← (2π/L)·⌈ωL/2π⌉ (needs train_len; not combinable with scaling)
-    whole_cycles: bool = False
-
-
-@dataclass(frozen=True)
-class FoPEOptions:
-    sigma: float = 0.3
-    theta: float = 10000.0
-    freq_dim: int = 0
-    clip_floor: bool = True
-    floor_ratio: float = 1.0
-    out_dim: str = "cap"
-    pad: str = "one"
-    init: str = "eye_xavier_norm"
-    normalize: bool = False
-    learnable: bool = False
-    share_heads: bool = False
-    n_kv_heads: int | None = None
-    scaling: Mapping[str, Any] | Scaling | None = None
-
-
-@dataclass(frozen=True)
-class ALiBiOptions:
-    #: accepted for a uniform model interface; the bias is per query head
-    n_kv_heads: int | None = None
-
-
-@dataclass(frozen=True)
-class KERPLEOptions:
-    init: str = "uniform"
-    n_kv_heads: int | None = None
-
-
-@dataclass(frozen=True)
-class FIREOptions:
-    mlp_width: int = 32
-    c_init: float = 0.1
-    #: initial threshold L_0 (None: train_len)
-    threshold: float | None = None
-    eps: float = 1e-6
-    n_kv_heads: int | None = None
-
-
-#: kind -> its options: the one list of position-encoding kinds (fope.pos.REGISTRY, the HF config's ``pe``, the
-#: training presets), in the order of the paper's main comparison
-OPTIONS: dict[str, type] = {"rope": RoPEOptions, "fope": FoPEOptions, "alibi": ALiBiOptions, "nope": NoPEOptions,
-                            "kerple": KERPLEOptions, "fire": FIREOptions}
-KINDS = tuple(OPTIONS)
-
-#: options an HF ``FopeConfig`` carries outside ``pe_options``: theta and scaling in ``rope_parameters``,
-#: n_kv_heads as ``num_key_value_heads``; learnable FoPE coefficients are saved as their values
-HF_ELSEWHERE = ("theta", "scaling", "n_kv_heads", "learnable")
-
-
-def hf_option_defaults(kind: str) -> dict[str, Any]:
-    """The ``pe_options`` keys of an HF ``FopeConfig`` for ``kind`` with their defaults (the native defaults)."""
-    return {f.name: f.default for f in fields(OPTIONS[kind]) if f.name not in HF_ELSEWHERE}
-
 
 # ---------------------------------------------------------------------------------------------------------
 # frequencies
@@ -351,7 +267,7 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     def geometric(n: int) -> list[float]:
         return [2.0 ** (-8.0 * h / n) for h in range(1, n + 1)]
 
-    closest = 2 ** int(math.floor(math.log2(n_heads)))
+    closest = 2 ** math.floor(math.log2(n_heads))
     slopes = geometric(closest)
     if closest != n_heads:
         slopes += geometric(2 * closest)[0::2][: n_heads - closest]
@@ -377,7 +293,7 @@ KERPLE_EPS = 0.01  # r = KERPLE_EPS + softplus(raw) (the authors clamp r at 0.01
 
 def kerple_positive(raw: torch.Tensor) -> torch.Tensor:
     """KERPLE's positive r1 or r2 from its raw parameter: 0.01 + softplus(raw), fp32."""
-    return KERPLE_EPS + TF.softplus(raw.float())
+    return KERPLE_EPS + F.softplus(raw.float())
 
 
 def kerple_init_raw(n_heads: int, init: str) -> tuple[torch.Tensor, torch.Tensor]:

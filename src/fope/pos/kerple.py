@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import functional as F
+from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
-from .functional import KERPLEOptions
+from .options import KERPLEOptions
 
 
 class KERPLE(PositionEncoding):
@@ -27,17 +27,17 @@ class KERPLE(PositionEncoding):
         super().__init__()
         opts = parse_options(KERPLEOptions, "kerple", options)
         check_heads("kerple", n_heads, opts.n_kv_heads)
-        raw_r1, raw_r2 = F.kerple_init_raw(n_heads, opts.init)
+        raw_r1, raw_r2 = PF.kerple_init_raw(n_heads, opts.init)
         self.raw_r1, self.raw_r2 = nn.Parameter(raw_r1), nn.Parameter(raw_r2)
         self.n_heads = n_heads
 
     @property
     def r1(self) -> torch.Tensor:
-        return F.kerple_positive(self.raw_r1)
+        return PF.kerple_positive(self.raw_r1)
 
     @property
     def r2(self) -> torch.Tensor:
-        return F.kerple_positive(self.raw_r2)
+        return PF.kerple_positive(self.raw_r2)
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
         """(Tq,), (Tk,) -> (Hq, Tq, Tk) fp32, −r1·log(1 + r2·|i − j|).
@@ -47,7 +47,7 @@ class KERPLE(PositionEncoding):
         """
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             if torch.is_grad_enabled() or torch.compiler.is_compiling():
-                return F.kerple_log_bias(self.r1, self.r2, q_positions, k_positions)
+                return PF.kerple_log_bias(self.r1, self.r2, q_positions, k_positions)
             dist = (q_positions[:, None] - k_positions[None, :]).abs()  # (Tq, Tk) long
             end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
             (table,) = self.tables.get(
@@ -58,7 +58,7 @@ class KERPLE(PositionEncoding):
     def _distance_table(self, n: int) -> tuple[torch.Tensor]:
         """(n, H) bias at distances 0 .. n-1 (positions on axis -2, as TableCache grows them)."""
         d = torch.arange(n, device=self.raw_r1.device)
-        return (F.kerple_log_bias(self.r1, self.r2, d, torch.zeros(1, dtype=d.dtype, device=d.device))[:, :, 0].T,)
+        return (PF.kerple_log_bias(self.r1, self.r2, d, torch.zeros(1, dtype=d.dtype, device=d.device))[:, :, 0].T,)
 
     def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """Elementwise −r1_h·log(1 + r2_h·|i − j|) (broadcasting integer tensors; flex_attention's score_mod)."""

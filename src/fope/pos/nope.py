@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import PositionEncoding, check_heads, parse_options
-from .functional import NoPEOptions
+from .options import NoPEOptions
 
 
 class NoPE(PositionEncoding):

@@ -19,9 +19,10 @@ from typing import Any
 
 import torch
 
-from . import functional as F
+from . import functional as PF
 from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, parse_options, position_end
-from .functional import RoPEOptions, whole_cycle_inv_freq
+from .functional import whole_cycle_inv_freq
+from .options import RoPEOptions
 from .scaling import Scaling, parse_scaling
 
 
@@ -55,7 +56,7 @@ class RoPE(PositionEncoding):
         self.n_kv_heads = check_heads("rope", n_heads, opts.n_kv_heads)
         self.theta = check_theta("rope", opts.theta)
         self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
-        self.base_inv_freq = F.rope_inv_freq(head_dim, self.theta)  # plain attribute: never cast by .to(dtype)
+        self.base_inv_freq = PF.rope_inv_freq(head_dim, self.theta)  # plain attribute: never cast by .to(dtype)
         self.whole_cycles = _check_whole_cycles(opts.whole_cycles, train_len, self.scaling)
         if self.whole_cycles:
             self.base_inv_freq = whole_cycle_inv_freq(self.base_inv_freq, train_len)
@@ -87,13 +88,13 @@ class RoPE(PositionEncoding):
         if torch.compiler.is_compiling() or self._dynamic(end):  # direct: traceable, or length-dependent
             inv_freq, scale = self._frequencies(end) if self._dynamic(end) else (self._inv_freq,
                                                                                  self.attention_scaling)
-            cos, sin = F.angle_tables(positions, inv_freq.to(device))
+            cos, sin = PF.angle_tables(positions, inv_freq.to(device))
             cos, sin = (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
         else:
             inv_freq, scale = self._inv_freq, self.attention_scaling
 
             def build(length: int) -> tuple[torch.Tensor, torch.Tensor]:
-                cos, sin = F.angle_tables(torch.arange(length, device=device), inv_freq.to(device))
+                cos, sin = PF.angle_tables(torch.arange(length, device=device), inv_freq.to(device))
                 return (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
 
             key = ("rope", self.head_dim, self.theta, self.scaling, str(device))
@@ -109,8 +110,8 @@ class RoPE(PositionEncoding):
         check_rotary_inputs("rope", q, k, positions, self.head_dim)
         cos, sin = self.half_tables(positions, q.device, end)
         with torch.autocast(device_type=q.device.type, enabled=False):
-            q_out = F.apply_rotary_halves(q.float(), cos, sin).to(q.dtype)
-            k_out = F.apply_rotary_halves(k.float(), cos, sin).to(k.dtype)
+            q_out = PF.apply_rotary_halves(q.float(), cos, sin).to(q.dtype)
+            k_out = PF.apply_rotary_halves(k.float(), cos, sin).to(k.dtype)
         return q_out, k_out
 
     def extra_repr(self) -> str:

@@ -228,15 +228,16 @@ SCALINGS: dict[str, type[Scaling]] = {
 ALIASES = {"pi": "linear"}
 
 
-def authors_yarn(original_len: int = 512) -> dict[str, Any]:
-    """The FoPE authors' YaRN baseline (docs/paper.md §4.6, §7.9): factor 16, β 32/1, no attention temperature."""
+def authors_yarn(original_len: int = 512, factor: float = 16.0) -> dict[str, Any]:
+    """The FoPE authors' YaRN baseline (docs/paper.md §4.6, §7.9): β 32/1, no attention temperature, ``factor`` 16
+    as released (the grid's extension arms take ``yarn_factor``)."""
     return {
         "rope_type": "yarn",
-        "factor": 16.0,
-        "original_max_position_embeddings": original_len,
         "beta_fast": 32,
         "beta_slow": 1,
         "attention_factor": 1.0,
+        "factor": float(factor),
+        "original_max_position_embeddings": int(original_len),
     }
 
 
@@ -309,18 +310,18 @@ def parse_scaling(
 
 
 __all__ = [
-    "Scaling",
+    "SCALINGS",
+    "DynamicNTKScaling",
     "LinearScaling",
     "NTKScaling",
-    "DynamicNTKScaling",
+    "Scaling",
     "YarnScaling",
-    "SCALINGS",
-    "parse_scaling",
     "authors_yarn",
+    "dynamic_ntk_theta",
     "linear_inv_freq",
     "ntk_theta",
-    "dynamic_ntk_theta",
-    "yarn_inv_freq",
+    "parse_scaling",
     "yarn_attention_factor",
     "yarn_correction_range",
+    "yarn_inv_freq",
 ]

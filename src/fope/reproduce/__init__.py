@@ -1,4 +1,5 @@
-"""The paper's experiment grid at any scale: `fope reproduce --preset NAME --out DIR`.
+"""Experiments: the paper's grid at any scale (`fope reproduce --preset NAME --out DIR`) and the experiments on
+Hugging Face models, context extension (`fope extend`) and conversion recovery (`fope recovery`).
 
     >>> from fope.reproduce import get_preset, build_grid, run_grid, LocalBackend, collect, write_outputs
     >>> preset = get_preset("cpu-quick")
@@ -6,23 +7,23 @@
     >>> run_grid(grid, "runs/repro", backend=LocalBackend())
     >>> write_outputs(collect(grid, "runs/repro"), "runs/repro")
 
-Modules: presets (GridPreset, the presets), experiments (runs and cells of each figure), runconfig (a run's config
-and evaluations), records (the output directory's files), onerun (one run), scheduler (resumable `run_grid`),
-backends (who trains and evaluates), results (results.json), claims (the paper's claims checked), report (report.md),
-figures (PNGs), cli.
+Modules: presets (GridPreset, GRID_PRESETS), experiments (runs, cells and evaluations of each figure), runconfig (a
+run's config and evaluations), records (the output directory's files), onerun (one run), scheduler (resumable
+`run_grid`), backends (who trains and evaluates), results (results.json), mechanism (Table 2 and fope.analysis on
+the grid's models), claims (the paper's claims checked), report (report.md), figures (PNGs), extend (context
+extension of an HF RoPE model), recovery (what a RoPE -> FoPE conversion costs and a fine-tune recovers), cli.
 """
 
 from .backends import Backend, LocalBackend, TorchrunBackend
 from .claims import Claim, check_claims
-from .experiments import Cell, Grid, Run, build_grid
-from .presets import PRESETS, GridPreset, apply_grid_overrides, get_preset
+from .experiments import Cell, EvalRequest, Grid, Run, build_grid
+from .presets import GRID_PRESETS, GridPreset, apply_grid_overrides, get_preset
 from .report import render_report, write_outputs
 from .results import collect
-from .runconfig import EvalRequest
 from .scheduler import run_grid
 
 __all__ = [
-    "PRESETS",
+    "GRID_PRESETS",
     "Backend",
     "Cell",
     "Claim",

@@ -2,7 +2,8 @@
 (each training run under ``torchrun``; evaluation in this process).
 
 Evaluation uses fope.eval's library functions, the same ones as `fope eval ppl` / `fope eval passkey`
-(`load_model`, `tokens_from_corpus`, `token_budget`, `perplexity_report`, `passkey_eval`).
+(`load_model`, `tokens_from_corpus`, `token_budget`, `perplexity_report`, `passkey_eval`), and returns fope.eval's
+result schema (`fope.eval.results.ppl_result` / `passkey_result`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .experiments import Grid
+from .experiments import EvalRequest, Grid
 from .records import read_json, run_dir
-from .runconfig import EvalRequest
 
 
 class Backend(Protocol):
@@ -26,7 +26,7 @@ class Backend(Protocol):
         """Train (or finish) the run; return fope.train's summary (with ``finished``)."""
 
     def evaluate(self, run_dir: Path, request: EvalRequest) -> dict:
-        """Evaluate the trained model in ``run_dir``; return a dict with at least ``by_length``."""
+        """Evaluate the trained model in ``run_dir``; return its result in fope.eval's schema (fope.eval.results)."""
 
 
 class LocalBackend:
@@ -78,35 +78,29 @@ class LocalBackend:
 
     def _perplexity(self, model: Any, s: dict) -> dict:
         from fope.eval.perplexity import perplexity_report, token_budget
+        from fope.eval.results import ppl_result
 
         lengths = [int(x) for x in s["lengths"]]
         tok_id = _tokenizer_id(model)
         stream = self._stream(s["corpus"], model.tokenizer, int(s["max_tokens"]), tok_id)
         budget = token_budget(len(stream), lengths, max_tokens=int(s["max_tokens"]))
         stream = stream[:budget]
-        by_length, details = {}, {}
+        report = {}
         for length in lengths:  # one call per length: the batch follows the length, the tokens do not
             batch = max(1, int(s["batch_tokens"]) // length)
-            rep = perplexity_report(model, stream, [length], mode=s["mode"], batch_size=batch, progress=False)
-            r = rep[length]
-            by_length[str(length)] = r.ppl
-            details[str(length)] = r.to_dict()
-        return {"by_length": by_length, "details": details, "tokens_scored_per_length": budget}
+            report[length] = perplexity_report(model, stream, [length], mode=s["mode"], batch_size=batch,
+                                               progress=False)[length]
+        options = {k: v for k, v in s.items() if k != "lengths"}
+        return ppl_result(model.describe(), report, **options, tokens_scored_per_length=budget)
 
     def _passkey(self, model: Any, s: dict) -> dict:
         from fope.eval import passkey_eval
+        from fope.eval.results import passkey_result
 
-        res = passkey_eval(model, model.tokenizer, [int(x) for x in s["lengths"]], trials=int(s["trials"]),
-                           seed=int(s["seed"]), depths=s.get("depths"), mode=s["mode"], progress=False)
-        lik = res.get("likelihood") or {}
-        return {"by_length": res["by_length"], "metric": res["metric"],
-                "likelihood_top1": (lik.get("top1") or {}).get("by_length"),
-                "likelihood_mrr": (lik.get("mrr") or {}).get("by_length"),
-                "likelihood_margin": (lik.get("margin") or {}).get("by_length"),
-                "digits_in_place": ((res.get("generate") or {}).get("digits_in_place") or {}).get("by_length"),
-                "digits_present": ((res.get("generate") or {}).get("digits_present") or {}).get("by_length"),
-                "n_candidates": lik.get("n_candidates"), "by_length_depth": res.get("by_length_depth"),
-                "n_garbage": res.get("n_garbage"), "trials": res.get("trials")}
+        lengths = [int(x) for x in s["lengths"]]
+        res = passkey_eval(model, model.tokenizer, lengths, trials=int(s["trials"]), seed=int(s["seed"]),
+                           depths=s.get("depths"), mode=s["mode"], progress=False)
+        return passkey_result(model.describe(), res, lengths, **{k: v for k, v in s.items() if k != "lengths"})
 
 
 def _tokenizer_id(model: Any) -> str:

@@ -1,4 +1,5 @@
-"""`fope reproduce`: run the paper's experiment grid at a chosen scale and write the report.
+"""`fope reproduce` (the paper's experiment grid at a chosen scale, with its report) and the experiments on Hugging
+Face models: `fope extend` (context extension) and `fope recovery` (what a RoPE -> FoPE conversion costs).
 
     fope reproduce --preset cpu-quick --out runs/repro-quick        # the six-PE main comparison, 8-14 min on 2 cores
     fope reproduce --preset cpu --out runs/repro-cpu                # whole grid, 3 seeds (about an hour, 2 cores)
@@ -7,6 +8,8 @@
     fope reproduce --preset cpu --out DIR seeds=5 steps=1000 train.lr=1e-3     # scale up with overrides
     fope reproduce --preset 60M --out DIR --print-commands          # paper scale: the torchrun commands
     fope reproduce --out DIR --report-only                          # rebuild report.md / results.json
+    fope extend --model RoPE_MODEL --out DIR [--preset cpu|gpu] [--methods fope,yarn,pi,none]
+    fope recovery --model smollm2 --out DIR [--steps 60] [--seq-len 512] [key=value ...]
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import shlex
 import signal
 import time
 from pathlib import Path
+
+from fope.utils import add_field_flags, parse_overrides, parse_value
 
 GRID_FILE = "grid.json"
 
@@ -42,10 +47,64 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _list_presets() -> int:
-    from .presets import PRESETS
+def register_extend(subparsers: argparse._SubParsersAction) -> None:
+    from .extend import ExtendPreset
 
-    for name, preset in PRESETS.items():
+    p = subparsers.add_parser("extend", help="context extension of a RoPE model: FoPE vs YaRN vs PI vs none, same data "
+                                             "and steps (was `fope hf extend`)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="RoPE model: HF dir, hub name, smollm2, or native fope model/run dir")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", default="cpu", help="cpu (a cpu-tiny RoPE model, minutes) | gpu (SmolLM2-135M)")
+    p.add_argument("--methods", default="fope,yarn,pi,none")
+    p.add_argument("--device", default="cpu")
+    add_field_flags(p, ExtendPreset, defaults=False)
+    p.set_defaults(func=run_extend)
+
+
+def register_recovery(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("recovery", help="perplexity before/after a RoPE -> FoPE conversion and after a short "
+                                               "fine-tune (was `fope hf recovery`)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="HF RoPE model: directory, hub name or smollm2")
+    p.add_argument("--out", required=True)
+    p.add_argument("--pe", default="fope")
+    p.add_argument("--train-len", type=int, default=None)
+    p.add_argument("--lengths", default="256,512,1024")
+    p.add_argument("--data", default="wiki")
+    p.add_argument("--max-chunks", type=int, default=4)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--seq-len", type=int, default=512)
+    p.add_argument("--n-examples", type=int, default=2000)
+    p.add_argument("options", nargs="*", metavar="key=value", help="pe options, e.g. sigma=0.3")
+    p.set_defaults(func=run_recovery)
+
+
+def run_extend(args: argparse.Namespace) -> int:
+    from .extend import ExtendPreset, extend, format_table
+
+    overrides = {k: getattr(args, k) for k in ExtendPreset.__dataclass_fields__ if getattr(args, k) is not None}
+    result = extend(args.model, args.out, methods=args.methods.split(","), preset=args.preset, device=args.device,
+                    **overrides)
+    print(format_table(result))
+    return 0
+
+
+def run_recovery(args: argparse.Namespace) -> int:
+    from .recovery import recovery
+
+    lengths = [int(x) for x in args.lengths.split(",")]
+    options = {key: parse_value(value) for key, value in parse_overrides(args.options).items()}  # fope.utils' spelling
+    recovery(args.model, args.out, pe=args.pe, pe_options=options, train_len=args.train_len, lengths=lengths,
+             data=args.data, max_chunks=args.max_chunks, steps=args.steps, seq_len=args.seq_len,
+             n_examples=args.n_examples)
+    return 0
+
+
+def _list_presets() -> int:
+    from .presets import GRID_PRESETS
+
+    for name, preset in GRID_PRESETS.items():
         print(f"{name:10s} {preset.description}")
     return 0
 
@@ -81,7 +140,7 @@ def build(preset):
     from .runconfig import base_config
 
     m = base_config(preset).model
-    return build_grid(preset, head_dim=m.dim_head, n_heads=m.n_heads, n_layers=m.n_layers)
+    return build_grid(preset, head_dim=m.resolved().head_dim, n_heads=m.n_heads, n_layers=m.n_layers)
 
 
 def _command_line(args: argparse.Namespace, preset_name: str) -> str:
@@ -102,10 +161,12 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--out DIR is required")
     if not args.progress_bars:
         os.environ.setdefault("TQDM_DISABLE", "1")  # one line per run instead of per-step bars
-    from .report import write_outputs
-    from .results import SESSIONS_FILE, collect, git_info
+    from fope.utils import git_info
+
     from .backends import LocalBackend, TorchrunBackend, print_plan
     from .records import read_json, write_json_atomic
+    from .report import write_outputs
+    from .results import SESSIONS_FILE, collect
     from .scheduler import run_grid
 
     preset = resolve_preset(args)

@@ -28,13 +28,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from fope.pos.scaling import authors_yarn
+
 from .presets import GridPreset
 
 # names of fope.pos FoPE options used by the ablations
 FOPE_SIGMA = "sigma"
 FOPE_CLIP = "clip_floor"
 FOPE_FREQ_DIM = "freq_dim"
-YARN_DEFAULTS = {"rope_type": "yarn", "beta_fast": 32, "beta_slow": 1, "attention_factor": 1.0}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,14 @@ class Run:
     def key(self) -> str:
         """Identity of the trained model: equal keys mean the same run."""
         return json.dumps({"o": self.overrides, "i": self.init_from}, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One evaluation of one run: ``kind`` names its result file, ``settings`` fully determine it."""
+
+    kind: str
+    settings: dict
 
 
 @dataclass(frozen=True)
@@ -197,9 +206,9 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
 
 
 def yarn_scaling(preset: GridPreset) -> dict[str, Any]:
-    """The authors' YaRN setting for the extension (original length L, factor ``preset.yarn_factor``)."""
-    return {**YARN_DEFAULTS, "factor": float(preset.yarn_factor),
-            "original_max_position_embeddings": int(preset.train_len)}
+    """The authors' YaRN setting (fope.pos.scaling.authors_yarn) for the extension: original length L, factor
+    ``preset.yarn_factor``."""
+    return authors_yarn(preset.train_len, factor=preset.yarn_factor)
 
 
 def _extension(b: _Builder, names: dict[tuple[str, int], str]) -> None:

@@ -22,7 +22,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from fope.analysis import far_tables
+from fope.model import find_model_dir
+from fope.utils import atomic_write
+
 from .experiments import Grid
+from .records import run_dir
 
 #: paper Table 2 (docs/analysis.md): loss at 512, 1024, 2048, 4096, 8192 (= L..16L) of ~20M models trained at 512
 PAPER_TABLE2 = {
@@ -36,12 +41,17 @@ DECAY_SAMPLES = 200
 CACHE = "mechanism.json"
 
 
+def _trained(out: Path, run: str) -> Path | None:
+    """The model directory of the grid's run ``run`` once it has weights (fope.model.find_model_dir), else None."""
+    path = find_model_dir(run_dir(out, run))
+    return path if path is not None and (path / "model.safetensors").is_file() else None
+
+
 def _model_dir(out: Path, grid: Grid, pe: str) -> Path | None:
     cell = next((c for c in grid.cells_of("main") if c.arm == pe), None)
     if cell is None or not cell.runs:
         return None
-    path = out / "runs" / cell.runs[0] / "model"
-    return path if (path / "config.json").is_file() and (path / "model.safetensors").is_file() else None
+    return _trained(out, cell.runs[0])
 
 
 def _far_models(out: Path, grid: Grid) -> dict[str, list[tuple[str, Path]]]:
@@ -51,8 +61,8 @@ def _far_models(out: Path, grid: Grid) -> dict[str, list[tuple[str, Path]]]:
         if cell.arm not in ("rope", "fope"):
             continue
         for run in cell.runs:
-            path = out / "runs" / run / "model"
-            if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
+            path = _trained(out, run)
+            if path is not None:
                 found.setdefault(cell.arm, []).append((run, path))
     return found
 
@@ -87,10 +97,7 @@ def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) 
         return {"key": key, "error": f"{type(e).__name__}: {e}"}
     res["key"] = key
     text = json.dumps(res, default=str)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{CACHE}.tmp"
-    tmp.write_text(text)
-    tmp.replace(cache)
+    atomic_write(cache, text)
     return json.loads(text)  # the same plain-JSON form a cached read gives
 
 
@@ -106,9 +113,7 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
     perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's own ppl(L)."""
     import statistics
 
-    from fope.analysis.far import VARIANTS, far_attention_report, mean_far_mass
-    from fope.eval.adapters import load_model
-    from fope.eval.perplexity import tokens_from_corpus
+    from fope.analysis.far import VARIANTS, far_attention_of, mean_far_mass
 
     res: dict[str, Any] = {"length": length, "tokens": tokens, "corpus": corpus, "runs": {}, "summary": {},
                            "far_mass": {}}
@@ -120,10 +125,9 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
         ratios: dict[str, list[float]] = {v: [] for v in VARIANTS}
         masses: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for run, path in runs:
-            adapter = load_model(str(path), device=device)
-            stream = tokens_from_corpus(corpus, adapter.tokenizer, split="val", max_tokens=tokens + 1)[:tokens]
-            rep = far_attention_report(adapter.model, stream, train_len=L, length=length)
-            ppl_file = out / "runs" / run / "eval" / "ppl.json"
+            _, _, rep = far_attention_of(path, tokens=tokens, corpus=corpus, length=length, train_len=L,
+                                         device=device)
+            ppl_file = run_dir(out, run) / "eval" / "ppl.json"
             ppl_l = json.loads(ppl_file.read_text())["by_length"].get(str(L)) if ppl_file.is_file() else None
             row = {"cycle_pairs": rep["cycle_pairs"], "edges": rep["edges"], "ppl_L": ppl_l,
                    "variants": rep["variants"]}
@@ -153,7 +157,7 @@ def _compute(models: dict[str, Path | None], L: int, fig_dir: Path | None) -> di
     for pe, path in models.items():
         if path is None:
             continue
-        model, desc = load_for_analysis(str(path))
+        model, _ = load_for_analysis(str(path))
         info = model_info(model, f"main/{pe}/seed0")
         head_dim = info.head_dim
         stats = qk_statistics(model, info, samples=ANALYSIS_SAMPLES, seq_len=L, batch_size=8)
@@ -288,47 +292,7 @@ def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = 
                        f"{_f(s['k_abs_mean']['mean'])} | {_f(m['damage_overall']['q'], 4)} | "
                        f"{_f(m['damage_overall']['k'], 4)} | {_f(r4)} | {_f(r16)} |")
         out.append("")
-    out += far_section(mech.get("far"), L)
+    out += far_tables.report_section(mech.get("far"), L)
     for name, path in (mech.get("figures") or {}).items():
         out += [f"![{name}]({path})", ""]
-    return out
-
-
-FAR_LABELS = {"full": "model unchanged", "window": "keys within L only",
-              "far_without_cycles": "far keys: without the cycle pairs",
-              "far_cycles_only": "far keys: cycle pairs only"}
-
-
-def far_section(far: dict[str, Any] | None, L: int) -> list[str]:
-    """Markdown lines of the far-attention decomposition (empty when it was not run)."""
-    if not far or not far.get("summary"):
-        return []
-    n = int(far["length"])
-    variants = list(FAR_LABELS)
-    out = [f"### Where the loss beyond L comes from: attention to far keys (ours; docs/analysis.md)", "",
-           (f"ppl({n}) / ppl({L}) of the main RoPE and FoPE runs (mean ± std over seeds) when the attention scores of "
-            f"keys at distance >= L = {L} are changed, on the perplexity evaluation's {far['tokens']:,} "
-            f"`{far['corpus']}` validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
-            "(FoPE's mixed pairs; RoPE's pairs with frequency >= 2π/L); FoPE's other pairs are position-free, "
-            "RoPE's other pairs are the ones whose angles beyond L were never seen in training. Where 'keys within L "
-            "only' is flat and the unchanged model is not, the growth comes from attending beyond L; the two far-key "
-            "columns say which pairs' scores at unseen distances do the harm."), "",
-           "| PE | cycle pairs | " + " | ".join(FAR_LABELS[v] for v in variants) + " |",
-           "|---" * (len(variants) + 2) + "|"]
-    def cell(m: dict[str, Any] | None) -> str:
-        return "-" if not m else f"{m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m.get("std") else "")
-
-    for pe, summ in far["summary"].items():
-        cells = [cell(summ.get(v)) for v in variants]
-        out.append(f"| {pe} | {(far.get('cycle_pairs') or {}).get(pe)} | " + " | ".join(cells) + " |")
-    out.append("")
-    if far.get("far_mass"):
-        edges = next(iter(far["runs"].values()))["edges"]
-        out += [(f"Attention weight on keys at distance >= L, for the queries at positions {edges[-2]}-{n} (mean over "
-                 "layers, heads and seeds): how much attention each variant spends where the distances were never "
-                 "seen in training."), "",
-                "| PE | " + " | ".join(FAR_LABELS[v] for v in variants) + " |", "|---" * (len(variants) + 1) + "|"]
-        for pe, summ in far["far_mass"].items():
-            out.append(f"| {pe} | " + " | ".join(cell(summ.get(v)) for v in variants) + " |")
-        out.append("")
     return out

@@ -13,8 +13,15 @@ from pathlib import Path
 
 from .backends import Backend
 from .experiments import Grid, Run
-from .records import (check_same_config, config_fingerprint, eval_record, jsonable, run_dir, run_record,
-                      write_json_atomic)
+from .records import (
+    check_same_config,
+    config_fingerprint,
+    eval_record,
+    jsonable,
+    run_dir,
+    run_record,
+    write_json_atomic,
+)
 from .runconfig import eval_requests, run_config
 
 
@@ -65,8 +72,7 @@ def do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[str
             result = backend.evaluate(path, req)
         wall = time.perf_counter() - tic
         write_json_atomic(path / "eval" / f"{req.kind}.json",
-                          {"kind": req.kind, "request": jsonable(req.settings), "wall_s": wall,
-                           **jsonable(result)})
+                          {**jsonable(result), "request": jsonable(req.settings), "wall_s": wall})
         say(f"  eval {run.name} {req.kind}: {_brief(result)} ({wall:.0f} s)")
 
 

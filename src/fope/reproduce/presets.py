@@ -24,84 +24,76 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
-from fope.utils import did_you_mean
+from fope.pos.options import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.utils import coerce, did_you_mean, doc_field, parse_overrides
 
 EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")
 ABLATION_GROUPS = ("components", "sigma", "freq_dim", "shape")
 
 
-def _f(default: Any, doc: str) -> Any:
-    if isinstance(default, (list, dict, tuple)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
-
-
 @dataclass(frozen=True)
 class GridPreset:
-    """The scale of one reproduction grid (every field documented in ``metadata["doc"]``)."""
+    """The scale of one reproduction grid (every field documented where it is defined: `fope.utils.doc_field`)."""
 
-    name: str = _f("custom", "preset name (recorded in results.json)")
-    description: str = _f("", "one line shown in the report")
-    base: str = _f("cpu-tiny", "fope.train preset every run starts from (model size, optimiser, data)")
-    train_len: int = _f(128, "training length L of the main runs (extension runs train at 2L)")
-    steps: int = _f(300, "optimizer steps of every main and ablation run")
-    warmup_steps: int = _f(30, "linear warm-up steps of every main and ablation run")
-    global_batch: int = _f(16, "sequences per optimizer step at length L")
-    micro_batch: int = _f(16, "sequences per forward/backward on one process")
-    lr: float = _f(2e-3, "peak AdamW learning rate (cosine to 0.1x)")
-    vocab_size: int = _f(2048, "vocabulary of the byte-level BPE trained on the training corpus (CPU presets)")
-    train_overrides: dict = _f({}, "extra dotted fope.train overrides applied to every run")
-    pes: tuple = _f(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
-    seeds: int = _f(3, "seeds of the main comparison (mean +- std over seeds)")
-    sigma: float = _f(0.3, "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
+    name: str = doc_field("custom", "preset name (recorded in results.json)")
+    description: str = doc_field("", "one line shown in the report")
+    base: str = doc_field("cpu-tiny", "fope.train preset every run starts from (model size, optimiser, data)")
+    train_len: int = doc_field(128, "training length L of the main runs (extension runs train at 2L)")
+    steps: int = doc_field(300, "optimizer steps of every main and ablation run")
+    warmup_steps: int = doc_field(30, "linear warm-up steps of every main and ablation run")
+    global_batch: int = doc_field(16, "sequences per optimizer step at length L")
+    micro_batch: int = doc_field(16, "sequences per forward/backward on one process")
+    lr: float = doc_field(2e-3, "peak AdamW learning rate (cosine to 0.1x)")
+    vocab_size: int = doc_field(2048, "vocabulary of the byte-level BPE trained on the training corpus (CPU presets)")
+    train_overrides: dict = doc_field({}, "extra dotted fope.train overrides applied to every run")
+    pes: tuple[str, ...] = doc_field(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
+    seeds: int = doc_field(3, "seeds of the main comparison (mean +- std over seeds)")
+    sigma: float = doc_field(0.3, "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
                            "(Xavier-normal gain, as in the released code; docs/paper.md §7.1)")
-    fope_init: str = _f("", "FoPE coefficient init of every FoPE run ('' = the release's eye_xavier_norm; "
+    fope_init: str = doc_field("", "FoPE coefficient init of every FoPE run ('' = the release's eye_xavier_norm; "
                             "'eye_norm' reads sigma literally as the noise std, the paper's N(0, sigma))")
-    sigmas: tuple = _f((0.0, 0.1, 0.3, 0.5), "sigma sweep of the ablation (Fig. 6b)")
-    freq_dims: tuple = _f((16, 32, 64, 128), "frequency-grid sizes D of the ablation (Fig. 6c)")
-    length_factors: tuple = _f((0.5, 1, 2, 4, 8, 16), "perplexity lengths as multiples of L")
-    passkey_factors: tuple = _f((1, 2, 4, 8, 16), "passkey lengths as multiples of L")
-    passkey_trials: int = _f(40, "passkey trials per length: passkey-task and extension runs (and main runs unless "
+    sigmas: tuple[float, ...] = doc_field((0.0, 0.1, 0.3, 0.5), "sigma sweep of the ablation (Fig. 6b)")
+    freq_dims: tuple[int, ...] = doc_field((16, 32, 64, 128), "frequency-grid sizes D of the ablation (Fig. 6c)")
+    length_factors: tuple[float, ...] = doc_field((0.5, 1, 2, 4, 8, 16), "perplexity lengths as multiples of L")
+    passkey_factors: tuple[int, ...] = doc_field((1, 2, 4, 8, 16), "passkey lengths as multiples of L")
+    passkey_trials: int = doc_field(40, "passkey trials per length: passkey-task and extension runs (and main runs unless "
                                  "main_passkey_trials is set)")
-    main_passkey_trials: int = _f(-1, "passkey trials per length of the main runs (zero-shot, before any retrieval "
+    main_passkey_trials: int = doc_field(-1, "passkey trials per length of the main runs (zero-shot, before any retrieval "
                                       "training); -1: passkey_trials, 0: skip")
-    ablation_passkey_trials: int = _f(20, "passkey trials per length, ablation runs")
-    eval_tokens: int = _f(32768, "tokens scored per length by the perplexity evaluation (at least one chunk)")
-    eval_batch_tokens: int = _f(16384, "tokens per perplexity forward batch (memory bound)")
-    other_corpus: str = _f("wiki", "different-distribution evaluation corpus (the role of C4 in Fig. 5)")
-    extension_steps: int = _f(100, "optimizer steps of each length-extension run (at 2L, half the batch)")
-    extension_warmup: int = _f(10, "warm-up steps of each length-extension run (fresh schedule, reset AdamW)")
-    yarn_factor: float = _f(16.0, "YaRN scale s of the extension arms (the authors' released setting is 16)")
-    retrieval_share: float = _f(0.6, "share (by tokens) of synthetic in-length key-retrieval documents in the "
+    ablation_passkey_trials: int = doc_field(20, "passkey trials per length, ablation runs")
+    eval_tokens: int = doc_field(32768, "tokens scored per length by the perplexity evaluation (at least one chunk)")
+    eval_batch_tokens: int = doc_field(16384, "tokens per perplexity forward batch (memory bound)")
+    other_corpus: str = doc_field("wiki", "different-distribution evaluation corpus (the role of C4 in Fig. 5)")
+    extension_steps: int = doc_field(100, "optimizer steps of each length-extension run (at 2L, half the batch)")
+    extension_warmup: int = doc_field(10, "warm-up steps of each length-extension run (fresh schedule, reset AdamW)")
+    yarn_factor: float = doc_field(16.0, "YaRN scale s of the extension arms (the authors' released setting is 16)")
+    retrieval_share: float = doc_field(0.6, "share (by tokens) of synthetic in-length key-retrieval documents in the "
                                      "passkey experiment's fine-tuning data (the rest is the training corpus)")
-    retrieval_pes: tuple = _f(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
-    passkey_steps: int = _f(600, "optimizer steps of each passkey run: a fine-tune of the seed-0 main run (at L, "
+    retrieval_pes: tuple[str, ...] = doc_field(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
+    passkey_steps: int = doc_field(600, "optimizer steps of each passkey run: a fine-tune of the seed-0 main run (at L, "
                                  "fresh AdamW and warm-up, same batch and peak lr), or with passkey_scratch a model "
                                  "trained from scratch")
-    passkey_scratch: dict | None = _f(None, "None: the passkey runs fine-tune the seed-0 main runs; a dict of dotted "
+    passkey_scratch: dict | None = doc_field(None, "None: the passkey runs fine-tune the seed-0 main runs; a dict of dotted "
                                             "fope.train overrides (e.g. {'model.n_layers': 4}): the passkey runs are "
                                             "dedicated models of the base config with these overrides, trained from "
                                             "scratch on the retrieval mixture (the 2-layer CPU models do not learn to "
                                             "copy the key's digits in order, docs/reproduce.md)")
-    experiments: tuple = _f(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
-    table2_overrides: dict = _f({}, "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
+    experiments: tuple[str, ...] = doc_field(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
+    table2_overrides: dict = doc_field({}, "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
                                     "(the paper's Table 2 models are ~20M parameters); {}: the main runs' model, "
                                     "whose seed-0 runs then double as the arms without QK norm")
-    far_attention: bool = _f(True, "run the far-attention decomposition (fope.analysis.far) on every RoPE and FoPE "
+    far_attention: bool = doc_field(True, "run the far-attention decomposition (fope.analysis.far) on every RoPE and FoPE "
                                    "main run for the report's Mechanism section (about 30 s per cpu-tiny model)")
-    ablation_groups: tuple = _f(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
+    ablation_groups: tuple[str, ...] = doc_field(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
                                                  "shape")
-    nproc: int = _f(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
-    jobs: int = _f(1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)")
-    threads: int = _f(0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for "
+    nproc: int = doc_field(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
+    jobs: int = doc_field(1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)")
+    threads: int = doc_field(0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for "
                          "these small models")
-    device: str = _f("auto", "device of training and evaluation: auto, cpu or cuda")
+    device: str = doc_field("auto", "device of training and evaluation: auto, cpu or cuda")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -208,7 +200,7 @@ def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPres
         retrieval_share=0.0, retrieval_pes=(), experiments=("main", "extension", "ablations"), nproc=4, device="cuda")
 
 
-PRESETS: dict[str, GridPreset] = {
+GRID_PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
         name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
                                       "(8 min on 2 CPU cores with native bf16, 14 min in fp32 on AVX2); the other "
@@ -244,9 +236,9 @@ PRESETS: dict[str, GridPreset] = {
 
 def get_preset(name: str) -> GridPreset:
     """The grid preset called ``name`` (ValueError naming the closest one if unknown)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown reproduce preset {name!r}{did_you_mean(name, PRESETS)}; choose one of {list(PRESETS)}")
-    return PRESETS[name]
+    if name not in GRID_PRESETS:
+        raise ValueError(f"unknown reproduce preset {name!r}{did_you_mean(name, GRID_PRESETS)}; choose one of {list(GRID_PRESETS)}")
+    return GRID_PRESETS[name]
 
 
 def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[str]) -> GridPreset:
@@ -254,7 +246,7 @@ def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[st
 
     Dotted keys (``train.lr=1e-3``) are fope.train overrides and go into ``train_overrides``.
     """
-    items = dict(_split(o) for o in overrides) if isinstance(overrides, list) else dict(overrides)
+    items = parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides)
     hints = typing.get_type_hints(GridPreset)
     changes: dict[str, Any] = {}
     train_overrides = dict(preset.train_overrides)
@@ -264,45 +256,7 @@ def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[st
             continue
         if key not in hints or key == "name":
             raise ValueError(f"unknown grid preset field {key!r}{did_you_mean(key, hints)}")
-        changes[key] = _coerce(key, text, hints[key], getattr(preset, key))
+        changes[key] = coerce(text, hints[key], f"grid preset field {key}") if isinstance(text, str) else text
     if train_overrides != preset.train_overrides:
         changes["train_overrides"] = train_overrides
     return dataclasses.replace(preset, **changes)
-
-
-def _split(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise ValueError(f"override {text!r} is not of the form KEY=VALUE (e.g. seeds=5 or train.lr=1e-3)")
-    key, value = text.split("=", 1)
-    return key.strip(), value.strip()
-
-
-def _coerce(key: str, text: Any, tp: Any, current: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        if isinstance(current, bool):
-            return {"true": True, "false": False}[text.lower()]
-        if isinstance(current, int):
-            return int(text)
-        if isinstance(current, float):
-            return float(text)
-        if isinstance(current, tuple):
-            parts = [p.strip() for p in text.split(",") if p.strip()]
-            sample = current[0] if current else ""
-            return tuple(type(sample)(p) if not isinstance(sample, str) else p for p in parts)
-        if isinstance(current, dict) or dict in typing.get_args(tp):  # a dict field, or an optional one
-            if text.lower() in ("none", "null", "~") and type(None) in typing.get_args(tp):
-                return None
-            value = yaml.safe_load(text)  # a YAML mapping, e.g. {model.n_layers: 4}
-            if not isinstance(value, dict):
-                raise ValueError
-            return value
-    except (ValueError, KeyError, yaml.YAMLError):
-        raise ValueError(f"grid preset field {key}: cannot convert {text!r} to {type(current).__name__}") from None
-    return text
-
-
-def field_docs() -> dict[str, str]:
-    """``{field: doc}`` of GridPreset (for the CLI help and docs/reproduce.md)."""
-    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(GridPreset)}

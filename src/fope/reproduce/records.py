@@ -16,32 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fope.utils import atomic_json, json_default
+
 if TYPE_CHECKING:
-    from .experiments import Run
-    from .runconfig import EvalRequest
+    from .experiments import EvalRequest, Run
 
 RUNS_DIR = "runs"
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+    """Write a record of the grid: JSON with indent 1, atomically (`fope.utils.atomic_json`: temp file, fsync,
+    rename)."""
+    atomic_json(path, obj, indent=1)
 
 
 def read_json(path: Path) -> Any | None:
@@ -69,7 +59,7 @@ def eval_record(out_dir: Path, run: Run, request: EvalRequest) -> dict | None:
 
 def jsonable(obj: Any) -> Any:
     """``obj`` as plain JSON values (what reading back its JSON gives)."""
-    return json.loads(json.dumps(obj, default=_json_default))
+    return json.loads(json.dumps(obj, default=json_default))
 
 
 @contextlib.contextmanager
@@ -90,25 +80,20 @@ def grid_lock(out_dir: Path) -> Iterator[None]:
 
 
 def check_same_config(cfg: Any, path: Path, name: str) -> None:
-    """Raise if ``path/config.yaml`` exists and describes another run than ``cfg`` (init_from paths aside)."""
+    """Raise if ``path/config.yaml`` exists and describes another run than ``cfg`` (init_from paths aside); the
+    comparison is fope.train's resume guard's (`fope.train.config.config_diff`)."""
     file = path / "config.yaml"
     if not file.is_file():
         return
     import yaml
 
-    old = _flat(yaml.safe_load(file.read_text()) or {})
-    new = _flat(jsonable(cfg.to_dict()))
-    diff = sorted(k for k in set(old) | set(new) if k != "train.init_from" and old.get(k) != new.get(k))
+    from fope.train.config import config_diff
+
+    diff = config_diff(yaml.safe_load(file.read_text()) or {}, jsonable(cfg.to_dict()), ignore=["train.init_from"])
     if diff:
-        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:4])
+        shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(diff.items())[:4])
         raise ValueError(f"run {name!r} in {path} was started with another config ({shown}); use a new --out "
                          f"directory or delete {path}")
-
-
-def _flat(d: dict) -> dict:
-    """{"model": {"pe": "rope"}} -> {"model.pe": "rope"} (sections of an ExperimentConfig dict)."""
-    return {f"{section}.{k}": v for section, fields in d.items() if isinstance(fields, dict)
-            for k, v in fields.items()}
 
 
 def config_fingerprint(cfg: Any, run: Run) -> dict:

@@ -27,14 +27,15 @@ sample standard deviation over seeds, None for a single run):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from fope.eval.passkey import depth_counts, distance_counts
+from fope.utils import git_info
 
 from .experiments import Cell, Grid
 from .mechanism import mechanism_results
@@ -100,13 +101,7 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
         if res is None or res.get("request") is None:
             continue
         if req.kind == "passkey":
-            out["passkey"] = res.get("by_length") or {}
-            if res.get("likelihood_top1"):
-                out["passkey_likelihood"] = res["likelihood_top1"]
-            if res.get("likelihood_mrr"):
-                out["passkey_mrr"] = res["likelihood_mrr"]
-            if res.get("digits_in_place"):
-                out["passkey_digits"] = res["digits_in_place"]
+            out.update({metric: v for metric, v in passkey_series(res).items() if v})
             if res.get("trials") and (res.get("request") or {}).get("depths", "uniform") == "uniform":
                 out["passkey_depth"] = depth_counts(res["trials"])
             if any(t.get("needle_distance") is not None for t in res.get("trials") or []):
@@ -120,6 +115,17 @@ def run_metrics(out_dir: Path, grid: Grid, name: str) -> dict[str, dict[str, flo
     if "ppl" in out and f"ppl_{other}" in out:
         out["ppl_other_over_train"] = _ratio(out[f"ppl_{other}"], out["ppl"])
     return out
+
+
+def passkey_series(res: dict) -> dict[str, dict[str, float] | None]:
+    """``{metric: {length: value}}`` of a passkey evaluation record in fope.eval's result schema (``likelihood`` and
+    ``generate`` hold their own ``by_length``). Records that grids wrote before the schema was shared hold the
+    likelihood and digit scores flat (``likelihood_top1``, ``likelihood_mrr``, ``digits_in_place``): read too."""
+    lik, gen = res.get("likelihood") or {}, res.get("generate") or {}
+    return {"passkey": res.get("by_length") or {},
+            "passkey_likelihood": (lik.get("top1") or {}).get("by_length") or res.get("likelihood_top1"),
+            "passkey_mrr": (lik.get("mrr") or {}).get("by_length") or res.get("likelihood_mrr"),
+            "passkey_digits": (gen.get("digits_in_place") or {}).get("by_length") or res.get("digits_in_place")}
 
 
 #: metrics kept as [correct, trials] counts per length and bin (pooled over runs), not as mean ± std
@@ -235,21 +241,6 @@ def _base_config(out: Path, grid: Grid) -> dict | None:
     return None
 
 
-def git_info() -> dict[str, Any]:
-    """``{"commit": sha | None, "dirty": bool | None}`` of the source tree fope is imported from."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
-                             check=False)
-        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                            text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return {"commit": None, "dirty": None}
-    if sha.returncode != 0:
-        return {"commit": None, "dirty": None}
-    return {"commit": sha.stdout.strip(), "dirty": bool(st.stdout.strip()) if st.returncode == 0 else None}
-
-
 def machine_info() -> dict[str, Any]:
     """nproc, CPU model, memory, torch / python versions, GPU name (what the report prints)."""
     import torch
@@ -263,10 +254,8 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     mem = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cpu": cpu,
             "memory_gib": round(mem, 1) if mem else None, "gpu": gpu, "torch": torch.__version__,

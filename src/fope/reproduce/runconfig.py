@@ -4,21 +4,12 @@ evaluations it gets."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .experiments import Grid, Run
+from .experiments import EvalRequest, Grid, Run
 from .presets import GridPreset
-from .records import RUNS_DIR
-
-
-@dataclass(frozen=True)
-class EvalRequest:
-    """One evaluation of one run: ``kind`` names its result file, ``settings`` fully determine it."""
-
-    kind: str
-    settings: dict
+from .records import run_dir
 
 
 def base_overrides(preset: GridPreset, base_cfg: Any) -> dict[str, Any]:
@@ -61,7 +52,7 @@ def run_config(grid: Grid, run: Run, out_dir: Path) -> Any:
     cfg = base_config(grid.preset)
     overrides = dict(run.overrides)
     if run.init_from is not None:
-        overrides["train.init_from"] = str((out_dir / RUNS_DIR / run.init_from).resolve())
+        overrides["train.init_from"] = str(run_dir(out_dir, run.init_from).resolve())
     return apply_overrides(cfg, overrides)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fope.utils import atomic_write
+
 from .backends import Backend
 from .experiments import Grid, Run
 from .onerun import GridInterrupted, do_run, is_complete
@@ -60,7 +62,7 @@ class _InlineExecutor:
             fut.set_result(fn(*args))
         except (KeyboardInterrupt, GridInterrupted):
             raise
-        except Exception as e:  # noqa: BLE001 - delivered through the future, as a process pool would
+        except Exception as e:
             fut.set_exception(e)
         return fut
 
@@ -107,9 +109,7 @@ def _worker(grid: Grid, run: Run, out: Path, backend: Backend) -> None:
 
 
 def _record_error(out: Path, run: Run) -> None:
-    path = run_dir(out, run.name)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "error.txt").write_text(traceback.format_exc())
+    atomic_write(run_dir(out, run.name) / "error.txt", traceback.format_exc())
 
 
 def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1, threads: int | None = None,
@@ -192,10 +192,8 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
                     if err is not None:
                         status["failed"][run.name] = f"{type(err).__name__}: {err}"
                         if jobs == 1:
-                            path = run_dir(out, run.name)
-                            path.mkdir(parents=True, exist_ok=True)
-                            (path / "error.txt").write_text(
-                                "".join(traceback.format_exception(type(err), err, err.__traceback__)))
+                            atomic_write(run_dir(out, run.name) / "error.txt",
+                                         "".join(traceback.format_exception(type(err), err, err.__traceback__)))
                         say(f"  FAILED {run.name}: {type(err).__name__}: {err} "
                             f"(traceback in {run_dir(out, run.name) / 'error.txt'})")
                         continue

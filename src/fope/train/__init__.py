@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .config import DataConfig, ExperimentConfig, TrainConfig, apply_overrides
 from .loop import NonFiniteLossError, train
-from .presets import list_presets, load_preset
+from .presets import list_presets, load_config, load_preset
 
-__all__ = ["ExperimentConfig", "DataConfig", "TrainConfig", "apply_overrides", "load_preset", "list_presets",
-           "train", "NonFiniteLossError"]
+__all__ = ["DataConfig", "ExperimentConfig", "NonFiniteLossError", "TrainConfig", "apply_overrides", "list_presets",
+           "load_config", "load_preset", "train"]

@@ -31,8 +31,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from fope.utils import (FileProblem, atomic_copy, atomic_json, atomic_path, atomic_write, fs_event, fsync_dir,
-                        os_error_problem, reading, sha256_file)
+from fope.model import read_state_dict
+from fope.utils import (
+    FileProblem,
+    atomic_copy,
+    atomic_json,
+    atomic_path,
+    atomic_write,
+    fs_event,
+    fsync_dir,
+    os_error_problem,
+    reading,
+    sha256_file,
+)
 
 CHECKPOINT = "checkpoint"
 CHECKSUMS = "checksums.json"
@@ -238,7 +249,7 @@ def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.opti
     FileProblem naming it.
     """
     verify_checkpoint(ckpt)
-    weights = load_weights(ckpt / "model", device)
+    weights = read_state_dict(ckpt / "model", device)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
@@ -257,13 +268,3 @@ def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.opti
             raise KeyError(f"no {missing}")
     return state
 
-
-def load_weights(model_dir: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """The state dict stored in a model directory (safetensors; never unpickles)."""
-    from safetensors.torch import load_file
-
-    from fope.model.io import WEIGHTS, resolve_dir
-
-    path = resolve_dir(model_dir) / WEIGHTS
-    with reading(path, "safetensors weights file", "re-export or re-train the model"):
-        return load_file(str(path), device=str(device))

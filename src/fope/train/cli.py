@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def resolve(args: argparse.Namespace):
     """(ExperimentConfig, run name) from the parsed arguments."""
     from .config import ExperimentConfig, apply_overrides
-    from .presets import load_preset, with_pe
+    from .presets import load_config, load_preset, with_pe
 
     items = list(args.items)
     yaml_path = items.pop(0) if items and "=" not in items[0] else None
@@ -61,7 +61,7 @@ def resolve(args: argparse.Namespace):
     elif args.preset:
         cfg, name = load_preset(args.preset), args.preset
     elif yaml_path:
-        cfg, name = ExperimentConfig.from_yaml(yaml_path), Path(yaml_path).stem
+        cfg, name = load_config(yaml_path), Path(yaml_path).stem
     else:
         raise ValueError("nothing to train: pass --preset NAME, a CONFIG.yaml, or --resume OUT")
     if args.pe:

@@ -5,9 +5,9 @@
     >>> cfg.to_yaml("run.yaml"); ExperimentConfig.from_yaml("run.yaml") == cfg
     True
 
-Every field carries its documentation in ``metadata["doc"]`` (see :func:`field_docs`), so the CLI help and
-``docs/training.md`` are generated from the code. Overrides are coerced to the field's declared type; an unknown
-key raises ``ValueError`` naming it and the closest valid key.
+Every field carries its documentation (:func:`fope.utils.doc_field`), so the CLI help and ``docs/training.md`` are
+generated from the code. Overrides are fope.utils' KEY=VALUE overrides, coerced to the field's declared type
+(:func:`fope.utils.coerce`); an unknown key raises ``ValueError`` naming it and the closest valid key.
 """
 
 from __future__ import annotations
@@ -23,39 +23,32 @@ from typing import Any
 import yaml
 
 from fope.model.config import ModelConfig
-from fope.utils import did_you_mean
+from fope.utils import coerce, did_you_mean, doc_field, field_docs, parse_value, split_override
 
 PRECISIONS = ("auto", "fp32", "bf16")
 EXPAND_MODES = ("expand", "zero")
 METRIC_BACKENDS = ("tensorboard", "wandb")
 
 
-def _f(default: Any, doc: str) -> Any:
-    """A dataclass field with a documentation string (mutable defaults are copied per instance)."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
-
-
 @dataclass
 class DataConfig:
     """Where the training tokens come from (prepared by ``fope.data``)."""
 
-    corpus: str = _f("books", "training corpus: a fope.data name (books, wiki, c4, pg19) or a path to "
+    corpus: str = doc_field("books", "training corpus: a fope.data name (books, wiki, c4, pg19) or a path to "
                               ".txt/.jsonl/.parquet or a folder")
-    tokenizer: str = _f("train:8192", "tokenizer: a path / name understood by fope.data.load_tokenizer, or "
+    tokenizer: str = doc_field("train:8192", "tokenizer: a path / name understood by fope.data.load_tokenizer, or "
                                       "'train:VOCAB' to train a byte-level BPE of that size on the corpus "
                                       "(cached and shared by runs with the same corpus and vocab)")
-    cache_dir: str | None = _f(None, "root of the token-shard and tokenizer cache (default $FOPE_CACHE or "
+    cache_dir: str | None = doc_field(None, "root of the token-shard and tokenizer cache (default $FOPE_CACHE or "
                                      "~/.cache/fope)")
-    shard_dir: str | None = _f(None, "use the shards in this directory instead of the cache "
+    shard_dir: str | None = doc_field(None, "use the shards in this directory instead of the cache "
                                      "(train.bin/val.bin/meta.json from fope.data.prepare_shards)")
-    max_tokens: int | None = _f(None, "cap on tokens per split when preparing shards (e.g. the paper's 10B-token "
+    max_tokens: int | None = doc_field(None, "cap on tokens per split when preparing shards (e.g. the paper's 10B-token "
                                       "C4 subset of a streamed hub corpus; None = everything)")
-    retrieval_share: float = _f(0.0, "share (by tokens) of synthetic key-retrieval documents mixed into the "
+    retrieval_share: float = doc_field(0.0, "share (by tokens) of synthetic key-retrieval documents mixed into the "
                                      "training split (the CPU-scale passkey variant; 0 = off)")
-    seed: int = _f(0, "seed of the synthetic retrieval documents")
-    eval_corpora: list[str] = _f([], "extra corpora whose validation split is scored at every evaluation "
+    seed: int = doc_field(0, "seed of the synthetic retrieval documents")
+    eval_corpora: list[str] = doc_field([], "extra corpora whose validation split is scored at every evaluation "
                                      "(logged as val_loss/NAME), e.g. the paper scores Books runs on C4")
 
 
@@ -63,38 +56,38 @@ class DataConfig:
 class TrainConfig:
     """Optimisation, schedule, batching, logging and checkpointing (paper values from docs/paper.md §4.3)."""
 
-    seed: int = _f(6198, "global seed (model init, data order); the paper uses 6198")
-    lr: float = _f(6e-4, "peak learning rate of AdamW")
-    beta1: float = _f(0.9, "AdamW beta1")
-    beta2: float = _f(0.95, "AdamW beta2")
-    eps: float = _f(1e-8, "AdamW epsilon")
-    weight_decay: float = _f(0.1, "AdamW decoupled weight decay, applied to every trainable parameter "
+    seed: int = doc_field(6198, "global seed (model init, data order); the paper uses 6198")
+    lr: float = doc_field(6e-4, "peak learning rate of AdamW")
+    beta1: float = doc_field(0.9, "AdamW beta1")
+    beta2: float = doc_field(0.95, "AdamW beta2")
+    eps: float = doc_field(1e-8, "AdamW epsilon")
+    weight_decay: float = doc_field(0.1, "AdamW decoupled weight decay, applied to every trainable parameter "
                                   "(norms and embeddings too, as in the paper)")
-    warmup_steps: int = _f(100, "linear warm-up from lr 0 to `lr` over this many optimizer steps")
-    max_steps: int = _f(1000, "length of the schedule in optimizer steps (cosine ends here)")
-    final_lr_ratio: float = _f(0.1, "cosine decays to final_lr_ratio * lr at max_steps")
-    grad_clip: float = _f(1.0, "clip the global gradient L2 norm to this value (0 = off)")
-    global_batch: int = _f(32, "sequences per optimizer step over all processes "
+    warmup_steps: int = doc_field(100, "linear warm-up from lr 0 to `lr` over this many optimizer steps")
+    max_steps: int = doc_field(1000, "length of the schedule in optimizer steps (cosine ends here)")
+    final_lr_ratio: float = doc_field(0.1, "cosine decays to final_lr_ratio * lr at max_steps")
+    grad_clip: float = doc_field(1.0, "clip the global gradient L2 norm to this value (0 = off)")
+    global_batch: int = doc_field(32, "sequences per optimizer step over all processes "
                                 "(= micro_batch * grad-accumulation * world size)")
-    micro_batch: int = _f(8, "sequences per forward/backward on one process")
-    seq_len: int | None = _f(None, "tokens per training sequence (None = model.train_len)")
-    precision: str = _f("auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, i.e. AVX-512 BF16 or AMX; "
+    micro_batch: int = doc_field(8, "sequences per forward/backward on one process")
+    seq_len: int | None = doc_field(None, "tokens per training sequence (None = model.train_len)")
+    precision: str = doc_field("auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, i.e. AVX-512 BF16 or AMX; "
                                 "fp32 on other CPUs), fp32 or bf16 (autocast)")
-    device: str = _f("auto", "auto (cuda:LOCAL_RANK when available, else cpu), cpu or cuda")
-    compile: bool = _f(False, "wrap the model in torch.compile")
-    loss_chunk: int = _f(0, "output layer + cross-entropy in chunks of this many tokens, recomputed in backward, so "
+    device: str = doc_field("auto", "auto (cuda:LOCAL_RANK when available, else cpu), cpu or cuda")
+    compile: bool = doc_field(False, "wrap the model in torch.compile")
+    loss_chunk: int = doc_field(0, "output layer + cross-entropy in chunks of this many tokens, recomputed in backward, so "
                             "the whole logits never exist (memory; measured slower on CPU); 0 = off")
-    log_every: int = _f(10, "write a metrics line every this many steps")
-    eval_every: int = _f(100, "validation loss on held-out windows every this many steps (0 = only at the end)")
-    eval_windows: int = _f(32, "number of held-out validation windows per corpus and evaluation")
-    save_every: int = _f(200, "write OUT/checkpoint and OUT/model every this many steps (and at the end)")
-    metrics: list[str] = _f([], "extra metric backends besides metrics.jsonl: tensorboard, wandb")
-    wandb_project: str = _f("fope", "Weights & Biases project (when 'wandb' is in metrics)")
-    init_from: str | None = _f(None, "continual pre-training: start from the weights of this model directory "
+    log_every: int = doc_field(10, "write a metrics line every this many steps")
+    eval_every: int = doc_field(100, "validation loss on held-out windows every this many steps (0 = only at the end)")
+    eval_windows: int = doc_field(32, "number of held-out validation windows per corpus and evaluation")
+    save_every: int = doc_field(200, "write OUT/checkpoint and OUT/model every this many steps (and at the end)")
+    metrics: list[str] = doc_field([], "extra metric backends besides metrics.jsonl: tensorboard, wandb")
+    wandb_project: str = doc_field("fope", "Weights & Biases project (when 'wandb' is in metrics)")
+    init_from: str | None = doc_field(None, "continual pre-training: start from the weights of this model directory "
                                      "or training run (new train_len / pe allowed)")
-    reset_optimizer: bool = _f(True, "with init_from: start AdamW from scratch (True) or load its moments "
+    reset_optimizer: bool = doc_field(True, "with init_from: start AdamW from scratch (True) or load its moments "
                                      "from the source run's checkpoint (False); the LR schedule is this run's")
-    expand_fourier: str = _f("expand", "with init_from and larger FoPE coefficient matrices: 'expand' (fresh "
+    expand_fourier: str = doc_field("expand", "with init_from and larger FoPE coefficient matrices: 'expand' (fresh "
                                        "Xavier + step-eye with the old block copied in) or 'zero' (new rows zero)")
 
 
@@ -119,17 +112,15 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
-        """Build from a nested dict. An optional top-level ``preset: NAME`` starts from that preset and the rest
-        of the dict overrides it; otherwise ``model`` must be complete."""
+        """Build from a nested dict whose ``model`` section is complete (``data`` and ``train`` default). A dict
+        that starts from a named preset (top-level ``preset: NAME``) is read by `fope.train.presets.load_config`."""
         if not isinstance(d, dict):
             raise ValueError(f"an experiment config must be a mapping, got {type(d).__name__}")
         d = {k: v for k, v in d.items() if v is not None}  # an empty YAML section reads as None
-        preset = d.pop("preset", None)
-        _check_keys(d, ("model", "data", "train"), "")
-        if preset is not None:
-            from .presets import load_preset
-
-            return apply_overrides(load_preset(preset), _flatten(d))
+        if "preset" in d:
+            raise ValueError(f"'preset: {d['preset']}' starts from a named preset: read this config with "
+                             "fope.train.load_config (as `fope train CONFIG.yaml` does)")
+        check_keys(d, ("model", "data", "train"), "")
         if "model" not in d:
             raise ValueError("experiment config needs a 'model' section (or a top-level 'preset: NAME')")
         cfg = cls(model=ModelConfig.from_dict(d["model"]),
@@ -149,15 +140,9 @@ class ExperimentConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, *, complete: bool = False) -> ExperimentConfig:
-        """Read a YAML experiment. ``complete=True`` (files fope wrote itself, e.g. a run's config.yaml)
-        requires every key, so a truncated file is an error instead of silently taking defaults."""
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file not found: {p}")
-        try:
-            d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise ValueError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from e
+        """Read a YAML experiment (see `from_dict`). ``complete=True`` (files fope wrote itself, e.g. a run's
+        config.yaml) requires every key, so a truncated file is an error instead of silently taking defaults."""
+        p, d = Path(path), read_yaml(path)
         if complete:
             missing = _missing_keys(d)
             if missing:
@@ -210,6 +195,17 @@ class ExperimentConfig:
                 raise ValueError(msg)
 
 
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path``; FileNotFoundError / a one-line ValueError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from e
+
+
 # --------------------------------------------------------------------------- comparing configs
 #: keys that may differ between a run and its resumption: schedule length, cadences, logging, where it runs
 RESUME_MAY_CHANGE = ("train.max_steps", "train.log_every", "train.eval_every", "train.save_every",
@@ -219,7 +215,7 @@ RESUME_MAY_CHANGE = ("train.max_steps", "train.log_every", "train.eval_every", "
 def config_diff(a: dict, b: dict, *, ignore: typing.Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
     """``{dotted key: (value in a, value in b)}`` where two config dicts (``to_dict()``) differ (``model.pe_options``
     counts as one key)."""
-    fa, fb, skip = _flatten(a), _flatten(b), set(ignore)
+    fa, fb, skip = flatten(a), flatten(b), set(ignore)
     return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if k not in skip and fa.get(k) != fb.get(k)}
 
 
@@ -245,7 +241,7 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]
     with ``none``/``null``, lists as YAML ``[a, b]`` or ``a,b``, dicts as YAML). ``model.pe_options.NAME=V``
     sets one entry of a dict field (V parsed as YAML). A dict of already-typed values is accepted too.
     """
-    items = list(overrides.items()) if isinstance(overrides, dict) else [_split_override(o) for o in overrides]
+    items = list(overrides.items()) if isinstance(overrides, dict) else [split_override(o) for o in overrides]
     d = cfg.to_dict()
     for key, value in items:
         _set_dotted(d, key, value)
@@ -254,13 +250,6 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]
                            train=_section_from_dict(TrainConfig, d["train"], "train"))
     out.validate()
     return out
-
-
-def _split_override(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise ValueError(f"override {text!r} is not of the form key=value (e.g. train.lr=3e-4)")
-    key, value = text.split("=", 1)
-    return key.strip(), value
 
 
 def _section_types() -> dict[str, dict[str, Any]]:
@@ -288,7 +277,7 @@ def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
         d[section][name] = target
         for p in rest[:-1]:
             target = target.setdefault(p, {})
-        target[rest[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+        target[rest[-1]] = parse_value(value) if isinstance(value, str) else value
         return
     d[section][name] = coerce(value, tp, key) if isinstance(value, str) else value
 
@@ -297,50 +286,8 @@ def _origin(tp: Any) -> Any:
     return typing.get_origin(tp) or tp
 
 
-def coerce(text: str, tp: Any, key: str = "value") -> Any:
-    """Convert the string ``text`` to the type ``tp`` (a field annotation); ValueError names ``key``."""
-    args = typing.get_args(tp)
-    if _origin(tp) in (typing.Union, types.UnionType):
-        if text.strip().lower() in ("none", "null", "~", ""):
-            if type(None) in args:
-                return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce(text, inner[0], key) if len(inner) == 1 else yaml.safe_load(text)
-    try:
-        if tp is bool:
-            low = text.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if tp is int:
-            x = float(text)
-            if not x.is_integer():
-                raise ValueError
-            return int(x)
-        if tp is float:
-            return float(text)
-        if tp is str:
-            return text
-        if _origin(tp) is list:
-            v = yaml.safe_load(text) if text.strip().startswith("[") else [s for s in text.split(",") if s.strip()]
-            if not isinstance(v, list):
-                raise ValueError
-            return [coerce(str(x).strip(), args[0], key) for x in v] if args else v
-        if _origin(tp) is dict:
-            v = yaml.safe_load(text) if text.strip() else {}
-            if not isinstance(v, dict):
-                raise ValueError
-            return v
-    except (ValueError, yaml.YAMLError):
-        name = getattr(tp, "__name__", str(tp))
-        raise ValueError(f"{key}: cannot convert {text!r} to {name}") from None
-    return yaml.safe_load(text)
-
-
 # --------------------------------------------------------------------------- helpers
-def _check_keys(d: dict[str, Any], valid: typing.Iterable[str], prefix: str) -> None:
+def check_keys(d: dict[str, Any], valid: typing.Iterable[str], prefix: str) -> None:
     valid = list(valid)
     for k in d:
         if k not in valid:
@@ -352,7 +299,7 @@ def _section_from_dict(cls: type, d: dict[str, Any], name: str) -> Any:
     if not isinstance(d, dict):
         raise ValueError(f"config section {name!r} must be a mapping, got {type(d).__name__}")
     hints = typing.get_type_hints(cls)
-    _check_keys(d, hints, f"{name}.")
+    check_keys(d, hints, f"{name}.")
     kwargs = {k: (coerce(v, hints[k], f"{name}.{k}") if isinstance(v, str) and hints[k] is not str else v)
               for k, v in d.items()}
     for k, v in kwargs.items():
@@ -372,25 +319,15 @@ def _check_type(v: Any, tp: Any, key: str) -> None:
         raise ValueError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {v!r}")
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'train': {'lr': 1}} -> {'train.lr': 1}; dict-typed fields (pe_options) are kept whole."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict) and key.count(".") < 1:
-            out.update(_flatten(v, key + "."))
+            out.update(flatten(v, key + "."))
         else:
             out[key] = v
-    return out
-
-
-def field_docs(cls: type) -> dict[str, tuple[Any, str]]:
-    """``{field: (default, doc)}`` of a config dataclass (used by the CLI help and docs/training.md)."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-        out[f.name] = (default, f.metadata.get("doc", ""))
     return out
 
 

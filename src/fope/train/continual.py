@@ -17,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import find_checkpoint, load_weights
+from fope.model import read_state_dict
+
+from .checkpoint import find_checkpoint
 from .config import ExperimentConfig
 from .distributed import DistInfo
 
@@ -68,7 +70,7 @@ def init_from_source(model: torch.nn.Module, optimizer: torch.optim.Optimizer, c
         raise ValueError(f"train.reset_optimizer=false needs a training run with a checkpoint/ as "
                          f"train.init_from, but {src} has none")
     model_dir = ckpt / "model" if ckpt is not None else src
-    report = merge_state(model, load_weights(model_dir, info.device), t.expand_fourier)
+    report = merge_state(model, read_state_dict(model_dir, info.device), t.expand_fourier)
     if not t.reset_optimizer:
         state = torch.load(ckpt / "optimizer.pt", map_location=info.device, weights_only=True)
         try:

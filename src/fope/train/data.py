@@ -9,7 +9,6 @@ placed at window starts by fope.data, which is why the windows must be cut exact
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fope.utils import atomic_path, reading
+from fope.utils import atomic_path, cache_root, reading
 
 from .config import DataConfig, ExperimentConfig
 from .distributed import DistInfo, barrier
@@ -33,10 +32,6 @@ class TokenData:
     shard_dirs: dict[str, Path] = field(default_factory=dict)
 
 
-def cache_root(data: DataConfig) -> Path:
-    return Path(data.cache_dir or os.environ.get("FOPE_CACHE") or Path.home() / ".cache" / "fope")
-
-
 def _key(*parts: Any) -> str:
     text = "|".join(str(p) for p in parts)
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(parts[0]))[-40:]
@@ -49,7 +44,7 @@ def tokenizer_path(data: DataConfig) -> Path | None:
         return None
     vocab = data.tokenizer.split(":", 1)[1]
     corpus = str(Path(data.corpus).resolve()) if Path(data.corpus).exists() else data.corpus
-    return cache_root(data) / "tokenizers" / _key(corpus, f"bpe{vocab}") / "tokenizer.json"
+    return cache_root(data.cache_dir) / "tokenizers" / _key(corpus, f"bpe{vocab}") / "tokenizer.json"
 
 
 def _resolve_tokenizer(data: DataConfig) -> Any:
@@ -80,7 +75,7 @@ def _shard_dir(data: DataConfig, corpus: str, *, train: bool, seq_len: int) -> P
     share = data.retrieval_share if train else 0.0
     retrieval = (share, data.seed, seq_len) if share > 0 else ()
     cap = (data.max_tokens,) if data.max_tokens is not None else ()
-    return cache_root(data) / "shards" / _key(corpus, tok, "train+val" if train else "val", *cap, *retrieval)
+    return cache_root(data.cache_dir) / "shards" / _key(corpus, tok, "train+val" if train else "val", *cap, *retrieval)
 
 
 def prepare_data(cfg: ExperimentConfig, info: DistInfo) -> TokenData:

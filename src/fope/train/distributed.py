@@ -17,7 +17,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -84,36 +83,6 @@ def any_process(flag: bool, info: DistInfo) -> bool:
         return flag
     t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     return bool(all_reduce_sum(t, info).item() > 0)
-
-
-def broadcast_object(obj, info: DistInfo):
-    """rank 0's ``obj`` on every process."""
-    if not info.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-class WindowOrder:
-    """Deterministic order of ``n_windows`` training windows: a fresh seeded permutation per epoch."""
-
-    def __init__(self, n_windows: int, seed: int) -> None:
-        if n_windows <= 0:
-            raise ValueError(f"no training windows (n_windows={n_windows}); is the training split too short?")
-        self.n, self.seed = n_windows, seed
-        self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch != self._epoch:
-            self._epoch = epoch
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-        return self._perm
-
-    def window_ids(self, start: int, count: int) -> np.ndarray:
-        """Window ids at global positions ``start .. start+count-1`` of the (endless) visiting order."""
-        pos = np.arange(start, start + count, dtype=np.int64)
-        return np.array([self._permutation(int(p // self.n))[p % self.n] for p in pos], dtype=np.int64)
 
 
 def micro_batch_start(step: int, micro: int, *, global_batch: int, micro_batch: int, info: DistInfo) -> int:

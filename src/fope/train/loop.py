@@ -39,14 +39,33 @@ import yaml
 from tqdm.auto import tqdm
 
 import fope.model
-from fope.utils import FileProblem, atomic_json, atomic_write, check_writable, os_error_problem, remove_stale_temps
+from fope.data import WindowOrder
+from fope.utils import (
+    FileProblem,
+    atomic_json,
+    atomic_write,
+    cache_root,
+    check_writable,
+    os_error_problem,
+    remove_stale_temps,
+)
 
 from . import distributed as D
-from .checkpoint import (CHECKPOINT, find_checkpoint, load_checkpoint, model_is_published, publish_model,
-                         read_checkpoint_config, rng_state, save_checkpoint, set_rng_state, tidy)
+from .checkpoint import (
+    CHECKPOINT,
+    find_checkpoint,
+    load_checkpoint,
+    model_is_published,
+    publish_model,
+    read_checkpoint_config,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    tidy,
+)
 from .config import RESUME_MAY_CHANGE, ExperimentConfig, TrainConfig, config_diff
 from .continual import init_from_source
-from .data import TokenData, cache_root, get_batch, prepare_data
+from .data import TokenData, get_batch, prepare_data
 from .evaluate import token_loss, validation_losses
 from .metrics import MetricLogger, read_metrics
 from .optim import build_optimizer, lr_at, set_lr
@@ -117,7 +136,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     except OSError as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise os_error_problem(e, cache_root(cfg.data), "preparing the token shards") from e
+        raise os_error_problem(e, cache_root(cfg.data.cache_dir), "preparing the token shards") from e
     check_split_lengths(cfg, data)
     model = fope.model.build(cfg.model).to(info.device)
     optimizer = build_optimizer(model, t)
@@ -172,7 +191,7 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     if t.compile:
         net = torch.compile(net)
     data = job.data
-    order = D.WindowOrder(len(data.train), t.seed)
+    order = WindowOrder(len(data.train), t.seed)
     autocast = autocast_context(t.precision, info.device)
     chunk = t.loss_chunk
     logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=job.config,

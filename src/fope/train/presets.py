@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
+from typing import Any
 
 from fope.model.config import PAPER_FOPE_SIGMA, get_preset
-from fope.pos.functional import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.pos.options import KINDS as PE_KINDS  # the position-encoding kinds, one list
 from fope.utils import did_you_mean
 
-from .config import DataConfig, ExperimentConfig, TrainConfig
+from .config import DataConfig, ExperimentConfig, TrainConfig, apply_overrides, check_keys, flatten, read_yaml
 
 PAPER_SIZES = ("60M", "180M", "1.2B")
 PAPER_LENGTHS = (512, 1024)
@@ -102,6 +104,22 @@ def load_preset(name: str) -> ExperimentConfig:
         return paper_preset(*paper[name])
     raise ValueError(f"unknown preset {name!r}{did_you_mean(name, list_presets(), cutoff=0.5)}; "
                      f"see `fope train --list-presets`")
+
+
+def load_config(source: str | Path | dict[str, Any]) -> ExperimentConfig:
+    """An experiment from a YAML file (or its dict): a complete config (`ExperimentConfig.from_dict`), or a
+    top-level ``preset: NAME`` whose preset the other sections override (e.g. configs/continual/*.yaml)."""
+    d = read_yaml(source) if isinstance(source, (str, Path)) else source
+    if not isinstance(d, dict) or "preset" not in d:
+        if isinstance(source, (str, Path)):
+            return ExperimentConfig.from_yaml(source)
+        return ExperimentConfig.from_dict(d)
+    rest = {k: v for k, v in d.items() if v is not None and k != "preset"}  # an empty YAML section reads as None
+    try:
+        check_keys(rest, ("model", "data", "train"), "")
+        return apply_overrides(load_preset(d["preset"]), flatten(rest))
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}" if isinstance(source, (str, Path)) else str(e)) from e
 
 
 def with_pe(cfg: ExperimentConfig, pe: str) -> ExperimentConfig:

@@ -6,7 +6,7 @@ It must never import ``fope``.
 
 Position encoding fields (everything else has the Llama meaning and name):
     pe            "rope" | "fope" | "nope" | "alibi" | "kerple" | "fire"
-    pe_options    the encoding's own options, named and defaulted as in fope.pos (functional.hf_option_defaults: fope:
+    pe_options    the encoding's own options, named and defaulted as in fope.pos (options.hf_option_defaults: fope:
                   sigma, clip_floor, floor_ratio, out_dim, pad, init, normalize, freq_dim, share_heads;
                   rope: whole_cycles; kerple: init; fire: mlp_width, c_init, threshold, eps).
                   Unknown keys are rejected when the model is built, naming the key.
@@ -16,14 +16,16 @@ Position encoding fields (everything else has the Llama meaning and name):
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from transformers import PretrainedConfig
 
-from .functional import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling file is fope.pos.functional)
+from .options import KINDS as PE_KINDS  # the kinds of fope.pos (the sibling file is fope.pos.options)
 
 
 class FopeConfig(PretrainedConfig):
     model_type = "fope_llama"
-    keys_to_ignore_at_inference = ["past_key_values", "cache"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values", "cache"]
 
     def __init__(
         self,
@@ -98,4 +100,4 @@ class FopeConfig(PretrainedConfig):
         self.tie_word_embeddings = tie_word_embeddings
 
 
-__all__ = ["FopeConfig", "PE_KINDS"]
+__all__ = ["PE_KINDS", "FopeConfig"]

@@ -1,10 +1,11 @@
 """`FopeForCausalLM`: a Llama-family decoder (RMSNorm, SwiGLU, GQA, Llama weight names) with pluggable position
 encodings: rope, fope (Fourier Position Embedding, Hua et al., ICML 2025), nope, alibi, kerple, fire.
 
-Remote code (copied next to every saved model with its siblings ``functional.py`` and ``scaling.py``, copies of
-fope.pos.functional / fope.pos.scaling, which inside fope those imports resolve to; needs torch + transformers,
-never ``fope``). All position math, every option default and the FoPE/KERPLE inits come from those two files, the
-code the native model runs; the classes below only hold the parameters and read the HF config.
+Remote code (copied next to every saved model with its siblings ``functional.py``, ``scaling.py`` and ``options.py``,
+copies of fope.pos.functional / scaling / options, which inside fope those imports resolve to; needs torch +
+transformers, never ``fope``). All position math, every option default, FoPE's option checks and sizes and the
+FoPE/KERPLE inits come from those three files, the code the native model runs; the classes below only hold the
+parameters and read the HF config.
 
 Shapes:
     B batch, T new tokens, S keys (cached + new), Hq query heads, Hk key/value heads, D head dim,
@@ -14,6 +15,7 @@ Shapes:
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,16 +32,13 @@ except ImportError:  # pragma: no cover - older transformers
 
 from .configuration_fope import FopeConfig
 from .functional import (
-    FOPE_INITS,
     alibi_bias,
     alibi_slopes,
     angle_tables,
     apply_rotary_halves,
-    clip_floor_keep,
     fire_mlp,
     fire_normalized,
     fope_tables,
-    hf_option_defaults,
     init_coefficients,
     kerple_init_raw,
     kerple_log_bias,
@@ -49,6 +48,7 @@ from .functional import (
     step_eye,
     whole_cycle_inv_freq,
 )
+from .options import check_fope_options, fope_sizes, hf_option_defaults
 from .scaling import ALIASES as SCALING_ALIASES
 from .scaling import SCALINGS, parse_scaling
 
@@ -153,8 +153,8 @@ class FourierPosition(NoPosition):
     """FoPE: each rotary pair becomes a fixed random mix of the kept frequencies (fope.pos.fope, docs/paper.md).
 
     Buffers ``cos_coef``/``sin_coef`` (Hc, Fin, Fout), Hc = Hk (or 1 with share_heads), are saved with the model
-    and never trained. Options (fope.pos names and defaults): sigma, clip_floor, floor_ratio, out_dim ("cap" = min(Fin, D/4),
-    "full" = min(Fin, D/2)), pad ("one" | "zero"), init, normalize, freq_dim, share_heads.
+    and never trained. Options: fope.pos.options.FoPEOptions' names, defaults, checks and sizes (sigma, clip_floor,
+    floor_ratio, out_dim, pad, init, normalize, freq_dim, share_heads).
     """
 
     KIND = "fope"
@@ -162,26 +162,13 @@ class FourierPosition(NoPosition):
     def __init__(self, config: FopeConfig):
         super().__init__(config)
         opts = self.options
-        if opts["pad"] not in ("one", "zero"):
-            raise ValueError(f"fope pad must be 'one' or 'zero', got {opts['pad']!r}")
-        if opts["out_dim"] not in ("cap", "full"):
-            raise ValueError(f"fope out_dim must be 'cap' or 'full', got {opts['out_dim']!r}")
-        if opts["init"] not in FOPE_INITS:
-            raise ValueError(f"fope init must be one of {list(FOPE_INITS)}, got {opts['init']!r}")
-        if opts["clip_floor"] and not config.pe_train_len:
-            raise ValueError("fope with clip_floor=True needs pe_train_len (the floor length N)")
+        check_fope_options(opts, train_len=config.pe_train_len)
         self.config = config
         self.head_dim = config.head_dim
-        self.dim = opts["freq_dim"] if opts["freq_dim"] > config.head_dim else config.head_dim
-        grid = rope_inv_freq(self.dim, float(config.rope_parameters["rope_theta"]), device="cpu")
-        if opts["clip_floor"]:
-            self.kept = clip_floor_keep(grid, config.pe_train_len, float(opts["floor_ratio"]))
-        else:
-            self.kept = torch.ones_like(grid).bool()
-        n_in = int(self.kept.sum())
-        n_out = min(n_in, config.head_dim // 4 if opts["out_dim"] == "cap" else config.head_dim // 2)
-        if n_out == 0:
-            raise ValueError(f"fope: no frequency left above the floor 2*pi/{config.pe_train_len}")
+        self.dim, self.kept, n_in, n_out = fope_sizes(
+            head_dim=config.head_dim, theta=float(config.rope_parameters["rope_theta"]), train_len=config.pe_train_len,
+            freq_dim=opts["freq_dim"], clip_floor=opts["clip_floor"], floor_ratio=opts["floor_ratio"],
+            out_dim=opts["out_dim"])
         shape = (1 if opts["share_heads"] else config.num_key_value_heads, n_in, n_out)
         self.register_buffer("cos_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
         self.register_buffer("sin_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
@@ -403,7 +390,7 @@ class FopePreTrainedModel(PreTrainedModel):
     config_class = FopeConfig
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["FopeDecoderLayer"]
+    _no_split_modules: ClassVar[list[str]] = ["FopeDecoderLayer"]
     _supports_sdpa = True
 
     @torch.no_grad()
@@ -476,7 +463,7 @@ def _output(cls, *, cache, **fields):
 
 
 class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
-    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: FopeConfig):
         super().__init__(config)
@@ -533,5 +520,11 @@ class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
         return _output(CausalLMOutputWithPast, loss=loss, logits=logits, cache=cache_out)
 
 
-__all__ = ["FopeForCausalLM", "FopeModel", "FopePreTrainedModel", "FopeConfig", "scaled_frequencies",
-           "POSITION_CLASSES"]
+__all__ = [
+    "POSITION_CLASSES",
+    "FopeConfig",
+    "FopeForCausalLM",
+    "FopeModel",
+    "FopePreTrainedModel",
+    "scaled_frequencies",
+]

@@ -1,7 +1,7 @@
 """LongBench-E through lm-evaluation-harness, with lm-eval's own tasks and metrics (docs/paper.md §4.7, Table 1).
 
-    fope hf longbench --model DIR [--tasks gov_report,trec] [--limit 20]          # needs the HF hub (network)
-    fope hf longbench --model DIR --data-dir longbench/data                         # local copies, offline
+    fope eval longbench --model DIR [--tasks gov_report,trec] [--limit 20]          # needs the HF hub (network)
+    fope eval longbench --model DIR --data-dir longbench/data                         # local copies, offline
 
 Dependencies: lm-eval's ``longbench`` extra (jieba, fuzzywuzzy, rouge): ``pip install -e ".[longbench]"`` (scripts/
 setup.sh installs it). Local data: the LongBench JSONL files exactly as the Hugging Face dataset ships them
@@ -23,8 +23,9 @@ LongBench's "first line only" scoring.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from fope.utils import json_object
 
@@ -156,7 +157,7 @@ def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = 
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from .io import register_auto_classes, resolve
+    from fope.hf.io import register_auto_classes, resolve
 
     register_auto_classes()  # FoPE directories load with fope's own classes, without remote code
 
@@ -222,5 +223,18 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-__all__ = ["LONGBENCH_E", "BUCKETS", "LONGBENCH_DEPS", "resolve_tasks", "run", "model_args", "bucket_scores", "summary", "local_task",
-           "local_longbench_tasks", "longbench_row", "check_longbench_deps", "task_yaml_path"]
+__all__ = [
+    "BUCKETS",
+    "LONGBENCH_DEPS",
+    "LONGBENCH_E",
+    "bucket_scores",
+    "check_longbench_deps",
+    "local_longbench_tasks",
+    "local_task",
+    "longbench_row",
+    "model_args",
+    "resolve_tasks",
+    "run",
+    "summary",
+    "task_yaml_path",
+]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fope.hf.lmeval import BUCKETS, LONGBENCH_E, bucket_scores, resolve_tasks
+from fope.eval.lmeval import BUCKETS, LONGBENCH_E, bucket_scores, resolve_tasks
 
 TASK = """task: fope_tiny_copy
 dataset_path: json
@@ -56,7 +56,7 @@ def test_longbench_task_names_exist_in_installed_lm_eval():
 @pytest.mark.slow
 def test_lm_eval_runs_a_converted_model_on_a_local_task(tiny_llama, char_tokenizer, tmp_path):
     pytest.importorskip("lm_eval")
-    from fope.hf import lmeval
+    from fope.eval import lmeval
     from fope.hf.convert import convert
     from fope.hf.io import save
 

@@ -2,11 +2,12 @@
 (a) FoPE, (b) YaRN, (c) PI (linear), (d) no change, on the same data for the same steps; then perplexity up to
 4x the original context and passkey retrieval, one table and one figure.
 
-    fope hf extend --model runs/tiny-rope --out runs/extend-cpu --preset cpu       # minutes on 2 CPU cores
-    fope hf extend --model smollm2 --out runs/extend-smollm2 --preset gpu --device cuda
+    fope extend --model runs/tiny-rope --out runs/extend-cpu --preset cpu       # minutes on 2 CPU cores
+    fope extend --model smollm2 --out runs/extend-smollm2 --preset gpu --device cuda
 
 The model is an HF RoPE causal LM (directory, hub name, ``smollm2``) or a native fope RoPE model / run directory
-(exported first). Every method starts from the same weights (`fope.hf.convert`): ``none`` is the RoPE model itself,
+(exported first, `fope.hf.export.hf_dir`; loaded by `fope.eval.loader.load_model`). Every method starts from the
+same weights (`fope.hf.convert`): ``none`` is the RoPE model itself,
 ``yarn`` / ``pi`` set HF's own scaling (``factor``, original context = the source's), ``fope`` converts with
 ``fope_preset`` and the floor at the new length (the authors' choice for fine-tuning). Fine-tuning is
 `fope.hf.finetune` on plain text (``loss_on="all"``) from the corpus' train split (`make_chat_data` documents);
@@ -18,35 +19,38 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from fope.utils import atomic_path, atomic_write
+from fope.utils import atomic_path, atomic_write, doc_field
 
 METHODS = ("fope", "yarn", "pi", "none")
 
 
 @dataclass(frozen=True)
 class ExtendPreset:
-    """Settings of one comparison (CLI flags of the same names override them)."""
+    """Settings of one comparison (`fope extend` flags of the same names override them)."""
 
-    factor: int = 2
-    steps: int = 40
-    lr: float = 3e-4
-    batch_size: int = 1
-    n_examples: int = 400
-    corpus: str = "books"
-    eval_multiples: tuple[float, ...] = (0.5, 1, 2, 4)  # x the source's context
-    max_chunks: int = 2
-    passkey_trials: int = 10
-    fope_preset: str = "preserving"
-    seed: int = 0
+    factor: int = doc_field(2, "the new context as a multiple of the source's (the fine-tuning length)")
+    steps: int = doc_field(40, "fine-tuning steps of every method")
+    lr: float = doc_field(3e-4, "peak fine-tuning learning rate (fope.hf.finetune's schedule)")
+    batch_size: int = doc_field(1, "sequences of the new length per fine-tuning step")
+    n_examples: int = doc_field(400, "plain-text training documents cut from the corpus' train split")
+    corpus: str = doc_field("books", "fope.data corpus: train split for fine-tuning, val split for the evaluation")
+    eval_multiples: tuple[float, ...] = doc_field((0.5, 1, 2, 4), "evaluated lengths, as multiples of the "
+                                                                  "source's context")
+    max_chunks: int = doc_field(2, "perplexity chunks of the longest length (the token budget of every length)")
+    passkey_trials: int = doc_field(10, "passkey trials per length (likelihood scoring)")
+    fope_preset: str = doc_field("preserving", "conversion preset of the fope method (fope.hf.convert."
+                                                "CONVERT_PRESETS)")
+    seed: int = doc_field(0, "seed of the conversion, the data and the fine-tuning")
 
 
 #: cpu: a cpu-tiny RoPE model (context 256: `fope train --preset cpu-tiny --pe rope`), minutes on 2 cores.
 #: gpu: SmolLM2-135M (context 8192 -> 16384), ~1.6M fine-tuning tokens per method; run with --device cuda.
-PRESETS = {
+EXTEND_PRESETS = {
     "cpu": ExtendPreset(),
     "gpu": ExtendPreset(steps=100, lr=1e-4, n_examples=4000, corpus="wiki", max_chunks=4, passkey_trials=20),
 }
@@ -54,7 +58,7 @@ PRESETS = {
 
 def method_options(method: str, *, factor: int, context: int, fope_preset: str) -> dict[str, Any]:
     """`fope.hf.convert` arguments of one method."""
-    from .convert import preset_options
+    from fope.hf.convert import preset_options
 
     if method == "none":
         return {"pe": "rope"}
@@ -76,26 +80,25 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
     import torch
 
     from fope.eval.adapters import HFAdapter, HFTokenizer
+    from fope.eval.loader import load_hf_model
     from fope.eval.passkey import passkey_eval
     from fope.eval.perplexity import tokens_from_corpus
+    from fope.hf.convert import convert, source_context_length
+    from fope.hf.export import hf_dir
+    from fope.hf.finetune import finetune, make_chat_data
     from fope.train.checkpoint import find_checkpoint
 
-    from .convert import convert, source_context_length
-    from .finetune import finetune, make_chat_data
-    from .io import hf_dir, load, load_tokenizer
     from .recovery import perplexities
 
-    if preset not in PRESETS:
-        raise ValueError(f"unknown extend preset {preset!r}; choose from {list(PRESETS)}")
-    cfg = replace(PRESETS[preset], **overrides)
+    if preset not in EXTEND_PRESETS:
+        raise ValueError(f"unknown extend preset {preset!r}; choose from {list(EXTEND_PRESETS)}")
+    cfg = replace(EXTEND_PRESETS[preset], **overrides)
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown extension method {m!r}; choose from {list(METHODS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    source_dir = hf_dir(model_name, out / "source-hf")
-    source = load(source_dir)
-    tok = load_tokenizer(source_dir)
+    source, tok = load_hf_model(hf_dir(model_name, out / "source-hf"))
     context = source_context_length(source.config)
     new_len = cfg.factor * context
     lengths = sorted({max(16, int(m * context)) for m in cfg.eval_multiples})
@@ -103,7 +106,7 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
     chat = make_chat_data(out / "train.jsonl", corpus=cfg.corpus, n=cfg.n_examples, split="train", seed=cfg.seed)
     result: dict[str, Any] = {"settings": {"model": str(model_name), "preset": preset, **asdict(cfg),
                                            "context": context, "new_len": new_len, "lengths": lengths,
-                                           "eval_tokens": int(len(tokens))}, "methods": {}}
+                                           "eval_tokens": len(tokens)}, "methods": {}}
     for method in methods:
         t0 = time.time()
         options = method_options(method, factor=cfg.factor, context=context, fope_preset=cfg.fope_preset)
@@ -179,4 +182,4 @@ def plot(result: dict, path: str | Path) -> Path:
     return Path(path)
 
 
-__all__ = ["extend", "ExtendPreset", "PRESETS", "METHODS", "method_options", "format_table", "plot"]
+__all__ = ["EXTEND_PRESETS", "METHODS", "ExtendPreset", "extend", "format_table", "method_options", "plot"]

@@ -1,7 +1,7 @@
 """The conversion experiment: how much perplexity RoPE -> FoPE conversion costs a pretrained model, and how much
 a short fine-tune recovers (same evaluation tokens throughout).
 
-    fope hf recovery --model smollm2 --out runs/smollm2-recovery --steps 60 --seq-len 512
+    fope recovery --model smollm2 --out runs/smollm2-recovery --steps 60 --seq-len 512
 
 Steps: (1) perplexity of the source at several lengths on held-out text (default: ``wiki`` val); (2) convert
 (``pe``/options as `fope.hf.convert`), perplexity again; (3) fine-tune the converted model with `fope.hf.finetune`
@@ -11,15 +11,18 @@ on stand-in chat data built from the corpus' *train* split (`make_chat_data`); (
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from fope.utils import atomic_json
 
 
 def perplexities(model: Any, tokens: Any, lengths: Sequence[int], *, max_chunks: int) -> dict[int, float]:
     """{length: ppl} with fope.eval's chunked perplexity on an HF model."""
     import torch
+
     from fope.eval import perplexity_by_length
     from fope.eval.adapters import HFAdapter
 
@@ -34,21 +37,21 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
              log=print) -> dict:
     """Run the experiment (see the module docstring); returns the saved dict."""
     from fope.eval.adapters import HFTokenizer
+    from fope.eval.loader import load_hf_model
     from fope.eval.perplexity import tokens_from_corpus
+    from fope.hf.convert import convert
+    from fope.hf.finetune import finetune, make_chat_data
+    from fope.hf.io import save
     from fope.train.checkpoint import find_checkpoint
-
-    from .convert import convert
-    from .finetune import finetune, make_chat_data
-    from .io import load, load_tokenizer, save
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = load_tokenizer(model_name)
+    source, tok = load_hf_model(model_name)
     max_tokens = max(lengths) * max_chunks + 1
     tokens = tokens_from_corpus(data, HFTokenizer(tok), split="val", max_tokens=max_tokens)
     result: dict[str, Any] = {"settings": {"model": str(model_name), "pe": pe, "pe_options": pe_options or {},
                                            "train_len": train_len, "data": data, "split": "val",
-                                           "eval_tokens": int(len(tokens)), "max_chunks": max_chunks,
+                                           "eval_tokens": len(tokens), "max_chunks": max_chunks,
                                            "finetune": {"steps": steps, "seq_len": seq_len, "lr": lr,
                                                         "examples": n_examples}},
                               "by_length": {}, "seconds": {}}
@@ -58,9 +61,8 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
         result["by_length"][name] = perplexities(model, tokens, lengths, max_chunks=max_chunks)
         result["seconds"][name] = round(time.time() - t0, 1)
         log(f"{name}: {result['by_length'][name]}")
-        (out / "recovery.json").write_text(json.dumps(result, indent=1))
+        atomic_json(out / "recovery.json", result, indent=1)
 
-    source = load(model_name)
     stage("source", source)
     converted = convert(source, pe=pe, train_len=train_len, **(pe_options or {}))
     del source
@@ -76,4 +78,4 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     return result
 
 
-__all__ = ["recovery", "perplexities"]
+__all__ = ["perplexities", "recovery"]

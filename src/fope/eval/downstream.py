@@ -17,14 +17,15 @@ Tables and lm-eval tasks (the paper used OLMo's in-loop evaluators; these are lm
 
 Offline: ``data_dir`` holds ``<lm-eval task>.jsonl`` files in the Hugging Face dataset's own row format (e.g.
 ``piqa.jsonl`` with goal/sol1/sol2/label, ``mmlu_anatomy.jsonl`` with question/subject/choices/answer); each task
-listed must have its file (`fope.hf.lmeval.local_task` keeps lm-eval's prompt and metric, swaps the data).
+listed must have its file (`fope.eval.lmeval.local_task` keeps lm-eval's prompt and metric, swaps the data).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 #: Table 4 column -> lm-eval task (None: not available in lm-eval)
 TABLE4 = {
@@ -140,7 +141,8 @@ def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from .io import register_auto_classes
+    from fope.hf.io import register_auto_classes
+
     from .lmeval import model_args
 
     register_auto_classes()
@@ -160,8 +162,8 @@ def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence
 
 
 def hf_model_dir(model: str | Path, export_to: Path) -> str:
-    """An HF directory / hub name lm-eval can load (native fope directories exported first; `fope.hf.io.hf_dir`)."""
-    from .io import hf_dir
+    """An HF directory / hub name lm-eval can load (native fope directories exported first; `fope.hf.export.hf_dir`)."""
+    from fope.hf.export import hf_dir
 
     return str(hf_dir(model, export_to))
 
@@ -222,5 +224,16 @@ def format_report(rep: dict, label: str = "ours") -> str:
     return "\n".join(lines).strip()
 
 
-__all__ = ["TABLE4", "TABLE5", "TABLE6", "PAPER", "plan", "write_tasks", "run", "report", "format_report",
-           "mmlu_subtasks", "hf_model_dir"]
+__all__ = [
+    "PAPER",
+    "TABLE4",
+    "TABLE5",
+    "TABLE6",
+    "format_report",
+    "hf_model_dir",
+    "mmlu_subtasks",
+    "plan",
+    "report",
+    "run",
+    "write_tasks",
+]

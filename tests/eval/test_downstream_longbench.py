@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
-from fope.hf import downstream, lmeval  # noqa: E402
+from fope.eval import downstream, lmeval
 
 # LongBench-E rows exactly as THUDM/LongBench's data.zip ships them (trec_e.jsonl)
 TREC_CLASSES = ["Abbreviation", "Entity", "Description", "Human", "Location", "Numeric"]
@@ -43,7 +43,7 @@ def test_local_longbench_yaml_includes_lm_evals_task(tmp_path):
 
 
 def test_local_longbench_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="trec_e.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"trec_e.jsonl"):
         lmeval.local_longbench_tasks(tmp_path, ["longbench_trec_e"], tmp_path / "t")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         lmeval.local_longbench_tasks(tmp_path / "nowhere", ["longbench_trec_e"], tmp_path / "t")
@@ -128,5 +128,5 @@ def test_downstream_runs_offline_on_local_tasks(hf_model_dir, tmp_path):
     assert 0 <= t4["ours"]["piqa"] <= 100 and 0 <= t4["ours"]["arc_easy"] <= 100 and t4["ours"]["sciq"] is None
     assert t5["ours"]["arc_easy"] > 0 and t5["ours"]["natural_qs_open"] is None
     assert t6["ours"]["stem"] in (0.0, 100.0) and t6["n"]["stem"] == 3
-    with pytest.raises(FileNotFoundError, match="sciq.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"sciq.jsonl"):
         downstream.run(hf_model_dir, tables=(4,), tasks=["sciq"], data_dir=data)

@@ -1,4 +1,4 @@
-"""`fope hf extend`: the four methods start from the same weights, fine-tune on the same data and are evaluated on
+"""`fope extend` (fope.reproduce.extend): the four methods start from the same weights, fine-tune on the same data and are evaluated on
 the same tokens; table, JSON and figure are written (tiny model, offline)."""
 
 import json
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fope.hf.convert import convert
-from fope.hf.extend import PRESETS, format_table, method_options
+from fope.reproduce.extend import EXTEND_PRESETS, format_table, method_options
 
 
 def test_method_options_and_presets():
@@ -20,7 +20,7 @@ def test_method_options_and_presets():
     assert "train_len" not in method_options("fope", factor=2, context=64, fope_preset="keep-context")
     with pytest.raises(ValueError, match="unknown extension method 'alibi'"):
         method_options("alibi", factor=2, context=64, fope_preset="preserving")
-    assert set(PRESETS) == {"cpu", "gpu"}
+    assert set(EXTEND_PRESETS) == {"cpu", "gpu"}
 
 
 def test_methods_start_from_the_source(tiny_llama):
@@ -37,7 +37,7 @@ def test_methods_start_from_the_source(tiny_llama):
 
 @pytest.mark.slow
 def test_extend_end_to_end_on_a_tiny_model(tiny_llama, char_tokenizer, tmp_path):
-    from fope.hf.extend import extend
+    from fope.reproduce.extend import extend
 
     tiny_llama.save_pretrained(tmp_path / "src")
     char_tokenizer.save_pretrained(tmp_path / "src")
