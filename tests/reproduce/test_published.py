@@ -20,8 +20,19 @@ from fope.reproduce import claims as claims_mod
 from fope.reproduce import verdicts
 from fope.reproduce.claims import check_claims, headline, noise_of
 from fope.reproduce.publish import max_relative_difference, results_doc
-from fope.reproduce.verdicts import (FAILS, HOLDS, MISSING, NOISE, REFERENCE, RULES, UNLEARNT, Part, combine,
-                                     seed_spread, threshold)
+from fope.reproduce.verdicts import (
+    FAILS,
+    HOLDS,
+    MISSING,
+    NOISE,
+    REFERENCE,
+    RULES,
+    UNLEARNT,
+    Part,
+    combine,
+    seed_spread,
+    threshold,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"

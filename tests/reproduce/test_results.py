@@ -162,7 +162,7 @@ def test_one_seed_is_judged_with_the_reference_spread(finished):
     assert verdicts["target-fope-below"].verdict == "holds"  # 1.0 vs 16 apart: far beyond the borrowed band
     # FoPE's ratio 1.15 with one seed: the band is 2 x the reference's FoPE ratio std around 1.2
     band = 2 * REFERENCE.ratio_std["fope"]
-    assert verdicts["target-fope-flat"].verdict == ("holds" if 1.2 - 1.15 > band else "within noise")
+    assert verdicts["target-fope-flat"].verdict == ("holds" if band < 1.2 - 1.15 else "within noise")
     assert verdicts["target-regime"].verdict == "holds"
     text = render_report(one)
     assert "> **In the regime:**" in text

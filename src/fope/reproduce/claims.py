@@ -15,12 +15,43 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .verdicts import (BELOW_FROM, CHANCE_MARGIN, FAILS, FOPE_FLAT_MAX, HOLDS, MIN_REL_TOL, MISSING, NOISE,
-                       PASSKEY_LEARNT, PPL_NOISE_STDS, RATE_NOISE_SE, REFERENCE, ROPE_BLOWUP_MIN, UNLEARNT, Part,
-                       SeedSpread, _median, _relative_stds, combine, fmt, mean_band, rate_band, threshold)
+from .verdicts import (
+    BELOW_FROM,
+    CHANCE_MARGIN,
+    FAILS,
+    FOPE_FLAT_MAX,
+    HOLDS,
+    MIN_REL_TOL,
+    MISSING,
+    NOISE,
+    PASSKEY_LEARNT,
+    PPL_NOISE_STDS,
+    RATE_NOISE_SE,
+    REFERENCE,
+    ROPE_BLOWUP_MIN,
+    UNLEARNT,
+    Part,
+    SeedSpread,
+    _median,
+    _relative_stds,
+    combine,
+    fmt,
+    mean_band,
+    rate_band,
+    threshold,
+)
 
-__all__ = ["Claim", "Noise", "check_claims", "headline", "noise_of", "regime", "fmt", "FOPE_FLAT_MAX",
-           "ROPE_BLOWUP_MIN"]
+__all__ = [
+    "FOPE_FLAT_MAX",
+    "ROPE_BLOWUP_MIN",
+    "Claim",
+    "Noise",
+    "check_claims",
+    "fmt",
+    "headline",
+    "noise_of",
+    "regime",
+]
 
 
 @dataclass(frozen=True)

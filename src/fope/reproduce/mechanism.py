@@ -249,7 +249,7 @@ def table2_growth(results: dict[str, Any]) -> list[str]:
 def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = None) -> list[str]:
     """Markdown lines of the report's Mechanism section (empty when there is nothing to show)."""
     mech = results.get("mechanism") or {}
-    lengths, rows = table2_rows(results)
+    _, rows = table2_rows(results)
     if not rows and not mech:
         return []
     L = int(results["config"]["train_len"])

@@ -26,6 +26,7 @@ from .claims import check_claims, headline
 from .records import write_json_atomic
 from .report import _binomial_table, _depth_table, binomial_se, passkey_task_section, render_report, verdict_text
 
+
 def with_current_claims(results: dict[str, Any]) -> dict[str, Any]:
     """``results`` with its ``claims`` recomputed by the current rules (everything else untouched)."""
     return {**results, "claims": [c.to_dict() for c in check_claims(results)]}

@@ -10,12 +10,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from fope.utils import atomic_write
+
 from .claims import Claim, check_claims, headline, noise_of, regime
-from .presets import ABLATION_GROUPS, EXPERIMENTS
 from .mechanism import mechanism_section
+from .presets import ABLATION_GROUPS, EXPERIMENTS
 from .records import write_json_atomic
-from .verdicts import (FAILS, HOLDS, MISSING, NOISE, NOISE_SE, RATE_NOISE_SE, ROPE_BLOWUP_MIN, VERDICTS,
-                       fmt)
+from .verdicts import FAILS, HOLDS, MISSING, NOISE, NOISE_SE, RATE_NOISE_SE, ROPE_BLOWUP_MIN, VERDICTS, fmt
+
 
 def verdict_text(c: Claim | dict) -> str:
     """A claim's verdict as the report prints it: a miss in bold with by how much, a target within noise of its bar
@@ -407,9 +409,7 @@ def write_outputs(results: dict, out_dir: str | Path, *, figures: bool = True) -
         except ImportError as e:  # matplotlib is an optional extra
             print(f"figures skipped: {e} (pip install matplotlib)", flush=True)
     text = render_report(results, figs)
-    tmp = out / ".report.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(out / "report.md")
+    atomic_write(out / "report.md", text)
     return {"results": out / "results.json", "report": out / "report.md",
             **{k: out / v for k, v in figs.items()}}
 
