@@ -514,11 +514,10 @@ def test_hooks_load_in_a_real_lm_eval_task_yaml(tmp_path):
 def test_generation_kwargs_follow_pred_py():
     for name in lb.LM_EVAL_TASKS:
         kw = lb.lm_eval_generation_kwargs(name)
-        assert kw == {"max_gen_toks": lb.resolve_task(name).max_gen, "temperature": 1.0, "do_sample": False,
-                      "until": []}
+        assert kw == {"max_gen_toks": lb.resolve_task(name).max_gen, "do_sample": False, "until": []}
     # samsum: pred.py's eos_token_id=[eos, newline] and min_length=context+1 -> at least one new token
     assert lb.lm_eval_generation_kwargs("samsum_e", eos_token_id=2, newline_token_id=13) == {
-        "max_gen_toks": 128, "temperature": 1.0, "do_sample": False, "until": [], "eos_token_id": [2, 13],
+        "max_gen_toks": 128, "do_sample": False, "until": [], "eos_token_id": [2, 13],
         "min_new_tokens": 1}
     assert "eos_token_id" not in lb.lm_eval_generation_kwargs("trec", eos_token_id=2, newline_token_id=13)
 

@@ -453,9 +453,12 @@ def process_results_ref(task: str | TaskScoring) -> str:
 
 def lm_eval_generation_kwargs(task: str | TaskScoring, *, eos_token_id: int | None = None,
                               newline_token_id: int | None = None) -> dict[str, Any]:
-    """``generation_kwargs`` for an lm-eval task YAML that generate as LongBench/pred.py does: greedy,
-    ``max_gen_toks`` = `TaskScoring.max_gen`, and ``until: []`` (lm-eval's HF model still stops at the tokenizer's
-    EOS, as ``model.generate`` does in pred.py); the first-line cut is then `postprocess`'s job, in the hook.
+    """``generation_kwargs`` for an lm-eval task YAML that generate as LongBench/pred.py does: greedy
+    (``do_sample: false``; pred.py's ``temperature=1.0`` does nothing there, and lm-eval warns about a temperature
+    with greedy decoding, so none is given), ``max_gen_toks`` = `TaskScoring.max_gen`, and ``until: []`` (lm-eval's HF
+    model still stops at the tokenizer's EOS, as ``model.generate`` does in pred.py); the first-line cut is then
+    `postprocess`'s job, in the hook. lm-eval merges an ``include`` shallowly, so this replaces the included task's
+    whole ``generation_kwargs``.
 
     samsum (`TaskScoring.newline_eos`): given both token ids (pred.py: the tokenizer's ``eos_token_id`` and the last id
     of ``tokenizer.encode("\n", add_special_tokens=False)``), adds ``eos_token_id: [eos, newline]`` and
@@ -463,7 +466,7 @@ def lm_eval_generation_kwargs(task: str | TaskScoring, *, eos_token_id: int | No
     its budget and is cut at the first line, which differs from pred.py only when the greedy first token is a
     newline or EOS (pred.py forbids stopping there and so takes another first token)."""
     spec = resolve_task(task)
-    kwargs: dict[str, Any] = {"max_gen_toks": spec.max_gen, "temperature": 1.0, "do_sample": False, "until": []}
+    kwargs: dict[str, Any] = {"max_gen_toks": spec.max_gen, "do_sample": False, "until": []}
     if spec.newline_eos and eos_token_id is not None and newline_token_id is not None:
         kwargs.update(eos_token_id=[int(eos_token_id), int(newline_token_id)], min_new_tokens=1)
     return kwargs
