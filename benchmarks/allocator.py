@@ -28,11 +28,25 @@ VARIANTS = {"glibc-default": "0", "keep-freed": "1"}
 def one_run(train_args: list[str], keep: str, *, losses: bool = False) -> dict:
     """One `fope train` child process; its tokens/s, final loss and resource use (and its logged losses)."""
     src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "FOPE_KEEP_FREED_MEMORY": keep, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "FOPE_KEEP_FREED_MEMORY": keep,
+        "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     env.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "fope.cli", "train", *train_args, "train.eval_every=0",
-               "train.save_every=1000000", "data.eval_corpora=[]", "--out", f"{tmp}/run"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "fope.cli",
+            "train",
+            *train_args,
+            "train.eval_every=0",
+            "train.save_every=1000000",
+            "data.eval_corpora=[]",
+            "--out",
+            f"{tmp}/run",
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _, status, ru = os.wait4(proc.pid, 0)
@@ -41,8 +55,16 @@ def one_run(train_args: list[str], keep: str, *, losses: bool = False) -> dict:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"fope train failed:\n{err[-2000:]}")
         summary = json.loads(Path(f"{tmp}/run/summary.json").read_text())
-    return {"tokens_per_s": summary["tokens_per_s"], "final_loss": summary["final_loss"], "wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "minor_faults": ru.ru_minflt,
-            "max_rss_mib": ru.ru_maxrss / 1024, **({"losses": summary["losses"]} if losses else {})}
+    return {
+        "tokens_per_s": summary["tokens_per_s"],
+        "final_loss": summary["final_loss"],
+        "wall_s": wall,
+        "user_s": ru.ru_utime,
+        "sys_s": ru.ru_stime,
+        "minor_faults": ru.ru_minflt,
+        "max_rss_mib": ru.ru_maxrss / 1024,
+        **({"losses": summary["losses"]} if losses else {}),
+    }
 
 
 def main() -> None:
@@ -56,10 +78,13 @@ def main() -> None:
     names = list(VARIANTS)
     rows: dict[str, list[dict]] = {n: [] for n in names}
     for r in range(a.repeats):
-        for n in names[r % 2:] + names[:r % 2]:  # rotate the order every repeat
+        for n in names[r % 2 :] + names[: r % 2]:  # rotate the order every repeat
             rows[n].append(one_run(train_args, VARIANTS[n]))
-            print(f"repeat {r + 1}/{a.repeats} {n}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[n][-1].items()),
-                  file=sys.stderr, flush=True)
+            print(
+                f"repeat {r + 1}/{a.repeats} {n}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[n][-1].items()),
+                file=sys.stderr,
+                flush=True,
+            )
     losses = {x["final_loss"] for n in names for x in rows[n]}
     if len(losses) != 1:  # the allocator must not change a single number
         raise SystemExit(f"final losses differ between runs: {sorted(losses)}")
@@ -70,10 +95,21 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for n in names:
         m = med[n]
-        print(f"| {n} | {m['tokens_per_s']:,.0f} | {m['wall_s']:.1f} | {m['user_s']:.1f} | {m['sys_s']:.1f} | "
-              f"{m['minor_faults']:,.0f} | {m['max_rss_mib']:.0f} | {m['tokens_per_s'] / base['tokens_per_s']:.3f} |")
-    print(json.dumps({"bench": "allocator", "train_args": train_args, "repeats": a.repeats, "median": med,
-                      "load": os.getloadavg()[0]}))
+        print(
+            f"| {n} | {m['tokens_per_s']:,.0f} | {m['wall_s']:.1f} | {m['user_s']:.1f} | {m['sys_s']:.1f} | "
+            f"{m['minor_faults']:,.0f} | {m['max_rss_mib']:.0f} | {m['tokens_per_s'] / base['tokens_per_s']:.3f} |"
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "allocator",
+                "train_args": train_args,
+                "repeats": a.repeats,
+                "median": med,
+                "load": os.getloadavg()[0],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = fope.model.resolve_config(args.preset)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext()
+    )
     models = {}
     for kind in args.kinds:
         torch.manual_seed(args.seed)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
             last[kind] = logits[:, -1:].argmax(-1)
         times = {k: [] for k in models}
         for step in range(args.new):
-            order = args.kinds[step % len(args.kinds):] + args.kinds[: step % len(args.kinds)]
+            order = args.kinds[step % len(args.kinds) :] + args.kinds[: step % len(args.kinds)]
             for kind in order:
                 sync()
                 t0 = time.perf_counter()
@@ -81,9 +82,16 @@ def main(argv: list[str] | None = None) -> dict:
     med = {k: statistics.median(t) for k, t in times.items()}
     base = "rope" if "rope" in med else args.kinds[0]
     result = {
-        "benchmark": "decode", "preset": args.preset, "prompt": args.prompt, "new": args.new, "batch": args.batch,
-        "device": str(device), "precision": args.precision, "scaling": args.scaling,
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "benchmark": "decode",
+        "preset": args.preset,
+        "prompt": args.prompt,
+        "new": args.new,
+        "batch": args.batch,
+        "device": str(device),
+        "precision": args.precision,
+        "scaling": args.scaling,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
         "prefill_s": {k: round(v, 3) for k, v in prefill_s.items()},
         "per_token_ms": {k: round(v * 1e3, 3) for k, v in med.items()},
         "ratio_to_" + base: {k: round(v / med[base], 3) for k, v in med.items()},

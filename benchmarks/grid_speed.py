@@ -27,9 +27,13 @@ def table(path: str) -> str:
         raise SystemExit(f"{path}: no finished main RoPE run to compare with")
     rope = statistics.mean(speed["rope"])
     cfg = res["config"]
-    out = [f"Grid `{res['preset']}` (commit `{res['commit'][:7]}`): L = {cfg['train_len']}, "
-           f"{cfg['jobs']} runs at a time x {cfg['threads']} thread(s), {res['machine'].get('cpu', '')}".rstrip(", "),
-           "", "| PE | runs | train tok/s | tok/s vs RoPE | step time vs RoPE |", "|---|---|---|---|---|"]
+    out = [
+        f"Grid `{res['preset']}` (commit `{res['commit'][:7]}`): L = {cfg['train_len']}, "
+        f"{cfg['jobs']} runs at a time x {cfg['threads']} thread(s), {res['machine'].get('cpu', '')}".rstrip(", "),
+        "",
+        "| PE | runs | train tok/s | tok/s vs RoPE | step time vs RoPE |",
+        "|---|---|---|---|---|",
+    ]
     for pe, xs in speed.items():
         m = statistics.mean(xs)
         out.append(f"| {pe} | {len(xs)} | {m:,.0f} | {m / rope:.3f} | {rope / m:.3f} |")

@@ -27,13 +27,21 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--lengths", default="512,2048,8192,16384")
     parser.add_argument("--data", default="wiki")
-    parser.add_argument("--presets", default="keep-context,noise-only,preserving,release",
-                        help=f"comma list of {list(CONVERT_PRESETS)}")
-    parser.add_argument("--sigma", type=float, default=None, help="override every preset's sigma (rows named NAME@sSIGMA)")
+    parser.add_argument(
+        "--presets", default="keep-context,noise-only,preserving,release", help=f"comma list of {list(CONVERT_PRESETS)}"
+    )
+    parser.add_argument(
+        "--sigma", type=float, default=None, help="override every preset's sigma (rows named NAME@sSIGMA)"
+    )
     parser.add_argument("--no-source", action="store_true", help="skip the source row")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
-                        help="print one table from earlier --out files (rows and lengths merged) and exit")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="print one table from earlier --out files (rows and lengths merged) and exit",
+    )
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()
     if args.merge:
@@ -53,19 +61,30 @@ def main() -> None:
     presets = [p for p in args.presets.split(",") if p]
     for name in presets:
         preset_options(name)  # fail before the slow part
-    tokens = tokens_from_corpus(args.data, HFTokenizer(load_tokenizer(args.model)), split="val",
-                                max_tokens=max(lengths) + 1)
+    tokens = tokens_from_corpus(
+        args.data, HFTokenizer(load_tokenizer(args.model)), split="val", max_tokens=max(lengths) + 1
+    )
     if len(tokens) < max(lengths) + 1:
         raise ValueError(f"corpus {args.data!r} val has {len(tokens)} tokens; need {max(lengths) + 1}")
     source = load(args.model)
-    result = {"model": args.model, "data": args.data, "split": "val", "eval_tokens": len(tokens),
-              "lengths": lengths, "max_chunks": 1, "rows": {}}
+    result = {
+        "model": args.model,
+        "data": args.data,
+        "split": "val",
+        "eval_tokens": len(tokens),
+        "lengths": lengths,
+        "max_chunks": 1,
+        "rows": {},
+    }
 
     def measure(name: str, model, options: dict) -> None:
         t0 = time.time()
         ppl = perplexities(model, tokens, lengths, max_chunks=1)
-        result["rows"][name] = {"options": options, "ppl": {str(k): v for k, v in ppl.items()},
-                                "seconds": round(time.time() - t0, 1)}
+        result["rows"][name] = {
+            "options": options,
+            "ppl": {str(k): v for k, v in ppl.items()},
+            "seconds": round(time.time() - t0, 1),
+        }
         print(f"{name}: {result['rows'][name]}", flush=True)
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -80,8 +99,15 @@ def main() -> None:
         converted = convert(source, pe="fope", **options)
         cfg = converted.config
         row = name if args.sigma is None else f"{name}@s{args.sigma:g}"
-        measure(row, converted, {**options, "pe_train_len": cfg.pe_train_len,
-                                  "d_in": int(converted.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2])})
+        measure(
+            row,
+            converted,
+            {
+                **options,
+                "pe_train_len": cfg.pe_train_len,
+                "d_in": int(converted.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2]),
+            },
+        )
         del converted
     print(format_table(result))
 
@@ -112,12 +138,19 @@ def format_table(result: dict) -> str:
             return "–"
         return f"{value:.2f}" + ("" if ref is None else f" (×{value / ref:.3f})")
 
-    lines = ["| preset | σ | floor N' (D_in) | " + " | ".join(f"ppl @ {n} (× src)" for n in lengths) + " |",
-             "|---|---|---|" + "---|" * len(lengths)]
+    lines = [
+        "| preset | σ | floor N' (D_in) | " + " | ".join(f"ppl @ {n} (× src)" for n in lengths) + " |",
+        "|---|---|---|" + "---|" * len(lengths),
+    ]
     for name, row in sorted(result["rows"].items(), key=lambda kv: kv[0] != "source"):  # source first
         o = row["options"]
-        floor = "–" if name == "source" else (f"{o.get('pe_train_len')} ({o.get('d_in')})"
-                                              if o.get("clip_floor", True) else f"off ({o.get('d_in')})")
+        floor = (
+            "–"
+            if name == "source"
+            else (
+                f"{o.get('pe_train_len')} ({o.get('d_in')})" if o.get("clip_floor", True) else f"off ({o.get('d_in')})"
+            )
+        )
         sigma = "–" if name == "source" else f"{o.get('sigma', 0.3):g}"
         lines.append(f"| {name} | {sigma} | {floor} | " + " | ".join(cell(row, n) for n in lengths) + " |")
     return "\n".join(lines)

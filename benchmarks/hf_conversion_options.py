@@ -62,16 +62,20 @@ def main() -> None:
     if unknown:
         raise ValueError(f"unknown option set(s) {unknown}; choose from {list(OPTION_SETS)}")
     # identical to fope.reproduce.recovery.recovery's evaluation tokens
-    tokens = tokens_from_corpus(args.data, HFTokenizer(load_tokenizer(args.model)), split="val",
-                                max_tokens=max(lengths) * args.max_chunks + 1)
+    tokens = tokens_from_corpus(
+        args.data, HFTokenizer(load_tokenizer(args.model)), split="val", max_tokens=max(lengths) * args.max_chunks + 1
+    )
     source = load(args.model)
     rows: dict[str, dict] = {}
 
     def measure(name: str, model, options: dict) -> None:
         t0 = time.time()
         ppl = perplexities(model, tokens, lengths, max_chunks=args.max_chunks)
-        rows[name] = {"options": options, "ppl": {str(k): v for k, v in ppl.items()},
-                      "seconds": round(time.time() - t0, 1)}
+        rows[name] = {
+            "options": options,
+            "ppl": {str(k): v for k, v in ppl.items()},
+            "seconds": round(time.time() - t0, 1),
+        }
         print(f"{name}: {rows[name]}", flush=True)
         if args.out:  # partial results survive an interrupted run
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +94,15 @@ def main() -> None:
         cells = " | ".join(f"{row['ppl'][str(n)]:.2f}" for n in lengths)
         gap = math.log(row["ppl"][str(lengths[-1])]) - math.log(src[str(lengths[-1])])
         print(f"| {name} | {json.dumps(row['options'])} | {cells} | {gap:+.3f} |")
-    result = {"model": args.model, "data": args.data, "split": "val", "eval_tokens": len(tokens),
-              "lengths": lengths, "max_chunks": args.max_chunks, "rows": rows}
+    result = {
+        "model": args.model,
+        "data": args.data,
+        "split": "val",
+        "eval_tokens": len(tokens),
+        "lengths": lengths,
+        "max_chunks": args.max_chunks,
+        "rows": rows,
+    }
     line = json.dumps(result)
     print(line)
     if args.out:

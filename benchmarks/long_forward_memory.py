@@ -32,9 +32,15 @@ def child(preset: str, pe: str, length: int, threads: int) -> dict:
         logits = model(ids)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"preset": preset, "pe": pe, "tokens": length, "rss_before_mib": round(base),
-            "peak_rss_mib": round(peak), "logits_mib": round(logits.numel() * 4 / 2**20),
-            "seconds": round(seconds, 1)}
+    return {
+        "preset": preset,
+        "pe": pe,
+        "tokens": length,
+        "rss_before_mib": round(base),
+        "peak_rss_mib": round(peak),
+        "logits_mib": round(logits.numel() * 4 / 2**20),
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -51,8 +57,12 @@ def main() -> None:
         return
     for pe in args.pe:
         for length in args.lengths:
-            out = subprocess.run([sys.executable, __file__, "--child", pe, str(length), args.preset,
-                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", pe, str(length), args.preset, "--threads", str(args.threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             print(out.stdout.strip().splitlines()[-1], flush=True)
 
 

@@ -28,18 +28,25 @@ def table(path: str) -> str:
     """The passkey pilot log as a Markdown table: source model, fine-tune overrides, generation accuracy and
     likelihood top-1 at each length (as multiples of the source's L)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    out = ["| pilot | source run | L | fine-tune overrides | train s | trials | generation at L, 2L, 4L | "
-           "likelihood top-1 at L, 2L, 4L | digits in place at L, 2L, 4L |", "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| pilot | source run | L | fine-tune overrides | train s | trials | generation at L, 2L, 4L | "
+        "likelihood top-1 at L, 2L, 4L | digits in place at L, 2L, 4L |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         lengths = sorted(r["acc"], key=int)
         parts = Path(r["src"]).parts
-        src = "/".join(parts[parts.index("runs") + 1:]) if {"main", "passkey"} & set(parts) else parts[-1]  # grid run / pilot
+        src = (
+            "/".join(parts[parts.index("runs") + 1 :]) if {"main", "passkey"} & set(parts) else parts[-1]
+        )  # grid run / pilot
         if r.get("scratch"):
             src = f"from scratch, config of {src}"
         fmt = lambda d, lengths=lengths: " / ".join(f"{d[k]:.2f}" for k in lengths) if d else "-"  # noqa: E731
-        out.append(f"| {r['name']} | {src} | {lengths[0]} | `{' '.join(r['overrides'])}` | {r['train_s']:.0f} | "
-                   f"{r.get('trials', 40)} | {fmt(r['acc'])} | {fmt(r.get('lik_top1'))} | "
-                   f"{fmt(r.get('digits_in_place'))} |")
+        out.append(
+            f"| {r['name']} | {src} | {lengths[0]} | `{' '.join(r['overrides'])}` | {r['train_s']:.0f} | "
+            f"{r.get('trials', 40)} | {fmt(r['acc'])} | {fmt(r.get('lik_top1'))} | "
+            f"{fmt(r.get('digits_in_place'))} |"
+        )
     return "\n".join(out)
 
 
@@ -90,13 +97,24 @@ def main() -> None:
         raise SystemExit(f"pilot {a.name} stopped at step {summary.get('step')}: not logged")
     model = load_model(out)
     lengths = [int(float(f) * L) for f in a.factors.split(",")]
-    res = passkey_eval(model, model.tokenizer, lengths, trials=a.trials, seed=0, mode="both", depths="uniform",
-                       progress=False)
+    res = passkey_eval(
+        model, model.tokenizer, lengths, trials=a.trials, seed=0, mode="both", depths="uniform", progress=False
+    )
     lik = (res.get("likelihood") or {}).get("top1", {}).get("by_length")
-    rec = {"name": a.name, "src": a.src, "pe": cfg.model.pe, "overrides": a.overrides, "scratch": a.scratch,
-           "train_s": round(t1 - t0, 1), "eval_s": round(time.time() - t1, 1),
-           "load": round((load0 + os.getloadavg()[0]) / 2, 1), "trials": a.trials, "acc": res["by_length"],
-           "lik_top1": lik, "digits_in_place": res["generate"]["digits_in_place"]["by_length"]}
+    rec = {
+        "name": a.name,
+        "src": a.src,
+        "pe": cfg.model.pe,
+        "overrides": a.overrides,
+        "scratch": a.scratch,
+        "train_s": round(t1 - t0, 1),
+        "eval_s": round(time.time() - t1, 1),
+        "load": round((load0 + os.getloadavg()[0]) / 2, 1),
+        "trials": a.trials,
+        "acc": res["by_length"],
+        "lik_top1": lik,
+        "digits_in_place": res["generate"]["digits_in_place"]["by_length"],
+    }
     print(json.dumps(rec), flush=True)
     Path(a.log).parent.mkdir(parents=True, exist_ok=True)
     with open(a.log, "a") as f:

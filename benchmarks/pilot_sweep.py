@@ -35,8 +35,14 @@ def run(args: argparse.Namespace) -> None:
 
     base = load_preset(args.base)
     for pe in args.pes.split(","):
-        ov = ["train.eval_every=0", "train.save_every=100000", "data.eval_corpora=[]", f"model.pe={pe}",
-              "model.pe_options={sigma: 0.3}" if pe == "fope" else "model.pe_options={}", *args.overrides]
+        ov = [
+            "train.eval_every=0",
+            "train.save_every=100000",
+            "data.eval_corpora=[]",
+            f"model.pe={pe}",
+            "model.pe_options={sigma: 0.3}" if pe == "fope" else "model.pe_options={}",
+            *args.overrides,
+        ]
         cfg = apply_overrides(base, ov)
         L = cfg.model.train_len
         out = Path(args.runs) / f"{args.name}-{pe}"
@@ -53,14 +59,24 @@ def run(args: argparse.Namespace) -> None:
         stream = tokens_from_corpus("books", model.tokenizer, split="val", max_tokens=n + 1)[:n]
         ppl = {}
         for length in lengths:
-            rep = perplexity_report(model, stream, [length], mode="chunks", batch_size=max(1, 16384 // length),
-                                    progress=False)
+            rep = perplexity_report(
+                model, stream, [length], mode="chunks", batch_size=max(1, 16384 // length), progress=False
+            )
             ppl[length] = round(rep[length].ppl, 2)
-        rec = {"name": args.name, "pe": pe, "overrides": args.overrides, "train_s": round(t1 - t0, 1),
-               "eval_s": round(time.time() - t1, 1), "load": round((load0 + os.getloadavg()[0]) / 2, 1),
-               "threads": args.threads, "ppl": ppl, "ratio": {k: round(v / ppl[L], 3) for k, v in ppl.items()},
-               "final_loss": summary.get("final_loss"), "keep_freed_memory": kept,
-               "tokens": cfg.train.max_steps * cfg.train.global_batch * L}
+        rec = {
+            "name": args.name,
+            "pe": pe,
+            "overrides": args.overrides,
+            "train_s": round(t1 - t0, 1),
+            "eval_s": round(time.time() - t1, 1),
+            "load": round((load0 + os.getloadavg()[0]) / 2, 1),
+            "threads": args.threads,
+            "ppl": ppl,
+            "ratio": {k: round(v / ppl[L], 3) for k, v in ppl.items()},
+            "final_loss": summary.get("final_loss"),
+            "keep_freed_memory": kept,
+            "tokens": cfg.train.max_steps * cfg.train.global_batch * L,
+        }
         print(json.dumps(rec), flush=True)
         with open(args.log, "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -76,8 +92,11 @@ def table(path: str) -> str:
     † marks runs with `fope.utils.keep_freed_memory` (about 1.4x faster on this model; the numbers are unchanged).
     """
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    out = ["| pilot | PE | overrides (on `cpu-tiny`) | tokens | train s (load) | ppl(L) | ppl(4L)/ppl(L) | "
-           "ppl(16L)/ppl(L) |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| pilot | PE | overrides (on `cpu-tiny`) | tokens | train s (load) | ppl(L) | ppl(4L)/ppl(L) | "
+        "ppl(16L)/ppl(L) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ppl = {int(k): v for k, v in r["ppl"].items()}
         ratio = {int(k): v for k, v in r["ratio"].items()}
@@ -85,8 +104,10 @@ def table(path: str) -> str:
         ov = " ".join(o for o in r["overrides"] if o not in DEFAULT_VOCAB)
         load = f" (load {r['load']}, {r.get('threads', 1)} thr)" if "load" in r else ""
         load += " †" if r.get("keep_freed_memory") else ""
-        out.append(f"| {r['name']} | {r['pe']} | `{ov}` | {r['tokens'] / 1e6:.2f}M | {r['train_s']:.0f}{load} | "
-                   f"{ppl[L]:.1f} | {ratio.get(4 * L, float('nan')):.3f} | {ratio.get(16 * L, float('nan')):.3f} |")
+        out.append(
+            f"| {r['name']} | {r['pe']} | `{ov}` | {r['tokens'] / 1e6:.2f}M | {r['train_s']:.0f}{load} | "
+            f"{ppl[L]:.1f} | {ratio.get(4 * L, float('nan')):.3f} | {ratio.get(16 * L, float('nan')):.3f} |"
+        )
     return "\n".join(out)
 
 

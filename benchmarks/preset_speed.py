@@ -43,16 +43,23 @@ def main() -> None:
     from fope.train.loop import resolve_precision
 
     one_run = _allocator().one_run
-    variants = {"before": (train_args + ["train.precision=fp32"], "0"), "now": (train_args, "1"),
-                "now, loss in chunks": (train_args + [f"train.loss_chunk={a.loss_chunk}"], "1")}
+    variants = {
+        "before": (train_args + ["train.precision=fp32"], "0"),
+        "now": (train_args, "1"),
+        "now, loss in chunks": (train_args + [f"train.loss_chunk={a.loss_chunk}"], "1"),
+    }
     names = list(variants)
     rows: dict[str, list[dict]] = {n: [] for n in names}
     for r in range(a.repeats):
-        for n in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every repeat
+        for n in names[r % len(names) :] + names[: r % len(names)]:  # rotate the order every repeat
             args, keep = variants[n]
             rows[n].append(one_run(args, keep, losses=True))
-            print(f"repeat {r + 1}/{a.repeats} {n}: {rows[n][-1]['tokens_per_s']:,.0f} tok/s, final loss "
-                  f"{rows[n][-1]['final_loss']:.4f}", file=sys.stderr, flush=True)
+            print(
+                f"repeat {r + 1}/{a.repeats} {n}: {rows[n][-1]['tokens_per_s']:,.0f} tok/s, final loss "
+                f"{rows[n][-1]['final_loss']:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
     med = {n: statistics.median(x["tokens_per_s"] for x in rows[n]) for n in names}
     curves = {n: dict((int(s), float(v)) for s, v in rows[n][0]["losses"]) for n in names}
     common = sorted(set(curves["before"]) & set(curves["now"]))  # now vs before
@@ -64,12 +71,24 @@ def main() -> None:
         prec = "fp32" if n == "before" else f"auto = {now_precision}"
         prec += f", loss in chunks of {a.loss_chunk}" if n == "now, loss in chunks" else ", whole logits"
         print(f"| {n} | {prec} | {med[n]:,.0f} | {rows[n][0]['final_loss']:.4f} | {med[n] / med['before']:.3f} |")
-    print(f"\nloss curves over {len(common)} logged steps: max |now - before| {max(map(abs, diffs)):.4f}, "
-          f"mean {statistics.fmean(diffs):+.4f}")
-    print(json.dumps({"bench": "preset_speed", "train_args": train_args, "repeats": a.repeats,
-                      "now_precision": now_precision, "median_tokens_per_s": med,
-                      "final_loss": {n: rows[n][0]["final_loss"] for n in names},
-                      "max_abs_loss_diff": max(map(abs, diffs)), "load": os.getloadavg()[0]}))
+    print(
+        f"\nloss curves over {len(common)} logged steps: max |now - before| {max(map(abs, diffs)):.4f}, "
+        f"mean {statistics.fmean(diffs):+.4f}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "preset_speed",
+                "train_args": train_args,
+                "repeats": a.repeats,
+                "now_precision": now_precision,
+                "median_tokens_per_s": med,
+                "final_loss": {n: rows[n][0]["final_loss"] for n in names},
+                "max_abs_loss_diff": max(map(abs, diffs)),
+                "load": os.getloadavg()[0],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

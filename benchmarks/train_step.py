@@ -47,10 +47,18 @@ def hf_llama_like(cfg):
     cfg = cfg.resolved()
 
     hf_cfg = transformers.LlamaConfig(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.mlp_hidden,
-        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_kv_heads,
-        head_dim=cfg.head_dim, rms_norm_eps=cfg.norm_eps, tie_word_embeddings=False, attention_bias=False,
-        mlp_bias=False, max_position_embeddings=cfg.train_len,
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.d_model,
+        intermediate_size=cfg.mlp_hidden,
+        num_hidden_layers=cfg.n_layers,
+        num_attention_heads=cfg.n_heads,
+        num_key_value_heads=cfg.n_kv_heads,
+        head_dim=cfg.head_dim,
+        rms_norm_eps=cfg.norm_eps,
+        tie_word_embeddings=False,
+        attention_bias=False,
+        mlp_bias=False,
+        max_position_embeddings=cfg.train_len,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
     )
     return transformers.LlamaForCausalLM(hf_cfg)
@@ -76,10 +84,10 @@ def parse_variant(spec: str) -> tuple[str, str, bool]:
 
 def make_step(model, logits_fn, *, device: torch.device, precision: str, fused: bool, lr: float = 3e-4):
     """A closure running one full training step on (ids, targets); returns the loss as a float."""
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.1,
-                            fused=fused or None)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
-                else contextlib.nullcontext())
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.1, fused=fused or None
+    )
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
     def step(ids: torch.Tensor, targets: torch.Tensor) -> float:
         with autocast:
@@ -94,8 +102,15 @@ def make_step(model, logits_fn, *, device: torch.device, precision: str, fused: 
 
 
 #: the parts of a step ``--profile`` reports, in the order an op is tested against them (the first match wins)
-PARTS = ("optimizer", "output layer + cross-entropy", "attention (SDPA)", "MLP (SwiGLU)", "q/k/v/o projections",
-         "position encoding", "other")
+PARTS = (
+    "optimizer",
+    "output layer + cross-entropy",
+    "attention (SDPA)",
+    "MLP (SwiGLU)",
+    "q/k/v/o projections",
+    "position encoding",
+    "other",
+)
 
 
 def op_part(name: str, shapes: list, parents: list[str], cfg) -> str:
@@ -146,8 +161,7 @@ def profile_parts(step, inputs, targets, cfg, steps: int = 3) -> dict[str, float
 def parts_table(parts: dict[str, dict[str, float]]) -> str:
     """Markdown: one row per part, one column per variant: self time per step (ms) and share of the total."""
     names = list(parts)
-    lines = ["| part | " + " | ".join(f"`{n}` ms/step (share)" for n in names) + " |",
-             "|---|" + "---|" * len(names)]
+    lines = ["| part | " + " | ".join(f"`{n}` ms/step (share)" for n in names) + " |", "|---|" + "---|" * len(names)]
     for part in PARTS:
         cells = [f"{parts[n][part] * 1e3:.1f} ({parts[n][part] / sum(parts[n].values()):.0%})" for n in names]
         lines.append(f"| {part} | " + " | ".join(cells) + " |")
@@ -158,14 +172,20 @@ def parts_table(parts: dict[str, dict[str, float]]) -> str:
 def model_flops_per_token(cfg, seq: int) -> float:
     """Training FLOPs per token: 6 x (non-embedding matmul params + LM head) + causal attention 6 x L x T x C."""
     head_dim = cfg.resolved().head_dim
-    return 6 * cfg.num_params(embeddings=1) + 6 * cfg.n_layers * seq * cfg.n_heads * head_dim  # causal: half of 12·L·T·C
+    return (
+        6 * cfg.num_params(embeddings=1) + 6 * cfg.n_layers * seq * cfg.n_heads * head_dim
+    )  # causal: half of 12·L·T·C
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu-small", help="fope.model preset giving the shape")
-    parser.add_argument("--variants", nargs="+", default=["fope/fp32", "rope/fp32", "hf/fp32"],
-                        help="PE[/fp32|bf16][/compile] ... (ratios are to the first)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["fope/fp32", "rope/fp32", "hf/fp32"],
+        help="PE[/fp32|bf16][/compile] ... (ratios are to the first)",
+    )
     parser.add_argument("--pe", default=None, help="shortcut: --variants PE/PRECISION[/compile] rope/...")
     parser.add_argument("--precision", default=None, choices=["fp32", "bf16"], help="with --pe")
     parser.add_argument("--compile", action="store_true", help="with --pe")
@@ -183,8 +203,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak for the MFU column")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="also print where each variant's step time goes")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="fope.utils.keep_freed_memory(), as fope train does (default: glibc's defaults)")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="fope.utils.keep_freed_memory(), as fope train does (default: glibc's defaults)",
+    )
     args = parser.parse_args(argv)
 
     import fope.model
@@ -198,10 +221,15 @@ def main(argv: list[str] | None = None) -> dict:
         kept = keep_freed_memory()
     device = torch.device(args.device)
     if args.pe:
-        args.variants = [f"{args.pe}/{args.precision or 'fp32'}" + ("/compile" if args.compile else ""), "rope/"
-                         + (args.precision or "fp32") + ("/compile" if args.compile else "")]
-    overrides = {k: v for k, v in dict(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
-                                       vocab_size=args.vocab).items() if v is not None}
+        args.variants = [
+            f"{args.pe}/{args.precision or 'fp32'}" + ("/compile" if args.compile else ""),
+            "rope/" + (args.precision or "fp32") + ("/compile" if args.compile else ""),
+        ]
+    overrides = {
+        k: v
+        for k, v in dict(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, vocab_size=args.vocab).items()
+        if v is not None
+    }
     cfg = fope.model.resolve_config(args.preset, **overrides)
     seq = args.seq or cfg.train_len
     steps, params, compile_s = {}, {}, {}
@@ -232,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     names = list(steps)
     times: dict[str, list[float]] = {n: [] for n in names}
     for rep in range(args.warmup + args.steps):
-        order = names[rep % len(names):] + names[: rep % len(names)]  # rotate who goes first
+        order = names[rep % len(names) :] + names[: rep % len(names)]  # rotate who goes first
         for name in order:
             sync()
             t0 = time.perf_counter()
@@ -247,14 +275,29 @@ def main(argv: list[str] | None = None) -> dict:
     tokens = args.batch * seq
     med = {n: statistics.median(t) for n, t in times.items()}
     base = names[0]
-    peak = args.peak_tflops * 1e12 if args.peak_tflops else (
-        KNOWN_PEAKS.get(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
+    peak = (
+        args.peak_tflops * 1e12
+        if args.peak_tflops
+        else (KNOWN_PEAKS.get(torch.cuda.get_device_name(device)) if device.type == "cuda" else None)
+    )
     flops = model_flops_per_token(cfg, seq)
     result = {
-        "benchmark": "train_step", "preset": args.preset, "d_model": cfg.d_model, "n_layers": cfg.n_layers,
-        "n_heads": cfg.n_heads, "vocab_size": cfg.vocab_size, "batch": args.batch, "seq": seq,
-        "steps": args.steps, "warmup": args.warmup, "device": str(device), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "fused_adamw": args.fused_adamw, "keep_freed_memory": kept, "params": params,
+        "benchmark": "train_step",
+        "preset": args.preset,
+        "d_model": cfg.d_model,
+        "n_layers": cfg.n_layers,
+        "n_heads": cfg.n_heads,
+        "vocab_size": cfg.vocab_size,
+        "batch": args.batch,
+        "seq": seq,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "fused_adamw": args.fused_adamw,
+        "keep_freed_memory": kept,
+        "params": params,
         "median_s": {n: round(v, 5) for n, v in med.items()},
         "min_s": {n: round(min(t), 5) for n, t in times.items()},
         "first_step_s": {n: round(v, 2) for n, v in compile_s.items()},
@@ -268,8 +311,10 @@ def main(argv: list[str] | None = None) -> dict:
         result["profile_s"] = {n: {k: round(v, 5) for k, v in p.items()} for n, p in parts.items()}
         print(parts_table(parts))
     for n in names:
-        print(f"{n:22s} median {med[n] * 1e3:9.1f} ms  min {min(times[n]) * 1e3:9.1f} ms  "
-              f"{tokens / med[n]:10.0f} tok/s  x{med[n] / med[base]:.3f} of {base}")
+        print(
+            f"{n:22s} median {med[n] * 1e3:9.1f} ms  min {min(times[n]) * 1e3:9.1f} ms  "
+            f"{tokens / med[n]:10.0f} tok/s  x{med[n] / med[base]:.3f} of {base}"
+        )
     print(json.dumps(result))
     return result
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 def spearman(x: list[float], y: list[float]) -> float:
     """Spearman rank correlation (average ranks for ties)."""
+
     def ranks(v: list[float]) -> list[float]:
         order = sorted(range(len(v)), key=lambda i: v[i])
         r = [0.0] * len(v)
@@ -63,14 +64,28 @@ def main() -> None:
         model, desc = load_for_analysis(str(a.runs / name), device="cpu")
         mi = model_info(model, desc, train_len=L)
         dmg = model_damage(qk_statistics(model, mi, samples=a.samples, seq_len=L, batch_size=8, seed=0))
-        rows.append({"run": name, "pe": ov.get("model.pe"), "damage_q": dmg["overall"]["q"],
-                     "damage_k": dmg["overall"]["k"], "ratio": ppl[top] / ppl[str(L)]})
-        print(f"{name}: damage q {rows[-1]['damage_q']:.4f} k {rows[-1]['damage_k']:.4f} ratio {rows[-1]['ratio']:.3f}",
-              flush=True)
+        rows.append(
+            {
+                "run": name,
+                "pe": ov.get("model.pe"),
+                "damage_q": dmg["overall"]["q"],
+                "damage_k": dmg["overall"]["k"],
+                "ratio": ppl[top] / ppl[str(L)],
+            }
+        )
+        print(
+            f"{name}: damage q {rows[-1]['damage_q']:.4f} k {rows[-1]['damage_k']:.4f} ratio {rows[-1]['ratio']:.3f}",
+            flush=True,
+        )
     rq = spearman([r["damage_q"] for r in rows], [r["ratio"] for r in rows])
     rk = spearman([r["damage_k"] for r in rows], [r["ratio"] for r in rows])
-    a.out.write_text(json.dumps({"results": str(a.results), "samples": a.samples, "rows": rows,
-                                 "spearman_q": rq, "spearman_k": rk}, indent=1) + "\n")
+    a.out.write_text(
+        json.dumps(
+            {"results": str(a.results), "samples": a.samples, "rows": rows, "spearman_q": rq, "spearman_k": rk},
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"\n| run | PE | damage q | damage k | ppl({top})/ppl({L}) |\n|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: r["ratio"]):
         print(f"| {r['run']} | {r['pe']} | {r['damage_q']:.4f} | {r['damage_k']:.4f} | {r['ratio']:.3f} |")

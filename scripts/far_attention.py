@@ -41,24 +41,48 @@ def run(models: list[str], out: Path, tokens: int, factor: int, threads: int) ->
         adapter, stream, rep = far_attention_of(path, tokens=tokens, corpus="books", factor=factor)
         model = adapter.model
         L = int(model.config.train_len)
-        ppl_l = perplexity_report(adapter, stream[: rep["chunks"] * factor * L], [L], mode="chunks",
-                                  batch_size=max(1, 16384 // L), progress=False)[L].ppl
-        rows.append({"label": label, "pe": model.config.pe, "pe_options": dict(model.config.pe_options),
-                     "d_model": model.config.d_model, "n_heads": model.config.n_heads, "train_len": L,
-                     "ppl_L": round(ppl_l, 3), **{k: rep[k] for k in ("length", "chunks", "cycle_pairs", "edges")},
-                     "variants": rep["variants"]})
-        print(f"{label}: ppl(L) {ppl_l:.2f}, " + ", ".join(f"{v} {r['ppl']:.2f}" for v, r in rep["variants"].items())
-              + f" ({time.time() - t0:.0f} s)", flush=True)
+        ppl_l = perplexity_report(
+            adapter,
+            stream[: rep["chunks"] * factor * L],
+            [L],
+            mode="chunks",
+            batch_size=max(1, 16384 // L),
+            progress=False,
+        )[L].ppl
+        rows.append(
+            {
+                "label": label,
+                "pe": model.config.pe,
+                "pe_options": dict(model.config.pe_options),
+                "d_model": model.config.d_model,
+                "n_heads": model.config.n_heads,
+                "train_len": L,
+                "ppl_L": round(ppl_l, 3),
+                **{k: rep[k] for k in ("length", "chunks", "cycle_pairs", "edges")},
+                "variants": rep["variants"],
+            }
+        )
+        print(
+            f"{label}: ppl(L) {ppl_l:.2f}, "
+            + ", ".join(f"{v} {r['ppl']:.2f}" for v, r in rep["variants"].items())
+            + f" ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     print(f"wrote {atomic_json(out, {'tokens': tokens, 'factor': factor, 'corpus': 'books', 'rows': rows}, indent=1)}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--table", metavar="JSON", help="print the Markdown table of a result file and exit")
-    ap.add_argument("--passkey-table", nargs="+", metavar="JSON",
-                    help="print the passkey table of `fope analyze far --passkey-trials` outputs and exit")
-    ap.add_argument("--mass-table", nargs="+", metavar="JSON",
-                    help="print the far-attention weight table of result files and exit")
+    ap.add_argument(
+        "--passkey-table",
+        nargs="+",
+        metavar="JSON",
+        help="print the passkey table of `fope analyze far --passkey-trials` outputs and exit",
+    )
+    ap.add_argument(
+        "--mass-table", nargs="+", metavar="JSON", help="print the far-attention weight table of result files and exit"
+    )
     ap.add_argument("--out", type=Path, default=Path("far_attention.json"))
     ap.add_argument("--tokens", type=int, default=32768)
     ap.add_argument("--factor", type=int, default=16, help="chunk length as a multiple of L")

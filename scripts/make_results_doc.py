@@ -25,16 +25,26 @@ RESULTS = ROOT / "docs" / "results"
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--publish", nargs="+", default=[], metavar="NAME=RUN",
-                    help="copy a `fope reproduce` output directory's results to docs/results/NAME first")
-    ap.add_argument("--refresh-claims", action="store_true",
-                    help="recompute the claims stored in every committed results.json with the current rules")
+    ap.add_argument(
+        "--publish",
+        nargs="+",
+        default=[],
+        metavar="NAME=RUN",
+        help="copy a `fope reproduce` output directory's results to docs/results/NAME first",
+    )
+    ap.add_argument(
+        "--refresh-claims",
+        action="store_true",
+        help="recompute the claims stored in every committed results.json with the current rules",
+    )
     args = ap.parse_args(argv)
     for item in args.publish:
         name, sep, run = item.partition("=")
         if not sep or not name or "/" in name or not (Path(run) / "results.json").is_file():
-            print(f"make_results_doc: error: --publish takes NAME=RUN_DIR with RUN_DIR/results.json, got {item!r}",
-                  file=sys.stderr)
+            print(
+                f"make_results_doc: error: --publish takes NAME=RUN_DIR with RUN_DIR/results.json, got {item!r}",
+                file=sys.stderr,
+            )
             return 2
         figures = "passkey*.png" if name.startswith("cpu-passkey") else "*.png"
         publish_run(Path(run), RESULTS / name, figures=figures if name != "cpu-quick" else None)

@@ -45,10 +45,21 @@ def tiny_llama_config(**overrides):
     """A LlamaConfig of the tiny test model (97-token vocabulary, 2 layers, GQA 4/2 heads of 16) with overrides."""
     LlamaConfig = pytest.importorskip("transformers").LlamaConfig
 
-    kwargs = dict(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, head_dim=16, max_position_embeddings=64, tie_word_embeddings=False,
-                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, bos_token_id=None,
-                  eos_token_id=None, pad_token_id=None)
+    kwargs = dict(
+        vocab_size=97,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=None,
+    )
     kwargs.update(overrides)
     return LlamaConfig(**kwargs)
 
@@ -66,8 +77,10 @@ def tiny_llama():
     return LlamaForCausalLM(tiny_llama_config()).eval()
 
 
-CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-          "'<|im_end|>' + '\n' }}{% endfor %}")
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n' }}{% endfor %}"
+)
 
 
 @pytest.fixture

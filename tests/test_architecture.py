@@ -58,7 +58,7 @@ def imports() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 found |= {resolve(a.name) for a in node.names if a.name.startswith("fope")}
             elif isinstance(node, ast.ImportFrom):
-                base = (package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else [])
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
                 module = ".".join([*base, *([node.module] if node.module else [])])
                 if module.startswith("fope"):
                     found |= {resolve(f"{module}.{a.name}") for a in node.names}
@@ -80,9 +80,14 @@ def test_the_pictured_layers_are_the_contract():
 
 def test_imports_run_down_the_layers_lazy_ones_included():
     layers = doc_layers()  # top first
-    upward = [f"{a} -> {b}" for a, targets in imports().items() for b in targets
-              if layer_of(a, layers) is not None and layer_of(b, layers) is not None
-              and layer_of(b, layers) < layer_of(a, layers)]
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in imports().items()
+        for b in targets
+        if layer_of(a, layers) is not None
+        and layer_of(b, layers) is not None
+        and layer_of(b, layers) < layer_of(a, layers)
+    ]
     assert not upward, "imports that run up the layers:\n" + "\n".join(sorted(upward))
 
 
@@ -160,8 +165,12 @@ def test_every_code_name_exists():
     known = _everything_named()
     prose = re.sub(r"```.*?```", "", DOC, flags=re.S)  # inline code only, not the pictures
     tokens = set(re.findall(r"`([^`\n]+)`", prose))
-    code = {m.group(1) for t in tokens if (m := re.fullmatch(r"([A-Za-z_]\w*)(\(.*\))?", t))
-            and ("_" in m.group(1) or not m.group(1).islower() or m.group(2))}
+    code = {
+        m.group(1)
+        for t in tokens
+        if (m := re.fullmatch(r"([A-Za-z_]\w*)(\(.*\))?", t))
+        and ("_" in m.group(1) or not m.group(1).islower() or m.group(2))
+    }
     assert len(code) > 30
     assert not sorted(code - known), f"docs/ARCHITECTURE.md names what fope does not define: {sorted(code - known)}"
 

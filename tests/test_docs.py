@@ -33,8 +33,9 @@ def paper_sections(text: str) -> set[str]:
 
 def paper_anchors(text: str) -> set[str]:
     """GitHub's heading anchors: lower case, punctuation other than - and _ removed, spaces to hyphens."""
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
-            for h in re.findall(r"^#{1,6} (.*)$", text, re.M)}
+    return {
+        re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#{1,6} (.*)$", text, re.M)
+    }
 
 
 def cited_sections(text: str) -> list[str]:
@@ -43,8 +44,10 @@ def cited_sections(text: str) -> list[str]:
 
 
 def test_citation_parser():
-    text = ("see docs/paper.md §4.1-§4.3, §6.7 and docs/paper.md\n§3.4; not §9.9; [paper.md §7](paper.md#7-x), "
-            "paper.md section 4.6")
+    text = (
+        "see docs/paper.md §4.1-§4.3, §6.7 and docs/paper.md\n§3.4; not §9.9; [paper.md §7](paper.md#7-x), "
+        "paper.md section 4.6"
+    )
     assert cited_sections(text) == ["4.1", "4.3", "6.7", "3.4", "7", "4.6"]
     assert LINK.findall(text) == ["7-x"]
     assert paper_sections("## 3. Method\n### 3.3 FoPE as released\n#### 3.3.1 x\n") == {"3", "3.3", "3.3.1"}
@@ -53,10 +56,12 @@ def test_citation_parser():
 
 
 def test_nothing_cites_files_users_do_not_have():
-    offenders = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
-                 for p in project_files()
-                 for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-                 if any(s in line for s in FORBIDDEN)]
+    offenders = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+        for p in project_files()
+        for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if any(s in line for s in FORBIDDEN)
+    ]
     assert not offenders, "cite docs/paper.md instead:\n" + "\n".join(offenders)
 
 
@@ -79,8 +84,13 @@ def test_paper_internal_references_and_links_resolve():
     internal = set(SECTION_NUMBER.findall(text)) - sections
     assert not internal, f"docs/paper.md refers to sections it does not have: {sorted(internal)}"
     anchors = paper_anchors(text)
-    bad = [f"{p.relative_to(ROOT)}: #{a}" for p in project_files() if p.suffix == ".md"
-           for a in LINK.findall(p.read_text(encoding="utf-8")) if a not in anchors]
+    bad = [
+        f"{p.relative_to(ROOT)}: #{a}"
+        for p in project_files()
+        if p.suffix == ".md"
+        for a in LINK.findall(p.read_text(encoding="utf-8"))
+        if a not in anchors
+    ]
     bad += [f"docs/paper.md: #{a}" for a in re.findall(r"\]\(#([^)\s]+)\)", text) if a not in anchors]
     assert not bad, "links to anchors docs/paper.md does not have:\n" + "\n".join(bad)
 
@@ -121,7 +131,9 @@ def test_far_mass_table_in_analysis_md_is_generated_from_its_json():
     folder = ROOT / "docs" / "results" / "analysis"
     names = ("far_mass.json", "far_mass_seeds.json", "far_mass_sig0.json")
     table = far_tables.mass_table([folder / name for name in names])
-    assert table in (ROOT / "docs" / "analysis.md").read_text(), "regenerate it with scripts/far_attention.py --mass-table"
+    assert table in (ROOT / "docs" / "analysis.md").read_text(), (
+        "regenerate it with scripts/far_attention.py --mass-table"
+    )
 
 
 def test_far_passkey_table_in_analysis_md_is_generated_from_its_json():
@@ -129,7 +141,9 @@ def test_far_passkey_table_in_analysis_md_is_generated_from_its_json():
 
     folder = ROOT / "docs" / "results" / "analysis" / "far-passkey"
     table = far_tables.passkey_table([folder / f"far-{pe}.json" for pe in ("rope", "fope", "alibi")])
-    assert table in (ROOT / "docs" / "analysis.md").read_text(), "regenerate it with scripts/far_attention.py --passkey-table"
+    assert table in (ROOT / "docs" / "analysis.md").read_text(), (
+        "regenerate it with scripts/far_attention.py --passkey-table"
+    )
 
 
 def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid():

@@ -8,8 +8,22 @@ import importlib
 import pytest
 
 #: the optional extras' packages that tests guard with pytest.importorskip
-EXTRAS = ("transformers", "datasets", "accelerate", "gguf", "matplotlib", "lm_eval", "rouge_score", "jieba",
-          "fuzzywuzzy", "rouge", "tokenizers", "safetensors", "yaml", "tqdm")
+EXTRAS = (
+    "transformers",
+    "datasets",
+    "accelerate",
+    "gguf",
+    "matplotlib",
+    "lm_eval",
+    "rouge_score",
+    "jieba",
+    "fuzzywuzzy",
+    "rouge",
+    "tokenizers",
+    "safetensors",
+    "yaml",
+    "tqdm",
+)
 
 
 @pytest.mark.parametrize("name", EXTRAS)

@@ -74,26 +74,57 @@ def test_split_override_one_spelling():
             split_override(bad)
 
 
-@pytest.mark.parametrize("text, value", [
-    ("0.3", 0.3), ("1e-3", 0.001), ("32", 32), ("full", "full"), ("True", True), ("off", False), ("yes", True),
-    ("none", None), ("~", None), ("[1, 2]", [1, 2]), ("{rope_type: yarn, factor: 2}", {"rope_type": "yarn", "factor": 2}),
-    ('{"a": 1}', {"a": 1}), ("[unclosed", "[unclosed"),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("0.3", 0.3),
+        ("1e-3", 0.001),
+        ("32", 32),
+        ("full", "full"),
+        ("True", True),
+        ("off", False),
+        ("yes", True),
+        ("none", None),
+        ("~", None),
+        ("[1, 2]", [1, 2]),
+        ("{rope_type: yarn, factor: 2}", {"rope_type": "yarn", "factor": 2}),
+        ('{"a": 1}', {"a": 1}),
+        ("[unclosed", "[unclosed"),
+    ],
+)
 def test_parse_value_of_an_untyped_option(text, value):
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
 
 
-@pytest.mark.parametrize("text, tp, value", [
-    ("on", bool, True), ("No", bool, False), ("1", bool, True), ("1e3", int, 1000), ("none", int | None, None),
-    ("0,0.2", tuple[float, ...], (0.0, 0.2)), ("rope, fope", tuple[str, ...], ("rope", "fope")),
-    ("[1, 2]", list[int], [1, 2]), ("{a: 1}", dict, {"a": 1}), ("null", dict | None, None),
-])
+@pytest.mark.parametrize(
+    "text, tp, value",
+    [
+        ("on", bool, True),
+        ("No", bool, False),
+        ("1", bool, True),
+        ("1e3", int, 1000),
+        ("none", int | None, None),
+        ("0,0.2", tuple[float, ...], (0.0, 0.2)),
+        ("rope, fope", tuple[str, ...], ("rope", "fope")),
+        ("[1, 2]", list[int], [1, 2]),
+        ("{a: 1}", dict, {"a": 1}),
+        ("null", dict | None, None),
+    ],
+)
 def test_coerce_to_a_declared_type(text, tp, value):
     assert coerce(text, tp) == value
 
 
-@pytest.mark.parametrize("text, tp, name", [("maybe", bool, "bool"), ("1.5", int, "int"), ("x", float, "float"),
-                                            ("[1", list[int], "list"), ("a: [", dict, "dict")])
+@pytest.mark.parametrize(
+    "text, tp, name",
+    [
+        ("maybe", bool, "bool"),
+        ("1.5", int, "int"),
+        ("x", float, "float"),
+        ("[1", list[int], "list"),
+        ("a: [", dict, "dict"),
+    ],
+)
 def test_coerce_names_the_key_and_the_text(text, tp, name):
     with pytest.raises(ValueError, match=re.escape(f"steps: cannot convert {text!r} to {name}")):
         coerce(text, tp, "steps")

@@ -48,9 +48,11 @@ def renamed(argv: list[str]) -> list[str]:
     """``argv`` with an old command name replaced by its new one (`RENAMED`), saying so on stderr."""
     for old, new in RENAMED.items():
         if tuple(argv[: len(old)]) == old:
-            print(f"fope: `fope {' '.join(old)}` is now `fope {' '.join(new)}`; the old name is deprecated",
-                  file=sys.stderr)
-            return [*new, *argv[len(old):]]
+            print(
+                f"fope: `fope {' '.join(old)}` is now `fope {' '.join(new)}`; the old name is deprecated",
+                file=sys.stderr,
+            )
+            return [*new, *argv[len(old) :]]
     return argv
 
 
@@ -67,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ):
         signal.signal(signal.SIGINT, _on_sigint)  # remembers the interrupt (see below)
     from fope.utils import keep_freed_memory
 
@@ -108,8 +112,10 @@ def _main(argv: list[str] | None) -> int:
             raise
         from fope.utils import os_error_problem
 
-        print(f"fope {args.command}: error: {os_error_problem(e, e.filename or '', 'running the command')}",
-              file=sys.stderr)
+        print(
+            f"fope {args.command}: error: {os_error_problem(e, e.filename or '', 'running the command')}",
+            file=sys.stderr,
+        )
         return 2
     return int(rc or 0)
 

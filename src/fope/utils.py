@@ -135,11 +135,15 @@ def os_error_problem(e: OSError, path: str | os.PathLike, doing: str) -> FilePro
     """A FileProblem for an OSError while ``doing`` something with ``path`` (full disk, read-only, ...)."""
     where = e.filename or path
     if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
-        return FileProblem(where, f"no space left on the device while {doing}",
-                           "free space (or choose an output directory on another disk) and run again")
+        return FileProblem(
+            where,
+            f"no space left on the device while {doing}",
+            "free space (or choose an output directory on another disk) and run again",
+        )
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return FileProblem(where, f"cannot write here while {doing} ({os.strerror(e.errno)})",
-                           "choose a writable output directory")
+        return FileProblem(
+            where, f"cannot write here while {doing} ({os.strerror(e.errno)})", "choose a writable output directory"
+        )
     return FileProblem(where, f"{os.strerror(e.errno) if e.errno else e} while {doing}")
 
 
@@ -232,10 +236,17 @@ def git_info() -> dict[str, Any]:
     checkout or without git)."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
-                             check=False)
-        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-                            text=True, timeout=10, check=False)
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=False
+        )
+        st = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None}
     if sha.returncode != 0:
@@ -256,8 +267,11 @@ def field_docs(cls: type) -> dict[str, tuple[Any, str]]:
     """``{field: (default, doc)}`` of a dataclass whose fields are :func:`doc_field` (doc "" where there is none)."""
     out = {}
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        )
         out[f.name] = (default, f.metadata.get("doc", ""))
     return out
 
@@ -365,8 +379,13 @@ def add_field_flags(parser: Any, cls: type, *, defaults: bool = True) -> None:
             return coerce(text, tp, key)
 
         convert.__name__ = getattr(hints[name], "__name__", "value")  # argparse's "invalid int value: 'x'"
-        parser.add_argument(flag, dest=name, type=convert, default=default if defaults else None,
-                            help=f"{doc} (default {default!r})" if defaults else f"{doc} (default: the preset's)")
+        parser.add_argument(
+            flag,
+            dest=name,
+            type=convert,
+            default=default if defaults else None,
+            help=f"{doc} (default {default!r})" if defaults else f"{doc} (default: the preset's)",
+        )
 
 
 # --------------------------------------------------------------------------- pre-flight checks
@@ -386,8 +405,11 @@ def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: s
         raise os_error_problem(e, d, f"checking that the {what} is writable") from e
     free = shutil.disk_usage(d).free
     if free < need_bytes:
-        raise FileProblem(d, f"only {free / 2**20:,.0f} MiB free on its disk, the {what} needs about "
-                             f"{need_bytes / 2**20:,.0f} MiB", "free space or choose another directory")
+        raise FileProblem(
+            d,
+            f"only {free / 2**20:,.0f} MiB free on its disk, the {what} needs about {need_bytes / 2**20:,.0f} MiB",
+            "free space or choose another directory",
+        )
 
 
 def remove_stale_temps(directory: str | os.PathLike) -> None:
@@ -432,8 +454,32 @@ def keep_freed_memory() -> bool:
 
 
 __all__ = [
-    "FileProblem", "add_field_flags", "atomic_copy", "atomic_json", "atomic_path", "atomic_write", "cache_root", "check_positive_int",
-    "check_writable", "coerce", "did_you_mean", "doc_field", "field_docs", "fs_event", "fsync_dir", "fsync_file",
-    "git_info", "json_default", "json_object", "keep_freed_memory", "os_error_problem", "parse_overrides",
-    "parse_value", "reading", "remove_stale_temps", "set_fs_hook", "sha256_file", "split_override",
+    "FileProblem",
+    "add_field_flags",
+    "atomic_copy",
+    "atomic_json",
+    "atomic_path",
+    "atomic_write",
+    "cache_root",
+    "check_positive_int",
+    "check_writable",
+    "coerce",
+    "did_you_mean",
+    "doc_field",
+    "field_docs",
+    "fs_event",
+    "fsync_dir",
+    "fsync_file",
+    "git_info",
+    "json_default",
+    "json_object",
+    "keep_freed_memory",
+    "os_error_problem",
+    "parse_overrides",
+    "parse_value",
+    "reading",
+    "remove_stale_temps",
+    "set_fs_hook",
+    "sha256_file",
+    "split_override",
 ]

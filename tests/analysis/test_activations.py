@@ -16,8 +16,9 @@ from fope.cli import main
 
 
 def _tiny(pe="rope", **kw):
-    cfg = fope.model.ModelConfig(vocab_size=61, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, train_len=64, pe=pe,
-                                 **kw)
+    cfg = fope.model.ModelConfig(
+        vocab_size=61, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, train_len=64, pe=pe, **kw
+    )
     torch.manual_seed(0)
     return fope.model.build(cfg).eval()
 
@@ -25,9 +26,17 @@ def _tiny(pe="rope", **kw):
 def _hf_llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=61, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, head_dim=16, max_position_embeddings=64,
-                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    cfg = LlamaConfig(
+        vocab_size=61,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=64,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+    )
     torch.manual_seed(0)
     return LlamaForCausalLM(cfg).eval()
 
@@ -49,8 +58,14 @@ def test_capture_matches_manual_projection_fope_model():
 def test_capture_matches_manual_projection_hf_llama():
     model = _hf_llama()
     info = model_info(model, "hf-tiny")
-    assert (info.kind, info.n_layers, info.n_heads, info.n_kv_heads, info.head_dim, info.train_len) == \
-        ("hf", 2, 4, 2, 16, 64)
+    assert (info.kind, info.n_layers, info.n_heads, info.n_kv_heads, info.head_dim, info.train_len) == (
+        "hf",
+        2,
+        4,
+        2,
+        16,
+        64,
+    )
     ids = torch.randint(0, 61, (2, 10))
     with torch.no_grad(), capture_qk(model, info) as seen:
         model(ids)
@@ -78,7 +93,12 @@ def test_incomplete_dims_and_stats():
     with torch.no_grad(), capture_qk(model, info) as seen:
         model(ids)
         q1 = seen[1][0]
-    assert_close(torch.tensor(res["q_abs_mean"][1], dtype=torch.float64), q1.mean((0, 2)).abs().mean(0).double(), rtol=1e-5, atol=1e-6)
+    assert_close(
+        torch.tensor(res["q_abs_mean"][1], dtype=torch.float64),
+        q1.mean((0, 2)).abs().mean(0).double(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     ref = torch.tensor(res["q_abs_mean"][1])
     mask = torch.zeros(16, dtype=torch.bool)
     mask[info.incomplete_dims] = True
@@ -96,22 +116,50 @@ def test_fope_and_qk_norm_models_are_supported():
 def test_cli_toy_decay_activations_damage(tmp_path, capsys):
     out = tmp_path / "an"
     assert main(["analyze", "toy", "--out", str(out), "--max-distance", "50"]) == 0
-    assert main(["analyze", "decay", "--out", str(out), "--samples", "50", "--head-dim", "16",
-                 "--max-distance", "20"]) == 0
+    assert (
+        main(["analyze", "decay", "--out", str(out), "--samples", "50", "--head-dim", "16", "--max-distance", "20"])
+        == 0
+    )
     model_dir = tmp_path / "m"
     fope.model.save(_tiny(), model_dir)
     hf_dir = tmp_path / "hf"
     _hf_llama().save_pretrained(hf_dir)
     for cmd in ("activations", "damage"):
-        assert main(["analyze", cmd, "--model", str(model_dir), "--model", str(hf_dir), "--samples", "4",
-                     "--seq-len", "16", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "analyze",
+                    cmd,
+                    "--model",
+                    str(model_dir),
+                    "--model",
+                    str(hf_dir),
+                    "--samples",
+                    "4",
+                    "--seq-len",
+                    "16",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
     text = capsys.readouterr().out
     assert "FoPE rel" in text and "overall damage" in text and "incomplete / complete" in text
     toy = json.loads((out / "toy.json").read_text())
     assert len(toy["distance"]) == 51 and toy["errors"]["sum"]["fope_rel"] < toy["errors"]["sum"]["rope_rel"]
     files = {p.name for p in out.iterdir()}
-    assert {"toy.png", "decay.json", "decay.png", "activations-m.json", "activations-m.png", "activations-hf.json",
-            "damage-m.json", "damage-hf.json", "damage.png"} <= files
+    assert {
+        "toy.png",
+        "decay.json",
+        "decay.png",
+        "activations-m.json",
+        "activations-m.png",
+        "activations-hf.json",
+        "damage-m.json",
+        "damage-hf.json",
+        "damage.png",
+    } <= files
     assert json.loads((out / "activations-hf.json").read_text())["info"]["kind"] == "hf"
 
 

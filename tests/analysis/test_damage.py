@@ -42,8 +42,10 @@ def test_batched_frequencies_and_noise_correction():
     clean = torch.stack([_tone(0.1), _tone(0.7)])
     assert torch.allclose(spectrum_damage(clean, ws), torch.zeros(2, dtype=torch.float64), atol=1e-12)
     var = 0.5  # complex noise with E|e|² = var
-    noise = math.sqrt(var / 2) * torch.complex(torch.randn(2, 4 * N, generator=gen, dtype=torch.float64),
-                                               torch.randn(2, 4 * N, generator=gen, dtype=torch.float64))
+    noise = math.sqrt(var / 2) * torch.complex(
+        torch.randn(2, 4 * N, generator=gen, dtype=torch.float64),
+        torch.randn(2, 4 * N, generator=gen, dtype=torch.float64),
+    )
     noisy = torch.stack([_tone(0.1, 4 * N), _tone(0.7, 4 * N)]) + noise
     raw = spectrum_damage(noisy, ws)
     fixed = spectrum_damage(noisy, ws, noise_var=torch.full((2, 4 * N), var, dtype=torch.float64))
@@ -71,8 +73,18 @@ def test_model_damage_layer0_is_noise_and_constant_mean_gives_zero():
     mean = torch.zeros(1, 1, T, D, dtype=torch.float64)
     mean[..., 0], mean[..., 2] = 1.0, 0.0  # pair 0: constant 1 (pure tone after rotation)
     mean[..., 1], mean[..., 3] = 0.6 + 0.8 * torch.cos(2 * math.pi * 4 * t / T), 0.0  # pair 1: DC 0.36 of 0.68
-    stats.info = type(info)(name="syn", kind="fope", n_layers=1, n_heads=1, n_kv_heads=1, head_dim=D, vocab_size=2,
-                            train_len=T, pe="rope", inv_freq=[0.3, 0.05])
+    stats.info = type(info)(
+        name="syn",
+        kind="fope",
+        n_layers=1,
+        n_heads=1,
+        n_kv_heads=1,
+        head_dim=D,
+        vocab_size=2,
+        train_len=T,
+        pe="rope",
+        inv_freq=[0.3, 0.05],
+    )
     stats.q_sum = stats.k_sum = mean * S
     stats.q_sq = stats.k_sq = mean * mean * S  # zero variance: no noise correction
     res = model_damage(stats, skip=0)

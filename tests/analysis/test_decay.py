@@ -15,8 +15,12 @@ def test_ideal_curve_closed_form_and_expectation():
     d = torch.arange(41, dtype=torch.float64)
     w = PF.rope_inv_freq(D, 10000.0).double()
     # q = k = ones: each pair contributes (1,1)·R(Δ)(1,1) = 2cos(ωΔ)
-    assert_close(torch.tensor(res["ideal"], dtype=torch.float64), 2 * torch.cos(w[None] * d[:, None]).sum(-1),
-                 atol=1e-4, rtol=1e-5)
+    assert_close(
+        torch.tensor(res["ideal"], dtype=torch.float64),
+        2 * torch.cos(w[None] * d[:, None]).sum(-1),
+        atol=1e-4,
+        rtol=1e-5,
+    )
     assert res["ideal"][0] == D
     for mu, e in res["expected"].items():
         assert_close(torch.tensor(e["exact"]), float(mu) ** 2 * torch.tensor(res["ideal"]))
@@ -27,6 +31,7 @@ def test_ideal_curve_closed_form_and_expectation():
 
 
 def test_fope_expectation_is_mu_squared_ideal_too():
-    res = decay_curves(pe="fope", head_dim=32, max_distance=20, samples=300, means=(1.0,), train_len=64,
-                       pe_options={"sigma": 0.3})
+    res = decay_curves(
+        pe="fope", head_dim=32, max_distance=20, samples=300, means=(1.0,), train_len=64, pe_options={"sigma": 0.3}
+    )
     assert res["expected"]["1"]["max_abs_z"] < 5

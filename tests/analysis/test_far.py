@@ -14,8 +14,17 @@ from fope.analysis.far import VARIANTS, attention_variant, cycle_pairs, far_atte
 
 def _model(pe: str, *, train_len: int = 16, n_kv_heads: int | None = None, layers: int = 2, **opts):
     torch.manual_seed(0)
-    cfg = fope.model.ModelConfig(vocab_size=40, d_model=32, n_layers=layers, n_heads=4, n_kv_heads=n_kv_heads,
-                                 head_dim=16, train_len=train_len, pe=pe, pe_options=opts)
+    cfg = fope.model.ModelConfig(
+        vocab_size=40,
+        d_model=32,
+        n_layers=layers,
+        n_heads=4,
+        n_kv_heads=n_kv_heads,
+        head_dim=16,
+        train_len=train_len,
+        pe=pe,
+        pe_options=opts,
+    )
     return fope.model.build(cfg).eval()
 
 
@@ -56,7 +65,7 @@ def test_window_of_one_sees_only_the_token_itself(pe):
     x = _ids(12)
     with attention_variant(model, "window", train_len=1):
         got = model(x)
-    alone = torch.cat([model(x[:, p: p + 1]) for p in range(x.shape[1])], dim=1)
+    alone = torch.cat([model(x[:, p : p + 1]) for p in range(x.shape[1])], dim=1)
     torch.testing.assert_close(got, alone, rtol=1e-5, atol=1e-5)
 
 
@@ -95,7 +104,9 @@ def test_report_structure_and_buckets():
     model = _model("fope", train_len=8)
     ids = _ids(64)[0]
     rep = far_attention_report(model, ids, train_len=8, length=32)
-    assert rep["chunks"] == 2 and rep["edges"] == [0, 8, 16, 32] and rep["cycle_pairs"] == model.blocks[0].attn.pos.d_out
+    assert (
+        rep["chunks"] == 2 and rep["edges"] == [0, 8, 16, 32] and rep["cycle_pairs"] == model.blocks[0].attn.pos.d_out
+    )
     assert set(rep["variants"]) == set(VARIANTS)
     first = {v: r["buckets"][0] for v, r in rep["variants"].items()}
     assert len(set(first.values())) == 1  # positions < L never see a far key
@@ -110,8 +121,10 @@ def test_bad_input_names_the_value():
     model = _model("alibi")
     with pytest.raises(ValueError, match="'windw'"), attention_variant(model, "windw", train_len=8):
         pass
-    with pytest.raises(ValueError, match=r"ALiBi|no rotary pairs"), attention_variant(model, "far_cycles_only",
-                                                                                     train_len=8):
+    with (
+        pytest.raises(ValueError, match=r"ALiBi|no rotary pairs"),
+        attention_variant(model, "far_cycles_only", train_len=8),
+    ):
         pass
     rep = far_attention_report(model, _ids(32)[0], train_len=8, length=16, variants=["full", "window"])
     assert rep["cycle_pairs"] is None
@@ -139,7 +152,7 @@ def test_far_mass_of_uniform_attention_is_the_share_of_far_keys():
     rep = far_attention_report(model, _ids(64)[0], train_len=8, length=32)
     q = np.arange(31)  # query q predicts position q + 1
     share = np.maximum(0, q - 8 + 1) / (q + 1)
-    expected = [share[max(a, 1) - 1: b - 1].mean() for a, b in zip(rep["edges"], rep["edges"][1:])]
+    expected = [share[max(a, 1) - 1 : b - 1].mean() for a, b in zip(rep["edges"], rep["edges"][1:])]
     assert expected[0] == 0 and expected[-1] > 0.5
     for layer in rep["variants"]["full"]["far_mass"]:
         assert len(layer) == 4

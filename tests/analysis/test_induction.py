@@ -77,8 +77,9 @@ def test_copy_model_predicts_the_repeat_wherever_the_row_is_unambiguous():
 def test_real_model_matches_a_direct_computation():
     torch.manual_seed(0)
     model = CausalLM(ModelConfig(vocab_size=V, d_model=32, n_layers=2, n_heads=2, train_len=64, pe="rope")).eval()
-    rep = induction_report(FopeAdapter(model, name="m"), token_ids=range(3, V), length=9, sequences=5, gap=2,
-                           seed=4, batch_size=2)
+    rep = induction_report(
+        FopeAdapter(model, name="m"), token_ids=range(3, V), length=9, sequences=5, gap=2, seed=4, batch_size=2
+    )
     ids = probe_batch(range(3, V), length=9, sequences=5, gap=2, seed=4)
     with torch.no_grad():
         logp = torch.log_softmax(model(ids).double(), -1).numpy()
@@ -106,13 +107,16 @@ def test_digit_token_ids():
         digit_token_ids(Split())
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"length": 1}, "length must be >= 2, got 1"),
-    ({"sequences": 0}, "sequences must be >= 1, got 0"),
-    ({"gap": -1}, "gap must be >= 0, got -1"),
-    ({"token_ids": [3]}, "at least 2 ids, got 1"),
-    ({"token_ids": [3, 99]}, r"token ids \[99\] outside the model's vocabulary of 40"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"length": 1}, "length must be >= 2, got 1"),
+        ({"sequences": 0}, "sequences must be >= 1, got 0"),
+        ({"gap": -1}, "gap must be >= 0, got -1"),
+        ({"token_ids": [3]}, "at least 2 ids, got 1"),
+        ({"token_ids": [3, 99]}, r"token ids \[99\] outside the model's vocabulary of 40"),
+    ],
+)
 def test_bad_input_names_the_value(kwargs, match):
     args = {"token_ids": range(V)} | kwargs
     with pytest.raises(ValueError, match=match):

@@ -67,7 +67,9 @@ def test_truth_equals_time_domain_autocorrelation_and_all_agree_at_zero(activati
         name = f"component {i + 1}"
         assert_close(_panel(res, name, "truth"), direct[i], atol=1e-12, rtol=1e-9)
         t0 = res["panels"][name]["truth"][0]
-        assert res["panels"][name]["rope"][0] == pytest.approx(t0) and res["panels"][name]["fope"][0] == pytest.approx(t0)
+        assert res["panels"][name]["rope"][0] == pytest.approx(t0) and res["panels"][name]["fope"][0] == pytest.approx(
+            t0
+        )
         shares = sum(c["share"] for c in res["spectrum"][name])
         assert shares == pytest.approx(1.0, abs=1e-3)  # components under 1e-6 of the power are not listed
     e = res["errors"]["sum"]

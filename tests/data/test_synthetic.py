@@ -24,23 +24,31 @@ def test_test_filler_constant_matches_the_passkey_eval():
 
 def test_document_layout():
     doc = S.retrieval_document(key=31415, prefix=["A b c d."], suffix=["E f g h.", "I j k."])
-    assert doc.split("\n") == [S.TASK, "A b c d.", "The pass key is 31415. Remember it. 31415 is the pass key.",
-                               "E f g h. I j k.", "What is the pass key? The pass key is 31415."]
+    assert doc.split("\n") == [
+        S.TASK,
+        "A b c d.",
+        "The pass key is 31415. Remember it. 31415 is the pass key.",
+        "E f g h. I j k.",
+        "What is the pass key? The pass key is 31415.",
+    ]
     with pytest.raises(ValueError, match="key 0"):
         S.retrieval_document(key=0, prefix=[], suffix=[])
 
 
 def test_split_sentences_filters_numbers_keys_and_test_filler():
-    text = ("This sentence is long enough to be used as filler. It has 3 digits in 2024 so no. "
-            "The grass is green and so is this long sentence here. Remember the pass key for later use please. "
-            "short. Another perfectly ordinary sentence that is quite fine!")
-    assert S.split_sentences(text) == ["This sentence is long enough to be used as filler.",
-                                       "Another perfectly ordinary sentence that is quite fine!"]
+    text = (
+        "This sentence is long enough to be used as filler. It has 3 digits in 2024 so no. "
+        "The grass is green and so is this long sentence here. Remember the pass key for later use please. "
+        "short. Another perfectly ordinary sentence that is quite fine!"
+    )
+    assert S.split_sentences(text) == [
+        "This sentence is long enough to be used as filler.",
+        "Another perfectly ordinary sentence that is quite fine!",
+    ]
 
 
 def test_reservoir_is_seeded_and_falls_back():
-    docs = [f"Sentence about the topic number {'abcdefghij'[i % 10]} that is long enough here. " * 3
-            for i in range(50)]
+    docs = [f"Sentence about the topic number {'abcdefghij'[i % 10]} that is long enough here. " * 3 for i in range(50)]
     a = S.filler_sentences(docs, size=20, seed=1)
     assert a == S.filler_sentences(docs, size=20, seed=1)
     assert S.filler_sentences(["Too few."]) == list(S.FALLBACK_SENTENCES)

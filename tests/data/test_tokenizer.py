@@ -68,8 +68,9 @@ def test_save_and_load_file_and_folder(tiny_tokenizer, tmp_path):
 def test_vocab_merges_folder_through_transformers(tiny_tokenizer, tmp_path):
     pytest.importorskip("transformers")
     tiny_tokenizer.backend.model.save(str(tmp_path))  # vocab.json + merges.txt
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "GPT2Tokenizer", "eos_token": EOS_TOKEN, "model_max_length": 1024}))
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "GPT2Tokenizer", "eos_token": EOS_TOKEN, "model_max_length": 1024})
+    )
     loaded = load_tokenizer(tmp_path)
     assert loaded.eos_id == 0
     text = "Remember it. The harbour and the lantern."

@@ -218,6 +218,19 @@ def test_cli_on_a_hugging_face_model_dir(tok, text_file, tmp_path):
 
 
 def test_passkey_cli_rejects_a_bad_train_len(model_dir, capsys):
-    rc = main(["eval", "passkey", "--model", str(model_dir), "--lengths", "96", "--trials", "1", "--train-len", "0",
-               "--no-progress"])
+    rc = main(
+        [
+            "eval",
+            "passkey",
+            "--model",
+            str(model_dir),
+            "--lengths",
+            "96",
+            "--trials",
+            "1",
+            "--train-len",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert rc != 0 and "--train-len must be a positive number of tokens, got 0" in capsys.readouterr().err

@@ -16,12 +16,30 @@ TREC_CLASSES = ["Abbreviation", "Entity", "Description", "Human", "Location", "N
 def trec_rows():
     base = {"dataset": "trec_e", "language": "en", "all_classes": TREC_CLASSES}
     return [
-        {**base, "input": "Who wrote Hamlet?", "context": "Question: What is NASA?\nType: Abbreviation\n",
-         "answers": ["Human"], "length": 120, "_id": "a"},
-        {**base, "input": "Where is Paris?", "context": "Question: Who is Bach?\nType: Human\n" * 3,
-         "answers": ["Location"], "length": 5000, "_id": "b"},
-        {**base, "input": "How many legs?", "context": "Question: Where is Rome?\nType: Location\n",
-         "answers": ["Numeric"], "length": 9000, "_id": "c"},
+        {
+            **base,
+            "input": "Who wrote Hamlet?",
+            "context": "Question: What is NASA?\nType: Abbreviation\n",
+            "answers": ["Human"],
+            "length": 120,
+            "_id": "a",
+        },
+        {
+            **base,
+            "input": "Where is Paris?",
+            "context": "Question: Who is Bach?\nType: Human\n" * 3,
+            "answers": ["Location"],
+            "length": 5000,
+            "_id": "b",
+        },
+        {
+            **base,
+            "input": "How many legs?",
+            "context": "Question: Where is Rome?\nType: Location\n",
+            "answers": ["Numeric"],
+            "length": 9000,
+            "_id": "c",
+        },
     ]
 
 
@@ -38,7 +56,9 @@ def test_local_longbench_yaml_includes_lm_evals_task(tmp_path):
 
     cfg = yaml.safe_load((tmp_path / "tasks" / "fope_local_longbench_trec_e.yaml").read_text())
     assert cfg["include"].endswith("longbench/trec_e.yaml") and cfg["dataset_path"] == "json"
-    copied = [json.loads(x) for x in (tmp_path / "tasks" / "fope_local_longbench_trec_e.jsonl").read_text().splitlines()]
+    copied = [
+        json.loads(x) for x in (tmp_path / "tasks" / "fope_local_longbench_trec_e.jsonl").read_text().splitlines()
+    ]
     assert [r["question"] for r in copied] == [r["input"] for r in trec_rows()]
 
 
@@ -77,10 +97,18 @@ def test_downstream_plan_and_report():
         downstream.plan([7])
     with pytest.raises(ValueError, match="'nope'"):
         downstream.plan([4], ["nope"])
-    names = {"piqa": (4, "piqa", "piqa"), "fope_ce_nq_open": (5, "natural_qs_open", "nq_open"),
-             "mmlu_anatomy": (6, "stem", "mmlu_anatomy"), "mmlu_astronomy": (6, "stem", "mmlu_astronomy")}
-    results = {"piqa": {"acc,none": 0.5}, "fope_ce_nq_open": {"perplexity,none": 2.0},
-               "mmlu_anatomy": {"acc,none": 1.0}, "mmlu_astronomy": {"acc,none": 0.0}}
+    names = {
+        "piqa": (4, "piqa", "piqa"),
+        "fope_ce_nq_open": (5, "natural_qs_open", "nq_open"),
+        "mmlu_anatomy": (6, "stem", "mmlu_anatomy"),
+        "mmlu_astronomy": (6, "stem", "mmlu_astronomy"),
+    }
+    results = {
+        "piqa": {"acc,none": 0.5},
+        "fope_ce_nq_open": {"perplexity,none": 2.0},
+        "mmlu_anatomy": {"acc,none": 1.0},
+        "mmlu_astronomy": {"acc,none": 0.0},
+    }
     n = {"mmlu_anatomy": {"effective": 3}, "mmlu_astronomy": {"effective": 1}}
     rep = downstream.report(results, names, n)
     assert rep["tables"][4]["ours"]["piqa"] == 50.0 and rep["tables"][4]["ours"]["sciq"] is None
@@ -116,13 +144,24 @@ def test_downstream_runs_offline_on_local_tasks(hf_model_dir, tmp_path):
     """Tables 4, 5 and 6 on tiny local files in the HF datasets' formats (piqa, arc_easy, mmlu_anatomy)."""
     data = tmp_path / "data"
     data.mkdir()
-    write_jsonl(data / "piqa.jsonl", [{"goal": "open a jar", "sol1": "twist the lid", "sol2": "eat it", "label": 0},
-                                      {"goal": "dry hair", "sol1": "use water", "sol2": "use a towel", "label": 1}])
-    arc = {"id": "x", "question": "What melts ice?", "answerKey": "B",
-           "choices": {"text": ["cold", "heat"], "label": ["A", "B"]}}
+    write_jsonl(
+        data / "piqa.jsonl",
+        [
+            {"goal": "open a jar", "sol1": "twist the lid", "sol2": "eat it", "label": 0},
+            {"goal": "dry hair", "sol1": "use water", "sol2": "use a towel", "label": 1},
+        ],
+    )
+    arc = {
+        "id": "x",
+        "question": "What melts ice?",
+        "answerKey": "B",
+        "choices": {"text": ["cold", "heat"], "label": ["A", "B"]},
+    }
     write_jsonl(data / "arc_easy.jsonl", [arc, {**arc, "id": "y", "answerKey": "A"}])
-    write_jsonl(data / "mmlu_anatomy.jsonl", [{"question": "Bones?", "subject": "anatomy",
-                                               "choices": ["a", "b", "c", "d"], "answer": 2}] * 3)
+    write_jsonl(
+        data / "mmlu_anatomy.jsonl",
+        [{"question": "Bones?", "subject": "anatomy", "choices": ["a", "b", "c", "d"], "answer": 2}] * 3,
+    )
     rep = downstream.run(hf_model_dir, tables=(4, 5, 6), tasks=["piqa", "arc_easy", "mmlu_anatomy"], data_dir=data)
     t4, t5, t6 = (rep["tables"][k] for k in (4, 5, 6))
     assert 0 <= t4["ours"]["piqa"] <= 100 and 0 <= t4["ours"]["arc_easy"] <= 100 and t4["ours"]["sciq"] is None

@@ -14,8 +14,9 @@ L = 64
 
 def _adapter(tok, train_len: int) -> FopeAdapter:
     torch.manual_seed(0)
-    cfg = fope.model.ModelConfig(vocab_size=tok.vocab_size, d_model=32, n_layers=2, n_heads=2, head_dim=16,
-                                 train_len=train_len, pe="fope")
+    cfg = fope.model.ModelConfig(
+        vocab_size=tok.vocab_size, d_model=32, n_layers=2, n_heads=2, head_dim=16, train_len=train_len, pe="fope"
+    )
     return FopeAdapter(fope.model.build(cfg), tokenizer=tok)
 
 
@@ -81,8 +82,10 @@ def test_cli_perplexity_decomposition_prints_and_writes_the_far_weight(adapter, 
     model_dir = tmp_path / "model"
     fope.model.save(adapter.model, model_dir, tokenizer=tok)
     out = tmp_path / "an"
-    assert main(["analyze", "far", "--model", str(model_dir), "--out", str(out), "--factor", "4",
-                 "--tokens", str(8 * L)]) == 0
+    assert (
+        main(["analyze", "far", "--model", str(model_dir), "--out", str(out), "--factor", "4", "--tokens", str(8 * L)])
+        == 0
+    )
     text = capsys.readouterr().out
     res = json.loads((out / "far-model.json").read_text())
     assert res["corpus"] == "books" and res["chunks"] == 2 and res["edges"] == [0, L, 2 * L, 4 * L]

@@ -30,11 +30,19 @@ metadata:
 
 
 def test_bucket_scores_follow_longbench_e_bounds():
-    samples = [{"score": 1.0, "doc": {"length": 10}}, {"score": 0.0, "doc": {"length": 3999}},
-               {"score": 0.5, "doc": {"length": 4000}}, {"score": 0.25, "doc": {"length": 12000}},
-               {"score": 1.0, "doc": {}}]
-    assert bucket_scores(samples) == {"0-4k": {"score": 50.0, "n": 2}, "4-8k": {"score": 50.0, "n": 1},
-                                      "8k+": {"score": 25.0, "n": 1}, "all": {"score": 100.0, "n": 1}}
+    samples = [
+        {"score": 1.0, "doc": {"length": 10}},
+        {"score": 0.0, "doc": {"length": 3999}},
+        {"score": 0.5, "doc": {"length": 4000}},
+        {"score": 0.25, "doc": {"length": 12000}},
+        {"score": 1.0, "doc": {}},
+    ]
+    assert bucket_scores(samples) == {
+        "0-4k": {"score": 50.0, "n": 2},
+        "4-8k": {"score": 50.0, "n": 1},
+        "8k+": {"score": 25.0, "n": 1},
+        "all": {"score": 100.0, "n": 1},
+    }
     assert [b[0] for b in BUCKETS] == ["0-4k", "4-8k", "8k+"]
     with pytest.raises(ValueError, match="no metric 'rouge'"):
         bucket_scores(samples, metric="rouge")
@@ -60,8 +68,11 @@ def test_lm_eval_runs_a_converted_model_on_a_local_task(tiny_llama, char_tokeniz
     from fope.hf.convert import convert
     from fope.hf.io import save
 
-    rows = [{"question": "ab", "answer": "c", "length": 100}, {"question": "de", "answer": "f", "length": 5000},
-            {"question": "gh", "answer": "i", "length": 9000}]
+    rows = [
+        {"question": "ab", "answer": "c", "length": 100},
+        {"question": "de", "answer": "f", "length": 5000},
+        {"question": "gh", "answer": "i", "length": 9000},
+    ]
     (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "tasks").mkdir()
     (tmp_path / "tasks" / "tiny.yaml").write_text(TASK.format(data=tmp_path / "data.jsonl"))

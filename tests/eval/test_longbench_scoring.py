@@ -29,7 +29,7 @@ pytest.importorskip("jieba", reason="LongBench's Chinese metrics need jieba (the
 pytest.importorskip("rouge", reason="LongBench's ROUGE needs the 'rouge' package (the 'longbench' extra)")
 pytest.importorskip("fuzzywuzzy", reason="LongBench's code_sim needs fuzzywuzzy (the 'longbench' extra)")
 
-from fope.eval import longbench_scoring as lb  # noqa: E402
+from fope.eval import longbench_scoring as lb
 
 
 def exact(value: float):
@@ -68,17 +68,43 @@ def lm_eval_generation(raw: str, until: list[str]) -> str:
 
 # LongBench/eval.py dataset2metric; config/dataset2maxlen.json; eval.py's first-line list
 EXPECTED = {
-    "narrativeqa": ("qa_f1_score", 128), "qasper": ("qa_f1_score", 128), "multifieldqa_en": ("qa_f1_score", 64),
-    "multifieldqa_zh": ("qa_f1_zh_score", 64), "hotpotqa": ("qa_f1_score", 32), "2wikimqa": ("qa_f1_score", 32),
-    "musique": ("qa_f1_score", 32), "dureader": ("rouge_zh_score", 128), "gov_report": ("rouge_score", 512),
-    "qmsum": ("rouge_score", 512), "multi_news": ("rouge_score", 512), "vcsum": ("rouge_zh_score", 512),
-    "trec": ("classification_score", 64), "triviaqa": ("qa_f1_score", 32), "samsum": ("rouge_score", 128),
-    "lsht": ("classification_score", 64), "passage_count": ("count_score", 32),
-    "passage_retrieval_en": ("retrieval_score", 32), "passage_retrieval_zh": ("retrieval_zh_score", 32),
-    "lcc": ("code_sim_score", 64), "repobench-p": ("code_sim_score", 64),
+    "narrativeqa": ("qa_f1_score", 128),
+    "qasper": ("qa_f1_score", 128),
+    "multifieldqa_en": ("qa_f1_score", 64),
+    "multifieldqa_zh": ("qa_f1_zh_score", 64),
+    "hotpotqa": ("qa_f1_score", 32),
+    "2wikimqa": ("qa_f1_score", 32),
+    "musique": ("qa_f1_score", 32),
+    "dureader": ("rouge_zh_score", 128),
+    "gov_report": ("rouge_score", 512),
+    "qmsum": ("rouge_score", 512),
+    "multi_news": ("rouge_score", 512),
+    "vcsum": ("rouge_zh_score", 512),
+    "trec": ("classification_score", 64),
+    "triviaqa": ("qa_f1_score", 32),
+    "samsum": ("rouge_score", 128),
+    "lsht": ("classification_score", 64),
+    "passage_count": ("count_score", 32),
+    "passage_retrieval_en": ("retrieval_score", 32),
+    "passage_retrieval_zh": ("retrieval_zh_score", 32),
+    "lcc": ("code_sim_score", 64),
+    "repobench-p": ("code_sim_score", 64),
 }
-LONGBENCH_E = {"qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "gov_report", "multi_news", "trec", "triviaqa",
-               "samsum", "passage_count", "passage_retrieval_en", "lcc", "repobench-p"}  # pred.py's --e list
+LONGBENCH_E = {
+    "qasper",
+    "multifieldqa_en",
+    "hotpotqa",
+    "2wikimqa",
+    "gov_report",
+    "multi_news",
+    "trec",
+    "triviaqa",
+    "samsum",
+    "passage_count",
+    "passage_retrieval_en",
+    "lcc",
+    "repobench-p",
+}  # pred.py's --e list
 
 
 def test_task_table_is_longbench_eval_py():
@@ -88,8 +114,14 @@ def test_task_table_is_longbench_eval_py():
         assert (spec.dataset, spec.metric, spec.max_gen) == (dataset, metric, max_gen)
         assert spec.metric in lb.METRICS
     assert {d for d, s in lb.TASKS.items() if s.first_line} == {"trec", "triviaqa", "samsum", "lsht"}
-    assert {d for d, s in lb.TASKS.items() if not s.chat_template} == {"trec", "triviaqa", "samsum", "lsht", "lcc",
-                                                                       "repobench-p"}
+    assert {d for d, s in lb.TASKS.items() if not s.chat_template} == {
+        "trec",
+        "triviaqa",
+        "samsum",
+        "lsht",
+        "lcc",
+        "repobench-p",
+    }
     assert {d for d, s in lb.TASKS.items() if s.newline_eos} == {"samsum"}
     assert {d for d, s in lb.TASKS.items() if s.longbench_e} == LONGBENCH_E
 
@@ -151,6 +183,7 @@ def test_table_covers_lm_evals_tasks_and_matches_their_metric_and_budget():
 
 # ------------------------------------------------------------------------------------------------ post-processing
 
+
 @pytest.mark.parametrize("dataset", ["trec", "triviaqa", "samsum", "lsht"])
 def test_first_line_tasks_strip_leading_newlines_and_cut(dataset):
     for name in names(dataset):
@@ -169,8 +202,10 @@ def test_other_tasks_score_the_generation_unchanged(dataset):
 
 # ------------------------------------------------------------------------------------------------ English QA F1
 
-@pytest.mark.parametrize("dataset", ["narrativeqa", "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "musique",
-                                     "triviaqa"])
+
+@pytest.mark.parametrize(
+    "dataset", ["narrativeqa", "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "musique", "triviaqa"]
+)
 def test_qa_f1_by_hand(dataset):
     for name in names(dataset):
         # "the eiffel tower in paris" -> lower, drop ",." -> drop article "the" -> [eiffel, tower, in, paris] (4)
@@ -204,6 +239,7 @@ def test_multi_line_prediction_is_cut_for_triviaqa_only():
 
 # ------------------------------------------------------------------------------------------------ Chinese QA F1
 
+
 def test_jieba_segmentation_the_hand_calculations_rest_on():
     assert lb._words_zh("答案是北京。") == ["答案", "是", "北京", "。"]
     assert lb._words_zh("中国的首都是北京") == ["中国", "的", "首都", "是", "北京"]
@@ -234,6 +270,7 @@ def test_chinese_punctuation_set_is_metrics_pys(lm):
 
 # ------------------------------------------------------------------------------------------------ ROUGE-L
 
+
 @pytest.mark.parametrize("dataset", ["gov_report", "qmsum", "multi_news"])
 def test_rouge_by_hand(dataset):
     for name in names(dataset):
@@ -243,13 +280,15 @@ def test_rouge_by_hand(dataset):
         # union LCS over hypothesis sentences: hyp ["alpha beta zeta", "alpha gamma epsilon"], n = 5 distinct;
         # ref one sentence of m = 6 words; LCS with s1 {alpha, beta}, with s2 {alpha, gamma, epsilon}
         # union {alpha, beta, gamma, epsilon} = 4: P = 4/5, R = 4/6
-        assert lb.score(name, "alpha beta zeta. alpha gamma epsilon", ["alpha beta gamma delta epsilon eta"]) \
-            == exact(rouge_f(4 / 5, 4 / 6))
+        assert lb.score(name, "alpha beta zeta. alpha gamma epsilon", ["alpha beta gamma delta epsilon eta"]) == exact(
+            rouge_f(4 / 5, 4 / 6)
+        )
         # case matters: {storms, hit, the, coast} vs {Storms, hit, the, coast}: LCS 3, P = R = 3/4
         assert lb.score(name, "storms hit the coast", ["Storms hit the coast"]) == exact(rouge_f(3 / 4, 3 / 4))
         # max over references: ref 1 m = 6, LCS 4: P = 1, R = 4/6; ref 2 shares nothing: 0
-        assert lb.score(name, "Storms hit the coast", ["Storms hit the coast on Monday", "Officials said little"]) \
-            == exact(rouge_f(1, 4 / 6))
+        assert lb.score(
+            name, "Storms hit the coast", ["Storms hit the coast on Monday", "Officials said little"]
+        ) == exact(rouge_f(1, 4 / 6))
         # whitespace after the last '.': pieces ["The cat sat", "\n"] -> sentences ["The cat sat", ""]:
         # words {The, cat, sat, ""} n = 4, m = 3, LCS 3: P = 3/4, R = 1
         assert lb.score(name, "The cat sat.\n", ["The cat sat."]) == exact(rouge_f(3 / 4, 1))
@@ -320,6 +359,7 @@ def test_classification_needs_all_classes():
 
 # ------------------------------------------------------------------------------------------------ synthetic tasks
 
+
 def test_retrieval_and_count_by_hand():
     for name in names("passage_retrieval_en"):
         assert lb.score(name, "Paragraph 12", ["Paragraph 12"]) == 1.0
@@ -342,6 +382,7 @@ def test_retrieval_and_count_by_hand():
 
 # ------------------------------------------------------------------------------------------------ code
 
+
 @pytest.mark.parametrize("dataset", ["lcc", "repobench-p"])
 def test_code_sim_by_hand(dataset):
     gt = "return x + 1"
@@ -361,6 +402,7 @@ def test_code_sim_by_hand(dataset):
 
 
 # ------------------------------------------------------------------------------------------------ eval.py x100
+
 
 def test_dataset_score_is_eval_pys_rounded_percentage():
     preds = ["\nParis\n", "Eiffel Tower in Paris", "London"]
@@ -430,14 +472,30 @@ def test_metric_equals_lm_evals(lm, metric, prediction, truth, classes):
 def test_lm_eval_differs_first_line_tasks_stop_at_newline(lm):
     """trec / triviaqa / samsum / lsht: lm-eval stops at the first "\\n", so a leading newline leaves ''."""
     cases = [  # (lm-eval task, raw greedy generation, doc, lm-eval's process_results)
-        ("longbench_trec_e", "\nCity\nType: Country", {"answers": ["City"], "all_classes": CLASSES},
-         lm.get_classification_with_score),
-        ("longbench_triviaqa_e", "\nParis\nQuestion: next", {"answers": ["Paris"], "all_classes": None},
-         lm.get_qa_f1_with_score),
-        ("longbench_samsum_e", "\nAmanda will bring cookies.\nDialogue:",
-         {"answers": ["Amanda will bring cookies tomorrow."], "all_classes": None}, lm.get_rouge_with_score),
-        ("longbench_lsht", "\n国际足球\n", {"answers": ["国际足球"], "all_classes": ["足球", "国际足球"]},
-         lm.get_classification_with_score),
+        (
+            "longbench_trec_e",
+            "\nCity\nType: Country",
+            {"answers": ["City"], "all_classes": CLASSES},
+            lm.get_classification_with_score,
+        ),
+        (
+            "longbench_triviaqa_e",
+            "\nParis\nQuestion: next",
+            {"answers": ["Paris"], "all_classes": None},
+            lm.get_qa_f1_with_score,
+        ),
+        (
+            "longbench_samsum_e",
+            "\nAmanda will bring cookies.\nDialogue:",
+            {"answers": ["Amanda will bring cookies tomorrow."], "all_classes": None},
+            lm.get_rouge_with_score,
+        ),
+        (
+            "longbench_lsht",
+            "\n国际足球\n",
+            {"answers": ["国际足球"], "all_classes": ["足球", "国际足球"]},
+            lm.get_classification_with_score,
+        ),
     ]
     for task, raw, doc, theirs in cases:
         assert lm_eval_generation(raw, ["\n"]) == ""
@@ -488,22 +546,34 @@ def test_hooks_load_in_a_real_lm_eval_task_yaml(tmp_path):
     import yaml
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    row = {"input": "What city is the capital of France?", "question": "What city is the capital of France?",
-           "context": "Question: Who wrote Hamlet?\nType: Individual", "answers": ["City"], "length": 12,
-           "all_classes": CLASSES}
+    row = {
+        "input": "What city is the capital of France?",
+        "question": "What city is the capital of France?",
+        "context": "Question: Who wrote Hamlet?\nType: Individual",
+        "answers": ["City"],
+        "length": 12,
+        "all_classes": CLASSES,
+    }
     data = tmp_path / "trec_e.jsonl"
     data.write_text(json.dumps(row) + "\n", encoding="utf-8")
     base = Path(importlib.import_module("lm_eval").__file__).parent / "tasks" / "longbench" / "trec_e.yaml"
-    cfg = {"include": str(base), "task": "fope_test_trec_e", "tag": ["fope_test"], "dataset_path": "json",
-           "dataset_name": None, "dataset_kwargs": {"data_files": {"test": str(data)}}, "test_split": "test",
-           "generation_kwargs": lb.lm_eval_generation_kwargs("longbench_trec_e")}
+    cfg = {
+        "include": str(base),
+        "task": "fope_test_trec_e",
+        "tag": ["fope_test"],
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        "generation_kwargs": lb.lm_eval_generation_kwargs("longbench_trec_e"),
+    }
     text = yaml.safe_dump(cfg, sort_keys=False) + f"process_results: !function {lb.process_results_ref('trec_e')}\n"
     (tmp_path / "fope_test_trec_e.yaml").write_text(text, encoding="utf-8")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         task = get_task_dict(["fope_test_trec_e"], TaskManager(include_path=str(tmp_path)))["fope_test_trec_e"]
         task.build_all_requests(limit=1, rank=0, world_size=1)
-    (context, gen_kwargs), = [inst.arguments for inst in task.instances]
+    ((context, gen_kwargs),) = [inst.arguments for inst in task.instances]
     assert context.endswith("Type: Individual\nWhat city is the capital of France?")
     assert gen_kwargs["until"] == [] and gen_kwargs["max_gen_toks"] == 64
     doc = task.instances[0].doc
@@ -517,8 +587,12 @@ def test_generation_kwargs_follow_pred_py():
         assert kw == {"max_gen_toks": lb.resolve_task(name).max_gen, "do_sample": False, "until": []}
     # samsum: pred.py's eos_token_id=[eos, newline] and min_length=context+1 -> at least one new token
     assert lb.lm_eval_generation_kwargs("samsum_e", eos_token_id=2, newline_token_id=13) == {
-        "max_gen_toks": 128, "do_sample": False, "until": [], "eos_token_id": [2, 13],
-        "min_new_tokens": 1}
+        "max_gen_toks": 128,
+        "do_sample": False,
+        "until": [],
+        "eos_token_id": [2, 13],
+        "min_new_tokens": 1,
+    }
     assert "eos_token_id" not in lb.lm_eval_generation_kwargs("trec", eos_token_id=2, newline_token_id=13)
 
 

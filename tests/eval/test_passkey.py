@@ -190,7 +190,9 @@ def test_needle_distance(tok):
     assert abs(dists[-1] - len(tok.encode("\n\n" + QUESTION))) <= 1
     assert dists[0] < len(tok.encode(passkey_prompt(n_garbage, key, 0)))
     res = passkey_eval(FopeAdapter(KeyCopyLM(tok)), tok, [128, 256], trials=6, seed=2, progress=False)
-    assert all(t["needle_distance"] is not None and 0 < t["needle_distance"] < t["prompt_tokens"] for t in res["trials"])
+    assert all(
+        t["needle_distance"] is not None and 0 < t["needle_distance"] < t["prompt_tokens"] for t in res["trials"]
+    )
     counts = distance_counts(res["trials"], 100)
     for n in ("128", "256"):
         assert counts[n]["within"][1] + counts[n]["beyond"][1] == 6

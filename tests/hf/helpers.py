@@ -11,8 +11,9 @@ from fope.model import ModelConfig
 def native(pe, options, *, d_model=32):
     """A tiny native CausalLM (GQA 4/2 heads, train_len 16), seeded, in eval mode."""
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=50, d_model=d_model, n_layers=2, n_heads=4, n_kv_heads=2, train_len=16, pe=pe,
-                      pe_options=options)
+    cfg = ModelConfig(
+        vocab_size=50, d_model=d_model, n_layers=2, n_heads=4, n_kv_heads=2, train_len=16, pe=pe, pe_options=options
+    )
     return fope.model.build(cfg).eval()
 
 

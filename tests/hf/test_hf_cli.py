@@ -22,8 +22,22 @@ def test_convert_options_have_the_one_override_spelling(tiny_llama, tmp_path, ca
 
 def test_convert_command(tiny_llama, tmp_path, capsys):
     tiny_llama.save_pretrained(tmp_path / "src")
-    rc = main(["hf", "convert", "--model", str(tmp_path / "src"), "--out", str(tmp_path / "out"), "--sigma", "0.1",
-               "--train-len", "32", "out_dim=full", "pad=zero"])
+    rc = main(
+        [
+            "hf",
+            "convert",
+            "--model",
+            str(tmp_path / "src"),
+            "--out",
+            str(tmp_path / "out"),
+            "--sigma",
+            "0.1",
+            "--train-len",
+            "32",
+            "out_dim=full",
+            "pad=zero",
+        ]
+    )
     assert rc == 0
     cfg = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (cfg["pe"], cfg["pe_train_len"]) == ("fope", 32)
@@ -39,7 +53,10 @@ def test_convert_preserving_flag(tiny_llama, tmp_path, capsys):
     assert json.loads((tmp_path / "a" / "config.json").read_text())["pe_options"] == fope.hf.CONVERT_PRESERVING
     assert main([*src, "--out", str(tmp_path / "b"), "--sigma", "0.1", "pad=one"]) == 0  # key=value overrides
     assert json.loads((tmp_path / "b" / "config.json").read_text())["pe_options"] == {
-        "out_dim": "full", "pad": "one", "sigma": 0.1}
+        "out_dim": "full",
+        "pad": "one",
+        "sigma": 0.1,
+    }
     assert main([*src, "--out", str(tmp_path / "c"), "--pe", "rope"]) == 2
     assert "--preset preserving applies to --pe fope only" in capsys.readouterr().err
 
@@ -61,8 +78,21 @@ def test_finetune_command(tiny_llama, char_tokenizer, tmp_path):
     save(convert(tiny_llama, pe="fope"), tmp_path / "model", tokenizer=char_tokenizer)
     chat = [{"role": "user", "content": "say hi"}, {"role": "assistant", "content": "hi there"}]
     (tmp_path / "chat.jsonl").write_text((json.dumps({"messages": chat}) + "\n") * 20)
-    args = ["hf", "finetune", "--model", str(tmp_path / "model"), "--data", str(tmp_path / "chat.jsonl"),
-            "--out", str(tmp_path / "ft"), "--seq-len", "32", "--max-steps", "2", "--no-progress"]
+    args = [
+        "hf",
+        "finetune",
+        "--model",
+        str(tmp_path / "model"),
+        "--data",
+        str(tmp_path / "chat.jsonl"),
+        "--out",
+        str(tmp_path / "ft"),
+        "--seq-len",
+        "32",
+        "--max-steps",
+        "2",
+        "--no-progress",
+    ]
     assert main(args) == 0
     assert len((tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()) == 2
     assert fope.hf.io.is_fope_dir(tmp_path / "ft" / "model")  # a training run directory: OUT/model is the model

@@ -34,13 +34,18 @@ def test_default_fope_changes_logits_and_keeps_weights(tiny_llama, ids):
     # different layers draw different noise; the conversion is reproducible by seed
     assert not torch.equal(pos.cos_coef, converted.model.layers[1].self_attn.pos_enc.cos_coef)
     again = convert(tiny_llama, pe="fope", sigma=0.3)
-    assert torch.equal(again.model.layers[1].self_attn.pos_enc.sin_coef, converted.model.layers[1].self_attn.pos_enc.sin_coef)
+    assert torch.equal(
+        again.model.layers[1].self_attn.pos_enc.sin_coef, converted.model.layers[1].self_attn.pos_enc.sin_coef
+    )
 
 
-@pytest.mark.parametrize("scaling", [
-    {"rope_type": "linear", "factor": 2.0},
-    {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16},
-])
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        {"rope_type": "linear", "factor": 2.0},
+        {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16},
+    ],
+)
 def test_scaled_rope_sources_are_reproduced(ids, scaling, llama_config):
     from transformers import LlamaForCausalLM
 
@@ -61,8 +66,15 @@ def test_tied_embeddings_stay_tied(ids, llama_config):
 def test_qwen2_biases_and_mistral_are_kept(ids):
     from transformers import MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    shape = dict(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, max_position_embeddings=64)
+    shape = dict(
+        vocab_size=97,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     qwen = Qwen2ForCausalLM(Qwen2Config(**shape)).eval()
     with torch.no_grad():  # HF inits biases to zero: make them matter
         for layer in qwen.model.layers:
@@ -89,8 +101,11 @@ def test_bad_inputs_raise_clear_errors(tiny_llama):
 
 def test_train_len_default_and_override(tiny_llama):
     assert source_context_length(tiny_llama.config) == 64
-    tiny_llama.config.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0,
-                                         "original_max_position_embeddings": 32}
+    tiny_llama.config.rope_parameters = {
+        "rope_type": "default",
+        "rope_theta": 10000.0,
+        "original_max_position_embeddings": 32,
+    }
     assert source_context_length(tiny_llama.config) == 32
     assert convert(tiny_llama, pe="fope", train_len=4096).config.pe_train_len == 4096
 
@@ -107,8 +122,9 @@ def test_convert_preserving_keeps_each_kept_frequency_on_its_own_pair(tiny_llama
     assert fope.hf.CONVERT_PRESERVING is CONVERT_PRESERVING == {"out_dim": "full", "pad": "zero"}
     positions = torch.arange(40)[None]
     ref_cos, ref_sin = tiny_llama.model.rotary_emb(torch.zeros(1, dtype=torch.float32), positions)  # (1, T, D)
-    cos, sin, kept = _rotation_tables(convert(tiny_llama, pe="fope", train_len=1024, sigma=0.0,
-                                              **CONVERT_PRESERVING), positions)
+    cos, sin, kept = _rotation_tables(
+        convert(tiny_llama, pe="fope", train_len=1024, sigma=0.0, **CONVERT_PRESERVING), positions
+    )
     assert int(kept.sum()) == 5 and bool(kept[:5].all())
     pairs = torch.cat((kept, kept))  # rotate-half layout: pair j is dims j and j + D/2
     for h in range(cos.shape[1]):  # kept pairs rotate exactly like RoPE; clipped pairs are true zero frequencies

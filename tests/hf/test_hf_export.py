@@ -59,18 +59,32 @@ def test_export_rejects_unknown_weights():
 #: a non-default value for every option fope.pos.build accepts (n_kv_heads: the GQA shape of every model here)
 OPTION_VALUES = {
     "rope": {"theta": 500.0, "scaling": {"rope_type": "yarn", "factor": 2.0}, "whole_cycles": True},
-    "fope": {"sigma": 0.1, "theta": 500.0, "freq_dim": 64, "clip_floor": False, "floor_ratio": 1.5,
-             "out_dim": "full", "pad": "zero",
-             "init": "eye_norm", "normalize": True, "learnable": True, "share_heads": True,
-             "scaling": {"rope_type": "dynamic", "factor": 2.0}},
-    "alibi": {}, "nope": {},
+    "fope": {
+        "sigma": 0.1,
+        "theta": 500.0,
+        "freq_dim": 64,
+        "clip_floor": False,
+        "floor_ratio": 1.5,
+        "out_dim": "full",
+        "pad": "zero",
+        "init": "eye_norm",
+        "normalize": True,
+        "learnable": True,
+        "share_heads": True,
+        "scaling": {"rope_type": "dynamic", "factor": 2.0},
+    },
+    "alibi": {},
+    "nope": {},
     "kerple": {"init": "ones"},
     "fire": {"mlp_width": 8, "c_init": 0.5, "threshold": 10.0, "eps": 1e-3},
 }
 EVERY_OPTION = [(kind, {name: value}) for kind, opts in OPTION_VALUES.items() for name, value in opts.items()]
 EVERY_OPTION += [("fope", {"init": init}) for init in fope.pos.functional.FOPE_INITS]
-EVERY_OPTION += [(pe, {"scaling": {"rope_type": t, "factor": 2.0}}) for pe in ("rope", "fope")
-                 for t in ("linear", "ntk", "dynamic", "yarn")]
+EVERY_OPTION += [
+    (pe, {"scaling": {"rope_type": t, "factor": 2.0}})
+    for pe in ("rope", "fope")
+    for t in ("linear", "ntk", "dynamic", "yarn")
+]
 EVERY_OPTION += [("fope", {"freq_dim": 64, "scaling": {"rope_type": "yarn", "factor": 2.0}})]  # freq_dim > head_dim
 
 
@@ -108,8 +122,8 @@ def test_exported_models_are_left_padding_invariant(pe):
     padded = torch.zeros(len(rows), 40, dtype=torch.long)
     mask = torch.zeros_like(padded)
     for i, row in enumerate(rows):
-        padded[i, 40 - row.shape[1]:], mask[i, 40 - row.shape[1]:] = row[0], 1
+        padded[i, 40 - row.shape[1] :], mask[i, 40 - row.shape[1] :] = row[0], 1
     with torch.no_grad():
         got = hf(input_ids=padded, attention_mask=mask).logits
         for i, row in enumerate(rows):
-            assert_close(got[i, 40 - row.shape[1]:], model(row)[0], rtol=1e-4, atol=1e-4)
+            assert_close(got[i, 40 - row.shape[1] :], model(row)[0], rtol=1e-4, atol=1e-4)

@@ -13,9 +13,13 @@ from fope.hf.finetune import ChatBlocks, HFForTraining, encode_conversation, fin
 
 CONVERSATIONS = [
     [{"role": "user", "content": "say hi"}, {"role": "assistant", "content": "hi there"}],
-    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+2?"},
-     {"role": "assistant", "content": "4"}, {"role": "user", "content": "and 3+3?"},
-     {"role": "assistant", "content": "6"}],
+    [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "and 3+3?"},
+        {"role": "assistant", "content": "6"},
+    ],
 ]
 
 
@@ -103,8 +107,18 @@ def test_lr_schedule_is_the_pretraining_schedule(tiny_llama, char_tokenizer, tmp
     from fope.train.optim import lr_at
 
     out = tmp_path / "ft"
-    finetune(convert(tiny_llama, pe="rope"), char_tokenizer, write_jsonl(tmp_path / "c.jsonl", 60), out, seq_len=16,
-             max_steps=20, lr=1e-3, warmup_ratio=0.1, save_every=100, progress=False)
+    finetune(
+        convert(tiny_llama, pe="rope"),
+        char_tokenizer,
+        write_jsonl(tmp_path / "c.jsonl", 60),
+        out,
+        seq_len=16,
+        max_steps=20,
+        lr=1e-3,
+        warmup_ratio=0.1,
+        save_every=100,
+        progress=False,
+    )
     lrs = [r["lr"] for r in records(out)]
     closed = [1e-3 * n / 2 if n <= 2 else 0.5e-3 * (1 + math.cos(math.pi * (n - 2) / 18)) for n in range(1, 21)]
     assert lrs[:2] == [0.5e-3, 1e-3] and lrs[-1] == 0.0
@@ -159,17 +173,36 @@ def test_resume_refuses_a_changed_schedule(tiny_llama, char_tokenizer, tmp_path)
     opts = dict(seq_len=32, batch_size=2, max_steps=6, lr=3e-3, save_every=3, progress=False)
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", stop_at=3, **opts)
     with pytest.raises(ValueError, match=r"another config .*finetune\.max_steps 6 -> 8.*--allow-config-change"):
-        finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
-                 **{**opts, "max_steps": 8})
+        finetune(
+            convert(tiny_llama, pe="fope"),
+            char_tokenizer,
+            data,
+            tmp_path / "run",
+            resume=True,
+            **{**opts, "max_steps": 8},
+        )
     with pytest.raises(ValueError, match=r"already holds a training run.*--resume"):
         finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", **opts)
-    done = finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run", resume=True,
-                    allow_config_change=True, **{**opts, "max_steps": 8})
+    done = finetune(
+        convert(tiny_llama, pe="fope"),
+        char_tokenizer,
+        data,
+        tmp_path / "run",
+        resume=True,
+        allow_config_change=True,
+        **{**opts, "max_steps": 8},
+    )
     assert done["step"] == 8
     # save_every may change freely
     finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run2", stop_at=3, **opts)
-    finetune(convert(tiny_llama, pe="fope"), char_tokenizer, data, tmp_path / "run2", resume=True,
-             **{**opts, "save_every": 2})
+    finetune(
+        convert(tiny_llama, pe="fope"),
+        char_tokenizer,
+        data,
+        tmp_path / "run2",
+        resume=True,
+        **{**opts, "save_every": 2},
+    )
 
 
 def test_tokenizer_without_chat_template_trains_on_plain_text(tiny_llama, char_tokenizer, tmp_path):
@@ -180,8 +213,16 @@ def test_tokenizer_without_chat_template_trains_on_plain_text(tiny_llama, char_t
     assert "".join(plain.convert_ids_to_tokens(ids)) == "say hi\n\nhi there\n" and all(mask)
     with pytest.raises(ValueError, match=r"no chat template.*--loss-on all"):
         encode_conversation(plain, CONVERSATIONS[0], loss_on="assistant")
-    out = finetune(convert(tiny_llama, pe="rope"), plain, write_jsonl(tmp_path / "c.jsonl"), tmp_path / "ft",
-                   seq_len=32, max_steps=2, loss_on="all", progress=False)
+    out = finetune(
+        convert(tiny_llama, pe="rope"),
+        plain,
+        write_jsonl(tmp_path / "c.jsonl"),
+        tmp_path / "ft",
+        seq_len=32,
+        max_steps=2,
+        loss_on="all",
+        progress=False,
+    )
     assert out["finished"]
 
 
@@ -191,8 +232,9 @@ def test_native_export_converts_and_finetunes(tmp_path, char_tokenizer):
     from fope.hf.export import native_to_hf
 
     torch.manual_seed(0)
-    native = fope.model.CausalLM(fope.model.ModelConfig(vocab_size=97, d_model=32, n_layers=1, n_heads=2,
-                                                        train_len=32, pe="rope"))
+    native = fope.model.CausalLM(
+        fope.model.ModelConfig(vocab_size=97, d_model=32, n_layers=1, n_heads=2, train_len=32, pe="rope")
+    )
     hf = native_to_hf(native)
     exact = convert(hf, pe="fope", sigma=0.0, clip_floor=False, out_dim="full")
     ids = torch.randint(0, 97, (1, 20))
@@ -203,8 +245,16 @@ def test_native_export_converts_and_finetunes(tmp_path, char_tokenizer):
     with pytest.raises(ValueError, match="only pe='rope' sources"):
         convert(fope_model, pe="fope")
     char_tokenizer.chat_template = None
-    assert finetune(fope_model, char_tokenizer, write_jsonl(tmp_path / "c.jsonl"), tmp_path / "ft", seq_len=64,
-                    max_steps=1, loss_on="all", progress=False)["finished"]
+    assert finetune(
+        fope_model,
+        char_tokenizer,
+        write_jsonl(tmp_path / "c.jsonl"),
+        tmp_path / "ft",
+        seq_len=64,
+        max_steps=1,
+        loss_on="all",
+        progress=False,
+    )["finished"]
 
 
 def test_resume_after_a_kill_inside_the_checkpoint_swap(tiny_llama, char_tokenizer, tmp_path):
@@ -232,8 +282,7 @@ def test_make_chat_data_reads_any_corpus(tmp_path):
     (tmp_path / "txt").mkdir()
     for i in range(3):
         (tmp_path / "txt" / f"doc{i}.txt").write_text(" ".join(f"word{i}-{j}" for j in range(400)))
-    out = make_chat_data(tmp_path / "chat.jsonl", corpus=str(tmp_path / "txt"), n=5, split="train",
-                         passage_chars=300)
+    out = make_chat_data(tmp_path / "chat.jsonl", corpus=str(tmp_path / "txt"), n=5, split="train", passage_chars=300)
     rows = [json.loads(line)["messages"] for line in out.read_text().splitlines()]
     assert len(rows) == 5
     assert all(m[0]["role"] == "user" and m[0]["content"].startswith("Continue this passage from ") for m in rows)

@@ -27,8 +27,9 @@ from fope.train.checkpoint import find_checkpoint
 
 from .test_hf_finetune import assert_same_weights, records, write_jsonl
 
-_spec = importlib.util.spec_from_file_location("_fope_reliability_helpers",
-                                               Path(__file__).parents[1] / "reliability" / "helpers.py")
+_spec = importlib.util.spec_from_file_location(
+    "_fope_reliability_helpers", Path(__file__).parents[1] / "reliability" / "helpers.py"
+)
 _helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_helpers)
 KILLED, in_child = _helpers.KILLED, _helpers.in_child
@@ -56,12 +57,32 @@ def test_sigkill_during_finetune_cli_then_resume_matches_an_uninterrupted_run(ti
     run(tmp_path / "ref")
     out = tmp_path / "killed"
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in opts.items()]
-    env = {**os.environ, "PYTHONPATH": str(Path(fope.__file__).parents[1]),
-           "OMP_NUM_THREADS": str(torch.get_num_threads())}  # the same thread count: the same float sums
-    child = subprocess.Popen([sys.executable, "-c", f"import torch; torch.set_num_threads({torch.get_num_threads()}); "
-                              "import sys; from fope.cli import main; sys.exit(main(sys.argv[1:]))",
-                              "hf", "finetune", "--model", str(model_dir), "--data", str(data), "--out", str(out),
-                              "--no-progress", *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(fope.__file__).parents[1]),
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),
+    }  # the same thread count: the same float sums
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import torch; torch.set_num_threads({torch.get_num_threads()}); "
+            "import sys; from fope.cli import main; sys.exit(main(sys.argv[1:]))",
+            "hf",
+            "finetune",
+            "--model",
+            str(model_dir),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--no-progress",
+            *flags,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 300
     try:
         while time.time() < deadline and child.poll() is None:
@@ -80,8 +101,10 @@ def test_sigkill_during_finetune_cli_then_resume_matches_an_uninterrupted_run(ti
     assert summary["finished"] and summary["step"] == 60
     assert records(out) == records(tmp_path / "ref")
     assert_same_weights(out, tmp_path / "ref")
-    assert json.loads((out / "summary.json").read_text())["losses"] == \
-        json.loads((tmp_path / "ref" / "summary.json").read_text())["losses"]
+    assert (
+        json.loads((out / "summary.json").read_text())["losses"]
+        == json.loads((tmp_path / "ref" / "summary.json").read_text())["losses"]
+    )
 
 
 def test_kill_at_every_file_system_step_of_a_finetune(tiny_llama, char_tokenizer, tmp_path):

@@ -73,19 +73,32 @@ def test_exports_match_native_in_a_fresh_interpreter(tmp_path):
         mask = torch.zeros(2, 22, dtype=torch.long)
         greedy_rows = []
         for row, seq in enumerate(short):
-            padded[row, 22 - seq.shape[1]:] = seq[0]
-            mask[row, 22 - seq.shape[1]:] = 1
-            greedy_rows.append(greedy(model, seq, 4)[:, seq.shape[1]:])
+            padded[row, 22 - seq.shape[1] :] = seq[0]
+            mask[row, 22 - seq.shape[1] :] = 1
+            greedy_rows.append(greedy(model, seq, 4)[:, seq.shape[1] :])
         with torch.no_grad():
             logits = model(ids)
         (tmp_path / name).mkdir()
         export(model, tmp_path / name / "hf")
-        save_file({"ids": ids, "logits": logits.contiguous(), "padded": padded, "mask": mask,
-                   "greedy": torch.cat(greedy_rows)}, str(tmp_path / name / "ref.safetensors"))
+        save_file(
+            {
+                "ids": ids,
+                "logits": logits.contiguous(),
+                "padded": padded,
+                "mask": mask,
+                "greedy": torch.cat(greedy_rows),
+            },
+            str(tmp_path / name / "ref.safetensors"),
+        )
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    proc = subprocess.run([sys.executable, "-I", str(script), json.dumps(list(CASES))], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-I", str(script), json.dumps(list(CASES))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     failures = json.loads(proc.stdout.strip().splitlines()[-1])["failures"]
     assert failures == {}

@@ -18,7 +18,7 @@ def test_incremental_cache_equals_full_forward(tiny_llama, ids, pe, options):
         full = model(input_ids=ids, use_cache=False).logits
         cache = DynamicCache()
         parts = [model(input_ids=ids[:, :10], cache=cache, use_cache=True).logits]
-        parts += [model(input_ids=ids[:, t:t + 1], cache=cache, use_cache=True).logits for t in range(10, 16)]
+        parts += [model(input_ids=ids[:, t : t + 1], cache=cache, use_cache=True).logits for t in range(10, 16)]
         parts.append(model(input_ids=ids[:, 16:], cache=cache, use_cache=True).logits)  # several new tokens
     assert_close(torch.cat(parts, dim=1), full)
 

@@ -52,8 +52,13 @@ def test_trust_remote_code_load_without_fope(tiny_llama, ids, tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     # -I: isolated mode (no PYTHONPATH, no user site, no script dir on sys.path), run from tmp
-    proc = subprocess.run([sys.executable, "-I", str(script), str(moved), str(tmp_path / "ref.safetensors")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-I", str(script), str(moved), str(tmp_path / "ref.safetensors")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OK FopeForCausalLM" in proc.stdout
 

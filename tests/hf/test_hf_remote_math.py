@@ -13,10 +13,20 @@ D, HQ, HK = 16, 4, 2
 
 
 def config(pe, *, train_len=32, rope=None, **options):
-    return FopeConfig(vocab_size=11, hidden_size=HQ * D, intermediate_size=8, num_hidden_layers=1,
-                      num_attention_heads=HQ, num_key_value_heads=HK, head_dim=D, max_position_embeddings=train_len,
-                      rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **(rope or {})}, pe=pe,
-                      pe_options=options, pe_train_len=train_len)
+    return FopeConfig(
+        vocab_size=11,
+        hidden_size=HQ * D,
+        intermediate_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=HQ,
+        num_key_value_heads=HK,
+        head_dim=D,
+        max_position_embeddings=train_len,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **(rope or {})},
+        pe=pe,
+        pe_options=options,
+        pe_train_len=train_len,
+    )
 
 
 def qk(T=40, B=2):
@@ -33,9 +43,13 @@ def compare_rotate(ours, lib, T=40):
     assert_close(k_rem, k_lib)
 
 
-SCALINGS = [None, {"rope_type": "linear", "factor": 2.0}, {"rope_type": "ntk", "factor": 2.0},
-            {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 32},
-            {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32}]
+SCALINGS = [
+    None,
+    {"rope_type": "linear", "factor": 2.0},
+    {"rope_type": "ntk", "factor": 2.0},
+    {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 32},
+    {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32},
+]
 
 
 @pytest.mark.parametrize("scaling", SCALINGS)
@@ -74,8 +88,9 @@ def test_fope_matches_fope_pos_with_same_coefficients(options):
 @pytest.mark.parametrize("share_heads", [False, True])
 def test_fope_init_draws_the_same_coefficients_as_fope_pos(share_heads):
     torch.manual_seed(5)
-    lib = fope.pos.build("fope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, sigma=0.3,
-                         share_heads=share_heads)
+    lib = fope.pos.build(
+        "fope", head_dim=D, n_heads=HQ, train_len=32, n_kv_heads=HK, sigma=0.3, share_heads=share_heads
+    )
     ours = remote.FourierPosition(config("fope", sigma=0.3, share_heads=share_heads))
     torch.manual_seed(5)
     ours.reset_coefficients()
@@ -121,15 +136,18 @@ def test_unknown_remote_options_are_rejected():
         config("fop")
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"sigma": -0.1}, "fope: sigma must be a finite number >= 0, got -0.1"),
-    ({"freq_dim": 33}, "fope: freq_dim must be an even int >= 0, got 33"),
-    ({"floor_ratio": 0}, "fope: floor_ratio must be a finite number > 0, got 0"),
-    ({"pad": "two"}, "fope: pad must be 'one' or 'zero', got 'two'"),
-    ({"init": "orthogonal"}, "fope: unknown init 'orthogonal'"),
-    ({"share_heads": "yes"}, "fope: share_heads must be a bool, got 'yes'"),
-    ({"out_dim": "full", "floor_ratio": 64.0}, r"fope: no mixed frequency left \(D_in=0"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"sigma": -0.1}, "fope: sigma must be a finite number >= 0, got -0.1"),
+        ({"freq_dim": 33}, "fope: freq_dim must be an even int >= 0, got 33"),
+        ({"floor_ratio": 0}, "fope: floor_ratio must be a finite number > 0, got 0"),
+        ({"pad": "two"}, "fope: pad must be 'one' or 'zero', got 'two'"),
+        ({"init": "orthogonal"}, "fope: unknown init 'orthogonal'"),
+        ({"share_heads": "yes"}, "fope: share_heads must be a bool, got 'yes'"),
+        ({"out_dim": "full", "floor_ratio": 64.0}, r"fope: no mixed frequency left \(D_in=0"),
+    ],
+)
 def test_remote_and_native_fope_obey_one_set_of_rules(options, match):
     """fope.pos.options' checks and sizes serve both models: the same bad option fails both, with one message."""
     with pytest.raises(ValueError, match=match):

@@ -21,13 +21,16 @@ def logits(model, ids):
         return model(input_ids=ids, use_cache=False).logits
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("yarn:2", {"rope_type": "yarn", "factor": 2.0}),
-    ("pi:4", {"rope_type": "linear", "factor": 4.0}),
-    ("dynamic:1.5", {"rope_type": "dynamic", "factor": 1.5}),
-    ("none", None),
-    ('{"rope_type": "yarn", "factor": 2, "beta_fast": 16}', {"rope_type": "yarn", "factor": 2, "beta_fast": 16}),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("yarn:2", {"rope_type": "yarn", "factor": 2.0}),
+        ("pi:4", {"rope_type": "linear", "factor": 4.0}),
+        ("dynamic:1.5", {"rope_type": "dynamic", "factor": 1.5}),
+        ("none", None),
+        ('{"rope_type": "yarn", "factor": 2, "beta_fast": 16}', {"rope_type": "yarn", "factor": 2, "beta_fast": 16}),
+    ],
+)
 def test_parse_rope_scaling(text, expected):
     assert parse_rope_scaling(text) == expected
 
@@ -39,7 +42,9 @@ def test_parse_rope_scaling_rejects_naming_the_text(bad):
 
 
 def test_scaled_rope_parameters_keeps_theta_and_context():
-    out = scaled_rope_parameters({"rope_type": "default", "rope_theta": 1e5}, {"rope_type": "yarn", "factor": 2.0}, 8192)
+    out = scaled_rope_parameters(
+        {"rope_type": "default", "rope_theta": 1e5}, {"rope_type": "yarn", "factor": 2.0}, 8192
+    )
     assert out == {"rope_type": "yarn", "rope_theta": 1e5, "factor": 2.0, "original_max_position_embeddings": 8192}
     with pytest.raises(ValueError, match="bogus"):
         scaled_rope_parameters({"rope_theta": 1e4}, {"rope_type": "yarn", "factor": 2.0, "bogus": 1}, 64)
@@ -105,15 +110,33 @@ def test_floor_cycles_and_presets(tiny_llama, ids):
     keep = convert(tiny_llama, pe="fope", **preset_options("keep-context"))
     assert keep.config.pe_train_len == 64 * 16
     # fewer clipped frequencies than the paper's floor: D_in grows
-    assert keep.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2] > half.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2]
+    assert (
+        keep.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2]
+        > half.model.layers[0].self_attn.pos_enc.cos_coef.shape[-2]
+    )
 
 
 def test_cli_convert_preset_and_scaling(tmp_path, tiny_llama):
     from fope.cli import main
 
     tiny_llama.save_pretrained(tmp_path / "src")
-    assert main(["hf", "convert", "--model", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
-                 "--preset", "keep-context", "--rope-scaling", "yarn:2"]) == 0
+    assert (
+        main(
+            [
+                "hf",
+                "convert",
+                "--model",
+                str(tmp_path / "src"),
+                "--out",
+                str(tmp_path / "out"),
+                "--preset",
+                "keep-context",
+                "--rope-scaling",
+                "yarn:2",
+            ]
+        )
+        == 0
+    )
     model = fope.hf.load(tmp_path / "out")
     assert model.config.pe_options == {"out_dim": "full", "pad": "zero", "sigma": 0.15}
     assert model.config.pe_train_len == 1024

@@ -13,8 +13,9 @@ from .helpers import ToyBias, reference_attention
 
 def make_attention(*, n_heads=4, n_kv_heads=4, head_dim=8, bias=True, max_block_elems=2**24):
     pos = ToyBias(n_heads) if bias else fope.pos.build("nope", head_dim=head_dim, n_heads=n_heads)
-    return Attention(d_model=16, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim, pos=pos,
-                     max_block_elems=max_block_elems)
+    return Attention(
+        d_model=16, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim, pos=pos, max_block_elems=max_block_elems
+    )
 
 
 @pytest.mark.parametrize("bias", [True, False])

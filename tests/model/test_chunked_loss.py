@@ -47,8 +47,10 @@ def test_chunked_loss_under_bf16_autocast_and_without_gradients():
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)  # same bf16 logits, summed in another order
     with torch.no_grad():
-        torch.testing.assert_close(model(x[:, :-1], targets=x[:, 1:], loss_chunk=5),
-                                   F.cross_entropy(model(x[:, :-1]).reshape(-1, 97), x[:, 1:].reshape(-1)))
+        torch.testing.assert_close(
+            model(x[:, :-1], targets=x[:, 1:], loss_chunk=5),
+            F.cross_entropy(model(x[:, :-1]).reshape(-1, 97), x[:, 1:].reshape(-1)),
+        )
 
 
 def test_token_loss_uses_the_model_loss_through_wrappers_and_falls_back_otherwise():

@@ -30,16 +30,19 @@ def test_to_dict_is_a_copy():
     assert cfg.pe_options == {"theta": 10.0}
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(d_model=100, n_heads=3), "d_model=100 is not divisible by n_heads=3"),
-    (dict(n_heads=4, n_kv_heads=3), "n_heads=4 is not divisible by n_kv_heads=3"),
-    (dict(pe="rop"), "unknown pe 'rop' \\(did you mean 'rope'\\?\\)"),
-    (dict(vocab_size=0), "vocab_size must be a positive int, got 0"),
-    (dict(n_layers=2.0), "n_layers must be a positive int, got 2.0"),
-    (dict(norm_eps=-1.0), "norm_eps must be a positive number, got -1.0"),
-    (dict(head_dim=7, d_model=14, n_heads=2), "head_dim=7 must be even"),
-    (dict(pe_options={"head_dim": 8}), "pe_options must not contain 'head_dim'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(d_model=100, n_heads=3), "d_model=100 is not divisible by n_heads=3"),
+        (dict(n_heads=4, n_kv_heads=3), "n_heads=4 is not divisible by n_kv_heads=3"),
+        (dict(pe="rop"), "unknown pe 'rop' \\(did you mean 'rope'\\?\\)"),
+        (dict(vocab_size=0), "vocab_size must be a positive int, got 0"),
+        (dict(n_layers=2.0), "n_layers must be a positive int, got 2.0"),
+        (dict(norm_eps=-1.0), "norm_eps must be a positive number, got -1.0"),
+        (dict(head_dim=7, d_model=14, n_heads=2), "head_dim=7 must be even"),
+        (dict(pe_options={"head_dim": 8}), "pe_options must not contain 'head_dim'"),
+    ],
+)
 def test_bad_config_names_the_value(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**overrides)
@@ -76,12 +79,21 @@ def test_paper_sigma_defaults():
 
 def test_paper_preset_shapes_and_sizes():
     """The paper's sizes (docs/paper.md §4.1): non-embedding params + one 50304 x d embedding."""
-    expected = {"60M": (512, 8, 8, 64, "59.3M"), "180M": (1024, 8, 8, 128, "185.7M"),
-                "1.2B": (2048, 16, 16, 128, "1176.8M")}  # docs/paper.md §4.1 prints 1.18B
+    expected = {
+        "60M": (512, 8, 8, 64, "59.3M"),
+        "180M": (1024, 8, 8, 128, "185.7M"),
+        "1.2B": (2048, 16, 16, 128, "1176.8M"),
+    }  # docs/paper.md §4.1 prints 1.18B
     for name, (d, h, n_layers, hd, params) in expected.items():
         cfg = MODEL_PRESETS[name].resolved()
-        assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.head_dim, cfg.vocab_size, cfg.train_len) == \
-            (d, h, n_layers, hd, 50304, 512)
+        assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.head_dim, cfg.vocab_size, cfg.train_len) == (
+            d,
+            h,
+            n_layers,
+            hd,
+            50304,
+            512,
+        )
         assert cfg.mlp_hidden == 4 * d
         assert f"{cfg.num_params(embeddings=1) / 1e6:.1f}M" == params
 

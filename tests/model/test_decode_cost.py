@@ -130,7 +130,7 @@ def test_kerple_decoding_looks_its_bias_up_in_a_growing_distance_table(monkeypat
     monkeypatch.setattr(kerple_module.PF, "kerple_log_bias", spy)
     cache = model.new_cache()
     with torch.no_grad():
-        outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i:i + 1], cache=cache) for i in range(30, 70)]
+        outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i : i + 1], cache=cache) for i in range(30, 70)]
     torch.testing.assert_close(torch.cat(outs, dim=1), want)
     # prefill builds 30 distances per layer; decoding to 70 doubles twice (60, 120): 3 builds per layer in all
     assert built == [30] * 2 + [60] * 2 + [120] * 2
@@ -154,6 +154,6 @@ def test_fire_decoding_looks_psi_up_in_a_growing_distance_table(monkeypatch):
     monkeypatch.setattr(FIRE, "_psi_table", spy)
     cache = model.new_cache()
     with torch.no_grad():
-        outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i:i + 1], cache=cache) for i in range(30, 70)]
+        outs = [model(ids[:, :30], cache=cache)] + [model(ids[:, i : i + 1], cache=cache) for i in range(30, 70)]
     torch.testing.assert_close(torch.cat(outs, dim=1), want)
     assert built == [30] * 2 + [60] * 2 + [120] * 2

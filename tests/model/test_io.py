@@ -48,7 +48,9 @@ def test_load_run_directory_and_dtype(tmp_path, kind):
     loaded = fope.model.load(tmp_path / "run", dtype=torch.bfloat16)
     assert loaded.embed.weight.dtype == torch.bfloat16
     assert torch.equal(loaded.embed.weight, model.embed.weight.to(torch.bfloat16))
-    for (name, a), b in zip(model.blocks[1].attn.pos.state_dict().items(), loaded.blocks[1].attn.pos.state_dict().values()):
+    for (name, a), b in zip(
+        model.blocks[1].attn.pos.state_dict().items(), loaded.blocks[1].attn.pos.state_dict().values()
+    ):
         assert a.dtype == b.dtype and torch.equal(a, b), name
     with torch.no_grad():
         assert loaded(torch.randint(0, 97, (1, 5))).dtype == torch.float32

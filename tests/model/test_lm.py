@@ -16,10 +16,10 @@ def incremental_logits(model: CausalLM, ids: torch.Tensor, chunks: list[int]) ->
     cache = model.new_cache()
     outs, start = [], 0
     for size in chunks:
-        outs.append(model(ids[:, start:start + size], cache=cache))
+        outs.append(model(ids[:, start : start + size], cache=cache))
         start += size
     while start < ids.shape[1]:
-        outs.append(model(ids[:, start:start + 1], cache=cache))
+        outs.append(model(ids[:, start : start + 1], cache=cache))
         start += 1
     assert cache.length == ids.shape[1]
     return torch.cat(outs, dim=1)

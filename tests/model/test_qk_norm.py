@@ -55,11 +55,13 @@ def test_qk_norm_gives_zero_mean_unit_variance_before_rotation(pe):
         assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("pe,options", [("rope", {}), ("rope", {"whole_cycles": True}), ("fope", {}),
-                                        ("nope", {}), ("alibi", {})])
+@pytest.mark.parametrize(
+    "pe,options", [("rope", {}), ("rope", {"whole_cycles": True}), ("fope", {}), ("nope", {}), ("alibi", {})]
+)
 def test_qk_norm_incremental_decoding_equals_full_forward(pe, options):
-    model = fope.model.build(tiny_config(pe=pe, pe_options=options, qk_norm=True, n_heads=4, n_kv_heads=2,
-                                         d_model=128)).eval()
+    model = fope.model.build(
+        tiny_config(pe=pe, pe_options=options, qk_norm=True, n_heads=4, n_kv_heads=2, d_model=128)
+    ).eval()
     ids = torch.randint(0, 97, (2, 21))
     with torch.no_grad():
         full = model(ids)
@@ -95,4 +97,5 @@ def test_qk_norm_refuses_hf_export_and_rope_a_carries_over():
         hf_config_from_native(tiny_config(pe="rope", qk_norm=True))
     # RoPE-A exports (its logits: tests/hf/test_hf_export.py::test_every_native_option_exports_loads_and_matches)
     assert hf_config_from_native(tiny_config(pe="rope", pe_options={"whole_cycles": True})).pe_options == {
-        "whole_cycles": True}
+        "whole_cycles": True
+    }

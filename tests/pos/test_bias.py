@@ -55,10 +55,10 @@ def test_unknown_kind_names_it():
 
 
 EXPECTED_SLOPES = {  # Press et al. closed form, written out by hand
-    8: [2.0 ** -e for e in (1, 2, 3, 4, 5, 6, 7, 8)],
+    8: [2.0**-e for e in (1, 2, 3, 4, 5, 6, 7, 8)],
     16: [2.0 ** -(e / 2) for e in range(1, 17)],
-    12: [2.0 ** -e for e in (1, 2, 3, 4, 5, 6, 7, 8)] + [2.0 ** -e for e in (0.5, 1.5, 2.5, 3.5)],
-    5: [2.0 ** -e for e in (2, 4, 6, 8)] + [2.0 ** -1],
+    12: [2.0**-e for e in (1, 2, 3, 4, 5, 6, 7, 8)] + [2.0**-e for e in (0.5, 1.5, 2.5, 3.5)],
+    5: [2.0**-e for e in (2, 4, 6, 8)] + [2.0**-1],
 }
 
 

@@ -42,8 +42,23 @@ def np_yarn(omega: np.ndarray, *, dim: int, theta: float, factor: float, orig: i
     return omega * (1 - rho) + omega / factor * rho
 
 
-def np_fope(q, k, positions, *, head_dim, train_len, sin_coef, cos_coef, theta=10000.0, freq_dim=0, clip=True,
-            out_dim="cap", pad="one", normalize=False, yarn=None):
+def np_fope(
+    q,
+    k,
+    positions,
+    *,
+    head_dim,
+    train_len,
+    sin_coef,
+    cos_coef,
+    theta=10000.0,
+    freq_dim=0,
+    clip=True,
+    out_dim="cap",
+    pad="one",
+    normalize=False,
+    yarn=None,
+):
     """x' = x⊙C + rotate_half(x)⊙S with the clip, drop, mixing, padding, duplication and GQA mapping
     of docs/paper.md §3.3."""
     dim = freq_dim if freq_dim > head_dim else head_dim
@@ -88,10 +103,17 @@ CONFIGS = {
     "pad-zero-full": dict(head_dim=16, n_heads=2, train_len=512, pad="zero", out_dim="full"),
     "normalize-shared": dict(head_dim=16, n_heads=4, train_len=512, normalize=True, share_heads=True),
     "freq-dim-32": dict(head_dim=16, n_heads=2, train_len=256, freq_dim=32, out_dim="full"),
-    "no-clip-yarn": dict(head_dim=16, n_heads=2, train_len=64, clip_floor=False, out_dim="full",
-                         scaling={"rope_type": "yarn", "factor": 4.0, "attention_factor": 1.0}),
-    "clip-then-yarn": dict(head_dim=32, n_heads=2, train_len=512,
-                           scaling={"rope_type": "yarn", "factor": 16.0, "attention_factor": 1.0}),
+    "no-clip-yarn": dict(
+        head_dim=16,
+        n_heads=2,
+        train_len=64,
+        clip_floor=False,
+        out_dim="full",
+        scaling={"rope_type": "yarn", "factor": 4.0, "attention_factor": 1.0},
+    ),
+    "clip-then-yarn": dict(
+        head_dim=32, n_heads=2, train_len=512, scaling={"rope_type": "yarn", "factor": 16.0, "attention_factor": 1.0}
+    ),
 }
 
 
@@ -109,11 +131,19 @@ def test_fope_matches_numpy_rederivation(name):
         sc = cfg["scaling"]
         yarn = dict(factor=sc["factor"], orig=cfg["train_len"])
     want_q, want_k = np_fope(
-        q.double().numpy(), k.double().numpy(), positions.double().numpy(),
-        head_dim=head_dim, train_len=cfg["train_len"],
-        sin_coef=pe.sin_coef.double().numpy(), cos_coef=pe.cos_coef.double().numpy(),
-        freq_dim=cfg.get("freq_dim", 0), clip=cfg.get("clip_floor", True), out_dim=cfg.get("out_dim", "cap"),
-        pad=cfg.get("pad", "one"), normalize=cfg.get("normalize", False), yarn=yarn,
+        q.double().numpy(),
+        k.double().numpy(),
+        positions.double().numpy(),
+        head_dim=head_dim,
+        train_len=cfg["train_len"],
+        sin_coef=pe.sin_coef.double().numpy(),
+        cos_coef=pe.cos_coef.double().numpy(),
+        freq_dim=cfg.get("freq_dim", 0),
+        clip=cfg.get("clip_floor", True),
+        out_dim=cfg.get("out_dim", "cap"),
+        pad=cfg.get("pad", "one"),
+        normalize=cfg.get("normalize", False),
+        yarn=yarn,
     )
     assert_close(got_q.double(), torch.from_numpy(want_q), rtol=1e-4, atol=2e-4)
     assert_close(got_k.double(), torch.from_numpy(want_k), rtol=1e-4, atol=2e-4)
@@ -195,8 +225,13 @@ def test_floor_ratio_must_be_a_positive_number(bad):
 
 @pytest.mark.parametrize(
     "scaling",
-    [None, {"rope_type": "linear", "factor": 2.0}, {"rope_type": "yarn", "factor": 4.0},
-     {"rope_type": "dynamic", "factor": 2.0}, {"rope_type": "ntk", "factor": 3.0}],
+    [
+        None,
+        {"rope_type": "linear", "factor": 2.0},
+        {"rope_type": "yarn", "factor": 4.0},
+        {"rope_type": "dynamic", "factor": 2.0},
+        {"rope_type": "ntk", "factor": 3.0},
+    ],
     ids=["none", "linear", "yarn", "dynamic", "ntk"],
 )
 def test_reduction_setting_equals_rope_exactly(scaling):
@@ -232,9 +267,12 @@ def test_pad_zero_full_sigma0_is_rope_with_clipped_frequencies_zeroed():
 def test_gqa_query_head_uses_kv_head_h_div_group():
     gqa = fope.pos.build("fope", head_dim=16, n_heads=6, n_kv_heads=2, train_len=512, sigma=0.5)
     mha = fope.pos.build("fope", head_dim=16, n_heads=6, train_len=512, sigma=0.5)
-    mha.load_state_dict({  # HF repeat_kv grouping: kv head j serves query heads j·g .. (j+1)·g − 1
-        "sin_coef": gqa.sin_coef.repeat_interleave(3, dim=0), "cos_coef": gqa.cos_coef.repeat_interleave(3, dim=0)
-    })
+    mha.load_state_dict(
+        {  # HF repeat_kv grouping: kv head j serves query heads j·g .. (j+1)·g − 1
+            "sin_coef": gqa.sin_coef.repeat_interleave(3, dim=0),
+            "cos_coef": gqa.cos_coef.repeat_interleave(3, dim=0),
+        }
+    )
     q, k = torch.randn(2, 6, 5, 16), torch.randn(2, 2, 5, 16)
     pos = torch.arange(5)
     got_q, got_k = gqa.rotate(q, k, pos)
@@ -263,7 +301,7 @@ def test_tables_are_cached_and_invalidated_by_load_state_dict():
     q = torch.randn(1, 2, 4, 16)
     pos = torch.arange(4)
     first = pe.rotate(q, q, pos)[0]
-    (key, (_, (cos_t, _))), = pe.tables._entries.items()
+    ((key, (_, (cos_t, _))),) = pe.tables._entries.items()
     pe.rotate(q, q, pos)
     assert pe.tables._entries[key][1][0] is cos_t  # no re-mixing on the second forward
     other = fope.pos.build("fope", head_dim=16, n_heads=2, train_len=32, sigma=0.3)
@@ -316,8 +354,12 @@ def test_resize_coefficients_expand_zero_and_truncate():
 
 def test_resize_state_dict_loads_into_a_longer_model():
     def model(train_len):
-        return nn.ModuleDict({"layer0": fope.pos.build("fope", head_dim=64, n_heads=8, train_len=train_len),
-                              "layer1": fope.pos.build("fope", head_dim=64, n_heads=8, train_len=train_len)})
+        return nn.ModuleDict(
+            {
+                "layer0": fope.pos.build("fope", head_dim=64, n_heads=8, train_len=train_len),
+                "layer1": fope.pos.build("fope", head_dim=64, n_heads=8, train_len=train_len),
+            }
+        )
 
     short, long = model(512), model(1024)
     sd = resize_state_dict(short.state_dict(), long, mode="expand")

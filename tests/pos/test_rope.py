@@ -17,17 +17,24 @@ def hf_cos_sin(rope_parameters: dict, positions: torch.Tensor, *, max_position_e
     from transformers import LlamaConfig
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    config = LlamaConfig(hidden_size=H * D, num_attention_heads=H, head_dim=D,
-                         max_position_embeddings=max_position_embeddings,
-                         rope_parameters={"rope_theta": 10000.0, **rope_parameters})
+    config = LlamaConfig(
+        hidden_size=H * D,
+        num_attention_heads=H,
+        head_dim=D,
+        max_position_embeddings=max_position_embeddings,
+        rope_parameters={"rope_theta": 10000.0, **rope_parameters},
+    )
     emb = LlamaRotaryEmbedding(config)
     return emb(torch.zeros(1, dtype=torch.float32), positions)
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"rope_type": "default"}, {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16},
-     {"rope_type": "linear", "factor": 2.0}],
+    [
+        {"rope_type": "default"},
+        {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16},
+        {"rope_type": "linear", "factor": 2.0},
+    ],
     ids=["default", "yarn", "linear"],
 )
 def test_rope_equals_hf_apply_rotary_pos_emb(params):
@@ -75,7 +82,7 @@ def test_table_grows_on_demand_and_is_shared():
     pe2.tables = pe1.tables
     q = torch.randn(1, H, 3, D)
     pe1.rotate(q, q, torch.arange(3))
-    (key, (_, (cos, _))), = pe1.tables._entries.items()
+    ((key, (_, (cos, _))),) = pe1.tables._entries.items()
     assert cos.shape == (8, D // 2)
     pe2.rotate(q, q, torch.arange(3))
     assert pe1.tables._entries[key][1][0] is cos  # shared, not recomputed
@@ -151,8 +158,9 @@ def test_tables_grown_in_inference_mode_still_train(kind):
 @pytest.mark.parametrize("kind", ["rope", "fope"])
 def test_torch_compile_fullgraph_matches_eager(kind):
     """Under torch.compile the tables are computed directly from the positions (no data-dependent Python)."""
-    pe = fope.pos.build(kind, head_dim=D, n_heads=H, n_kv_heads=HK, train_len=64,
-                        scaling={"rope_type": "yarn", "factor": 4.0})
+    pe = fope.pos.build(
+        kind, head_dim=D, n_heads=H, n_kv_heads=HK, train_len=64, scaling={"rope_type": "yarn", "factor": 4.0}
+    )
     q, k = torch.randn(B, H, 5, D), torch.randn(B, HK, 5, D)
     pos = torch.arange(5) + 3
     compiled = torch.compile(pe.rotate, backend="eager", fullgraph=True)

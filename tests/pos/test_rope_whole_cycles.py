@@ -22,8 +22,9 @@ def test_whole_cycles_frequencies_complete_integer_cycles(L, theta):
     assert_close(cycles, cycles.round(), atol=1e-4, rtol=0)  # whole cycles (fp32 frequencies)
     assert (cycles.round() >= 1).all()
     # the rounding is upward and by less than one cycle (independent per-element reference in Python floats)
-    expected = torch.tensor([math.ceil(w * L / (2 * math.pi)) * 2 * math.pi / L for w in base.tolist()],
-                            dtype=torch.float64)
+    expected = torch.tensor(
+        [math.ceil(w * L / (2 * math.pi)) * 2 * math.pi / L for w in base.tolist()], dtype=torch.float64
+    )
     assert_close(pe.inv_freq.double(), expected, atol=1e-6, rtol=1e-6)
     assert (pe.inv_freq.double() >= base - 1e-7).all()
     assert (pe.inv_freq.double() < base + 2 * math.pi / L).all()
@@ -64,7 +65,13 @@ def test_whole_cycles_bad_inputs():
     with pytest.raises(ValueError, match="needs train_len"):
         fope.pos.build("rope", head_dim=D, n_heads=H, whole_cycles=True)
     with pytest.raises(ValueError, match="cannot be combined with scaling"):
-        fope.pos.build("rope", head_dim=D, n_heads=H, train_len=64, whole_cycles=True,
-                       scaling={"rope_type": "linear", "factor": 2.0})
+        fope.pos.build(
+            "rope",
+            head_dim=D,
+            n_heads=H,
+            train_len=64,
+            whole_cycles=True,
+            scaling={"rope_type": "linear", "factor": 2.0},
+        )
     with pytest.raises(ValueError, match="whole_cycles must be true or false"):
         fope.pos.build("rope", head_dim=D, n_heads=H, train_len=64, whole_cycles="yes")

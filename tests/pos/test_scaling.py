@@ -40,10 +40,24 @@ CASES = [
     {"rope_type": "linear", "factor": 4.0},
     {"rope_type": "linear", "factor": 3.0},
     {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512},
-    {"rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": 512, "beta_fast": 32, "beta_slow": 1,
-     "attention_factor": 1.0},
-    {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 1024, "beta_fast": 16, "beta_slow": 2,
-     "mscale": 1.0, "mscale_all_dim": 0.5, "truncate": False},
+    {
+        "rope_type": "yarn",
+        "factor": 16.0,
+        "original_max_position_embeddings": 512,
+        "beta_fast": 32,
+        "beta_slow": 1,
+        "attention_factor": 1.0,
+    },
+    {
+        "rope_type": "yarn",
+        "factor": 8.0,
+        "original_max_position_embeddings": 1024,
+        "beta_fast": 16,
+        "beta_slow": 2,
+        "mscale": 1.0,
+        "mscale_all_dim": 0.5,
+        "truncate": False,
+    },
 ]
 
 
@@ -70,8 +84,9 @@ def test_dynamic_ntk_equals_transformers(seq_len):
 
 
 def test_dynamic_ntk_module_uses_current_length():
-    pe = fope.pos.build("rope", head_dim=HEAD_DIM, n_heads=N_HEADS, train_len=64,
-                        scaling={"rope_type": "dynamic", "factor": 2.0})
+    pe = fope.pos.build(
+        "rope", head_dim=HEAD_DIM, n_heads=N_HEADS, train_len=64, scaling={"rope_type": "dynamic", "factor": 2.0}
+    )
     q = torch.randn(1, N_HEADS, 1, HEAD_DIM)
     # a single token at position 199 is rotated with the frequencies of length 200
     got, _ = pe.rotate(q, q, torch.tensor([199]))
@@ -93,8 +108,12 @@ def test_static_ntk_equals_hf_default_with_larger_theta():
     from transformers import LlamaConfig
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    cfg = LlamaConfig(hidden_size=HEAD_DIM * N_HEADS, num_attention_heads=N_HEADS, head_dim=HEAD_DIM,
-                      rope_parameters={"rope_type": "default", "rope_theta": new_theta})
+    cfg = LlamaConfig(
+        hidden_size=HEAD_DIM * N_HEADS,
+        num_attention_heads=N_HEADS,
+        head_dim=HEAD_DIM,
+        rope_parameters={"rope_type": "default", "rope_theta": new_theta},
+    )
     want, _ = LlamaRotaryEmbedding.compute_default_rope_parameters(cfg)
     assert_close(got, want)
     assert scale == 1.0
@@ -136,8 +155,16 @@ def test_yarn_default_attention_factor_is_hf_mscale():
         ({"rope_type": "yarn", "factor": 2.0}, "original_max_position_embeddings"),
         ({"rope_type": "linear", "factor": -1.0}, "'factor' must be > 0, got -1.0"),
         ({"rope_type": "linear", "factor": "2"}, "'factor' must be a number, got '2'"),
-        ({"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 512, "beta_fast": 1,
-          "beta_slow": 4}, "beta_fast=1"),
+        (
+            {
+                "rope_type": "yarn",
+                "factor": 2.0,
+                "original_max_position_embeddings": 512,
+                "beta_fast": 1,
+                "beta_slow": 4,
+            },
+            "beta_fast=1",
+        ),
         ({"rope_type": "default", "rope_theta": 500.0}, "rope_theta=500.0 differs"),
         ("yarn", "must be a dict"),
     ],

@@ -11,7 +11,9 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("_fope_train_helpers", Path(__file__).parents[1] / "train" / "helpers.py")
+_spec = importlib.util.spec_from_file_location(
+    "_fope_train_helpers", Path(__file__).parents[1] / "train" / "helpers.py"
+)
 _train_helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_train_helpers)
 tiny_experiment = _train_helpers.tiny_experiment
@@ -75,8 +77,9 @@ def assert_same_run(out: Path, ref: Path) -> None:
 
     assert records(out) == records(ref)
     assert (out / "model" / "model.safetensors").read_bytes() == (ref / "model" / "model.safetensors").read_bytes()
-    assert (out / "checkpoint" / "model" / "model.safetensors").read_bytes() == \
-        (ref / "checkpoint" / "model" / "model.safetensors").read_bytes()
+    assert (out / "checkpoint" / "model" / "model.safetensors").read_bytes() == (
+        ref / "checkpoint" / "model" / "model.safetensors"
+    ).read_bytes()
     a = torch.load(out / "checkpoint" / "optimizer.pt", weights_only=True)
     b = torch.load(ref / "checkpoint" / "optimizer.pt", weights_only=True)
     for (ka, sa), (kb, sb) in zip(sorted(a["state"].items()), sorted(b["state"].items())):

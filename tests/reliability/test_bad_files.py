@@ -53,8 +53,9 @@ def _flip(path: Path, at: int = 200) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("name", ["model/model.safetensors", "optimizer.pt", "state.pt", "config.yaml",
-                                  "model/config.json"])
+@pytest.mark.parametrize(
+    "name", ["model/model.safetensors", "optimizer.pt", "state.pt", "config.yaml", "model/config.json"]
+)
 def test_corrupt_checkpoint_file_is_named(name, finished, tmp_path, capsys):
     out = _stopped_copy(finished, tmp_path)
     _flip(out / "checkpoint" / name)
@@ -62,8 +63,15 @@ def test_corrupt_checkpoint_file_is_named(name, finished, tmp_path, capsys):
     assert "sha256" in line and "checksums.json" in line
 
 
-@pytest.mark.parametrize("name,what", [("model/model.safetensors", "safetensors"), ("optimizer.pt", "optimizer"),
-                                       ("state.pt", "training state"), ("config.yaml", "config")])
+@pytest.mark.parametrize(
+    "name,what",
+    [
+        ("model/model.safetensors", "safetensors"),
+        ("optimizer.pt", "optimizer"),
+        ("state.pt", "training state"),
+        ("config.yaml", "config"),
+    ],
+)
 def test_truncated_checkpoint_file_without_checksums_is_named(name, what, finished, tmp_path, capsys):
     out = _stopped_copy(finished, tmp_path)
     (out / "checkpoint" / "checksums.json").unlink()  # as written by fope versions before checksums
@@ -112,8 +120,14 @@ def test_cut_short_last_metrics_line_is_dropped(finished, tmp_path):
 
 def _shards_with_meta(directory: Path) -> Path:
     write_shards(directory, n_train=8_000, n_val=1_000)
-    splits = {s: {"file": f"{s}.bin", "tokens": (directory / f"{s}.bin").stat().st_size // 2,
-                  "sha256": hashlib.sha256((directory / f"{s}.bin").read_bytes()).hexdigest()} for s in ("train", "val")}
+    splits = {
+        s: {
+            "file": f"{s}.bin",
+            "tokens": (directory / f"{s}.bin").stat().st_size // 2,
+            "sha256": hashlib.sha256((directory / f"{s}.bin").read_bytes()).hexdigest(),
+        }
+        for s in ("train", "val")
+    }
     (directory / "meta.json").write_text(json.dumps({"inputs": {}, "dtype": "uint16", "splits": splits}))
     return directory
 
@@ -127,8 +141,9 @@ def test_garbage_in_a_shard_is_caught_by_its_checksum(tmp_path, capsys):
     tokens = np.fromfile(d / "train.bin", dtype=np.uint16)
     tokens[100:200] = np.arange(100) % 64  # valid-looking ids, same size
     tokens.tofile(d / "train.bin")
-    one_line_error(capsys, ["train", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "bad")],
-                   str(d / "train.bin"), "sha256")
+    one_line_error(
+        capsys, ["train", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "bad")], str(d / "train.bin"), "sha256"
+    )
     assert not (tmp_path / "bad" / "checkpoint").exists()
 
 
@@ -145,18 +160,29 @@ def test_corrupt_tokenizer_is_named(shards, tmp_path, capsys):
     shutil.copytree(shards, d)
     (d / "tokenizer.json").write_text('{"version": "1.0", "model": ')
     tiny_experiment(d, max_steps=2).to_yaml(tmp_path / "a.yaml")
-    one_line_error(capsys, ["train", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "r")],
-                   str(d / "tokenizer.json"), "tokenizer")
+    one_line_error(
+        capsys,
+        ["train", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "r")],
+        str(d / "tokenizer.json"),
+        "tokenizer",
+    )
 
 
 def test_micro_batch_zero_and_short_validation_split(shards, tmp_path, capsys):
     tiny_experiment(shards).to_yaml(tmp_path / "a.yaml")
-    one_line_error(capsys, ["train", str(tmp_path / "a.yaml"), "train.micro_batch=0", "--dry-run"],
-                   "train.micro_batch must be >= 1, got 0")
+    one_line_error(
+        capsys,
+        ["train", str(tmp_path / "a.yaml"), "train.micro_batch=0", "--dry-run"],
+        "train.micro_batch must be >= 1, got 0",
+    )
     d = write_shards(tmp_path / "short", n_train=8_000, n_val=20)  # val shorter than one window of 33 tokens
     tiny_experiment(d).to_yaml(tmp_path / "b.yaml")
-    one_line_error(capsys, ["train", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "r")],
-                   str(d / "val.bin"), "fewer than one window")
+    one_line_error(
+        capsys,
+        ["train", str(tmp_path / "b.yaml"), "--out", str(tmp_path / "r")],
+        str(d / "val.bin"),
+        "fewer than one window",
+    )
     assert not (tmp_path / "r" / "metrics.jsonl").exists()  # found before any training
 
 
@@ -176,15 +202,20 @@ def test_model_directory_errors_name_the_file(finished, tmp_path, capsys):
         fope.model.load(model)
     shutil.copy(run / "model" / "model.safetensors", model / "model.safetensors")
     (model / "tokenizer.json").write_text("{")
-    one_line_error(capsys, ["eval", "ppl", "--model", str(model), "--data", str(run), "--lengths", "16"],
-                   str(model / "tokenizer.json"))
+    one_line_error(
+        capsys,
+        ["eval", "ppl", "--model", str(model), "--data", str(run), "--lengths", "16"],
+        str(model / "tokenizer.json"),
+    )
 
 
 def test_missing_relative_model_path_exits_2(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
-    one_line_error(capsys, ["eval", "ppl", "--model", "runs/missing", "--data", "wiki", "--lengths", "16"],
-                   "runs/missing")
+    one_line_error(
+        capsys, ["eval", "ppl", "--model", "runs/missing", "--data", "wiki", "--lengths", "16"], "runs/missing"
+    )
     os.rmdir(tmp_path / "runs")  # no runs/ here: the name is tried on the (offline) hub, still one line
-    one_line_error(capsys, ["eval", "ppl", "--model", "runs/missing", "--data", "wiki", "--lengths", "16"],
-                   "runs/missing")
+    one_line_error(
+        capsys, ["eval", "ppl", "--model", "runs/missing", "--data", "wiki", "--lengths", "16"], "runs/missing"
+    )

@@ -63,8 +63,11 @@ def test_torch_save_full_disk_error_is_one_line(shards, tmp_path):
             raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 3261824 vs 3261712")
 
     set_fs_hook(torch_full)
-    with pytest.raises(FileProblem, match=r"checkpoint of step 4 failed \(.*unexpected pos.*\); the disk is probably "
-                                          r"full .* the previous checkpoint in .* is intact"):
+    with pytest.raises(
+        FileProblem,
+        match=r"checkpoint of step 4 failed \(.*unexpected pos.*\); the disk is probably "
+        r"full .* the previous checkpoint in .* is intact",
+    ):
         train(cfg, out)
     assert not (out / "checkpoint.tmp").exists() and find_checkpoint(out) == out / "checkpoint"
 
@@ -92,5 +95,7 @@ def test_read_only_output_is_found_before_the_data_preparation(shards, tmp_path,
     _cfg(shards).to_yaml(tmp_path / "a.yaml")
     assert main(["train", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"fope train: error: {tmp_path / 'run'}: cannot write here while checking that the run directory "
-                   "is writable (Read-only file system); choose a writable output directory")
+    assert err == (
+        f"fope train: error: {tmp_path / 'run'}: cannot write here while checking that the run directory "
+        "is writable (Read-only file system); choose a writable output directory"
+    )

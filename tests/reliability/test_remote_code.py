@@ -14,12 +14,23 @@ pytest.importorskip("transformers")
 def _planted(directory: Path, marker: Path) -> Path:
     """A HF-looking model directory whose custom code would create ``marker`` when imported."""
     directory.mkdir(parents=True)
-    (directory / "config.json").write_text(json.dumps({
-        "model_type": "planted", "architectures": ["PlantedForCausalLM"],
-        "auto_map": {"AutoConfig": "planted.PlantedConfig", "AutoModelForCausalLM": "planted.PlantedForCausalLM"}}))
-    (directory / "planted.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
-                                          "from transformers import PretrainedConfig\n"
-                                          "class PlantedConfig(PretrainedConfig):\n    model_type = 'planted'\n")
+    (directory / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "planted",
+                "architectures": ["PlantedForCausalLM"],
+                "auto_map": {
+                    "AutoConfig": "planted.PlantedConfig",
+                    "AutoModelForCausalLM": "planted.PlantedForCausalLM",
+                },
+            }
+        )
+    )
+    (directory / "planted.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import PretrainedConfig\n"
+        "class PlantedConfig(PretrainedConfig):\n    model_type = 'planted'\n"
+    )
     return directory
 
 
@@ -50,8 +61,12 @@ def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypat
     odd.mkdir()
     (odd / "config.json").write_text('{"model_type": "llama"}')  # a model directory (the resolver checks this)
     lmeval.run(odd, ["longbench_trec_e"], max_length=128)
-    assert seen["model_args"] == {"pretrained": str(odd), "trust_remote_code": False, "dtype": "float32",
-                                  "max_length": 128}
+    assert seen["model_args"] == {
+        "pretrained": str(odd),
+        "trust_remote_code": False,
+        "dtype": "float32",
+        "max_length": 128,
+    }
     lmeval.run(odd, ["longbench_trec_e"], trust_remote_code=True)
     assert seen["model_args"]["trust_remote_code"] is True
 

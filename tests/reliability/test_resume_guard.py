@@ -28,11 +28,17 @@ def _error(capsys, argv) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("extra,keys", [(["--pe", "alibi"], ["model.pe"]), (["train.seq_len=16"], ["train.seq_len"]),
-                                        (["train.seed=5", "train.lr=1e-3"], ["train.lr", "train.seed"]),
-                                        (["--seed", "7"], ["train.seed"]),
-                                        (["model.pe_options.sigma=0.2"], ["model.pe_options"]),
-                                        (["train.global_batch=16"], ["train.global_batch"])])
+@pytest.mark.parametrize(
+    "extra,keys",
+    [
+        (["--pe", "alibi"], ["model.pe"]),
+        (["train.seq_len=16"], ["train.seq_len"]),
+        (["train.seed=5", "train.lr=1e-3"], ["train.lr", "train.seed"]),
+        (["--seed", "7"], ["train.seed"]),
+        (["model.pe_options.sigma=0.2"], ["model.pe_options"]),
+        (["train.global_batch=16"], ["train.global_batch"]),
+    ],
+)
 def test_resume_refuses_changed_keys(stopped, capsys, extra, keys):
     out, _ = stopped
     before = (out / "metrics.jsonl").read_text()
@@ -45,8 +51,21 @@ def test_resume_refuses_changed_keys(stopped, capsys, extra, keys):
 
 def test_whitelisted_changes_resume(stopped, capsys):
     out, _ = stopped
-    assert main(["train", "--resume", str(out), "--max-steps", "5", "train.log_every=2", "train.eval_every=5",
-                 "train.save_every=5"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(out),
+                "--max-steps",
+                "5",
+                "train.log_every=2",
+                "train.eval_every=5",
+                "train.save_every=5",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["finished"] and summary["step"] == 5
     assert [s for s, _ in losses(out)] == [1, 2, 4, 5]
@@ -54,8 +73,9 @@ def test_whitelisted_changes_resume(stopped, capsys):
 
 def test_stop_at_and_max_steps_below_the_checkpoint(stopped, capsys):
     out, _ = stopped
-    assert "--stop-at 1 is not after the checkpoint's step 2" in _error(capsys, ["train", "--resume", str(out),
-                                                                                 "--stop-at", "1"])
+    assert "--stop-at 1 is not after the checkpoint's step 2" in _error(
+        capsys, ["train", "--resume", str(out), "--stop-at", "1"]
+    )
     assert "train.max_steps=1 is below" in _error(capsys, ["train", "--resume", str(out), "--max-steps", "1"])
 
 

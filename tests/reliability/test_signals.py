@@ -20,8 +20,9 @@ ACCUM = 4  # micro-batches per step
 
 
 def _cfg(shards):
-    return tiny_experiment(shards, max_steps=4, save_every=10, eval_every=2, warmup_steps=1, global_batch=8,
-                           micro_batch=2)
+    return tiny_experiment(
+        shards, max_steps=4, save_every=10, eval_every=2, warmup_steps=1, global_batch=8, micro_batch=2
+    )
 
 
 def _env() -> dict:
@@ -33,8 +34,13 @@ def _start(tmp_path: Path, cfg, delay: float, *extra: str) -> tuple[subprocess.P
     cfg.to_yaml(tmp_path / "a.yaml")
     out, err = tmp_path / "run", tmp_path / "stderr.txt"
     with open(err, "w") as stderr:  # the child writes through its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "a.yaml"), str(out), str(delay),
-                                 str(ACCUM), *extra], stdout=subprocess.PIPE, stderr=stderr, env=_env(), text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKER), str(tmp_path / "a.yaml"), str(out), str(delay), str(ACCUM), *extra],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=_env(),
+            text=True,
+        )
     return proc, out, err
 
 
@@ -94,9 +100,14 @@ def test_ctrl_c_during_start_up_exits_130_without_traceback(shards, tmp_path):
     for attempt in range(5):
         err, out = tmp_path / f"stderr{attempt}.txt", tmp_path / f"run{attempt}"
         with open(err, "w") as stderr:  # the child writes through its own copy of the descriptor
-            proc = subprocess.Popen([sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out",
-                                     str(out)], stdout=subprocess.PIPE, stderr=stderr, env=_env(), text=True,
-                                    preexec_fn=_default_sigint)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fope.cli", "train", str(tmp_path / "a.yaml"), "--out", str(out)],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=_env(),
+                text=True,
+                preexec_fn=_default_sigint,
+            )
         end = time.monotonic() + 120
         maps = Path(f"/proc/{proc.pid}/maps")
         while "libtorch" not in (maps.read_text() if maps.exists() else ""):  # importing torch: start-up

@@ -13,11 +13,33 @@ from fope.cli import main as fope_main
 @pytest.mark.data
 def test_micro_grid_end_to_end(tmp_path, capsys):
     out = tmp_path / "repro"
-    args = ["reproduce", "--preset", "cpu", "--out", str(out), "--no-figures", "--jobs", "1",
-            "steps=3", "warmup_steps=1", "global_batch=2", "micro_batch=2", "train_len=128", "length_factors=0.5,1,2",
-            "passkey_factors=1,2", "passkey_trials=1", "ablation_passkey_trials=1", "eval_tokens=512",
-            "extension_steps=2", "extension_warmup=1", "main_passkey_trials=1", "pes=rope,fope,alibi", "sigmas=0,0.3", "freq_dims=32,64",
-            "retrieval_pes=fope"]
+    args = [
+        "reproduce",
+        "--preset",
+        "cpu",
+        "--out",
+        str(out),
+        "--no-figures",
+        "--jobs",
+        "1",
+        "steps=3",
+        "warmup_steps=1",
+        "global_batch=2",
+        "micro_batch=2",
+        "train_len=128",
+        "length_factors=0.5,1,2",
+        "passkey_factors=1,2",
+        "passkey_trials=1",
+        "ablation_passkey_trials=1",
+        "eval_tokens=512",
+        "extension_steps=2",
+        "extension_warmup=1",
+        "main_passkey_trials=1",
+        "pes=rope,fope,alibi",
+        "sigmas=0,0.3",
+        "freq_dims=32,64",
+        "retrieval_pes=fope",
+    ]
     assert fope_main(args) == 0
     console = capsys.readouterr().out
     assert "[1/" in console and "left after it" in console and "report:" in console
@@ -40,7 +62,8 @@ def test_micro_grid_end_to_end(tmp_path, capsys):
         assert far["far_mass"][pe]["window"]["mean"] == 0 and 0 < far["far_mass"][pe]["full"]["mean"] < 1
     assert "Where the loss beyond L comes from" in (out / "report.md").read_text()
     assert (out / "report.md").read_text().count("| holds |") + (out / "report.md").read_text().count(
-        "does not hold") > 0
+        "does not hold"
+    ) > 0
     from fope.eval.results import validate  # every evaluation record has fope.eval's result schema
 
     for record in out.glob("runs/*/*/eval/*.json"):

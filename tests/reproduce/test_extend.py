@@ -12,8 +12,10 @@ from fope.reproduce.extend import EXTEND_PRESETS, format_table, method_options
 
 def test_method_options_and_presets():
     assert method_options("none", factor=2, context=64, fope_preset="preserving") == {"pe": "rope"}
-    assert method_options("yarn", factor=2, context=64, fope_preset="preserving")["rope_scaling"] == \
-        {"rope_type": "yarn", "factor": 2.0}
+    assert method_options("yarn", factor=2, context=64, fope_preset="preserving")["rope_scaling"] == {
+        "rope_type": "yarn",
+        "factor": 2.0,
+    }
     assert method_options("pi", factor=4, context=64, fope_preset="preserving")["rope_scaling"]["rope_type"] == "linear"
     fope = method_options("fope", factor=2, context=64, fope_preset="preserving")
     assert fope == {"pe": "fope", "out_dim": "full", "pad": "zero", "train_len": 128}  # floor at the new length
@@ -41,8 +43,17 @@ def test_extend_end_to_end_on_a_tiny_model(tiny_llama, char_tokenizer, tmp_path)
 
     tiny_llama.save_pretrained(tmp_path / "src")
     char_tokenizer.save_pretrained(tmp_path / "src")
-    result = extend(tmp_path / "src", tmp_path / "out", preset="cpu", steps=2, n_examples=20, max_chunks=1,
-                    passkey_trials=2, eval_multiples=(1, 8), log=lambda *_: None)
+    result = extend(
+        tmp_path / "src",
+        tmp_path / "out",
+        preset="cpu",
+        steps=2,
+        n_examples=20,
+        max_chunks=1,
+        passkey_trials=2,
+        eval_multiples=(1, 8),
+        log=lambda *_: None,
+    )
     assert list(result["methods"]) == ["fope", "yarn", "pi", "none"]
     assert result["settings"]["context"] == 64 and result["settings"]["new_len"] == 128
     for row in result["methods"].values():

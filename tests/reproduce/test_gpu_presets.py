@@ -31,7 +31,11 @@ def test_gpu_presets_budget(name):
     assert {c.arm for c in grid.cells_of("passkey")} == {"rope", "fope", "alibi"}
     if name == "gpu":
         assert preset.seeds == 3 and {c.group for c in grid.cells_of("ablations")} == {
-            "components", "sigma", "freq_dim", "shape"}
+            "components",
+            "sigma",
+            "freq_dim",
+            "shape",
+        }
         assert len(grid.cells_of("extension")) == 6
         # Table 2 at the paper's ~20M scale: its own runs (the arms without QK norm are not the main runs)
         t2 = grid.cells_of("table2")
@@ -57,11 +61,31 @@ def test_gpu_presets_print_commands(name, tmp_path, capsys):
 def test_gpu_quick_end_to_end_on_cpu_tiny(tmp_path, capsys):
     """gpu-quick's whole plan (main, FS/CF ablations, passkey task; bf16 autocast) on CPU with a tiny model."""
     out = tmp_path / "gq"
-    args = ["reproduce", "--preset", "gpu-quick", "--out", str(out), "--no-figures", "device=cpu",
-            "steps=2", "warmup_steps=1", "global_batch=2", "micro_batch=2", "train_len=128", "vocab_size=2048",
-            "length_factors=1,2", "passkey_factors=1,2", "passkey_trials=1", "eval_tokens=512",
-            "eval_batch_tokens=512", "passkey_steps=2", "pes=rope,fope,alibi",
-            "model.d_model=32", "model.n_layers=1", "model.n_heads=2"]
+    args = [
+        "reproduce",
+        "--preset",
+        "gpu-quick",
+        "--out",
+        str(out),
+        "--no-figures",
+        "device=cpu",
+        "steps=2",
+        "warmup_steps=1",
+        "global_batch=2",
+        "micro_batch=2",
+        "train_len=128",
+        "vocab_size=2048",
+        "length_factors=1,2",
+        "passkey_factors=1,2",
+        "passkey_trials=1",
+        "eval_tokens=512",
+        "eval_batch_tokens=512",
+        "passkey_steps=2",
+        "pes=rope,fope,alibi",
+        "model.d_model=32",
+        "model.n_layers=1",
+        "model.n_heads=2",
+    ]
     assert fope_main(args) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["missing"] == []

@@ -19,8 +19,17 @@ def test_cpu_quick_is_the_six_pe_main_comparison_at_the_cpu_budget():
     assert [r.name for r in grid.runs] == [f"main/{pe}/seed0" for pe in quick.pes]
     assert set(quick.pes) == {"rope", "fope", "alibi", "nope", "kerple", "fire"}
     # one budget for both CPU presets: cpu is cpu-quick with 3 seeds and every experiment
-    for f in ("base", "train_len", "steps", "warmup_steps", "global_batch", "lr", "train_overrides", "length_factors",
-              "eval_tokens"):
+    for f in (
+        "base",
+        "train_len",
+        "steps",
+        "warmup_steps",
+        "global_batch",
+        "lr",
+        "train_overrides",
+        "length_factors",
+        "eval_tokens",
+    ):
         assert getattr(quick, f) == getattr(full, f), f
     # bf16 only where the CPU has it natively: emulated bf16 autocast is ~8x slower than fp32 on an AVX2-only CPU
     assert quick.train_overrides["train.precision"] == "auto"
@@ -32,11 +41,18 @@ def test_cpu_grid_covers_every_experiment():
     grid = build(preset)
     L = preset.train_len
     assert {c.experiment for c in grid.cells} == {"main", "extension", "ablations", "passkey", "table2"}
-    assert {c.arm for c in grid.cells_of("main")} == set(preset.pes) == {"rope", "fope", "alibi", "nope", "kerple",
-                                                                         "fire"}
+    assert (
+        {c.arm for c in grid.cells_of("main")} == set(preset.pes) == {"rope", "fope", "alibi", "nope", "kerple", "fire"}
+    )
     assert all(len(c.runs) == preset.seeds for c in grid.cells_of("main"))
-    assert {c.arm for c in grid.cells_of("extension")} == {"rope", "fope", "rope+yarn", "rope+fope", "fope+yarn",
-                                                           "fope+fope"}
+    assert {c.arm for c in grid.cells_of("extension")} == {
+        "rope",
+        "fope",
+        "rope+yarn",
+        "rope+fope",
+        "fope+yarn",
+        "fope+fope",
+    }
     assert {c.group for c in grid.cells_of("ablations")} == {"components", "sigma", "freq_dim", "shape"}
     assert preset.ppl_lengths[0] == L // 2 and preset.ppl_lengths[-1] == 16 * L
     assert preset.passkey_lengths[0] == L and preset.passkey_lengths[-1] == 16 * L
@@ -65,8 +81,14 @@ def test_extension_arms_configs(tmp_path):
     grid = build(preset)
     cfg = {r.name: run_config(grid, r, tmp_path) for r in grid.runs if r.name.startswith("extension/")}
     yarn = cfg["extension/rope+yarn"].model.pe_options["scaling"]
-    assert yarn == {"rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": preset.train_len,
-                    "beta_fast": 32, "beta_slow": 1, "attention_factor": 1.0}
+    assert yarn == {
+        "rope_type": "yarn",
+        "factor": 16.0,
+        "original_max_position_embeddings": preset.train_len,
+        "beta_fast": 32,
+        "beta_slow": 1,
+        "attention_factor": 1.0,
+    }
     assert cfg["extension/fope+yarn"].model.pe == "fope"
     assert cfg["extension/fope+yarn"].train.expand_fourier == "zero"
     assert cfg["extension/fope+fope"].train.expand_fourier == "expand"

@@ -36,8 +36,11 @@ from fope.reproduce.verdicts import (
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-COMMITTED = sorted(p for p in RESULTS.glob("**/*.json")
-                   if p.name == "results.json" or (p.parent.name == "pilots" and '"claims"' in p.read_text()))
+COMMITTED = sorted(
+    p
+    for p in RESULTS.glob("**/*.json")
+    if p.name == "results.json" or (p.parent.name == "pilots" and '"claims"' in p.read_text())
+)
 
 
 def _load(path: Path) -> dict:
@@ -51,9 +54,15 @@ def _published_text() -> tuple[str, str]:
 
 def test_every_committed_results_json_is_found():
     names = {str(p.relative_to(RESULTS)) for p in COMMITTED}
-    assert {"cpu/results.json", "cpu-quick/results.json", "cpu-quick-avx2/results.json", "cpu-passkey/results.json",
-            "cpu-passkey-seed1/results.json", "cpu-passkey-seed2/results.json",
-            "pilots/passkey-grid-1500-steps.json"} <= names
+    assert {
+        "cpu/results.json",
+        "cpu-quick/results.json",
+        "cpu-quick-avx2/results.json",
+        "cpu-passkey/results.json",
+        "cpu-passkey-seed1/results.json",
+        "cpu-passkey-seed2/results.json",
+        "pilots/passkey-grid-1500-steps.json",
+    } <= names
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(RESULTS)))
@@ -61,9 +70,11 @@ def test_stored_claims_are_what_the_rules_compute(path):
     results = _load(path)
     stored = results["claims"]
     recomputed = [c.to_dict() for c in check_claims(results)]
-    assert recomputed == stored, (f"the claims stored in {path.relative_to(ROOT)} differ from what the current "
-                                  "rules compute: run scripts/make_results_doc.py --refresh-claims and say why "
-                                  "in docs/reproduce.md (Verdict rules)")
+    assert recomputed == stored, (
+        f"the claims stored in {path.relative_to(ROOT)} differ from what the current "
+        "rules compute: run scripts/make_results_doc.py --refresh-claims and say why "
+        "in docs/reproduce.md (Verdict rules)"
+    )
     assert all(c["verdict"] in verdicts.VERDICTS for c in stored)
     assert "mixed" not in json.dumps(stored)
 
@@ -135,14 +146,17 @@ def test_moving_a_constant_is_caught(monkeypatch, name, factor):
 
 
 # ----------------------------------------------------------------------------------------------- the rules
-@pytest.mark.parametrize("value,outcome,why", [
-    (1.10, HOLDS, "x 1.1 ± 0.05 vs <= 1.2"),
-    (1.16, NOISE, "x 1.16 ± 0.05 vs <= 1.2: clears it by 0.04, within the band"),
-    (1.20, NOISE, "x 1.2 ± 0.05 vs <= 1.2: on the bar, within the band"),
-    (1.24, NOISE, "x 1.24 ± 0.05 vs <= 1.2: misses by 0.04, within the band"),
-    (1.30, FAILS, "x 1.3 ± 0.05 vs <= 1.2: misses by 0.1"),
-    (None, MISSING, "x not measured"),
-])
+@pytest.mark.parametrize(
+    "value,outcome,why",
+    [
+        (1.10, HOLDS, "x 1.1 ± 0.05 vs <= 1.2"),
+        (1.16, NOISE, "x 1.16 ± 0.05 vs <= 1.2: clears it by 0.04, within the band"),
+        (1.20, NOISE, "x 1.2 ± 0.05 vs <= 1.2: on the bar, within the band"),
+        (1.24, NOISE, "x 1.24 ± 0.05 vs <= 1.2: misses by 0.04, within the band"),
+        (1.30, FAILS, "x 1.3 ± 0.05 vs <= 1.2: misses by 0.1"),
+        (None, MISSING, "x not measured"),
+    ],
+)
 def test_threshold_is_three_valued_and_says_by_how_much(value, outcome, why):
     part = threshold(value, 0.05, 1.2, "<=", "x")
     assert part == Part(outcome, why)
@@ -156,16 +170,25 @@ def test_threshold_without_noise_and_from_below():
     assert threshold(1.5, None, 1.5, ">=", "r").outcome == MISSING  # no spread: not judged
 
 
-@pytest.mark.parametrize("outcomes,verdict", [
-    ((HOLDS, HOLDS), HOLDS), ((HOLDS, NOISE), NOISE), ((HOLDS, FAILS), FAILS), ((NOISE, FAILS), FAILS),
-    ((NOISE, MISSING), MISSING), ((FAILS, MISSING), FAILS), ((UNLEARNT,), UNLEARNT), ((), MISSING),
-])
+@pytest.mark.parametrize(
+    "outcomes,verdict",
+    [
+        ((HOLDS, HOLDS), HOLDS),
+        ((HOLDS, NOISE), NOISE),
+        ((HOLDS, FAILS), FAILS),
+        ((NOISE, FAILS), FAILS),
+        ((NOISE, MISSING), MISSING),
+        ((FAILS, MISSING), FAILS),
+        ((UNLEARNT,), UNLEARNT),
+        ((), MISSING),
+    ],
+)
 def test_a_claim_is_as_strong_as_its_weakest_part(outcomes, verdict):
     assert combine([Part(o, o) for o in outcomes])[0] == verdict
 
 
 def test_mean_band_is_two_standard_errors():
-    assert verdicts.mean_band(0.03, 3, None)[0] == pytest.approx(2 * 0.03 / 3 ** 0.5)
+    assert verdicts.mean_band(0.03, 3, None)[0] == pytest.approx(2 * 0.03 / 3**0.5)
     assert verdicts.mean_band(None, 1, 0.03)[0] == pytest.approx(0.06)  # one seed: the borrowed std
     assert verdicts.mean_band(None, 1, None)[0] is None
 
@@ -175,9 +198,13 @@ def test_readme_timings_are_the_committed_runs():
     readme = (ROOT / "README.md").read_text()
     quick, avx2 = _load(RESULTS / "cpu-quick" / "results.json"), _load(RESULTS / "cpu-quick-avx2" / "results.json")
     worst, _ = max_relative_difference(quick, avx2)
-    for text in (f"{quick['wall_time_s'] / 60:.1f} min", f"{avx2['wall_time_s'] / 60:.1f} min",
-                 "docs/results/cpu-quick/results.json", "docs/results/cpu-quick-avx2/results.json",
-                 f"up to {worst:.1%}"):
+    for text in (
+        f"{quick['wall_time_s'] / 60:.1f} min",
+        f"{avx2['wall_time_s'] / 60:.1f} min",
+        "docs/results/cpu-quick/results.json",
+        "docs/results/cpu-quick-avx2/results.json",
+        f"up to {worst:.1%}",
+    ):
         assert text in readme, f"README should quote {text!r} from the committed results"
     L = quick["config"]["train_len"]
     for pe in ("rope", "fope"):
@@ -201,20 +228,36 @@ def test_analysis_table2_is_the_committed_grids():
 
 def _passkey_run(seed: int, trials: int, cells: dict) -> dict:
     scratch = {"model.n_layers": 4} | ({"train.seed": seed} if seed else {})
-    return {"config": {"train_len": 256, "passkey_trials": trials, "passkey_scratch": scratch},
-            "passkey_variant": cells}
+    return {
+        "config": {"train_len": 256, "passkey_trials": trials, "passkey_scratch": scratch},
+        "passkey_variant": cells,
+    }
 
 
 def test_pooled_passkey_sums_correct_and_trials_over_seeds():
     from fope.reproduce.publish import pooled_passkey
 
-    seed0 = _passkey_run(0, 40, {
-        "fope": {"passkey": {"256": {"mean": 1.0, "n": 1}, "512": {"mean": 0.25, "n": 1}},
-                 "passkey_far": {"512": {"within": [4, 20], "beyond": [6, 20]}}},
-        "alibi": {"passkey": {"256": {"mean": 0.5, "n": 1}, "512": {"mean": None, "n": 1}}}})
-    seed1 = _passkey_run(1, 20, {
-        "fope": {"passkey": {"256": {"mean": 0.9, "n": 1}, "512": {"mean": 0.5, "n": 1}},
-                 "passkey_far": {"512": {"within": [7, 12], "beyond": [3, 8]}}}})
+    seed0 = _passkey_run(
+        0,
+        40,
+        {
+            "fope": {
+                "passkey": {"256": {"mean": 1.0, "n": 1}, "512": {"mean": 0.25, "n": 1}},
+                "passkey_far": {"512": {"within": [4, 20], "beyond": [6, 20]}},
+            },
+            "alibi": {"passkey": {"256": {"mean": 0.5, "n": 1}, "512": {"mean": None, "n": 1}}},
+        },
+    )
+    seed1 = _passkey_run(
+        1,
+        20,
+        {
+            "fope": {
+                "passkey": {"256": {"mean": 0.9, "n": 1}, "512": {"mean": 0.5, "n": 1}},
+                "passkey_far": {"512": {"within": [7, 12], "beyond": [3, 8]}},
+            }
+        },
+    )
     seed2 = _passkey_run(2, 20, {"fope": {"passkey": {"512": {"mean": 0.1, "n": 1}}}})  # no passkey_far recorded
     pooled = pooled_passkey([seed0, seed1, seed2])
     assert pooled["fope"][256] == {"all": [40 + 18, 60], "far": [0, 0], "seeds": [0, 1]}

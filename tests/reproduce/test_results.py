@@ -77,7 +77,9 @@ def test_passkey_by_needle_depth(finished, tiny_preset):
     assert f"| fope | {2 * L} (2L) | 0/1 | 1/1 | 1/1 | 0/1 |" in text
     assert f"| fope | {L} (1L) |" not in text  # within L is the task's own accuracy table
     # bins of 0.2; a depth on a bin edge goes to the upper bin; the last bin is closed
-    trials = [{"length": 8, "depth": d, "correct": c} for d, c in ((0.0, True), (0.2, False), (0.39, True), (1.0, True))]
+    trials = [
+        {"length": 8, "depth": d, "correct": c} for d, c in ((0.0, True), (0.2, False), (0.39, True), (1.0, True))
+    ]
     assert depth_counts(trials) == {"8": {"0.1": [1, 1], "0.3": [1, 2], "0.9": [1, 1]}}
 
 
@@ -176,12 +178,14 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     pk = copy.deepcopy(res)
 
     def cell(gen, lik):
-        agg = lambda xs: {str(L * 2 ** i): {"mean": x, "std": None, "n": 1} for i, x in enumerate(xs)}  # noqa: E731
+        agg = lambda xs: {str(L * 2**i): {"mean": x, "std": None, "n": 1} for i, x in enumerate(xs)}  # noqa: E731
         return {"train_len": L, "n_runs": 1, "passkey": agg(gen), "passkey_likelihood": agg(lik)}
 
-    pk["passkey_variant"] = {"rope": cell([0.05, 0.0, 0.0], [0.85, 0.3, 0.2]),
-                             "fope": cell([0.0, 0.0, 0.0], [0.9, 0.85, 0.75]),
-                             "alibi": cell([1.0, 0.6, 0.2], [1.0, 1.0, 0.9])}
+    pk["passkey_variant"] = {
+        "rope": cell([0.05, 0.0, 0.0], [0.85, 0.3, 0.2]),
+        "fope": cell([0.0, 0.0, 0.0], [0.9, 0.85, 0.75]),
+        "alibi": cell([1.0, 0.6, 0.2], [1.0, 1.0, 0.9]),
+    }
     v = {c.id: c.verdict for c in check_claims(pk)}
     assert v["passkey-learnt"] == "does not hold"  # only ALiBi generates the key at L: one failing part is enough
     # RoPE's 0.85 at L over 40 trials is within two binomial s.e. at the bar (0.126) of 0.8: learnt, within noise
@@ -195,8 +199,11 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     assert "passkey-task-far-needles" not in v  # no distance counts in these cells
     assert v["passkey-task-fope-alibi-lik"] == "does not hold"  # beyond L: FoPE 0.85, 0.75 vs ALiBi 1.0, 0.9
     # FoPE against ALiBi (the paper: FoPE the most stable), once both generate the key at L
-    for fope_gen, verdict in (([1.0, 0.9, 0.8], "holds"), ([1.0, 0.05, 0.0], "does not hold"),
-                              ([1.0, 0.55, 0.15], "within noise")):
+    for fope_gen, verdict in (
+        ([1.0, 0.9, 0.8], "holds"),
+        ([1.0, 0.05, 0.0], "does not hold"),
+        ([1.0, 0.55, 0.15], "within noise"),
+    ):
         pk["passkey_variant"]["fope"] = cell(fope_gen, [1.0, 1.0, 0.9])
         assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-fope-alibi"] == verdict, fope_gen
     pk["passkey_variant"]["rope"] = cell([0.05, 0.0, 0.0], [0.85, 0.1, 0.1])
@@ -204,13 +211,17 @@ def test_passkey_task_judged_on_generation_and_likelihood(finished):
     # keys farther than L from the question: FoPE against RoPE, pooled over the lengths (both must learn the task)
     pk["passkey_variant"]["rope"] = cell([0.9, 0.0, 0.0], [1.0, 0.3, 0.1])
     pk["passkey_variant"]["fope"] = cell([1.0, 0.3, 0.1], [1.0, 0.9, 0.8])
-    for f, r, verdict in (((15, 48), (0, 48), "holds"), ((0, 48), (15, 48), "does not hold"),
-                          ((2, 48), (1, 48), "within noise")):
+    for f, r, verdict in (
+        ((15, 48), (0, 48), "holds"),
+        ((0, 48), (15, 48), "does not hold"),
+        ((2, 48), (1, 48), "within noise"),
+    ):
         pk["passkey_variant"]["fope"]["passkey_far"] = {str(2 * L): {"within": [9, 12], "beyond": list(f)}}
         pk["passkey_variant"]["rope"]["passkey_far"] = {str(2 * L): {"within": [0, 12], "beyond": list(r)}}
         assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-far-needles"] == verdict, (f, r)
     pk["passkey_variant"]["rope"] = cell([0.5, 0.0, 0.0], [1.0, 0.3, 0.1]) | {
-        "passkey_far": {str(2 * L): {"within": [0, 12], "beyond": [0, 48]}}}
+        "passkey_far": {str(2 * L): {"within": [0, 12], "beyond": [0, 48]}}
+    }
     assert {c.id: c.verdict for c in check_claims(pk)}["passkey-task-far-needles"] == "task not learnt, not tested"
     # ALiBi's decline tolerates an uptick within two binomial s.e. of the difference (the n trials of the preset)...
     n = int(pk["config"]["passkey_trials"])
@@ -256,8 +267,15 @@ def test_report_and_files(finished):
     paths = write_outputs(res, out, figures=False)
     text = paths["report"].read_text()
     assert text.startswith("# FoPE reproduction: preset `cpu`")
-    for heading in ("## The paper's claims vs this run", "## 1. Main comparison", "## 2. Cross-distribution",
-                    "## 3. Length extension", "## 4. Ablations", "## 5. Passkey", "## Runs"):
+    for heading in (
+        "## The paper's claims vs this run",
+        "## 1. Main comparison",
+        "## 2. Cross-distribution",
+        "## 3. Length extension",
+        "## 4. Ablations",
+        "## 5. Passkey",
+        "## Runs",
+    ):
         assert heading in text
     assert "fope reproduce --preset test" in text
     assert "20.5 ± 0.71" in text  # rope ppl at L: mean ± std of the two seeds

@@ -155,8 +155,11 @@ def test_workers_stop_when_the_grid_process_is_killed(tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src"),
-                                                          os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src"), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
     grid = subprocess.Popen([sys.executable, str(here / "orphan_grid.py"), str(tmp_path / "out"), str(pids)], env=env)
     end = time.monotonic() + 180
     while len(list(pids.iterdir())) < 2:  # both workers are inside a (sleeping) training run
@@ -169,8 +172,9 @@ def test_workers_stop_when_the_grid_process_is_killed(tmp_path):
     alive = workers
     while alive and time.monotonic() < end:
         time.sleep(0.2)
-        alive = [w for w in workers if Path(f"/proc/{w}").exists() and
-                 Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"]
+        alive = [
+            w for w in workers if Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"
+        ]
     for w in alive:  # clean up before failing
         os.kill(w, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived the killed grid process"
@@ -212,8 +216,10 @@ def test_sigterm_records_the_session_before_the_grid_dies(tmp_path):
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src"),
-                                                          os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here), str(here.parents[1] / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     out = tmp_path / "g"
     grid = subprocess.Popen([sys.executable, str(here / "sigterm_grid.py"), str(out)], env=env)
     end = time.monotonic() + 120

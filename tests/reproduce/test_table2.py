@@ -54,16 +54,24 @@ def test_far_attention_section_and_the_presets_that_leave_it_out():
     from fope.reproduce.report import _left_out
 
     assert far_section(None, 8) == [] and far_section({"summary": {}}, 8) == []
-    far = {"length": 128, "tokens": 1024, "corpus": "books", "cycle_pairs": {"rope": 3, "fope": 3},
-           "summary": {"rope": {"full": {"mean": 1.9, "std": 0.1, "n": 3}, "window": {"mean": 0.98, "std": None, "n": 1}},
-                       "fope": {"full": {"mean": 1.2, "std": 0.04, "n": 3}}}}
+    far = {
+        "length": 128,
+        "tokens": 1024,
+        "corpus": "books",
+        "cycle_pairs": {"rope": 3, "fope": 3},
+        "summary": {
+            "rope": {"full": {"mean": 1.9, "std": 0.1, "n": 3}, "window": {"mean": 0.98, "std": None, "n": 1}},
+            "fope": {"full": {"mean": 1.2, "std": 0.04, "n": 3}},
+        },
+    }
     text = "\n".join(far_section(far, 8))
     assert "ppl(128) / ppl(8)" in text and "| rope | 3 | 1.900 ± 0.100 | 0.980 | - | - |" in text
     assert "| fope | 3 | 1.200 ± 0.040 | - | - | - |" in text
     assert "Attention weight on keys" not in text  # results from before the far-mass measurement
     far["runs"] = {"main/rope/seed0": {"edges": [0, 8, 16, 32, 64, 128]}}
-    far["far_mass"] = {"rope": {"full": {"mean": 0.25, "std": 0.05, "n": 3},
-                                "window": {"mean": 0.0, "std": None, "n": 1}}}
+    far["far_mass"] = {
+        "rope": {"full": {"mean": 0.25, "std": 0.05, "n": 3}, "window": {"mean": 0.0, "std": None, "n": 1}}
+    }
     text = "\n".join(far_section(far, 8))
     assert "queries at positions 64-128" in text and "| rope | 0.250 ± 0.050 | 0.000 | - | - |" in text
     quick, full = get_preset("cpu-quick").to_dict(), get_preset("cpu").to_dict()

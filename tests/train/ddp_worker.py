@@ -13,5 +13,9 @@ from tests.train.helpers import tiny_experiment
 if __name__ == "__main__":
     torch.set_num_threads(1)
     shards, out, stop_at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    train(tiny_experiment(shards), out, resume=(out / "checkpoint").exists(),
-          stop_at=int(stop_at) if stop_at != "none" else None)
+    train(
+        tiny_experiment(shards),
+        out,
+        resume=(out / "checkpoint").exists(),
+        stop_at=int(stop_at) if stop_at != "none" else None,
+    )

@@ -32,16 +32,31 @@ def write_shards(directory: Path, *, n_train: int = 20_000, n_val: int = 2_000) 
     return directory
 
 
-def tiny_experiment(shard_dir: Path, *, pe: str = "rope", pe_options: dict | None = None, train_len: int = 32,
-                    **train) -> ExperimentConfig:
-    model = ModelConfig(vocab_size=VOCAB, d_model=32, n_layers=2, n_heads=2, train_len=train_len, pe=pe,
-                        pe_options=pe_options or {})
-    base = dict(seed=0, lr=3e-3, warmup_steps=2, max_steps=12, global_batch=8, micro_batch=4, log_every=1,
-                eval_every=4, eval_windows=4, save_every=4, device="cpu")
+def tiny_experiment(
+    shard_dir: Path, *, pe: str = "rope", pe_options: dict | None = None, train_len: int = 32, **train
+) -> ExperimentConfig:
+    model = ModelConfig(
+        vocab_size=VOCAB, d_model=32, n_layers=2, n_heads=2, train_len=train_len, pe=pe, pe_options=pe_options or {}
+    )
+    base = dict(
+        seed=0,
+        lr=3e-3,
+        warmup_steps=2,
+        max_steps=12,
+        global_batch=8,
+        micro_batch=4,
+        log_every=1,
+        eval_every=4,
+        eval_windows=4,
+        save_every=4,
+        device="cpu",
+    )
     base.update(train)
-    cfg = ExperimentConfig(model=model, data=DataConfig(corpus="synthetic", tokenizer="train:64",
-                                                        shard_dir=str(shard_dir)),
-                           train=TrainConfig(**base))
+    cfg = ExperimentConfig(
+        model=model,
+        data=DataConfig(corpus="synthetic", tokenizer="train:64", shard_dir=str(shard_dir)),
+        train=TrainConfig(**base),
+    )
     cfg.validate()
     return cfg
 

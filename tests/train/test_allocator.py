@@ -26,8 +26,9 @@ for _ in range(int(sys.argv[1])):
     del x
 """
 
-glibc_only = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="mallopt is glibc's")
+glibc_only = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's"
+)
 
 
 def _minor_faults(keep: str, n: int = 20) -> tuple[int, str]:

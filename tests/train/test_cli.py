@@ -19,11 +19,37 @@ def test_list_presets(capsys):
 
 
 def test_dry_run_prints_resolved_yaml(capsys):
-    assert main(["train", "--preset", "cpu-tiny", "--pe", "alibi", "--max-steps", "50", "--seed", "3",
-                 "train.warmup_steps=5", "model.n_layers=3", "--dry-run"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "cpu-tiny",
+                "--pe",
+                "alibi",
+                "--max-steps",
+                "50",
+                "--seed",
+                "3",
+                "train.warmup_steps=5",
+                "model.n_layers=3",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     printed = ExperimentConfig.from_dict(yaml.safe_load(capsys.readouterr().out))
-    ref = apply_overrides(load_preset("cpu-tiny"), ["model.pe=alibi", "model.pe_options={}", "train.max_steps=50",
-                                                    "train.seed=3", "train.warmup_steps=5", "model.n_layers=3"])
+    ref = apply_overrides(
+        load_preset("cpu-tiny"),
+        [
+            "model.pe=alibi",
+            "model.pe_options={}",
+            "train.max_steps=50",
+            "train.seed=3",
+            "train.warmup_steps=5",
+            "model.n_layers=3",
+        ],
+    )
     assert printed == ref
 
 

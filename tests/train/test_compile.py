@@ -31,8 +31,9 @@ def test_compiled_training_matches_eager_resumes_exactly_and_saves_plain_keys(sh
     assert counters["stats"]["unique_graphs"] <= 2, dict(counters["stats"])
     got, want = losses(tmp_path / "compiled"), losses(tmp_path / "eager")
     assert [s for s, _ in got] == [s for s, _ in want]
-    torch.testing.assert_close(torch.tensor([v for _, v in got]), torch.tensor([v for _, v in want]),
-                               rtol=1e-4, atol=1e-4)  # fp32: kernels fused differently, same math
+    torch.testing.assert_close(
+        torch.tensor([v for _, v in got]), torch.tensor([v for _, v in want]), rtol=1e-4, atol=1e-4
+    )  # fp32: kernels fused differently, same math
     assert compiled["finished"] and eager["finished"]
     keys = list(load_file(str(tmp_path / "compiled" / "model" / "model.safetensors")))
     assert keys and not any("_orig_mod" in k for k in keys)

@@ -18,8 +18,11 @@ from .helpers import VOCAB, tiny_experiment, write_shards
 
 def _model(pe: str, train_len: int, **pe_options) -> torch.nn.Module:
     # head_dim 32: FoPE keeps 2 frequencies at train_len 16 and 3 at 32, so the coefficients grow 2x2 -> 3x3
-    return fope.model.build(ModelConfig(vocab_size=VOCAB, d_model=64, n_layers=2, n_heads=2, train_len=train_len,
-                                        pe=pe, pe_options=pe_options))
+    return fope.model.build(
+        ModelConfig(
+            vocab_size=VOCAB, d_model=64, n_layers=2, n_heads=2, train_len=train_len, pe=pe, pe_options=pe_options
+        )
+    )
 
 
 def _non_pe(state: dict) -> dict:

@@ -67,8 +67,12 @@ def test_stop_at_then_resume_is_bit_identical(full_run, shards, tmp_path):
     second = train(cfg, out, resume=True)
     assert second["finished"] and second["step"] == 12
     assert losses(out) == losses(full_run[0])  # exact equality, not allclose
-    val = lambda d: [r["val_loss"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines())  # noqa
-                     if "val_loss" in r]
+
+    def val(d):
+        return [
+            r["val_loss"] for r in map(json.loads, (d / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r
+        ]
+
     assert val(out) == val(full_run[0])
 
 
@@ -143,8 +147,15 @@ def test_missing_and_corrupt_shards(shards, tmp_path):
     with pytest.raises(FileNotFoundError, match="token shard"):
         train(tiny_experiment(tmp_path / "nowhere"), tmp_path / "a")
     bad = write_shards(tmp_path / "bad", n_train=5000, n_val=500)
-    (bad / "meta.json").write_text(json.dumps({"inputs": {}, "dtype": "uint16", "splits": {
-        "train": {"file": "train.bin", "tokens": 99}, "val": {"file": "val.bin", "tokens": 500}}}))
+    (bad / "meta.json").write_text(
+        json.dumps(
+            {
+                "inputs": {},
+                "dtype": "uint16",
+                "splits": {"train": {"file": "train.bin", "tokens": 99}, "val": {"file": "val.bin", "tokens": 500}},
+            }
+        )
+    )
     with pytest.raises(ValueError, match="corrupt token shard"):
         train(tiny_experiment(bad), tmp_path / "b")
     assert not (tmp_path / "b" / "checkpoint").exists()

@@ -30,13 +30,14 @@ def test_schedule_matches_reference(warmup, total):
     assert ours[0] == 6e-4 / warmup  # warm-up starts from 0: first update uses lr / warmup
     assert ours[warmup - 1] == 6e-4  # peak at the end of warm-up
     assert math.isclose(ours[-1], 6e-5, rel_tol=1e-12)  # cosine to 0.1 x lr at the last step
-    assert np.all(np.diff(ours[warmup - 1:]) <= 0)
+    assert np.all(np.diff(ours[warmup - 1 :]) <= 0)
 
 
 def test_no_warmup():
     t = TrainConfig(lr=1.0, warmup_steps=0, max_steps=4, final_lr_ratio=0.0)
-    assert [lr_at(n, t) for n in range(1, 5)] == pytest.approx([(1 + math.cos(math.pi * n / 4)) / 2
-                                                                 for n in range(1, 5)])
+    assert [lr_at(n, t) for n in range(1, 5)] == pytest.approx(
+        [(1 + math.cos(math.pi * n / 4)) / 2 for n in range(1, 5)]
+    )
 
 
 def test_adamw_decays_every_trainable_parameter():

@@ -19,8 +19,11 @@ PAPER = [n for n in list_presets() if not n.startswith(("cpu-", "gpu-"))]
 def tiny_replica(cfg: ExperimentConfig) -> torch.nn.Module:
     """The preset's encoding, options, train_len and head dim on a 1-layer, 2-head, 64-token-vocab model."""
     head = cfg.model.resolved().head_dim
-    return fope.model.build(cfg.model.replace(vocab_size=64, d_model=2 * head, n_heads=2, n_kv_heads=None,
-                                              head_dim=None, n_layers=1, mlp_hidden=None))
+    return fope.model.build(
+        cfg.model.replace(
+            vocab_size=64, d_model=2 * head, n_heads=2, n_kv_heads=None, head_dim=None, n_layers=1, mlp_hidden=None
+        )
+    )
 
 
 def test_grid_is_complete():
@@ -37,8 +40,11 @@ def test_preset_validates(name):
 
 
 # a tiny replica per encoding at both head dims / lengths / sigmas by default; the whole grid with -m slow
-FAST = ["cpu-tiny", "cpu-small", "cpu-base"] + [f"c4-1024-60M-{pe}" for pe in PE_KINDS] + \
-    [f"books-512-1.2B-{pe}" for pe in PE_KINDS]
+FAST = (
+    ["cpu-tiny", "cpu-small", "cpu-base"]
+    + [f"c4-1024-60M-{pe}" for pe in PE_KINDS]
+    + [f"books-512-1.2B-{pe}" for pe in PE_KINDS]
+)
 GRID = [pytest.param(n, marks=[] if n in FAST else pytest.mark.slow) for n in list_presets()]
 
 
@@ -54,13 +60,26 @@ def test_preset_tiny_replica_runs(name):
 def test_paper_hyper_parameters(size, length):
     cfg = load_preset(f"c4-{length}-{size}-fope")
     t = cfg.train
-    assert (t.lr, t.beta1, t.beta2, t.eps, t.weight_decay, t.grad_clip, t.seed) == (6e-4, 0.9, 0.95, 1e-8, 0.1,
-                                                                                      1.0, 6198)
+    assert (t.lr, t.beta1, t.beta2, t.eps, t.weight_decay, t.grad_clip, t.seed) == (
+        6e-4,
+        0.9,
+        0.95,
+        1e-8,
+        0.1,
+        1.0,
+        6198,
+    )
     assert (t.warmup_steps, t.final_lr_ratio, t.precision) == (10_000, 0.1, "bf16")
     assert t.global_batch == {512: 1024, 1024: 512}[length]
     assert t.global_batch * cfg.seq_len == 524_288
-    micro = {("60M", 512): 64, ("60M", 1024): 32, ("180M", 512): 32, ("180M", 1024): 16, ("1.2B", 512): 8,
-             ("1.2B", 1024): 4}
+    micro = {
+        ("60M", 512): 64,
+        ("60M", 1024): 32,
+        ("180M", 512): 32,
+        ("180M", 1024): 16,
+        ("1.2B", 512): 8,
+        ("1.2B", 1024): 4,
+    }
     assert t.micro_batch == micro[(size, length)]
     assert t.global_batch % (t.micro_batch * 4) == 0, "the paper's 4 GPUs must divide the global batch"
     assert cfg.model.pe_options == {"sigma": {"60M": 0.3, "180M": 0.4, "1.2B": 0.6}[size]}

@@ -21,9 +21,19 @@ def _need_corpora():
 
 
 def test_cpu_tiny_on_books(tmp_path):
-    cfg = apply_overrides(load_preset("cpu-tiny"), [
-        "train.max_steps=8", "train.warmup_steps=2", "train.global_batch=8", "train.micro_batch=4",
-        "train.eval_every=4", "train.eval_windows=4", "train.save_every=4", "train.log_every=1"])
+    cfg = apply_overrides(
+        load_preset("cpu-tiny"),
+        [
+            "train.max_steps=8",
+            "train.warmup_steps=2",
+            "train.global_batch=8",
+            "train.micro_batch=4",
+            "train.eval_every=4",
+            "train.eval_windows=4",
+            "train.save_every=4",
+            "train.log_every=1",
+        ],
+    )
     summary = train(cfg, tmp_path / "run")
     assert summary["finished"] and summary["final_loss"] < summary["first_loss"]
     records = [r for r in summary["losses"]]

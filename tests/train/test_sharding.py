@@ -32,8 +32,9 @@ def test_every_split_of_a_step_sees_the_same_windows(global_batch, micro, world)
         accum = grad_accum_steps(global_batch, micro, world)
         for rank in range(world):
             for m in range(accum):
-                start = micro_batch_start(step, m, global_batch=global_batch, micro_batch=micro,
-                                          info=_info(rank, world))
+                start = micro_batch_start(
+                    step, m, global_batch=global_batch, micro_batch=micro, info=_info(rank, world)
+                )
                 seen.append(order.window_ids(start, micro))
         np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.sort(single))
 

@@ -55,12 +55,28 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
     vals = [v for v in values if v is not None]
     if not vals:
         return {"mean": None, "min": None, "max": None, "layers_above_1": 0, "n_layers": len(values)}
-    return {"mean": sum(vals) / len(vals), "min": min(vals), "max": max(vals),
-            "layers_above_1": sum(v > 1 for v in vals), "n_layers": len(values)}
+    return {
+        "mean": sum(vals) / len(vals),
+        "min": min(vals),
+        "max": max(vals),
+        "layers_above_1": sum(v > 1 for v in vals),
+        "n_layers": len(values),
+    }
 
 
 def _info(info) -> dict[str, Any]:
-    return {"name": info.name, "kind": info.kind, "pe": info.pe, "n_layers": info.n_layers, "n_heads": info.n_heads,
-            "n_kv_heads": info.n_kv_heads, "head_dim": info.head_dim, "train_len": info.train_len,
-            "inv_freq": info.inv_freq, "cycles": info.cycles, "incomplete_pairs": info.incomplete_pairs,
-            "incomplete_dims": info.incomplete_dims, "note": info.note}
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "pe": info.pe,
+        "n_layers": info.n_layers,
+        "n_heads": info.n_heads,
+        "n_kv_heads": info.n_kv_heads,
+        "head_dim": info.head_dim,
+        "train_len": info.train_len,
+        "inv_freq": info.inv_freq,
+        "cycles": info.cycles,
+        "incomplete_pairs": info.incomplete_pairs,
+        "incomplete_dims": info.incomplete_dims,
+        "note": info.note,
+    }

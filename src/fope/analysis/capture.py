@@ -68,11 +68,24 @@ def model_info(model: Any, name: str = "", *, train_len: int | None = None) -> M
         else:
             theta = float(getattr(pos, "theta", 10000.0))
             inv = PF.rope_inv_freq(cfg.head_dim, theta)
-            note = ("FoPE: RoPE grid before the floor clip (pairs below 2π/L are clipped to frequency 0)"
-                    if cfg.pe == "fope" else f"{cfg.pe} has no rotation: nominal RoPE grid θ={theta:g}")
-        return ModelInfo(name=name, kind="fope", n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.n_kv_heads,
-                         head_dim=cfg.head_dim, vocab_size=cfg.vocab_size, train_len=train_len or cfg.train_len,
-                         pe=cfg.pe, inv_freq=[float(w) for w in inv], note=note)
+            note = (
+                "FoPE: RoPE grid before the floor clip (pairs below 2π/L are clipped to frequency 0)"
+                if cfg.pe == "fope"
+                else f"{cfg.pe} has no rotation: nominal RoPE grid θ={theta:g}"
+            )
+        return ModelInfo(
+            name=name,
+            kind="fope",
+            n_layers=cfg.n_layers,
+            n_heads=cfg.n_heads,
+            n_kv_heads=cfg.n_kv_heads,
+            head_dim=cfg.head_dim,
+            vocab_size=cfg.vocab_size,
+            train_len=train_len or cfg.train_len,
+            pe=cfg.pe,
+            inv_freq=[float(w) for w in inv],
+            note=note,
+        )
     cfg = getattr(model, "config", None)
     layers = _hf_layers(model)
     if cfg is None or layers is None:
@@ -88,9 +101,18 @@ def model_info(model: Any, name: str = "", *, train_len: int | None = None) -> M
     length = train_len or int(getattr(cfg, "max_position_embeddings", 0) or 0)
     if length <= 0:
         raise ValueError("the model config has no max_position_embeddings: pass train_len")
-    return ModelInfo(name=name, kind="hf", n_layers=len(layers), n_heads=heads,
-                     n_kv_heads=int(getattr(cfg, "num_key_value_heads", None) or heads), head_dim=head_dim,
-                     vocab_size=int(cfg.vocab_size), train_len=length, pe="rope", inv_freq=[float(w) for w in inv])
+    return ModelInfo(
+        name=name,
+        kind="hf",
+        n_layers=len(layers),
+        n_heads=heads,
+        n_kv_heads=int(getattr(cfg, "num_key_value_heads", None) or heads),
+        head_dim=head_dim,
+        vocab_size=int(cfg.vocab_size),
+        train_len=length,
+        pe="rope",
+        inv_freq=[float(w) for w in inv],
+    )
 
 
 def _hf_layers(model: Any):
@@ -131,6 +153,7 @@ def capture_qk(model: Any, info: ModelInfo) -> Iterator[dict[int, tuple[torch.Te
                     parts[name] = output.detach().float().reshape(B, T, -1, D).transpose(1, 2)
                     if len(parts) == 2:
                         seen[i] = (parts.pop("q"), parts.pop("k"))
+
                 return fn
 
             undo.append(q_mod.register_forward_hook(hook("q")).remove)
@@ -158,12 +181,25 @@ class QKStats:
     k_abs: torch.Tensor
 
     def settings(self) -> dict:
-        return {"samples": self.samples, "seq_len": self.seq_len, "seed": self.seed,
-                "tokens": "uniformly random token ids", "model": self.info.name}
+        return {
+            "samples": self.samples,
+            "seq_len": self.seq_len,
+            "seed": self.seed,
+            "tokens": "uniformly random token ids",
+            "model": self.info.name,
+        }
 
 
-def qk_statistics(model: Any, info: ModelInfo, *, samples: int = 16, seq_len: int = 256, batch_size: int = 4,
-                  seed: int = 0, device: str | torch.device = "cpu") -> QKStats:
+def qk_statistics(
+    model: Any,
+    info: ModelInfo,
+    *,
+    samples: int = 16,
+    seq_len: int = 256,
+    batch_size: int = 4,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> QKStats:
     """Run ``samples`` sequences of ``seq_len`` uniformly random tokens and accumulate pre-rotation q/k sums."""
     if samples < 2 or seq_len < 2 or batch_size < 1:
         raise ValueError(f"need samples >= 2, seq_len >= 2, batch_size >= 1; got {samples}, {seq_len}, {batch_size}")
@@ -171,13 +207,18 @@ def qk_statistics(model: Any, info: ModelInfo, *, samples: int = 16, seq_len: in
     ids = torch.randint(0, info.vocab_size, (samples, seq_len), generator=gen)
     NL, Hq, Hk, D = info.n_layers, info.n_heads, info.n_kv_heads, info.head_dim
     z = dict(dtype=torch.float64)
-    acc = {"q_sum": torch.zeros(NL, Hq, seq_len, D, **z), "q_sq": torch.zeros(NL, Hq, seq_len, D, **z),
-           "k_sum": torch.zeros(NL, Hk, seq_len, D, **z), "k_sq": torch.zeros(NL, Hk, seq_len, D, **z),
-           "q_abs": torch.zeros(NL, Hq, D, **z), "k_abs": torch.zeros(NL, Hk, D, **z)}
+    acc = {
+        "q_sum": torch.zeros(NL, Hq, seq_len, D, **z),
+        "q_sq": torch.zeros(NL, Hq, seq_len, D, **z),
+        "k_sum": torch.zeros(NL, Hk, seq_len, D, **z),
+        "k_sq": torch.zeros(NL, Hk, seq_len, D, **z),
+        "q_abs": torch.zeros(NL, Hq, D, **z),
+        "k_abs": torch.zeros(NL, Hk, D, **z),
+    }
     model.eval()
     with torch.no_grad(), capture_qk(model, info) as seen:
         for start in range(0, samples, batch_size):
-            batch = ids[start:start + batch_size].to(device)
+            batch = ids[start : start + batch_size].to(device)
             seen.clear()
             model(batch)
             if len(seen) != NL:

@@ -21,8 +21,11 @@ from fope.utils import atomic_write
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("analyze", help="mechanism analyses: toy, activations, decay, damage, far, induction",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "analyze",
+        help="mechanism analyses: toy, activations, decay, damage, far, induction",
+        description=__doc__.splitlines()[0],
+    )
     sub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
 
     toy = sub.add_parser("toy", help="Fig. 3 spectrum-damage toy")
@@ -41,17 +44,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decay.add_argument("--seed", type=int, default=0)
     decay.set_defaults(func=run_decay)
 
-    for name, func, helptext in (("activations", run_activations, "Fig. 7 pre-rotation q/k means per layer x dim"),
-                                 ("damage", run_damage, "spectrum damage of q/k per layer (ours)")):
+    for name, func, helptext in (
+        ("activations", run_activations, "Fig. 7 pre-rotation q/k means per layer x dim"),
+        ("damage", run_damage, "spectrum damage of q/k per layer (ours)"),
+    ):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("--model", required=True, action="append",
-                        help="smollm2, a fope model/run dir, or an HF Llama-family dir (repeatable)")
+        sp.add_argument(
+            "--model",
+            required=True,
+            action="append",
+            help="smollm2, a fope model/run dir, or an HF Llama-family dir (repeatable)",
+        )
         sp.add_argument("--samples", type=int, default=32, help="random-token sequences")
         sp.add_argument("--seq-len", type=int, default=256, help="tokens per sequence (keep <= the training length)")
         sp.add_argument("--batch-size", type=int, default=4)
-        sp.add_argument("--train-len", type=int, default=None,
-                        help="training length L for the cycle count (default: the model's train_len / "
-                             "max_position_embeddings)")
+        sp.add_argument(
+            "--train-len",
+            type=int,
+            default=None,
+            help="training length L for the cycle count (default: the model's train_len / max_position_embeddings)",
+        )
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--device", default="cpu")
         if name == "damage":
@@ -63,20 +75,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     far.add_argument("--factor", type=int, default=16, help="chunk length as a multiple of L (default 16)")
     far.add_argument("--tokens", type=int, default=32768, help="tokens scored (default 32768)")
     far.add_argument("--train-len", type=int, default=None, help="L (default: the model's train_len)")
-    far.add_argument("--variants", default=None,
-                     help="comma-separated variants of " + ", ".join(_far_variants()) + " (default: every one that "
-                          "applies to the model)")
-    far.add_argument("--passkey-trials", type=int, default=0,
-                     help="also run the zero-shot passkey test under each variant, this many trials per length")
-    far.add_argument("--passkey-only", action="store_true",
-                     help="run only the passkey test under the variants, not the perplexity decomposition")
-    far.add_argument("--passkey-factors", default="2,4",
-                     help="passkey prompt lengths as multiples of L (default 2,4)")
+    far.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated variants of " + ", ".join(_far_variants()) + " (default: every one that "
+        "applies to the model)",
+    )
+    far.add_argument(
+        "--passkey-trials",
+        type=int,
+        default=0,
+        help="also run the zero-shot passkey test under each variant, this many trials per length",
+    )
+    far.add_argument(
+        "--passkey-only",
+        action="store_true",
+        help="run only the passkey test under the variants, not the perplexity decomposition",
+    )
+    far.add_argument("--passkey-factors", default="2,4", help="passkey prompt lengths as multiples of L (default 2,4)")
     far.add_argument("--device", default="cpu")
     far.set_defaults(func=run_far, no_plot=True)
     ind = sub.add_parser("induction", help="repeated random tokens: does the model copy what it has seen? (ours)")
-    ind.add_argument("--model", required=True, action="append",
-                     help="smollm2, a fope model/run dir, or an HF Llama-family dir (repeatable)")
+    ind.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="smollm2, a fope model/run dir, or an HF Llama-family dir (repeatable)",
+    )
     ind.add_argument("--length", type=int, default=50, help="tokens per copy (default 50)")
     ind.add_argument("--sequences", type=int, default=16, help="random rows (default 16)")
     ind.add_argument("--gap", type=int, default=0, help="random tokens between the two copies (default 0)")
@@ -111,8 +136,12 @@ def run_toy(args) -> int:
     from . import plots
     from .toy import ToyConfig, spectrum_toy
 
-    cfg = ToyConfig(activation=args.activation, mixing=((1.0, args.leak), (args.leak, 1.0)),
-                    bias=(args.bias, args.bias), max_distance=args.max_distance)
+    cfg = ToyConfig(
+        activation=args.activation,
+        mixing=((1.0, args.leak), (args.leak, 1.0)),
+        bias=(args.bias, args.bias),
+        max_distance=args.max_distance,
+    )
     res = spectrum_toy(cfg)
     print(f"toy: activation {cfg.activation}, leak {args.leak}, omegas {[round(w, 4) for w in cfg.omegas]}")
     print(f"{'panel':<12} {'RoPE rmse':>10} {'FoPE rmse':>10} {'RoPE rel':>9} {'FoPE rel':>9}")
@@ -127,15 +156,24 @@ def run_decay(args) -> int:
     from .decay import decay_curves
 
     means = tuple(float(m) for m in args.means.split(",") if m.strip())
-    res = decay_curves(head_dim=args.head_dim, theta=args.theta, max_distance=args.max_distance, means=means,
-                       samples=args.samples, seed=args.seed)
+    res = decay_curves(
+        head_dim=args.head_dim,
+        theta=args.theta,
+        max_distance=args.max_distance,
+        means=means,
+        samples=args.samples,
+        seed=args.seed,
+    )
     x = res["distance"]
     picks = [d for d in (0, 16, 32, 64, x[-1]) if d <= x[-1]]
     print("distance      " + " ".join(f"{d:>8}" for d in picks))
     print("ideal         " + " ".join(f"{res['ideal'][d]:>8.2f}" for d in picks))
     for mu, e in res["expected"].items():
-        print(f"mu={mu:<9} " + " ".join(f"{e['mc_mean'][d]:>8.2f}" for d in picks)
-              + f"   (exact mu^2*ideal; max |z| {e['max_abs_z']:.2f})")
+        print(
+            f"mu={mu:<9} "
+            + " ".join(f"{e['mc_mean'][d]:>8.2f}" for d in picks)
+            + f"   (exact mu^2*ideal; max |z| {e['max_abs_z']:.2f})"
+        )
     _finish(args, "decay", res, plots.plot_decay)
     return 0
 
@@ -146,10 +184,19 @@ def _stats(args, name: str):
     t0 = time.time()
     model, desc = load_for_analysis(name, device=args.device)
     info = model_info(model, desc, train_len=args.train_len)
-    stats = qk_statistics(model, info, samples=args.samples, seq_len=args.seq_len, batch_size=args.batch_size,
-                          seed=args.seed, device=args.device)
-    print(f"{desc}: {info.n_layers} layers, head_dim {info.head_dim}, L = {info.train_len}, "
-          f"{len(info.incomplete_pairs)} of {info.head_dim // 2} pairs with < 1 cycle ({time.time() - t0:.0f} s)")
+    stats = qk_statistics(
+        model,
+        info,
+        samples=args.samples,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
+    print(
+        f"{desc}: {info.n_layers} layers, head_dim {info.head_dim}, L = {info.train_len}, "
+        f"{len(info.incomplete_pairs)} of {info.head_dim // 2} pairs with < 1 cycle ({time.time() - t0:.0f} s)"
+    )
     return stats
 
 
@@ -170,8 +217,10 @@ def run_activations(args) -> int:
             print(f"{i:>5}  " + "  ".join("           -" if v is None else f"{v:>13.3f}" for v in vals))
         for key, s in res["summary"].items():
             if s["mean"] is not None:
-                print(f"{key}: mean {s['mean']:.3f}, min {s['min']:.3f}, max {s['max']:.3f}, "
-                      f"{s['layers_above_1']}/{s['n_layers']} layers > 1")
+                print(
+                    f"{key}: mean {s['mean']:.3f}, min {s['min']:.3f}, max {s['max']:.3f}, "
+                    f"{s['layers_above_1']}/{s['n_layers']} layers > 1"
+                )
         _finish(args, f"activations-{_slug(name)}", res, plots.plot_activations)
     return 0
 
@@ -185,9 +234,11 @@ def run_damage(args) -> int:
         res = model_damage(_stats(args, name), skip=args.skip)
         print("layer  damage q  damage k  positional share q  k   noise share q  k")
         for i, (dq, dk) in enumerate(zip(res["per_layer"]["q"], res["per_layer"]["k"])):
-            print(f"{i:>5}  {dq:>8.3f}  {dk:>8.3f}  {res['signal_share']['q'][i]:>18.3f} "
-                  f"{res['signal_share']['k'][i]:>5.3f}  {res['noise_share']['q'][i]:>13.3f} "
-                  f"{res['noise_share']['k'][i]:>5.3f}")
+            print(
+                f"{i:>5}  {dq:>8.3f}  {dk:>8.3f}  {res['signal_share']['q'][i]:>18.3f} "
+                f"{res['signal_share']['k'][i]:>5.3f}  {res['noise_share']['q'][i]:>13.3f} "
+                f"{res['noise_share']['k'][i]:>5.3f}"
+            )
         print(f"overall damage: q {res['overall']['q']:.4f}, k {res['overall']['k']:.4f}")
         write_json(Path(args.out) / f"damage-{_slug(name)}.json", res)
         print(f"wrote {Path(args.out) / f'damage-{_slug(name)}.json'}")
@@ -201,8 +252,10 @@ def _print_far(name: str, model, res: dict, L: int, n: int, seconds: float) -> N
     from .far import mean_far_mass
 
     edges = res["edges"]
-    print(f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
-          f"{res['cycle_pairs']} cycle pairs, {seconds:.0f} s)")
+    print(
+        f"{name} ({model.config.pe}, L = {L}, {res['chunks']} chunks of {n}, "
+        f"{res['cycle_pairs']} cycle pairs, {seconds:.0f} s)"
+    )
     print(f"{'variant':<28} {'ppl':>8}  " + " ".join(f"{f'{a}-{b}':>10}" for a, b in pairwise(edges)))
     for v, r in res["variants"].items():
         print(f"{v:<28} {r['ppl']:>8.2f}  " + " ".join(f"{x:>10.2f}" for x in r["buckets"]))
@@ -220,7 +273,9 @@ def run_far(args) -> int:
 
     parts = [f.strip() for f in args.passkey_factors.split(",") if f.strip()]
     if not parts or not all(f.isdigit() and int(f) >= 1 for f in parts):
-        raise ValueError(f"--passkey-factors must be positive integers separated by commas, got {args.passkey_factors!r}")
+        raise ValueError(
+            f"--passkey-factors must be positive integers separated by commas, got {args.passkey_factors!r}"
+        )
     if args.passkey_trials < 0:
         raise ValueError(f"--passkey-trials must be >= 0, got {args.passkey_trials}")
     if args.passkey_only and not args.passkey_trials:
@@ -233,16 +288,26 @@ def run_far(args) -> int:
             adapter = load_model(name, device=args.device)
             res = {"train_len": args.train_len or int(adapter.model.config.train_len)}
         else:
-            adapter, _, res = far_attention_of(name, tokens=args.tokens, corpus=args.corpus, factor=args.factor,
-                                               train_len=args.train_len, variants=variants, device=args.device)
+            adapter, _, res = far_attention_of(
+                name,
+                tokens=args.tokens,
+                corpus=args.corpus,
+                factor=args.factor,
+                train_len=args.train_len,
+                variants=variants,
+                device=args.device,
+            )
             _print_far(name, adapter.model, res, res["train_len"], res["length"], time.time() - t0)
         model, L = adapter.model, res["train_len"]
         res.update(model=name, pe=model.config.pe)
         if args.passkey_trials:
-            res["passkey"] = pk = far_passkey(adapter, [f * L for f in factors], train_len=L,
-                                              trials=args.passkey_trials, variants=variants)
-            print(f"passkey, {args.passkey_trials} trials per length: generation accuracy (correct/trials by needle "
-                  "depth, 0 = farthest from the question) | likelihood top-1")
+            res["passkey"] = pk = far_passkey(
+                adapter, [f * L for f in factors], train_len=L, trials=args.passkey_trials, variants=variants
+            )
+            print(
+                f"passkey, {args.passkey_trials} trials per length: generation accuracy (correct/trials by needle "
+                "depth, 0 = farthest from the question) | likelihood top-1"
+            )
             for v, r in pk["variants"].items():
                 for n, acc in r["generation"].items():
                     depth = " ".join(f"{c}/{k}" for c, k in r["depth"][n].values())
@@ -268,11 +333,14 @@ def run_induction(args) -> int:
         except (ValueError, AttributeError) as e:
             print(f"{name}: no digit probe ({e})")
         for kind, pool in pools.items():
-            rep = induction_report(adapter, token_ids=pool, length=args.length, sequences=args.sequences,
-                                   gap=args.gap, seed=args.seed)
+            rep = induction_report(
+                adapter, token_ids=pool, length=args.length, sequences=args.sequences, gap=args.gap, seed=args.seed
+            )
             rep.update(model=name, tokens=kind)
             results.append(rep)
-            print(f"{name:<40} {kind:<7} {rep['nll_first']:>8.3f} {rep['nll_repeat']:>8.3f} "
-                  f"{rep['induction_score']:>7.3f} {rep['top1_repeat']:>8.3f} {rep['chance_nll']:>7.3f}")
+            print(
+                f"{name:<40} {kind:<7} {rep['nll_first']:>8.3f} {rep['nll_repeat']:>8.3f} "
+                f"{rep['induction_score']:>7.3f} {rep['top1_repeat']:>8.3f} {rep['chance_nll']:>7.3f}"
+            )
     print(f"wrote {write_json(Path(args.out) / 'induction.json', results)}")
     return 0

@@ -49,8 +49,9 @@ def tone_energy(signal: torch.Tensor, freqs: torch.Tensor | float) -> tuple[torc
     return coef.abs() ** 2 / N, (signal.abs().double() ** 2).sum(-1)
 
 
-def spectrum_damage(signal: torch.Tensor, freqs: torch.Tensor | float,
-                    noise_var: torch.Tensor | None = None) -> torch.Tensor:
+def spectrum_damage(
+    signal: torch.Tensor, freqs: torch.Tensor | float, noise_var: torch.Tensor | None = None
+) -> torch.Tensor:
     """Share of each signal's energy away from its frequency (see the module docstring), in [0, 1].
 
     Args:
@@ -85,21 +86,28 @@ def model_damage(stats: QKStats, *, skip: int = 1) -> dict[str, Any]:
     inv = torch.tensor(info.inv_freq, dtype=torch.float64)  # (D/2,)
     n = torch.arange(stats.seq_len - skip, dtype=torch.float64)
     rot = torch.exp(1j * inv[:, None] * n)  # (D/2, N)
-    out: dict[str, Any] = {"analysis": "damage", "settings": {**stats.settings(), "skip": skip},
-                           "info": _info(info), "per_layer": {}, "per_pair": {}, "signal_share": {}, "noise_share": {},
-                           "overall": {}}
+    out: dict[str, Any] = {
+        "analysis": "damage",
+        "settings": {**stats.settings(), "skip": skip},
+        "info": _info(info),
+        "per_layer": {},
+        "per_pair": {},
+        "signal_share": {},
+        "noise_share": {},
+        "overall": {},
+    }
     for name in ("q", "k"):
         mean = getattr(stats, f"{name}_sum")[:, :, skip:] / S  # (NL, H, N, D)
         sq = getattr(stats, f"{name}_sq")[:, :, skip:] / S
         var = (sq - mean * mean).clamp_min(0) * S / (S - 1)  # unbiased per-element variance
         mu = _pairs(mean)  # (NL, H, D/2, N)
-        v = (var[..., : info.head_dim // 2] + var[..., info.head_dim // 2:]).transpose(-1, -2) / S  # of the mean
+        v = (var[..., : info.head_dim // 2] + var[..., info.head_dim // 2 :]).transpose(-1, -2) / S  # of the mean
         e_at, e_total = tone_energy(mu * rot, inv)  # (NL, H, D/2)
         noise = v.sum(-1)
         raw_total = e_total
         e_at, e_total = (e_at - noise / mu.shape[-1]).clamp_min(0), (e_total - noise).clamp_min(0)
         out["noise_share"][name] = (noise.sum((1, 2)) / raw_total.sum((1, 2)).clamp_min(1e-30)).tolist()
-        total_energy = (sq[..., : info.head_dim // 2] + sq[..., info.head_dim // 2:]).sum(-2)  # (NL, H, D/2)
+        total_energy = (sq[..., : info.head_dim // 2] + sq[..., info.head_dim // 2 :]).sum(-2)  # (NL, H, D/2)
         layer = 1 - e_at.sum((1, 2)) / e_total.sum((1, 2)).clamp_min(1e-30)
         pair = 1 - e_at.sum(1) / e_total.sum(1).clamp_min(1e-30)
         out["per_layer"][name] = layer.clamp(0, 1).tolist()

@@ -29,9 +29,18 @@ def _scores(pe, q: torch.Tensor, k: torch.Tensor, distances: torch.Tensor) -> to
     return (q_rot * k_rot).sum(-1)[:, 0]  # (S, T)
 
 
-def decay_curves(*, head_dim: int = 128, theta: float = 10000.0, max_distance: int = 127,
-                 means: tuple[float, ...] = (0.0, 0.1, 1.0), samples: int = 1000, seed: int = 0,
-                 pe: str = "rope", train_len: int = 4096, pe_options: dict | None = None) -> dict:
+def decay_curves(
+    *,
+    head_dim: int = 128,
+    theta: float = 10000.0,
+    max_distance: int = 127,
+    means: tuple[float, ...] = (0.0, 0.1, 1.0),
+    samples: int = 1000,
+    seed: int = 0,
+    pe: str = "rope",
+    train_len: int = 4096,
+    pe_options: dict | None = None,
+) -> dict:
     """Ideal and expected RoPE (or FoPE, ...) scores against distance 0..max_distance (Llama-2 shape by default).
 
     Returns a JSON-ready dict: ``distance``, ``ideal``, and per μ ``expected[μ]`` = {"mc_mean", "mc_stderr",
@@ -55,9 +64,22 @@ def decay_curves(*, head_dim: int = 128, theta: float = 10000.0, max_distance: i
             s = _scores(module, q, k, distances).double()  # (S, T)
             mean, err = s.mean(0), s.std(0) / math.sqrt(samples)
             exact = mu * mu * ideal
-            expected[f"{mu:g}"] = {"mu": mu, "mc_mean": mean.tolist(), "mc_stderr": err.tolist(),
-                                   "exact": exact.tolist(),
-                                   "max_abs_z": float(((mean - exact).abs() / err).max())}
-    return {"analysis": "decay", "pe": pe, "head_dim": head_dim, "theta": theta, "train_len": train_len,
-            "samples": samples, "seed": seed, "distance": distances.tolist(), "ideal": ideal.tolist(),
-            "expected": expected}
+            expected[f"{mu:g}"] = {
+                "mu": mu,
+                "mc_mean": mean.tolist(),
+                "mc_stderr": err.tolist(),
+                "exact": exact.tolist(),
+                "max_abs_z": float(((mean - exact).abs() / err).max()),
+            }
+    return {
+        "analysis": "decay",
+        "pe": pe,
+        "head_dim": head_dim,
+        "theta": theta,
+        "train_len": train_len,
+        "samples": samples,
+        "seed": seed,
+        "distance": distances.tolist(),
+        "ideal": ideal.tolist(),
+        "expected": expected,
+    }

@@ -54,8 +54,10 @@ def cycle_pairs(pos: Any, train_len: int) -> int:
 
     if isinstance(pos, FoPE):
         if not pos.opts.clip_floor:
-            raise ValueError("fope without the clip floor mixes frequencies below 2π/L into its pairs: they do not "
-                             "split into cycle and position-free pairs")
+            raise ValueError(
+                "fope without the clip floor mixes frequencies below 2π/L into its pairs: they do not "
+                "split into cycle and position-free pairs"
+            )
         if pos.train_len != train_len:
             raise ValueError(f"fope's clip floor is at 2π/{pos.train_len}, not at the analysis' L = {train_len}")
         return int(pos.d_out)
@@ -69,8 +71,9 @@ def cycle_pairs(pos: Any, train_len: int) -> int:
     raise ValueError(f"{type(pos).__name__} has no rotary pairs: only the 'full' and 'window' variants apply")
 
 
-def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, far_mass: dict | None = None,
-                     layer: int = 0):
+def _explicit_attend(
+    attn: Any, variant: str, train_len: int, n_cycle: int, far_mass: dict | None = None, layer: int = 0
+):
     """An ``Attention._attend`` replacement: explicit softmax attention (fp32) with the variant's far scores.
 
     With ``far_mass``, each call adds to ``far_mass[layer]`` (a (Hq, T) float64 tensor, created by the first call)
@@ -85,7 +88,7 @@ def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, far_
             v = v.repeat_interleave(Hq // v.shape[1], dim=1)
         kf, vf = k.float(), v.float()
         k_pos = torch.arange(Tk, device=q.device)
-        scale = D ** -0.5
+        scale = D**-0.5
         if variant in _PAIR_VARIANTS:
             in_cycle = (torch.arange(D, device=q.device) % (D // 2)) < n_cycle  # (D,) the cycle pairs' dims
             kc = kf * in_cycle
@@ -118,8 +121,7 @@ def _explicit_attend(attn: Any, variant: str, train_len: int, n_cycle: int, far_
 
 
 @contextlib.contextmanager
-def attention_variant(model: Any, variant: str, *, train_len: int,
-                      far_mass: dict | None = None) -> Iterator[None]:
+def attention_variant(model: Any, variant: str, *, train_len: int, far_mass: dict | None = None) -> Iterator[None]:
     """Within the block, every attention layer of a fope ``CausalLM`` runs ``variant`` (see the module docstring).
 
     With ``far_mass`` (a dict), every forward adds to ``far_mass[i]``, for each layer i, a (heads, T) float64 tensor
@@ -132,8 +134,9 @@ def attention_variant(model: Any, variant: str, *, train_len: int,
         raise ValueError(f"train_len must be a positive int, got {train_len!r}")
     blocks = getattr(model, "blocks", None)
     if blocks is None:
-        raise ValueError(f"{type(model).__name__} is not a fope CausalLM (no .blocks): this analysis patches "
-                         f"fope's attention layers")
+        raise ValueError(
+            f"{type(model).__name__} is not a fope CausalLM (no .blocks): this analysis patches fope's attention layers"
+        )
     layers = [b.attn for b in blocks]
     n_cycle = cycle_pairs(layers[0].pos, train_len) if variant in _PAIR_VARIANTS else 0
     try:
@@ -172,8 +175,15 @@ def bucket_edges(train_len: int, length: int) -> list[int]:
 
 
 @torch.no_grad()
-def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, train_len: int, length: int,
-                         variants: Sequence[str] | None = None, device: str | torch.device | None = None) -> dict:
+def far_attention_report(
+    model: Any,
+    tokens: Sequence[int] | torch.Tensor,
+    *,
+    train_len: int,
+    length: int,
+    variants: Sequence[str] | None = None,
+    device: str | torch.device | None = None,
+) -> dict:
     """Perplexity of each variant on non-overlapping chunks of ``length`` tokens, overall and per position bucket.
 
     Args:
@@ -203,14 +213,20 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
     edges = bucket_edges(train_len, length)
     n_cycle, default = _pair_split(model, train_len)
     variants = default if variants is None else variants
-    out: dict[str, Any] = {"train_len": train_len, "length": length, "chunks": n_chunks, "cycle_pairs": n_cycle,
-                           "edges": edges, "variants": {}}
+    out: dict[str, Any] = {
+        "train_len": train_len,
+        "length": length,
+        "chunks": n_chunks,
+        "cycle_pairs": n_cycle,
+        "edges": edges,
+        "variants": {},
+    }
     for variant in variants:
         total = torch.zeros(length - 1, dtype=torch.float64)
         far_mass: dict[int, torch.Tensor] = {}
         with attention_variant(model, variant, train_len=train_len, far_mass=far_mass):
             for c in range(n_chunks):
-                x = chunks[c: c + 1]
+                x = chunks[c : c + 1]
                 logits = model(x[:, :-1])
                 nll = F.cross_entropy(logits[0].float(), x[0, 1:], reduction="none")
                 total += nll.double().cpu()
@@ -218,21 +234,29 @@ def far_attention_report(model: Any, tokens: Sequence[int] | torch.Tensor, *, tr
         per_pos = torch.cat([torch.full((1,), float("nan"), dtype=torch.float64), nll])  # index = position
         buckets = []
         for a, b in pairwise(edges):
-            seg = per_pos[max(a, 1): b]
+            seg = per_pos[max(a, 1) : b]
             buckets.append(round(math.exp(float(seg.mean())), 3))
         mass = []  # query q = p - 1 predicts position p: the bucket [a, b) holds the queries a-1 .. b-2
         for i in sorted(far_mass):
             per_head = far_mass[i] / n_chunks  # (H, length-1)
-            mass.append([[round(float(h[max(a, 1) - 1: b - 1].mean()), 5) for a, b in pairwise(edges)]
-                         for h in per_head])
-        out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets,
-                                    "far_mass": mass}
+            mass.append(
+                [[round(float(h[max(a, 1) - 1 : b - 1].mean()), 5) for a, b in pairwise(edges)] for h in per_head]
+            )
+        out["variants"][variant] = {"ppl": round(math.exp(float(nll.mean())), 3), "buckets": buckets, "far_mass": mass}
     return out
 
 
-def far_attention_of(model: str | Path, *, tokens: int, corpus: str = "books", length: int | None = None,
-                     factor: int = 16, train_len: int | None = None, variants: Sequence[str] | None = None,
-                     device: str = "cpu") -> tuple[Any, Any, dict]:
+def far_attention_of(
+    model: str | Path,
+    *,
+    tokens: int,
+    corpus: str = "books",
+    length: int | None = None,
+    factor: int = 16,
+    train_len: int | None = None,
+    variants: Sequence[str] | None = None,
+    device: str = "cpu",
+) -> tuple[Any, Any, dict]:
     """:func:`far_attention_report` of a saved model (a fope model or run directory, read by fope.eval's loader) on
     the first ``tokens`` tokens of ``corpus``'s validation split (the grid's perplexity evaluation reads the same),
     at ``length`` (default ``factor`` x L), L = ``train_len`` or the model's. Returns (the adapter, those tokens, the
@@ -248,8 +272,15 @@ def far_attention_of(model: str | Path, *, tokens: int, corpus: str = "books", l
     return adapter, stream, report
 
 
-def far_passkey(adapter: Any, lengths: Sequence[int], *, train_len: int, trials: int, seed: int = 0,
-                variants: Sequence[str] | None = None) -> dict:
+def far_passkey(
+    adapter: Any,
+    lengths: Sequence[int],
+    *,
+    train_len: int,
+    trials: int,
+    seed: int = 0,
+    variants: Sequence[str] | None = None,
+) -> dict:
     """The zero-shot passkey test (greedy generation and likelihood top-1) under each far-attention variant.
 
     Args:
@@ -272,8 +303,16 @@ def far_passkey(adapter: Any, lengths: Sequence[int], *, train_len: int, trials:
     out: dict[str, Any] = {"train_len": train_len, "trials": trials, "seed": seed, "variants": {}}
     for variant in variants:
         with attention_variant(model, variant, train_len=train_len):
-            res = passkey_eval(adapter, adapter.tokenizer, list(lengths), trials=trials, seed=seed, depths="uniform",
-                               mode="both", progress=False)
+            res = passkey_eval(
+                adapter,
+                adapter.tokenizer,
+                list(lengths),
+                trials=trials,
+                seed=seed,
+                depths="uniform",
+                mode="both",
+                progress=False,
+            )
         out["variants"][variant] = {
             "generation": {str(n): v for n, v in res["by_length"].items()},
             "likelihood_top1": {str(n): v for n, v in res["likelihood"]["top1"]["by_length"].items()},

@@ -41,8 +41,7 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
-def probe_batch(token_ids: Sequence[int], *, length: int, sequences: int, gap: int = 0,
-                seed: int = 0) -> torch.Tensor:
+def probe_batch(token_ids: Sequence[int], *, length: int, sequences: int, gap: int = 0, seed: int = 0) -> torch.Tensor:
     """(sequences, 2 * length + gap) ids: x, g, x with x and g drawn uniformly (with replacement) from token_ids."""
     pool = torch.as_tensor(list(token_ids), dtype=torch.long)
     g = torch.Generator().manual_seed(seed)
@@ -52,8 +51,16 @@ def probe_batch(token_ids: Sequence[int], *, length: int, sequences: int, gap: i
 
 
 @torch.no_grad()
-def induction_report(model: Any, *, token_ids: Sequence[int], length: int = 50, sequences: int = 16, gap: int = 0,
-                     seed: int = 0, batch_size: int = 8) -> dict:
+def induction_report(
+    model: Any,
+    *,
+    token_ids: Sequence[int],
+    length: int = 50,
+    sequences: int = 16,
+    gap: int = 0,
+    seed: int = 0,
+    batch_size: int = 8,
+) -> dict:
     """NLL of the first and the repeated copy of random sequences, their difference and top-1 on the repeat.
 
     Args:
@@ -99,8 +106,16 @@ def induction_report(model: Any, *, token_ids: Sequence[int], length: int = 50, 
     # prediction at index t scores token t + 1: first copy = targets 1..length-1, repeat = second+1..second+length-1
     first, repeat = slice(0, length - 1), slice(second, second + length - 1)
     nll_first, nll_repeat = nll[:, first].mean().item(), nll[:, repeat].mean().item()
-    return {"length": length, "gap": gap, "sequences": sequences, "n_tokens": len(ids_list),
-            "nll_first": nll_first, "nll_repeat": nll_repeat, "induction_score": nll_first - nll_repeat,
-            "top1_first": hit[:, first].mean().item(), "top1_repeat": hit[:, repeat].mean().item(),
-            "chance_nll": math.log(len(ids_list)),
-            "nll_repeat_by_position": nll[:, repeat].mean(0).tolist()}
+    return {
+        "length": length,
+        "gap": gap,
+        "sequences": sequences,
+        "n_tokens": len(ids_list),
+        "nll_first": nll_first,
+        "nll_repeat": nll_repeat,
+        "induction_score": nll_first - nll_repeat,
+        "top1_first": hit[:, first].mean().item(),
+        "top1_repeat": hit[:, repeat].mean().item(),
+        "chance_nll": math.log(len(ids_list)),
+        "nll_repeat_by_position": nll[:, repeat].mean(0).tolist(),
+    }

@@ -76,13 +76,21 @@ def plot_activations(res: dict[str, Any], path: str | Path) -> Path:
     ax = axes[2]
     for key, style in (("q_abs_mean", "C0-o"), ("k_abs_mean", "C1-o"), ("q_mean_abs", "C0:"), ("k_mean_abs", "C1:")):
         vals = [np.nan if v is None else v for v in res["ratio"][key]]
-        ax.plot(range(len(vals)), vals, style, ms=3, label=key.replace("_abs_mean", " |mean|").replace("_mean_abs", " mean|x|"))
+        ax.plot(
+            range(len(vals)),
+            vals,
+            style,
+            ms=3,
+            label=key.replace("_abs_mean", " |mean|").replace("_mean_abs", " mean|x|"),
+        )
     ax.axhline(1, color="k", lw=0.5)
     ax.set_yscale("log")
     ax.set_xlabel("layer")
     ax.set_title("incomplete / complete dims")
     ax.legend(fontsize=8)
-    fig.suptitle(f"{info['name']} (L = {info['train_len']}, {res['settings']['samples']} x {res['settings']['seq_len']} random tokens)")
+    fig.suptitle(
+        f"{info['name']} (L = {info['train_len']}, {res['settings']['samples']} x {res['settings']['seq_len']} random tokens)"
+    )
     return _save(fig, path)
 
 

@@ -136,17 +136,32 @@ def spectrum_toy(cfg: ToyConfig | None = None) -> dict:
         out_panels[name] = {"truth": t.tolist(), "rope": r.tolist(), "fope": f.tolist()}
         rms = t.pow(2).mean().sqrt().item()
         e_r, e_f = (r - t).pow(2).mean().sqrt().item(), (f - t).pow(2).mean().sqrt().item()
-        errors[name] = {"rope_rmse": e_r, "fope_rmse": e_f, "rope_rel": e_r / rms, "fope_rel": e_f / rms,
-                        "truth_rms": rms}
+        errors[name] = {
+            "rope_rmse": e_r,
+            "fope_rmse": e_f,
+            "rope_rel": e_r / rms,
+            "fope_rel": e_f / rms,
+            "truth_rms": rms,
+        }
     total = power.sum(-1)
     spectrum = {}
     for d in range(2):
         keep = power[d] > 1e-6 * total[d]
-        spectrum[f"component {d + 1}"] = [{"freq": float(w), "cycles_per_period": int(i), "power": float(p),
-                                           "share": float(p / total[d])}
-                                          for i, (w, p, k) in enumerate(zip(freqs, power[d], keep)) if k]
-    return {"analysis": "toy", "config": asdict(cfg), "omegas": cfg.omegas, "fope_frequencies": basis.tolist(),
-            "distance": deltas.tolist(), "panels": out_panels, "errors": errors, "spectrum": spectrum}
+        spectrum[f"component {d + 1}"] = [
+            {"freq": float(w), "cycles_per_period": int(i), "power": float(p), "share": float(p / total[d])}
+            for i, (w, p, k) in enumerate(zip(freqs, power[d], keep))
+            if k
+        ]
+    return {
+        "analysis": "toy",
+        "config": asdict(cfg),
+        "omegas": cfg.omegas,
+        "fope_frequencies": basis.tolist(),
+        "distance": deltas.tolist(),
+        "panels": out_panels,
+        "errors": errors,
+        "spectrum": spectrum,
+    }
 
 
 def circular_autocorrelation(y: torch.Tensor, max_distance: int) -> torch.Tensor:

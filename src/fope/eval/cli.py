@@ -65,9 +65,13 @@ def register(subparsers) -> None:
     pk.add_argument("--likelihood-only", action="store_true", help="only the likelihood score (no generation)")
     pk.add_argument("--distractors", type=int, default=9, help="distractor keys per trial for --likelihood")
     pk.add_argument("--max-new-tokens", type=int, default=10)
-    pk.add_argument("--train-len", type=int, default=None,
-                    help="L: also split generation by whether the needle is closer to the question than L tokens "
-                         "(default: a fope model's train_len; none for Hugging Face models)")
+    pk.add_argument(
+        "--train-len",
+        type=int,
+        default=None,
+        help="L: also split generation by whether the needle is closer to the question than L tokens "
+        "(default: a fope model's train_len; none for Hugging Face models)",
+    )
     pk.set_defaults(func=run_passkey)
 
     pl = sub.add_parser("plot", help="plot result files (PNG)")
@@ -79,14 +83,20 @@ def register(subparsers) -> None:
     pl.set_defaults(func=run_plot)
     lb = sub.add_parser("longbench", help="LongBench-E (lm-eval's tasks and metrics) with length buckets")
     lb.add_argument("--model", required=True, help="HF directory or hub name")
-    lb.add_argument("--trust-remote-code", action="store_true",
-                    help="allow the model directory's own Python code (auto_map) to run; off by default "
-                         "(FoPE directories do not need it)")
+    lb.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model directory's own Python code (auto_map) to run; off by default "
+        "(FoPE directories do not need it)",
+    )
     lb.add_argument("--tasks", default=None, help="comma list: gov_report,multi_news,trec,triviaqa,samsum (default)")
     lb.add_argument("--limit", type=float, default=None, help="samples per task (int) or fraction")
     lb.add_argument("--include-path", default=None, help="extra lm-eval task YAML folder")
-    lb.add_argument("--data-dir", default=None,
-                    help="local LongBench data: a folder of the HF dataset's JSONL files (trec_e.jsonl, ...), offline")
+    lb.add_argument(
+        "--data-dir",
+        default=None,
+        help="local LongBench data: a folder of the HF dataset's JSONL files (trec_e.jsonl, ...), offline",
+    )
     lb.add_argument("--batch-size", type=int, default=1)
     lb.add_argument("--device", default="cpu")
     lb.add_argument("--max-length", type=int, default=None, help="truncate prompts to this many tokens")
@@ -113,12 +123,18 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", default=None, help="tokenizer.json / folder / hub name (default: the model's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"), help="HF models only")
-    p.add_argument("--trust-remote-code", action="store_true",
-                   help="allow a HF model directory's own Python code (auto_map) to run; off by default "
-                        "(fope's HF exports load without it)")
-    p.add_argument("--rope-scaling", default=None,
-                   help="HF models: frequency scaling set before loading, e.g. yarn:2, linear:2, dynamic:2, ntk:2 or "
-                        "an HF rope_parameters JSON dict")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow a HF model directory's own Python code (auto_map) to run; off by default "
+        "(fope's HF exports load without it)",
+    )
+    p.add_argument(
+        "--rope-scaling",
+        default=None,
+        help="HF models: frequency scaling set before loading, e.g. yarn:2, linear:2, dynamic:2, ntk:2 or "
+        "an HF rope_parameters JSON dict",
+    )
     p.add_argument("--json", default=None, help="write the result here")
     p.add_argument("--no-progress", action="store_true")
 
@@ -126,8 +142,13 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 def _load(args):
     from fope.eval.loader import load_model
 
-    model = load_model(args.model, device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
-                       rope_scaling=args.rope_scaling)
+    model = load_model(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        rope_scaling=args.rope_scaling,
+    )
     tok = model.tokenizer
     if args.tokenizer is not None:
         from fope.data import load_tokenizer
@@ -256,9 +277,18 @@ def run_longbench(args) -> int:
 
     tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
-    results = lmeval.run(args.model, tasks, limit=limit, include_path=args.include_path, batch_size=args.batch_size,
-                         device=args.device, max_length=args.max_length, apply_chat_template=args.chat_template,
-                         trust_remote_code=args.trust_remote_code, data_dir=args.data_dir)
+    results = lmeval.run(
+        args.model,
+        tasks,
+        limit=limit,
+        include_path=args.include_path,
+        batch_size=args.batch_size,
+        device=args.device,
+        max_length=args.max_length,
+        apply_chat_template=args.chat_template,
+        trust_remote_code=args.trust_remote_code,
+        data_dir=args.data_dir,
+    )
     summary = lmeval.summary(results)
     print(json.dumps(summary["by_bucket"], indent=1))
     if args.out:
@@ -274,8 +304,15 @@ def run_downstream(args) -> int:
 
     tables = [int(t) for t in args.tables.split(",") if t.strip()]
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
-    rep = downstream.run(args.model, tables=tables, tasks=args.tasks.split(",") if args.tasks else None,
-                         data_dir=args.data_dir, limit=limit, batch_size=args.batch_size, device=args.device)
+    rep = downstream.run(
+        args.model,
+        tables=tables,
+        tasks=args.tasks.split(",") if args.tasks else None,
+        data_dir=args.data_dir,
+        limit=limit,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
     print(downstream.format_report(rep))
     if args.json:
         atomic_write(args.json, json.dumps(rep, indent=1, default=str))

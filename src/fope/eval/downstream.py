@@ -29,36 +29,65 @@ from typing import Any
 
 #: Table 4 column -> lm-eval task (None: not available in lm-eval)
 TABLE4 = {
-    "basic_arith": None, "social_iqa": "social_iqa", "winogrande": "winogrande", "openbook_qa": "openbookqa",
-    "sciq": "sciq", "hellaswag": "hellaswag", "piqa": "piqa", "commonsense_qa": "commonsense_qa",
+    "basic_arith": None,
+    "social_iqa": "social_iqa",
+    "winogrande": "winogrande",
+    "openbook_qa": "openbookqa",
+    "sciq": "sciq",
+    "hellaswag": "hellaswag",
+    "piqa": "piqa",
+    "commonsense_qa": "commonsense_qa",
     "arc_easy": "arc_easy",
 }
 #: Table 5 column -> (lm-eval task, the overrides that turn it into a gold-answer loglikelihood task)
 TABLE5 = {
     "natural_qs_open": ("nq_open", {"doc_to_target": "{{answer[0]}}"}),
     "trivia_qa_wiki": ("triviaqa", {"doc_to_target": "{{answer.value}}"}),
-    "arc_easy": ("arc_easy", {"doc_to_target": "{{choices.text[choices.label.index(answerKey)]}}",
-                              "doc_to_choice": None}),
+    "arc_easy": (
+        "arc_easy",
+        {"doc_to_target": "{{choices.text[choices.label.index(answerKey)]}}", "doc_to_choice": None},
+    ),
 }
-TABLE5_COMMON = {"output_type": "loglikelihood", "generation_kwargs": None, "filter_list": None,
-                 "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}]}
+TABLE5_COMMON = {
+    "output_type": "loglikelihood",
+    "generation_kwargs": None,
+    "filter_list": None,
+    "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}],
+}
 #: Table 6 column -> the tag lm-eval's MMLU subtask YAMLs carry
-TABLE6 = {"stem": "mmlu_stem_tasks", "social_science": "mmlu_social_sciences_tasks",
-          "humanity": "mmlu_humanities_tasks", "other": "mmlu_other_tasks"}
+TABLE6 = {
+    "stem": "mmlu_stem_tasks",
+    "social_science": "mmlu_social_sciences_tasks",
+    "humanity": "mmlu_humanities_tasks",
+    "other": "mmlu_other_tasks",
+}
 
 #: The paper's numbers (1.2B models trained on C4 at 512; appendix A.4). Table 4's printed avg divides by 10.
 PAPER = {
-    4: {"NoPE": [25.67, 43.71, 51.86, 29.80, 76.70, 41.83, 68.83, 31.61, 51.40],
+    4: {
+        "NoPE": [25.67, 43.71, 51.86, 29.80, 76.70, 41.83, 68.83, 31.61, 51.40],
         "ALiBi": [24.97, 42.53, 53.12, 31.40, 77.70, 43.06, 69.42, 33.42, 53.68],
         "KERPLE": [25.03, 43.81, 54.07, 32.40, 78.20, 43.65, 69.64, 32.92, 52.46],
         "FIRE": [25.60, 42.63, 49.88, 33.40, 77.00, 42.75, 69.31, 32.92, 50.35],
         "RoPE": [24.60, 43.45, 51.54, 33.60, 77.10, 43.36, 70.13, 33.01, 52.98],
-        "FoPE": [26.17, 44.12, 53.20, 32.20, 77.80, 43.83, 70.08, 32.92, 53.33]},
-    5: {"NoPE": [1.4334, 1.6129, 1.3077], "ALiBi": [1.3879, 1.6057, 1.2789], "KERPLE": [1.4149, 1.5878, 1.2825],
-        "FIRE": [1.4365, 1.6258, 1.3118], "RoPE": [1.4114, 1.5973, 1.2588], "FoPE": [1.3818, 1.5736, 1.2272]},
-    6: {"NoPE": [25.47, 25.38, 28.01, 24.39], "ALiBi": [25.93, 27.20, 26.44, 24.39],
-        "KERPLE": [26.02, 25.97, 27.82, 24.82], "FIRE": [26.34, 27.41, 26.25, 24.16],
-        "RoPE": [27.01, 27.26, 27.87, 24.53], "FoPE": [27.30, 27.31, 29.89, 25.79]},
+        "FoPE": [26.17, 44.12, 53.20, 32.20, 77.80, 43.83, 70.08, 32.92, 53.33],
+    },
+    5: {
+        "NoPE": [1.4334, 1.6129, 1.3077],
+        "ALiBi": [1.3879, 1.6057, 1.2789],
+        "KERPLE": [1.4149, 1.5878, 1.2825],
+        "FIRE": [1.4365, 1.6258, 1.3118],
+        "RoPE": [1.4114, 1.5973, 1.2588],
+        "FoPE": [1.3818, 1.5736, 1.2272],
+    },
+    6: {
+        "NoPE": [25.47, 25.38, 28.01, 24.39],
+        "ALiBi": [25.93, 27.20, 26.44, 24.39],
+        "KERPLE": [26.02, 25.97, 27.82, 24.82],
+        "FIRE": [26.34, 27.41, 26.25, 24.16],
+        "RoPE": [27.01, 27.26, 27.87, 24.53],
+        "FoPE": [27.30, 27.31, 29.89, 25.79],
+    },
 }
 COLUMNS = {4: list(TABLE4), 5: list(TABLE5), 6: list(TABLE6)}
 
@@ -100,8 +129,9 @@ def plan(tables: Sequence[int], tasks: Sequence[str] | None = None) -> list[tupl
     return rows
 
 
-def write_tasks(rows: Sequence[tuple[int, str, str]], out_dir: str | Path,
-                data_dir: str | Path | None = None) -> dict[str, tuple[int, str, str]]:
+def write_tasks(
+    rows: Sequence[tuple[int, str, str]], out_dir: str | Path, data_dir: str | Path | None = None
+) -> dict[str, tuple[int, str, str]]:
     """lm-eval YAMLs in ``out_dir`` for the rows (Table 5 variants always; local data when ``data_dir``):
     {task name to run: (table, column, original task)}."""
     import yaml
@@ -117,8 +147,13 @@ def write_tasks(rows: Sequence[tuple[int, str, str]], out_dir: str | Path,
             name = local_task(task, Path(data_dir) / f"{task}.jsonl", out, name=f"fope_local_{table}_{task}")
         if table == 5:
             base = out / f"{name}.yaml" if data_dir is not None else task_yaml_path(task)
-            cfg = {"include": str(base), "task": f"fope_ce_{task}", "tag": ["fope_ce"], **TABLE5_COMMON,
-                   **TABLE5[col][1]}
+            cfg = {
+                "include": str(base),
+                "task": f"fope_ce_{task}",
+                "tag": ["fope_ce"],
+                **TABLE5_COMMON,
+                **TABLE5[col][1],
+            }
             (out / f"fope_ce_{task}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
             if data_dir is not None:  # the local copy must not register twice under another name
                 (out / f"{name}.yaml").rename(out / f"{name}.base")
@@ -129,9 +164,18 @@ def write_tasks(rows: Sequence[tuple[int, str, str]], out_dir: str | Path,
     return names
 
 
-def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence[str] | None = None,
-        data_dir: str | Path | None = None, limit: int | float | None = None, batch_size: int = 1,
-        device: str = "cpu", num_fewshot: int | None = 0, trust_remote_code: bool = False) -> dict:
+def run(
+    model: str | Path,
+    *,
+    tables: Sequence[int] = (4, 5, 6),
+    tasks: Sequence[str] | None = None,
+    data_dir: str | Path | None = None,
+    limit: int | float | None = None,
+    batch_size: int = 1,
+    device: str = "cpu",
+    num_fewshot: int | None = 0,
+    trust_remote_code: bool = False,
+) -> dict:
     """Run the tables' tasks with lm-eval on ``model`` and return `report`'s dict (plus lm-eval's raw results).
 
     ``trust_remote_code``: let a model directory's own Python code run (off by default; FoPE exports load with
@@ -151,13 +195,24 @@ def run(model: str | Path, *, tables: Sequence[int] = (4, 5, 6), tasks: Sequence
         model_dir = hf_model_dir(model, Path(tmp) / "model")
         names = write_tasks(rows, Path(tmp) / "tasks", data_dir)
         results = lm_eval.simple_evaluate(
-            model="hf", model_args=model_args(model_dir, trust_remote_code=trust_remote_code),
-            tasks=list(names), limit=limit, batch_size=batch_size, device=device, num_fewshot=num_fewshot,
+            model="hf",
+            model_args=model_args(model_dir, trust_remote_code=trust_remote_code),
+            tasks=list(names),
+            limit=limit,
+            batch_size=batch_size,
+            device=device,
+            num_fewshot=num_fewshot,
             task_manager=TaskManager(include_path=str(Path(tmp) / "tasks")),
         )
     out = report(results["results"], names, results.get("n-samples", {}))
-    out["settings"] = {"model": str(model), "tables": list(tables), "tasks": [r[2] for r in rows], "limit": limit,
-                       "num_fewshot": num_fewshot, "data_dir": str(data_dir) if data_dir else None}
+    out["settings"] = {
+        "model": str(model),
+        "tables": list(tables),
+        "tasks": [r[2] for r in rows],
+        "limit": limit,
+        "num_fewshot": num_fewshot,
+        "data_dir": str(data_dir) if data_dir else None,
+    }
     return out
 
 
@@ -211,8 +266,11 @@ def report(results: dict, names: dict[str, tuple[int, str, str]], n_samples: dic
 def format_report(rep: dict, label: str = "ours") -> str:
     """Markdown: per table, the paper's rows then ours (– where not run)."""
     lines = []
-    titles = {4: "Table 4: accuracy (%)", 5: "Table 5: gold-answer NLL (ours: nats per answer; paper: CE per token)",
-              6: "Table 6: MMLU accuracy (%)"}
+    titles = {
+        4: "Table 4: accuracy (%)",
+        5: "Table 5: gold-answer NLL (ours: nats per answer; paper: CE per token)",
+        6: "Table 6: MMLU accuracy (%)",
+    }
     for table, t in sorted(rep["tables"].items(), key=lambda kv: int(kv[0])):
         table = int(table)
         cols = t["columns"]

@@ -58,8 +58,10 @@ def check_longbench_deps() -> None:
 
     missing = [m for m in LONGBENCH_DEPS if importlib.util.find_spec(m) is None]
     if missing:
-        raise ImportError(f"LongBench metrics need {', '.join(missing)}: pip install -e '.[longbench]' "
-                          f"(or pip install {' '.join(LONGBENCH_DEPS)})")
+        raise ImportError(
+            f"LongBench metrics need {', '.join(missing)}: pip install -e '.[longbench]' "
+            f"(or pip install {' '.join(LONGBENCH_DEPS)})"
+        )
 
 
 def task_yaml_path(task: str) -> Path:
@@ -79,8 +81,9 @@ def _lm_eval_version() -> str:
     return getattr(lm_eval, "__version__", "?")
 
 
-def local_task(task: str, data_file: str | Path, out_dir: str | Path, *, name: str | None = None,
-               normalize=None) -> str:
+def local_task(
+    task: str, data_file: str | Path, out_dir: str | Path, *, name: str | None = None, normalize=None
+) -> str:
     """Write ``out_dir/<name>.yaml``: lm-eval's ``task`` with its data replaced by the local JSONL ``data_file``
     (every row a document in the Hugging Face dataset's format), evaluated as the test split. Returns the new task
     name (default ``local_<task>``). ``normalize(row) -> row`` may rewrite rows first (the copy lands in out_dir).
@@ -103,9 +106,18 @@ def local_task(task: str, data_file: str | Path, out_dir: str | Path, *, name: s
         raise ValueError(f"{data_file} holds no documents")
     copy = out / f"{name}.jsonl"
     copy.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    config = {"include": str(task_yaml_path(task)), "task": name, "tag": ["fope_local"], "dataset_path": "json",
-              "dataset_name": None, "dataset_kwargs": {"data_files": {"test": str(copy)}}, "test_split": "test",
-              "validation_split": None, "training_split": None, "fewshot_split": None}
+    config = {
+        "include": str(task_yaml_path(task)),
+        "task": name,
+        "tag": ["fope_local"],
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": {"test": str(copy)}},
+        "test_split": "test",
+        "validation_split": None,
+        "training_split": None,
+        "fewshot_split": None,
+    }
     (out / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return name
 
@@ -136,16 +148,27 @@ def local_longbench_tasks(data_dir: str | Path, tasks: Sequence[str], out_dir: s
         dataset = task.removeprefix("longbench_")
         file = data_dir / f"{dataset}.jsonl"
         if not file.is_file():
-            raise FileNotFoundError(f"LongBench file {file} not found (task {task}); unzip THUDM/LongBench data.zip "
-                                    f"into {data_dir}")
+            raise FileNotFoundError(
+                f"LongBench file {file} not found (task {task}); unzip THUDM/LongBench data.zip into {data_dir}"
+            )
         out[local_task(task, file, out_dir, name=f"fope_local_{task}", normalize=longbench_row)] = task
     return out
 
 
-def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = None,
-        include_path: str | Path | None = None, batch_size: int = 1, device: str = "cpu",
-        max_length: int | None = None, dtype: str = "float32", apply_chat_template: bool = False,
-        data_dir: str | Path | None = None, trust_remote_code: bool = False) -> dict:
+def run(
+    model: str | Path,
+    tasks: Sequence[str],
+    *,
+    limit: int | float | None = None,
+    include_path: str | Path | None = None,
+    batch_size: int = 1,
+    device: str = "cpu",
+    max_length: int | None = None,
+    dtype: str = "float32",
+    apply_chat_template: bool = False,
+    data_dir: str | Path | None = None,
+    trust_remote_code: bool = False,
+) -> dict:
     """Evaluate the model directory (or hub name, or ``smollm2``) on lm-eval ``tasks``; returns lm-eval's results
     dict (with ``samples``) plus ``"buckets"``: {task: {bucket: {"score": mean x100, "n": count}}}.
 
@@ -175,8 +198,15 @@ def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = 
     args = model_args(model, dtype=dtype, max_length=max_length, trust_remote_code=trust_remote_code)
     manager = TaskManager(include_path=str(include_path) if include_path else None)
     results = lm_eval.simple_evaluate(
-        model="hf", model_args=args, tasks=list(tasks), limit=limit, batch_size=batch_size, device=device,
-        task_manager=manager, log_samples=True, apply_chat_template=apply_chat_template,
+        model="hf",
+        model_args=args,
+        tasks=list(tasks),
+        limit=limit,
+        batch_size=batch_size,
+        device=device,
+        task_manager=manager,
+        log_samples=True,
+        apply_chat_template=apply_chat_template,
     )
     if tmp is not None:
         tmp.cleanup()
@@ -187,8 +217,9 @@ def run(model: str | Path, tasks: Sequence[str], *, limit: int | float | None = 
     return results
 
 
-def model_args(model: str | Path, *, dtype: str = "float32", max_length: int | None = None,
-               trust_remote_code: bool = False) -> dict[str, Any]:
+def model_args(
+    model: str | Path, *, dtype: str = "float32", max_length: int | None = None, trust_remote_code: bool = False
+) -> dict[str, Any]:
     """lm-eval ``hf`` model arguments as structured values (a path with commas or '=' stays one value)."""
     args: dict[str, Any] = {"pretrained": str(model), "trust_remote_code": bool(trust_remote_code), "dtype": dtype}
     if max_length:
@@ -215,8 +246,11 @@ def bucket_scores(samples: Sequence[dict], metric: str | None = None) -> dict[st
 
 def summary(results: dict) -> dict:
     """The JSON we save: settings, lm-eval's aggregate results and the bucket table (no raw samples)."""
-    return {"settings": {"config": _jsonable(results.get("config", {}))},
-            "results": _jsonable(results.get("results", {})), "by_bucket": results.get("buckets", {})}
+    return {
+        "settings": {"config": _jsonable(results.get("config", {}))},
+        "results": _jsonable(results.get("results", {})),
+        "by_bucket": results.get("buckets", {}),
+    }
 
 
 def _jsonable(obj: Any) -> Any:

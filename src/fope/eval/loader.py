@@ -59,19 +59,24 @@ def load_model(
 
     source = resolve(path_or_name)  # FileNotFoundError for a local path that does not exist
     try:
-        return _load_hf(source, device=device, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code,
-                        rope_scaling=rope_scaling)
+        return _load_hf(
+            source, device=device, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code, rope_scaling=rope_scaling
+        )
     except ValueError as e:
         if "trust_remote_code" not in str(e) or trust_remote_code:
             raise
-        raise ValueError(f"model {str(path_or_name)!r} ships its own Python code (auto_map in config.json), which "
-                         "runs only with --trust-remote-code: read that code first, then opt in") from e
+        raise ValueError(
+            f"model {str(path_or_name)!r} ships its own Python code (auto_map in config.json), which "
+            "runs only with --trust-remote-code: read that code first, then opt in"
+        ) from e
     except OSError as e:  # offline, unknown repo, connection refused: one line, not the hub client's traceback
         if isinstance(source, Path):
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise FileNotFoundError(f"model {str(path_or_name)!r} is not a local directory, and loading it from the "
-                                f"Hugging Face Hub failed ({first})") from e
+        raise FileNotFoundError(
+            f"model {str(path_or_name)!r} is not a local directory, and loading it from the "
+            f"Hugging Face Hub failed ({first})"
+        ) from e
 
 
 def load_hf_model(path_or_name: str | Path, *, device: str = "cpu") -> tuple[Any, Any]:
@@ -80,15 +85,18 @@ def load_hf_model(path_or_name: str | Path, *, device: str = "cpu") -> tuple[Any
     it is a native fope model (export it first: fope.hf.export.hf_dir) or has no tokenizer saved with it."""
     loaded = load_model(path_or_name, device=device)
     if not isinstance(loaded, HFAdapter):
-        raise ValueError(f"model {str(path_or_name)!r} is a native fope model; this needs a Hugging Face model "
-                         "(export it with `fope hf export` first)")
+        raise ValueError(
+            f"model {str(path_or_name)!r} is a native fope model; this needs a Hugging Face model "
+            "(export it with `fope hf export` first)"
+        )
     if loaded.tokenizer is None:
         raise ValueError(f"model {str(path_or_name)!r} has no tokenizer saved with it; save one beside the model")
     return loaded.model, loaded.tokenizer.tok
 
 
-def _load_native(model_dir: Path, name: str, *, device: str, dtype: str | None,
-                 rope_scaling: str | dict | None) -> FopeAdapter:
+def _load_native(
+    model_dir: Path, name: str, *, device: str, dtype: str | None, rope_scaling: str | dict | None
+) -> FopeAdapter:
     import fope.model
 
     tok_file = model_dir / "tokenizer.json"
@@ -96,8 +104,10 @@ def _load_native(model_dir: Path, name: str, *, device: str, dtype: str | None,
     if dtype is not None:
         raise ValueError(f"dtype={dtype!r} applies to Hugging Face models only (fope models evaluate in fp32)")
     if rope_scaling is not None:
-        raise ValueError(f"rope_scaling={rope_scaling!r} applies to Hugging Face models; for {name} set the "
-                         "scaling in its config, or export it (fope hf export) first")
+        raise ValueError(
+            f"rope_scaling={rope_scaling!r} applies to Hugging Face models; for {name} set the "
+            "scaling in its config, or export it (fope hf export) first"
+        )
     return FopeAdapter(fope.model.load(model_dir, device=device), name=name, tokenizer=tok)
 
 
@@ -110,8 +120,9 @@ def load_tokenizer_file(path: str | Path) -> Any:
         return load_tokenizer(str(path))
 
 
-def _load_hf(source: str | Path, *, device: str, dtype: torch.dtype, trust_remote_code: bool,
-             rope_scaling: str | dict | None) -> HFAdapter:
+def _load_hf(
+    source: str | Path, *, device: str, dtype: torch.dtype, trust_remote_code: bool, rope_scaling: str | dict | None
+) -> HFAdapter:
     from fope.hf.io import load, load_tokenizer
 
     model = load(source, device=device, dtype=dtype, rope_scaling=rope_scaling, trust_remote_code=trust_remote_code)

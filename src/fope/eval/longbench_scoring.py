@@ -61,8 +61,9 @@ import re
 import string
 import warnings
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------------------------
 # the task table
@@ -93,46 +94,56 @@ class TaskScoring:
     """LongBench-E has this dataset (``<dataset>_e``; the 13 datasets of pred.py's ``--e`` list)."""
 
 
-def _t(dataset: str, metric: str, max_gen: int, *, first_line: bool = False, chat: bool = True,
-       newline_eos: bool = False, e: bool = False) -> tuple[str, TaskScoring]:
+def _t(
+    dataset: str,
+    metric: str,
+    max_gen: int,
+    *,
+    first_line: bool = False,
+    chat: bool = True,
+    newline_eos: bool = False,
+    e: bool = False,
+) -> tuple[str, TaskScoring]:
     return dataset, TaskScoring(dataset, metric, first_line, max_gen, chat, newline_eos, e)
 
 
 #: LongBench dataset name -> its scoring (LongBench/eval.py dataset2metric, config/dataset2maxlen.json, pred.py)
-TASKS: dict[str, TaskScoring] = dict([
-    # single-document QA
-    _t("narrativeqa", "qa_f1_score", 128),
-    _t("qasper", "qa_f1_score", 128, e=True),
-    _t("multifieldqa_en", "qa_f1_score", 64, e=True),
-    _t("multifieldqa_zh", "qa_f1_zh_score", 64),
-    # multi-document QA
-    _t("hotpotqa", "qa_f1_score", 32, e=True),
-    _t("2wikimqa", "qa_f1_score", 32, e=True),
-    _t("musique", "qa_f1_score", 32),
-    _t("dureader", "rouge_zh_score", 128),
-    # summarisation
-    _t("gov_report", "rouge_score", 512, e=True),
-    _t("qmsum", "rouge_score", 512),
-    _t("multi_news", "rouge_score", 512, e=True),
-    _t("vcsum", "rouge_zh_score", 512),
-    # few-shot learning: cut at the first line, no chat format
-    _t("trec", "classification_score", 64, first_line=True, chat=False, e=True),
-    _t("triviaqa", "qa_f1_score", 32, first_line=True, chat=False, e=True),
-    _t("samsum", "rouge_score", 128, first_line=True, chat=False, newline_eos=True, e=True),
-    _t("lsht", "classification_score", 64, first_line=True, chat=False),
-    # synthetic
-    _t("passage_count", "count_score", 32, e=True),
-    _t("passage_retrieval_en", "retrieval_score", 32, e=True),
-    _t("passage_retrieval_zh", "retrieval_zh_score", 32),
-    # code: no chat format; code_sim_score picks the first code line itself
-    _t("lcc", "code_sim_score", 64, chat=False, e=True),
-    _t("repobench-p", "code_sim_score", 64, chat=False, e=True),
-])
+TASKS: dict[str, TaskScoring] = dict(
+    [
+        # single-document QA
+        _t("narrativeqa", "qa_f1_score", 128),
+        _t("qasper", "qa_f1_score", 128, e=True),
+        _t("multifieldqa_en", "qa_f1_score", 64, e=True),
+        _t("multifieldqa_zh", "qa_f1_zh_score", 64),
+        # multi-document QA
+        _t("hotpotqa", "qa_f1_score", 32, e=True),
+        _t("2wikimqa", "qa_f1_score", 32, e=True),
+        _t("musique", "qa_f1_score", 32),
+        _t("dureader", "rouge_zh_score", 128),
+        # summarisation
+        _t("gov_report", "rouge_score", 512, e=True),
+        _t("qmsum", "rouge_score", 512),
+        _t("multi_news", "rouge_score", 512, e=True),
+        _t("vcsum", "rouge_zh_score", 512),
+        # few-shot learning: cut at the first line, no chat format
+        _t("trec", "classification_score", 64, first_line=True, chat=False, e=True),
+        _t("triviaqa", "qa_f1_score", 32, first_line=True, chat=False, e=True),
+        _t("samsum", "rouge_score", 128, first_line=True, chat=False, newline_eos=True, e=True),
+        _t("lsht", "classification_score", 64, first_line=True, chat=False),
+        # synthetic
+        _t("passage_count", "count_score", 32, e=True),
+        _t("passage_retrieval_en", "retrieval_score", 32, e=True),
+        _t("passage_retrieval_zh", "retrieval_zh_score", 32),
+        # code: no chat format; code_sim_score picks the first code line itself
+        _t("lcc", "code_sim_score", 64, chat=False, e=True),
+        _t("repobench-p", "code_sim_score", 64, chat=False, e=True),
+    ]
+)
 
 #: every accepted task name -> LongBench dataset name
 TASK_NAMES: dict[str, str] = {}
 for _name, _spec in TASKS.items():
-    for _variant in ((_name, f"{_name}_e") if _spec.longbench_e else (_name,)):
+    for _variant in (_name, f"{_name}_e") if _spec.longbench_e else (_name,):
         TASK_NAMES[_variant] = _name
         TASK_NAMES[f"longbench_{_variant}"] = _name
 del _name, _spec, _variant
@@ -148,8 +159,10 @@ def resolve_task(task: str | TaskScoring) -> TaskScoring:
     dataset = TASK_NAMES.get(task) if isinstance(task, str) else None
     if dataset is None:
         e_sets = ", ".join(n for n, s in TASKS.items() if s.longbench_e)
-        raise ValueError(f"unknown LongBench task {task!r}; supported: {', '.join(TASKS)} (LongBench-E adds '_e' to "
-                         f"{e_sets}; lm-eval's names add the prefix 'longbench_')")
+        raise ValueError(
+            f"unknown LongBench task {task!r}; supported: {', '.join(TASKS)} (LongBench-E adds '_e' to "
+            f"{e_sets}; lm-eval's names add the prefix 'longbench_')"
+        )
     return TASKS[dataset]
 
 
@@ -203,18 +216,21 @@ def _rouge():
 
 _PUNCT_EN = frozenset(string.punctuation)
 #: metrics.py's Chinese punctuation list (note: it has 》 but not 《, and no full-width full stop U+FF0E) + ASCII
-_PUNCT_ZH = frozenset(
-    "\uff01\uff1f\uff61\u3002"                                                  # ！？｡。
-    "\uff02\uff03\uff04\uff05\uff06\uff07\uff08\uff09\uff0a\uff0b\uff0c\uff0d\uff0f"  # ＂＃＄％＆＇（）＊＋，－／
-    "\uff1a\uff1b\uff1c\uff1d\uff1e\uff20"                                      # ：；＜＝＞＠
-    "\uff3b\uff3c\uff3d\uff3e\uff3f\uff40"                                      # ［＼］＾＿｀
-    "\uff5b\uff5c\uff5d\uff5e\uff5f\uff60\uff62\uff63\uff64"                    # ｛｜｝～｟｠｢｣､
-    "\u3001\u3003\u300b\u300c\u300d\u300e\u300f\u3010\u3011"                    # 、〃》「」『』【】
-    "\u3014\u3015\u3016\u3017\u3018\u3019\u301a\u301b\u301c\u301d\u301e\u301f"  # 〔〕〖〗〘〙〚〛〜〝〞〟
-    "\u3030\u303e\u303f"                                                        # 〰〾〿
-    "\u2013\u2014\u2018\u2019\u201b\u201c\u201d\u201e\u201f\u2026\u2027\ufe4f"  # –—‘’‛“”„‟…‧﹏
-    "."
-) | _PUNCT_EN
+_PUNCT_ZH = (
+    frozenset(
+        "\uff01\uff1f\uff61\u3002"  # ！？｡。
+        "\uff02\uff03\uff04\uff05\uff06\uff07\uff08\uff09\uff0a\uff0b\uff0c\uff0d\uff0f"  # ＂＃＄％＆＇（）＊＋，－／
+        "\uff1a\uff1b\uff1c\uff1d\uff1e\uff20"  # ：；＜＝＞＠
+        "\uff3b\uff3c\uff3d\uff3e\uff3f\uff40"  # ［＼］＾＿｀
+        "\uff5b\uff5c\uff5d\uff5e\uff5f\uff60\uff62\uff63\uff64"  # ｛｜｝～｟｠｢｣､
+        "\u3001\u3003\u300b\u300c\u300d\u300e\u300f\u3010\u3011"  # 、〃》「」『』【】
+        "\u3014\u3015\u3016\u3017\u3018\u3019\u301a\u301b\u301c\u301d\u301e\u301f"  # 〔〕〖〗〘〙〚〛〜〝〞〟
+        "\u3030\u303e\u303f"  # 〰〾〿
+        "\u2013\u2014\u2018\u2019\u201b\u201c\u201d\u201e\u201f\u2026\u2027\ufe4f"  # –—‘’‛“”„‟…‧﹏
+        "."
+    )
+    | _PUNCT_EN
+)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -249,6 +265,7 @@ def qa_f1_score(prediction: str, ground_truth: str, **_: Any) -> float:
 
 def qa_f1_zh_score(prediction: str, ground_truth: str, **_: Any) -> float:
     """Token F1 over jieba words, each word `normalize_zh_answer`-ed and empty ones (punctuation, spaces) dropped."""
+
     def words(text: str) -> list[str]:
         return [w for w in (normalize_zh_answer(w) for w in _words_zh(text)) if w]
 
@@ -277,8 +294,9 @@ def rouge_zh_score(prediction: str, ground_truth: str, **_: Any) -> float:
     return rouge_score(" ".join(_words_zh(prediction)), " ".join(_words_zh(ground_truth)))
 
 
-def classification_score(prediction: str, ground_truth: str, *, all_classes: Sequence[str] | None = None,
-                         **_: Any) -> float:
+def classification_score(
+    prediction: str, ground_truth: str, *, all_classes: Sequence[str] | None = None, **_: Any
+) -> float:
     """metrics.py ``classification_score``: the classes that occur in the prediction as substrings (case
     sensitive, in ``all_classes`` order); classes that are a proper substring of the ground truth are then removed;
     score = 1 / (number left) if the ground truth is among them, else 0.
@@ -372,16 +390,18 @@ def postprocess(task: str | TaskScoring, prediction: str) -> str:
     return prediction.lstrip("\n").split("\n")[0] if spec.first_line else prediction
 
 
-def score(task: str | TaskScoring, prediction: str, answers: Sequence[str],
-          all_classes: Sequence[str] | None = None) -> float:
+def score(
+    task: str | TaskScoring, prediction: str, answers: Sequence[str], all_classes: Sequence[str] | None = None
+) -> float:
     """One row's score in [0, 1]: the `postprocess`-ed prediction against each ground-truth answer with the task's
     metric, the maximum kept (0.0 for no answers). ``all_classes``: the row's class list (needed by trec / lsht)."""
     spec = resolve_task(task)
     if isinstance(answers, str) or not isinstance(answers, Sequence):
         raise TypeError(f"answers must be a list of ground-truth strings, got {type(answers).__name__}")
     if spec.metric == "classification_score" and all_classes is None:
-        raise ValueError(f"task {spec.dataset!r} scores by classification and needs all_classes (the row's "
-                         f"'all_classes' list)")
+        raise ValueError(
+            f"task {spec.dataset!r} scores by classification and needs all_classes (the row's 'all_classes' list)"
+        )
     prediction = postprocess(spec, prediction)
     metric = METRICS[spec.metric]
     best = 0.0
@@ -390,8 +410,12 @@ def score(task: str | TaskScoring, prediction: str, answers: Sequence[str],
     return float(best)
 
 
-def dataset_score(task: str | TaskScoring, predictions: Sequence[str], answers: Sequence[Sequence[str]],
-                  all_classes: Sequence[str] | None = None) -> float:
+def dataset_score(
+    task: str | TaskScoring,
+    predictions: Sequence[str],
+    answers: Sequence[Sequence[str]],
+    all_classes: Sequence[str] | None = None,
+) -> float:
     """eval.py ``scorer``: ``round(100 * sum(row scores) / rows, 2)``. ``all_classes`` is shared by all rows (eval.py
     keeps the last row's list; LongBench's rows of one dataset share it)."""
     if len(predictions) != len(answers):
@@ -408,8 +432,13 @@ def dataset_score(task: str | TaskScoring, predictions: Sequence[str], answers: 
 BUCKETS = (("0-4k", 0, 4000), ("4-8k", 4000, 8000), ("8k+", 8000, float("inf")))
 
 
-def length_bucket_scores(task: str | TaskScoring, predictions: Sequence[str], answers: Sequence[Sequence[str]],
-                         lengths: Sequence[float], all_classes: Sequence[str] | None = None) -> dict[str, float]:
+def length_bucket_scores(
+    task: str | TaskScoring,
+    predictions: Sequence[str],
+    answers: Sequence[Sequence[str]],
+    lengths: Sequence[float],
+    all_classes: Sequence[str] | None = None,
+) -> dict[str, float]:
     """eval.py ``scorer_e``: {"0-4k", "4-8k", "8k+": ``round(100 * mean, 2)``} by the rows' ``length`` field (< 4000,
     < 8000, else); an empty bucket is NaN, as ``numpy.mean([])`` gives there."""
     import numpy as np
@@ -442,7 +471,8 @@ def lm_eval_process_results(task: str | TaskScoring) -> Callable[[Mapping[str, A
 #: ``!function`` target from an importable module when no file of that name sits next to the YAML:
 #: ``process_results: !function fope.eval.longbench_scoring.process_results_trec``
 PROCESS_RESULTS: dict[str, Callable[[Mapping[str, Any], Sequence[str]], dict]] = {
-    name: lm_eval_process_results(name) for name in TASKS}
+    name: lm_eval_process_results(name) for name in TASKS
+}
 globals().update({hook.__name__: hook for hook in PROCESS_RESULTS.values()})
 
 
@@ -451,8 +481,9 @@ def process_results_ref(task: str | TaskScoring) -> str:
     return f"{__name__}.{PROCESS_RESULTS[resolve_task(task).dataset].__name__}"
 
 
-def lm_eval_generation_kwargs(task: str | TaskScoring, *, eos_token_id: int | None = None,
-                              newline_token_id: int | None = None) -> dict[str, Any]:
+def lm_eval_generation_kwargs(
+    task: str | TaskScoring, *, eos_token_id: int | None = None, newline_token_id: int | None = None
+) -> dict[str, Any]:
     """``generation_kwargs`` for an lm-eval task YAML that generate as LongBench/pred.py does: greedy
     (``do_sample: false``; pred.py's ``temperature=1.0`` does nothing there, and lm-eval warns about a temperature
     with greedy decoding, so none is given), ``max_gen_toks`` = `TaskScoring.max_gen`, and ``until: []`` (lm-eval's HF
@@ -472,9 +503,33 @@ def lm_eval_generation_kwargs(task: str | TaskScoring, *, eos_token_id: int | No
     return kwargs
 
 
-__all__ = ["TaskScoring", "TASKS", "TASK_NAMES", "LM_EVAL_TASKS", "METRICS", "BUCKETS", "resolve_task",
-           "postprocess", "score", "dataset_score", "length_bucket_scores", "lm_eval_process_results",
-           "PROCESS_RESULTS", "process_results_ref", "lm_eval_generation_kwargs",
-           "normalize_answer", "normalize_zh_answer", "token_f1", "qa_f1_score", "qa_f1_zh_score", "rouge_score",
-           "rouge_zh_score", "classification_score", "retrieval_score", "retrieval_zh_score", "count_score",
-           "code_sim_score", "first_code_line"]
+__all__ = [
+    "BUCKETS",
+    "LM_EVAL_TASKS",
+    "METRICS",
+    "PROCESS_RESULTS",
+    "TASKS",
+    "TASK_NAMES",
+    "TaskScoring",
+    "classification_score",
+    "code_sim_score",
+    "count_score",
+    "dataset_score",
+    "first_code_line",
+    "length_bucket_scores",
+    "lm_eval_generation_kwargs",
+    "lm_eval_process_results",
+    "normalize_answer",
+    "normalize_zh_answer",
+    "postprocess",
+    "process_results_ref",
+    "qa_f1_score",
+    "qa_f1_zh_score",
+    "resolve_task",
+    "retrieval_score",
+    "retrieval_zh_score",
+    "rouge_score",
+    "rouge_zh_score",
+    "score",
+    "token_f1",
+]

@@ -401,8 +401,12 @@ def depth_counts(trials: Sequence[dict], bins: int = 5) -> dict[str, dict[str, l
 def distance_counts(trials: Sequence[dict], train_len: int) -> dict[str, dict[str, list[int]]]:
     """``{length: {"within": [correct, trials], "beyond": [correct, trials]}}``: greedy generation split by whether
     the needle is closer to the question than ``train_len`` tokens or not (trials with ``needle_distance``)."""
-    counts = _tally(trials, lambda t: None if t.get("needle_distance") is None else
-                    "within" if t["needle_distance"] < train_len else "beyond")
+    counts = _tally(
+        trials,
+        lambda t: (
+            None if t.get("needle_distance") is None else "within" if t["needle_distance"] < train_len else "beyond"
+        ),
+    )
     return {n: {b: d.get(b, [0, 0]) for b in ("within", "beyond")} for n, d in counts.items()}
 
 

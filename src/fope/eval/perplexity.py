@@ -53,8 +53,9 @@ class LengthResult:
         return asdict(self)
 
 
-def perplexity_by_length(model: LMAdapter, tokens: np.ndarray | torch.Tensor, lengths: Sequence[int],
-                         **options: Any) -> dict[int, float]:
+def perplexity_by_length(
+    model: LMAdapter, tokens: np.ndarray | torch.Tensor, lengths: Sequence[int], **options: Any
+) -> dict[int, float]:
     """Perplexity at each length: `{length: ppl}`; ``options`` are `perplexity_report`'s keywords (mode, batch_size,
     max_chunks, max_tokens, stride, progress)."""
     return {length: r.ppl for length, r in perplexity_report(model, tokens, lengths, **options).items()}

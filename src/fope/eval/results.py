@@ -60,8 +60,9 @@ def ppl_result(model_info: dict, report: dict[int, Any], **options: Any) -> dict
     """The "ppl" result of `fope.eval.perplexity.perplexity_report`'s ``{length: LengthResult}``; ``model_info`` is
     the adapter's ``describe()``, ``options`` the evaluation's settings."""
     settings = base_settings(model_info, list(report), **options)
-    return make_result("ppl", settings, {n: r.ppl for n, r in report.items()},
-                       details={n: r.to_dict() for n, r in report.items()})
+    return make_result(
+        "ppl", settings, {n: r.ppl for n, r in report.items()}, details={n: r.to_dict() for n, r in report.items()}
+    )
 
 
 def passkey_result(model_info: dict, res: dict, lengths: list[int], **options: Any) -> dict:

@@ -20,8 +20,12 @@ from fope.utils import add_field_flags, parse_overrides, parse_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("hf", help="Hugging Face format: convert, export, make-data, finetune",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "hf",
+        help="Hugging Face format: convert, export, make-data, finetune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="hf_command", metavar="HF_COMMAND")
 
     p = sub.add_parser("convert", help="convert a HF Llama-family model from RoPE to a fope position encoding")
@@ -33,16 +37,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default=None, help="load dtype, e.g. bfloat16 (default: the checkpoint's)")
     p.add_argument("--preserving", action="store_true", help="same as --preset preserving")
-    p.add_argument("--preset", default=None,
-                   help="conversion recipe (fope.hf.convert.CONVERT_PRESETS): release | preserving | keep-context | "
-                        "noise-only | rope-exact; docs/huggingface.md measures each to 2x the trained context; "
-                        "key=value items override")
-    p.add_argument("--floor-cycles", type=float, default=None,
-                   help="FoPE floor: clip the frequencies completing fewer than this many periods over the source's "
-                        "context (1 = the paper's floor; keep-context uses 1/16)")
-    p.add_argument("--rope-scaling", default=None,
-                   help="frequency scaling of the new model: yarn:2, linear:2 (pi), dynamic:2, ntk:2, none, or an HF "
-                        "rope_parameters JSON dict")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="conversion recipe (fope.hf.convert.CONVERT_PRESETS): release | preserving | keep-context | "
+        "noise-only | rope-exact; docs/huggingface.md measures each to 2x the trained context; "
+        "key=value items override",
+    )
+    p.add_argument(
+        "--floor-cycles",
+        type=float,
+        default=None,
+        help="FoPE floor: clip the frequencies completing fewer than this many periods over the source's "
+        "context (1 = the paper's floor; keep-context uses 1/16)",
+    )
+    p.add_argument(
+        "--rope-scaling",
+        default=None,
+        help="frequency scaling of the new model: yarn:2, linear:2 (pi), dynamic:2, ntk:2, none, or an HF "
+        "rope_parameters JSON dict",
+    )
     p.add_argument("options", nargs="*", metavar="key=value", help="more pe options, e.g. out_dim=full pad=zero")
     p.set_defaults(func=cmd_convert)
 
@@ -64,8 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="local .jsonl of {'messages': [...]} or a HF dataset name")
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true", help="continue the run in OUT exactly (OUT/checkpoint)")
-    p.add_argument("--allow-config-change", action="store_true",
-                   help="with --resume: accept settings that differ from the checkpoint's (restarts the schedule)")
+    p.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="with --resume: accept settings that differ from the checkpoint's (restarts the schedule)",
+    )
     p.add_argument("--no-progress", action="store_true")
     from .finetune import FinetuneConfig
 
@@ -106,8 +123,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, rope_scaling=scaling, **options)
     save(converted, args.out, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
     cfg = converted.config
-    print(f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
-          f"rope_parameters={cfg.rope_parameters}")
+    print(
+        f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
+        f"rope_parameters={cfg.rope_parameters}"
+    )
     return 0
 
 
@@ -140,7 +159,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from .io import load, load_tokenizer
 
     options = {k: getattr(args, k) for k in FinetuneConfig.__dataclass_fields__ if hasattr(args, k)}
-    summary = finetune(load(args.model), load_tokenizer(args.model), args.data, args.out, resume=args.resume,
-                       progress=not args.no_progress, allow_config_change=args.allow_config_change, **options)
+    summary = finetune(
+        load(args.model),
+        load_tokenizer(args.model),
+        args.data,
+        args.out,
+        resume=args.resume,
+        progress=not args.no_progress,
+        allow_config_change=args.allow_config_change,
+        **options,
+    )
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}, indent=1))
     return 0

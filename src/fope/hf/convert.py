@@ -105,8 +105,9 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
         fields = config.to_dict()
         for key in ("model_type", "architectures", "auto_map", "transformers_version", "dtype", "torch_dtype"):
             fields.pop(key, None)
-        fields.update(pe=pe, pe_options=copy.deepcopy(pe_options),
-                      pe_train_len=train_len or source_context_length(config))
+        fields.update(
+            pe=pe, pe_options=copy.deepcopy(pe_options), pe_train_len=train_len or source_context_length(config)
+        )
         return FopeConfig(**fields)
     if model_type not in SUPPORTED:
         raise ValueError(f"cannot convert model_type={model_type!r}: supported are {list(SUPPORTED)}")
@@ -169,8 +170,16 @@ def _biases_and_window(config: Any, model_type: str) -> tuple[bool, bool, int | 
     return True, False, None
 
 
-def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed: int = 0,
-            floor_cycles: float | None = None, rope_scaling: dict[str, Any] | None = None, **pe_options: Any):
+def convert(
+    model: Any,
+    pe: str = "fope",
+    *,
+    train_len: int | None = None,
+    seed: int = 0,
+    floor_cycles: float | None = None,
+    rope_scaling: dict[str, Any] | None = None,
+    **pe_options: Any,
+):
     """A `FopeForCausalLM` with every weight of the HF causal LM ``model`` and the position encoding ``pe``.
 
     Args:
@@ -196,8 +205,9 @@ def convert(model: Any, pe: str = "fope", *, train_len: int | None = None, seed:
         train_len = floor_length(source_context_length(model.config), floor_cycles)
     cfg = fope_config_from_hf(model.config, pe=pe, train_len=train_len, pe_options=pe_options)
     if rope_scaling is not None:
-        cfg.rope_parameters = scaled_rope_parameters(cfg.rope_parameters, rope_scaling,
-                                                     source_context_length(model.config))
+        cfg.rope_parameters = scaled_rope_parameters(
+            cfg.rope_parameters, rope_scaling, source_context_length(model.config)
+        )
     param = next(model.parameters())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -231,8 +241,10 @@ def parse_rope_scaling(spec: str | dict[str, Any] | None) -> dict[str, Any] | No
     except ValueError:
         factor_value = float("nan")
     if not sep or kind not in ("linear", "yarn", "dynamic", "ntk") or not factor_value > 0:
-        raise ValueError(f"--rope-scaling {text!r}: use TYPE:FACTOR with TYPE one of yarn, linear (pi), dynamic, "
-                         f"ntk and FACTOR > 0 (e.g. yarn:2), or a JSON dict like HF rope_parameters")
+        raise ValueError(
+            f"--rope-scaling {text!r}: use TYPE:FACTOR with TYPE one of yarn, linear (pi), dynamic, "
+            f"ntk and FACTOR > 0 (e.g. yarn:2), or a JSON dict like HF rope_parameters"
+        )
     return {"rope_type": kind, "factor": factor_value}
 
 
@@ -246,8 +258,11 @@ def scaled_rope_parameters(rope: dict[str, Any], scaling: dict[str, Any], contex
     theta = float(rope["rope_theta"])
     scaling.pop("rope_theta", None)
     parsed = parse_scaling(scaling, train_len=context, theta=theta)  # validates, names bad keys
-    out = {"rope_type": parsed.rope_type, "rope_theta": theta, **{k: v for k, v in parsed.to_hf().items()
-                                                                    if k != "rope_type"}}
+    out = {
+        "rope_type": parsed.rope_type,
+        "rope_theta": theta,
+        **{k: v for k, v in parsed.to_hf().items() if k != "rope_type"},
+    }
     if parsed.rope_type in ("yarn", "dynamic"):
         out["original_max_position_embeddings"] = parsed.original_max_position_embeddings
     return out

@@ -77,26 +77,31 @@ def native_state_to_hf(state: dict[str, torch.Tensor], cfg: Any) -> dict[str, to
     """Rename/split a native state dict into HF Llama names (see the module docstring)."""
     cfg = cfg.resolved()
     q_rows, kv_rows = cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim
-    out = {"model.embed_tokens.weight": state["embed.weight"], "model.norm.weight": state["norm.weight"],
-           "lm_head.weight": state["lm_head.weight"]}
+    out = {
+        "model.embed_tokens.weight": state["embed.weight"],
+        "model.norm.weight": state["norm.weight"],
+        "lm_head.weight": state["lm_head.weight"],
+    }
     for i in range(cfg.n_layers):
         src, dst = f"blocks.{i}.", f"model.layers.{i}."
         q, k, v = state[src + "attn.att_proj.weight"].split((q_rows, kv_rows, kv_rows), dim=0)
         up, gate = state[src + "mlp.ff_proj.weight"].chunk(2, dim=0)
-        out.update({
-            dst + "input_layernorm.weight": state[src + "attn_norm.weight"],
-            dst + "post_attention_layernorm.weight": state[src + "ff_norm.weight"],
-            dst + "self_attn.q_proj.weight": q,
-            dst + "self_attn.k_proj.weight": k,
-            dst + "self_attn.v_proj.weight": v,
-            dst + "self_attn.o_proj.weight": state[src + "attn.attn_out.weight"],
-            dst + "mlp.up_proj.weight": up,
-            dst + "mlp.gate_proj.weight": gate,
-            dst + "mlp.down_proj.weight": state[src + "mlp.ff_out.weight"],
-        })
+        out.update(
+            {
+                dst + "input_layernorm.weight": state[src + "attn_norm.weight"],
+                dst + "post_attention_layernorm.weight": state[src + "ff_norm.weight"],
+                dst + "self_attn.q_proj.weight": q,
+                dst + "self_attn.k_proj.weight": k,
+                dst + "self_attn.v_proj.weight": v,
+                dst + "self_attn.o_proj.weight": state[src + "attn.attn_out.weight"],
+                dst + "mlp.up_proj.weight": up,
+                dst + "mlp.gate_proj.weight": gate,
+                dst + "mlp.down_proj.weight": state[src + "mlp.ff_out.weight"],
+            }
+        )
         for key, value in state.items():
             if key.startswith(src + "attn.pos."):
-                name = key[len(src + "attn.pos."):]
+                name = key[len(src + "attn.pos.") :]
                 out[dst + "self_attn.pos_enc." + name] = value[None] if value.dim() == 2 and "coef" in name else value
     known = {"embed.weight", "norm.weight", "lm_head.weight"}
     leftover = [k for k in state if k not in known and not k.startswith("blocks.")]
@@ -185,5 +190,11 @@ def native_tokenizer(model_dir: Path) -> Any:
     return None
 
 
-__all__ = ["export", "hf_config_from_native", "hf_dir", "native_state_to_hf", "native_to_hf",
-           "rope_parameters_from_native"]
+__all__ = [
+    "export",
+    "hf_config_from_native",
+    "hf_dir",
+    "native_state_to_hf",
+    "native_to_hf",
+    "rope_parameters_from_native",
+]

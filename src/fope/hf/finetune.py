@@ -38,15 +38,18 @@ class FinetuneConfig:
     batch_size: int = doc_field(1, "blocks per forward/backward")
     grad_accum: int = doc_field(1, "forward/backward passes per optimizer step")
     lr: float = doc_field(3e-4, "peak AdamW learning rate (betas 0.9/0.999)")
-    warmup_ratio: float = doc_field(0.1, "share of the steps spent warming the learning rate up from 0 (then cosine "
-                                         "to 0)")
+    warmup_ratio: float = doc_field(
+        0.1, "share of the steps spent warming the learning rate up from 0 (then cosine to 0)"
+    )
     weight_decay: float = doc_field(0.0, "AdamW decoupled weight decay")
     grad_clip: float = doc_field(1.0, "clip the global gradient L2 norm to this value (0 = off)")
     epochs: int = doc_field(1, "passes over the packed blocks")
     max_steps: int | None = doc_field(None, "stop the schedule after this many optimizer steps (None: the epochs)")
     max_examples: int | None = doc_field(None, "read only the first this many conversations (None: all)")
-    loss_on: str = doc_field("assistant", "which tokens carry loss: 'assistant' turns, or 'all' (plain text, e.g. a "
-                                          "tokenizer without chat template)")
+    loss_on: str = doc_field(
+        "assistant",
+        "which tokens carry loss: 'assistant' turns, or 'all' (plain text, e.g. a tokenizer without chat template)",
+    )
     save_every: int = doc_field(100, "write OUT/checkpoint and OUT/model every this many steps (and at the end)")
     seed: int = doc_field(0, "seed of the data order and of the model's randomness")
 
@@ -71,13 +74,28 @@ class FinetuneConfig:
         per_step = self.batch_size * self.grad_accum
         steps = min(self.epochs * blocks // per_step, self.max_steps or self.epochs * blocks)
         if steps == 0:
-            raise ValueError(f"{blocks} blocks of {self.seq_len} tokens with a loss token are fewer than one step of "
-                             f"{per_step} blocks")
-        return TrainConfig(seed=self.seed, lr=self.lr, beta2=0.999, weight_decay=self.weight_decay, max_steps=steps,
-                           warmup_steps=math.ceil(round(self.warmup_ratio * steps, 9)), final_lr_ratio=0.0,
-                           grad_clip=self.grad_clip, global_batch=per_step, micro_batch=self.batch_size,
-                           seq_len=self.seq_len, precision="fp32", device=device, log_every=1, eval_every=0,
-                           save_every=self.save_every)
+            raise ValueError(
+                f"{blocks} blocks of {self.seq_len} tokens with a loss token are fewer than one step of "
+                f"{per_step} blocks"
+            )
+        return TrainConfig(
+            seed=self.seed,
+            lr=self.lr,
+            beta2=0.999,
+            weight_decay=self.weight_decay,
+            max_steps=steps,
+            warmup_steps=math.ceil(round(self.warmup_ratio * steps, 9)),
+            final_lr_ratio=0.0,
+            grad_clip=self.grad_clip,
+            global_batch=per_step,
+            micro_batch=self.batch_size,
+            seq_len=self.seq_len,
+            precision="fp32",
+            device=device,
+            log_every=1,
+            eval_every=0,
+            save_every=self.save_every,
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -98,8 +116,9 @@ def read_conversations(data: str | Path, *, max_examples: int | None = None) -> 
     out = []
     for i, row in enumerate(rows):
         messages = row.get("messages") if isinstance(row, dict) else None
-        if not isinstance(messages, list) or not all(isinstance(m, dict) and {"role", "content"} <= set(m)
-                                                     for m in messages):
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages
+        ):
             raise ValueError(f"{data}: example {i} has no 'messages' list of {{role, content}} dicts")
         out.append(messages)
         if max_examples is not None and len(out) >= max_examples:
@@ -117,8 +136,10 @@ def encode_conversation(tokenizer: Any, messages: list[dict], *, loss_on: str) -
     """
     if not getattr(tokenizer, "chat_template", None):
         if loss_on != "all":
-            raise ValueError("the tokenizer has no chat template, so assistant turns cannot be found; use "
-                             "loss_on='all' (--loss-on all) to train on the plain text of the conversations")
+            raise ValueError(
+                "the tokenizer has no chat template, so assistant turns cannot be found; use "
+                "loss_on='all' (--loss-on all) to train on the plain text of the conversations"
+            )
         # no template (e.g. a native fope export): the contents as plain text, one conversation per document
         text = "\n\n".join(m["content"] for m in messages) + (tokenizer.eos_token or "")
         ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -227,9 +248,18 @@ class HFForTraining(torch.nn.Module):
 RESUME_HINT = "fope hf finetune ... --resume (the same options)"
 
 
-def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, *, resume: bool = False,
-             stop_at: int | None = None, progress: bool = True, allow_config_change: bool = False,
-             **options: Any) -> dict:
+def finetune(
+    model: Any,
+    tokenizer: Any,
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_at: int | None = None,
+    progress: bool = True,
+    allow_config_change: bool = False,
+    **options: Any,
+) -> dict:
     """Fine-tune ``model`` in place, on the device it is on, into the run directory ``out_dir``; returns fope.train's
     summary (``step``, ``finished``, ``losses``, ...) plus ``blocks``.
 
@@ -249,23 +279,37 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
     if ckpt is not None and not allow_config_change:  # a change would silently restart the schedule or data order
         verify_checkpoint(ckpt, ["config.yaml"])
         saved = {"finetune": (yaml.safe_load((ckpt / "config.yaml").read_text()) or {}).get("finetune")}
-        check_same_run(saved, {"finetune": asdict(cfg)}, ckpt / "config.yaml", may_change=["finetune.save_every"],
-                       advice="rerun with the saved values or pass --allow-config-change (restarts the schedule)")
+        check_same_run(
+            saved,
+            {"finetune": asdict(cfg)},
+            ckpt / "config.yaml",
+            may_change=["finetune.save_every"],
+            advice="rerun with the saved values or pass --allow-config-change (restarts the schedule)",
+        )
     device = next(model.parameters()).device.type
     with D.process_group(device) as info:
         ckpt = open_run_dir(out, info, resume=resume, stop_at=stop_at, hint=RESUME_HINT)
         seed_everything(cfg.seed)
         conversations = read_conversations(data, max_examples=cfg.max_examples)
-        blocks = ChatBlocks(*pack((encode_conversation(tokenizer, m, loss_on=cfg.loss_on) for m in conversations),
-                                  cfg.seq_len + 1))
+        blocks = ChatBlocks(
+            *pack((encode_conversation(tokenizer, m, loss_on=cfg.loss_on) for m in conversations), cfg.seq_len + 1)
+        )
         t = cfg.train_config(len(blocks), device)
         if getattr(model.config, "max_position_embeddings", cfg.seq_len) < cfg.seq_len:
             model.config.max_position_embeddings = cfg.seq_len
         net = HFForTraining(model).to(info.device)
-        job = Job(model=net, optimizer=build_optimizer(net, t), data=TokenData(blocks, {}, tokenizer), train=t,
-                  seq_len=cfg.seq_len, vocab_size=model.get_output_embeddings().weight.shape[0],
-                  config={"finetune": asdict(cfg), "data": str(data), "train": asdict(t)},
-                  save_model=HFForTraining.save, resume_hint=RESUME_HINT, progress=progress)
+        job = Job(
+            model=net,
+            optimizer=build_optimizer(net, t),
+            data=TokenData(blocks, {}, tokenizer),
+            train=t,
+            seq_len=cfg.seq_len,
+            vocab_size=model.get_output_embeddings().weight.shape[0],
+            config={"finetune": asdict(cfg), "data": str(data), "train": asdict(t)},
+            save_model=HFForTraining.save,
+            resume_hint=RESUME_HINT,
+            progress=progress,
+        )
         summary = run(job, out, info, ckpt=ckpt, stop_at=stop_at)
     model.eval()
     return {**summary, "blocks": len(blocks)}
@@ -275,8 +319,15 @@ def finetune(model: Any, tokenizer: Any, data: str | Path, out_dir: str | Path, 
 # offline stand-in data
 
 
-def make_chat_data(out_path: str | Path, *, corpus: str = "wiki", n: int = 1000, split: str = "train",
-                   passage_chars: int = 1200, seed: int = 0) -> Path:
+def make_chat_data(
+    out_path: str | Path,
+    *,
+    corpus: str = "wiki",
+    n: int = 1000,
+    split: str = "train",
+    passage_chars: int = 1200,
+    seed: int = 0,
+) -> Path:
     """Write a stand-in chat JSONL built from real text of a fope.data corpus (no instruction data is reachable
     offline). Documents with a title (wiki) become "Write a short encyclopedia article about <title>." with the
     real article as the answer; other documents are cut into passages, "Continue this passage: <first half>"
@@ -288,14 +339,22 @@ def make_chat_data(out_path: str | Path, *, corpus: str = "wiki", n: int = 1000,
     for name, text in get_corpus(corpus).named_docs(split):
         title = name.split("/", 1)[-1]
         if corpus == "wiki":
-            rows.append([{"role": "user", "content": f"Write a short encyclopedia article about {title}."},
-                         {"role": "assistant", "content": text.strip()}])
+            rows.append(
+                [
+                    {"role": "user", "content": f"Write a short encyclopedia article about {title}."},
+                    {"role": "assistant", "content": text.strip()},
+                ]
+            )
         else:
             for start in range(0, len(text) - passage_chars, passage_chars):
-                passage = text[start: start + passage_chars]
+                passage = text[start : start + passage_chars]
                 cut = passage.rfind(" ", 0, passage_chars // 2) + 1 or passage_chars // 2
-                rows.append([{"role": "user", "content": f"Continue this passage from {title}:\n\n{passage[:cut]}"},
-                             {"role": "assistant", "content": passage[cut:]}])
+                rows.append(
+                    [
+                        {"role": "user", "content": f"Continue this passage from {title}:\n\n{passage[:cut]}"},
+                        {"role": "assistant", "content": passage[cut:]},
+                    ]
+                )
         if len(rows) >= 20 * n:
             break
     rng.shuffle(rows)

@@ -19,7 +19,9 @@ from typing import Any
 _POS_DIR = Path(__file__).parents[1] / "pos"
 #: remote-code file -> its source: configuration + model, and fope.pos's pure math modules (only math + torch) that
 #: the model imports relatively
-REMOTE_SOURCES = {name: Path(__file__).parent / "remote" / name for name in ("configuration_fope.py", "modeling_fope.py")}
+REMOTE_SOURCES = {
+    name: Path(__file__).parent / "remote" / name for name in ("configuration_fope.py", "modeling_fope.py")
+}
 REMOTE_SOURCES.update({name: _POS_DIR / name for name in ("functional.py", "scaling.py", "options.py")})
 REMOTE_FILES = tuple(REMOTE_SOURCES)
 AUTO_MAP = {
@@ -34,8 +36,10 @@ def save(model: Any, out_dir: str | Path, *, tokenizer: Any = None) -> Path:
     """Write ``model`` (a FopeForCausalLM) as a self-contained HF directory; returns the directory."""
     out = Path(out_dir)
     if getattr(model.config, "model_type", None) != MODEL_TYPE:
-        raise ValueError(f"save expects a FopeForCausalLM (model_type {MODEL_TYPE!r}), got "
-                         f"{getattr(model.config, 'model_type', type(model).__name__)!r}; convert it first")
+        raise ValueError(
+            f"save expects a FopeForCausalLM (model_type {MODEL_TYPE!r}), got "
+            f"{getattr(model.config, 'model_type', type(model).__name__)!r}; convert it first"
+        )
     out.mkdir(parents=True, exist_ok=True)
     model.config.auto_map = dict(AUTO_MAP)
     model.save_pretrained(out)
@@ -56,8 +60,9 @@ def looks_local(name: str) -> bool:
     """A path rather than a hub name: empty, starts with ``.`` ``/`` ``~``, has more than one ``/``, or its first part
     is a folder here (``runs/tiny`` when ``runs/`` exists)."""
     parts = name.split("/")
-    return (not name or name.startswith((".", "/", "~")) or len(parts) > 2
-            or (len(parts) == 2 and Path(parts[0]).is_dir()))
+    return (
+        not name or name.startswith((".", "/", "~")) or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+    )
 
 
 def resolve(name: str | Path) -> str | Path:
@@ -74,8 +79,9 @@ def resolve(name: str | Path) -> str | Path:
         if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
             path = path / "model"  # a fine-tuning run directory (fope.hf.finetune): its published model
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} holds no config.json: neither a fope model or run directory nor a "
-                                    "Hugging Face model directory")
+            raise FileNotFoundError(
+                f"{path} holds no config.json: neither a fope model or run directory nor a Hugging Face model directory"
+            )
         return path
     if path.exists():
         raise FileNotFoundError(f"model {text!r} is a file, not a model directory")
@@ -84,8 +90,14 @@ def resolve(name: str | Path) -> str | Path:
     return text
 
 
-def load(path: str | Path, *, device: str = "cpu", dtype: Any = None, rope_scaling: Any = None,
-         trust_remote_code: bool = False) -> Any:
+def load(
+    path: str | Path,
+    *,
+    device: str = "cpu",
+    dtype: Any = None,
+    rope_scaling: Any = None,
+    trust_remote_code: bool = False,
+) -> Any:
     """Load a model (eval mode): a FopeForCausalLM directory with fope's own classes (no remote code executed), any
     other causal LM directory or hub name with ``AutoModelForCausalLM``, and the name ``smollm2`` (fope.hf.smollm).
 
@@ -152,5 +164,14 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False) -> Any:
     return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
 
 
-__all__ = ["AUTO_MAP", "REMOTE_FILES", "is_fope_dir", "load", "load_tokenizer", "looks_local", "register_auto_classes",
-           "resolve", "save"]
+__all__ = [
+    "AUTO_MAP",
+    "REMOTE_FILES",
+    "is_fope_dir",
+    "load",
+    "load_tokenizer",
+    "looks_local",
+    "register_auto_classes",
+    "resolve",
+    "save",
+]

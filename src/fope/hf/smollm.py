@@ -115,4 +115,14 @@ def load_smollm2_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
 
-__all__ = ["NAMES", "SETUP", "cache_dir", "dequantize_gguf", "ensure_smollm2_dir", "is_smollm2_name", "load_smollm2", "load_smollm2_tokenizer", "smollm2_gguf"]
+__all__ = [
+    "NAMES",
+    "SETUP",
+    "cache_dir",
+    "dequantize_gguf",
+    "ensure_smollm2_dir",
+    "is_smollm2_name",
+    "load_smollm2",
+    "load_smollm2_tokenizer",
+    "smollm2_gguf",
+]

@@ -1,10 +1,10 @@
 """OLMo-style causal LM with a pluggable position encoding, size presets, KV cache and safetensors I/O.
 
-    >>> model = fope.model.build("cpu-small", pe="fope")              # preset + encoding
-    >>> model = fope.model.build("60M", pe="alibi", train_len=1024)    # any ModelConfig field as override
-    >>> logits = model(ids)                                            # (B, T) -> (B, T, V) fp32
-    >>> cache = model.new_cache(); model(prompt, cache=cache); model(next_ids, cache=cache)
-    >>> fope.model.save(model, "out/model", tokenizer=tok); model = fope.model.load("out")
+>>> model = fope.model.build("cpu-small", pe="fope")              # preset + encoding
+>>> model = fope.model.build("60M", pe="alibi", train_len=1024)    # any ModelConfig field as override
+>>> logits = model(ids)                                            # (B, T) -> (B, T, V) fp32
+>>> cache = model.new_cache(); model(prompt, cache=cache); model(next_ids, cache=cache)
+>>> fope.model.save(model, "out/model", tokenizer=tok); model = fope.model.load("out")
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from .io import find_model_dir, load, read_config, read_state_dict, save
 from .lm import CausalLM
 
 
-def build(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | None = None,
-          **overrides: Any) -> CausalLM:
+def build(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | None = None, **overrides: Any) -> CausalLM:
     """Build a freshly initialised `CausalLM`.
 
     Args:
@@ -33,8 +32,9 @@ def build(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | Non
     return CausalLM(cfg)
 
 
-def resolve_config(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | None = None,
-                   **overrides: Any) -> ModelConfig:
+def resolve_config(
+    preset_or_config: str | ModelConfig | Mapping[str, Any], pe: str | None = None, **overrides: Any
+) -> ModelConfig:
     """The ModelConfig `build` would use (same arguments)."""
     if isinstance(preset_or_config, str):
         cfg = get_preset(preset_or_config)
@@ -47,8 +47,12 @@ def resolve_config(preset_or_config: str | ModelConfig | Mapping[str, Any], pe: 
     if pe is not None:
         overrides["pe"] = pe
     cfg = cfg.replace(**overrides)
-    if isinstance(preset_or_config, str) and preset_or_config in PAPER_FOPE_SIGMA and cfg.pe == "fope" \
-            and "sigma" not in cfg.pe_options:
+    if (
+        isinstance(preset_or_config, str)
+        and preset_or_config in PAPER_FOPE_SIGMA
+        and cfg.pe == "fope"
+        and "sigma" not in cfg.pe_options
+    ):
         cfg = cfg.replace(pe_options={**cfg.pe_options, "sigma": PAPER_FOPE_SIGMA[preset_or_config]})
     return cfg
 

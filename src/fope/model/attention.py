@@ -48,9 +48,19 @@ class Attention(nn.Module):
     ((Hq + 2*Hk) * D, C), in that order. No biases.
     """
 
-    def __init__(self, *, d_model: int, n_heads: int, n_kv_heads: int, head_dim: int, pos: PositionEncoding,
-                 layer_idx: int = 0, max_block_elems: int = MAX_BLOCK_ELEMS, qk_norm: bool = False,
-                 norm_eps: float = 1e-6):
+    def __init__(
+        self,
+        *,
+        d_model: int,
+        n_heads: int,
+        n_kv_heads: int,
+        head_dim: int,
+        pos: PositionEncoding,
+        layer_idx: int = 0,
+        max_block_elems: int = MAX_BLOCK_ELEMS,
+        qk_norm: bool = False,
+        norm_eps: float = 1e-6,
+    ):
         super().__init__()
         if n_heads % n_kv_heads:
             raise ValueError(f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}")
@@ -62,8 +72,9 @@ class Attention(nn.Module):
         self.attn_out = nn.Linear(n_heads * head_dim, d_model, bias=False)
         self.pos = pos
 
-    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None,
-                end: int | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None, end: int | None = None
+    ) -> torch.Tensor:
         """Attend the T new tokens to the cached keys and to each other.
 
         Args:
@@ -125,8 +136,9 @@ class Attention(nn.Module):
             return False
         if q.device.type == "cuda":
             return True
-        needs_grad = torch.is_grad_enabled() and (q.requires_grad or any(p.requires_grad
-                                                                          for p in self.pos.parameters()))
+        needs_grad = torch.is_grad_enabled() and (
+            q.requires_grad or any(p.requires_grad for p in self.pos.parameters())
+        )
         return q.device.type == "cpu" and torch.compiler.is_compiling() and not needs_grad
 
     def _attend_flex(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -149,8 +161,15 @@ class Attention(nn.Module):
         """Query rows per block so that batch * Hq * rows * n_keys <= max_block_elems (at least 1)."""
         return max(1, self.max_block_elems // (batch * self.n_heads * n_keys))
 
-    def _attend_blocks(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor, rows: int,
-                       first_bias: torch.Tensor | None) -> torch.Tensor:
+    def _attend_blocks(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        q_pos: torch.Tensor,
+        rows: int,
+        first_bias: torch.Tensor | None,
+    ) -> torch.Tensor:
         """Blockwise masked attention; block i covers query rows [r0, r1) and keys [0, L + r1)."""
         T, Tk = q.shape[2], k.shape[2]
         L = Tk - T
@@ -167,8 +186,9 @@ class Attention(nn.Module):
                 mask = bias.to(q.dtype).masked_fill(k_pos[None, :] > q_pos[r0:r1, None], float("-inf"))
                 if not torch.is_grad_enabled():  # (1, Hq, r, n): CPU SDPA takes its flash kernel only for 4-D masks
                     mask = mask[None]  # (3x faster decoding measured; with gradients the 3-D form measured faster)
-            out = F.scaled_dot_product_attention(q[:, :, r0:r1], k[:, :, :n_keys], v[:, :, :n_keys],
-                                                 attn_mask=mask, enable_gqa=gqa)
+            out = F.scaled_dot_product_attention(
+                q[:, :, r0:r1], k[:, :, :n_keys], v[:, :, :n_keys], attn_mask=mask, enable_gqa=gqa
+            )
             outs.append(out)  # (B, Hq, r, D)
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
 
@@ -187,8 +207,11 @@ def _flex_failed(error: Exception) -> None:
     """Turn the automatic flex path off for this process after a failure, saying why (once)."""
     global _FLEX_DISABLED
     _FLEX_DISABLED = True
-    warnings.warn(f"flex_attention failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-                  "bias attention falls back to blockwise SDPA for the rest of this process", stacklevel=3)
+    warnings.warn(
+        f"flex_attention failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+        "bias attention falls back to blockwise SDPA for the rest of this process",
+        stacklevel=3,
+    )
 
 
 @functools.cache
@@ -227,5 +250,6 @@ def causal_block_mask(T: int, Tk: int, device: torch.device, block: int = FLEX_B
 
     kv_num, kv_idx = indices(partial)
     full_num, full_idx = indices(full)
-    return BlockMask.from_kv_blocks(kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod,
-                                    seq_lengths=(T, Tk))
+    return BlockMask.from_kv_blocks(
+        kv_num, kv_idx, full_num, full_idx, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(T, Tk)
+    )

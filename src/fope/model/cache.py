@@ -32,8 +32,8 @@ class KVCache:
                 raise ValueError(f"KV cache holds batch/heads {tuple(buf_k.shape[:2])}, got {tuple(k.shape[:2])}")
             buf_k, buf_v = self._grow(buf_k, k, end), self._grow(buf_v, v, end)
             self._k[layer], self._v[layer] = buf_k, buf_v
-        buf_k[:, :, self.length:end] = k
-        buf_v[:, :, self.length:end] = v
+        buf_k[:, :, self.length : end] = k
+        buf_v[:, :, self.length : end] = v
         return buf_k[:, :, :end], buf_v[:, :, :end]
 
     def _grow(self, old: torch.Tensor | None, new: torch.Tensor, needed: int) -> torch.Tensor:

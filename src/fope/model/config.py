@@ -63,9 +63,11 @@ class ModelConfig:
     # -- derived sizes -------------------------------------------------------------------------
     def _derived(self) -> tuple[int, int, int]:
         """(n_kv_heads, head_dim, mlp_hidden) with None filled in (see `resolved`)."""
-        return (self.n_heads if self.n_kv_heads is None else self.n_kv_heads,
-                self.d_model // self.n_heads if self.head_dim is None else self.head_dim,
-                self.mlp_ratio * self.d_model // 2 if self.mlp_hidden is None else self.mlp_hidden)
+        return (
+            self.n_heads if self.n_kv_heads is None else self.n_kv_heads,
+            self.d_model // self.n_heads if self.head_dim is None else self.head_dim,
+            self.mlp_ratio * self.d_model // 2 if self.mlp_hidden is None else self.mlp_hidden,
+        )
 
     def num_params(self, *, embeddings: int = 2) -> int:
         """Trainable parameters of the model this config builds, counted analytically.
@@ -89,11 +91,14 @@ class ModelConfig:
         if self.mlp_hidden is None:
             check_positive_int("mlp_ratio", self.mlp_ratio)
             if (self.mlp_ratio * self.d_model) % 2:
-                raise ValueError(f"mlp_ratio * d_model must be even, got mlp_ratio={self.mlp_ratio}, "
-                                 f"d_model={self.d_model}")
+                raise ValueError(
+                    f"mlp_ratio * d_model must be even, got mlp_ratio={self.mlp_ratio}, d_model={self.d_model}"
+                )
         if self.head_dim is None and self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads} "
-                             "(set head_dim explicitly or change one of them)")
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads} "
+                "(set head_dim explicitly or change one of them)"
+            )
         kv_heads, head_dim, _ = self._derived()
         if self.n_heads % kv_heads:
             raise ValueError(f"n_heads={self.n_heads} is not divisible by n_kv_heads={self.n_kv_heads}")
@@ -108,7 +113,9 @@ class ModelConfig:
         from fope.pos import REGISTRY
 
         if self.pe not in REGISTRY:
-            raise ValueError(f"unknown pe {self.pe!r}{did_you_mean(self.pe, REGISTRY)}; choose one of {sorted(REGISTRY)}")
+            raise ValueError(
+                f"unknown pe {self.pe!r}{did_you_mean(self.pe, REGISTRY)}; choose one of {sorted(REGISTRY)}"
+            )
         if not isinstance(self.pe_options, Mapping):
             raise ValueError(f"pe_options must be a dict, got {self.pe_options!r}")
         for key in ("head_dim", "n_heads", "train_len", "n_kv_heads"):
@@ -137,8 +144,13 @@ class ModelConfig:
         mlp_ratio * d_model // 2): the sizes of the model this config builds, and what a model directory saves.
         ``cfg.resolved().head_dim`` is the head width whether or not the config sets it."""
         kv_heads, head_dim, mlp_hidden = self._derived()
-        return dataclasses.replace(self, n_kv_heads=kv_heads, head_dim=head_dim, mlp_hidden=mlp_hidden,
-                                   pe_options=copy.deepcopy(dict(self.pe_options)))
+        return dataclasses.replace(
+            self,
+            n_kv_heads=kv_heads,
+            head_dim=head_dim,
+            mlp_hidden=mlp_hidden,
+            pe_options=copy.deepcopy(dict(self.pe_options)),
+        )
 
     def replace(self, **overrides: Any) -> ModelConfig:
         """A validated copy with some fields changed (unknown names raise, naming the closest field)."""
@@ -172,5 +184,7 @@ PAPER_FOPE_SIGMA: dict[str, float] = {"60M": 0.3, "180M": 0.4, "1.2B": 0.6}
 def get_preset(name: str) -> ModelConfig:
     """A fresh copy of a named preset (ValueError naming the closest name if unknown)."""
     if name not in MODEL_PRESETS:
-        raise ValueError(f"unknown model preset {name!r}{did_you_mean(name, MODEL_PRESETS)}; choose one of {sorted(MODEL_PRESETS)}")
+        raise ValueError(
+            f"unknown model preset {name!r}{did_you_mean(name, MODEL_PRESETS)}; choose one of {sorted(MODEL_PRESETS)}"
+        )
     return MODEL_PRESETS[name].replace()

@@ -1,8 +1,8 @@
 """Model directories: `model.safetensors` + `config.json` (+ optional `tokenizer.json`). Loading never unpickles.
 
-    >>> fope.model.save(model, "runs/x/model", tokenizer=tok)
-    >>> model = fope.model.load("runs/x")          # a training run directory works too (loads runs/x/model)
-    >>> fope.model.find_model_dir("runs/x")        # runs/x/model; None for anything that is not a fope model
+>>> fope.model.save(model, "runs/x/model", tokenizer=tok)
+>>> model = fope.model.load("runs/x")          # a training run directory works too (loads runs/x/model)
+>>> fope.model.find_model_dir("runs/x")        # runs/x/model; None for anything that is not a fope model
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def save(model: CausalLM, directory: str | os.PathLike, tokenizer: Any = None) -
     out.mkdir(parents=True, exist_ok=True)
     state = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
     _atomic(out / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fope_version": _fope_version(),
-            **model.config.resolved().to_dict()}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fope_version": _fope_version(),
+        **model.config.resolved().to_dict(),
+    }
     _atomic(out / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
     if tokenizer is not None:
         _atomic(out / TOKENIZER, lambda tmp: _save_tokenizer(tokenizer, tmp))
@@ -118,8 +122,9 @@ def resolve_dir(path: str | os.PathLike) -> Path:
     for candidate in (p, p / "model"):
         if (candidate / CONFIG).is_file() and (candidate / WEIGHTS).is_file():
             return candidate
-    raise FileNotFoundError(f"no fope model directory at {str(p)!r} (expected {CONFIG} and {WEIGHTS} there "
-                            f"or under {str(p / 'model')!r})")
+    raise FileNotFoundError(
+        f"no fope model directory at {str(p)!r} (expected {CONFIG} and {WEIGHTS} there or under {str(p / 'model')!r})"
+    )
 
 
 def read_config(directory: str | os.PathLike) -> ModelConfig:
@@ -131,8 +136,10 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
             raise ValueError("not a JSON object")
     fmt = data.pop("format", None)
     if fmt != FORMAT:
-        raise ValueError(f"{str(path)!r} has format {fmt!r}, expected {FORMAT!r} (is this a Hugging Face "
-                         "model? use fope.hf / fope.eval.adapters for those)")
+        raise ValueError(
+            f"{str(path)!r} has format {fmt!r}, expected {FORMAT!r} (is this a Hugging Face "
+            "model? use fope.hf / fope.eval.adapters for those)"
+        )
     version = data.pop("format_version", FORMAT_VERSION)
     if version > FORMAT_VERSION:
         raise ValueError(f"{str(path)!r} has format_version {version}, newer than this fope ({FORMAT_VERSION})")
@@ -140,20 +147,26 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
     try:
         return ModelConfig.from_dict(data)
     except (ValueError, TypeError, KeyError) as e:
-        raise FileProblem(path, f"invalid model config ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
-                          "re-export or re-train the model") from e
+        raise FileProblem(
+            path,
+            f"invalid model config ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
+            "re-export or re-train the model",
+        ) from e
 
 
 def _check_keys(model: CausalLM, state: dict[str, torch.Tensor], directory: Path) -> None:
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise ValueError(f"weights in {str(directory / WEIGHTS)!r} do not match config.json: "
-                         f"missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"weights in {str(directory / WEIGHTS)!r} do not match config.json: "
+            f"missing {missing}, unexpected {unexpected}"
+        )
     for name, ref in model.state_dict().items():
         if tuple(state[name].shape) != tuple(ref.shape):
-            raise ValueError(f"weight {name!r} has shape {tuple(state[name].shape)}, config.json implies "
-                             f"{tuple(ref.shape)}")
+            raise ValueError(
+                f"weight {name!r} has shape {tuple(state[name].shape)}, config.json implies {tuple(ref.shape)}"
+            )
 
 
 def _atomic(final: Path, write) -> None:

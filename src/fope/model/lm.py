@@ -47,14 +47,22 @@ class Block(nn.Module):
         super().__init__()
         sizes = cfg.resolved()
         self.attn_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.attn = Attention(d_model=cfg.d_model, n_heads=cfg.n_heads, n_kv_heads=sizes.n_kv_heads,
-                              head_dim=sizes.head_dim, pos=build_pos(cfg), layer_idx=layer_idx,
-                              qk_norm=cfg.qk_norm, norm_eps=cfg.norm_eps)
+        self.attn = Attention(
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            n_kv_heads=sizes.n_kv_heads,
+            head_dim=sizes.head_dim,
+            pos=build_pos(cfg),
+            layer_idx=layer_idx,
+            qk_norm=cfg.qk_norm,
+            norm_eps=cfg.norm_eps,
+        )
         self.ff_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = SwiGLU(d_model=cfg.d_model, hidden=sizes.mlp_hidden)
 
-    def forward(self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None,
-                end: int | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, *, positions: torch.Tensor, cache: KVCache | None = None, end: int | None = None
+    ) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C); `end` = largest position + 1 (see Attention.forward)"""
         x = x + self.attn(self.attn_norm(x), positions=positions, cache=cache, end=end)
         return x + self.mlp(self.ff_norm(x))
@@ -70,8 +78,9 @@ def build_pos(cfg: ModelConfig) -> fope.pos.PositionEncoding:
     sizes, extra = cfg.resolved(), {}
     if sizes.n_kv_heads != cfg.n_heads and fope.pos.get_class(cfg.pe).rotary:
         extra["n_kv_heads"] = sizes.n_kv_heads
-    return fope.pos.build(cfg.pe, head_dim=sizes.head_dim, n_heads=cfg.n_heads, train_len=cfg.train_len,
-                          **extra, **cfg.pe_options)
+    return fope.pos.build(
+        cfg.pe, head_dim=sizes.head_dim, n_heads=cfg.n_heads, train_len=cfg.train_len, **extra, **cfg.pe_options
+    )
 
 
 class CausalLM(nn.Module):
@@ -107,8 +116,12 @@ class CausalLM(nn.Module):
         """The weights covered by the truncated-normal init (embeddings and all linear layers of the model)."""
         weights = [self.embed.weight, self.lm_head.weight]
         for block in self.blocks:
-            weights += [block.attn.att_proj.weight, block.attn.attn_out.weight,
-                        block.mlp.ff_proj.weight, block.mlp.ff_out.weight]
+            weights += [
+                block.attn.att_proj.weight,
+                block.attn.attn_out.weight,
+                block.mlp.ff_proj.weight,
+                block.mlp.ff_out.weight,
+            ]
         return weights
 
     def new_cache(self, capacity: int = 0) -> KVCache:
@@ -132,8 +145,14 @@ class CausalLM(nn.Module):
             cache.advance(input_ids.shape[1])
         return self.norm(x)
 
-    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None, *, targets: torch.Tensor | None = None,
-                loss_chunk: int = 0) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        cache: KVCache | None = None,
+        *,
+        targets: torch.Tensor | None = None,
+        loss_chunk: int = 0,
+    ) -> torch.Tensor:
         """input_ids (B, T) long -> logits (B, T, V) in fp32; with ``targets`` (B, T) long, the mean next-token
         cross-entropy (a scalar, fp32) instead.
 

@@ -19,15 +19,17 @@ from .base import PositionEncoding, TableCache
 
 #: the kinds (options.OPTIONS, the one list) -> "module:Class": one module per kind, whose class is named like
 #: its options dataclass (fope.pos.fope:FoPE for FoPEOptions)
-REGISTRY: dict[str, str] = {kind: f"fope.pos.{kind}:{cls.__name__.removesuffix('Options')}"
-                            for kind, cls in options.OPTIONS.items()}
+REGISTRY: dict[str, str] = {
+    kind: f"fope.pos.{kind}:{cls.__name__.removesuffix('Options')}" for kind, cls in options.OPTIONS.items()
+}
 KINDS = options.KINDS
 
 
 def get_class(kind: str) -> type[PositionEncoding]:
     if kind not in REGISTRY:
-        raise ValueError(f"unknown position encoding kind {kind!r}{did_you_mean(kind, REGISTRY)}; "
-                         f"choose one of {sorted(REGISTRY)}")
+        raise ValueError(
+            f"unknown position encoding kind {kind!r}{did_you_mean(kind, REGISTRY)}; choose one of {sorted(REGISTRY)}"
+        )
     module, cls = REGISTRY[kind].split(":")
     return getattr(importlib.import_module(module), cls)
 
@@ -40,4 +42,14 @@ def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = Non
     return get_class(kind)(head_dim=head_dim, n_heads=n_heads, train_len=train_len, **options)
 
 
-__all__ = ["KINDS", "REGISTRY", "PositionEncoding", "TableCache", "build", "functional", "get_class", "options", "scaling"]
+__all__ = [
+    "KINDS",
+    "REGISTRY",
+    "PositionEncoding",
+    "TableCache",
+    "build",
+    "functional",
+    "get_class",
+    "options",
+    "scaling",
+]

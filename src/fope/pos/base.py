@@ -47,8 +47,9 @@ class PositionEncoding(nn.Module):
         super().__init__()
         self.tables = TableCache()  # replaced by the model's shared cache (fope.model.CausalLM)
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor,
-               end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(
+        self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, end: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return q, k
 
     def attn_bias(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor | None:
@@ -73,8 +74,9 @@ class TableCache:
     def __init__(self) -> None:
         self._entries: dict[Hashable, tuple[Hashable, tuple[torch.Tensor, ...]]] = {}
 
-    def get(self, key: Hashable, length: int, build: Callable[[int], tuple[torch.Tensor, ...]],
-            version: Hashable = None) -> tuple[torch.Tensor, ...]:
+    def get(
+        self, key: Hashable, length: int, build: Callable[[int], tuple[torch.Tensor, ...]], version: Hashable = None
+    ) -> tuple[torch.Tensor, ...]:
         """Tables of at least ``length`` positions: the stored ones, or ``build(n)`` with n >= length (doubling
         the stored length, so growing one position at a time costs amortised O(1) per position)."""
         hit = self._entries.get(key)
@@ -107,8 +109,10 @@ def parse_options(cls: type[OptionsT], kind: str, options: dict[str, Any]) -> Op
     allowed = [f.name for f in dataclasses.fields(cls)]
     for name in options:
         if name not in allowed:
-            raise ValueError(f"unknown option {name!r} for position encoding {kind!r}{did_you_mean(name, allowed)}; "
-                             f"allowed: {allowed}")
+            raise ValueError(
+                f"unknown option {name!r} for position encoding {kind!r}{did_you_mean(name, allowed)}; "
+                f"allowed: {allowed}"
+            )
     return cls(**options)
 
 

@@ -57,8 +57,12 @@ class FIRE(PositionEncoding):
         q = q_positions.to(torch.float32)[:, None]
         dist = (q_positions[:, None] - k_positions[None, :]).abs()  # (Tq, Tk) long
         end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
-        (psi,) = self.tables.get(("fire-psi", id(self), str(q_positions.device)), end, self._psi_table,
-                                 (tensor_version(self.c), self.c.data_ptr()))
+        (psi,) = self.tables.get(
+            ("fire-psi", id(self), str(q_positions.device)),
+            end,
+            self._psi_table,
+            (tensor_version(self.c), self.c.data_ptr()),
+        )
         return psi[dist, 0] / (PF.fire_psi(self.c, torch.maximum(q, self.threshold)) + self.eps)
 
     @property
@@ -93,8 +97,13 @@ class FIRE(PositionEncoding):
         if n_near == 0:
             return self._bias_by_pair(q_positions, k_positions)
         rows_near, rows_far = near.nonzero().squeeze(1), (~near).nonzero().squeeze(1)
-        out = torch.cat([self._bias_by_distance(q_positions[rows_near], k_positions),
-                         self._bias_by_pair(q_positions[rows_far], k_positions)], dim=1)
+        out = torch.cat(
+            [
+                self._bias_by_distance(q_positions[rows_near], k_positions),
+                self._bias_by_pair(q_positions[rows_far], k_positions),
+            ],
+            dim=1,
+        )
         order = torch.cat([rows_near, rows_far])
         if bool((order[1:] > order[:-1]).all()):  # near rows first (ascending positions): already in place
             return out
@@ -105,8 +114,13 @@ class FIRE(PositionEncoding):
         HIDDEN_ELEMS elements, so it never outgrows attention's own block of scores."""
         rows = max(1, HIDDEN_ELEMS // max(1, k_positions.numel() * self.mlp_in.out_features))
         if q_positions.numel() > rows:
-            return torch.cat([self._bias_by_pair(q_positions[i:i + rows], k_positions)
-                              for i in range(0, q_positions.numel(), rows)], dim=1)
+            return torch.cat(
+                [
+                    self._bias_by_pair(q_positions[i : i + rows], k_positions)
+                    for i in range(0, q_positions.numel(), rows)
+                ],
+                dim=1,
+            )
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             x = self.normalized_distance(q_positions, k_positions)
             return PF.fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
@@ -118,8 +132,9 @@ class FIRE(PositionEncoding):
         with torch.autocast(device_type=q_positions.device.type, enabled=False):
             # query position 0: max(0, L) = L, the normaliser of every row here
             x = PF.fire_normalized(self.c, self.threshold, self.eps, d, torch.zeros((), device=d.device))
-            table = PF.fire_mlp(x[None, :], self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight,
-                               self.mlp_out.bias)[:, 0]  # (H, n distances)
+            table = PF.fire_mlp(
+                x[None, :], self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias
+            )[:, 0]  # (H, n distances)
         return table[:, dist]
 
     def score_bias(self, head: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:

@@ -76,8 +76,14 @@ class FoPE(PositionEncoding):
         self.theta = check_theta("fope", opts.theta)
         self.scaling = parse_scaling(opts.scaling, train_len=train_len, theta=self.theta)
         self.dim, self.kept, self.d_in, self.d_out = fope_sizes(
-            head_dim=head_dim, theta=self.theta, train_len=train_len, freq_dim=opts.freq_dim,
-            clip_floor=opts.clip_floor, floor_ratio=opts.floor_ratio, out_dim=opts.out_dim)
+            head_dim=head_dim,
+            theta=self.theta,
+            train_len=train_len,
+            freq_dim=opts.freq_dim,
+            clip_floor=opts.clip_floor,
+            floor_ratio=opts.floor_ratio,
+            out_dim=opts.out_dim,
+        )
         self._inv_freq, self.attention_scaling = self._frequencies(None)
 
         heads = () if opts.share_heads else (self.n_kv_heads,)
@@ -112,8 +118,16 @@ class FoPE(PositionEncoding):
     def mixed_tables(self, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float):
         """Mixed and padded cos, sin from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
         (H = 1 with share_heads), attention scaling included."""
-        return PF.fope_tables(positions, inv_freq, cos_coef=self.cos_coef, sin_coef=self.sin_coef,
-                             half=self.head_dim // 2, pad=self.opts.pad, normalize=self.opts.normalize, scale=scale)
+        return PF.fope_tables(
+            positions,
+            inv_freq,
+            cos_coef=self.cos_coef,
+            sin_coef=self.sin_coef,
+            half=self.head_dim // 2,
+            pad=self.opts.pad,
+            normalize=self.opts.normalize,
+            scale=scale,
+        )
 
     def half_tables(self, positions: torch.Tensor, device: torch.device | None = None, end: int | None = None):
         """cos, sin for these positions: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T).
@@ -128,18 +142,26 @@ class FoPE(PositionEncoding):
             return self.mixed_tables(positions, *self._frequencies(end))
         if torch.compiler.is_compiling() or (self.sin_coef.requires_grad and torch.is_grad_enabled()):
             return self.mixed_tables(positions, self._inv_freq, self.attention_scaling)  # traceable/differentiable
-        version = (tensor_version(self.sin_coef), tensor_version(self.cos_coef), self.sin_coef.data_ptr(),
-                   self.cos_coef.data_ptr(), self.sin_coef.dtype)
+        version = (
+            tensor_version(self.sin_coef),
+            tensor_version(self.cos_coef),
+            self.sin_coef.data_ptr(),
+            self.cos_coef.data_ptr(),
+            self.sin_coef.dtype,
+        )
         cos_t, sin_t = self.tables.get(
-            ("fope", id(self), str(device)), max(position_end(positions, end), self.train_len or 0),
+            ("fope", id(self), str(device)),
+            max(position_end(positions, end), self.train_len or 0),
             lambda n: self.mixed_tables(torch.arange(n, device=device), self._inv_freq, self.attention_scaling),
-            version)
+            version,
+        )
         return gather_rows(cos_t, positions), gather_rows(sin_t, positions)
 
     # -- the hook ----------------------------------------------------------------------------------------
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor,
-               end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(
+        self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, end: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) -> rotated (q, k) in their input dtypes.
 
         Query head h uses the coefficients of kv head h // (Hq // Hk).

@@ -118,8 +118,9 @@ def rope_tables(
 FOPE_INITS = ("eye_xavier_norm", "eye_xavier_uniform", "eye", "eye_norm", "xavier_norm", "xavier_uniform")
 
 
-def step_eye(d_in: int, d_out: int, *, dtype: torch.dtype = torch.float32,
-             device: torch.device | str | None = None) -> torch.Tensor:
+def step_eye(
+    d_in: int, d_out: int, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> torch.Tensor:
     """The release's "step-eye" (d_in, d_out): entry (i·s, i) = 1 with s = ceil(d_in/d_out), for i·s < d_in.
 
     Equals the identity when d_in == d_out. With d_in > d_out some columns may get no 1 ("dead" columns).
@@ -212,8 +213,17 @@ def pad_pairs(
     return cos_mixed, sin_mixed
 
 
-def fope_tables(positions: torch.Tensor, inv_freq: torch.Tensor, *, cos_coef: torch.Tensor, sin_coef: torch.Tensor,
-                half: int, pad: str = "one", normalize: bool = False, scale: float = 1.0):
+def fope_tables(
+    positions: torch.Tensor,
+    inv_freq: torch.Tensor,
+    *,
+    cos_coef: torch.Tensor,
+    sin_coef: torch.Tensor,
+    half: int,
+    pad: str = "one",
+    normalize: bool = False,
+    scale: float = 1.0,
+):
     """FoPE's mixed and padded cos, sin tables, fp32, attention scaling ``scale`` included.
 
     Args:
@@ -230,8 +240,9 @@ def fope_tables(positions: torch.Tensor, inv_freq: torch.Tensor, *, cos_coef: to
     return cos_t, sin_t
 
 
-def rotate_grouped(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor,
-                   sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def rotate_grouped(
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate q and k with per-head half tables in fp32 (FoPE): query head h uses table h // (Hq / Hc).
 
     Args:
@@ -318,16 +329,18 @@ def fire_psi(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.abs(c.float() * x.to(torch.float32)) + 1)
 
 
-def fire_normalized(c: torch.Tensor, threshold: torch.Tensor, eps: float, distance: torch.Tensor,
-                    query_position: torch.Tensor) -> torch.Tensor:
+def fire_normalized(
+    c: torch.Tensor, threshold: torch.Tensor, eps: float, distance: torch.Tensor, query_position: torch.Tensor
+) -> torch.Tensor:
     """FIRE's input ψ(|i − j|) / (ψ(max(L, i)) + eps), elementwise over broadcasting tensors of distances i − j and
     absolute query positions i (``threshold`` L: the learned |L_scale|·L_0)."""
     norm = fire_psi(c, torch.maximum(query_position.to(torch.float32), threshold.float())) + eps
     return fire_psi(c, distance.to(torch.float32).abs()) / norm
 
 
-def fire_mlp(x: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor,
-             b_out: torch.Tensor) -> torch.Tensor:
+def fire_mlp(
+    x: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor, b_out: torch.Tensor
+) -> torch.Tensor:
     """FIRE's MLP 1 → width → H (ReLU) on every entry of x (…, Tq, Tk) -> (…, H, Tq, Tk) fp32.
 
     w_in, b_in: (width,) (the first layer's weight column and bias); w_out: (H, width); b_out: (H,).

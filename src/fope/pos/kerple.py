@@ -51,8 +51,11 @@ class KERPLE(PositionEncoding):
             dist = (q_positions[:, None] - k_positions[None, :]).abs()  # (Tq, Tk) long
             end = int(max(q_positions.max(), k_positions.max()) - min(q_positions.min(), k_positions.min())) + 1
             (table,) = self.tables.get(
-                ("kerple", id(self), str(q_positions.device)), end, self._distance_table,
-                (tensor_version(self.raw_r1), tensor_version(self.raw_r2), self.raw_r1.data_ptr()))
+                ("kerple", id(self), str(q_positions.device)),
+                end,
+                self._distance_table,
+                (tensor_version(self.raw_r1), tensor_version(self.raw_r2), self.raw_r1.data_ptr()),
+            )
             return table.T[:, dist]
 
     def _distance_table(self, n: int) -> tuple[torch.Tensor]:

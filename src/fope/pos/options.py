@@ -111,8 +111,14 @@ class FIREOptions:
 
 #: kind -> its options: the one list of position-encoding kinds (fope.pos.REGISTRY, the HF config's ``pe``, the
 #: training presets), in the order of the paper's main comparison
-OPTIONS: dict[str, type] = {"rope": RoPEOptions, "fope": FoPEOptions, "alibi": ALiBiOptions, "nope": NoPEOptions,
-                            "kerple": KERPLEOptions, "fire": FIREOptions}
+OPTIONS: dict[str, type] = {
+    "rope": RoPEOptions,
+    "fope": FoPEOptions,
+    "alibi": ALiBiOptions,
+    "nope": NoPEOptions,
+    "kerple": KERPLEOptions,
+    "fire": FIREOptions,
+}
 KINDS = tuple(OPTIONS)
 
 #: options an HF ``FopeConfig`` carries outside ``pe_options``: theta and scaling in ``rope_parameters``,
@@ -155,8 +161,10 @@ def check_fope_options(options: Mapping[str, Any], *, train_len: int | None) -> 
         if name in options and not isinstance(options[name], bool):
             raise ValueError(f"fope: {name} must be a bool, got {options[name]!r}")
     if options["clip_floor"] and not train_len:
-        raise ValueError("fope: clip_floor=True needs train_len (the floor is 2π/train_len); pass train_len=... "
-                         "(pe_train_len in a Hugging Face config)")
+        raise ValueError(
+            "fope: clip_floor=True needs train_len (the floor is 2π/train_len); pass train_len=... "
+            "(pe_train_len in a Hugging Face config)"
+        )
 
 
 class FoPESizes(NamedTuple):
@@ -169,8 +177,16 @@ class FoPESizes(NamedTuple):
     d_out: int
 
 
-def fope_sizes(*, head_dim: int, theta: float, train_len: int | None, freq_dim: int, clip_floor: bool,
-               floor_ratio: float, out_dim: str) -> FoPESizes:
+def fope_sizes(
+    *,
+    head_dim: int,
+    theta: float,
+    train_len: int | None,
+    freq_dim: int,
+    clip_floor: bool,
+    floor_ratio: float,
+    out_dim: str,
+) -> FoPESizes:
     """The grid (freq_dim when > head_dim, else head_dim), the clip floor's mask, D_in kept frequencies and
     D_out = min(D_in, head_dim // 4 ("cap") or head_dim // 2 ("full")); ValueError when nothing is left to mix."""
     dim = freq_dim if freq_dim > head_dim else head_dim
@@ -179,12 +195,25 @@ def fope_sizes(*, head_dim: int, theta: float, train_len: int | None, freq_dim: 
     d_in = int(kept.sum())
     d_out = min(d_in, head_dim // 4 if out_dim == "cap" else head_dim // 2)
     if d_in == 0 or d_out == 0:
-        raise ValueError(f"fope: no mixed frequency left (D_in={d_in}, D_out={d_out}) for head_dim={head_dim}, "
-                         f"train_len={train_len}, out_dim={out_dim!r}")
+        raise ValueError(
+            f"fope: no mixed frequency left (D_in={d_in}, D_out={d_out}) for head_dim={head_dim}, "
+            f"train_len={train_len}, out_dim={out_dim!r}"
+        )
     return FoPESizes(dim, kept, d_in, d_out)
 
 
 __all__ = [
-    "HF_ELSEWHERE", "KINDS", "OPTIONS", "ALiBiOptions", "FIREOptions", "FoPEOptions", "FoPESizes", "KERPLEOptions",
-    "NoPEOptions", "RoPEOptions", "check_fope_options", "fope_sizes", "hf_option_defaults",
+    "HF_ELSEWHERE",
+    "KINDS",
+    "OPTIONS",
+    "ALiBiOptions",
+    "FIREOptions",
+    "FoPEOptions",
+    "FoPESizes",
+    "KERPLEOptions",
+    "NoPEOptions",
+    "RoPEOptions",
+    "check_fope_options",
+    "fope_sizes",
+    "hf_option_defaults",
 ]

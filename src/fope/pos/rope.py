@@ -86,8 +86,7 @@ class RoPE(PositionEncoding):
         if self.scaling.dynamic:
             end = position_end(positions, end)
         if torch.compiler.is_compiling() or self._dynamic(end):  # direct: traceable, or length-dependent
-            inv_freq, scale = self._frequencies(end) if self._dynamic(end) else (self._inv_freq,
-                                                                                 self.attention_scaling)
+            inv_freq, scale = self._frequencies(end) if self._dynamic(end) else (self._inv_freq, self.attention_scaling)
             cos, sin = PF.angle_tables(positions, inv_freq.to(device))
             cos, sin = (cos * scale, sin * scale) if scale != 1.0 else (cos, sin)
         else:
@@ -104,8 +103,9 @@ class RoPE(PositionEncoding):
             cos, sin = gather_rows(cos, positions), gather_rows(sin, positions)
         return (cos, sin) if positions.dim() == 1 else (cos[:, None], sin[:, None])
 
-    def rotate(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor,
-               end: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def rotate(
+        self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, end: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """q (B, Hq, T, D), k (B, Hk, T, D), positions (T,) or (B, T) -> rotated (q, k) in their input dtypes."""
         check_rotary_inputs("rope", q, k, positions, self.head_dim)
         cos, sin = self.half_tables(positions, q.device, end)

@@ -88,8 +88,9 @@ class LocalBackend:
         report = {}
         for length in lengths:  # one call per length: the batch follows the length, the tokens do not
             batch = max(1, int(s["batch_tokens"]) // length)
-            report[length] = perplexity_report(model, stream, [length], mode=s["mode"], batch_size=batch,
-                                               progress=False)[length]
+            report[length] = perplexity_report(
+                model, stream, [length], mode=s["mode"], batch_size=batch, progress=False
+            )[length]
         options = {k: v for k, v in s.items() if k != "lengths"}
         return ppl_result(model.describe(), report, **options, tokens_scored_per_length=budget)
 
@@ -98,8 +99,16 @@ class LocalBackend:
         from fope.eval.results import passkey_result
 
         lengths = [int(x) for x in s["lengths"]]
-        res = passkey_eval(model, model.tokenizer, lengths, trials=int(s["trials"]), seed=int(s["seed"]),
-                           depths=s.get("depths"), mode=s["mode"], progress=False)
+        res = passkey_eval(
+            model,
+            model.tokenizer,
+            lengths,
+            trials=int(s["trials"]),
+            seed=int(s["seed"]),
+            depths=s.get("depths"),
+            mode=s["mode"],
+            progress=False,
+        )
         return passkey_result(model.describe(), res, lengths, **{k: v for k, v in s.items() if k != "lengths"})
 
 
@@ -123,8 +132,9 @@ class TorchrunBackend(LocalBackend):
     printed (``fope reproduce --print-commands``).
     """
 
-    def __init__(self, *, nproc: int, device: str = "auto", dry_run: bool = False,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self, *, nproc: int, device: str = "auto", dry_run: bool = False, log: Callable[[str], None] | None = None
+    ):
         super().__init__(device=device)
         self.nproc = nproc
         self.dry_run = dry_run
@@ -157,8 +167,11 @@ def print_plan(grid: Grid, out_dir: Path, *, nproc: int, log: Callable[[str], No
     backend = TorchrunBackend(nproc=nproc, dry_run=True, log=say)
     for i, run in enumerate(grid.runs, 1):
         cells = [f"{c.experiment}/{c.group}/{c.arm}" for c in grid.cells if run.name in c.runs]
-        say(f"[{i}/{len(grid.runs)}] {run.name}" + (f" (from {run.init_from})" if run.init_from else "")
-            + f"  -> {', '.join(cells) or 'reference'}")
+        say(
+            f"[{i}/{len(grid.runs)}] {run.name}"
+            + (f" (from {run.init_from})" if run.init_from else "")
+            + f"  -> {', '.join(cells) or 'reference'}"
+        )
         say("  overrides: " + " ".join(f"{k}={json.dumps(v)}" for k, v in run.overrides.items()))
         path = run_dir(out_dir, run.name)
         say("  $ " + " ".join(shlex.quote(c) for c in backend.command(path / "grid-config.yaml", path, resume=False)))

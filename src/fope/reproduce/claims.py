@@ -109,17 +109,36 @@ def noise_of(results: dict) -> Noise:
     if rels:
         med = _median(rels)
         rel = max(PPL_NOISE_STDS * med, MIN_REL_TOL)
-        n = max(int(agg.get("n") or 1) for cell in (results.get("main") or {}).values()
-                for agg in (cell.get("ppl") or {}).values())
-        return Noise(rel, f"{PPL_NOISE_STDS:g} x the median relative seed std of this run's main perplexities, "
-                          f"{med:.2%} over {n} seeds" + _floor_note(rel), trials, ab_trials, task_trials)
+        n = max(
+            int(agg.get("n") or 1)
+            for cell in (results.get("main") or {}).values()
+            for agg in (cell.get("ppl") or {}).values()
+        )
+        return Noise(
+            rel,
+            f"{PPL_NOISE_STDS:g} x the median relative seed std of this run's main perplexities, "
+            f"{med:.2%} over {n} seeds" + _floor_note(rel),
+            trials,
+            ab_trials,
+            task_trials,
+        )
     ref = REFERENCE
     rel = max(PPL_NOISE_STDS * ref.ppl_rel_std, MIN_REL_TOL)
-    return Noise(rel, f"one seed: judged with the seed spread of `{ref.source}` ({ref.seeds} seeds, "
-                      + ("the same configuration" if ref.same_config(cfg) else
-                         "another configuration: a proxy until this one is run with several seeds")
-                      + f"), {PPL_NOISE_STDS:g} x its median relative seed std {ref.ppl_rel_std:.2%}"
-                      + _floor_note(rel), trials, ab_trials, task_trials, reference=ref)
+    return Noise(
+        rel,
+        f"one seed: judged with the seed spread of `{ref.source}` ({ref.seeds} seeds, "
+        + (
+            "the same configuration"
+            if ref.same_config(cfg)
+            else "another configuration: a proxy until this one is run with several seeds"
+        )
+        + f"), {PPL_NOISE_STDS:g} x its median relative seed std {ref.ppl_rel_std:.2%}"
+        + _floor_note(rel),
+        trials,
+        ab_trials,
+        task_trials,
+        reference=ref,
+    )
 
 
 def _floor_note(rel: float) -> str:
@@ -229,8 +248,13 @@ def regime(results: dict) -> dict[str, Any]:
     top = _top(main.get("rope"))
     ratio = mean(main.get("rope"), "ppl_ratio", top) if top > L else None
     if ratio is None:
-        return {"verdict": MISSING, "ok": None, "rope_ratio": None, "length": None,
-                "text": "RoPE beyond L was not measured"}
+        return {
+            "verdict": MISSING,
+            "ok": None,
+            "rope_ratio": None,
+            "length": None,
+            "text": "RoPE beyond L was not measured",
+        }
     part = _ratio_part(results, noise_of(results), "rope", ROPE_BLOWUP_MIN, ">=", f"RoPE's ppl({top})/ppl(L)")
     ok = {HOLDS: True, FAILS: False}.get(part.outcome)
     return {"verdict": part.outcome, "ok": ok, "rope_ratio": ratio, "length": top, "text": part.why}
@@ -242,28 +266,54 @@ def _targets(r: dict, noise: Noise) -> list[Claim]:
         return []
     fope, rope = main.get("fope"), main.get("rope")
     top = _top(rope)
-    out = [_claim("target-regime", "target", f"RoPE degrades beyond L: ppl(16L)/ppl(L) >= {ROPE_BLOWUP_MIN} "
-                  "(the regime where the paper's effect can show)",
-                  "RoPE ppl(16L)/ppl(L) = " + _pm(rope, "ppl_ratio", top) if top > L else "not measured",
-                  [_ratio_part(r, noise, "rope", ROPE_BLOWUP_MIN, ">=", "RoPE's ratio")])]
+    out = [
+        _claim(
+            "target-regime",
+            "target",
+            f"RoPE degrades beyond L: ppl(16L)/ppl(L) >= {ROPE_BLOWUP_MIN} "
+            "(the regime where the paper's effect can show)",
+            "RoPE ppl(16L)/ppl(L) = " + _pm(rope, "ppl_ratio", top) if top > L else "not measured",
+            [_ratio_part(r, noise, "rope", ROPE_BLOWUP_MIN, ">=", "RoPE's ratio")],
+        )
+    ]
     f_r, r_r = mean(fope, "ppl_ratio", top), mean(rope, "ppl_ratio", top)
-    out.append(_claim("target-fope-flat", "target",
-                      f"FoPE stays flat where RoPE degrades: ppl(16L)/ppl(L) <= {FOPE_FLAT_MAX} and below RoPE's",
-                      f"ppl(16L)/ppl(L): FoPE {_pm(fope, 'ppl_ratio', top)}, RoPE {_pm(rope, 'ppl_ratio', top)}",
-                      [_ratio_part(r, noise, "fope", FOPE_FLAT_MAX, "<=", "FoPE's ratio"),
-                       noise.lower(f_r, r_r, "FoPE's ratio vs RoPE's")]))
+    out.append(
+        _claim(
+            "target-fope-flat",
+            "target",
+            f"FoPE stays flat where RoPE degrades: ppl(16L)/ppl(L) <= {FOPE_FLAT_MAX} and below RoPE's",
+            f"ppl(16L)/ppl(L): FoPE {_pm(fope, 'ppl_ratio', top)}, RoPE {_pm(rope, 'ppl_ratio', top)}",
+            [
+                _ratio_part(r, noise, "fope", FOPE_FLAT_MAX, "<=", "FoPE's ratio"),
+                noise.lower(f_r, r_r, "FoPE's ratio vs RoPE's"),
+            ],
+        )
+    )
     longs = [n for n in _lengths(fope, "ppl") if n >= BELOW_FROM * L]
     parts = [noise.lower(mean(fope, "ppl", n), mean(rope, "ppl", n), f"at {n}, FoPE vs RoPE") for n in longs]
-    out.append(_claim("target-fope-below", "target", f"FoPE's perplexity below RoPE's at every length >= {BELOW_FROM}L",
-                      "; ".join(f"{n}: FoPE {_pm(fope, 'ppl', n)} vs RoPE {_pm(rope, 'ppl', n)}" for n in longs)
-                      or "not measured", parts or [Part(MISSING)]))
+    out.append(
+        _claim(
+            "target-fope-below",
+            "target",
+            f"FoPE's perplexity below RoPE's at every length >= {BELOW_FROM}L",
+            "; ".join(f"{n}: FoPE {_pm(fope, 'ppl', n)} vs RoPE {_pm(rope, 'ppl', n)}" for n in longs)
+            or "not measured",
+            parts or [Part(MISSING)],
+        )
+    )
     metric = passkey_metric(r, [fope, rope])
     fp, rp = beyond(fope, metric, L), beyond(rope, metric, L)
     name = _metric_name(metric)
     nf, nr = _n_trials(fope, metric, L, noise.trials), _n_trials(rope, metric, L, noise.trials)
-    out.append(_claim("target-passkey", "target", "FoPE's passkey accuracy beyond L above RoPE's",
-                      f"mean {name} over lengths > L: FoPE {fmt(fp)} ({nf} trials), RoPE {fmt(rp)} ({nr} trials)",
-                      [noise.higher_rate(fp, rp, nf, nr, "FoPE vs RoPE")]))
+    out.append(
+        _claim(
+            "target-passkey",
+            "target",
+            "FoPE's passkey accuracy beyond L above RoPE's",
+            f"mean {name} over lengths > L: FoPE {fmt(fp)} ({nf} trials), RoPE {fmt(rp)} ({nr} trials)",
+            [noise.higher_rate(fp, rp, nf, nr, "FoPE vs RoPE")],
+        )
+    )
     return out
 
 
@@ -275,18 +325,31 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
     out = []
     fope_g = mean(main.get("fope"), "ppl_ratio", top)
     others = {pe: mean(c, "ppl_ratio", top) for pe, c in main.items() if pe not in ("fope", "alibi")}
-    out.append(_claim(
-        "fig1b-flat", "Fig. 1b", "Beyond L, RoPE and the other baselines blow up while FoPE stays much flatter",
-        f"ppl({top})/ppl(L) at L={L}: FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}; "
-        + ", ".join(f"{pe} {_pm(main.get(pe), 'ppl_ratio', top)}" for pe in others),
-        [noise.lower(fope_g, v, f"FoPE's ratio vs {pe}'s") for pe, v in others.items()]))
+    out.append(
+        _claim(
+            "fig1b-flat",
+            "Fig. 1b",
+            "Beyond L, RoPE and the other baselines blow up while FoPE stays much flatter",
+            f"ppl({top})/ppl(L) at L={L}: FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}; "
+            + ", ".join(f"{pe} {_pm(main.get(pe), 'ppl_ratio', top)}" for pe in others),
+            [noise.lower(fope_g, v, f"FoPE's ratio vs {pe}'s") for pe, v in others.items()],
+        )
+    )
     alibi = main.get("alibi")
     a_ratio, a_ppl, f_ppl = mean(alibi, "ppl_ratio", top), mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
-    out.append(_claim("fig1b-alibi", "Fig. 1b", "ALiBi is flat and slightly better than FoPE on perplexity",
-                      f"at {top}: ALiBi ppl {fmt(a_ppl)} (ratio to L {fmt(a_ratio)}), FoPE ppl {fmt(f_ppl)} "
-                      f"(ratio {fmt(fope_g)})",
-                      [noise.lower(a_ppl, f_ppl, "ALiBi's ppl vs FoPE's"),
-                       noise.lower(a_ratio, fope_g, "ALiBi's ratio vs FoPE's")]))
+    out.append(
+        _claim(
+            "fig1b-alibi",
+            "Fig. 1b",
+            "ALiBi is flat and slightly better than FoPE on perplexity",
+            f"at {top}: ALiBi ppl {fmt(a_ppl)} (ratio to L {fmt(a_ratio)}), FoPE ppl {fmt(f_ppl)} "
+            f"(ratio {fmt(fope_g)})",
+            [
+                noise.lower(a_ppl, f_ppl, "ALiBi's ppl vs FoPE's"),
+                noise.lower(a_ratio, fope_g, "ALiBi's ratio vs FoPE's"),
+            ],
+        )
+    )
     metric = passkey_metric(r, [main.get("fope"), main.get("rope")])
     lengths = [n for n in _lengths(main.get("fope"), metric) if n > L]
     if lengths:
@@ -294,13 +357,26 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
         rp = [mean(main.get("rope"), metric, n) for n in lengths]
         fb, rb = beyond(main.get("fope"), metric, L), beyond(main.get("rope"), metric, L)
         nf, nr = (_n_trials(main.get(pe), metric, L, noise.trials) for pe in ("fope", "rope"))
-        out.append(_claim("fig1a-passkey", "Fig. 1a", "FoPE keeps passkey accuracy beyond L; RoPE drops to zero at 2L",
-                          f"{_metric_name(metric)} at {lengths}: FoPE {[fmt(v, 2) for v in fp]} (mean {fmt(fb, 2)}), "
-                          f"RoPE {[fmt(v, 2) for v in rp]} (mean {fmt(rb, 2)})",
-                          [noise.higher_rate(fb, rb, nf, nr, "FoPE vs RoPE")]))
+        out.append(
+            _claim(
+                "fig1a-passkey",
+                "Fig. 1a",
+                "FoPE keeps passkey accuracy beyond L; RoPE drops to zero at 2L",
+                f"{_metric_name(metric)} at {lengths}: FoPE {[fmt(v, 2) for v in fp]} (mean {fmt(fb, 2)}), "
+                f"RoPE {[fmt(v, 2) for v in rp]} (mean {fmt(rb, 2)})",
+                [noise.higher_rate(fb, rb, nf, nr, "FoPE vs RoPE")],
+            )
+        )
         a = [mean(alibi, metric, n) for n in [L, *lengths]]
-        out.append(_claim("fig1a-alibi", "Fig. 1a", "ALiBi's passkey accuracy declines with length",
-                          f"ALiBi {_metric_name(metric)} from L: {[fmt(v, 2) for v in a]}", [_declines(a)]))
+        out.append(
+            _claim(
+                "fig1a-alibi",
+                "Fig. 1a",
+                "ALiBi's passkey accuracy declines with length",
+                f"ALiBi {_metric_name(metric)} from L: {[fmt(v, 2) for v in a]}",
+                [_declines(a)],
+            )
+        )
     return out
 
 
@@ -323,12 +399,21 @@ def _fig5(r: dict, noise: Noise) -> list[Claim]:
     f, ro, a = (mean(main.get(pe), key, top) for pe in ("fope", "rope", "alibi"))
     fa, aa = mean(main.get("fope"), f"ppl_{other}", top), mean(main.get("alibi"), f"ppl_{other}", top)
     return [
-        _claim("fig5-flat", "Fig. 5", f"Trained on books, evaluated on {other}: FoPE far more stable than RoPE",
-               f"{other} ppl({top})/ppl(L): FoPE {_pm(main.get('fope'), key, top)}, "
-               f"RoPE {_pm(main.get('rope'), key, top)}", [noise.lower(f, ro, "FoPE's ratio vs RoPE's")]),
-        _claim("fig5-alibi", "Fig. 5", f"ALiBi is again flat and slightly better than FoPE on {other}",
-               f"{other} ppl at {top}: ALiBi {fmt(aa)} (ratio {fmt(a)}), FoPE {fmt(fa)} (ratio {fmt(f)})",
-               [noise.lower(aa, fa, "ALiBi's ppl vs FoPE's")]),
+        _claim(
+            "fig5-flat",
+            "Fig. 5",
+            f"Trained on books, evaluated on {other}: FoPE far more stable than RoPE",
+            f"{other} ppl({top})/ppl(L): FoPE {_pm(main.get('fope'), key, top)}, "
+            f"RoPE {_pm(main.get('rope'), key, top)}",
+            [noise.lower(f, ro, "FoPE's ratio vs RoPE's")],
+        ),
+        _claim(
+            "fig5-alibi",
+            "Fig. 5",
+            f"ALiBi is again flat and slightly better than FoPE on {other}",
+            f"{other} ppl at {top}: ALiBi {fmt(aa)} (ratio {fmt(a)}), FoPE {fmt(fa)} (ratio {fmt(f)})",
+            [noise.lower(aa, fa, "ALiBi's ppl vs FoPE's")],
+        ),
     ]
 
 
@@ -350,13 +435,21 @@ def _fig4(r: dict, noise: Noise) -> list[Claim]:
 
     desc = "; ".join(f"{arm}: ppl {fmt(ppl.get(arm))}, {metric} {fmt(pk.get(arm), 2)}" for arm in ext)
     return [
-        _claim("fig4-fope-yarn", "Fig. 4", "FoPE+YaRN beats RoPE+YaRN (lower ppl, higher passkey)",
-               f"beyond 2L (geometric-mean ppl, mean passkey) - {desc}",
-               [better("fope+yarn", "rope+yarn"), pk_better("fope+yarn", "rope+yarn")]),
-        _claim("fig4-fope-ext", "Fig. 4", "Extending with FoPE beats YaRN from both RoPE-L and FoPE-L",
-               f"ppl beyond 2L: rope+fope {fmt(ppl.get('rope+fope'))} vs rope+yarn {fmt(ppl.get('rope+yarn'))}; "
-               f"fope+fope {fmt(ppl.get('fope+fope'))} vs fope+yarn {fmt(ppl.get('fope+yarn'))}",
-               [better("rope+fope", "rope+yarn"), better("fope+fope", "fope+yarn")]),
+        _claim(
+            "fig4-fope-yarn",
+            "Fig. 4",
+            "FoPE+YaRN beats RoPE+YaRN (lower ppl, higher passkey)",
+            f"beyond 2L (geometric-mean ppl, mean passkey) - {desc}",
+            [better("fope+yarn", "rope+yarn"), pk_better("fope+yarn", "rope+yarn")],
+        ),
+        _claim(
+            "fig4-fope-ext",
+            "Fig. 4",
+            "Extending with FoPE beats YaRN from both RoPE-L and FoPE-L",
+            f"ppl beyond 2L: rope+fope {fmt(ppl.get('rope+fope'))} vs rope+yarn {fmt(ppl.get('rope+yarn'))}; "
+            f"fope+fope {fmt(ppl.get('fope+fope'))} vs fope+yarn {fmt(ppl.get('fope+yarn'))}",
+            [better("rope+fope", "rope+yarn"), better("fope+fope", "fope+yarn")],
+        ),
     ]
 
 
@@ -380,42 +473,89 @@ def _fig6(r: dict, noise: Noise) -> list[Claim]:
     def lt(d: dict, a: str, b: str, what: str) -> Part:
         return noise.lower(d.get(a), d.get(b), f"{what} {a} vs {b}")
 
-    desc = "; ".join(f"{arm}: ppl@L {fmt(at_l[arm])}, ppl>L {fmt(long[arm])}, PPL ratio {fmt(ratio[arm])}"
-                     for arm in comp)
-    out.append(_claim("fig6a-both-help", "Fig. 6a",
-                      "Both FS and CF help, their combination most (length generalisation)", desc,
-                      [lt(long, "FoPE", b, "ppl>L") for b in ("w/o FS", "w/o CF", "w/o FS, w/o CF")]))
-    out.append(_claim("fig6a-fs-long", "Fig. 6a", "FS contributes more to length generalisation than CF",
-                      f"ppl beyond L: w/o FS {fmt(long.get('w/o FS'))}, w/o CF {fmt(long.get('w/o CF'))}",
-                      [lt(long, "w/o CF", "w/o FS", "ppl>L")]))
-    out.append(_claim("fig6a-cf-fit", "Fig. 6a", "CF contributes more to in-distribution fit than FS",
-                      f"ppl at L: w/o FS {fmt(at_l.get('w/o FS'))}, w/o CF {fmt(at_l.get('w/o CF'))}",
-                      [lt(at_l, "w/o FS", "w/o CF", "ppl@L")]))
+    desc = "; ".join(
+        f"{arm}: ppl@L {fmt(at_l[arm])}, ppl>L {fmt(long[arm])}, PPL ratio {fmt(ratio[arm])}" for arm in comp
+    )
+    out.append(
+        _claim(
+            "fig6a-both-help",
+            "Fig. 6a",
+            "Both FS and CF help, their combination most (length generalisation)",
+            desc,
+            [lt(long, "FoPE", b, "ppl>L") for b in ("w/o FS", "w/o CF", "w/o FS, w/o CF")],
+        )
+    )
+    out.append(
+        _claim(
+            "fig6a-fs-long",
+            "Fig. 6a",
+            "FS contributes more to length generalisation than CF",
+            f"ppl beyond L: w/o FS {fmt(long.get('w/o FS'))}, w/o CF {fmt(long.get('w/o CF'))}",
+            [lt(long, "w/o CF", "w/o FS", "ppl>L")],
+        )
+    )
+    out.append(
+        _claim(
+            "fig6a-cf-fit",
+            "Fig. 6a",
+            "CF contributes more to in-distribution fit than FS",
+            f"ppl at L: w/o FS {fmt(at_l.get('w/o FS'))}, w/o CF {fmt(at_l.get('w/o CF'))}",
+            [lt(at_l, "w/o FS", "w/o CF", "ppl@L")],
+        )
+    )
     shape = ab.get("shape", {})
     if shape:
         sl = {arm: geo_beyond(c, "ppl", L) for arm, c in shape.items()}
-        out.append(_claim("fig6a-head-dim", "Fig. 6a", "Doubling head_dim beats doubling heads or layers",
-                          "ppl beyond L: " + ", ".join(f"{a} {fmt(v)}" for a, v in sl.items()),
-                          [lt(sl, "2x head_dim", "2x heads", "ppl>L"), lt(sl, "2x head_dim", "2x layers", "ppl>L")]))
+        out.append(
+            _claim(
+                "fig6a-head-dim",
+                "Fig. 6a",
+                "Doubling head_dim beats doubling heads or layers",
+                "ppl beyond L: " + ", ".join(f"{a} {fmt(v)}" for a, v in sl.items()),
+                [lt(sl, "2x head_dim", "2x heads", "ppl>L"), lt(sl, "2x head_dim", "2x layers", "ppl>L")],
+            )
+        )
     sig = ab.get("sigma", {})
     if sig:
         score = {float(a): _ratio_score(c, L) for a, c in sig.items()}
         long_s = {float(a): geo_beyond(c, "ppl", L) for a, c in sig.items()}
         known = {a: v for a, v in score.items() if v is not None}
         best = min(known, key=known.get) if known and len(known) == len(score) else None
-        out.append(_claim("fig6b-sigma", "Fig. 6b", "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3",
-                          "PPL ratio (mean over lengths >= L): " + ", ".join(f"{a:g}: {fmt(v)}" for a, v in score.items())
-                          + "; ppl beyond L: " + ", ".join(f"{a:g}: {fmt(v)}" for a, v in long_s.items())
-                          + (f"; lowest at {best:g}" if best is not None else ""),
-                          [_sweep(best, 0.3, spread_ok=_spread(known) > noise.rel,
-                                  spread=f"the sweep's spread {_spread(known):.1%} is within the {noise.rel:.1%} band")]))
+        out.append(
+            _claim(
+                "fig6b-sigma",
+                "Fig. 6b",
+                "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3",
+                "PPL ratio (mean over lengths >= L): "
+                + ", ".join(f"{a:g}: {fmt(v)}" for a, v in score.items())
+                + "; ppl beyond L: "
+                + ", ".join(f"{a:g}: {fmt(v)}" for a, v in long_s.items())
+                + (f"; lowest at {best:g}" if best is not None else ""),
+                [
+                    _sweep(
+                        best,
+                        0.3,
+                        spread_ok=_spread(known) > noise.rel,
+                        spread=f"the sweep's spread {_spread(known):.1%} is within the {noise.rel:.1%} band",
+                    )
+                ],
+            )
+        )
         rope_long = geo_beyond((r.get("main") or {}).get("rope"), "ppl", L)
         fd = ab.get("freq_dim", {})
-        arms = {**{f"sigma {a:g}": v for a, v in long_s.items()},
-                **{f"D={a}": geo_beyond(c, "ppl", L) for a, c in fd.items()}}
-        out.append(_claim("fig6-robust", "Fig. 6b/c", "FoPE beats RoPE for every sigma and D tried",
-                          f"ppl beyond L: RoPE {fmt(rope_long)}; FoPE arms {[fmt(v) for v in arms.values()]}",
-                          [noise.lower(v, rope_long, f"ppl>L FoPE {a} vs RoPE") for a, v in arms.items()]))
+        arms = {
+            **{f"sigma {a:g}": v for a, v in long_s.items()},
+            **{f"D={a}": geo_beyond(c, "ppl", L) for a, c in fd.items()},
+        }
+        out.append(
+            _claim(
+                "fig6-robust",
+                "Fig. 6b/c",
+                "FoPE beats RoPE for every sigma and D tried",
+                f"ppl beyond L: RoPE {fmt(rope_long)}; FoPE arms {[fmt(v) for v in arms.values()]}",
+                [noise.lower(v, rope_long, f"ppl>L FoPE {a} vs RoPE") for a, v in arms.items()],
+            )
+        )
     fd = ab.get("freq_dim", {})
     if fd:
         metric = passkey_metric(r, list(fd.values()))
@@ -423,11 +563,24 @@ def _fig6(r: dict, noise: Noise) -> list[Claim]:
         known = {a: v for a, v in score.items() if v is not None}
         best = max(known, key=known.get) if known and len(known) == len(score) else None
         n_lengths = len(_lengths(next(iter(fd.values())), metric))
-        out.append(_claim("fig6c-D", "Fig. 6c", "Passkey accuracy over D peaks at D = 64",
-                          f"mean {metric} over lengths >= L: " + ", ".join(f"D={a}: {fmt(v, 2)}" for a, v in score.items())
-                          + (f"; highest at D={best}" if best is not None else ""),
-                          [_sweep(best, 64, spread_ok=_rate_spread(known, noise.ablation_trials, n_lengths),
-                                  spread=f"best and worst D within {RATE_NOISE_SE:g} binomial s.e.")]))
+        out.append(
+            _claim(
+                "fig6c-D",
+                "Fig. 6c",
+                "Passkey accuracy over D peaks at D = 64",
+                f"mean {metric} over lengths >= L: "
+                + ", ".join(f"D={a}: {fmt(v, 2)}" for a, v in score.items())
+                + (f"; highest at D={best}" if best is not None else ""),
+                [
+                    _sweep(
+                        best,
+                        64,
+                        spread_ok=_rate_spread(known, noise.ablation_trials, n_lengths),
+                        spread=f"best and worst D within {RATE_NOISE_SE:g} binomial s.e.",
+                    )
+                ],
+            )
+        )
     return out
 
 
@@ -485,12 +638,19 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
     if lik and not any(acc.values()):
         return []  # an older results.json without likelihood scores
     at_l = {pe: a.get(L) for pe, a in acc.items()}
-    learnt_part = {pe: threshold(v, rate_band(PASSKEY_LEARNT, n), PASSKEY_LEARNT, ">=", f"{pe} at L")
-                   for pe, v in at_l.items()}
-    out = [_claim(f"passkey-learnt{sfx}", "Fig. 1a (task)", f"Each model retrieves the key within L ({what} at L >= "
-                  f"{PASSKEY_LEARNT}: the precondition of the passkey claims)",
-                  ", ".join(f"{pe} {fmt(v, 2)}" for pe, v in at_l.items()) + f" ({n} trials each)",
-                  list(learnt_part.values()))]
+    learnt_part = {
+        pe: threshold(v, rate_band(PASSKEY_LEARNT, n), PASSKEY_LEARNT, ">=", f"{pe} at L") for pe, v in at_l.items()
+    }
+    out = [
+        _claim(
+            f"passkey-learnt{sfx}",
+            "Fig. 1a (task)",
+            f"Each model retrieves the key within L ({what} at L >= "
+            f"{PASSKEY_LEARNT}: the precondition of the passkey claims)",
+            ", ".join(f"{pe} {fmt(v, 2)}" for pe, v in at_l.items()) + f" ({n} trials each)",
+            list(learnt_part.values()),
+        )
+    ]
     fope, rope, alibi = acc.get("fope") or {}, acc.get("rope") or {}, acc.get("alibi") or {}
     beyond_l = [k for k in sorted(fope) if k > L]
     floor = 0.1 if lik else 0.0
@@ -499,8 +659,19 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
         return all(pe in learnt_part and learnt_part[pe].outcome in (HOLDS, NOISE) for pe in pes)
 
     def unlearnt(*pes: str) -> Part | None:
-        return None if learnt(*pes) else Part(UNLEARNT, "no retrieval within L: " + ", ".join(
-            learnt_part[pe].why for pe in pes if pe in learnt_part and learnt_part[pe].outcome not in (HOLDS, NOISE)))
+        return (
+            None
+            if learnt(*pes)
+            else Part(
+                UNLEARNT,
+                "no retrieval within L: "
+                + ", ".join(
+                    learnt_part[pe].why
+                    for pe in pes
+                    if pe in learnt_part and learnt_part[pe].outcome not in (HOLDS, NOISE)
+                ),
+            )
+        )
 
     def fope_above(other: str, name: str, cid: str, paper: str) -> Claim:
         """FoPE's mean rate beyond L against ``other``'s, pooled over the lengths beyond L."""
@@ -509,44 +680,80 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
         ob = sum(base[k] for k in beyond_l) / len(beyond_l)
         m = n * len(beyond_l)
         part = unlearnt("fope", other) or noise.higher_rate(fb, ob, m, m, f"FoPE vs {name}")
-        return _claim(f"{cid}{sfx}", "Fig. 1a (task)", paper,
-                      f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, {name} "
-                      f"{[fmt(base[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(ob, 2)}, {m} trials each)",
-                      [part])
+        return _claim(
+            f"{cid}{sfx}",
+            "Fig. 1a (task)",
+            paper,
+            f"{what} at {beyond_l}: FoPE {[fmt(fope[k], 2) for k in beyond_l]}, {name} "
+            f"{[fmt(base[k], 2) for k in beyond_l]} (means {fmt(fb, 2)} vs {fmt(ob, 2)}, {m} trials each)",
+            [part],
+        )
 
     # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
     if fope and rope and beyond_l:
-        out.append(fope_above("rope", "RoPE", "passkey-task-fope", f"FoPE keeps passkey {what} beyond L better than RoPE"))
+        out.append(
+            fope_above("rope", "RoPE", "passkey-task-fope", f"FoPE keeps passkey {what} beyond L better than RoPE")
+        )
         r2 = rope.get(2 * L)
-        out.append(_claim(f"passkey-task-rope{sfx}", "Fig. 1a (task)",
-                          "RoPE drops to " + ("chance (0.1)" if lik else "zero") + " at 2L",
-                          f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
-                          [unlearnt("rope") or _at_chance(r2, floor, n)]))
+        out.append(
+            _claim(
+                f"passkey-task-rope{sfx}",
+                "Fig. 1a (task)",
+                "RoPE drops to " + ("chance (0.1)" if lik else "zero") + " at 2L",
+                f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
+                [unlearnt("rope") or _at_chance(r2, floor, n)],
+            )
+        )
     far = {pe: _far_needles(pv.get(pe) or {}, L) for pe in ("fope", "rope")}
     if not lik and all(far.values()):
         (fc, fk), (rc, rk) = far["fope"], far["rope"]
-        out.append(_claim("passkey-task-far-needles", "Fig. 1a (task)",
-                          "FoPE retrieves keys farther from the question than L (distances never seen in training) "
-                          "where RoPE does not",
-                          f"needles at distance >= L, all lengths: FoPE {fc}/{fk}, RoPE {rc}/{rk} generated",
-                          [unlearnt("fope", "rope") or noise.higher_rate(fc / fk, rc / rk, fk, rk, "FoPE vs RoPE")]))
+        out.append(
+            _claim(
+                "passkey-task-far-needles",
+                "Fig. 1a (task)",
+                "FoPE retrieves keys farther from the question than L (distances never seen in training) "
+                "where RoPE does not",
+                f"needles at distance >= L, all lengths: FoPE {fc}/{fk}, RoPE {rc}/{rk} generated",
+                [unlearnt("fope", "rope") or noise.higher_rate(fc / fk, rc / rk, fk, rk, "FoPE vs RoPE")],
+            )
+        )
     if fope and alibi and beyond_l and all(k in alibi for k in beyond_l):
-        out.append(fope_above("alibi", "ALiBi", "passkey-task-fope-alibi",
-                              f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's"))
+        out.append(
+            fope_above(
+                "alibi",
+                "ALiBi",
+                "passkey-task-fope-alibi",
+                f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's",
+            )
+        )
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         # a decline "with length" tolerates an uptick between lengths within the binomial noise of n trials
         rises = [(x, y) for x, y in itertools.pairwise(a) if noise.higher_rate(y, x, n, n).outcome == HOLDS]
-        mono = Part(HOLDS) if not rises and a[0] > a[-1] else Part(
-            FAILS, f"rises beyond noise from {fmt(rises[0][0], 2)} to {fmt(rises[0][1], 2)}" if rises
-            else "does not end below its value at L")
-        out.append(_claim(f"passkey-task-alibi{sfx}", "Fig. 1a (task)", f"ALiBi's passkey {what} declines with length",
-                          f"ALiBi {what} from L: {[fmt(v, 2) for v in a]}", [unlearnt("alibi") or mono]))
+        mono = (
+            Part(HOLDS)
+            if not rises and a[0] > a[-1]
+            else Part(
+                FAILS,
+                f"rises beyond noise from {fmt(rises[0][0], 2)} to {fmt(rises[0][1], 2)}"
+                if rises
+                else "does not end below its value at L",
+            )
+        )
+        out.append(
+            _claim(
+                f"passkey-task-alibi{sfx}",
+                "Fig. 1a (task)",
+                f"ALiBi's passkey {what} declines with length",
+                f"ALiBi {what} from L: {[fmt(v, 2) for v in a]}",
+                [unlearnt("alibi") or mono],
+            )
+        )
     return out
 
 
 def _at_chance(rate: float | None, floor: float, trials: int) -> Part:
-    """"Drops to chance": the rate is within RATE_NOISE_SE of its own binomial s.e. of chance and below chance +
+    """ "Drops to chance": the rate is within RATE_NOISE_SE of its own binomial s.e. of chance and below chance +
     CHANCE_MARGIN (an equality claim: holds or does not hold)."""
     if rate is None:
         return Part(MISSING)
@@ -579,17 +786,24 @@ def headline(results: dict[str, Any], claims: list[Claim] | None = None) -> str 
     noise = noise_of(results)
     flat = _ratio_part(results, noise, "fope", FOPE_FLAT_MAX, "<=", "")
     below = noise.lower(f, r)
-    versus = {HOLDS: "FoPE's perplexity grows clearly less than RoPE's",
-              FAILS: "FoPE's perplexity grows more than RoPE's",
-              NOISE: "the two grow alike (within noise)"}.get(below.outcome, "the two cannot be compared")
-    target = {HOLDS: f"and FoPE meets the <= {FOPE_FLAT_MAX} target ({flat.why})",
-              FAILS: f"and FoPE does not meet the <= {FOPE_FLAT_MAX} target ({flat.why})",
-              NOISE: f"and FoPE's ratio is within noise of the <= {FOPE_FLAT_MAX} target ({flat.why})"}.get(
-                  flat.outcome, f"and FoPE's ratio cannot be judged against the <= {FOPE_FLAT_MAX} target")
+    versus = {
+        HOLDS: "FoPE's perplexity grows clearly less than RoPE's",
+        FAILS: "FoPE's perplexity grows more than RoPE's",
+        NOISE: "the two grow alike (within noise)",
+    }.get(below.outcome, "the two cannot be compared")
+    target = {
+        HOLDS: f"and FoPE meets the <= {FOPE_FLAT_MAX} target ({flat.why})",
+        FAILS: f"and FoPE does not meet the <= {FOPE_FLAT_MAX} target ({flat.why})",
+        NOISE: f"and FoPE's ratio is within noise of the <= {FOPE_FLAT_MAX} target ({flat.why})",
+    }.get(flat.outcome, f"and FoPE's ratio cannot be judged against the <= {FOPE_FLAT_MAX} target")
     seeds = int(((main.get("fope") or {}).get("ppl_ratio") or {}).get(str(top), {}).get("n") or 1)
-    where = (f"{seeds} seeds" if noise.reference is None else
-             f"one seed, with the noise of `{noise.reference.source}` ({noise.reference.seeds} seeds, "
-             + ("the same configuration)" if noise.reference.same_config(results["config"]) else
-                "another configuration)"))
-    return (f"RoPE's perplexity grows {r:.2f}x from its training length L = {L} to {top // L}L, FoPE's {f:.2f}x: "
-            f"{versus}, {target}; {where}.")
+    where = (
+        f"{seeds} seeds"
+        if noise.reference is None
+        else f"one seed, with the noise of `{noise.reference.source}` ({noise.reference.seeds} seeds, "
+        + ("the same configuration)" if noise.reference.same_config(results["config"]) else "another configuration)")
+    )
+    return (
+        f"RoPE's perplexity grows {r:.2f}x from its training length L = {L} to {top // L}L, FoPE's {f:.2f}x: "
+        f"{versus}, {target}; {where}."
+    )

@@ -27,17 +27,30 @@ GRID_FILE = "grid.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("reproduce", help="run the paper's experiment grid and write report.md / results.json",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", help="grid preset: cpu-quick, cpu, gpu-quick, gpu, 60M, 180M, 1.2B (default: the one "
-                                    "stored in --out)")
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run the paper's experiment grid and write report.md / results.json",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--preset",
+        help="grid preset: cpu-quick, cpu, gpu-quick, gpu, 60M, 180M, 1.2B (default: the one stored in --out)",
+    )
     p.add_argument("--out", required=False, help="output directory (resumable: rerun to continue)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="grid preset fields (seeds=5, steps=1000, sigmas=0,0.3) or fope.train keys (train.lr=1e-3)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="grid preset fields (seeds=5, steps=1000, sigmas=0,0.3) or fope.train keys (train.lr=1e-3)",
+    )
     p.add_argument("--only", help="comma-separated experiments to run: main,extension,ablations,passkey")
     p.add_argument("--report-only", action="store_true", help="only rebuild results.json, report.md and figures")
-    p.add_argument("--print-commands", action="store_true",
-                   help="print every run, its overrides and its torchrun command; run nothing")
+    p.add_argument(
+        "--print-commands",
+        action="store_true",
+        help="print every run, its overrides and its torchrun command; run nothing",
+    )
     p.add_argument("--nproc", type=int, help="processes per training run (> 1: torchrun); default from the preset")
     p.add_argument("--jobs", type=int, help="runs at the same time, one process each; default from the preset")
     p.add_argument("--threads", type=int, help="torch threads per run (0: torch default); default from the preset")
@@ -50,9 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_extend(subparsers: argparse._SubParsersAction) -> None:
     from .extend import ExtendPreset
 
-    p = subparsers.add_parser("extend", help="context extension of a RoPE model: FoPE vs YaRN vs PI vs none, same data "
-                                             "and steps (was `fope hf extend`)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "extend",
+        help="context extension of a RoPE model: FoPE vs YaRN vs PI vs none, same data "
+        "and steps (was `fope hf extend`)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="RoPE model: HF dir, hub name, smollm2, or native fope model/run dir")
     p.add_argument("--out", required=True)
     p.add_argument("--preset", default="cpu", help="cpu (a cpu-tiny RoPE model, minutes) | gpu (SmolLM2-135M)")
@@ -63,9 +80,12 @@ def register_extend(subparsers: argparse._SubParsersAction) -> None:
 
 
 def register_recovery(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("recovery", help="perplexity before/after a RoPE -> FoPE conversion and after a short "
-                                               "fine-tune (was `fope hf recovery`)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "recovery",
+        help="perplexity before/after a RoPE -> FoPE conversion and after a short fine-tune (was `fope hf recovery`)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="HF RoPE model: directory, hub name or smollm2")
     p.add_argument("--out", required=True)
     p.add_argument("--pe", default="fope")
@@ -84,8 +104,9 @@ def run_extend(args: argparse.Namespace) -> int:
     from .extend import ExtendPreset, extend, format_table
 
     overrides = {k: getattr(args, k) for k in ExtendPreset.__dataclass_fields__ if getattr(args, k) is not None}
-    result = extend(args.model, args.out, methods=args.methods.split(","), preset=args.preset, device=args.device,
-                    **overrides)
+    result = extend(
+        args.model, args.out, methods=args.methods.split(","), preset=args.preset, device=args.device, **overrides
+    )
     print(format_table(result))
     return 0
 
@@ -95,9 +116,19 @@ def run_recovery(args: argparse.Namespace) -> int:
 
     lengths = [int(x) for x in args.lengths.split(",")]
     options = {key: parse_value(value) for key, value in parse_overrides(args.options).items()}  # fope.utils' spelling
-    recovery(args.model, args.out, pe=args.pe, pe_options=options, train_len=args.train_len, lengths=lengths,
-             data=args.data, max_chunks=args.max_chunks, steps=args.steps, seq_len=args.seq_len,
-             n_examples=args.n_examples)
+    recovery(
+        args.model,
+        args.out,
+        pe=args.pe,
+        pe_options=options,
+        train_len=args.train_len,
+        lengths=lengths,
+        data=args.data,
+        max_chunks=args.max_chunks,
+        steps=args.steps,
+        seq_len=args.seq_len,
+        n_examples=args.n_examples,
+    )
     return 0
 
 
@@ -184,12 +215,19 @@ def main(args: argparse.Namespace) -> int:
         return 0
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / GRID_FILE, preset.to_dict())
-    backend = TorchrunBackend(nproc=preset.nproc, device=preset.device) if preset.nproc > 1 else \
-        LocalBackend(device=preset.device)
+    backend = (
+        TorchrunBackend(nproc=preset.nproc, device=preset.device)
+        if preset.nproc > 1
+        else LocalBackend(device=preset.device)
+    )
     tic = time.perf_counter()
     sessions = read_json(out / SESSIONS_FILE) or []
-    this = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_s": 0.0, "command": command,
-            **git_info()}  # the code this session runs (the report's commit is the one at report time)
+    this = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "wall_s": 0.0,
+        "command": command,
+        **git_info(),
+    }  # the code this session runs (the report's commit is the one at report time)
     sessions.append(this)
 
     def record_session() -> None:
@@ -207,19 +245,21 @@ def main(args: argparse.Namespace) -> int:
 
     def partial_report() -> None:  # after every run: a usable report even if the grid is stopped later
         record_session()
-        write_outputs(collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic), out,
-                      figures=False)
+        write_outputs(collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic), out, figures=False)
 
     try:
-        status = run_grid(grid, out, backend=backend, jobs=preset.jobs, threads=preset.threads or None,
-                          on_run_done=partial_report)
+        status = run_grid(
+            grid, out, backend=backend, jobs=preset.jobs, threads=preset.threads or None, on_run_done=partial_report
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
         record_session()
     results = collect(grid, out, command=command, session_wall_s=time.perf_counter() - tic)
     paths = write_outputs(results, out, figures=not args.no_figures)
-    print(f"done in {status['session_s'] / 60:.1f} min (this session); {len(status['done'])} runs complete, "
-          f"{len(status['failed'])} failed, {len(status['skipped'])} skipped")
+    print(
+        f"done in {status['session_s'] / 60:.1f} min (this session); {len(status['done'])} runs complete, "
+        f"{len(status['failed'])} failed, {len(status['skipped'])} skipped"
+    )
     from .claims import check_claims, headline, regime
     from .report import verdict_text
 
@@ -228,8 +268,10 @@ def main(args: argparse.Namespace) -> int:
         print(head)
     reg = regime(results)
     if reg["ok"] is not None or reg["verdict"] != "not measured":
-        word = {"holds": "in the regime: ", "does not hold": "BELOW the regime where length generalisation can be "
-                "judged: "}.get(reg["verdict"], "at the edge of the regime (within noise): ")
+        word = {
+            "holds": "in the regime: ",
+            "does not hold": "BELOW the regime where length generalisation can be judged: ",
+        }.get(reg["verdict"], "at the edge of the regime (within noise): ")
         print(word + reg["text"])
     for c in check_claims(results):
         print(f"  [{verdict_text(c)}] {c.figure}: {c.paper} -- {c.measured}")

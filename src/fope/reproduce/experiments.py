@@ -106,17 +106,24 @@ class _Builder:
         self.by_key: dict[str, str] = {}
         self.cells: list[Cell] = []
 
-    def add_run(self, name: str, overrides: dict[str, Any], *, init_from: str | None = None,
-                trials: int, cost: float) -> str:
+    def add_run(
+        self, name: str, overrides: dict[str, Any], *, init_from: str | None = None, trials: int, cost: float
+    ) -> str:
         pe = str(overrides.get("model.pe", "rope"))
-        run = Run(name=name, overrides=overrides, init_from=init_from, passkey_trials=trials,
-                  cost=run_cost(self.p, cost, trials, pe=pe))
+        run = Run(
+            name=name,
+            overrides=overrides,
+            init_from=init_from,
+            passkey_trials=trials,
+            cost=run_cost(self.p, cost, trials, pe=pe),
+        )
         if run.key in self.by_key:  # the same model already exists under another name
             existing = self.by_key[run.key]
             i = next(i for i, r in enumerate(self.runs) if r.name == existing)
             if trials > self.runs[i].passkey_trials:  # evaluate it as thoroughly as its most demanding use
-                self.runs[i] = dataclasses.replace(self.runs[i], passkey_trials=trials,
-                                                   cost=run_cost(self.p, cost, trials, pe=pe))
+                self.runs[i] = dataclasses.replace(
+                    self.runs[i], passkey_trials=trials, cost=run_cost(self.p, cost, trials, pe=pe)
+                )
             return existing
         if any(r.name == name for r in self.runs):
             raise ValueError(f"two different runs are named {name!r}")
@@ -177,8 +184,11 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
     # Order: seed 0 of every encoding, then the other experiments, then the other seeds, so that a grid stopped
     # early (or still running) already covers every figure with one seed.
     needed = [pe for pe in ("rope", "fope") if ex & {"extension", "ablations"}]
-    needed += [pe for pe in p.retrieval_pes
-               if "passkey" in ex and p.retrieval_share > 0 and p.passkey_scratch is None and pe not in needed]
+    needed += [
+        pe
+        for pe in p.retrieval_pes
+        if "passkey" in ex and p.retrieval_share > 0 and p.passkey_scratch is None and pe not in needed
+    ]
     main_pes = list(p.pes) + [pe for pe in needed if pe not in p.pes] if "main" in ex else needed
     names: dict[tuple[str, int], str] = {}
     for pe in main_pes:
@@ -200,8 +210,7 @@ def build_grid(preset: GridPreset, *, head_dim: int, n_heads: int, n_layers: int
         for seed in range(1, p.seeds):
             for pe in p.pes:
                 names[pe, seed] = b.add_run(f"main/{pe}/seed{seed}", _arm(pe, p, seed), trials=main_trials, cost=1.0)
-        b.cells[:0] = [Cell("main", "pe", pe, tuple(names[pe, s] for s in range(p.seeds)), {"pe": pe})
-                       for pe in p.pes]
+        b.cells[:0] = [Cell("main", "pe", pe, tuple(names[pe, s] for s in range(p.seeds)), {"pe": pe}) for pe in p.pes]
     return Grid(preset=p, runs=b.runs, cells=b.cells)
 
 
@@ -218,23 +227,41 @@ def _extension(b: _Builder, names: dict[tuple[str, int], str]) -> None:
     micro = max(min(p.micro_batch, batch), 1)
     while batch % micro:
         micro -= 1
-    common = {"model.train_len": two_l, "train.max_steps": p.extension_steps,
-              "train.warmup_steps": p.extension_warmup, "train.global_batch": batch, "train.micro_batch": micro,
-              "train.reset_optimizer": True, "train.seed": 0}
+    common = {
+        "model.train_len": two_l,
+        "train.max_steps": p.extension_steps,
+        "train.warmup_steps": p.extension_warmup,
+        "train.global_batch": batch,
+        "train.micro_batch": micro,
+        "train.reset_optimizer": True,
+        "train.seed": 0,
+    }
     cost = p.extension_steps / p.steps  # same tokens per step as the main runs
     for src in ("rope", "fope"):
         b.cell("extension", "arm", src, [names[src, 0]], source=src, method=None, train_len=p.train_len)
-    arms = [("rope", "yarn", {"model.pe": "rope", "model.pe_options": {"scaling": yarn_scaling(p)}}),
-            ("rope", "fope", {"model.pe": "fope", "model.pe_options": pe_options("fope", p)}),
-            ("fope", "yarn", {"model.pe": "fope",
-                              "model.pe_options": pe_options("fope", p, scaling=yarn_scaling(p)),
-                              "train.expand_fourier": "zero"}),
-            ("fope", "fope", {"model.pe": "fope", "model.pe_options": pe_options("fope", p),
-                              "train.expand_fourier": "expand"})]
+    arms = [
+        ("rope", "yarn", {"model.pe": "rope", "model.pe_options": {"scaling": yarn_scaling(p)}}),
+        ("rope", "fope", {"model.pe": "fope", "model.pe_options": pe_options("fope", p)}),
+        (
+            "fope",
+            "yarn",
+            {
+                "model.pe": "fope",
+                "model.pe_options": pe_options("fope", p, scaling=yarn_scaling(p)),
+                "train.expand_fourier": "zero",
+            },
+        ),
+        (
+            "fope",
+            "fope",
+            {"model.pe": "fope", "model.pe_options": pe_options("fope", p), "train.expand_fourier": "expand"},
+        ),
+    ]
     for src, method, ov in arms:
         arm = f"{src}+{method}"
-        name = b.add_run(f"extension/{arm}", {**common, **ov}, init_from=names[src, 0],
-                         trials=p.passkey_trials, cost=cost)
+        name = b.add_run(
+            f"extension/{arm}", {**common, **ov}, init_from=names[src, 0], trials=p.passkey_trials, cost=cost
+        )
         b.cell("extension", "arm", arm, [name], source=src, method=method, train_len=two_l)
 
 
@@ -242,8 +269,12 @@ def _passkey(b: _Builder, names: dict[tuple[str, int], str], *, n_layers: int) -
     """Fine-tune each seed-0 main run at L on a retrieval mixture (or, with ``passkey_scratch``, train a dedicated
     model from scratch on it); evaluate passkey zero-shot from L to 16L."""
     p = b.p
-    common = {"train.max_steps": p.passkey_steps, "train.warmup_steps": max(1, p.passkey_steps // 10),
-              "train.reset_optimizer": True, "data.retrieval_share": float(p.retrieval_share)}
+    common = {
+        "train.max_steps": p.passkey_steps,
+        "train.warmup_steps": max(1, p.passkey_steps // 10),
+        "train.reset_optimizer": True,
+        "data.retrieval_share": float(p.retrieval_share),
+    }
     scratch = p.passkey_scratch
     cost = p.passkey_steps / p.steps
     if scratch is not None:
@@ -251,18 +282,19 @@ def _passkey(b: _Builder, names: dict[tuple[str, int], str], *, n_layers: int) -
         cost *= int(scratch.get("model.n_layers", n_layers)) / n_layers  # step time grows about with the layers
     for pe in p.retrieval_pes:
         src = None if scratch is not None else names[pe, 0]
-        name = b.add_run(f"passkey/{pe}", {**_arm(pe, p, 0), **common}, init_from=src, trials=p.passkey_trials,
-                         cost=cost)
+        name = b.add_run(
+            f"passkey/{pe}", {**_arm(pe, p, 0), **common}, init_from=src, trials=p.passkey_trials, cost=cost
+        )
         b.cell("passkey", "pe", pe, [name], pe=pe, zero_shot=[src] if src else [])
 
 
-def _ablations(b: _Builder, names: dict[tuple[str, int], str], *, head_dim: int, n_heads: int,
-               n_layers: int) -> None:
+def _ablations(b: _Builder, names: dict[tuple[str, int], str], *, head_dim: int, n_heads: int, n_layers: int) -> None:
     p = b.p
     seeds = range(1)  # one seed per ablation arm (the paper: one run per setting)
 
-    def fope_runs(label: str, seed_cost: float = 1.0, extra: dict | None = None, trials: int = 0,
-                  **fope: Any) -> list[str]:
+    def fope_runs(
+        label: str, seed_cost: float = 1.0, extra: dict | None = None, trials: int = 0, **fope: Any
+    ) -> list[str]:
         """Runs of one FoPE arm; passkey only where the figure uses it (trials > 0: the D sweep, Fig. 6c)."""
         out = []
         for s in seeds:
@@ -287,38 +319,73 @@ def _components(b: _Builder, fope_runs: Any, names: dict[tuple[str, int], str]) 
     b.cell("ablations", "components", "FoPE", fope_runs("fope"), fs=True, cf=True)
     b.cell("ablations", "components", "w/o FS", fope_runs("no-fs", **{FOPE_SIGMA: 0.0}), fs=False, cf=True)
     b.cell("ablations", "components", "w/o CF", fope_runs("no-cf", **{FOPE_CLIP: False}), fs=True, cf=False)
-    b.cell("ablations", "components", "w/o FS, w/o CF",
-           fope_runs("no-fs-no-cf", **{FOPE_SIGMA: 0.0, FOPE_CLIP: False}), fs=False, cf=False)
+    b.cell(
+        "ablations",
+        "components",
+        "w/o FS, w/o CF",
+        fope_runs("no-fs-no-cf", **{FOPE_SIGMA: 0.0, FOPE_CLIP: False}),
+        fs=False,
+        cf=False,
+    )
     b.cell("ablations", "components", "RoPE", [names["rope", 0]], fs=None, cf=None)
 
 
 def _sigma(b: _Builder, fope_runs: Any) -> None:
     """(b) the sigma sweep."""
     for sigma in b.p.sigmas:
-        b.cell("ablations", "sigma", f"{float(sigma):g}",
-               fope_runs(f"sigma{float(sigma):g}", **{FOPE_SIGMA: float(sigma)}), sigma=float(sigma))
+        b.cell(
+            "ablations",
+            "sigma",
+            f"{float(sigma):g}",
+            fope_runs(f"sigma{float(sigma):g}", **{FOPE_SIGMA: float(sigma)}),
+            sigma=float(sigma),
+        )
 
 
 def _freq_dim(b: _Builder, fope_runs: Any, head_dim: int) -> None:
     """(c) frequency-grid size D (the release uses freq_dim only when > head_dim: smaller D is the default grid)."""
     for d in b.p.freq_dims:
         opts = {} if d <= head_dim else {FOPE_FREQ_DIM: int(d)}
-        b.cell("ablations", "freq_dim", str(int(d)),
-               fope_runs(f"D{int(d)}", trials=b.p.ablation_passkey_trials, **opts),
-               freq_dim=int(d), grid_dim=max(int(d), head_dim))
+        b.cell(
+            "ablations",
+            "freq_dim",
+            str(int(d)),
+            fope_runs(f"D{int(d)}", trials=b.p.ablation_passkey_trials, **opts),
+            freq_dim=int(d),
+            grid_dim=max(int(d), head_dim),
+        )
 
 
 def _shape(b: _Builder, fope_runs: Any, *, head_dim: int, n_heads: int, n_layers: int) -> None:
     """(a, right) doubled head dim vs doubled heads vs doubled layers."""
     b.cell("ablations", "shape", "FoPE", fope_runs("fope"), head_dim=head_dim, n_heads=n_heads, n_layers=n_layers)
-    b.cell("ablations", "shape", "2x head_dim",
-           fope_runs("double-head-dim", 1.3, {"model.head_dim": 2 * head_dim}),
-           head_dim=2 * head_dim, n_heads=n_heads, n_layers=n_layers)
-    b.cell("ablations", "shape", "2x heads",
-           fope_runs("double-heads", 1.3, {"model.n_heads": 2 * n_heads, "model.head_dim": head_dim}),
-           head_dim=head_dim, n_heads=2 * n_heads, n_layers=n_layers)
-    b.cell("ablations", "shape", "2x layers", fope_runs("double-layers", 1.6, {"model.n_layers": 2 * n_layers}),
-           head_dim=head_dim, n_heads=n_heads, n_layers=2 * n_layers)
+    b.cell(
+        "ablations",
+        "shape",
+        "2x head_dim",
+        fope_runs("double-head-dim", 1.3, {"model.head_dim": 2 * head_dim}),
+        head_dim=2 * head_dim,
+        n_heads=n_heads,
+        n_layers=n_layers,
+    )
+    b.cell(
+        "ablations",
+        "shape",
+        "2x heads",
+        fope_runs("double-heads", 1.3, {"model.n_heads": 2 * n_heads, "model.head_dim": head_dim}),
+        head_dim=head_dim,
+        n_heads=2 * n_heads,
+        n_layers=n_layers,
+    )
+    b.cell(
+        "ablations",
+        "shape",
+        "2x layers",
+        fope_runs("double-layers", 1.6, {"model.n_layers": 2 * n_layers}),
+        head_dim=head_dim,
+        n_heads=n_heads,
+        n_layers=2 * n_layers,
+    )
 
 
 #: Table 2 rows: (label, pe, pe_options); each also with QK norm (ModelConfig.qk_norm)
@@ -334,5 +401,12 @@ def _table2(b: _Builder) -> None:
                 arm["model.qk_norm"] = True
             slug = label.lower() + ("-qknorm" if qk_norm else "")
             name = b.add_run(f"table2/{slug}/seed0", arm, trials=0, cost=1.0)
-            b.cell("table2", "pe", label + (" + QK Norm" if qk_norm else ""), [name], pe=pe,
-                   whole_cycles=bool(options.get("whole_cycles")), qk_norm=qk_norm)
+            b.cell(
+                "table2",
+                "pe",
+                label + (" + QK Norm" if qk_norm else ""),
+                [name],
+                pe=pe,
+                whole_cycles=bool(options.get("whole_cycles")),
+                qk_norm=qk_norm,
+            )

@@ -39,12 +39,12 @@ class ExtendPreset:
     batch_size: int = doc_field(1, "sequences of the new length per fine-tuning step")
     n_examples: int = doc_field(400, "plain-text training documents cut from the corpus' train split")
     corpus: str = doc_field("books", "fope.data corpus: train split for fine-tuning, val split for the evaluation")
-    eval_multiples: tuple[float, ...] = doc_field((0.5, 1, 2, 4), "evaluated lengths, as multiples of the "
-                                                                  "source's context")
+    eval_multiples: tuple[float, ...] = doc_field(
+        (0.5, 1, 2, 4), "evaluated lengths, as multiples of the source's context"
+    )
     max_chunks: int = doc_field(2, "perplexity chunks of the longest length (the token budget of every length)")
     passkey_trials: int = doc_field(10, "passkey trials per length (likelihood scoring)")
-    fope_preset: str = doc_field("preserving", "conversion preset of the fope method (fope.hf.convert."
-                                                "CONVERT_PRESETS)")
+    fope_preset: str = doc_field("preserving", "conversion preset of the fope method (fope.hf.convert.CONVERT_PRESETS)")
     seed: int = doc_field(0, "seed of the conversion, the data and the fine-tuning")
 
 
@@ -74,8 +74,16 @@ def method_options(method: str, *, factor: int, context: int, fope_preset: str) 
     raise ValueError(f"unknown extension method {method!r}; choose from {list(METHODS)}")
 
 
-def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str] = METHODS, preset: str = "cpu",
-           device: str = "cpu", log=print, **overrides: Any) -> dict:
+def extend(
+    model_name: str | Path,
+    out_dir: str | Path,
+    *,
+    methods: Sequence[str] = METHODS,
+    preset: str = "cpu",
+    device: str = "cpu",
+    log=print,
+    **overrides: Any,
+) -> dict:
     """Run the comparison (module docstring); returns the saved dict."""
     import torch
 
@@ -104,33 +112,64 @@ def extend(model_name: str | Path, out_dir: str | Path, *, methods: Sequence[str
     lengths = sorted({max(16, int(m * context)) for m in cfg.eval_multiples})
     tokens = tokens_from_corpus(cfg.corpus, HFTokenizer(tok), split="val", max_tokens=max(lengths) * cfg.max_chunks + 1)
     chat = make_chat_data(out / "train.jsonl", corpus=cfg.corpus, n=cfg.n_examples, split="train", seed=cfg.seed)
-    result: dict[str, Any] = {"settings": {"model": str(model_name), "preset": preset, **asdict(cfg),
-                                           "context": context, "new_len": new_len, "lengths": lengths,
-                                           "eval_tokens": len(tokens)}, "methods": {}}
+    result: dict[str, Any] = {
+        "settings": {
+            "model": str(model_name),
+            "preset": preset,
+            **asdict(cfg),
+            "context": context,
+            "new_len": new_len,
+            "lengths": lengths,
+            "eval_tokens": len(tokens),
+        },
+        "methods": {},
+    }
     for method in methods:
         t0 = time.time()
         options = method_options(method, factor=cfg.factor, context=context, fope_preset=cfg.fope_preset)
         model = convert(source, seed=cfg.seed, **options).to(device)
-        summary = finetune(model, tok, chat, out / method, max_steps=cfg.steps, seq_len=new_len, lr=cfg.lr,
-                           batch_size=cfg.batch_size, loss_on="all", save_every=cfg.steps, seed=cfg.seed,
-                           progress=False, resume=find_checkpoint(out / method) is not None)
+        summary = finetune(
+            model,
+            tok,
+            chat,
+            out / method,
+            max_steps=cfg.steps,
+            seq_len=new_len,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            loss_on="all",
+            save_every=cfg.steps,
+            seed=cfg.seed,
+            progress=False,
+            resume=find_checkpoint(out / method) is not None,
+        )
         model.eval()
         with torch.no_grad():
             ppl = perplexities(model, tokens, lengths, max_chunks=cfg.max_chunks)
             pk = {}
             for length in lengths:  # a length shorter than the passkey prompt itself is reported as None
                 try:
-                    one = passkey_eval(HFAdapter(model), HFTokenizer(tok), [length], trials=cfg.passkey_trials,
-                                       seed=cfg.seed, mode="likelihood", progress=False)
+                    one = passkey_eval(
+                        HFAdapter(model),
+                        HFTokenizer(tok),
+                        [length],
+                        trials=cfg.passkey_trials,
+                        seed=cfg.seed,
+                        mode="likelihood",
+                        progress=False,
+                    )
                     pk[str(length)] = 100.0 * float(one["by_length"][length])
                 except ValueError as e:
                     if "too short" not in str(e):
                         raise
                     pk[str(length)] = None
         result["methods"][method] = {
-            "convert": {k: v for k, v in options.items()}, "ppl": {str(k): v for k, v in ppl.items()},
-            "passkey": pk, "final_loss": summary["final_loss"],
-            "steps": summary["step"], "seconds": round(time.time() - t0, 1),
+            "convert": {k: v for k, v in options.items()},
+            "ppl": {str(k): v for k, v in ppl.items()},
+            "passkey": pk,
+            "final_loss": summary["final_loss"],
+            "steps": summary["step"],
+            "seconds": round(time.time() - t0, 1),
         }
         log(f"{method}: ppl {result['methods'][method]['ppl']} passkey {result['methods'][method]['passkey']}")
         atomic_write(out / "extend.json", json.dumps(result, indent=1, default=str))
@@ -144,10 +183,19 @@ def format_table(result: dict) -> str:
     """Markdown: perplexity per length and passkey per length, one row per method."""
     s = result["settings"]
     lengths = [str(n) for n in s["lengths"]]
-    head = "| method | " + " | ".join(f"ppl @ {n}" for n in lengths) + " | " + \
-        " | ".join(f"passkey @ {n}" for n in lengths) + " |"
-    lines = [f"Context extension {s['context']} -> {s['new_len']} ({s['steps']} steps, model {s['model']})", "",
-             head, "|---|" + "---|" * (2 * len(lengths))]
+    head = (
+        "| method | "
+        + " | ".join(f"ppl @ {n}" for n in lengths)
+        + " | "
+        + " | ".join(f"passkey @ {n}" for n in lengths)
+        + " |"
+    )
+    lines = [
+        f"Context extension {s['context']} -> {s['new_len']} ({s['steps']} steps, model {s['model']})",
+        "",
+        head,
+        "|---|" + "---|" * (2 * len(lengths)),
+    ]
     for method, row in result["methods"].items():
         ppl = " | ".join(f"{row['ppl'][n]:.2f}" for n in lengths)
         pk = " | ".join("–" if row["passkey"].get(n) is None else f"{row['passkey'][n]:.0f}" for n in lengths)

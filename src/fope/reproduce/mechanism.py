@@ -31,9 +31,12 @@ from .records import run_dir
 
 #: paper Table 2 (docs/analysis.md): loss at 512, 1024, 2048, 4096, 8192 (= L..16L) of ~20M models trained at 512
 PAPER_TABLE2 = {
-    "RoPE": (5.50, 6.01, 6.58, 6.99, 7.16), "RoPE + QK Norm": (5.46, 5.56, 5.89, 6.32, 6.66),
-    "RoPE-A": (5.72, 5.86, 6.18, 6.46, 6.67), "RoPE-A + QK Norm": (5.69, 5.89, 6.27, 6.59, 6.81),
-    "NoPE": (5.65, 6.03, 6.60, 6.81, 6.99), "NoPE + QK Norm": (5.59, 6.18, 6.87, 7.10, 7.43),
+    "RoPE": (5.50, 6.01, 6.58, 6.99, 7.16),
+    "RoPE + QK Norm": (5.46, 5.56, 5.89, 6.32, 6.66),
+    "RoPE-A": (5.72, 5.86, 6.18, 6.46, 6.67),
+    "RoPE-A + QK Norm": (5.69, 5.89, 6.27, 6.59, 6.81),
+    "NoPE": (5.65, 6.03, 6.60, 6.81, 6.99),
+    "NoPE + QK Norm": (5.59, 6.18, 6.87, 7.10, 7.43),
 }
 PAPER_FACTORS = (1, 2, 4, 8, 16)
 ANALYSIS_SAMPLES = 32
@@ -75,11 +78,14 @@ def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) 
     L = int(p.train_len)
     models = {pe: _model_dir(out, grid, pe) for pe in ("rope", "fope")}
     far = _far_models(out, grid) if p.far_attention else {}
-    key = {"L": L, "models": {pe: (str(m), (m / "model.safetensors").stat().st_mtime) if m else None
-                              for pe, m in models.items()}, "samples": ANALYSIS_SAMPLES, "version": 2,
-           "far": {pe: [(run, (m / "model.safetensors").stat().st_mtime) for run, m in runs]
-                   for pe, runs in far.items()},
-           "far_setting": [max(p.ppl_lengths), int(p.eval_tokens), "books"] if far else None}
+    key = {
+        "L": L,
+        "models": {pe: (str(m), (m / "model.safetensors").stat().st_mtime) if m else None for pe, m in models.items()},
+        "samples": ANALYSIS_SAMPLES,
+        "version": 2,
+        "far": {pe: [(run, (m / "model.safetensors").stat().st_mtime) for run, m in runs] for pe, runs in far.items()},
+        "far_setting": [max(p.ppl_lengths), int(p.eval_tokens), "books"] if far else None,
+    }
     cache = out / CACHE
     if cache.is_file():
         try:
@@ -91,8 +97,9 @@ def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) 
     try:
         res = _compute(models, L, out if figures else None)
         if far:
-            res["far"] = far_results(far, L, length=max(p.ppl_lengths), tokens=int(p.eval_tokens), out=out,
-                                     device=_analysis_device(p.device))
+            res["far"] = far_results(
+                far, L, length=max(p.ppl_lengths), tokens=int(p.eval_tokens), out=out, device=_analysis_device(p.device)
+            )
     except Exception as e:  # an analysis failure must not lose the grid's results
         return {"key": key, "error": f"{type(e).__name__}: {e}"}
     res["key"] = key
@@ -107,16 +114,30 @@ def _analysis_device(device: str) -> str:
     return "cuda" if device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
 
 
-def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, tokens: int, out: Path,
-                device: str = "cpu", corpus: str = "books") -> dict[str, Any]:
+def far_results(
+    far: dict[str, list[tuple[str, Path]]],
+    L: int,
+    *,
+    length: int,
+    tokens: int,
+    out: Path,
+    device: str = "cpu",
+    corpus: str = "books",
+) -> dict[str, Any]:
     """fope.analysis.far on each model at ``length`` over the first ``tokens`` validation tokens of ``corpus`` (the
     perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's own ppl(L)."""
     import statistics
 
     from fope.analysis.far import VARIANTS, far_attention_of, mean_far_mass
 
-    res: dict[str, Any] = {"length": length, "tokens": tokens, "corpus": corpus, "runs": {}, "summary": {},
-                           "far_mass": {}}
+    res: dict[str, Any] = {
+        "length": length,
+        "tokens": tokens,
+        "corpus": corpus,
+        "runs": {},
+        "summary": {},
+        "far_mass": {},
+    }
 
     def stats(x: list[float]) -> dict[str, Any]:
         return {"mean": statistics.fmean(x), "std": statistics.stdev(x) if len(x) > 1 else None, "n": len(x)}
@@ -125,12 +146,15 @@ def far_results(far: dict[str, list[tuple[str, Path]]], L: int, *, length: int, 
         ratios: dict[str, list[float]] = {v: [] for v in VARIANTS}
         masses: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for run, path in runs:
-            _, _, rep = far_attention_of(path, tokens=tokens, corpus=corpus, length=length, train_len=L,
-                                         device=device)
+            _, _, rep = far_attention_of(path, tokens=tokens, corpus=corpus, length=length, train_len=L, device=device)
             ppl_file = run_dir(out, run) / "eval" / "ppl.json"
             ppl_l = json.loads(ppl_file.read_text())["by_length"].get(str(L)) if ppl_file.is_file() else None
-            row = {"cycle_pairs": rep["cycle_pairs"], "edges": rep["edges"], "ppl_L": ppl_l,
-                   "variants": rep["variants"]}
+            row = {
+                "cycle_pairs": rep["cycle_pairs"],
+                "edges": rep["edges"],
+                "ppl_L": ppl_l,
+                "variants": rep["variants"],
+            }
             res["runs"][run] = row
             res.setdefault("cycle_pairs", {})[pe] = rep["cycle_pairs"]
             if ppl_l:
@@ -163,27 +187,40 @@ def _compute(models: dict[str, Path | None], L: int, fig_dir: Path | None) -> di
         stats = qk_statistics(model, info, samples=ANALYSIS_SAMPLES, seq_len=L, batch_size=8)
         act, dmg = activation_stats(stats), model_damage(stats)
         analyses[pe] = (act, dmg)
-        res["models"][pe] = {"incomplete_pairs": info.incomplete_pairs, "activation_ratio": act["ratio"],
-                             "activation_summary": act["summary"], "damage_per_layer": dmg["per_layer"],
-                             "damage_overall": dmg["overall"], "signal_share": dmg["signal_share"],
-                             "noise_share": dmg["noise_share"]}
+        res["models"][pe] = {
+            "incomplete_pairs": info.incomplete_pairs,
+            "activation_ratio": act["ratio"],
+            "activation_summary": act["summary"],
+            "damage_per_layer": dmg["per_layer"],
+            "damage_overall": dmg["overall"],
+            "signal_share": dmg["signal_share"],
+            "noise_share": dmg["noise_share"],
+        }
     decay = decay_curves(head_dim=head_dim, train_len=L, max_distance=L - 1, samples=DECAY_SAMPLES)
     picks = sorted({0, L // 8, L // 4, L // 2, L - 1})
-    res["decay"] = {"head_dim": head_dim, "samples": DECAY_SAMPLES, "distance": picks,
-                    "ideal": [decay["ideal"][d] for d in picks],
-                    "expected": {mu: [e["mc_mean"][d] for d in picks] for mu, e in decay["expected"].items()}}
+    res["decay"] = {
+        "head_dim": head_dim,
+        "samples": DECAY_SAMPLES,
+        "distance": picks,
+        "ideal": [decay["ideal"][d] for d in picks],
+        "expected": {mu: [e["mc_mean"][d] for d in picks] for mu, e in decay["expected"].items()},
+    }
     if fig_dir is not None:
         try:
             from fope.analysis import plots
 
-            figs = {"mechanism_toy": plots.plot_toy(toy, fig_dir / "figures" / "mechanism_toy.png"),
-                    "mechanism_decay": plots.plot_decay(decay, fig_dir / "figures" / "mechanism_decay.png")}
+            figs = {
+                "mechanism_toy": plots.plot_toy(toy, fig_dir / "figures" / "mechanism_toy.png"),
+                "mechanism_decay": plots.plot_decay(decay, fig_dir / "figures" / "mechanism_decay.png"),
+            }
             for pe, (act, _) in analyses.items():
                 figs[f"mechanism_activations_{pe}"] = plots.plot_activations(
-                    act, fig_dir / "figures" / f"mechanism_activations_{pe}.png")
+                    act, fig_dir / "figures" / f"mechanism_activations_{pe}.png"
+                )
             if analyses:
-                figs["mechanism_damage"] = plots.plot_damage([d for _, d in analyses.values()],
-                                                             fig_dir / "figures" / "mechanism_damage.png")
+                figs["mechanism_damage"] = plots.plot_damage(
+                    [d for _, d in analyses.values()], fig_dir / "figures" / "mechanism_damage.png"
+                )
             res["figures"] = {k: str(Path(v).relative_to(fig_dir)) for k, v in figs.items()}
         except ImportError:
             pass
@@ -229,8 +266,9 @@ def table2_growth(results: dict[str, Any]) -> list[str]:
     for arm, vals in rows.items():
         paper = PAPER_TABLE2.get(arm)
         grow = None if vals[0] is None or vals[-1] is None else vals[-1] - vals[0]
-        out.append(f"| {arm} | {_f(vals[0])} | {_f(vals[-1])} | {_f(grow)} | "
-                   f"{_f(paper[-1] - paper[0], 2) if paper else '-'} |")
+        out.append(
+            f"| {arm} | {_f(vals[0])} | {_f(vals[-1])} | {_f(grow)} | {_f(paper[-1] - paper[0], 2) if paper else '-'} |"
+        )
     top, at_l = str(lengths[-1]), str(lengths[0])
     growth, loss = [], []
     for pe in ("rope", "nope"):
@@ -241,8 +279,14 @@ def table2_growth(results: dict[str, Any]) -> list[str]:
                 into.append(f"{pe} {agg['std'] / agg['mean']:.3f}")
     if growth:
         seeds = results["config"].get("seeds")
-        out += ["", f"Seed-to-seed std in the main runs ({seeds} seeds) of the growth from L to 16L: "
-                + ", ".join(growth) + "; of the loss at L: " + ", ".join(loss) + "."]
+        out += [
+            "",
+            f"Seed-to-seed std in the main runs ({seeds} seeds) of the growth from L to 16L: "
+            + ", ".join(growth)
+            + "; of the loss at L: "
+            + ", ".join(loss)
+            + ".",
+        ]
     return out + [""]
 
 
@@ -255,42 +299,64 @@ def mechanism_section(results: dict[str, Any], figures: dict[str, str] | None = 
     L = int(results["config"]["train_len"])
     out = ["## Mechanism (paper Table 2, Fig. 3, 7, 8) and spectrum damage", ""]
     if rows:
-        out += ["### Table 2: loss (ln perplexity) of RoPE, RoPE-A and NoPE, without and with QK norm", "",
-                ("One seed per arm; RoPE-A rounds every frequency up to whole cycles within L; QK norm standardises "
-                 "each q and k head vector before the rotation. Paper (~20M models at L = 512) in brackets."), "",
-                *table2_table(results)]
+        out += [
+            "### Table 2: loss (ln perplexity) of RoPE, RoPE-A and NoPE, without and with QK norm",
+            "",
+            (
+                "One seed per arm; RoPE-A rounds every frequency up to whole cycles within L; QK norm standardises "
+                "each q and k head vector before the rotation. Paper (~20M models at L = 512) in brackets."
+            ),
+            "",
+            *table2_table(results),
+        ]
     if mech.get("error"):
         return out + [f"Mechanism analyses failed: `{mech['error']}`", ""]
     if mech.get("toy"):
-        out += ["### Fig. 3 toy: RMS error against the frequency-matched ground truth (relative to its RMS)", "",
-                "| panel | RoPE | FoPE |", "|---|---|---|"]
+        out += [
+            "### Fig. 3 toy: RMS error against the frequency-matched ground truth (relative to its RMS)",
+            "",
+            "| panel | RoPE | FoPE |",
+            "|---|---|---|",
+        ]
         for name, e in mech["toy"]["errors"].items():
             out.append(f"| {name} | {_f(e['rope_rel'])} | {_f(e['fope_rel'])} |")
         out.append("")
     if mech.get("decay"):
         d = mech["decay"]
-        out += [f"### Fig. 8: RoPE score vs distance, head dim {d['head_dim']} ({d['samples']} samples per mean)", "",
-                "| curve | " + " | ".join(f"Δ={x}" for x in d["distance"]) + " |", "|---" * (len(d["distance"]) + 1) + "|",
-                "| ideal (q = k = 1) | " + " | ".join(_f(v, 1) for v in d["ideal"]) + " |"]
+        out += [
+            f"### Fig. 8: RoPE score vs distance, head dim {d['head_dim']} ({d['samples']} samples per mean)",
+            "",
+            "| curve | " + " | ".join(f"Δ={x}" for x in d["distance"]) + " |",
+            "|---" * (len(d["distance"]) + 1) + "|",
+            "| ideal (q = k = 1) | " + " | ".join(_f(v, 1) for v in d["ideal"]) + " |",
+        ]
         for mu, vals in d["expected"].items():
             out.append(f"| E[score], mu = {mu} | " + " | ".join(_f(v, 2) for v in vals) + " |")
         out.append("")
     models = mech.get("models") or {}
     if models:
         main = results.get("main") or {}
-        out += ["### Fig. 7 and spectrum damage of the seed-0 main models", "",
-                ("Activation ratio: mean |mean q| (|mean k|) over the dims with < 1 cycle within L, divided by the "
-                 "same over the other dims, averaged over layers. Damage: share of the positional energy of q (k) "
-                 "away from each pair's own frequency (docs/analysis.md), energy-weighted over layers."), "",
-                "| model | incomplete pairs | q ratio | k ratio | damage q | damage k | ppl(4L)/ppl(L) | ppl(16L)/ppl(L) |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "### Fig. 7 and spectrum damage of the seed-0 main models",
+            "",
+            (
+                "Activation ratio: mean |mean q| (|mean k|) over the dims with < 1 cycle within L, divided by the "
+                "same over the other dims, averaged over layers. Damage: share of the positional energy of q (k) "
+                "away from each pair's own frequency (docs/analysis.md), energy-weighted over layers."
+            ),
+            "",
+            "| model | incomplete pairs | q ratio | k ratio | damage q | damage k | ppl(4L)/ppl(L) | ppl(16L)/ppl(L) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for pe, m in models.items():
             ratio = (main.get(pe) or {}).get("ppl_ratio") or {}
             r4, r16 = ((ratio.get(str(f * L)) or {}).get("mean") for f in (4, 16))
             s = m["activation_summary"]
-            out.append(f"| {pe} | {len(m['incomplete_pairs'])} | {_f(s['q_abs_mean']['mean'])} | "
-                       f"{_f(s['k_abs_mean']['mean'])} | {_f(m['damage_overall']['q'], 4)} | "
-                       f"{_f(m['damage_overall']['k'], 4)} | {_f(r4)} | {_f(r16)} |")
+            out.append(
+                f"| {pe} | {len(m['incomplete_pairs'])} | {_f(s['q_abs_mean']['mean'])} | "
+                f"{_f(s['k_abs_mean']['mean'])} | {_f(m['damage_overall']['q'], 4)} | "
+                f"{_f(m['damage_overall']['k'], 4)} | {_f(r4)} | {_f(r16)} |"
+            )
         out.append("")
     out += far_tables.report_section(mech.get("far"), L)
     for name, path in (mech.get("figures") or {}).items():

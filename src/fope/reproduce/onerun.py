@@ -34,9 +34,11 @@ def is_complete(out: Path, grid: Grid, run: Run) -> bool:
     if record is None:
         return False
     if record.get("config") != config_fingerprint(run_config(grid, run, out), run):
-        raise ValueError(f"run {run.name!r} in {run_dir(out, run.name)} was trained with another config than the "
-                         "grid asks for now (the preset or its overrides changed); use a new --out directory or "
-                         f"delete {run_dir(out, run.name)}")
+        raise ValueError(
+            f"run {run.name!r} in {run_dir(out, run.name)} was trained with another config than the "
+            "grid asks for now (the preset or its overrides changed); use a new --out directory or "
+            f"delete {run_dir(out, run.name)}"
+        )
     return all(eval_record(out, run, req) is not None for req in eval_requests(grid.preset, run, record["corpus"]))
 
 
@@ -54,13 +56,21 @@ def do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[str
             summary = backend.train(cfg, path, resume=resume)
         wall = time.perf_counter() - tic
         if not summary.get("finished", False):
-            raise GridInterrupted(f"training of {run.name} stopped at step {summary.get('step')} "
-                                  f"({summary.get('stopped')})")
-        record = {"name": run.name, "key": run.key, "config": config_fingerprint(cfg, run),
-                  "overrides": run.overrides, "init_from": run.init_from,
-                  "corpus": cfg.data.corpus, "train_len": cfg.model.train_len, "train_wall_s": wall,
-                  "summary": {k: v for k, v in summary.items() if k != "losses"},
-                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            raise GridInterrupted(
+                f"training of {run.name} stopped at step {summary.get('step')} ({summary.get('stopped')})"
+            )
+        record = {
+            "name": run.name,
+            "key": run.key,
+            "config": config_fingerprint(cfg, run),
+            "overrides": run.overrides,
+            "init_from": run.init_from,
+            "corpus": cfg.data.corpus,
+            "train_len": cfg.model.train_len,
+            "train_wall_s": wall,
+            "summary": {k: v for k, v in summary.items() if k != "losses"},
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         write_json_atomic(path / "run.json", record)
         loss = summary.get("final_loss")
         say(f"  trained {run.name} in {wall:.0f} s" + (f" (final loss {loss:.3f})" if loss is not None else ""))
@@ -71,8 +81,9 @@ def do_run(grid: Grid, run: Run, out: Path, backend: Backend, say: Callable[[str
         with _output_to(path / "log.txt"):
             result = backend.evaluate(path, req)
         wall = time.perf_counter() - tic
-        write_json_atomic(path / "eval" / f"{req.kind}.json",
-                          {**jsonable(result), "request": jsonable(req.settings), "wall_s": wall})
+        write_json_atomic(
+            path / "eval" / f"{req.kind}.json", {**jsonable(result), "request": jsonable(req.settings), "wall_s": wall}
+        )
         say(f"  eval {run.name} {req.kind}: {_brief(result)} ({wall:.0f} s)")
 
 

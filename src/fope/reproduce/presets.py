@@ -51,18 +51,29 @@ class GridPreset:
     train_overrides: dict = doc_field({}, "extra dotted fope.train overrides applied to every run")
     pes: tuple[str, ...] = doc_field(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
     seeds: int = doc_field(3, "seeds of the main comparison (mean +- std over seeds)")
-    sigma: float = doc_field(0.3, "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
-                           "(Xavier-normal gain, as in the released code; docs/paper.md §7.1)")
-    fope_init: str = doc_field("", "FoPE coefficient init of every FoPE run ('' = the release's eye_xavier_norm; "
-                            "'eye_norm' reads sigma literally as the noise std, the paper's N(0, sigma))")
+    sigma: float = doc_field(
+        0.3,
+        "FoPE coefficient gain sigma of every FoPE run outside the sigma sweep "
+        "(Xavier-normal gain, as in the released code; docs/paper.md §7.1)",
+    )
+    fope_init: str = doc_field(
+        "",
+        "FoPE coefficient init of every FoPE run ('' = the release's eye_xavier_norm; "
+        "'eye_norm' reads sigma literally as the noise std, the paper's N(0, sigma))",
+    )
     sigmas: tuple[float, ...] = doc_field((0.0, 0.1, 0.3, 0.5), "sigma sweep of the ablation (Fig. 6b)")
     freq_dims: tuple[int, ...] = doc_field((16, 32, 64, 128), "frequency-grid sizes D of the ablation (Fig. 6c)")
     length_factors: tuple[float, ...] = doc_field((0.5, 1, 2, 4, 8, 16), "perplexity lengths as multiples of L")
     passkey_factors: tuple[int, ...] = doc_field((1, 2, 4, 8, 16), "passkey lengths as multiples of L")
-    passkey_trials: int = doc_field(40, "passkey trials per length: passkey-task and extension runs (and main runs unless "
-                                 "main_passkey_trials is set)")
-    main_passkey_trials: int = doc_field(-1, "passkey trials per length of the main runs (zero-shot, before any retrieval "
-                                      "training); -1: passkey_trials, 0: skip")
+    passkey_trials: int = doc_field(
+        40,
+        "passkey trials per length: passkey-task and extension runs (and main runs unless main_passkey_trials is set)",
+    )
+    main_passkey_trials: int = doc_field(
+        -1,
+        "passkey trials per length of the main runs (zero-shot, before any retrieval "
+        "training); -1: passkey_trials, 0: skip",
+    )
     ablation_passkey_trials: int = doc_field(20, "passkey trials per length, ablation runs")
     eval_tokens: int = doc_field(32768, "tokens scored per length by the perplexity evaluation (at least one chunk)")
     eval_batch_tokens: int = doc_field(16384, "tokens per perplexity forward batch (memory bound)")
@@ -70,29 +81,52 @@ class GridPreset:
     extension_steps: int = doc_field(100, "optimizer steps of each length-extension run (at 2L, half the batch)")
     extension_warmup: int = doc_field(10, "warm-up steps of each length-extension run (fresh schedule, reset AdamW)")
     yarn_factor: float = doc_field(16.0, "YaRN scale s of the extension arms (the authors' released setting is 16)")
-    retrieval_share: float = doc_field(0.6, "share (by tokens) of synthetic in-length key-retrieval documents in the "
-                                     "passkey experiment's fine-tuning data (the rest is the training corpus)")
-    retrieval_pes: tuple[str, ...] = doc_field(("rope", "fope", "alibi"), "position encodings of the passkey experiment")
-    passkey_steps: int = doc_field(600, "optimizer steps of each passkey run: a fine-tune of the seed-0 main run (at L, "
-                                 "fresh AdamW and warm-up, same batch and peak lr), or with passkey_scratch a model "
-                                 "trained from scratch")
-    passkey_scratch: dict | None = doc_field(None, "None: the passkey runs fine-tune the seed-0 main runs; a dict of dotted "
-                                            "fope.train overrides (e.g. {'model.n_layers': 4}): the passkey runs are "
-                                            "dedicated models of the base config with these overrides, trained from "
-                                            "scratch on the retrieval mixture (the 2-layer CPU models do not learn to "
-                                            "copy the key's digits in order, docs/reproduce.md)")
-    experiments: tuple[str, ...] = doc_field(EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2")
-    table2_overrides: dict = doc_field({}, "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
-                                    "(the paper's Table 2 models are ~20M parameters); {}: the main runs' model, "
-                                    "whose seed-0 runs then double as the arms without QK norm")
-    far_attention: bool = doc_field(True, "run the far-attention decomposition (fope.analysis.far) on every RoPE and FoPE "
-                                   "main run for the report's Mechanism section (about 30 s per cpu-tiny model)")
-    ablation_groups: tuple[str, ...] = doc_field(ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, "
-                                                 "shape")
+    retrieval_share: float = doc_field(
+        0.6,
+        "share (by tokens) of synthetic in-length key-retrieval documents in the "
+        "passkey experiment's fine-tuning data (the rest is the training corpus)",
+    )
+    retrieval_pes: tuple[str, ...] = doc_field(
+        ("rope", "fope", "alibi"), "position encodings of the passkey experiment"
+    )
+    passkey_steps: int = doc_field(
+        600,
+        "optimizer steps of each passkey run: a fine-tune of the seed-0 main run (at L, "
+        "fresh AdamW and warm-up, same batch and peak lr), or with passkey_scratch a model "
+        "trained from scratch",
+    )
+    passkey_scratch: dict | None = doc_field(
+        None,
+        "None: the passkey runs fine-tune the seed-0 main runs; a dict of dotted "
+        "fope.train overrides (e.g. {'model.n_layers': 4}): the passkey runs are "
+        "dedicated models of the base config with these overrides, trained from "
+        "scratch on the retrieval mixture (the 2-layer CPU models do not learn to "
+        "copy the key's digits in order, docs/reproduce.md)",
+    )
+    experiments: tuple[str, ...] = doc_field(
+        EXPERIMENTS, "experiments to run: main, extension, ablations, passkey, table2"
+    )
+    table2_overrides: dict = doc_field(
+        {},
+        "dotted fope.train overrides of the Table 2 arms only, e.g. a smaller model "
+        "(the paper's Table 2 models are ~20M parameters); {}: the main runs' model, "
+        "whose seed-0 runs then double as the arms without QK norm",
+    )
+    far_attention: bool = doc_field(
+        True,
+        "run the far-attention decomposition (fope.analysis.far) on every RoPE and FoPE "
+        "main run for the report's Mechanism section (about 30 s per cpu-tiny model)",
+    )
+    ablation_groups: tuple[str, ...] = doc_field(
+        ABLATION_GROUPS, "ablation groups to run: components (FS / CF), sigma, freq_dim, shape"
+    )
     nproc: int = doc_field(1, "processes per training run; > 1 launches each run with torchrun (GPU presets)")
-    jobs: int = doc_field(1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)")
-    threads: int = doc_field(0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for "
-                         "these small models")
+    jobs: int = doc_field(
+        1, "runs trained/evaluated at the same time, each in its own process (CPU presets: 2 on 2 cores)"
+    )
+    threads: int = doc_field(
+        0, "torch threads per run (0: torch's default); 1 thread x 2 jobs uses 2 cores best for these small models"
+    )
     device: str = doc_field("auto", "device of training and evaluation: auto, cpu or cuda")
 
     def __post_init__(self) -> None:
@@ -108,17 +142,31 @@ class GridPreset:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
-        for name in ("train_len", "steps", "global_batch", "micro_batch", "vocab_size", "seeds", "passkey_trials",
-                     "ablation_passkey_trials", "eval_tokens", "eval_batch_tokens", "extension_steps", "nproc", "jobs",
-                     "passkey_steps"):
+        for name in (
+            "train_len",
+            "steps",
+            "global_batch",
+            "micro_batch",
+            "vocab_size",
+            "seeds",
+            "passkey_trials",
+            "ablation_passkey_trials",
+            "eval_tokens",
+            "eval_batch_tokens",
+            "extension_steps",
+            "nproc",
+            "jobs",
+            "passkey_steps",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"grid preset field {name} must be a positive int, got {v!r}")
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
         if not 0 <= self.extension_warmup <= self.extension_steps:
-            raise ValueError(f"extension_warmup must be in [0, extension_steps={self.extension_steps}], "
-                             f"got {self.extension_warmup}")
+            raise ValueError(
+                f"extension_warmup must be in [0, extension_steps={self.extension_steps}], got {self.extension_warmup}"
+            )
         if self.global_batch % self.micro_batch:
             raise ValueError(f"global_batch={self.global_batch} must be a multiple of micro_batch={self.micro_batch}")
         for pe in (*self.pes, *self.retrieval_pes):
@@ -129,7 +177,9 @@ class GridPreset:
                 raise ValueError(f"unknown experiment {e!r}{did_you_mean(e, EXPERIMENTS)}; choose from {EXPERIMENTS}")
         for g in self.ablation_groups:
             if g not in ABLATION_GROUPS:
-                raise ValueError(f"unknown ablation group {g!r}{did_you_mean(g, ABLATION_GROUPS)}; choose from {ABLATION_GROUPS}")
+                raise ValueError(
+                    f"unknown ablation group {g!r}{did_you_mean(g, ABLATION_GROUPS)}; choose from {ABLATION_GROUPS}"
+                )
         if 1 not in self.length_factors:
             raise ValueError(f"length_factors must contain 1 (the training length), got {self.length_factors}")
         for f in (*self.length_factors, *self.passkey_factors):
@@ -140,13 +190,17 @@ class GridPreset:
             raise ValueError(f"retrieval_share must be in [0, 1), got {self.retrieval_share}")
         if self.yarn_factor < 1:
             raise ValueError(f"yarn_factor must be >= 1, got {self.yarn_factor}")
-        if self.passkey_scratch is not None and (not isinstance(self.passkey_scratch, dict) or
-                                                 not all("." in str(k) for k in self.passkey_scratch)):
-            raise ValueError(f"passkey_scratch must be None or a dict of dotted fope.train overrides such as "
-                             f"{{'model.n_layers': 4}}, got {self.passkey_scratch!r}")
+        if self.passkey_scratch is not None and (
+            not isinstance(self.passkey_scratch, dict) or not all("." in str(k) for k in self.passkey_scratch)
+        ):
+            raise ValueError(
+                f"passkey_scratch must be None or a dict of dotted fope.train overrides such as "
+                f"{{'model.n_layers': 4}}, got {self.passkey_scratch!r}"
+            )
         if self.main_passkey_trials < -1:
-            raise ValueError(f"main_passkey_trials must be -1 (= passkey_trials), 0 or positive, "
-                             f"got {self.main_passkey_trials}")
+            raise ValueError(
+                f"main_passkey_trials must be -1 (= passkey_trials), 0 or positive, got {self.main_passkey_trials}"
+            )
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
             raise ValueError(f"grid preset field threads must be an int >= 0, got {self.threads!r}")
         if self.nproc > 1 and self.jobs > 1:
@@ -154,8 +208,10 @@ class GridPreset:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if not isinstance(self.table2_overrides, dict) or any("." not in str(k) for k in self.table2_overrides):
-            raise ValueError(f"table2_overrides must map dotted fope.train keys (model.d_model, ...) to values, "
-                             f"got {self.table2_overrides!r}")
+            raise ValueError(
+                f"table2_overrides must map dotted fope.train keys (model.d_model, ...) to values, "
+                f"got {self.table2_overrides!r}"
+            )
         if "extension" in self.experiments and not {"rope", "fope"} <= set(self.pes):
             raise ValueError("the extension experiment continues the rope and fope main runs: keep both in pes")
 
@@ -176,11 +232,26 @@ def _length(factor: float, train_len: int) -> int:
 # more (1.26-1.31), and below ~2M tokens RoPE does not degrade (1.17 at 0.8M). Precision is `auto`: bf16 autocast
 # on a CPU with native bf16 (AVX-512 BF16 / AMX), fp32 elsewhere, where emulated bf16 is ~8x slower than fp32.
 CPU_DEMO: dict[str, Any] = dict(
-    base="cpu-tiny", train_len=256, steps=700, warmup_steps=70, global_batch=16, micro_batch=16, lr=4e-3,
-    train_overrides={"train.precision": "auto"}, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
-    eval_tokens=32768, main_passkey_trials=0, passkey_trials=40, ablation_passkey_trials=5, passkey_steps=3000,
-    passkey_scratch={"model.n_layers": 4, "train.lr": 3e-3, "train.warmup_steps": 300}, retrieval_share=0.6, jobs=2,
-    threads=1)
+    base="cpu-tiny",
+    train_len=256,
+    steps=700,
+    warmup_steps=70,
+    global_batch=16,
+    micro_batch=16,
+    lr=4e-3,
+    train_overrides={"train.precision": "auto"},
+    length_factors=(0.5, 1, 2, 4, 8, 16),
+    passkey_factors=(1, 2, 4, 8, 16),
+    eval_tokens=32768,
+    main_passkey_trials=0,
+    passkey_trials=40,
+    ablation_passkey_trials=5,
+    passkey_steps=3000,
+    passkey_scratch={"model.n_layers": 4, "train.lr": 3e-3, "train.warmup_steps": 300},
+    retrieval_share=0.6,
+    jobs=2,
+    threads=1,
+)
 
 
 #: the Table 2 models of the `gpu` preset: ~20M parameters (d_model 384, 4 layers, 6 heads of 64, the 16,384
@@ -191,43 +262,117 @@ TABLE2_20M: dict[str, Any] = {"model.d_model": 384, "model.n_layers": 4, "model.
 def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPreset:
     """The paper's Books setting at L = 512 for one model size (docs/paper.md §4.1-§4.3, §4.6, §4.8)."""
     return GridPreset(
-        name=size, description=f"paper scale: {size}, Books (PG-19) at L=512, evaluated on Books and C4; GPU + torchrun",
-        base=f"books-512-{size}-rope", train_len=512, steps=10_025, warmup_steps=10_000, global_batch=1024,
-        micro_batch=micro_batch, lr=6e-4, vocab_size=50304, pes=PE_KINDS, seeds=3, sigma=sigma,
-        sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), freq_dims=(head_dim, 2 * head_dim, 4 * head_dim), length_factors=(0.25, 0.5, 1, 2, 4, 8, 16),
-        passkey_factors=(1, 2, 4, 8, 16), passkey_trials=1000, ablation_passkey_trials=1000, eval_tokens=4_194_304,
-        eval_batch_tokens=65536, other_corpus="c4", extension_steps=1907, extension_warmup=100, yarn_factor=16.0,
-        retrieval_share=0.0, retrieval_pes=(), experiments=("main", "extension", "ablations"), nproc=4, device="cuda")
+        name=size,
+        description=f"paper scale: {size}, Books (PG-19) at L=512, evaluated on Books and C4; GPU + torchrun",
+        base=f"books-512-{size}-rope",
+        train_len=512,
+        steps=10_025,
+        warmup_steps=10_000,
+        global_batch=1024,
+        micro_batch=micro_batch,
+        lr=6e-4,
+        vocab_size=50304,
+        pes=PE_KINDS,
+        seeds=3,
+        sigma=sigma,
+        sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        freq_dims=(head_dim, 2 * head_dim, 4 * head_dim),
+        length_factors=(0.25, 0.5, 1, 2, 4, 8, 16),
+        passkey_factors=(1, 2, 4, 8, 16),
+        passkey_trials=1000,
+        ablation_passkey_trials=1000,
+        eval_tokens=4_194_304,
+        eval_batch_tokens=65536,
+        other_corpus="c4",
+        extension_steps=1907,
+        extension_warmup=100,
+        yarn_factor=16.0,
+        retrieval_share=0.0,
+        retrieval_pes=(),
+        experiments=("main", "extension", "ablations"),
+        nproc=4,
+        device="cuda",
+    )
 
 
 GRID_PRESETS: dict[str, GridPreset] = {
     "cpu-quick": GridPreset(
-        name="cpu-quick", description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
-                                      "(8 min on 2 CPU cores with native bf16, 14 min in fp32 on AVX2); the other "
-                                      "experiments are in `cpu`",
-        **CPU_DEMO, seeds=1, experiments=("main",), far_attention=False),
+        name="cpu-quick",
+        description="the six-PE main comparison at the budget where RoPE degrades beyond L, 1 seed "
+        "(8 min on 2 CPU cores with native bf16, 14 min in fp32 on AVX2); the other "
+        "experiments are in `cpu`",
+        **CPU_DEMO,
+        seeds=1,
+        experiments=("main",),
+        far_attention=False,
+    ),
     "cpu": GridPreset(
-        name="cpu", description="the whole grid at the cpu-quick budget: 3 seeds of the main comparison, extension, "
-                                "every ablation, the passkey task, Table 2 (about 1 h on 2 idle CPU cores)",
-        **CPU_DEMO, seeds=3, freq_dims=(32, 64, 128), extension_steps=100, extension_warmup=10),
+        name="cpu",
+        description="the whole grid at the cpu-quick budget: 3 seeds of the main comparison, extension, "
+        "every ablation, the passkey task, Table 2 (about 1 h on 2 idle CPU cores)",
+        **CPU_DEMO,
+        seeds=3,
+        freq_dims=(32, 64, 128),
+        extension_steps=100,
+        extension_warmup=10,
+    ),
     "gpu-quick": GridPreset(
-        name="gpu-quick", description="one GPU, <= 15 min: the six-PE main comparison at 50.3M parameters and 13.1M "
-                                      "tokens per run, the FS / CF ablation arms and the passkey task (1 seed)",
-        base="gpu-60M", train_len=512, steps=400, warmup_steps=40, global_batch=64, micro_batch=64, lr=1e-3,
-        vocab_size=16384, seeds=1, length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16),
-        passkey_trials=50, ablation_passkey_trials=20, eval_tokens=131072, eval_batch_tokens=65536,
-        experiments=("main", "ablations", "passkey"), ablation_groups=("components",), passkey_steps=150,
-        retrieval_share=0.5, extension_steps=100, extension_warmup=10, train_overrides={"train.precision": "bf16"},
-        device="cuda"),
+        name="gpu-quick",
+        description="one GPU, <= 15 min: the six-PE main comparison at 50.3M parameters and 13.1M "
+        "tokens per run, the FS / CF ablation arms and the passkey task (1 seed)",
+        base="gpu-60M",
+        train_len=512,
+        steps=400,
+        warmup_steps=40,
+        global_batch=64,
+        micro_batch=64,
+        lr=1e-3,
+        vocab_size=16384,
+        seeds=1,
+        length_factors=(0.5, 1, 2, 4, 8, 16),
+        passkey_factors=(1, 2, 4, 8, 16),
+        passkey_trials=50,
+        ablation_passkey_trials=20,
+        eval_tokens=131072,
+        eval_batch_tokens=65536,
+        experiments=("main", "ablations", "passkey"),
+        ablation_groups=("components",),
+        passkey_steps=150,
+        retrieval_share=0.5,
+        extension_steps=100,
+        extension_warmup=10,
+        train_overrides={"train.precision": "bf16"},
+        device="cuda",
+    ),
     "gpu": GridPreset(
-        name="gpu", description="one GPU, <= 3 h: 3 seeds of the six-PE main comparison (50.3M parameters, 13.1M "
-                                "tokens per run), the four extension arms, every ablation, the passkey task",
-        base="gpu-60M", train_len=512, steps=400, warmup_steps=40, global_batch=64, micro_batch=64, lr=1e-3,
-        vocab_size=16384, seeds=3, sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), freq_dims=(64, 128, 256),
-        length_factors=(0.5, 1, 2, 4, 8, 16), passkey_factors=(1, 2, 4, 8, 16), passkey_trials=100,
-        ablation_passkey_trials=50, eval_tokens=262144, eval_batch_tokens=65536, passkey_steps=150,
-        retrieval_share=0.5, extension_steps=100, extension_warmup=10, train_overrides={"train.precision": "bf16"},
-        table2_overrides=TABLE2_20M, device="cuda"),
+        name="gpu",
+        description="one GPU, <= 3 h: 3 seeds of the six-PE main comparison (50.3M parameters, 13.1M "
+        "tokens per run), the four extension arms, every ablation, the passkey task",
+        base="gpu-60M",
+        train_len=512,
+        steps=400,
+        warmup_steps=40,
+        global_batch=64,
+        micro_batch=64,
+        lr=1e-3,
+        vocab_size=16384,
+        seeds=3,
+        sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+        freq_dims=(64, 128, 256),
+        length_factors=(0.5, 1, 2, 4, 8, 16),
+        passkey_factors=(1, 2, 4, 8, 16),
+        passkey_trials=100,
+        ablation_passkey_trials=50,
+        eval_tokens=262144,
+        eval_batch_tokens=65536,
+        passkey_steps=150,
+        retrieval_share=0.5,
+        extension_steps=100,
+        extension_warmup=10,
+        train_overrides={"train.precision": "bf16"},
+        table2_overrides=TABLE2_20M,
+        device="cuda",
+    ),
     "60M": _paper("60M", 0.3, 64, 64),
     "180M": _paper("180M", 0.4, 32, 128),
     "1.2B": _paper("1.2B", 0.6, 8, 128),
@@ -237,7 +382,9 @@ GRID_PRESETS: dict[str, GridPreset] = {
 def get_preset(name: str) -> GridPreset:
     """The grid preset called ``name`` (ValueError naming the closest one if unknown)."""
     if name not in GRID_PRESETS:
-        raise ValueError(f"unknown reproduce preset {name!r}{did_you_mean(name, GRID_PRESETS)}; choose one of {list(GRID_PRESETS)}")
+        raise ValueError(
+            f"unknown reproduce preset {name!r}{did_you_mean(name, GRID_PRESETS)}; choose one of {list(GRID_PRESETS)}"
+        )
     return GRID_PRESETS[name]
 
 

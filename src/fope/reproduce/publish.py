@@ -75,10 +75,19 @@ class Published:
         cpu = load("cpu")
         if cpu is None:
             raise FileNotFoundError(f"no {root / 'cpu' / 'results.json'}: publish the `cpu` grid first")
-        seeds = sorted(int(m.group(1)) for p in root.glob("cpu-passkey-seed*")
-                       if (m := re.fullmatch(r"cpu-passkey-seed(\d+)", p.name)) and (p / "results.json").is_file())
-        return cls(root, cpu, load("cpu-quick"), load("cpu-quick-avx2"), load("cpu-passkey"),
-                   {s: load(f"cpu-passkey-seed{s}") for s in seeds})
+        seeds = sorted(
+            int(m.group(1))
+            for p in root.glob("cpu-passkey-seed*")
+            if (m := re.fullmatch(r"cpu-passkey-seed(\d+)", p.name)) and (p / "results.json").is_file()
+        )
+        return cls(
+            root,
+            cpu,
+            load("cpu-quick"),
+            load("cpu-quick-avx2"),
+            load("cpu-passkey"),
+            {s: load(f"cpu-passkey-seed{s}") for s in seeds},
+        )
 
 
 def _minutes(seconds: float | None) -> str:
@@ -87,8 +96,11 @@ def _minutes(seconds: float | None) -> str:
 
 def _verdicts(results: dict, prefix: str) -> list[str]:
     """One Markdown bullet per claim of a results dict whose id starts with ``prefix`` (claims recomputed)."""
-    return [f"- `{c['id']}` {verdict_text(c)}: {c['paper']} -- {c['measured']}"
-            for c in with_current_claims(results)["claims"] if c["id"].startswith(prefix)]
+    return [
+        f"- `{c['id']}` {verdict_text(c)}: {c['paper']} -- {c['measured']}"
+        for c in with_current_claims(results)["claims"]
+        if c["id"].startswith(prefix)
+    ]
 
 
 def _sessions(results: dict, commands: bool = False) -> str:
@@ -96,7 +108,8 @@ def _sessions(results: dict, commands: bool = False) -> str:
     return "; ".join(
         (f"`{s.get('command')}` " if commands else "") + f"{s.get('started')}: {_minutes(s.get('wall_s'))}, "
         f"commit `{s.get('commit', 'not recorded')}`" + (" (dirty)" if s.get("dirty") else "")
-        for s in results.get("sessions", []))
+        for s in results.get("sessions", [])
+    )
 
 
 def scratch_seed(pk: dict) -> int:
@@ -113,19 +126,31 @@ def _quick_section(quick: dict) -> list[str]:
     L = int(quick["config"]["train_len"])
     main = quick.get("main") or {}
     lengths = sorted({int(k) for cell in main.values() for k in cell.get("ppl", {})})
-    out = ["## The README's main job (`cpu-quick`)", "",
-           f"One seed of each encoding at L = {L} (`docs/results/cpu-quick/results.json`). Perplexity on books "
-           "validation, and the ratio to the perplexity at L:", "",
-           "| PE | " + " | ".join(str(n) for n in lengths) + " | ppl(16L)/ppl(L) |",
-           "|" + "---|" * (len(lengths) + 2)]
+    out = [
+        "## The README's main job (`cpu-quick`)",
+        "",
+        f"One seed of each encoding at L = {L} (`docs/results/cpu-quick/results.json`). Perplexity on books "
+        "validation, and the ratio to the perplexity at L:",
+        "",
+        "| PE | " + " | ".join(str(n) for n in lengths) + " | ppl(16L)/ppl(L) |",
+        "|" + "---|" * (len(lengths) + 2),
+    ]
     for pe, cell in main.items():
         ppl = [cell["ppl"].get(str(n), {}).get("mean") for n in lengths]
         ratio = _ratio_at_top(cell, L)
-        out.append(f"| {pe} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in ppl)
-                   + f" | {'-' if ratio is None else f'{ratio:.3f}'} |")
+        out.append(
+            f"| {pe} | "
+            + " | ".join("-" if v is None else f"{v:.1f}" for v in ppl)
+            + f" | {'-' if ratio is None else f'{ratio:.3f}'} |"
+        )
     head = headline(quick)
-    out += ["", *([f"In one sentence: {head}", ""] if head else []),
-            "Its verdicts on the project's targets:", "", *_verdicts(quick, "target-")]
+    out += [
+        "",
+        *([f"In one sentence: {head}", ""] if head else []),
+        "Its verdicts on the project's targets:",
+        "",
+        *_verdicts(quick, "target-"),
+    ]
     return out + [""]
 
 
@@ -154,16 +179,25 @@ def _avx2_section(quick: dict, avx2: dict) -> list[str]:
     for pe, cell in (quick.get("main") or {}).items():
         a, b = _ratio_at_top(cell, L), _ratio_at_top((avx2.get("main") or {}).get(pe) or {}, L)
         rows.append(f"| {pe} | {'-' if a is None else f'{a:.3f}'} | {'-' if b is None else f'{b:.3f}'} |")
-    same = [c["id"] for c, d in zip(with_current_claims(quick)["claims"], with_current_claims(avx2)["claims"],
-                                   strict=False) if c["id"] == d["id"] and c["verdict"] == d["verdict"]]
+    same = [
+        c["id"]
+        for c, d in zip(with_current_claims(quick)["claims"], with_current_claims(avx2)["claims"], strict=False)
+        if c["id"] == d["id"] and c["verdict"] == d["verdict"]
+    ]
     n = len(with_current_claims(quick)["claims"])
-    return ["## The same job on an AVX2-only CPU", "",
-            f"`{avx2.get('command')}` on a CPU without native bf16 (training precision "
-            f"{' and '.join(precisions) or 'not recorded'}): {_minutes(avx2.get('wall_time_s'))} wall "
-            f"({avx2.get('wall_time_s')} s), commit `{avx2.get('commit')}`"
-            + (" with uncommitted changes" if avx2.get("dirty") else "")
-            + " (`docs/results/cpu-quick-avx2/results.json`). Its perplexities differ from the `cpu-quick` run's by "
-            f"up to {worst:.1%} ({where}); {len(same)} of its {n} verdicts are the same:", "", *rows, ""]
+    return [
+        "## The same job on an AVX2-only CPU",
+        "",
+        f"`{avx2.get('command')}` on a CPU without native bf16 (training precision "
+        f"{' and '.join(precisions) or 'not recorded'}): {_minutes(avx2.get('wall_time_s'))} wall "
+        f"({avx2.get('wall_time_s')} s), commit `{avx2.get('commit')}`"
+        + (" with uncommitted changes" if avx2.get("dirty") else "")
+        + " (`docs/results/cpu-quick-avx2/results.json`). Its perplexities differ from the `cpu-quick` run's by "
+        f"up to {worst:.1%} ({where}); {len(same)} of its {n} verdicts are the same:",
+        "",
+        *rows,
+        "",
+    ]
 
 
 def _passkey_section(pk: dict, figures: dict[str, str]) -> list[str]:
@@ -172,26 +206,45 @@ def _passkey_section(pk: dict, figures: dict[str, str]) -> list[str]:
 
     section = _from_docs(passkey_task_section(pk, figures), "cpu-passkey")
     steps, default = pk["config"]["passkey_steps"], get_preset("cpu").passkey_steps
-    now = "" if steps == default else (f" This run used {steps} steps; the preset now trains {default} "
-                                       "(docs/reproduce.md says why).")
-    return ["## The passkey task, run on its own (`cpu` preset, `experiments=passkey`)", "",
-            "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
-            "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
-            f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
-            "`docs/results/cpu-passkey/results.json`:", "", *section[2:],
-            "Its verdicts on the paper's passkey claims (Fig. 1a):", "", *_verdicts(pk, "passkey-"), ""]
+    now = (
+        ""
+        if steps == default
+        else (f" This run used {steps} steps; the preset now trains {default} (docs/reproduce.md says why).")
+    )
+    return [
+        "## The passkey task, run on its own (`cpu` preset, `experiments=passkey`)",
+        "",
+        "The passkey experiment of the `cpu` preset re-run after it changed to dedicated 4-layer models trained "
+        "from scratch (`passkey_scratch`; docs/reproduce.md). It replaces section 5 of the `cpu` report further "
+        f"down, which fine-tuned the 2-layer main runs.{now} Generated from "
+        "`docs/results/cpu-passkey/results.json`:",
+        "",
+        *section[2:],
+        "Its verdicts on the paper's passkey claims (Fig. 1a):",
+        "",
+        *_verdicts(pk, "passkey-"),
+        "",
+    ]
 
 
 def _replicate_section(pk: dict, dest: str) -> list[str]:
     """The passkey task retrained with another seed: generation, its split by needle depth and distance, and the
     verdicts, as the report prints them."""
     pv, L, seed = pk.get("passkey_variant") or {}, int(pk["config"]["train_len"]), scratch_seed(pk)
-    return [f"### The same task, seed {seed}", "",
-            f"The passkey task retrained from scratch for {', '.join(pv)} with `train.seed` {seed} "
-            "(`passkey_scratch`; same data, same test prompts), to see whether the seed above was typical. Generated "
-            f"from `docs/results/{dest}/results.json`. Greedy-generation accuracy (± binomial s.e.):",
-            "", *_binomial_table(pv, "passkey", L, pk["config"].get("passkey_trials")), *_depth_table(pv, L),
-            "Its verdicts:", "", *_verdicts(pk, "passkey-"), ""]
+    return [
+        f"### The same task, seed {seed}",
+        "",
+        f"The passkey task retrained from scratch for {', '.join(pv)} with `train.seed` {seed} "
+        "(`passkey_scratch`; same data, same test prompts), to see whether the seed above was typical. Generated "
+        f"from `docs/results/{dest}/results.json`. Greedy-generation accuracy (± binomial s.e.):",
+        "",
+        *_binomial_table(pv, "passkey", L, pk["config"].get("passkey_trials")),
+        *_depth_table(pv, L),
+        "Its verdicts:",
+        "",
+        *_verdicts(pk, "passkey-"),
+        "",
+    ]
 
 
 def pooled_passkey(runs: list[dict]) -> dict[str, dict[int, dict[str, list[int]]]]:
@@ -229,21 +282,30 @@ def _pooled_section(runs: list[dict]) -> list[str]:
     def cell(k: int, t: int) -> str:
         return "-" if not t else f"{k}/{t} ({k / t:.2f} ± {binomial_se(k / t, t):.2f})"
 
-    lines = ["### The passkey task over its seeds", "",
-             "Greedy-generation accuracy with the trials of every seed above pooled (correct / trials, accuracy ± "
-             "binomial s.e. of the pooled trials; the seeds differ, so the spread between them, in the tables above, "
-             "is the better guide to what another seed would do). Beyond L, the second row of each encoding counts "
-             "only the needles L or more tokens from the question, distances no training sequence contained:", "",
-             "| PE | seeds | needles | " + " | ".join(f"{n} ({n / L:g}L)" for n in lengths) + " |",
-             "|" + "---|" * (len(lengths) + 3)]
+    lines = [
+        "### The passkey task over its seeds",
+        "",
+        "Greedy-generation accuracy with the trials of every seed above pooled (correct / trials, accuracy ± "
+        "binomial s.e. of the pooled trials; the seeds differ, so the spread between them, in the tables above, "
+        "is the better guide to what another seed would do). Beyond L, the second row of each encoding counts "
+        "only the needles L or more tokens from the question, distances no training sequence contained:",
+        "",
+        "| PE | seeds | needles | " + " | ".join(f"{n} ({n / L:g}L)" for n in lengths) + " |",
+        "|" + "---|" * (len(lengths) + 3),
+    ]
     for pe, cells in pooled.items():
         seeds = sorted({s for c in cells.values() for s in c["seeds"]})
-        lines.append(f"| {pe} | {', '.join(map(str, seeds))} | all | "
-                     + " | ".join(cell(*cells[n]["all"]) if n in cells else "-" for n in lengths) + " |")
+        lines.append(
+            f"| {pe} | {', '.join(map(str, seeds))} | all | "
+            + " | ".join(cell(*cells[n]["all"]) if n in cells else "-" for n in lengths)
+            + " |"
+        )
         if any(cells[n]["far"][1] for n in cells if n > L):
-            lines.append(f"| {pe} | {', '.join(map(str, seeds))} | L or farther | "
-                         + " | ".join(cell(*cells[n]["far"]) if n in cells and n > L else "-" for n in lengths)
-                         + " |")
+            lines.append(
+                f"| {pe} | {', '.join(map(str, seeds))} | L or farther | "
+                + " | ".join(cell(*cells[n]["far"]) if n in cells and n > L else "-" for n in lengths)
+                + " |"
+            )
     return lines + [""]
 
 
@@ -255,12 +317,16 @@ def _figures(root: Path, name: str) -> dict[str, str]:
 
 def _from_docs(lines: list[str], name: str) -> list[str]:
     """A report's lines as RESULTS.md shows them: headings one level down, figure links relative to docs/."""
-    return [("#" + line if line.startswith("#") else line).replace("](figures/", f"](results/{name}/figures/")
-            for line in lines]
+    return [
+        ("#" + line if line.startswith("#") else line).replace("](figures/", f"](results/{name}/figures/")
+        for line in lines
+    ]
 
 
-REGENERATE = ("Regenerate this page: `.venv/bin/python scripts/make_results_doc.py` (from the committed "
-              "`docs/results/*/results.json`); publish a new run first with `--publish NAME=RUN_DIR`.")
+REGENERATE = (
+    "Regenerate this page: `.venv/bin/python scripts/make_results_doc.py` (from the committed "
+    "`docs/results/*/results.json`); publish a new run first with `--publish NAME=RUN_DIR`."
+)
 
 
 def results_doc(root: Path, notes: str | None = None) -> str:
@@ -280,7 +346,8 @@ def results_doc(root: Path, notes: str | None = None) -> str:
         f"| `cpu` preset command | `{results.get('command')}` |",
         f"| `cpu` wall time | {_minutes(results.get('wall_time_s'))} |",
         f"| commit when the report was generated | `{results.get('commit')}`"
-        + (" (with uncommitted changes)" if results.get("dirty") else "") + " |",
+        + (" (with uncommitted changes)" if results.get("dirty") else "")
+        + " |",
         f"| grid sessions (a killed grid resumes) | {_sessions(results)} |",
         f"| machine | {m.get('nproc')} CPU cores ({m.get('cpu')}), {m.get('memory_gib')} GiB, GPU: {m.get('gpu')}, "
         f"torch {m.get('torch')}, Python {m.get('python')} |",
@@ -289,28 +356,40 @@ def results_doc(root: Path, notes: str | None = None) -> str:
         lines.append(f"| runs of the grid not finished | {len(results['missing'])} (listed in the report below) |")
     body: list[str] = []
     if pub.quick is not None:
-        lines.append(f"| `cpu-quick` (the README's main job) | `{pub.quick.get('command')}`: "
-                     f"{_minutes(pub.quick.get('wall_time_s'))} wall |")
+        lines.append(
+            f"| `cpu-quick` (the README's main job) | `{pub.quick.get('command')}`: "
+            f"{_minutes(pub.quick.get('wall_time_s'))} wall |"
+        )
         body += _quick_section(pub.quick)
         if pub.quick_avx2 is not None:
             lines.append(f"| `cpu-quick` on an AVX2-only CPU | {_minutes(pub.quick_avx2.get('wall_time_s'))} wall |")
             body += _avx2_section(pub.quick, pub.quick_avx2)
     if pub.passkey is not None:
-        lines.append(f"| passkey task (run on its own) | {_minutes(pub.passkey.get('wall_time_s'))} wall in all; "
-                     f"sessions: {_sessions(pub.passkey, commands=True)} |")
+        lines.append(
+            f"| passkey task (run on its own) | {_minutes(pub.passkey.get('wall_time_s'))} wall in all; "
+            f"sessions: {_sessions(pub.passkey, commands=True)} |"
+        )
         body += _passkey_section(pub.passkey, _figures(Path(root), "cpu-passkey"))
     for seed, rep in pub.replicates.items():
-        lines.append(f"| passkey task, seed {seed} | {_minutes(rep.get('wall_time_s'))} wall in all; "
-                     f"sessions: {_sessions(rep, commands=True)} |")
+        lines.append(
+            f"| passkey task, seed {seed} | {_minutes(rep.get('wall_time_s'))} wall in all; "
+            f"sessions: {_sessions(rep, commands=True)} |"
+        )
         body += _replicate_section(rep, f"cpu-passkey-seed{seed}")
     if pub.replicates:
         body += _pooled_section(([pub.passkey] if pub.passkey is not None else []) + list(pub.replicates.values()))
     lines += [""] + body
-    lines += ["## GPU presets", "",
-              "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
-              "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`), and "
-              "`scripts/device_gpu_quick.sh` runs `gpu-quick` on a borrowed GPU machine as one prepared command "
-              "(docs/reproduce.md).", "", REGENERATE, ""]
+    lines += [
+        "## GPU presets",
+        "",
+        "`gpu-quick` and `gpu` (docs/reproduce.md) have not run on a GPU yet: no session so far had one. Their "
+        "whole plan runs end to end on CPU with tiny overrides (`tests/reproduce/test_gpu_presets.py`), and "
+        "`scripts/device_gpu_quick.sh` runs `gpu-quick` on a borrowed GPU machine as one prepared command "
+        "(docs/reproduce.md).",
+        "",
+        REGENERATE,
+        "",
+    ]
     if notes is not None:
         lines += [notes.rstrip(), ""]
     lines += _from_docs(render_report(results, _figures(Path(root), "cpu")).splitlines(), "cpu")

@@ -92,8 +92,10 @@ def check_same_config(cfg: Any, path: Path, name: str) -> None:
     diff = config_diff(yaml.safe_load(file.read_text()) or {}, jsonable(cfg.to_dict()), ignore=["train.init_from"])
     if diff:
         shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(diff.items())[:4])
-        raise ValueError(f"run {name!r} in {path} was started with another config ({shown}); use a new --out "
-                         f"directory or delete {path}")
+        raise ValueError(
+            f"run {name!r} in {path} was started with another config ({shown}); use a new --out "
+            f"directory or delete {path}"
+        )
 
 
 def config_fingerprint(cfg: Any, run: Run) -> dict:

@@ -27,14 +27,27 @@ def perplexities(model: Any, tokens: Any, lengths: Sequence[int], *, max_chunks:
     from fope.eval.adapters import HFAdapter
 
     with torch.no_grad():
-        return perplexity_by_length(HFAdapter(model.eval()), tokens, list(lengths), max_chunks=max_chunks,
-                                    progress=False)
+        return perplexity_by_length(
+            HFAdapter(model.eval()), tokens, list(lengths), max_chunks=max_chunks, progress=False
+        )
 
 
-def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_options: dict | None = None,
-             train_len: int | None = None, lengths: Sequence[int] = (256, 512, 1024, 2048), data: str = "wiki",
-             max_chunks: int = 4, steps: int = 60, seq_len: int = 512, n_examples: int = 2000, lr: float = 3e-4,
-             log=print) -> dict:
+def recovery(
+    model_name: str,
+    out_dir: str | Path,
+    *,
+    pe: str = "fope",
+    pe_options: dict | None = None,
+    train_len: int | None = None,
+    lengths: Sequence[int] = (256, 512, 1024, 2048),
+    data: str = "wiki",
+    max_chunks: int = 4,
+    steps: int = 60,
+    seq_len: int = 512,
+    n_examples: int = 2000,
+    lr: float = 3e-4,
+    log=print,
+) -> dict:
     """Run the experiment (see the module docstring); returns the saved dict."""
     from fope.eval.adapters import HFTokenizer
     from fope.eval.loader import load_hf_model
@@ -49,12 +62,21 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     source, tok = load_hf_model(model_name)
     max_tokens = max(lengths) * max_chunks + 1
     tokens = tokens_from_corpus(data, HFTokenizer(tok), split="val", max_tokens=max_tokens)
-    result: dict[str, Any] = {"settings": {"model": str(model_name), "pe": pe, "pe_options": pe_options or {},
-                                           "train_len": train_len, "data": data, "split": "val",
-                                           "eval_tokens": len(tokens), "max_chunks": max_chunks,
-                                           "finetune": {"steps": steps, "seq_len": seq_len, "lr": lr,
-                                                        "examples": n_examples}},
-                              "by_length": {}, "seconds": {}}
+    result: dict[str, Any] = {
+        "settings": {
+            "model": str(model_name),
+            "pe": pe,
+            "pe_options": pe_options or {},
+            "train_len": train_len,
+            "data": data,
+            "split": "val",
+            "eval_tokens": len(tokens),
+            "max_chunks": max_chunks,
+            "finetune": {"steps": steps, "seq_len": seq_len, "lr": lr, "examples": n_examples},
+        },
+        "by_length": {},
+        "seconds": {},
+    }
 
     def stage(name: str, model: Any) -> None:
         t0 = time.time()
@@ -71,8 +93,17 @@ def recovery(model_name: str, out_dir: str | Path, *, pe: str = "fope", pe_optio
     save(converted, out / "converted", tokenizer=tok)
     chat = make_chat_data(out / "chat.jsonl", corpus=data, n=n_examples, split="train")
     t0 = time.time()
-    finetune(converted, tok, chat, out / "finetuned", max_steps=steps, seq_len=seq_len, lr=lr,
-             save_every=max(1, steps // 2), resume=find_checkpoint(out / "finetuned") is not None)
+    finetune(
+        converted,
+        tok,
+        chat,
+        out / "finetuned",
+        max_steps=steps,
+        seq_len=seq_len,
+        lr=lr,
+        save_every=max(1, steps // 2),
+        resume=find_checkpoint(out / "finetuned") is not None,
+    )
     result["seconds"]["finetune"] = round(time.time() - t0, 1)
     stage("finetuned", converted)
     return result

@@ -48,15 +48,14 @@ METRICS = {
     "ppl": "perplexity on the validation split of the training corpus (non-overlapping chunks of each length)",
     "ppl_other": "perplexity on the different-distribution corpus",
     "passkey": "zero-shot passkey accuracy, greedy generation (first integer generated == key)",
-    "passkey_likelihood": "passkey top-1 accuracy of log p(key | prompt) among the key and 9 distractors "
-                          "(chance 0.1)",
+    "passkey_likelihood": "passkey top-1 accuracy of log p(key | prompt) among the key and 9 distractors (chance 0.1)",
     "passkey_mrr": "mean reciprocal rank of the key among the 10 candidates (chance ~0.29)",
     "passkey_digits": "share of the key's digits that greedy generation puts at their own position (a graded "
-                      "score: a model that finds the needle but cannot copy it in order scores low)",
+    "score: a model that finds the needle but cannot copy it in order scores low)",
     "passkey_depth": "greedy-generation [correct, trials] per needle-depth bin (0: the needle at the start of the "
-                     "filler, farthest from the question; 1: right before it), pooled over seeds",
+    "filler, farthest from the question; 1: right before it), pooled over seeds",
     "passkey_far": "greedy-generation [correct, trials] of needles closer to the question than L tokens "
-                   "('within') and at L or farther ('beyond': distances never seen in training), pooled over seeds",
+    "('within') and at L or farther ('beyond': distances never seen in training), pooled over seeds",
     "ppl_ratio": "ppl(length) / ppl(L): growth of perplexity beyond the training length",
     "ppl_other_over_train": "ppl_other(length) / ppl(length): the paper's Fig. 6 'PPL ratio' (PPL_c4 / PPL_books)",
 }
@@ -122,10 +121,12 @@ def passkey_series(res: dict) -> dict[str, dict[str, float] | None]:
     ``generate`` hold their own ``by_length``). Records that grids wrote before the schema was shared hold the
     likelihood and digit scores flat (``likelihood_top1``, ``likelihood_mrr``, ``digits_in_place``): read too."""
     lik, gen = res.get("likelihood") or {}, res.get("generate") or {}
-    return {"passkey": res.get("by_length") or {},
-            "passkey_likelihood": (lik.get("top1") or {}).get("by_length") or res.get("likelihood_top1"),
-            "passkey_mrr": (lik.get("mrr") or {}).get("by_length") or res.get("likelihood_mrr"),
-            "passkey_digits": (gen.get("digits_in_place") or {}).get("by_length") or res.get("digits_in_place")}
+    return {
+        "passkey": res.get("by_length") or {},
+        "passkey_likelihood": (lik.get("top1") or {}).get("by_length") or res.get("likelihood_top1"),
+        "passkey_mrr": (lik.get("mrr") or {}).get("by_length") or res.get("likelihood_mrr"),
+        "passkey_digits": (gen.get("digits_in_place") or {}).get("by_length") or res.get("digits_in_place"),
+    }
 
 
 #: metrics kept as [correct, trials] counts per length and bin (pooled over runs), not as mean ± std
@@ -173,12 +174,23 @@ def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_
     p = grid.preset
     sessions = read_json(out / SESSIONS_FILE) or []
     res: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, **git_info(), "preset": p.name, "command": command,
+        "schema_version": SCHEMA_VERSION,
+        **git_info(),
+        "preset": p.name,
+        "command": command,
         "config": {**p.to_dict(), "base_config": _base_config(out, grid)},
-        "machine": machine_info(), "wall_time_s": sum(float(x.get("wall_s") or 0) for x in sessions) or None,
-        "sessions": sessions, "compute_s": 0.0, "session_wall_s": session_wall_s,
+        "machine": machine_info(),
+        "wall_time_s": sum(float(x.get("wall_s") or 0) for x in sessions) or None,
+        "sessions": sessions,
+        "compute_s": 0.0,
+        "session_wall_s": session_wall_s,
         "metrics": {k.replace("other", p.other_corpus): v for k, v in METRICS.items()},
-        "runs": {}, "main": {}, "extension": {}, "ablations": {}, "passkey_variant": {}, "missing": [],
+        "runs": {},
+        "main": {},
+        "extension": {},
+        "ablations": {},
+        "passkey_variant": {},
+        "missing": [],
     }
     for run in grid.runs:
         res["runs"][run.name] = info = _run_info(out, grid, run.name)
@@ -200,8 +212,11 @@ def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_
             res["ablations"].setdefault(cell.group, {})[cell.arm] = value
         elif cell.experiment == "passkey":
             zero = [] if skip_main_passkey else cell.info.get("zero_shot") or []
-            value["zero_shot"] = {k: v for k, v in cell_result(
-                out, grid, Cell("main", "pe", cell.arm, tuple(zero))).items() if k.startswith("passkey")}
+            value["zero_shot"] = {
+                k: v
+                for k, v in cell_result(out, grid, Cell("main", "pe", cell.arm, tuple(zero))).items()
+                if k.startswith("passkey")
+            }
             res["passkey_variant"][cell.arm] = value
         elif cell.experiment == "table2":
             res.setdefault("table2", {})[cell.arm] = value
@@ -223,10 +238,16 @@ def _run_info(out: Path, grid: Grid, name: str) -> dict[str, Any]:
         if res is not None:
             eval_wall += float(res.get("wall_s") or 0.0)
             n_evals += 1
-    info.update(train_wall_s=record.get("train_wall_s"), eval_wall_s=eval_wall, final_loss=summary.get("final_loss"),
-                first_loss=summary.get("first_loss"), tokens=summary.get("tokens"),
-                tokens_per_s=summary.get("tokens_per_s"), precision=summary.get("precision"),
-                complete=n_evals == len(reqs))
+    info.update(
+        train_wall_s=record.get("train_wall_s"),
+        eval_wall_s=eval_wall,
+        final_loss=summary.get("final_loss"),
+        first_loss=summary.get("first_loss"),
+        tokens=summary.get("tokens"),
+        tokens_per_s=summary.get("tokens_per_s"),
+        precision=summary.get("precision"),
+        complete=n_evals == len(reqs),
+    )
     return info
 
 
@@ -257,6 +278,13 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(ValueError, OSError, AttributeError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "cpu": cpu,
-            "memory_gib": round(mem, 1) if mem else None, "gpu": gpu, "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "nproc": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu": cpu,
+        "memory_gib": round(mem, 1) if mem else None,
+        "gpu": gpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

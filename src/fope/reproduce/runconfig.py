@@ -16,9 +16,15 @@ def base_overrides(preset: GridPreset, base_cfg: Any) -> dict[str, Any]:
     """The overrides every run of the preset gets (training length, budget, tokenizer, device)."""
     p = preset
     out: dict[str, Any] = {
-        "model.train_len": p.train_len, "train.max_steps": p.steps, "train.warmup_steps": p.warmup_steps,
-        "train.global_batch": p.global_batch, "train.micro_batch": p.micro_batch, "train.lr": p.lr,
-        "train.eval_every": 0, "train.save_every": max(10, p.steps // 5), "train.device": p.device,
+        "model.train_len": p.train_len,
+        "train.max_steps": p.steps,
+        "train.warmup_steps": p.warmup_steps,
+        "train.global_batch": p.global_batch,
+        "train.micro_batch": p.micro_batch,
+        "train.lr": p.lr,
+        "train.eval_every": 0,
+        "train.save_every": max(10, p.steps // 5),
+        "train.device": p.device,
         "data.eval_corpora": [],
     }
     if base_cfg.data.tokenizer.startswith("train:"):
@@ -59,12 +65,27 @@ def run_config(grid: Grid, run: Run, out_dir: Path) -> Any:
 def eval_requests(preset: GridPreset, run: Run, corpus: str) -> list[EvalRequest]:
     """Perplexity on the training corpus (``corpus``) and on the other corpus, passkey (generation + likelihood)."""
     p = preset
-    ppl = {"mode": "chunks", "lengths": p.ppl_lengths, "max_tokens": p.eval_tokens,
-           "batch_tokens": p.eval_batch_tokens, "split": "val"}
+    ppl = {
+        "mode": "chunks",
+        "lengths": p.ppl_lengths,
+        "max_tokens": p.eval_tokens,
+        "batch_tokens": p.eval_batch_tokens,
+        "split": "val",
+    }
     out = [EvalRequest("ppl", {"corpus": corpus, **ppl})]
     if p.other_corpus and p.other_corpus != corpus:
         out.append(EvalRequest(f"ppl_{p.other_corpus}", {"corpus": p.other_corpus, **ppl}))
     if run.passkey_trials > 0:
-        out.append(EvalRequest("passkey", {"lengths": p.passkey_lengths, "trials": run.passkey_trials, "seed": 0,
-                                           "mode": "both", "depths": "uniform"}))
+        out.append(
+            EvalRequest(
+                "passkey",
+                {
+                    "lengths": p.passkey_lengths,
+                    "trials": run.passkey_trials,
+                    "seed": 0,
+                    "mode": "both",
+                    "depths": "uniform",
+                },
+            )
+        )
     return out

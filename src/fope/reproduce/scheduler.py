@@ -112,8 +112,16 @@ def _record_error(out: Path, run: Run) -> None:
     atomic_write(run_dir(out, run.name) / "error.txt", traceback.format_exc())
 
 
-def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1, threads: int | None = None,
-             log: Callable[[str], None] | None = None, on_run_done: Callable[[], None] | None = None) -> dict:
+def run_grid(
+    grid: Grid,
+    out_dir: str | Path,
+    *,
+    backend: Backend,
+    jobs: int = 1,
+    threads: int | None = None,
+    log: Callable[[str], None] | None = None,
+    on_run_done: Callable[[], None] | None = None,
+) -> dict:
     """Train and evaluate every run of ``grid`` into ``out_dir`` (resumable); return a status dict.
 
     Args:
@@ -137,8 +145,10 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
     progress = Progress(start=time.perf_counter(), jobs=jobs)
     started: dict[str, float] = {}
     with grid_lock(out):
-        say(f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}"
-            + (f", {jobs} at a time" if jobs > 1 else ""))
+        say(
+            f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}"
+            + (f", {jobs} at a time" if jobs > 1 else "")
+        )
         if jobs > 1 and hasattr(backend, "prepare"):  # tokenizer + shards once, before processes race for them
             seen: set[str] = set()
             for run in todo:
@@ -154,8 +164,12 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            executor = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                                           initializer=_init_worker, initargs=(threads, os.getpid()))
+            executor = ProcessPoolExecutor(
+                max_workers=jobs,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(threads, os.getpid()),
+            )
         running: dict[Future, Run] = {}
         try:
             while pending or running:
@@ -172,8 +186,10 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
                         continue  # its source is still pending or running
                     pending.remove(run)
                     now = time.perf_counter()
-                    eta = progress.eta(sum(r.cost for r in pending) + run.cost,
-                                       [(r.cost, now - started[r.name]) for r in running.values()])
+                    eta = progress.eta(
+                        sum(r.cost for r in pending) + run.cost,
+                        [(r.cost, now - started[r.name]) for r in running.values()],
+                    )
                     say(f"[{index[run.name]}/{len(runs)}] {run.name} ... {len(pending)} left after it, {eta}")
                     started[run.name] = now
                     if jobs == 1:
@@ -192,10 +208,14 @@ def run_grid(grid: Grid, out_dir: str | Path, *, backend: Backend, jobs: int = 1
                     if err is not None:
                         status["failed"][run.name] = f"{type(err).__name__}: {err}"
                         if jobs == 1:
-                            atomic_write(run_dir(out, run.name) / "error.txt",
-                                         "".join(traceback.format_exception(type(err), err, err.__traceback__)))
-                        say(f"  FAILED {run.name}: {type(err).__name__}: {err} "
-                            f"(traceback in {run_dir(out, run.name) / 'error.txt'})")
+                            atomic_write(
+                                run_dir(out, run.name) / "error.txt",
+                                "".join(traceback.format_exception(type(err), err, err.__traceback__)),
+                            )
+                        say(
+                            f"  FAILED {run.name}: {type(err).__name__}: {err} "
+                            f"(traceback in {run_dir(out, run.name) / 'error.txt'})"
+                        )
                         continue
                     progress.finished(run.cost, time.perf_counter() - started[run.name])
                     status["done"].append(run.name)

@@ -47,16 +47,33 @@ RATE_NOISE_SE = 2.0  # a passkey rate's band: binomial standard errors
 CHANCE_MARGIN = 0.1
 
 RULES: dict[str, float] = {
-    "FOPE_FLAT_MAX": FOPE_FLAT_MAX, "ROPE_BLOWUP_MIN": ROPE_BLOWUP_MIN, "BELOW_FROM": BELOW_FROM,
-    "PASSKEY_LEARNT": PASSKEY_LEARNT, "NOISE_SE": NOISE_SE, "PPL_NOISE_STDS": PPL_NOISE_STDS,
-    "MIN_REL_TOL": MIN_REL_TOL, "RATE_NOISE_SE": RATE_NOISE_SE, "CHANCE_MARGIN": CHANCE_MARGIN,
+    "FOPE_FLAT_MAX": FOPE_FLAT_MAX,
+    "ROPE_BLOWUP_MIN": ROPE_BLOWUP_MIN,
+    "BELOW_FROM": BELOW_FROM,
+    "PASSKEY_LEARNT": PASSKEY_LEARNT,
+    "NOISE_SE": NOISE_SE,
+    "PPL_NOISE_STDS": PPL_NOISE_STDS,
+    "MIN_REL_TOL": MIN_REL_TOL,
+    "RATE_NOISE_SE": RATE_NOISE_SE,
+    "CHANCE_MARGIN": CHANCE_MARGIN,
 }
 
 
 # ----------------------------------------------------------------------------------------------- seed spread
 #: grid-preset fields that make two runs of the main comparison the same configuration
-CONFIG_FIELDS = ("base", "train_len", "steps", "warmup_steps", "global_batch", "lr", "vocab_size", "sigma",
-                 "fope_init", "eval_tokens", "other_corpus")
+CONFIG_FIELDS = (
+    "base",
+    "train_len",
+    "steps",
+    "warmup_steps",
+    "global_batch",
+    "lr",
+    "vocab_size",
+    "sigma",
+    "fope_init",
+    "eval_tokens",
+    "other_corpus",
+)
 
 
 @dataclass(frozen=True)
@@ -87,18 +104,30 @@ def seed_spread(results: dict[str, Any], source: str) -> SeedSpread:
     rels = _relative_stds(results)
     if not rels:
         raise ValueError(f"{source}: no seed spread (one seed per cell)")
-    ratio_std = {pe: float(cell["ppl_ratio"][top]["std"]) for pe, cell in main.items()
-                 if (cell.get("ppl_ratio") or {}).get(top, {}).get("std") is not None}
-    return SeedSpread(source=source, seeds=int(cfg["seeds"]), ppl_rel_std=_median(rels), ratio_std=ratio_std,
-                      config={k: cfg.get(k) for k in CONFIG_FIELDS})
+    ratio_std = {
+        pe: float(cell["ppl_ratio"][top]["std"])
+        for pe, cell in main.items()
+        if (cell.get("ppl_ratio") or {}).get(top, {}).get("std") is not None
+    }
+    return SeedSpread(
+        source=source,
+        seeds=int(cfg["seeds"]),
+        ppl_rel_std=_median(rels),
+        ratio_std=ratio_std,
+        config={k: cfg.get(k) for k in CONFIG_FIELDS},
+    )
 
 
 def _relative_stds(results: dict[str, Any]) -> list[float]:
     """(seed std / mean) of every perplexity of the main comparison, on the training and the other corpus."""
     other = results["config"].get("other_corpus", "wiki")
-    return [agg["std"] / agg["mean"] for cell in (results.get("main") or {}).values()
-            for metric in ("ppl", f"ppl_{other}") for agg in (cell.get(metric) or {}).values()
-            if agg.get("std") is not None and agg.get("mean")]
+    return [
+        agg["std"] / agg["mean"]
+        for cell in (results.get("main") or {}).values()
+        for metric in ("ppl", f"ppl_{other}")
+        for agg in (cell.get(metric) or {}).values()
+        if agg.get("std") is not None and agg.get("mean")
+    ]
 
 
 def _median(values: list[float]) -> float:
@@ -110,12 +139,31 @@ def _median(values: list[float]) -> float:
 #: ``seed_spread(json.load(open("docs/results/cpu/results.json")), "docs/results/cpu/results.json")`` and checked
 #: against that file by tests/reproduce/test_published.py.
 REFERENCE = SeedSpread(
-    source="docs/results/cpu/results.json", seeds=3, ppl_rel_std=0.015649545709292535,
-    ratio_std={"rope": 0.09679317251966933, "fope": 0.03596658762327552, "alibi": 0.00044782980930488777,
-               "nope": 0.0012853732928711668, "kerple": 0.002343771078236405, "fire": 0.0467411498351163},
-    config={"base": "cpu-tiny", "train_len": 256, "steps": 700, "warmup_steps": 70, "global_batch": 16,
-            "lr": 0.004, "vocab_size": 2048, "sigma": 0.3, "fope_init": "", "eval_tokens": 32768,
-            "other_corpus": "wiki"})
+    source="docs/results/cpu/results.json",
+    seeds=3,
+    ppl_rel_std=0.015649545709292535,
+    ratio_std={
+        "rope": 0.09679317251966933,
+        "fope": 0.03596658762327552,
+        "alibi": 0.00044782980930488777,
+        "nope": 0.0012853732928711668,
+        "kerple": 0.002343771078236405,
+        "fire": 0.0467411498351163,
+    },
+    config={
+        "base": "cpu-tiny",
+        "train_len": 256,
+        "steps": 700,
+        "warmup_steps": 70,
+        "global_batch": 16,
+        "lr": 0.004,
+        "vocab_size": 2048,
+        "sigma": 0.3,
+        "fope_init": "",
+        "eval_tokens": 32768,
+        "other_corpus": "wiki",
+    },
+)
 
 
 # ----------------------------------------------------------------------------------------------- parts
@@ -159,8 +207,13 @@ def threshold(value: float | None, band: float | None, bar: float, op: str, labe
         return Part(FAILS, f"{text}: misses by {fmt(-margin, 2)}")
     if margin > band or (band == 0 and margin >= 0):
         return Part(HOLDS, text)
-    where = (f"misses by {fmt(-margin, 2)}" if margin < 0 else f"clears it by {fmt(margin, 2)}" if margin > 0
-             else "on the bar")
+    where = (
+        f"misses by {fmt(-margin, 2)}"
+        if margin < 0
+        else f"clears it by {fmt(margin, 2)}"
+        if margin > 0
+        else "on the bar"
+    )
     return Part(NOISE, f"{text}: {where}, within the band")
 
 

@@ -12,5 +12,14 @@ from .config import DataConfig, ExperimentConfig, TrainConfig, apply_overrides
 from .loop import NonFiniteLossError, train
 from .presets import list_presets, load_config, load_preset
 
-__all__ = ["DataConfig", "ExperimentConfig", "NonFiniteLossError", "TrainConfig", "apply_overrides", "list_presets",
-           "load_config", "load_preset", "train"]
+__all__ = [
+    "DataConfig",
+    "ExperimentConfig",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "apply_overrides",
+    "list_presets",
+    "load_config",
+    "load_preset",
+    "train",
+]

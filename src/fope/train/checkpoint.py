@@ -56,8 +56,12 @@ def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state = {
         "python": {"version": py[0], "state": list(py[1]), "gauss": py[2]},
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -69,17 +73,28 @@ def set_rng_state(state: dict[str, Any]) -> None:
     py = state["python"]
     random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # --------------------------------------------------------------------------- save / load
-def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    step: int, tokens: int, sequences: int, config_yaml: str, tokenizer: Any = None,
-                    rng: dict[str, Any] | None = None, save_model: Callable[..., Any] | None = None) -> Path:
+def save_checkpoint(
+    out_dir: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    tokens: int,
+    sequences: int,
+    config_yaml: str,
+    tokenizer: Any = None,
+    rng: dict[str, Any] | None = None,
+    save_model: Callable[..., Any] | None = None,
+) -> Path:
     """Write OUT/checkpoint atomically and refresh OUT/model. Call on rank 0 only, with the unwrapped model.
 
     ``rng`` overrides the saved RNG states (default: the current ones); ``save_model(model, directory,
@@ -103,10 +118,23 @@ def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: t
         with atomic_path(tmp / "state.pt") as p:
             torch.save({"step": step, "tokens": tokens, "sequences": sequences, "rng": rng or rng_state()}, p)
         atomic_write(tmp / "config.yaml", config_yaml)
-        atomic_json(tmp / "state.json", {"step": step, "tokens": tokens, "sequences": sequences,
-                                         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        atomic_json(tmp / CHECKSUMS, {str(f.relative_to(tmp)): sha256_file(f) for f in sorted(tmp.rglob("*"))
-                                      if f.is_file() and not f.name.startswith(".")})
+        atomic_json(
+            tmp / "state.json",
+            {
+                "step": step,
+                "tokens": tokens,
+                "sequences": sequences,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+        atomic_json(
+            tmp / CHECKSUMS,
+            {
+                str(f.relative_to(tmp)): sha256_file(f)
+                for f in sorted(tmp.rglob("*"))
+                if f.is_file() and not f.name.startswith(".")
+            },
+        )
         fsync_dir(tmp / "model")
         fsync_dir(tmp)
     except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError("... unexpected pos ...")
@@ -118,12 +146,21 @@ def save_checkpoint(out_dir: str | Path, *, model: torch.nn.Module, optimizer: t
             where, problem = e.filename or tmp, os_error_problem(e, tmp, doing).problem
         else:
             free = shutil.disk_usage(out).free
-            where, problem = tmp, (f"{doing} failed ({str(e).strip().splitlines()[-1][:120]}); the disk is probably "
-                                   f"full ({free / 2**20:,.0f} MiB free)")
+            where, problem = (
+                tmp,
+                (
+                    f"{doing} failed ({str(e).strip().splitlines()[-1][:120]}); the disk is probably "
+                    f"full ({free / 2**20:,.0f} MiB free)"
+                ),
+            )
         intact = find_checkpoint(out)
-        raise FileProblem(where, problem, (f"the previous checkpoint in {intact} is intact; free space and resume "
-                                           f"with `fope train --resume {out}`") if intact
-                          else "free space and run again") from e
+        raise FileProblem(
+            where,
+            problem,
+            (f"the previous checkpoint in {intact} is intact; free space and resume with `fope train --resume {out}`")
+            if intact
+            else "free space and run again",
+        ) from e
     if final.exists():
         if _complete(final):
             if prev.exists():
@@ -205,8 +242,10 @@ def _fix(ckpt: Path) -> str:
     prev = ckpt.with_name(f"{CHECKPOINT}.prev")
     if ckpt.name == CHECKPOINT and prev.is_dir():
         return f"move it aside (the complete {prev} is then used) and resume"
-    return ("the checkpoint cannot be used: restore it from a backup, or delete the run directory "
-            f"{ckpt.parent} and train again")
+    return (
+        "the checkpoint cannot be used: restore it from a backup, or delete the run directory "
+        f"{ckpt.parent} and train again"
+    )
 
 
 def verify_checkpoint(ckpt: Path, files: list[str] | None = None) -> None:
@@ -241,8 +280,9 @@ def read_checkpoint_config(ckpt: Path):
         return ExperimentConfig.from_yaml(path, complete=True)
 
 
-def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    device: torch.device) -> dict[str, Any]:
+def load_checkpoint(
+    ckpt: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, device: torch.device
+) -> dict[str, Any]:
     """Restore weights (and optimizer) in place; returns the state dict (step, tokens, sequences, rng).
 
     Every file is verified against checksums.json first; a corrupt or unreadable file raises a one-line
@@ -253,8 +293,10 @@ def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.opti
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"the checkpoint in {ckpt} does not fit the configured model (was the model config "
-                         f"changed before resuming?): {str(e).splitlines()[0]} ...") from e
+        raise ValueError(
+            f"the checkpoint in {ckpt} does not fit the configured model (was the model config "
+            f"changed before resuming?): {str(e).splitlines()[0]} ..."
+        ) from e
     del weights
     if optimizer is not None:
         path = ckpt / "optimizer.pt"
@@ -267,4 +309,3 @@ def load_checkpoint(ckpt: Path, *, model: torch.nn.Module, optimizer: torch.opti
         if missing:
             raise KeyError(f"no {missing}")
     return state
-

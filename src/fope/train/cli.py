@@ -1,10 +1,10 @@
 """``fope train``: train a preset or a YAML experiment, resume a run, list presets.
 
-    fope train --preset cpu-tiny --pe fope --out runs/tiny
-    fope train configs/cpu-tiny.yaml train.lr=1e-3 --max-steps 200 --dry-run
-    fope train --resume runs/tiny [--stop-at 300]
-    fope train --list-presets
-    torchrun --nproc_per_node 4 -m fope.cli train --preset c4-512-60M-fope --out runs/c4-512-60M-fope
+fope train --preset cpu-tiny --pe fope --out runs/tiny
+fope train configs/cpu-tiny.yaml train.lr=1e-3 --max-steps 200 --dry-run
+fope train --resume runs/tiny [--stop-at 300]
+fope train --list-presets
+torchrun --nproc_per_node 4 -m fope.cli train --preset c4-512-60M-fope --out runs/c4-512-60M-fope
 """
 
 from __future__ import annotations
@@ -21,19 +21,34 @@ aborts at once (safe too: every run file is written atomically, see docs/reliabi
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train a model (presets, YAML configs, resume, torchrun DDP)",
-                              description=__doc__.splitlines()[0], epilog=EPILOG)
-    p.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]",
-                   help="an experiment YAML (optional with --preset) followed by dotted overrides")
+    p = subparsers.add_parser(
+        "train",
+        help="train a model (presets, YAML configs, resume, torchrun DDP)",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+    )
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="[CONFIG.yaml] [key=value ...]",
+        help="an experiment YAML (optional with --preset) followed by dotted overrides",
+    )
     p.add_argument("--preset", help="a named preset (see --list-presets)")
-    p.add_argument("--pe", help="position encoding: rope, fope, alibi, nope, kerple, fire "
-                                "(resets pe_options to the preset's defaults for that kind)")
+    p.add_argument(
+        "--pe",
+        help="position encoding: rope, fope, alibi, nope, kerple, fire "
+        "(resets pe_options to the preset's defaults for that kind)",
+    )
     p.add_argument("--max-steps", type=int, help="schedule length in optimizer steps (train.max_steps)")
     p.add_argument("--stop-at", type=int, metavar="M", help="end the process after step M with a checkpoint")
     p.add_argument("--seed", type=int, help="train.seed")
     p.add_argument("--out", help="run directory (default runs/NAME)")
-    p.add_argument("--resume", metavar="OUT", help="continue the run in OUT with the config of its checkpoint; only "
-                                                   "the schedule length, cadences and logging may be overridden")
+    p.add_argument(
+        "--resume",
+        metavar="OUT",
+        help="continue the run in OUT with the config of its checkpoint; only "
+        "the schedule length, cadences and logging may be overridden",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
     p.set_defaults(func=run)
@@ -53,8 +68,11 @@ def resolve(args: argparse.Namespace):
 
         run_dir = Path(args.resume)
         ckpt = find_checkpoint(run_dir)  # the checkpoint's own config is the truth; OUT/config.yaml a copy
-        cfg = (read_checkpoint_config(ckpt) if ckpt is not None
-               else ExperimentConfig.from_yaml(run_dir / "config.yaml", complete=True))
+        cfg = (
+            read_checkpoint_config(ckpt)
+            if ckpt is not None
+            else ExperimentConfig.from_yaml(run_dir / "config.yaml", complete=True)
+        )
         name = run_dir.name
     elif args.preset and yaml_path:
         raise ValueError(f"give either --preset or a config file, not both ({args.preset!r}, {yaml_path!r})")
@@ -103,7 +121,18 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         print(f"fope train: error: {e}", file=sys.stderr)
         return 3
-    brief = {k: summary[k] for k in ("step", "max_steps", "finished", "first_loss", "final_loss",
-                                     "final_val_loss", "tokens_per_s", "model_dir")}
+    brief = {
+        k: summary[k]
+        for k in (
+            "step",
+            "max_steps",
+            "finished",
+            "first_loss",
+            "final_loss",
+            "final_val_loss",
+            "tokens_per_s",
+            "model_dir",
+        )
+    }
     print(json.dumps(brief, indent=2))
     return 0

@@ -34,22 +34,40 @@ METRIC_BACKENDS = ("tensorboard", "wandb")
 class DataConfig:
     """Where the training tokens come from (prepared by ``fope.data``)."""
 
-    corpus: str = doc_field("books", "training corpus: a fope.data name (books, wiki, c4, pg19) or a path to "
-                              ".txt/.jsonl/.parquet or a folder")
-    tokenizer: str = doc_field("train:8192", "tokenizer: a path / name understood by fope.data.load_tokenizer, or "
-                                      "'train:VOCAB' to train a byte-level BPE of that size on the corpus "
-                                      "(cached and shared by runs with the same corpus and vocab)")
-    cache_dir: str | None = doc_field(None, "root of the token-shard and tokenizer cache (default $FOPE_CACHE or "
-                                     "~/.cache/fope)")
-    shard_dir: str | None = doc_field(None, "use the shards in this directory instead of the cache "
-                                     "(train.bin/val.bin/meta.json from fope.data.prepare_shards)")
-    max_tokens: int | None = doc_field(None, "cap on tokens per split when preparing shards (e.g. the paper's 10B-token "
-                                      "C4 subset of a streamed hub corpus; None = everything)")
-    retrieval_share: float = doc_field(0.0, "share (by tokens) of synthetic key-retrieval documents mixed into the "
-                                     "training split (the CPU-scale passkey variant; 0 = off)")
+    corpus: str = doc_field(
+        "books",
+        "training corpus: a fope.data name (books, wiki, c4, pg19) or a path to .txt/.jsonl/.parquet or a folder",
+    )
+    tokenizer: str = doc_field(
+        "train:8192",
+        "tokenizer: a path / name understood by fope.data.load_tokenizer, or "
+        "'train:VOCAB' to train a byte-level BPE of that size on the corpus "
+        "(cached and shared by runs with the same corpus and vocab)",
+    )
+    cache_dir: str | None = doc_field(
+        None, "root of the token-shard and tokenizer cache (default $FOPE_CACHE or ~/.cache/fope)"
+    )
+    shard_dir: str | None = doc_field(
+        None,
+        "use the shards in this directory instead of the cache "
+        "(train.bin/val.bin/meta.json from fope.data.prepare_shards)",
+    )
+    max_tokens: int | None = doc_field(
+        None,
+        "cap on tokens per split when preparing shards (e.g. the paper's 10B-token "
+        "C4 subset of a streamed hub corpus; None = everything)",
+    )
+    retrieval_share: float = doc_field(
+        0.0,
+        "share (by tokens) of synthetic key-retrieval documents mixed into the "
+        "training split (the CPU-scale passkey variant; 0 = off)",
+    )
     seed: int = doc_field(0, "seed of the synthetic retrieval documents")
-    eval_corpora: list[str] = doc_field([], "extra corpora whose validation split is scored at every evaluation "
-                                     "(logged as val_loss/NAME), e.g. the paper scores Books runs on C4")
+    eval_corpora: list[str] = doc_field(
+        [],
+        "extra corpora whose validation split is scored at every evaluation "
+        "(logged as val_loss/NAME), e.g. the paper scores Books runs on C4",
+    )
 
 
 @dataclass
@@ -61,34 +79,53 @@ class TrainConfig:
     beta1: float = doc_field(0.9, "AdamW beta1")
     beta2: float = doc_field(0.95, "AdamW beta2")
     eps: float = doc_field(1e-8, "AdamW epsilon")
-    weight_decay: float = doc_field(0.1, "AdamW decoupled weight decay, applied to every trainable parameter "
-                                  "(norms and embeddings too, as in the paper)")
+    weight_decay: float = doc_field(
+        0.1,
+        "AdamW decoupled weight decay, applied to every trainable parameter "
+        "(norms and embeddings too, as in the paper)",
+    )
     warmup_steps: int = doc_field(100, "linear warm-up from lr 0 to `lr` over this many optimizer steps")
     max_steps: int = doc_field(1000, "length of the schedule in optimizer steps (cosine ends here)")
     final_lr_ratio: float = doc_field(0.1, "cosine decays to final_lr_ratio * lr at max_steps")
     grad_clip: float = doc_field(1.0, "clip the global gradient L2 norm to this value (0 = off)")
-    global_batch: int = doc_field(32, "sequences per optimizer step over all processes "
-                                "(= micro_batch * grad-accumulation * world size)")
+    global_batch: int = doc_field(
+        32, "sequences per optimizer step over all processes (= micro_batch * grad-accumulation * world size)"
+    )
     micro_batch: int = doc_field(8, "sequences per forward/backward on one process")
     seq_len: int | None = doc_field(None, "tokens per training sequence (None = model.train_len)")
-    precision: str = doc_field("auto", "auto (bf16 autocast on CUDA and on CPUs with native bf16, i.e. AVX-512 BF16 or AMX; "
-                                "fp32 on other CPUs), fp32 or bf16 (autocast)")
+    precision: str = doc_field(
+        "auto",
+        "auto (bf16 autocast on CUDA and on CPUs with native bf16, i.e. AVX-512 BF16 or AMX; "
+        "fp32 on other CPUs), fp32 or bf16 (autocast)",
+    )
     device: str = doc_field("auto", "auto (cuda:LOCAL_RANK when available, else cpu), cpu or cuda")
     compile: bool = doc_field(False, "wrap the model in torch.compile")
-    loss_chunk: int = doc_field(0, "output layer + cross-entropy in chunks of this many tokens, recomputed in backward, so "
-                            "the whole logits never exist (memory; measured slower on CPU); 0 = off")
+    loss_chunk: int = doc_field(
+        0,
+        "output layer + cross-entropy in chunks of this many tokens, recomputed in backward, so "
+        "the whole logits never exist (memory; measured slower on CPU); 0 = off",
+    )
     log_every: int = doc_field(10, "write a metrics line every this many steps")
     eval_every: int = doc_field(100, "validation loss on held-out windows every this many steps (0 = only at the end)")
     eval_windows: int = doc_field(32, "number of held-out validation windows per corpus and evaluation")
     save_every: int = doc_field(200, "write OUT/checkpoint and OUT/model every this many steps (and at the end)")
     metrics: list[str] = doc_field([], "extra metric backends besides metrics.jsonl: tensorboard, wandb")
     wandb_project: str = doc_field("fope", "Weights & Biases project (when 'wandb' is in metrics)")
-    init_from: str | None = doc_field(None, "continual pre-training: start from the weights of this model directory "
-                                     "or training run (new train_len / pe allowed)")
-    reset_optimizer: bool = doc_field(True, "with init_from: start AdamW from scratch (True) or load its moments "
-                                     "from the source run's checkpoint (False); the LR schedule is this run's")
-    expand_fourier: str = doc_field("expand", "with init_from and larger FoPE coefficient matrices: 'expand' (fresh "
-                                       "Xavier + step-eye with the old block copied in) or 'zero' (new rows zero)")
+    init_from: str | None = doc_field(
+        None,
+        "continual pre-training: start from the weights of this model directory "
+        "or training run (new train_len / pe allowed)",
+    )
+    reset_optimizer: bool = doc_field(
+        True,
+        "with init_from: start AdamW from scratch (True) or load its moments "
+        "from the source run's checkpoint (False); the LR schedule is this run's",
+    )
+    expand_fourier: str = doc_field(
+        "expand",
+        "with init_from and larger FoPE coefficient matrices: 'expand' (fresh "
+        "Xavier + step-eye with the old block copied in) or 'zero' (new rows zero)",
+    )
 
 
 @dataclass
@@ -107,8 +144,11 @@ class ExperimentConfig:
 
     # ----------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model.to_dict(), "data": dataclasses.asdict(self.data),
-                "train": dataclasses.asdict(self.train)}
+        return {
+            "model": self.model.to_dict(),
+            "data": dataclasses.asdict(self.data),
+            "train": dataclasses.asdict(self.train),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
@@ -118,14 +158,18 @@ class ExperimentConfig:
             raise ValueError(f"an experiment config must be a mapping, got {type(d).__name__}")
         d = {k: v for k, v in d.items() if v is not None}  # an empty YAML section reads as None
         if "preset" in d:
-            raise ValueError(f"'preset: {d['preset']}' starts from a named preset: read this config with "
-                             "fope.train.load_config (as `fope train CONFIG.yaml` does)")
+            raise ValueError(
+                f"'preset: {d['preset']}' starts from a named preset: read this config with "
+                "fope.train.load_config (as `fope train CONFIG.yaml` does)"
+            )
         check_keys(d, ("model", "data", "train"), "")
         if "model" not in d:
             raise ValueError("experiment config needs a 'model' section (or a top-level 'preset: NAME')")
-        cfg = cls(model=ModelConfig.from_dict(d["model"]),
-                  data=_section_from_dict(DataConfig, d.get("data") or {}, "data"),
-                  train=_section_from_dict(TrainConfig, d.get("train") or {}, "train"))
+        cfg = cls(
+            model=ModelConfig.from_dict(d["model"]),
+            data=_section_from_dict(DataConfig, d.get("data") or {}, "data"),
+            train=_section_from_dict(TrainConfig, d.get("train") or {}, "train"),
+        )
         cfg.validate()
         return cfg
 
@@ -146,8 +190,10 @@ class ExperimentConfig:
         if complete:
             missing = _missing_keys(d)
             if missing:
-                raise ValueError(f"{p}: incomplete (truncated?) config: missing {', '.join(missing[:5])}"
-                                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+                raise ValueError(
+                    f"{p}: incomplete (truncated?) config: missing {', '.join(missing[:5])}"
+                    + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                )
         try:
             return cls.from_dict(d or {})
         except ValueError as e:
@@ -165,30 +211,46 @@ class ExperimentConfig:
             (t.eps > 0, f"train.eps must be > 0, got {t.eps}"),
             (t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}"),
             (t.max_steps >= 1, f"train.max_steps must be >= 1, got {t.max_steps}"),
-            (0 <= t.warmup_steps <= t.max_steps,
-             f"train.warmup_steps must be in [0, max_steps={t.max_steps}], got {t.warmup_steps}"),
+            (
+                0 <= t.warmup_steps <= t.max_steps,
+                f"train.warmup_steps must be in [0, max_steps={t.max_steps}], got {t.warmup_steps}",
+            ),
             (0 <= t.final_lr_ratio <= 1, f"train.final_lr_ratio must be in [0, 1], got {t.final_lr_ratio}"),
             (t.grad_clip >= 0, f"train.grad_clip must be >= 0, got {t.grad_clip}"),
             (t.micro_batch >= 1, f"train.micro_batch must be >= 1, got {t.micro_batch}"),
-            (t.global_batch >= 1 and t.global_batch % t.micro_batch == 0,
-             f"train.global_batch={t.global_batch} must be a positive multiple of train.micro_batch={t.micro_batch}"),
+            (
+                t.global_batch >= 1 and t.global_batch % t.micro_batch == 0,
+                f"train.global_batch={t.global_batch} must be a positive multiple of train.micro_batch={t.micro_batch}",
+            ),
             (self.seq_len >= 2, f"sequence length must be >= 2, got {self.seq_len}"),
             (t.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}, got {t.precision!r}"),
             (t.device in ("auto", "cpu", "cuda"), f"train.device must be auto, cpu or cuda, got {t.device!r}"),
-            (isinstance(t.loss_chunk, int) and t.loss_chunk >= 0,
-             f"train.loss_chunk must be 0 (off) or a positive number of tokens, got {t.loss_chunk!r}"),
-            (t.log_every >= 1 and t.save_every >= 1 and t.eval_every >= 0,
-             f"train.log_every/save_every must be >= 1 and eval_every >= 0, got "
-             f"{t.log_every}/{t.save_every}/{t.eval_every}"),
+            (
+                isinstance(t.loss_chunk, int) and t.loss_chunk >= 0,
+                f"train.loss_chunk must be 0 (off) or a positive number of tokens, got {t.loss_chunk!r}",
+            ),
+            (
+                t.log_every >= 1 and t.save_every >= 1 and t.eval_every >= 0,
+                f"train.log_every/save_every must be >= 1 and eval_every >= 0, got "
+                f"{t.log_every}/{t.save_every}/{t.eval_every}",
+            ),
             (t.eval_windows >= 1, f"train.eval_windows must be >= 1, got {t.eval_windows}"),
-            (all(m in METRIC_BACKENDS for m in t.metrics),
-             f"train.metrics entries must be in {METRIC_BACKENDS}, got {t.metrics}"),
-            (t.expand_fourier in EXPAND_MODES,
-             f"train.expand_fourier must be one of {EXPAND_MODES}, got {t.expand_fourier!r}"),
-            (self.data.max_tokens is None or self.data.max_tokens >= 1,
-             f"data.max_tokens must be >= 1 or None, got {self.data.max_tokens}"),
-            (0 <= self.data.retrieval_share < 1, f"data.retrieval_share must be in [0, 1), got "
-                                                 f"{self.data.retrieval_share}"),
+            (
+                all(m in METRIC_BACKENDS for m in t.metrics),
+                f"train.metrics entries must be in {METRIC_BACKENDS}, got {t.metrics}",
+            ),
+            (
+                t.expand_fourier in EXPAND_MODES,
+                f"train.expand_fourier must be one of {EXPAND_MODES}, got {t.expand_fourier!r}",
+            ),
+            (
+                self.data.max_tokens is None or self.data.max_tokens >= 1,
+                f"data.max_tokens must be >= 1 or None, got {self.data.max_tokens}",
+            ),
+            (
+                0 <= self.data.retrieval_share < 1,
+                f"data.retrieval_share must be in [0, 1), got {self.data.retrieval_share}",
+            ),
         ]
         for ok, msg in checks:
             if not ok:
@@ -208,8 +270,17 @@ def read_yaml(path: str | Path) -> Any:
 
 # --------------------------------------------------------------------------- comparing configs
 #: keys that may differ between a run and its resumption: schedule length, cadences, logging, where it runs
-RESUME_MAY_CHANGE = ("train.max_steps", "train.log_every", "train.eval_every", "train.save_every",
-                     "train.metrics", "train.wandb_project", "train.device", "train.compile", "data.cache_dir")
+RESUME_MAY_CHANGE = (
+    "train.max_steps",
+    "train.log_every",
+    "train.eval_every",
+    "train.save_every",
+    "train.metrics",
+    "train.wandb_project",
+    "train.device",
+    "train.compile",
+    "data.cache_dir",
+)
 
 
 def config_diff(a: dict, b: dict, *, ignore: typing.Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
@@ -245,16 +316,21 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | dict[str, Any]
     d = cfg.to_dict()
     for key, value in items:
         _set_dotted(d, key, value)
-    out = ExperimentConfig(model=ModelConfig.from_dict(d["model"]),
-                           data=_section_from_dict(DataConfig, d["data"], "data"),
-                           train=_section_from_dict(TrainConfig, d["train"], "train"))
+    out = ExperimentConfig(
+        model=ModelConfig.from_dict(d["model"]),
+        data=_section_from_dict(DataConfig, d["data"], "data"),
+        train=_section_from_dict(TrainConfig, d["train"], "train"),
+    )
     out.validate()
     return out
 
 
 def _section_types() -> dict[str, dict[str, Any]]:
-    return {"model": typing.get_type_hints(ModelConfig), "data": typing.get_type_hints(DataConfig),
-            "train": typing.get_type_hints(TrainConfig)}
+    return {
+        "model": typing.get_type_hints(ModelConfig),
+        "data": typing.get_type_hints(DataConfig),
+        "train": typing.get_type_hints(TrainConfig),
+    }
 
 
 def all_keys() -> list[str]:
@@ -266,8 +342,10 @@ def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     types_ = _section_types()
     if len(parts) < 2 or parts[0] not in types_ or parts[1] not in types_[parts[0]]:
-        raise ValueError(f"unknown config key {key!r}{did_you_mean(key, all_keys(), cutoff=0.5)}; "
-                         f"keys look like train.lr, model.pe, data.corpus")
+        raise ValueError(
+            f"unknown config key {key!r}{did_you_mean(key, all_keys(), cutoff=0.5)}; "
+            f"keys look like train.lr, model.pe, data.corpus"
+        )
     section, name, rest = parts[0], parts[1], parts[2:]
     tp = types_[section][name]
     if rest:  # model.pe_options.sigma=0.3: one entry of a dict field
@@ -300,8 +378,10 @@ def _section_from_dict(cls: type, d: dict[str, Any], name: str) -> Any:
         raise ValueError(f"config section {name!r} must be a mapping, got {type(d).__name__}")
     hints = typing.get_type_hints(cls)
     check_keys(d, hints, f"{name}.")
-    kwargs = {k: (coerce(v, hints[k], f"{name}.{k}") if isinstance(v, str) and hints[k] is not str else v)
-              for k, v in d.items()}
+    kwargs = {
+        k: (coerce(v, hints[k], f"{name}.{k}") if isinstance(v, str) and hints[k] is not str else v)
+        for k, v in d.items()
+    }
     for k, v in kwargs.items():
         _check_type(v, hints[k], f"{name}.{k}")
     return cls(**kwargs)

@@ -44,8 +44,11 @@ def merge_state(model: torch.nn.Module, source: dict[str, torch.Tensor], mode: s
     report: dict[str, list[str]] = {"copied": [], "resized": [], "fresh": [], "dropped": []}
     bad = [k for k in target if k not in source and not is_pe(k)]
     bad += [k for k in source if k not in target and not is_pe(k)]
-    bad += [f"{k} {tuple(source[k].shape)}->{tuple(v.shape)}" for k, v in target.items()
-            if k in source and source[k].shape != v.shape]
+    bad += [
+        f"{k} {tuple(source[k].shape)}->{tuple(v.shape)}"
+        for k, v in target.items()
+        if k in source and source[k].shape != v.shape
+    ]
     if bad:
         raise ValueError(f"init_from: the source weights do not fit the new model: {bad[:6]}")
     merged = {}
@@ -60,15 +63,18 @@ def merge_state(model: torch.nn.Module, source: dict[str, torch.Tensor], mode: s
     return report
 
 
-def init_from_source(model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: ExperimentConfig,
-                     info: DistInfo) -> dict[str, list[str]]:
+def init_from_source(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: ExperimentConfig, info: DistInfo
+) -> dict[str, list[str]]:
     """Apply ``train.init_from`` (and, with ``reset_optimizer=False``, the source run's AdamW moments)."""
     t = cfg.train
     src = Path(t.init_from)
     ckpt = find_checkpoint(src)
     if not t.reset_optimizer and ckpt is None:
-        raise ValueError(f"train.reset_optimizer=false needs a training run with a checkpoint/ as "
-                         f"train.init_from, but {src} has none")
+        raise ValueError(
+            f"train.reset_optimizer=false needs a training run with a checkpoint/ as "
+            f"train.init_from, but {src} has none"
+        )
     model_dir = ckpt / "model" if ckpt is not None else src
     report = merge_state(model, read_state_dict(model_dir, info.device), t.expand_fourier)
     if not t.reset_optimizer:
@@ -76,10 +82,11 @@ def init_from_source(model: torch.nn.Module, optimizer: torch.optim.Optimizer, c
         try:
             optimizer.load_state_dict(state)
         except ValueError as e:
-            raise ValueError(f"cannot reuse the optimizer state of {src}: {e} (set train.reset_optimizer=true)") \
-                from e
+            raise ValueError(f"cannot reuse the optimizer state of {src}: {e} (set train.reset_optimizer=true)") from e
     if info.is_main:
-        print(f"init_from {src}: {len(report['copied'])} tensors copied, {len(report['resized'])} resized "
-              f"({t.expand_fourier}), {len(report['fresh'])} freshly initialised, {len(report['dropped'])} dropped",
-              flush=True)
+        print(
+            f"init_from {src}: {len(report['copied'])} tensors copied, {len(report['resized'])} resized "
+            f"({t.expand_fourier}), {len(report['fresh'])} freshly initialised, {len(report['dropped'])} dropped",
+            flush=True,
+        )
     return report

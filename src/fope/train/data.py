@@ -59,8 +59,9 @@ def _resolve_tokenizer(data: DataConfig) -> Any:
         try:
             vocab = int(vocab_text)
         except ValueError:
-            raise ValueError(f"data.tokenizer={data.tokenizer!r}: expected 'train:VOCAB' with an integer VOCAB") \
-                from None
+            raise ValueError(
+                f"data.tokenizer={data.tokenizer!r}: expected 'train:VOCAB' with an integer VOCAB"
+            ) from None
         corpus = fope.data.get_corpus(data.corpus, cache=data.cache_dir)
         tok = fope.data.train_tokenizer(corpus.docs("train"), vocab)
         with atomic_path(path) as tmp:
@@ -87,18 +88,27 @@ def prepare_data(cfg: ExperimentConfig, info: DistInfo) -> TokenData:
         dirs = {"": Path(d.shard_dir)}
         tokenizer = _load_optional_tokenizer(d)
     else:
-        dirs = {"": _shard_dir(d, d.corpus, train=True, seq_len=cfg.seq_len),
-                **{name: _shard_dir(d, name, train=False, seq_len=cfg.seq_len) for name in d.eval_corpora}}
+        dirs = {
+            "": _shard_dir(d, d.corpus, train=True, seq_len=cfg.seq_len),
+            **{name: _shard_dir(d, name, train=False, seq_len=cfg.seq_len) for name in d.eval_corpora},
+        }
         if info.is_main:
             tokenizer = _resolve_tokenizer(d)
             for name, out in dirs.items():
                 corpus = fope.data.get_corpus(name or d.corpus, cache=d.cache_dir)
                 share = d.retrieval_share if name == "" else 0.0
                 print(f"preparing token shards of {name or d.corpus!r} in {out}", flush=True)
-                fope.data.prepare_shards(corpus, tokenizer, out, retrieval_share=share, seed=d.seed,
-                                         train_len=cfg.seq_len, splits=("train", "val") if name == "" else ("val",),
-                                         max_tokens=d.max_tokens,
-                                         log=lambda msg: print(f"  {msg}", flush=True))
+                fope.data.prepare_shards(
+                    corpus,
+                    tokenizer,
+                    out,
+                    retrieval_share=share,
+                    seed=d.seed,
+                    train_len=cfg.seq_len,
+                    splits=("train", "val") if name == "" else ("val",),
+                    max_tokens=d.max_tokens,
+                    log=lambda msg: print(f"  {msg}", flush=True),
+                )
         barrier(info)
         if not info.is_main:
             tokenizer = _resolve_tokenizer(d)
@@ -127,8 +137,10 @@ def _open(path: Path) -> np.ndarray:
     import fope.data
 
     if not path.is_file():
-        raise FileNotFoundError(f"token shard not found: {path} (prepare it with `fope data prepare` or unset "
-                                "data.shard_dir to let training prepare it)")
+        raise FileNotFoundError(
+            f"token shard not found: {path} (prepare it with `fope data prepare` or unset "
+            "data.shard_dir to let training prepare it)"
+        )
     try:
         tokens = fope.data.load_tokens(path)
     except (ValueError, OSError) as e:
@@ -144,18 +156,22 @@ def _open(path: Path) -> np.ndarray:
 def _check_vocab(cfg: ExperimentConfig, tokenizer: Any) -> None:
     size = getattr(tokenizer, "vocab_size", None)
     if size is not None and size > cfg.model.vocab_size:
-        raise ValueError(f"tokenizer has {size} tokens but model.vocab_size={cfg.model.vocab_size}; "
-                         f"set model.vocab_size>={size} or a smaller data.tokenizer vocabulary")
+        raise ValueError(
+            f"tokenizer has {size} tokens but model.vocab_size={cfg.model.vocab_size}; "
+            f"set model.vocab_size>={size} or a smaller data.tokenizer vocabulary"
+        )
 
 
-def get_batch(windows: Any, window_ids: np.ndarray, device: torch.device,
-              vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def get_batch(
+    windows: Any, window_ids: np.ndarray, device: torch.device, vocab_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and targets ``(B, seq_len)`` long for the given window ids."""
     x, y = windows.batch(window_ids)  # (B, L) int64 each
     top = max(int(x.max(initial=0)), int(y.max(initial=0)))
     if top >= vocab_size:
-        raise ValueError(f"token id {top} >= model.vocab_size={vocab_size}: the shards were made with a "
-                         "different tokenizer")
+        raise ValueError(
+            f"token id {top} >= model.vocab_size={vocab_size}: the shards were made with a different tokenizer"
+        )
     return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
 
@@ -163,6 +179,7 @@ def eval_window_ids(windows: Any, count: int) -> np.ndarray:
     """``count`` held-out windows spread evenly over a validation split (all of them if fewer)."""
     n = len(windows)
     if n == 0:
-        raise ValueError(f"the validation split has {len(windows.tokens)} tokens, fewer than one window of "
-                         f"{windows.seq_len + 1}")
+        raise ValueError(
+            f"the validation split has {len(windows.tokens)} tokens, fewer than one window of {windows.seq_len + 1}"
+        )
     return np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(np.int64))

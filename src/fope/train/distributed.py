@@ -95,6 +95,8 @@ def grad_accum_steps(global_batch: int, micro_batch: int, world_size: int) -> in
     """Accumulation steps A with global_batch = micro_batch * A * world_size (ValueError naming the values)."""
     per_step = micro_batch * world_size
     if global_batch % per_step:
-        raise ValueError(f"train.global_batch={global_batch} is not divisible by train.micro_batch={micro_batch} "
-                         f"x world_size={world_size} (= {per_step})")
+        raise ValueError(
+            f"train.global_batch={global_batch} is not divisible by train.micro_batch={micro_batch} "
+            f"x world_size={world_size} (= {per_step})"
+        )
     return global_batch // per_step

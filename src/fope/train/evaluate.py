@@ -11,8 +11,9 @@ from .data import eval_window_ids, get_batch
 from .distributed import DistInfo, all_reduce_sum
 
 
-def token_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
-               loss_chunk: int = 0) -> torch.Tensor:
+def token_loss(
+    model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, loss_chunk: int = 0
+) -> torch.Tensor:
     """Mean next-token cross-entropy. inputs, targets: (B, T) long.
 
     ``loss_chunk`` > 0 and a fope CausalLM (also inside DDP or torch.compile): the model computes the loss itself,
@@ -33,24 +34,32 @@ def _computes_loss(model: torch.nn.Module) -> bool:
     return isinstance(inner, CausalLM)
 
 
-
 @torch.no_grad()
-def validation_losses(model: torch.nn.Module, val: dict, *, windows: int,
-                      batch: int, vocab_size: int, info: DistInfo,
-                      autocast: contextlib.AbstractContextManager, loss_chunk: int = 0) -> dict[str, float]:
+def validation_losses(
+    model: torch.nn.Module,
+    val: dict,
+    *,
+    windows: int,
+    batch: int,
+    vocab_size: int,
+    info: DistInfo,
+    autocast: contextlib.AbstractContextManager,
+    loss_chunk: int = 0,
+) -> dict[str, float]:
     """``{"val_loss": ..., "val_loss/NAME": ...}``: mean token loss over ``windows`` evenly spread windows."""
     was_training = model.training
     model.eval()
     out = {}
     for name, tokens in val.items():
-        ids = eval_window_ids(tokens, windows)[info.rank::info.world_size]
+        ids = eval_window_ids(tokens, windows)[info.rank :: info.world_size]
         total = torch.zeros(2, dtype=torch.float64, device=info.device)  # (loss sum, windows)
         for i in range(0, len(ids), batch):
-            x, y = get_batch(tokens, ids[i:i + batch], info.device, vocab_size)
+            x, y = get_batch(tokens, ids[i : i + batch], info.device, vocab_size)
             with autocast:
                 loss = token_loss(model, x, y, loss_chunk=loss_chunk)
-            total += torch.stack([loss.double() * len(x), torch.tensor(float(len(x)), device=info.device,
-                                                                        dtype=torch.float64)])
+            total += torch.stack(
+                [loss.double() * len(x), torch.tensor(float(len(x)), device=info.device, dtype=torch.float64)]
+            )
         all_reduce_sum(total, info)
         out["val_loss" if name == "" else f"val_loss/{name}"] = float(total[0] / total[1])
     model.train(was_training)

@@ -76,8 +76,9 @@ class NonFiniteLossError(FloatingPointError):
     """The loss, the gradient or the parameters became NaN or infinite; the last good checkpoint was kept."""
 
 
-def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
-          stop_at: int | None = None) -> dict[str, Any]:
+def train(
+    cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, stop_at: int | None = None
+) -> dict[str, Any]:
     """Train ``cfg`` into ``out_dir`` and return a summary (see :func:`_summary`).
 
     ``resume`` continues from ``out_dir/checkpoint``; ``stop_at=M`` ends the process after step M with a
@@ -88,9 +89,13 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     cfg.validate()
     ckpt = find_checkpoint(out)
     if ckpt is not None:
-        check_same_run(read_checkpoint_config(ckpt).to_dict(), cfg.to_dict(), ckpt / "config.yaml",
-                       may_change=RESUME_MAY_CHANGE, advice=f"a resumed run may only change "
-                       f"{', '.join(RESUME_MAY_CHANGE)} (use another --out for a new run)")
+        check_same_run(
+            read_checkpoint_config(ckpt).to_dict(),
+            cfg.to_dict(),
+            ckpt / "config.yaml",
+            may_change=RESUME_MAY_CHANGE,
+            advice=f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} (use another --out for a new run)",
+        )
     done = finished_summary(out, cfg)
     if done is not None:
         return done
@@ -105,8 +110,9 @@ def check_same_run(saved: dict, now: dict, where: Path, *, may_change: Iterable[
     if diff:
         shown = [f"{k} {a!r} -> {b!r}" for k, (a, b) in list(diff.items())[:6]]
         more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
-        raise ValueError(f"{where.parent.parent} was trained with another config ({where}): {', '.join(shown)}"
-                         f"{more}; {advice}")
+        raise ValueError(
+            f"{where.parent.parent} was trained with another config ({where}): {', '.join(shown)}{more}; {advice}"
+        )
 
 
 @dataclass
@@ -142,8 +148,16 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     optimizer = build_optimizer(model, t)
     if ckpt is None and t.init_from:
         init_from_source(model, optimizer, cfg, info)
-    job = Job(model=model, optimizer=optimizer, data=data, train=t, seq_len=cfg.seq_len,
-              vocab_size=cfg.model.vocab_size, config=cfg.to_dict(), resume_hint=hint)
+    job = Job(
+        model=model,
+        optimizer=optimizer,
+        data=data,
+        train=t,
+        seq_len=cfg.seq_len,
+        vocab_size=cfg.model.vocab_size,
+        config=cfg.to_dict(),
+        resume_hint=hint,
+    )
     return run(job, out, info, ckpt=ckpt, stop_at=stop_at)
 
 
@@ -152,8 +166,10 @@ def open_run_dir(out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | No
     the temporary files a kill during an atomic write left. Runs before any expensive set-up."""
     ckpt = find_checkpoint(out)
     if ckpt is not None and not resume:
-        raise ValueError(f"{out} already holds a training run; continue it with `{hint}` (or resume=True), "
-                         "or choose another output directory")
+        raise ValueError(
+            f"{out} already holds a training run; continue it with `{hint}` (or resume=True), "
+            "or choose another output directory"
+        )
     if resume and ckpt is None:
         raise FileNotFoundError(f"nothing to resume in {out}: no complete checkpoint/ there")
     if stop_at is not None and stop_at < 1:
@@ -176,11 +192,14 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
         step = int(state["step"])
         set_rng_state(state["rng"])
         if step > t.max_steps:
-            raise ValueError(f"train.max_steps={t.max_steps} is below the step of the checkpoint in {ckpt} "
-                             f"({step}); a schedule can be extended, not cut below what was trained")
+            raise ValueError(
+                f"train.max_steps={t.max_steps} is below the step of the checkpoint in {ckpt} "
+                f"({step}); a schedule can be extended, not cut below what was trained"
+            )
         if stop_at is not None and stop_at <= step and step < t.max_steps:
-            raise ValueError(f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: "
-                             "nothing would be trained")
+            raise ValueError(
+                f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: nothing would be trained"
+            )
     if info.is_main:
         tidy(out, ckpt)
         if ckpt is not None:
@@ -194,31 +213,60 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     order = WindowOrder(len(data.train), t.seed)
     autocast = autocast_context(t.precision, info.device)
     chunk = t.loss_chunk
-    logger = MetricLogger(out, backends=t.metrics, run_name=out.name, config=job.config,
-                          wandb_project=t.wandb_project, resume_step=step) if info.is_main else None
+    logger = (
+        MetricLogger(
+            out,
+            backends=t.metrics,
+            run_name=out.name,
+            config=job.config,
+            wandb_project=t.wandb_project,
+            resume_step=step,
+        )
+        if info.is_main
+        else None
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     tokens_per_step = t.global_batch * L
 
     def save(at: int) -> None:
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
-            raise NonFiniteLossError(f"parameter {bad} is not finite after step {at}; not saving it. "
-                                     + _last_good(out, last_saved, job.resume_hint))
+            raise NonFiniteLossError(
+                f"parameter {bad} is not finite after step {at}; not saving it. "
+                + _last_good(out, last_saved, job.resume_hint)
+            )
         if info.is_main:
             if logger is not None:
                 logger.sync()
-            save_checkpoint(out, model=model, optimizer=optimizer, step=at, tokens=at * tokens_per_step,
-                            sequences=at * t.global_batch, config_yaml=config_yaml, tokenizer=data.tokenizer,
-                            save_model=job.save_model)
+            save_checkpoint(
+                out,
+                model=model,
+                optimizer=optimizer,
+                step=at,
+                tokens=at * tokens_per_step,
+                sequences=at * t.global_batch,
+                config_yaml=config_yaml,
+                tokenizer=data.tokenizer,
+                save_model=job.save_model,
+            )
         D.barrier(info)
 
     def evaluate() -> dict[str, float]:
-        return validation_losses(model, data.val, windows=t.eval_windows, batch=t.micro_batch,
-                                 vocab_size=job.vocab_size, info=info, autocast=autocast, loss_chunk=chunk)
+        return validation_losses(
+            model,
+            data.val,
+            windows=t.eval_windows,
+            batch=t.micro_batch,
+            vocab_size=job.vocab_size,
+            info=info,
+            autocast=autocast,
+            loss_chunk=chunk,
+        )
 
     # -- the loop -------------------------------------------------------------------------------------------
-    bar = tqdm(total=t.max_steps, initial=step, disable=not (info.is_main and job.progress), unit="step",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=t.max_steps, initial=step, disable=not (info.is_main and job.progress), unit="step", dynamic_ncols=True
+    )
     train_time, steps_timed, stopped, last_saved = 0.0, 0, None, step
     model.train()
     with StopRequest() as stop, _closing(bar, logger):
@@ -230,8 +278,9 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
             loss_sum = torch.zeros((), device=info.device)
             abandoned = False
             for micro in range(accum):  # 2
-                start = D.micro_batch_start(step, micro, global_batch=t.global_batch, micro_batch=t.micro_batch,
-                                            info=info)
+                start = D.micro_batch_start(
+                    step, micro, global_batch=t.global_batch, micro_batch=t.micro_batch, info=info
+                )
                 x, y = get_batch(data.train, order.window_ids(start, t.micro_batch), info.device, job.vocab_size)
                 sync = net.no_sync() if info.distributed and micro < accum - 1 else contextlib.nullcontext()
                 with sync:
@@ -252,14 +301,17 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
                 break
             loss_value = float(D.all_reduce_sum(loss_sum, info)) / (accum * info.world_size)  # 3
             if not math.isfinite(loss_value):
-                raise NonFiniteLossError(f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
-                                         "the update. " + _last_good(out, last_saved, job.resume_hint))
+                raise NonFiniteLossError(
+                    f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
+                    "the update. " + _last_good(out, last_saved, job.resume_hint)
+                )
             max_norm = t.grad_clip if t.grad_clip > 0 else math.inf  # 4
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
             if not math.isfinite(grad_norm):
-                raise NonFiniteLossError(f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
-                                         f"{loss_value:.4g}); stopped before the update. "
-                                         + _last_good(out, last_saved, job.resume_hint))
+                raise NonFiniteLossError(
+                    f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
+                    f"{loss_value:.4g}); stopped before the update. " + _last_good(out, last_saved, job.resume_hint)
+                )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
@@ -269,8 +321,9 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
             record = {}  # 5
             if step % t.log_every == 0 or step == t.max_steps:
                 tok_s = steps_timed * tokens_per_step / max(train_time, 1e-9)
-                record.update(loss=loss_value, lr=lr, tokens=step * tokens_per_step, tokens_per_s=tok_s,
-                              grad_norm=grad_norm)
+                record.update(
+                    loss=loss_value, lr=lr, tokens=step * tokens_per_step, tokens_per_s=tok_s, grad_norm=grad_norm
+                )
                 bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{tok_s:,.0f}")
             if (t.eval_every and step % t.eval_every == 0) or step == t.max_steps:
                 record.update(evaluate())
@@ -285,15 +338,18 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
                 last_saved = step
             if stopped:
                 break
-    summary = _summary(job, out, step=step, stopped=stopped,
-                       tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9))
+    summary = _summary(
+        job, out, step=step, stopped=stopped, tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9)
+    )
     summary["precision"] = resolve_precision(t.precision, info.device)  # what `auto` chose on this machine
     if info.is_main:
         if summary["finished"]:
             atomic_json(out / "summary.json", summary)
         if stopped:
-            print(f"fope: stopped after step {step} ({stopped}); checkpoint saved. Resume with: {job.resume_hint}",
-                  flush=True)
+            print(
+                f"fope: stopped after step {step} ({stopped}); checkpoint saved. Resume with: {job.resume_hint}",
+                flush=True,
+            )
     return summary
 
 
@@ -301,10 +357,11 @@ def _last_good(out: Path, last_saved: int, hint: str) -> str:
     """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved)."""
     ckpt = find_checkpoint(out)
     if ckpt is None or last_saved == 0:
-        return ("No checkpoint was written yet: lower train.lr or check the data, then start again "
-                f"(delete {out} first)")
-    return (f"The last good checkpoint (step {last_saved}) is in {ckpt}: lower train.lr or check the data, then "
-            f"resume with `{hint}`")
+        return f"No checkpoint was written yet: lower train.lr or check the data, then start again (delete {out} first)"
+    return (
+        f"The last good checkpoint (step {last_saved}) is in {ckpt}: lower train.lr or check the data, then "
+        f"resume with `{hint}`"
+    )
 
 
 def non_finite_parameters(model: torch.nn.Module) -> str | None:
@@ -330,10 +387,12 @@ def check_split_lengths(cfg: ExperimentConfig, data: Any) -> None:
     for split, name, windows in splits:
         if len(windows) == 0:
             folder = data.shard_dirs.get(name, "")
-            raise FileProblem(Path(folder) / f"{split}.bin",
-                              f"the {split} split of {name or cfg.data.corpus!r} has {len(windows.tokens)} tokens, "
-                              f"fewer than one window of seq_len + 1 = {need}",
-                              "use a shorter train.seq_len or a corpus with more text")
+            raise FileProblem(
+                Path(folder) / f"{split}.bin",
+                f"the {split} split of {name or cfg.data.corpus!r} has {len(windows.tokens)} tokens, "
+                f"fewer than one window of seq_len + 1 = {need}",
+                "use a shorter train.seq_len or a corpus with more text",
+            )
 
 
 @contextlib.contextmanager
@@ -347,8 +406,9 @@ def _closing(bar: Any, logger: MetricLogger | None):
             logger.close()
 
 
-def compute_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *,
-                 loss_chunk: int = 0) -> torch.Tensor:
+def compute_loss(
+    model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, loss_chunk: int = 0
+) -> torch.Tensor:
     """Training loss of one micro-batch (a module-level function so tests can inject failures)."""
     return token_loss(model, inputs, targets, loss_chunk=loss_chunk)
 
@@ -388,11 +448,20 @@ def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
     vals = [r["val_loss"] for r in records if "val_loss" in r]
     t = job.train
-    return {"out_dir": str(out), "model_dir": str(out / "model"), "step": step, "max_steps": t.max_steps,
-            "finished": step >= t.max_steps, "stopped": stopped,
-            "first_loss": losses[0][1] if losses else None, "final_loss": losses[-1][1] if losses else None,
-            "final_val_loss": vals[-1] if vals else None, "losses": losses,
-            "tokens": step * t.global_batch * job.seq_len, "tokens_per_s": tokens_per_s}
+    return {
+        "out_dir": str(out),
+        "model_dir": str(out / "model"),
+        "step": step,
+        "max_steps": t.max_steps,
+        "finished": step >= t.max_steps,
+        "stopped": stopped,
+        "first_loss": losses[0][1] if losses else None,
+        "final_loss": losses[-1][1] if losses else None,
+        "final_val_loss": vals[-1] if vals else None,
+        "losses": losses,
+        "tokens": step * t.global_batch * job.seq_len,
+        "tokens_per_s": tokens_per_s,
+    }
 
 
 def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:

@@ -22,8 +22,9 @@ from fope.utils import FileProblem, atomic_write, fs_event
 class MetricLogger:
     """Writes metric dicts to OUT/metrics.jsonl and the optional backends (rank 0 only)."""
 
-    def __init__(self, out_dir: Path, *, backends: list[str], run_name: str, config: dict, wandb_project: str,
-                 resume_step: int) -> None:
+    def __init__(
+        self, out_dir: Path, *, backends: list[str], run_name: str, config: dict, wandb_project: str, resume_step: int
+    ) -> None:
         self.path = Path(out_dir) / "metrics.jsonl"
         truncate_after(self.path, resume_step)
         self._file = self.path.open("a")
@@ -67,8 +68,10 @@ def _optional(module: str, package: str):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ValueError(f"train.metrics includes {package!r} but it is not installed ({e}); "
-                         f"`pip install {package}` or remove it from train.metrics") from e
+        raise ValueError(
+            f"train.metrics includes {package!r} but it is not installed ({e}); "
+            f"`pip install {package}` or remove it from train.metrics"
+        ) from e
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -97,8 +100,11 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
         except ValueError as e:
             if i == len(lines) - 1:  # no newline after it: a write cut short by a crash
                 break
-            raise FileProblem(p, f"line {i + 1} is corrupt ({str(e).splitlines()[0][:80]})",
-                              "fix or delete that line (every line is one JSON record)") from e
+            raise FileProblem(
+                p,
+                f"line {i + 1} is corrupt ({str(e).splitlines()[0][:80]})",
+                "fix or delete that line (every line is one JSON record)",
+            ) from e
         out.append(record)
     return out
 

@@ -34,8 +34,9 @@ def build_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.AdamW
     # fused (one kernel for all parameters) on CUDA; the per-parameter loop on CPU, where the update is a negligible
     # share of a step and the loop keeps earlier CPU runs' numerics
     on_cuda = params[0].is_cuda
-    return torch.optim.AdamW(params, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, weight_decay=t.weight_decay,
-                             foreach=False, fused=on_cuda)
+    return torch.optim.AdamW(
+        params, lr=t.lr, betas=(t.beta1, t.beta2), eps=t.eps, weight_decay=t.weight_decay, foreach=False, fused=on_cuda
+    )
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -28,8 +28,14 @@ PAPER_SIZES = ("60M", "180M", "1.2B")
 PAPER_LENGTHS = (512, 1024)
 PAPER_CORPORA = {"c4": "c4", "books": "pg19"}  # preset prefix -> fope.data corpus
 PAPER_TOKENS = {"c4": 10_000_000_000, "books": 5_256_000_000}  # one epoch (docs/paper.md §4.2)
-PAPER_MICRO_BATCH = {("60M", 512): 64, ("60M", 1024): 32, ("180M", 512): 32, ("180M", 1024): 16,
-                     ("1.2B", 512): 8, ("1.2B", 1024): 4}
+PAPER_MICRO_BATCH = {
+    ("60M", 512): 64,
+    ("60M", 1024): 32,
+    ("180M", 512): 32,
+    ("180M", 1024): 16,
+    ("1.2B", 512): 8,
+    ("1.2B", 1024): 4,
+}
 PAPER_TOKENIZER = "allenai/gpt-neox-olmo-dolma-v1_5"
 PAPER_TOKENS_PER_STEP = 524_288
 
@@ -37,16 +43,61 @@ PAPER_TOKENS_PER_STEP = 524_288
 # full training step, docs/training.md): ~1.2M tokens for cpu-tiny and cpu-small, ~0.8M for cpu-base, i.e.
 # an estimated 3 / 10 / 20 minutes on 2 idle cores.
 CPU_PRESETS: dict[str, tuple[str, dict]] = {  # (model preset[:vocab], train overrides)
-    "cpu-tiny": ("cpu-tiny", dict(max_steps=300, warmup_steps=30, global_batch=16, micro_batch=16,
-                                  lr=2e-3, eval_every=100, save_every=100, log_every=10)),
-    "cpu-small": ("cpu-small", dict(max_steps=300, warmup_steps=30, global_batch=8, micro_batch=8,
-                                    lr=1e-3, eval_every=100, save_every=100, log_every=10)),
-    "cpu-base": ("cpu-base", dict(max_steps=200, warmup_steps=20, global_batch=8, micro_batch=8,
-                                  lr=1e-3, eval_every=50, save_every=50, log_every=10)),
+    "cpu-tiny": (
+        "cpu-tiny",
+        dict(
+            max_steps=300,
+            warmup_steps=30,
+            global_batch=16,
+            micro_batch=16,
+            lr=2e-3,
+            eval_every=100,
+            save_every=100,
+            log_every=10,
+        ),
+    ),
+    "cpu-small": (
+        "cpu-small",
+        dict(
+            max_steps=300,
+            warmup_steps=30,
+            global_batch=8,
+            micro_batch=8,
+            lr=1e-3,
+            eval_every=100,
+            save_every=100,
+            log_every=10,
+        ),
+    ),
+    "cpu-base": (
+        "cpu-base",
+        dict(
+            max_steps=200,
+            warmup_steps=20,
+            global_batch=8,
+            micro_batch=8,
+            lr=1e-3,
+            eval_every=50,
+            save_every=50,
+            log_every=10,
+        ),
+    ),
     # one GPU, the paper's 60M shape with a 16,384 BPE trained on books (50.3M parameters): 400 steps x 64 x 512
     # = 13.1M tokens, the budget at which RoPE degrades beyond L (docs/reproduce.md); base of the gpu grid presets
-    "gpu-60M": ("60M:16384", dict(max_steps=400, warmup_steps=40, global_batch=64, micro_batch=64, lr=1e-3,
-                                  precision="bf16", eval_every=100, save_every=100, log_every=10)),
+    "gpu-60M": (
+        "60M:16384",
+        dict(
+            max_steps=400,
+            warmup_steps=40,
+            global_batch=64,
+            micro_batch=64,
+            lr=1e-3,
+            precision="bf16",
+            eval_every=100,
+            save_every=100,
+            log_every=10,
+        ),
+    ),
 }
 CPU_FOPE_SIGMA = 0.3  # the smallest paper value (60M); CPU models have head dim 32-64
 
@@ -71,23 +122,44 @@ def cpu_preset(name: str, pe: str = "fope") -> ExperimentConfig:
 def paper_preset(corpus: str, length: int, size: str, pe: str) -> ExperimentConfig:
     """The paper's pre-training setting (docs/paper.md §4.3) for one corpus x length x size x pe."""
     global_batch = PAPER_TOKENS_PER_STEP // length
-    model = get_preset(size).replace(train_len=length, pe=pe,
-                                     pe_options=pe_options_for(pe, sigma=PAPER_FOPE_SIGMA[size]))
-    data = DataConfig(corpus=PAPER_CORPORA[corpus], tokenizer=PAPER_TOKENIZER,
-                      max_tokens=PAPER_TOKENS[corpus], eval_corpora=[] if corpus == "c4" else ["c4"])
-    train = TrainConfig(seed=6198, lr=6e-4, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1,
-                        warmup_steps=10_000, max_steps=round(PAPER_TOKENS[corpus] / PAPER_TOKENS_PER_STEP),
-                        final_lr_ratio=0.1, grad_clip=1.0, global_batch=global_batch,
-                        micro_batch=PAPER_MICRO_BATCH[(size, length)], precision="bf16",
-                        log_every=10, eval_every=1000, eval_windows=256, save_every=1000)
+    model = get_preset(size).replace(
+        train_len=length, pe=pe, pe_options=pe_options_for(pe, sigma=PAPER_FOPE_SIGMA[size])
+    )
+    data = DataConfig(
+        corpus=PAPER_CORPORA[corpus],
+        tokenizer=PAPER_TOKENIZER,
+        max_tokens=PAPER_TOKENS[corpus],
+        eval_corpora=[] if corpus == "c4" else ["c4"],
+    )
+    train = TrainConfig(
+        seed=6198,
+        lr=6e-4,
+        beta1=0.9,
+        beta2=0.95,
+        eps=1e-8,
+        weight_decay=0.1,
+        warmup_steps=10_000,
+        max_steps=round(PAPER_TOKENS[corpus] / PAPER_TOKENS_PER_STEP),
+        final_lr_ratio=0.1,
+        grad_clip=1.0,
+        global_batch=global_batch,
+        micro_batch=PAPER_MICRO_BATCH[(size, length)],
+        precision="bf16",
+        log_every=10,
+        eval_every=1000,
+        eval_windows=256,
+        save_every=1000,
+    )
     cfg = ExperimentConfig(model=model, data=data, train=train)
     cfg.validate()
     return cfg
 
 
 def _paper_names() -> dict[str, tuple]:
-    return {f"{c}-{n}-{s}-{p}": (c, n, s, p)
-            for c, n, s, p in itertools.product(PAPER_CORPORA, PAPER_LENGTHS, PAPER_SIZES, PE_KINDS)}
+    return {
+        f"{c}-{n}-{s}-{p}": (c, n, s, p)
+        for c, n, s, p in itertools.product(PAPER_CORPORA, PAPER_LENGTHS, PAPER_SIZES, PE_KINDS)
+    }
 
 
 def list_presets() -> list[str]:
@@ -102,8 +174,9 @@ def load_preset(name: str) -> ExperimentConfig:
     paper = _paper_names()
     if name in paper:
         return paper_preset(*paper[name])
-    raise ValueError(f"unknown preset {name!r}{did_you_mean(name, list_presets(), cutoff=0.5)}; "
-                     f"see `fope train --list-presets`")
+    raise ValueError(
+        f"unknown preset {name!r}{did_you_mean(name, list_presets(), cutoff=0.5)}; see `fope train --list-presets`"
+    )
 
 
 def load_config(source: str | Path | dict[str, Any]) -> ExperimentConfig:
@@ -126,23 +199,29 @@ def with_pe(cfg: ExperimentConfig, pe: str) -> ExperimentConfig:
     """Switch a config's position encoding, resetting pe_options to our defaults for that kind."""
     sigma = cfg.model.pe_options.get("sigma", CPU_FOPE_SIGMA) if cfg.model.pe == "fope" else None
     if sigma is None:
-        sigma = next((s for size, s in PAPER_FOPE_SIGMA.items()
-                      if get_preset(size).d_model == cfg.model.d_model), CPU_FOPE_SIGMA)
+        sigma = next(
+            (s for size, s in PAPER_FOPE_SIGMA.items() if get_preset(size).d_model == cfg.model.d_model), CPU_FOPE_SIGMA
+        )
     return dataclasses.replace(cfg, model=cfg.model.replace(pe=pe, pe_options=pe_options_for(pe, sigma=sigma)))
 
 
 def presets_table() -> str:
     """Markdown table of the CPU presets and the paper grid (pasted into docs/training.md; a test keeps it
     in sync)."""
-    rows = ["| preset | model (d_model / layers / heads / vocab) | seq_len | global batch (micro) | steps "
-            "(warm-up) | tokens | lr | corpus / tokenizer |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| preset | model (d_model / layers / heads / vocab) | seq_len | global batch (micro) | steps "
+        "(warm-up) | tokens | lr | corpus / tokenizer |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
 
     def row(name: str, cfg: ExperimentConfig) -> str:
         m, t = cfg.model, cfg.train
         tokens = t.max_steps * t.global_batch * cfg.seq_len
-        return (f"| `{name}` | {m.d_model} / {m.n_layers} / {m.n_heads} / {m.vocab_size} | {cfg.seq_len} | "
-                f"{t.global_batch} ({t.micro_batch}) | {t.max_steps:,} ({t.warmup_steps:,}) | {tokens / 1e6:,.1f}M | "
-                f"{t.lr:g} | {cfg.data.corpus} / `{cfg.data.tokenizer}` |")
+        return (
+            f"| `{name}` | {m.d_model} / {m.n_layers} / {m.n_heads} / {m.vocab_size} | {cfg.seq_len} | "
+            f"{t.global_batch} ({t.micro_batch}) | {t.max_steps:,} ({t.warmup_steps:,}) | {tokens / 1e6:,.1f}M | "
+            f"{t.lr:g} | {cfg.data.corpus} / `{cfg.data.tokenizer}` |"
+        )
 
     rows += [row(name, load_preset(name)) for name in CPU_PRESETS]
     for corpus, length, size in itertools.product(PAPER_CORPORA, PAPER_LENGTHS, PAPER_SIZES):

@@ -33,8 +33,12 @@ class StopRequest:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
-            print(f"\nfope: {signal.Signals(signum).name} received: stopping after the current micro-batch with "
-                  "a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
+            print(
+                f"\nfope: {signal.Signals(signum).name} received: stopping after the current micro-batch with "
+                "a checkpoint (Ctrl-C again to abort at once)",
+                file=sys.stderr,
+                flush=True,
+            )
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # the next Ctrl-C kills at once (exit status 130)
 
     def __enter__(self) -> StopRequest:

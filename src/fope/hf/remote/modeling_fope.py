@@ -77,8 +77,9 @@ def scaled_frequencies(config: FopeConfig, dim: int, seq_len: int | None = None)
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
     if rope_type not in ROPE_INIT_FUNCTIONS:
-        raise ValueError(f"unsupported rope_type {rope_type!r}; choose one of {sorted(SCALINGS)} or "
-                         f"{sorted(ROPE_INIT_FUNCTIONS)}")
+        raise ValueError(
+            f"unsupported rope_type {rope_type!r}; choose one of {sorted(SCALINGS)} or {sorted(ROPE_INIT_FUNCTIONS)}"
+        )
     if dim != config.head_dim:
         raise ValueError(f"rope_type {rope_type!r} needs the frequency grid size {dim} to equal head_dim")
     inv_freq, attention_factor = ROPE_INIT_FUNCTIONS[rope_type](config, None)
@@ -145,8 +146,10 @@ class RotaryPosition(NoPosition):
     def rotate(self, q, k, positions):
         with torch.autocast(device_type=q.device.type, enabled=False):
             cos, sin = self.tables(positions)
-            return (apply_rotary_halves(q.float(), cos, sin).to(q.dtype),
-                    apply_rotary_halves(k.float(), cos, sin).to(k.dtype))
+            return (
+                apply_rotary_halves(q.float(), cos, sin).to(q.dtype),
+                apply_rotary_halves(k.float(), cos, sin).to(k.dtype),
+            )
 
 
 class FourierPosition(NoPosition):
@@ -166,9 +169,14 @@ class FourierPosition(NoPosition):
         self.config = config
         self.head_dim = config.head_dim
         self.dim, self.kept, n_in, n_out = fope_sizes(
-            head_dim=config.head_dim, theta=float(config.rope_parameters["rope_theta"]), train_len=config.pe_train_len,
-            freq_dim=opts["freq_dim"], clip_floor=opts["clip_floor"], floor_ratio=opts["floor_ratio"],
-            out_dim=opts["out_dim"])
+            head_dim=config.head_dim,
+            theta=float(config.rope_parameters["rope_theta"]),
+            train_len=config.pe_train_len,
+            freq_dim=opts["freq_dim"],
+            clip_floor=opts["clip_floor"],
+            floor_ratio=opts["floor_ratio"],
+            out_dim=opts["out_dim"],
+        )
         shape = (1 if opts["share_heads"] else config.num_key_value_heads, n_in, n_out)
         self.register_buffer("cos_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
         self.register_buffer("sin_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
@@ -184,9 +192,16 @@ class FourierPosition(NoPosition):
         """positions (B, T) -> cos, sin (B, Hc, T, D/2) fp32: the whole grid is scaled, then the clip mask of the
         unscaled grid keeps Fin frequencies."""
         inv_freq, factor = scaled_frequencies(self.config, self.dim, int(positions.max()) + 1)
-        return fope_tables(positions, inv_freq[self.kept], cos_coef=self.cos_coef, sin_coef=self.sin_coef,
-                           half=self.head_dim // 2, pad=self.options["pad"], normalize=self.options["normalize"],
-                           scale=factor)
+        return fope_tables(
+            positions,
+            inv_freq[self.kept],
+            cos_coef=self.cos_coef,
+            sin_coef=self.sin_coef,
+            half=self.head_dim // 2,
+            pad=self.options["pad"],
+            normalize=self.options["normalize"],
+            scale=factor,
+        )
 
     def rotate(self, q, k, positions):
         with torch.autocast(device_type=q.device.type, enabled=False):
@@ -269,8 +284,9 @@ class FirePosition(NoPosition):
         return fire_mlp(x, self.mlp_in.weight[:, 0], self.mlp_in.bias, self.mlp_out.weight, self.mlp_out.bias)
 
 
-POSITION_CLASSES = {cls.KIND: cls for cls in (NoPosition, RotaryPosition, FourierPosition, AlibiPosition,
-                                                KerplePosition, FirePosition)}
+POSITION_CLASSES = {
+    cls.KIND: cls for cls in (NoPosition, RotaryPosition, FourierPosition, AlibiPosition, KerplePosition, FirePosition)
+}
 
 
 def build_position(config: FopeConfig) -> nn.Module:
@@ -369,7 +385,11 @@ class FopeAttention(nn.Module):
         allowed = allowed[None, None]  # (1, 1, T, S)
         if key_padding is not None:
             allowed = allowed & key_padding[:, None, None, :]  # (B, 1, T, S)
-        base = torch.zeros((), dtype=dtype, device=q_idx.device) if bias is None else (bias if bias.dim() == 4 else bias[None]).to(dtype)
+        base = (
+            torch.zeros((), dtype=dtype, device=q_idx.device)
+            if bias is None
+            else (bias if bias.dim() == 4 else bias[None]).to(dtype)
+        )
         return base.masked_fill(~allowed, torch.finfo(dtype).min)
 
 
@@ -513,7 +533,8 @@ class FopeForCausalLM(FopePreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             loss = F.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1).to(logits.device),
+                logits[:, :-1].reshape(-1, logits.shape[-1]),
+                labels[:, 1:].reshape(-1).to(logits.device),
                 ignore_index=-100,
             )
         cache_out = getattr(out, "cache", None) if hasattr(out, "cache") else out.past_key_values
