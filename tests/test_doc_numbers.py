@@ -1,0 +1,78 @@
+"""Measured numbers in docs/analysis.md (§1-3, §5, §7), docs/data.md, docs/training.md, docs/model.md and
+docs/performance.md are generated from committed files under docs/results/: each test asserts that the page holds
+exactly what the printer function makes of its file (regenerate with the command named in the failure)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results"
+
+
+def _script(path: str):
+    """A benchmarks/ or scripts/ file (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _doc(name: str) -> str:
+    return (ROOT / "docs" / name).read_text(encoding="utf-8")
+
+
+def _flat(text: str) -> str:
+    """Whitespace collapsed, for phrases that the page wraps over lines."""
+    return re.sub(r"\s+", " ", text)
+
+
+# ------------------------------------------------------------------------------------------------ docs/analysis.md
+@pytest.fixture(scope="module")
+def analysis():
+    return _script("scripts/analysis_tables.py")
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "toy_table",
+        "activations_summary",
+        "activations_other_length",
+        "tiny_activations_table",
+        "decay_table",
+        "damage_table",
+        "induction_block",
+    ],
+)
+def test_analysis_md_tables_are_generated_from_their_json(analysis, table):
+    text = getattr(analysis, table)()
+    assert text in _doc("analysis.md"), f"regenerate it with python scripts/analysis_tables.py print ({table})"
+
+
+def test_analysis_md_phrases_quote_their_json(analysis):
+    page = _flat(_doc("analysis.md"))
+    for phrase in analysis.damage_phrases() + analysis.damage_vs_ratio_summary():
+        assert _flat(phrase) in page, f"docs/analysis.md §5 should say {phrase!r}"
+    dims = analysis.brightest_dims()
+    assert dims[1] == dims[0] + 1 and dims[3] == dims[2] + 1
+    assert f"dims {dims[0]}–{dims[1]} and {dims[2]}–{dims[3]}" in page
+    summary = json.loads((RESULTS / "analysis" / "smollm2" / "activations-smollm2.json").read_text())["summary"]
+    means = [s["mean"] for s in summary.values()]
+    assert f"{min(means):.2f}–{max(means):.2f}× on average over layers" in page
+
+
+def test_toy_json_is_what_the_toy_computes(analysis):
+    """The toy is deterministic and takes about a second: its committed errors are re-run here."""
+    committed = json.loads((RESULTS / "analysis" / "toy.json").read_text())["settings"]
+    fresh = analysis.toy_results()
+    assert [r["command"] for r in fresh] == [r["command"] for r in committed]
+    for new, old in zip(fresh, committed):
+        for panel, errors in old["errors"].items():
+            for key, value in errors.items():
+                assert new["errors"][panel][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (new["command"], panel)
