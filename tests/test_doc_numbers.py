@@ -76,3 +76,27 @@ def test_toy_json_is_what_the_toy_computes(analysis):
         for panel, errors in old["errors"].items():
             for key, value in errors.items():
                 assert new["errors"][panel][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (new["command"], panel)
+
+
+# --------------------------------------------------------------------------------------------------- docs/data.md
+def test_data_md_counts_are_generated_from_stats_json():
+    data = _script("scripts/data_stats.py")
+    page = _doc("data.md")
+    for table in (data.token_table(), data.parts_table()):
+        assert table in page, "regenerate it with python scripts/data_stats.py --print docs/results/data/stats.json"
+    flat = _flat(page)
+    for phrase in data.sentences():
+        assert _flat(phrase) in flat, f"docs/data.md should say {phrase!r} (docs/results/data/stats.json)"
+    assert "32,247,840" not in page  # du -sb of one filesystem, replaced by the manifest's byte count
+
+
+def test_stats_json_is_consistent_with_itself():
+    """The per-part counts add up to the shards' train and val splits (one EOS per document in both)."""
+    stats = json.loads((RESULTS / "data" / "stats.json").read_text())
+    for split in ("train", "val"):
+        parts = [p for key, p in stats["books_parts"].items() if key.endswith(f"/{split}")]
+        shard = stats["shards"]["books"]["splits"][split]
+        assert sum(p["tokens"] for p in parts) == shard["tokens"]
+        assert sum(p["docs"] for p in parts) == shard["documents"]
+    retrieval = stats["shards"]["books-retrieval"]["splits"]["train"]
+    assert retrieval["tokens"] == stats["shards"]["books"]["splits"]["train"]["tokens"] + retrieval["synthetic_tokens"]
