@@ -100,3 +100,25 @@ def test_stats_json_is_consistent_with_itself():
         assert sum(p["docs"] for p in parts) == shard["documents"]
     retrieval = stats["shards"]["books-retrieval"]["splits"]["train"]
     assert retrieval["tokens"] == stats["shards"]["books"]["splits"]["train"]["tokens"] + retrieval["synthetic_tokens"]
+
+
+# ----------------------------------------------------------------------------------------------- docs/training.md
+def test_training_md_run_cell_is_the_committed_run():
+    perf = _script("scripts/perf_tables.py")
+    run = RESULTS / "training" / "cpu-tiny-fope-fp32"
+    assert f"| {perf.training_run_cell(run)}¹ |" in _doc("training.md"), "regenerate it from " + str(run)
+    config = (run / "config.yaml").read_text()
+    assert "pe: fope" in config and "precision: fp32" in config
+
+
+def test_training_md_parameter_counts_and_kept_frequencies():
+    import fope.pos
+    from fope.model import MODEL_PRESETS
+
+    page = _doc("training.md")
+    for name in ("cpu-tiny", "cpu-small", "cpu-base"):
+        n = MODEL_PRESETS[name].num_params()
+        shown = f"{n / 1e6:.2f}M" if n < 1e7 else f"{n / 1e6:.1f}M"
+        assert f"| `{name}` | {shown} |" in page
+    kept = [fope.pos.build("fope", head_dim=64, n_heads=8, train_len=L).d_in for L in (512, 1024)]
+    assert f"{kept[0]} → {kept[1]} kept frequencies at 60M" in page
