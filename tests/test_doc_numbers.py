@@ -122,3 +122,34 @@ def test_training_md_parameter_counts_and_kept_frequencies():
         assert f"| `{name}` | {shown} |" in page
     kept = [fope.pos.build("fope", head_dim=64, n_heads=8, train_len=L).d_in for L in (512, 1024)]
     assert f"{kept[0]} → {kept[1]} kept frequencies at 60M" in page
+
+
+# -------------------------------------------------------------------------------------------------- docs/model.md
+def _abbreviated(n: int) -> str:
+    """A parameter count as docs/model.md abbreviates the paper's (59.3M, 185.7M, 1.18B)."""
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+
+
+def test_model_md_presets_and_fope_counts_are_the_codes():
+    from fope.model import MODEL_PRESETS
+
+    tables = _script("scripts/model_tables.py")
+    page, flat = _doc("model.md"), _flat(_doc("model.md"))
+    assert tables.presets_table() in page, "regenerate it with python scripts/model_tables.py"
+    coef = tables.fope_coefficients()
+    counts = " / ".join(f"{c['coef']:,}" for c in coef.values())
+    assert f"{counts} numbers for {' / '.join(coef)}" in flat
+    tiny, small, base = coef["cpu-tiny"], coef["cpu-small"], coef["cpu-base"]
+    assert {k: v for k, v in small.items() if k != "coef"} == {k: v for k, v in base.items() if k != "coef"}
+    assert f"D_in = {small['d_in']} of {small['pairs']} frequencies and mixes D_out = {small['d_out']} pairs" in flat
+    assert f"keeps {tiny['d_in']} of {tiny['pairs']} frequencies (D_out = {tiny['d_out']})" in flat
+    paper = " / ".join(_abbreviated(MODEL_PRESETS[n].num_params(embeddings=1)) for n in ("60M", "180M", "1.2B"))
+    assert f"({paper})" in flat
+
+
+def test_model_md_step_speed_is_generated_from_its_json_lines():
+    perf = _script("scripts/perf_tables.py")
+    path = RESULTS / "performance" / "model-train-step.jsonl"
+    page = _doc("model.md")
+    assert perf.model_md_table(path) in page, "regenerate it with scripts/perf_tables.py --model-md"
+    assert path.read_text().strip() in page  # the page quotes the committed lines
