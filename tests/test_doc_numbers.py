@@ -153,3 +153,39 @@ def test_model_md_step_speed_is_generated_from_its_json_lines():
     page = _doc("model.md")
     assert perf.model_md_table(path) in page, "regenerate it with scripts/perf_tables.py --model-md"
     assert path.read_text().strip() in page  # the page quotes the committed lines
+
+
+# -------------------------------------------------------------------------------------------- docs/performance.md
+def test_performance_md_tables_are_generated_from_their_json_lines():
+    perf = _script("scripts/perf_tables.py")
+    page = _doc("performance.md")
+    shared = RESULTS / "performance" / "cpu-shared.jsonl"
+    for result in perf.read_lines(shared):
+        assert perf.table(result) in page, "regenerate it with python scripts/perf_tables.py " + str(shared)
+    assert shared.read_text().strip() in page  # the page quotes the committed lines, in order
+    decode = RESULTS / "performance" / "decode-16k.jsonl"
+    (line,) = perf.read_lines(decode)
+    assert perf.decode_text(line) in page and decode.read_text().strip() in page
+
+
+# ---------------------------------------------------------------------------------------- docs/position-encodings.md
+def test_position_encodings_md_derived_numbers_are_the_codes():
+    """Not measurements but values the page derives from formulas; computed here with fope.pos itself."""
+    import math
+
+    import fope.pos
+    from fope.pos.scaling import yarn_correction_range
+
+    page = _flat(_doc("position-encodings.md"))
+    pe = fope.pos.build("fope", head_dim=64, n_heads=8, train_len=512)
+    assert f"std {0.3 * math.sqrt(2 / (pe.d_out * (pe.d_in + 8))):.4f} for the 60M model" in page
+    stds = []
+    for head_dim, heads, sigma in ((64, 8, 0.3), (128, 8, 0.4), (128, 16, 0.6)):
+        for L in (512, 1024):
+            p = fope.pos.build("fope", head_dim=head_dim, n_heads=heads, train_len=L)
+            stds.append(sigma * math.sqrt(2 / (p.d_out * (p.d_in + heads))))
+    assert f"std ≈ {min(stds):.3f}–{max(stds):.3f}" in page
+    (lo64, hi64), (lo128, hi128) = (
+        yarn_correction_range(dim=d, theta=1e4, original_len=512, beta_fast=32, beta_slow=1) for d in (64, 128)
+    )
+    assert f"from pair {lo64} to pair {hi64}. With d_h = 128 it runs from {lo128} to {hi128}" in page
