@@ -4,6 +4,7 @@ benchmarks/decode.py, printed from the committed lines (tests/test_doc_numbers.p
     python scripts/perf_tables.py docs/results/performance/cpu-shared.jsonl        # performance.md, "CPU (2 cores, shared)"
     python scripts/perf_tables.py docs/results/performance/decode-16k.jsonl        # performance.md, 16k-token decoding
     python scripts/perf_tables.py --model-md docs/results/performance/model-train-step.jsonl   # model.md, step speed
+    python scripts/perf_tables.py --loss-curve docs/results/performance/loss-curve   # performance.md, fp32 vs bf16
 
 Each file holds the JSON lines the benchmarks printed when the tables were made, in the order the page shows them
 (the pages quote them too). They are timings of a shared, loaded 2-core machine: see the pages for when and how.
@@ -97,14 +98,36 @@ def training_run_cell(folder: str | Path = ROOT / "docs" / "results" / "training
     )
 
 
+def loss_curve_tables(folder: str | Path = FOLDER / "loss-curve") -> str:
+    """performance.md's loss curves of the whole `cpu-tiny` preset in fp32 and in bf16 + torch.compile."""
+    runs = [{r["step"]: r for r in read_lines(Path(folder) / v / "metrics.jsonl")} for v in ("fp32", "bf16-compile")]
+    a, b = runs
+    steps = [s for s in sorted(a) if s == min(a) or s % 50 == 0]
+    lines = ["| step | train loss fp32 | train loss bf16+compile | diff |", "|---|---|---|---|"]
+    lines += [f"| {s} | {a[s]['loss']:.4f} | {b[s]['loss']:.4f} | {b[s]['loss'] - a[s]['loss']:+.4f} |" for s in steps]
+    lines += ["", "| step | val loss fp32 | val loss bf16+compile | diff |", "|---|---|---|---|"]
+    lines += [
+        f"| {s} | {a[s]['val_loss']:.4f} | {b[s]['val_loss']:.4f} | {b[s]['val_loss'] - a[s]['val_loss']:+.4f} |"
+        for s in sorted(a)
+        if "val_loss" in a[s]
+    ]
+    diffs = [abs(b[s]["loss"] - a[s]["loss"]) for s in a]
+    lines += [
+        "",
+        f"max |train diff| over {len(diffs)} logged steps: {max(diffs):.4f}, mean {sum(diffs) / len(diffs):.4f}",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("jsonl", type=Path)
+    ap.add_argument("jsonl", type=Path, help="a JSON-lines file, or the loss-curve folder with --loss-curve")
+    ap.add_argument("--loss-curve", action="store_true", help="the fp32 / bf16+compile loss-curve tables")
     ap.add_argument("--model-md", action="store_true", help="model.md's FoPE / RoPE / HF table")
     ap.add_argument("--text", action="store_true", help="decode results as the benchmark prints them")
     a = ap.parse_args()
-    if a.model_md:
-        print(model_md_table(a.jsonl))
+    if a.model_md or a.loss_curve:
+        print(model_md_table(a.jsonl) if a.model_md else loss_curve_tables(a.jsonl))
         return
     for r in read_lines(a.jsonl):
         print(decode_text(r) if a.text and r["benchmark"] == "decode" else table(r), end="\n\n")

@@ -189,3 +189,12 @@ def test_position_encodings_md_derived_numbers_are_the_codes():
         yarn_correction_range(dim=d, theta=1e4, original_len=512, beta_fast=32, beta_slow=1) for d in (64, 128)
     )
     assert f"from pair {lo64} to pair {hi64}. With d_h = 128 it runs from {lo128} to {hi128}" in page
+
+
+def test_performance_md_loss_curve_is_generated_from_the_committed_runs():
+    perf = _script("scripts/perf_tables.py")
+    folder = RESULTS / "performance" / "loss-curve"
+    assert perf.loss_curve_tables(folder) in _doc("performance.md"), "regenerate it with perf_tables.py --loss-curve"
+    assert "precision: fp32" in (folder / "fp32" / "config.yaml").read_text()
+    bf16 = (folder / "bf16-compile" / "config.yaml").read_text()
+    assert "precision: bf16" in bf16 and "compile: true" in bf16
