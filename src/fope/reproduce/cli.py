@@ -143,7 +143,6 @@ def _list_presets() -> int:
 def resolve_preset(args: argparse.Namespace):
     """The grid preset from --preset (or OUT/grid.json), overrides and --only / --nproc."""
     import dataclasses
-    import json
 
     from .presets import GridPreset, apply_grid_overrides, get_preset
 
@@ -151,8 +150,12 @@ def resolve_preset(args: argparse.Namespace):
     if args.preset:
         preset = get_preset(args.preset)
     elif stored is not None and stored.is_file():
-        d = json.loads(stored.read_text())
-        preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        from fope.utils import json_object, reading
+
+        fix = f"rewrite it by giving the grid's --preset (and overrides) again with --out {args.out}"
+        with reading(stored, "grid description", fix):
+            d = json_object(stored.read_text(), str(stored))
+            preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
     else:
         raise ValueError("give --preset NAME (see --list-presets) or an --out directory of an earlier run")
     if args.overrides:
