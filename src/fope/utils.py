@@ -137,10 +137,10 @@ def reading(path: str | os.PathLike, what: str, fix: str = "") -> Iterator[None]
         raise FileProblem(path, f"corrupt or unreadable {what} ({_first_line(e)})", fix) from e
 
 
-def os_error_problem(e: OSError, path: str | os.PathLike, doing: str) -> FileProblem:
+def os_error_problem(e: OSError, path: str | os.PathLike, doing: str, *, exact: bool = False) -> FileProblem:
     """A FileProblem for an OSError while ``doing`` something with ``path`` (full disk, read-only, ...); it names
-    ``e.filename`` when the error has one (a write or an fsync has none: then ``path``)."""
-    where = e.filename or path
+    ``e.filename`` when the error has one (a write or an fsync has none: then ``path``), or ``path`` with ``exact``."""
+    where = path if exact else (e.filename or path)
     if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
         return FileProblem(
             where,
@@ -170,7 +170,7 @@ def write_problem(e: BaseException, path: str | os.PathLike, doing: str) -> File
     if isinstance(e, FileProblem):
         return e
     if isinstance(e, OSError):
-        return os_error_problem(e, path, doing)
+        return os_error_problem(e, path, doing, exact=True)
     if not isinstance(e, Exception):
         return None
     text = str(e).lower()
@@ -213,6 +213,17 @@ def fsync_file(path: str | os.PathLike) -> None:
         os.fsync(f.fileno())
 
 
+def _failed_file(e: BaseException, final: Path, tmp: Any) -> Any:
+    """The file to name for a failure while writing ``final``: ``final`` itself for a full disk or a read-only folder
+    (an error of the copy's source names the source: not the file that could not be written), else the file the
+    error names (a missing source, say), never the temporary name."""
+    if not isinstance(e, OSError) or e.filename in (None, str(tmp), tmp):
+        return final
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG):
+        return final
+    return e.filename
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; after the block it is fsync'ed and renamed onto ``path``.
@@ -235,8 +246,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         os.replace(tmp, final)
         fsync_dir(final.parent)
     except BaseException as e:
-        named = e.filename if isinstance(e, OSError) and e.filename not in (None, tmp) else final
-        problem = write_problem(e, named, "writing it")
+        problem = write_problem(e, _failed_file(e, final, tmp), "writing it")
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -303,8 +313,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         fsync_dir(final)
         shutil.rmtree(tmp, ignore_errors=True)
     except BaseException as e:
-        named = e.filename if isinstance(e, OSError) and e.filename else final
-        problem = write_problem(e, named, f"writing {final}")
+        problem = write_problem(e, _failed_file(e, final, tmp), "writing it")
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if problem is not None and problem is not e:
@@ -675,7 +684,12 @@ def _take_flock(d: Path, what: str, wait: bool) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-            _write_record(fd, path)
+            try:
+                _write_record(fd, path)
+            except BaseException:  # e.g. a full disk: leave no lock file behind (closed below)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                raise
         except BaseException:
             with contextlib.suppress(OSError):
                 os.close(fd)

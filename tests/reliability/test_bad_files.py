@@ -73,8 +73,13 @@ def test_corrupt_checkpoint_file_is_named(name, finished, tmp_path, capsys):
     ],
 )
 def test_truncated_checkpoint_file_without_checksums_is_named(name, what, finished, tmp_path, capsys):
+    import torch
+
     out = _stopped_copy(finished, tmp_path)
-    (out / "checkpoint" / "checksums.json").unlink()  # as written by fope versions before checksums
+    (out / "checkpoint" / "checksums.json").unlink()  # as written by fope versions before checksums: state.pt
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=True)  # then did not say it had one
+    del state["checksummed"]
+    torch.save(state, out / "checkpoint" / "state.pt")
     path = out / "checkpoint" / name
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     line = one_line_error(capsys, ["train", "--resume", str(out)], str(path))
@@ -103,10 +108,24 @@ def test_truncated_run_config_never_resumes_with_defaults(finished, tmp_path, ca
 
 
 def test_corrupt_metrics_line_is_named(finished, tmp_path, capsys):
+    """A corrupt line before the checkpoint: restored from the checkpoint's copy, said in one line naming the file;
+    a checkpoint without that copy (written before it existed) names the file and the line."""
+    ref, _, _ = finished
     out = _stopped_copy(finished, tmp_path)
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    (out / "metrics.jsonl").write_text(lines[0][:10] + "\n" + "\n".join(lines[1:]) + "\n")
-    one_line_error(capsys, ["train", "--resume", str(out)], str(out / "metrics.jsonl"), "line 1")
+    damaged = lines[0][:10] + "\n" + "\n".join(lines[1:]) + "\n"
+    (out / "metrics.jsonl").write_text(damaged)
+    legacy = tmp_path / "legacy"
+    shutil.copytree(out, legacy)
+    assert main(["train", "--resume", str(out)]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if str(out / "metrics.jsonl") in ln]
+    assert len(notes) == 1 and "restored them from" in notes[0], notes
+    assert records(out) == records(ref)
+    (legacy / "checkpoint" / "metrics.jsonl").unlink()
+    sums = json.loads((legacy / "checkpoint" / "checksums.json").read_text())
+    del sums["metrics.jsonl"]
+    (legacy / "checkpoint" / "checksums.json").write_text(json.dumps(sums))
+    one_line_error(capsys, ["train", "--resume", str(legacy)], str(legacy / "metrics.jsonl"), "line 1")
 
 
 def test_cut_short_last_metrics_line_is_dropped(finished, tmp_path):

@@ -189,7 +189,12 @@ def native_tokenizer(model_dir: Path) -> Any:
         if candidate.is_file():
             from transformers import PreTrainedTokenizerFast
 
-            tok = PreTrainedTokenizerFast(tokenizer_file=str(candidate))
+            from fope.utils import reading
+
+            with reading(
+                candidate, "tokenizer", "replace it with a valid tokenizer.json, or remove it to export without"
+            ):
+                tok = PreTrainedTokenizerFast(tokenizer_file=str(candidate))
             for eos in ("<|endoftext|>", "</s>", "<eos>", "<|eos|>"):
                 if tok.convert_tokens_to_ids(eos) is not None and tok.convert_tokens_to_ids(eos) != tok.unk_token_id:
                     tok.eos_token = eos

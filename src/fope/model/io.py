@@ -124,7 +124,9 @@ def find_model_dir(path: str | os.PathLike) -> Path | None:
         if config.is_file():
             with reading(config, "model config", "re-export or re-train the model"):
                 data = json.loads(config.read_text())
-            if isinstance(data, dict) and data.get("format") == FORMAT:
+                if not isinstance(data, dict):  # damaged for every format (fope's and Hugging Face's)
+                    raise ValueError(f"not a JSON object but a {type(data).__name__}")
+            if data.get("format") == FORMAT:
                 return candidate
     return None
 

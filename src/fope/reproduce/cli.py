@@ -150,11 +150,15 @@ def resolve_preset(args: argparse.Namespace):
     if args.preset:
         preset = get_preset(args.preset)
     elif stored is not None and stored.is_file():
-        from fope.utils import json_object, reading
+        import json
+
+        from fope.utils import reading
 
         fix = f"rewrite it by giving the grid's --preset (and overrides) again with --out {args.out}"
         with reading(stored, "grid description", fix):
-            d = json_object(stored.read_text(), str(stored))
+            d = json.loads(stored.read_text())
+            if not isinstance(d, dict):
+                raise ValueError(f"a JSON {type(d).__name__}, not an object")
             preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
     else:
         raise ValueError("give --preset NAME (see --list-presets) or an --out directory of an earlier run")

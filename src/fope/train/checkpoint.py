@@ -160,7 +160,8 @@ def save_checkpoint(
         fsync_dir(tmp / "model")
         fsync_dir(tmp)
     except Exception as e:
-        problem = write_problem(e, tmp, doing)  # atomic_path's one-line FileProblem names the file
+        where = e.filename if isinstance(e, OSError) and e.filename else tmp
+        problem = write_problem(e, where, doing)  # atomic_path's one-line FileProblem names the file
         shutil.rmtree(tmp, ignore_errors=True)
         if problem is None:
             raise

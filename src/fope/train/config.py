@@ -224,7 +224,9 @@ class ExperimentConfig:
                 raise ValueError(f"{key} must be a finite number, got {value}")
         for key, value in (("train.seed", t.seed), ("data.seed", self.data.seed)):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-                raise ValueError(f"{key} must be an integer in [0, 2**63 - 1], got {value!r}")
+                flag = " (--seed)" if key == "train.seed" else ""
+                shown = f"{value:.3g}" if isinstance(value, int) and abs(value) > 10**18 else repr(value)
+                raise ValueError(f"{key}{flag} must be an integer in [0, 2**63 - 1], got {shown}")
         checks = [
             (t.lr > 0 and math.isfinite(t.lr), f"train.lr must be > 0, got {t.lr}"),
             (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1), got {t.beta1}, {t.beta2}"),

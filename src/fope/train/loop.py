@@ -216,7 +216,18 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     """Train ``job`` into ``out`` from the checkpoint ``ckpt`` (None: from step 0); returns `_summary`. Rank 0 holds
     the run directory's lock throughout (`fope.utils.directory_lock`)."""
     with directory_lock(out, what="run directory") if info.is_main else contextlib.nullcontext():
-        return _run(job, out, info, ckpt=ckpt, stop_at=stop_at)
+        try:
+            return _run(job, out, info, ckpt=ckpt, stop_at=stop_at)
+        except FileProblem as e:
+            if e.cause not in ("disk_full", "write_failed") or "resume" in e.fix:
+                raise
+            last = find_checkpoint(out)
+            fix = (
+                f"the checkpoint in {last} is intact; free space and resume with `{job.resume_hint}`"
+                if last is not None
+                else "free space and run the same command again"
+            )
+            raise FileProblem(e.path, e.problem, fix, cause=e.cause) from e
 
 
 def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: int | None) -> dict:

@@ -131,6 +131,10 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def _before(record: dict[str, Any], step: int) -> bool:
+    return record["step"] < step or (record["step"] == step and "event" not in record)
+
+
 def truncate_after(path: Path, step: int, *, history: Path | None = None) -> None:
     """Drop records with ``step > step`` (written after the checkpoint a run resumes from), atomically.
 
@@ -140,8 +144,8 @@ def truncate_after(path: Path, step: int, *, history: Path | None = None) -> Non
     import sys
 
     saved = read_metrics(history) if history is not None and history.is_file() else None
-    try:
-        keep = [r for r in read_metrics(path) if r["step"] <= step] if path.exists() else []
+    try:  # an event at the checkpoint's step was logged by an earlier resume from it, after the checkpoint
+        keep = [r for r in read_metrics(path) if _before(r, step)] if path.exists() else []
     except FileProblem:
         if saved is None:
             raise
