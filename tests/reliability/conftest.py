@@ -61,10 +61,15 @@ def pytest_runtest_makereport(item, call):
     if report.outcome == "skipped":
         return
     tries, survived = (d.tries, d.survived) if d is not None and d.tries else (1, int(passed))
-    doc = (item.function.__doc__ or "").strip().splitlines()
-    entry = _TALLY.setdefault(name, {"drill": name, "what": doc[0] if doc else "", "tries": 0, "survived": 0})
+    entry = _TALLY.setdefault(name, {"drill": name, "what": _what(item.function), "tries": 0, "survived": 0})
     entry["tries"] += tries
     entry["survived"] += survived
+
+
+def _what(function) -> str:
+    """The first paragraph of a drill's docstring, on one line."""
+    paragraph = (function.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split()).replace("|", "\\|")
 
 
 def pytest_sessionfinish(session, exitstatus):

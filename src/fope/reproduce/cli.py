@@ -245,7 +245,7 @@ def main(args: argparse.Namespace) -> int:
 
     def on_sigterm(signum, frame) -> None:  # `kill` of the grid: write this session's wall time, then die as before
         record_session()  # (the workers get SIGTERM from the kernel and checkpoint: scheduler._init_worker)
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # by the signal itself: no wait for the workers' runs to end
         os.kill(os.getpid(), signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)

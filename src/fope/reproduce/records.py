@@ -101,7 +101,7 @@ def check_same_config(cfg: Any, path: Path, name: str) -> None:
         shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(diff.items())[:4])
         raise ValueError(
             f"run {name!r} in {path} was started with another config ({shown}); use a new --out "
-            f"directory or delete {path}"
+            f"directory, or move {path} aside to train it again"
         )
 
 

@@ -66,7 +66,7 @@ from .checkpoint import (
     set_rng_state,
     tidy,
 )
-from .config import RESUME_MAY_CHANGE, RESUME_RECOVERY, ExperimentConfig, TrainConfig, config_diff
+from .config import RESUME_MAY_CHANGE, RESUME_RECOVERY, ExperimentConfig, TrainConfig, config_diff, flatten
 from .continual import init_from_source
 from .data import TokenData, get_batch, prepare_data
 from .evaluate import token_loss, validation_losses
@@ -433,7 +433,9 @@ def _resume_report(job: Job, out: Path, ckpt: Path, step: int, info: D.DistInfo)
     changed = config_diff(saved_yaml, job.config)
     if changed:
         report["changed"] = {k: [a, b] for k, (a, b) in changed.items()}
-        shown = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
+    saved_keys = set(flatten(saved_yaml))  # a field the saved config lacks was said when it was read
+    shown = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items() if k in saved_keys)
+    if shown:
         print(
             f"fope: resuming {out} at step {step} with {shown} (recorded in {out / 'metrics.jsonl'} and "
             f"{out / 'config.yaml'})",

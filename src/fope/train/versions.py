@@ -38,6 +38,8 @@ from .evaluate import token_loss
 
 #: relative difference of the probe loss above which a resume reports a loss-changing upgrade
 PROBE_TOLERANCE = 1e-3
+_SAID: set[tuple[str, tuple[str, ...]]] = set()
+
 #: tokens of the probe sequence at most (it uses the training length when shorter: no new position tables)
 PROBE_TOKENS = 64
 
@@ -142,6 +144,9 @@ def config_from_checkpoint(path: Path, state: dict[str, Any], *, verified: bool)
             )
         cfg = ExperimentConfig.from_dict(d)
         values = [f"{k}={_get(cfg, k)!r}" for k in missing]
+        if (str(path), tuple(missing)) in _SAID:  # the config is read twice on a resume (CLI and train): say it once
+            return cfg
+        _SAID.add((str(path), tuple(missing)))
         print(
             f"fope: {path}: written by {describe(saved_code)} before {', '.join(missing)} existed; resuming with "
             f"the default{'s' if len(missing) > 1 else ''} {', '.join(values)}",
