@@ -169,3 +169,16 @@ def test_copied_run_summary_names_the_copy(finished, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["model_dir"] == str(copy / "model")
     assert json.loads((copy / "summary.json").read_text())["out_dir"] == str(copy)
+
+
+@pytest.mark.parametrize("content", ["{", "{}", "[1, 2]"])
+def test_damaged_grid_sessions_json_is_kept_aside_and_said(tmp_path, capsys, content):
+    """A grid's sessions.json damaged: kept as sessions.json.bad, said in one line, a new list started (no
+    traceback, nothing dropped silently)."""
+    from fope.reproduce.results import read_sessions
+
+    (tmp_path / "sessions.json").write_text(content)
+    assert read_sessions(tmp_path) == []
+    assert (tmp_path / "sessions.json.bad").read_text() == content
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "sessions.json") in err[0]

@@ -202,9 +202,9 @@ def main(args: argparse.Namespace) -> int:
     from fope.utils import git_info
 
     from .backends import LocalBackend, TorchrunBackend, print_plan
-    from .records import read_json, write_json_atomic
+    from .records import write_json_atomic
     from .report import write_outputs
-    from .results import SESSIONS_FILE, collect
+    from .results import SESSIONS_FILE, collect, read_sessions
     from .scheduler import run_grid
 
     preset = resolve_preset(args)
@@ -215,7 +215,7 @@ def main(args: argparse.Namespace) -> int:
         print_plan(grid, out, nproc=preset.nproc)
         return 0
     if args.report_only:  # the command that produced the runs, not this one
-        sessions = read_json(out / SESSIONS_FILE) or []
+        sessions = read_sessions(out)
         command = sessions[-1].get("command", command) if sessions else command
         paths = write_outputs(collect(grid, out, command=command), out, figures=not args.no_figures)
         print(f"wrote {paths['report']} and {paths['results']}")
@@ -228,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
         else LocalBackend(device=preset.device)
     )
     tic = time.perf_counter()
-    sessions = read_json(out / SESSIONS_FILE) or []
+    sessions = read_sessions(out)
     this = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_s": 0.0,

@@ -53,8 +53,8 @@ class MetricLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        fs_event("append", self.path)
         try:
+            fs_event("append", self.path)
             self._file.write(json.dumps(clean) + "\n")
             self._file.flush()
         except OSError as e:  # a write has no file name: name it here
@@ -68,8 +68,8 @@ class MetricLogger:
 
     def sync(self) -> None:
         """fsync the lines written so far (called before each checkpoint, which they must not lag behind)."""
-        fs_event("fsync", self.path)
         try:
+            fs_event("fsync", self.path)
             os.fsync(self._file.fileno())
         except OSError as e:
             raise os_error_problem(e, self.path, "syncing it to disk") from e
