@@ -150,3 +150,26 @@ def test_grid_speed_table_in_performance_md_is_generated_from_the_committed_grid
     module = _script("benchmarks/grid_speed.py")
     table = module.table(str(ROOT / "docs" / "results" / "cpu-quick" / "results.json"))
     assert table in (ROOT / "docs" / "performance.md").read_text(), "regenerate it with benchmarks/grid_speed.py"
+
+
+def test_drill_table_in_reliability_md_is_generated_from_the_committed_tally():
+    """docs/reliability.md holds the drill table exactly as scripts/drill_table.py prints it from the tally the
+    reliability suite wrote, and that tally names every drill (test function) of tests/reliability."""
+    import ast
+
+    module = _script("scripts/drill_table.py")
+    record = ROOT / "docs" / "results" / "reliability" / "drills.json"
+    assert module.table(record) in (ROOT / "docs" / "reliability.md").read_text(), (
+        "regenerate it: FOPE_DRILL_RECORD=docs/results/reliability/drills.json pytest -m reliability tests/reliability"
+        " && python scripts/drill_table.py"
+    )
+    import json
+
+    tallied = {r["drill"] for r in json.loads(record.read_text())}
+    drills = {
+        f"{path.name}::{node.name}"
+        for path in sorted((ROOT / "tests" / "reliability").glob("test_*.py"))
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    }
+    assert drills == tallied, f"not in the tally: {sorted(drills - tallied)}; gone: {sorted(tallied - drills)}"

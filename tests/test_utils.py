@@ -149,3 +149,80 @@ def test_atomic_json_writes_numpy_scalars_and_paths(tmp_path):
     with pytest.raises(TypeError, match="cannot serialise object"):
         atomic_json(tmp_path / "y.json", {"o": object()})
     assert not (tmp_path / "y.json").exists()
+
+
+# --------------------------------------------------------------------------- one writer, failed writes, SIGTERM
+def test_directory_lock_is_reentrant_in_a_process_and_removed_after(tmp_path):
+    from fope.utils import DirectoryInUse, directory_lock
+
+    with directory_lock(tmp_path, what="run directory"):
+        record = json.loads((tmp_path / ".lock").read_text())
+        assert record["pid"] == __import__("os").getpid() and record["host"] and record["started"]
+        with directory_lock(tmp_path):  # the same process: re-entrant
+            pass
+        assert (tmp_path / ".lock").exists()
+        with (
+            pytest.raises(DirectoryInUse, match="this grid is in use by pid"),
+            directory_lock(tmp_path, what="grid", reentrant=False),
+        ):
+            pass
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_write_problem_reads_torch_and_safetensors_reports(tmp_path):
+    import errno
+
+    from fope.utils import write_problem
+
+    full = write_problem(
+        RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"),
+        tmp_path / "w.safetensors",
+        "writing it",
+    )
+    assert full.cause == "disk_full" and str(full).startswith(f"{tmp_path / 'w.safetensors'}: no space left")
+    torch_pos = write_problem(
+        RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"),
+        tmp_path / "o.pt",
+        "writing it",
+    )
+    assert torch_pos.cause in ("disk_full", "write_failed") and str(tmp_path / "o.pt") in str(torch_pos)
+    os_err = write_problem(OSError(errno.ENOSPC, "No space left on device"), tmp_path / "m.jsonl", "appending")
+    assert str(os_err).startswith(f"{tmp_path / 'm.jsonl'}: no space left on the device while appending")
+    assert write_problem(ValueError("a bug, not a write"), tmp_path / "x", "writing it") is None
+
+
+def test_atomic_dir_appears_whole_or_not_at_all(tmp_path):
+    from fope.utils import atomic_dir
+
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("1")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "b").write_text("2")
+    assert (tmp_path / "d" / "sub" / "b").read_text() == "2"
+    (tmp_path / "d" / "keep").write_text("k")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("new")
+        raise RuntimeError("failed half-way")
+    assert (tmp_path / "d" / "a").read_text() == "1" and not list(tmp_path.glob(".d.*"))
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("new")
+    assert (tmp_path / "d" / "a").read_text() == "new" and (tmp_path / "d" / "keep").read_text() == "k"
+
+
+def test_sigterm_raises_terminated_once(tmp_path):
+    import os
+    import signal
+
+    from fope.utils import Terminated, raise_on_sigterm
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        assert raise_on_sigterm()
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # delivered at the next bytecode
+                pass
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one ends the process at once
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # sub-command -> "module" whose register(subparsers) adds it, or "module:function" for another function's name
@@ -56,7 +57,33 @@ def renamed(argv: list[str]) -> list[str]:
     return argv
 
 
+#: commands that write one run directory, and the options naming it: the directory is locked before the (seconds
+#: long) imports, so of two commands started together on one directory the first one started wins
+EARLY_LOCK: dict[tuple[str, ...], tuple[str, ...]] = {("train",): ("--resume", "--out"), ("hf", "finetune"): ("--out",)}
+_NO_WRITE = ("--dry-run", "--list-presets", "-h", "--help")
+
 _interrupted = False
+
+
+def _early_lock(argv: list[str]):
+    """`fope.utils.directory_lock` on the run directory ``argv`` names (see `EARLY_LOCK`), or a null context."""
+    import contextlib
+    from pathlib import Path
+
+    from fope.utils import directory_lock
+
+    if int(os.environ.get("RANK", 0)) != 0 or any(a in _NO_WRITE for a in argv):
+        return contextlib.nullcontext()
+    for words, options in EARLY_LOCK.items():
+        if tuple(argv[: len(words)]) != words:
+            continue
+        for i, arg in enumerate(argv):
+            for option in options:
+                value = argv[i + 1] if arg == option and i + 1 < len(argv) else None
+                value = arg.split("=", 1)[1] if arg.startswith(option + "=") else value
+                if value and not value.startswith("-") and (option != "--resume" or Path(value).is_dir()):
+                    return directory_lock(value, what="run directory")
+    return contextlib.nullcontext()
 
 
 def _on_sigint(signum, frame) -> None:
@@ -74,12 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     ):
         signal.signal(signal.SIGINT, _on_sigint)  # remembers the interrupt (see below)
-    from fope.utils import keep_freed_memory
+    from fope.utils import Terminated, keep_freed_memory, raise_on_sigterm
 
     keep_freed_memory()  # CPU training: no page faults on every step's large tensors
+    raise_on_sigterm()  # SIGTERM outside the training loop: cleanup runs (temp files removed), exit status 143
     try:
         return _main(argv)
     except BaseException as e:  # Ctrl-C during start-up or outside a training loop: no traceback
+        if isinstance(e, Terminated):
+            print("terminated", file=sys.stderr)
+            return 143
         # an import cut short by Ctrl-C can fail later with another error (e.g. a RecursionError in numpy)
         if isinstance(e, KeyboardInterrupt) or (_interrupted and not isinstance(e, SystemExit)):
             print("interrupted", file=sys.stderr)
@@ -89,6 +120,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     argv = renamed(list(sys.argv[1:] if argv is None else argv))
+    try:
+        lock = _early_lock(argv)
+        lock.__enter__()
+    except ValueError as e:  # the run directory is in use: one line naming the holder
+        if "FOPE_DEBUG" in os.environ:
+            raise
+        print(f"fope {argv[0]}: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        return _dispatch(argv)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _dispatch(argv: list[str]) -> int:
     # import only the module of the requested command (keeps start-up fast)
     only = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(only)
@@ -99,7 +145,7 @@ def _main(argv: list[str] | None) -> int:
     if not hasattr(args, "func"):
         parser.parse_args([args.command, "--help"])
         return 2
-    debug = "FOPE_DEBUG" in __import__("os").environ
+    debug = "FOPE_DEBUG" in os.environ
     try:
         rc = args.func(args)
     except (ValueError, FileNotFoundError, KeyError, TypeError) as e:  # user errors: one clear line
@@ -112,10 +158,11 @@ def _main(argv: list[str] | None) -> int:
             raise
         from fope.utils import os_error_problem
 
-        print(
-            f"fope {args.command}: error: {os_error_problem(e, e.filename or '', 'running the command')}",
-            file=sys.stderr,
-        )
+        if e.filename:
+            text = str(os_error_problem(e, e.filename, "running the command"))
+        else:  # a write or an fsync names no file; the writers fope calls name theirs (this is a fallback)
+            text = f"{os.strerror(e.errno) if e.errno else e} (no file named by the operating system)"
+        print(f"fope {args.command}: error: {text}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

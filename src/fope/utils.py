@@ -6,10 +6,14 @@ Files: atomic writes and one-line file errors.
     atomic_json(path, obj, indent=2)             the same for JSON (numpy scalars and paths written as values)
     with atomic_path(path) as tmp: save(tmp)     the same for writers that want a path (safetensors, torch.save)
     atomic_copy(src, dst)                        a copy (never a hard link) that appears whole or not at all
+    with atomic_dir(path) as tmp: write(tmp)     a whole directory that appears complete or not at all
     sha256_file(path)                            the hex sha256 of a file, read in blocks
     raise FileProblem(path, "is truncated", "rebuild it with ...")   one line: file, what is wrong, what to do
     with reading(path, "a checkpoint optimizer state", fix): torch.load(path)   any failure -> FileProblem
     check_writable(folder, need_bytes)          read-only folders and full disks, before the work starts
+    write_problem(e, path, doing)               torch's / safetensors' / the OS's failed write -> one FileProblem line
+    with directory_lock(folder): ...            one writer per directory: a second one fails at once naming the first
+    raise_on_sigterm()                          SIGTERM raises Terminated, so cleanup runs (exit status 143)
     cache_root(cache=None)                      ``cache``, else $FOPE_CACHE, else ~/.cache/fope
     git_info()                                  {"commit", "dirty"} of the source tree fope runs from
 
@@ -48,6 +52,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator
@@ -100,11 +105,12 @@ def json_object(text: str, where: str) -> dict[str, Any]:
 class FileProblem(ValueError):
     """A file that cannot be used, as one line: ``PATH: what is wrong; what to do``.
 
-    A ValueError, so ``fope`` prints it as a one-line error and exits 2.
+    A ValueError, so ``fope`` prints it as a one-line error and exits 2. ``cause`` says what kind of problem it is
+    when a caller needs to know (``"disk_full"``, ``"read_only"``, ``"write_failed"``; None otherwise).
     """
 
-    def __init__(self, path: str | os.PathLike, problem: str, fix: str = "") -> None:
-        self.path, self.problem, self.fix = str(path), problem, fix
+    def __init__(self, path: str | os.PathLike, problem: str, fix: str = "", *, cause: str | None = None) -> None:
+        self.path, self.problem, self.fix, self.cause = str(path), problem, fix, cause
         super().__init__(f"{self.path}: {problem}" + (f"; {fix}" if fix else ""))
 
 
@@ -131,20 +137,64 @@ def reading(path: str | os.PathLike, what: str, fix: str = "") -> Iterator[None]
         raise FileProblem(path, f"corrupt or unreadable {what} ({_first_line(e)})", fix) from e
 
 
-def os_error_problem(e: OSError, path: str | os.PathLike, doing: str) -> FileProblem:
-    """A FileProblem for an OSError while ``doing`` something with ``path`` (full disk, read-only, ...)."""
-    where = e.filename or path
+def os_error_problem(e: OSError, path: str | os.PathLike, doing: str, *, exact: bool = False) -> FileProblem:
+    """A FileProblem for an OSError while ``doing`` something with ``path`` (full disk, read-only, ...); it names
+    ``e.filename`` when the error has one (a write or an fsync has none: then ``path``), or ``path`` with ``exact``."""
+    where = path if exact else (e.filename or path)
     if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
         return FileProblem(
             where,
             f"no space left on the device while {doing}",
             "free space (or choose an output directory on another disk) and run again",
+            cause="disk_full",
         )
     if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return FileProblem(
-            where, f"cannot write here while {doing} ({os.strerror(e.errno)})", "choose a writable output directory"
+            where,
+            f"cannot write here while {doing} ({os.strerror(e.errno)})",
+            "choose a writable output directory",
+            cause="read_only",
         )
     return FileProblem(where, f"{os.strerror(e.errno) if e.errno else e} while {doing}")
+
+
+#: how the writers fope calls report a failed write when it is not an OSError: torch.save ("unexpected pos",
+#: "file write failed", "basic_ios::clear") and safetensors ("I/O error: No space left on device (os error 28)")
+_WRITE_FAILURE_WORDS = ("unexpected pos", "file write failed", "failed writing", "basic_ios", "i/o error", "ioerror")
+_DISK_FULL_WORDS = ("no space left", "os error 28", "errno 28", "disk quota", "storagefull")
+
+
+def write_problem(e: BaseException, path: str | os.PathLike, doing: str) -> FileProblem | None:
+    """The one-line FileProblem naming ``path`` for a failed write (an OSError, or torch's / safetensors' own error
+    for one: a full disk says so, with the free space), or None when ``e`` is not a write failure."""
+    if isinstance(e, FileProblem):
+        return e
+    if isinstance(e, OSError):
+        return os_error_problem(e, path, doing, exact=True)
+    if not isinstance(e, Exception):
+        return None
+    text = str(e).lower()
+    full = any(w in text for w in _DISK_FULL_WORDS)
+    if not full and not any(w in text for w in _WRITE_FAILURE_WORDS):
+        return None
+    try:
+        free = shutil.disk_usage(Path(path).parent if not Path(path).is_dir() else path).free
+    except OSError:
+        free = None
+    room = f" ({free / 2**20:,.0f} MiB free)" if free is not None else ""
+    if full or (free is not None and free < (16 << 20)):
+        return FileProblem(
+            path,
+            f"no space left on the device while {doing}{room}",
+            "free space (or choose an output directory on another disk) and run again",
+            cause="disk_full",
+        )
+    return FileProblem(
+        path,
+        f"{doing} failed ({_first_line(e)}); the disk is probably full{room}",
+        "free space and run again",
+        cause="write_failed",
+    )
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -163,28 +213,46 @@ def fsync_file(path: str | os.PathLike) -> None:
         os.fsync(f.fileno())
 
 
+def _failed_file(e: BaseException, final: Path, tmp: Any) -> Any:
+    """The file to name for a failure while writing ``final``: ``final`` itself for a full disk or a read-only folder
+    (an error of the copy's source names the source: not the file that could not be written), else the file the
+    error names (a missing source, say), never the temporary name."""
+    if not isinstance(e, OSError) or e.filename in (None, str(tmp), tmp):
+        return final
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG):
+        return final
+    return e.filename
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; after the block it is fsync'ed and renamed onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was; a failed write (full disk,
+    read-only folder, or torch's / safetensors' report of one) becomes a one-line :class:`FileProblem` naming
+    ``path`` (`write_problem`).
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fs_event("create", final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
+    tmp = None
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fs_event("create", final)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
         fs_event("write", tmp)
         yield tmp
         fsync_file(tmp)
         fs_event("rename", final)
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        fsync_dir(final.parent)
+    except BaseException as e:
+        problem = write_problem(e, _failed_file(e, final, tmp), "writing it")
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if problem is not None and problem is not e:
+            raise problem from e
         raise
-    fsync_dir(final.parent)
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
@@ -214,6 +282,43 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return Path(dst)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``path`` to write a whole directory into; after the block its files
+    are fsync'ed and it appears as ``path`` at once (a new ``path``), or its files replace those of the existing
+    ``path`` one rename each (other files there are kept). On any failure nothing of it is left: the temporary
+    folder is removed and a failed write is a one-line :class:`FileProblem` naming the file (`write_problem`)."""
+    final = Path(path)
+    tmp: Path | None = None
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        fs_event("write", tmp)
+        yield tmp
+        files = sorted(f for f in tmp.rglob("*") if f.is_file())
+        for f in files:
+            fsync_file(f)
+        if not final.exists():
+            fs_event("rename", final)
+            os.replace(tmp, final)
+            fsync_dir(final.parent)
+            return
+        for f in files:
+            target = final / f.relative_to(tmp)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fs_event("rename", target)
+            os.replace(f, target)
+        fsync_dir(final)
+        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as e:
+        problem = write_problem(e, _failed_file(e, final, tmp), "writing it")
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if problem is not None and problem is not e:
+            raise problem from e
+        raise
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -398,7 +503,7 @@ def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: s
     try:
         d.mkdir(parents=True, exist_ok=True)
         fs_event("probe", d)
-        fd, probe = tempfile.mkstemp(prefix=".fope-write-test.", dir=d)
+        fd, probe = tempfile.mkstemp(prefix=".fope-write-test.", suffix=".tmp", dir=d)  # removed by remove_stale_temps
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
@@ -413,16 +518,312 @@ def check_writable(directory: str | os.PathLike, need_bytes: int = 0, *, what: s
 
 
 def remove_stale_temps(directory: str | os.PathLike) -> None:
-    """Delete the temporary files (``.NAME.XXXX.tmp``) a killed atomic write left in ``directory``.
+    """Delete the temporary files and folders (``.NAME.XXXX.tmp``) a killed atomic write left in ``directory``.
 
-    Call only while nothing else writes there (e.g. when a run starts).
+    Call only while nothing else writes there (e.g. when a run starts, holding its `directory_lock`).
     """
     d = Path(directory)
     if d.is_dir():
         for f in d.glob(".*.tmp"):
-            if f.is_file():
+            if f.is_dir() and not f.is_symlink():
+                shutil.rmtree(f, ignore_errors=True)
+            elif f.is_file():
                 with contextlib.suppress(OSError):
                     f.unlink()
+
+
+# --------------------------------------------------------------------------- one writer per directory
+LOCK_FILE = ".lock"
+_HELD: dict[str, list[Any]] = {}  # real path of a locked directory -> [descriptor, depth, pid, pid file?]
+_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS, errno.EBADF)
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22): with the boot id it tells a
+    process from a later one that reuses its pid. None where /proc is missing or the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])  # after "pid (comm)": state is field 3, starttime field 22
+    except (IndexError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def lock_record() -> dict[str, Any]:
+    """Who holds a lock: pid, host, boot id and process start (to tell pid reuse), start time, command line."""
+    import socket
+    import sys
+
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "boot_id": _boot_id(),
+        "process_start": process_start(os.getpid()),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:200],
+    }
+
+
+def holder_is_gone(record: dict[str, Any]) -> bool | None:
+    """True when the process a lock record names is certainly not running (same host: the pid is dead, or was
+    reused by a later process, or the machine rebooted since); None when it cannot be told (another host)."""
+    import socket
+
+    if record.get("host") != socket.gethostname():
+        return None
+    if record.get("boot_id") and _boot_id() and record["boot_id"] != _boot_id():
+        return True
+    pid = record.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or not _pid_alive(pid):
+        return True
+    start = record.get("process_start")
+    now = process_start(pid)
+    return bool(start is not None and now is not None and start != now)
+
+
+def describe_holder(record: dict[str, Any] | None) -> str:
+    """``pid 123 on host, started 2025-01-01T12:00:00+0000 (`fope train ...`)`` (what is known of it)."""
+    if not record:
+        return "another process (its record is empty: it is starting up)"
+    text = f"pid {record.get('pid', '?')} on {record.get('host', '?')}, started {record.get('started', '?')}"
+    return text + (f" (`{record['command']}`)" if record.get("command") else "")
+
+
+def _read_record(fd: int) -> dict[str, Any] | None:
+    for _ in range(5):  # the holder writes its record just after taking the lock: retry a half-written one
+        try:
+            raw = os.pread(fd, 65536, 0)
+        except OSError:
+            return None
+        if not raw.strip():
+            return None
+        try:
+            rec = json.loads(raw)
+            return rec if isinstance(rec, dict) else None
+        except ValueError:
+            time.sleep(0.05)
+    return None
+
+
+def _write_record(fd: int, path: Path) -> None:
+    fs_event("lock", path)
+    data = json.dumps(lock_record()).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    os.fsync(fd)
+
+
+class DirectoryInUse(FileProblem):
+    """Another live process holds the directory's lock (a ValueError: one line, exit status 2)."""
+
+
+def _in_use(directory: Path, what: str, record: dict[str, Any] | None, lock: Path) -> DirectoryInUse:
+    return DirectoryInUse(
+        directory,
+        f"this {what} is in use by {describe_holder(record)}",
+        f"wait for it to finish (or stop it), or choose another directory; the lock is {lock}",
+    )
+
+
+def _take_flock(d: Path, what: str, wait: bool) -> int:
+    """The descriptor of ``d/.lock`` with an exclusive flock on it. The kernel drops a flock when its process ends,
+    even by kill -9, so a lock is never stale; the record in the file only names the holder. The holder removes the
+    file when it is done (a waiter that then holds a removed file's lock tries again on the new one)."""
+    import fcntl
+    import sys
+
+    path = d / LOCK_FILE
+    said = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                record = _read_record(fd)
+                if not wait:
+                    raise _in_use(d, what, record, path) from None
+                if not said:
+                    print(
+                        f"fope: waiting for {describe_holder(record)}, which holds {path}", file=sys.stderr, flush=True
+                    )
+                    said = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            if current is None or not os.path.samestat(os.fstat(fd), current):  # released and removed meanwhile
+                os.close(fd)
+                continue
+            previous = _read_record(fd)
+            if previous is not None:
+                print(
+                    f"fope: {path}: taking over from {describe_holder(previous)}, which no longer holds it",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            try:
+                _write_record(fd, path)
+            except BaseException:  # e.g. a full disk: leave no lock file behind (closed below)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                raise
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        return fd
+
+
+def _take_pidfile(d: Path, what: str, wait: bool) -> int:
+    """Where the file system has no flock (some network and FUSE file systems): ``d/.lock.pid``, created atomically
+    (hard link of a complete temp file), taken over only when `holder_is_gone` says its process is certainly dead."""
+    import sys
+
+    path = d / f"{LOCK_FILE}.pid"
+    said = False
+    while True:
+        fd_tmp, tmp = tempfile.mkstemp(prefix=f".{LOCK_FILE}.", suffix=".tmp", dir=d)
+        try:
+            os.write(fd_tmp, json.dumps(lock_record()).encode())
+            os.fsync(fd_tmp)
+            os.close(fd_tmp)
+            os.link(tmp, path)  # atomic, also on NFS: fails if the lock exists
+            return os.open(path, os.O_RDONLY)
+        except FileExistsError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        try:
+            record = json.loads(path.read_text() or "null")
+        except (OSError, ValueError):
+            record = None
+        gone = holder_is_gone(record) if isinstance(record, dict) else None
+        if gone:
+            print(f"fope: {path}: removing the stale lock of {describe_holder(record)}", file=sys.stderr, flush=True)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            continue
+        if not wait:
+            problem = _in_use(d, what, record if isinstance(record, dict) else None, path)
+            if gone is None and isinstance(record, dict):
+                problem = DirectoryInUse(
+                    d,
+                    f"this {what} is in use by {describe_holder(record)}",
+                    f"if that process is no longer running there, delete {path}; otherwise wait or choose another "
+                    "directory",
+                )
+            raise problem
+        if not said:
+            print(f"fope: waiting for {describe_holder(record)}, which holds {path}", file=sys.stderr, flush=True)
+            said = True
+        time.sleep(1.0)
+
+
+def _release(d: Path, fd: int, pidfile: bool) -> None:
+    path = d / (f"{LOCK_FILE}.pid" if pidfile else LOCK_FILE)
+    try:
+        if os.path.samestat(os.fstat(fd), os.stat(path)):
+            path.unlink()  # still holding the flock: a waiter wakes on the removed file and tries again
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def directory_lock(
+    directory: str | os.PathLike, *, what: str = "directory", wait: bool = False, reentrant: bool = True
+) -> Iterator[None]:
+    """Hold ``directory`` for this process: a second process (any host sharing the file system) fails at once with a
+    one-line :class:`DirectoryInUse` naming the holder (pid, host, start time, command), or waits with ``wait``.
+
+    Re-entrant within a process (``reentrant=False``: a second hold by this process fails too). A lock left by a killed process is taken over: the kernel's ``flock`` is released
+    when its holder dies (even by ``kill -9``), and where the file system has no ``flock`` a pid file is taken over
+    only when its process is certainly gone (same host, pid dead or reused, or a reboot since).
+    """
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        key = os.path.realpath(d)
+    except OSError as e:
+        raise os_error_problem(e, d, f"creating the {what}") from e
+    if key in _HELD and _HELD[key][2] == os.getpid():
+        if not reentrant:
+            raise _in_use(d, what, _read_record(_HELD[key][0]), d / LOCK_FILE)
+        _HELD[key][1] += 1
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+        return
+    pidfile = False
+    try:
+        try:
+            fd = _take_flock(d, what, wait)
+        except OSError as e:
+            if e.errno not in _NO_FLOCK:
+                raise
+            fd, pidfile = _take_pidfile(d, what, wait), True
+    except OSError as e:
+        raise os_error_problem(e, d / LOCK_FILE, f"locking the {what}") from e
+    _HELD[key] = [fd, 1, os.getpid(), pidfile]
+    try:
+        yield
+    finally:
+        _HELD.pop(key, None)
+        _release(d, fd, pidfile)
+
+
+# --------------------------------------------------------------------------- stopping cleanly
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception (`raise_on_sigterm`), so that ``finally`` blocks remove temporary files as after
+    Ctrl-C; ``fope`` then exits with status 143 (128 + SIGTERM)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated("terminated (SIGTERM)")
+
+
+def raise_on_sigterm() -> bool:
+    """From now on the first SIGTERM raises :class:`Terminated` in the main thread instead of ending the process
+    where it stands (the training loop's own handler still turns it into a checkpoint and a clean stop). True if
+    installed (only from the main thread, and only over the default action)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _on_sigterm):
+        return False
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    return True
 
 
 #: glibc ``mallopt`` parameters (malloc.h) and the value keep_freed_memory gives both: 1 GiB
@@ -454,9 +855,13 @@ def keep_freed_memory() -> bool:
 
 
 __all__ = [
+    "LOCK_FILE",
+    "DirectoryInUse",
     "FileProblem",
+    "Terminated",
     "add_field_flags",
     "atomic_copy",
+    "atomic_dir",
     "atomic_json",
     "atomic_path",
     "atomic_write",
@@ -464,22 +869,29 @@ __all__ = [
     "check_positive_int",
     "check_writable",
     "coerce",
+    "describe_holder",
     "did_you_mean",
+    "directory_lock",
     "doc_field",
     "field_docs",
     "fs_event",
     "fsync_dir",
     "fsync_file",
     "git_info",
+    "holder_is_gone",
     "json_default",
     "json_object",
     "keep_freed_memory",
+    "lock_record",
     "os_error_problem",
     "parse_overrides",
     "parse_value",
+    "process_start",
+    "raise_on_sigterm",
     "reading",
     "remove_stale_temps",
     "set_fs_hook",
     "sha256_file",
     "split_override",
+    "write_problem",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -36,7 +37,8 @@ def test_config_json_contents(tmp_path):
     model = fope.model.build(tiny_config(pe="nope"))
     fope.model.save(model, tmp_path)
     meta = json.loads((tmp_path / CONFIG).read_text())
-    assert meta["format"] == "fope" and meta["format_version"] == 1
+    assert meta["format"] == "fope" and meta["format_version"] == 2
+    assert meta["weights_sha256"] == hashlib.sha256((tmp_path / WEIGHTS).read_bytes()).hexdigest()
     assert meta["n_kv_heads"] == 2 and meta["head_dim"] == 32 and meta["mlp_hidden"] == 256
 
 

@@ -57,6 +57,7 @@ def _flip(path: Path, at: int = 200) -> None:
     "name", ["model/model.safetensors", "optimizer.pt", "state.pt", "config.yaml", "model/config.json"]
 )
 def test_corrupt_checkpoint_file_is_named(name, finished, tmp_path, capsys):
+    """A checkpoint file changed after the save (weights, optimizer, state, config, model config): named by its checksum."""
     out = _stopped_copy(finished, tmp_path)
     _flip(out / "checkpoint" / name)
     line = one_line_error(capsys, ["train", "--resume", str(out)], str(out / "checkpoint" / name))
@@ -73,8 +74,14 @@ def test_corrupt_checkpoint_file_is_named(name, finished, tmp_path, capsys):
     ],
 )
 def test_truncated_checkpoint_file_without_checksums_is_named(name, what, finished, tmp_path, capsys):
+    """A truncated file of a checkpoint written before checksums existed: named with its kind."""
+    import torch
+
     out = _stopped_copy(finished, tmp_path)
-    (out / "checkpoint" / "checksums.json").unlink()  # as written by fope versions before checksums
+    (out / "checkpoint" / "checksums.json").unlink()  # as written by fope versions before checksums: state.pt
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=True)  # then did not say it had one
+    del state["checksummed"]
+    torch.save(state, out / "checkpoint" / "state.pt")
     path = out / "checkpoint" / name
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     line = one_line_error(capsys, ["train", "--resume", str(out)], str(path))
@@ -82,6 +89,7 @@ def test_truncated_checkpoint_file_without_checksums_is_named(name, what, finish
 
 
 def test_run_files_outside_the_checkpoint_are_rebuilt(finished, tmp_path):
+    """An emptied OUT/config.yaml or OUT/summary.json and a deleted OUT/model are rebuilt by --resume, exactly."""
     ref, _, _ = finished
     out = _stopped_copy(finished, tmp_path)
     (out / "config.yaml").write_text("")  # emptied by a crash in older versions: the checkpoint's copy is used
@@ -95,6 +103,7 @@ def test_run_files_outside_the_checkpoint_are_rebuilt(finished, tmp_path):
 
 
 def test_truncated_run_config_never_resumes_with_defaults(finished, tmp_path, capsys):
+    """A truncated run config is refused naming it, never filled with defaults."""
     out = _stopped_copy(finished, tmp_path)
     shutil.rmtree(out / "checkpoint")  # no checkpoint: the CLI falls back on OUT/config.yaml
     text = (out / "config.yaml").read_text()
@@ -103,13 +112,28 @@ def test_truncated_run_config_never_resumes_with_defaults(finished, tmp_path, ca
 
 
 def test_corrupt_metrics_line_is_named(finished, tmp_path, capsys):
+    """A corrupt line before the checkpoint: restored from the checkpoint's copy, said in one line naming the file;
+    a checkpoint without that copy (written before it existed) names the file and the line."""
+    ref, _, _ = finished
     out = _stopped_copy(finished, tmp_path)
     lines = (out / "metrics.jsonl").read_text().splitlines()
-    (out / "metrics.jsonl").write_text(lines[0][:10] + "\n" + "\n".join(lines[1:]) + "\n")
-    one_line_error(capsys, ["train", "--resume", str(out)], str(out / "metrics.jsonl"), "line 1")
+    damaged = lines[0][:10] + "\n" + "\n".join(lines[1:]) + "\n"
+    (out / "metrics.jsonl").write_text(damaged)
+    legacy = tmp_path / "legacy"
+    shutil.copytree(out, legacy)
+    assert main(["train", "--resume", str(out)]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if str(out / "metrics.jsonl") in ln]
+    assert len(notes) == 1 and "restored them from" in notes[0], notes
+    assert records(out) == records(ref)
+    (legacy / "checkpoint" / "metrics.jsonl").unlink()
+    sums = json.loads((legacy / "checkpoint" / "checksums.json").read_text())
+    del sums["metrics.jsonl"]
+    (legacy / "checkpoint" / "checksums.json").write_text(json.dumps(sums))
+    one_line_error(capsys, ["train", "--resume", str(legacy)], str(legacy / "metrics.jsonl"), "line 1")
 
 
 def test_cut_short_last_metrics_line_is_dropped(finished, tmp_path):
+    """A metrics line cut short by a kill is dropped and the resumed run is exact."""
     ref, _, _ = finished
     out = _stopped_copy(finished, tmp_path)
     with open(out / "metrics.jsonl", "a") as f:
@@ -133,6 +157,7 @@ def _shards_with_meta(directory: Path) -> Path:
 
 
 def test_garbage_in_a_shard_is_caught_by_its_checksum(tmp_path, capsys):
+    """Valid-looking garbage written into a token shard (same size) is caught by its sha256."""
     d = _shards_with_meta(tmp_path / "shards")
     cfg = tiny_experiment(d, max_steps=2)
     cfg.to_yaml(tmp_path / "a.yaml")
@@ -149,6 +174,7 @@ def test_garbage_in_a_shard_is_caught_by_its_checksum(tmp_path, capsys):
 
 @pytest.mark.parametrize("meta", ["{not json", '{"dtype": "uint16"}', '{"dtype": "uint16", "splits": {"train": 3}}'])
 def test_corrupt_shard_meta_is_named(meta, tmp_path, capsys):
+    """A shard folder's meta.json (not JSON, missing entries) is named."""
     d = _shards_with_meta(tmp_path / "shards")
     (d / "meta.json").write_text(meta)
     tiny_experiment(d, max_steps=2).to_yaml(tmp_path / "a.yaml")
@@ -156,6 +182,7 @@ def test_corrupt_shard_meta_is_named(meta, tmp_path, capsys):
 
 
 def test_corrupt_tokenizer_is_named(shards, tmp_path, capsys):
+    """A shard folder's corrupt tokenizer.json is named before training."""
     d = tmp_path / "shards"
     shutil.copytree(shards, d)
     (d / "tokenizer.json").write_text('{"version": "1.0", "model": ')
@@ -169,6 +196,7 @@ def test_corrupt_tokenizer_is_named(shards, tmp_path, capsys):
 
 
 def test_micro_batch_zero_and_short_validation_split(shards, tmp_path, capsys):
+    """train.micro_batch=0, and a validation split shorter than one window, are named before training."""
     tiny_experiment(shards).to_yaml(tmp_path / "a.yaml")
     one_line_error(
         capsys,
@@ -187,6 +215,7 @@ def test_micro_batch_zero_and_short_validation_split(shards, tmp_path, capsys):
 
 
 def test_model_directory_errors_name_the_file(finished, tmp_path, capsys):
+    """A model directory's broken config.json, safetensors header and tokenizer.json are named."""
     import fope.model
     from fope.utils import FileProblem
 
@@ -210,6 +239,7 @@ def test_model_directory_errors_name_the_file(finished, tmp_path, capsys):
 
 
 def test_missing_relative_model_path_exits_2(tmp_path, capsys, monkeypatch):
+    """A missing relative model path (or a name the offline hub cannot give) is one line, exit 2."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
     one_line_error(

@@ -29,6 +29,7 @@ def _cfg(shards):
 
 
 def test_disk_full_during_a_checkpoint_save(shards, tmp_path, capsys):
+    """ENOSPC (injected) at the second save: one line, the previous checkpoint intact, then an exact resume."""
     cfg = _cfg(shards)
     cfg.to_yaml(tmp_path / "a.yaml")
     out = tmp_path / "run"
@@ -73,6 +74,7 @@ def test_torch_save_full_disk_error_is_one_line(shards, tmp_path):
 
 
 def test_too_little_space_is_found_before_training(shards, tmp_path, monkeypatch, capsys):
+    """Too little free space for the checkpoint saves is found before training."""
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
     _cfg(shards).to_yaml(tmp_path / "a.yaml")
@@ -83,6 +85,8 @@ def test_too_little_space_is_found_before_training(shards, tmp_path, monkeypatch
 
 
 def test_read_only_output_is_found_before_the_data_preparation(shards, tmp_path, monkeypatch, capsys):
+    """A read-only run directory is found before the data preparation."""
+
     def read_only(op, path):
         if op == "probe":
             raise OSError(errno.EROFS, "Read-only file system", path)

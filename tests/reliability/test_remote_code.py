@@ -35,6 +35,7 @@ def _planted(directory: Path, marker: Path) -> Path:
 
 
 def test_eval_does_not_run_planted_code(tmp_path, capsys):
+    """A model directory whose own code would run is refused by fope eval without --trust-remote-code; the code never runs."""
     from fope.cli import main
 
     marker = tmp_path / "RAN"
@@ -46,6 +47,7 @@ def test_eval_does_not_run_planted_code(tmp_path, capsys):
 
 
 def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypatch):
+    """LongBench hands lm-eval its model arguments as a dict, trust_remote_code off unless asked for."""
     import lm_eval
 
     from fope.eval import lmeval
@@ -72,6 +74,7 @@ def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypat
 
 
 def test_longbench_cli_flag(monkeypatch):
+    """`fope eval longbench` has --trust-remote-code off by default."""
     from fope.cli import build_parser
 
     args = build_parser("eval").parse_args(["eval", "longbench", "--model", "x"])

@@ -60,6 +60,7 @@ def reference(shards, tmp_path_factory):
 
 
 def test_sigterm_inside_a_long_step_stops_at_the_next_micro_batch(shards, reference, tmp_path):
+    """SIGTERM inside a long step stops at the next micro-batch with a checkpoint; the resumed run equals the uninterrupted one."""
     cfg = _cfg(shards)
     proc, out, err = _start(tmp_path, cfg, 2.0)
     _wait_for(err, "micro-batch 2.1", proc)  # inside step 2 (4 micro-batches of 2 s)
@@ -74,6 +75,7 @@ def test_sigterm_inside_a_long_step_stops_at_the_next_micro_batch(shards, refere
 
 
 def test_second_ctrl_c_aborts_at_once(shards, reference, tmp_path):
+    """A second Ctrl-C during a 30-s micro-batch ends the process within seconds."""
     cfg = _cfg(shards)
     proc, out, err = _start(tmp_path, cfg, 30.0)
     _wait_for(err, "micro-batch 2.1", proc)
@@ -96,6 +98,7 @@ def _default_sigint() -> None:
 
 
 def test_ctrl_c_during_start_up_exits_130_without_traceback(shards, tmp_path):
+    """Ctrl-C while torch is imported exits 130 without a traceback."""
     _cfg(shards).to_yaml(tmp_path / "a.yaml")
     for attempt in range(5):
         err, out = tmp_path / f"stderr{attempt}.txt", tmp_path / f"run{attempt}"

@@ -33,7 +33,16 @@ import numpy as np
 
 from fope.data.corpora import SPLITS, Corpus, TokenCorpus, open_token_file
 from fope.data.synthetic import SentenceReservoir, retrieval_token_documents
-from fope.utils import FileProblem, atomic_json, atomic_path, fsync_dir, fsync_file, sha256_file
+from fope.utils import (
+    FileProblem,
+    atomic_json,
+    atomic_path,
+    directory_lock,
+    fsync_dir,
+    fsync_file,
+    remove_stale_temps,
+    sha256_file,
+)
 
 SHARD_FORMAT = 1
 META = "meta.json"
@@ -310,7 +319,15 @@ def prepare_shards(
     if is_up_to_date(out, inputs):
         log(f"{out}: up to date")
         return read_meta(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with directory_lock(out, what="token shard folder", wait=True):  # two runs sharing the cache: one tokenises
+        if is_up_to_date(out, inputs):
+            log(f"{out}: up to date")
+            return read_meta(out)
+        remove_stale_temps(out)  # a killed preparation's temp folder (corpus.bin): nobody else writes here now
+        return _prepare(corpus, tokenizer, out, splits, inputs, log)
+
+
+def _prepare(corpus: Corpus, tokenizer, out: Path, splits: tuple[str, ...], inputs: dict, log) -> dict:
     (out / META).unlink(missing_ok=True)  # a half-finished rebuild must never look up to date
     vocab_size = getattr(tokenizer, "vocab_size", None)
     dtype = shard_dtype(vocab_size) if vocab_size is not None else np.dtype(np.uint32)
@@ -338,7 +355,7 @@ def _prepare_split(corpus: Corpus, tokenizer, out: Path, split: str, dtype: np.d
     final = out / f"{split}.bin"
     share = inputs["retrieval_share"] if split == "train" else 0.0
     reservoir = SentenceReservoir(seed=inputs["seed"] or 0) if share > 0 else None
-    with tempfile.TemporaryDirectory(dir=out, prefix=f".{split}-") as tmpdir:
+    with tempfile.TemporaryDirectory(dir=out, prefix=f".{split}-", suffix=".tmp") as tmpdir:  # removed on a stop
         raw = Path(tmpdir) / "corpus.bin"
         with open(raw, "wb") as f:
             if corpus.tokenized:

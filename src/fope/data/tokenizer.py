@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from fope.utils import atomic_write
+from fope.utils import atomic_write, reading
 
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
@@ -152,11 +152,13 @@ def load_tokenizer(path_or_name: str | os.PathLike, *, eos_id: int | None = None
     from tokenizers import Tokenizer as _Backend
 
     path = Path(path_or_name).expanduser()
+    if path.is_dir() and (path / "tokenizer.json").is_file():
+        path = path / "tokenizer.json"
     if path.is_file():
-        return Tokenizer(_Backend.from_file(str(path)), eos_id=eos_id)
+        with reading(path, "tokenizer", "replace it with a valid tokenizer.json (e.g. the one of the run's shards)"):
+            backend = _Backend.from_file(str(path))
+        return Tokenizer(backend, eos_id=eos_id)
     if path.is_dir():
-        if (path / "tokenizer.json").is_file():
-            return Tokenizer(_Backend.from_file(str(path / "tokenizer.json")), eos_id=eos_id)
         if any((path / f).is_file() for f in ("vocab.json", "tokenizer_config.json", "tokenizer.model")):
             return _from_hf_dir(path, eos_id)
         raise FileNotFoundError(f"no tokenizer.json (or vocab.json + merges.txt) in {path}")

@@ -142,7 +142,12 @@ def hf_dir(model: str | Path, export_to: str | Path) -> str | Path:
 
 def export(native: str | Path | Any, out_dir: str | Path) -> Path:
     """Write the native model (a directory, run directory or ``CausalLM``) as an HF directory at ``out_dir``;
-    the native ``tokenizer.json``, if present, is saved as a ``PreTrainedTokenizerFast``."""
+    the native ``tokenizer.json``, if present, is saved as a ``PreTrainedTokenizerFast``.
+
+    Everything is written to a temporary folder first (`fope.utils.atomic_dir`): a full disk or any other failure
+    leaves no half-written ``out_dir`` (one line naming the file), and an existing one keeps its old files."""
+    from fope.utils import atomic_dir
+
     from .io import save
 
     tokenizer = None
@@ -154,7 +159,10 @@ def export(native: str | Path | Any, out_dir: str | Path) -> Path:
         tokenizer = native_tokenizer(model_dir)
     else:
         model = native
-    return save(native_to_hf(model), out_dir, tokenizer=tokenizer)
+    hf = native_to_hf(model)
+    with atomic_dir(out_dir) as tmp:
+        save(hf, tmp, tokenizer=tokenizer)
+    return Path(out_dir)
 
 
 def _run_tokenizer(model_dir: Path) -> Path | None:
@@ -181,7 +189,12 @@ def native_tokenizer(model_dir: Path) -> Any:
         if candidate.is_file():
             from transformers import PreTrainedTokenizerFast
 
-            tok = PreTrainedTokenizerFast(tokenizer_file=str(candidate))
+            from fope.utils import reading
+
+            with reading(
+                candidate, "tokenizer", "replace it with a valid tokenizer.json, or remove it to export without"
+            ):
+                tok = PreTrainedTokenizerFast(tokenizer_file=str(candidate))
             for eos in ("<|endoftext|>", "</s>", "<eos>", "<|eos|>"):
                 if tok.convert_tokens_to_ids(eos) is not None and tok.convert_tokens_to_ids(eos) != tok.unk_token_id:
                     tok.eos_token = eos

@@ -14,7 +14,7 @@ from typing import Any
 
 from .cache import KVCache
 from .config import MODEL_PRESETS, PAPER_FOPE_SIGMA, ModelConfig, get_preset
-from .io import find_model_dir, load, read_config, read_state_dict, save
+from .io import find_model_dir, load, read_config, read_state_dict, save, verify_weights
 from .lm import CausalLM
 
 
@@ -71,4 +71,5 @@ __all__ = [
     "read_state_dict",
     "resolve_config",
     "save",
+    "verify_weights",
 ]

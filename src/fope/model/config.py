@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +107,7 @@ class ModelConfig:
             raise ValueError(f"head_dim={head_dim} must be even (rotary encodings rotate pairs)")
         for name in ("norm_eps", "init_std", "init_cutoff"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if not isinstance(self.qk_norm, bool):
             raise ValueError(f"qk_norm must be true or false, got {self.qk_norm!r}")

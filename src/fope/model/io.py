@@ -1,5 +1,9 @@
 """Model directories: `model.safetensors` + `config.json` (+ optional `tokenizer.json`). Loading never unpickles.
 
+config.json records the sha256 of model.safetensors (``weights_sha256``, format_version 2): `load` verifies it, so a
+flipped byte is refused naming the file; and it checks the config against the weights file's header before building
+anything, so a damaged config (``vocab_size`` of 10^12, a NaN ``norm_eps``, ``[1]``) is one line naming it.
+
 >>> fope.model.save(model, "runs/x/model", tokenizer=tok)
 >>> model = fope.model.load("runs/x")          # a training run directory works too (loads runs/x/model)
 >>> fope.model.find_model_dir("runs/x")        # runs/x/model; None for anything that is not a fope model
@@ -14,13 +18,13 @@ from typing import Any
 
 import torch
 
-from fope.utils import FileProblem, atomic_path, reading
+from fope.utils import FileProblem, atomic_path, reading, sha256_file
 
 from .config import ModelConfig
 from .lm import CausalLM
 
 FORMAT = "fope"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json records weights_sha256 (1 did not; such directories load unverified)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -40,11 +44,18 @@ def save(model: CausalLM, directory: str | os.PathLike, tokenizer: Any = None) -
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     state = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
-    _atomic(out / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    digest: list[str] = []
+
+    def write_weights(tmp: str) -> None:
+        save_file(state, tmp, metadata={"format": FORMAT})
+        digest.append(sha256_file(tmp))
+
+    _atomic(out / WEIGHTS, write_weights)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "fope_version": _fope_version(),
+        "weights_sha256": digest[0],
         **model.config.resolved().to_dict(),
     }
     _atomic(out / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
@@ -67,6 +78,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: tor
     """
     directory = resolve_dir(path)
     cfg = read_config(directory)
+    check_config_fits_weights(directory, cfg)  # before building: a damaged size must not allocate terabytes
+    verify_weights(directory)
     model = CausalLM(cfg)
     state = read_state_dict(directory)
     _check_keys(model, state, directory)
@@ -111,7 +124,9 @@ def find_model_dir(path: str | os.PathLike) -> Path | None:
         if config.is_file():
             with reading(config, "model config", "re-export or re-train the model"):
                 data = json.loads(config.read_text())
-            if isinstance(data, dict) and data.get("format") == FORMAT:
+                if not isinstance(data, dict):  # damaged for every format (fope's and Hugging Face's)
+                    raise ValueError(f"not a JSON object but a {type(data).__name__}")
+            if data.get("format") == FORMAT:
                 return candidate
     return None
 
@@ -140,10 +155,19 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
             f"{str(path)!r} has format {fmt!r}, expected {FORMAT!r} (is this a Hugging Face "
             "model? use fope.hf / fope.eval.adapters for those)"
         )
-    version = data.pop("format_version", FORMAT_VERSION)
+    version = data.pop("format_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise FileProblem(
+            path, f"format_version must be a positive integer, got {version!r}", "re-export or re-train the model"
+        )
     if version > FORMAT_VERSION:
-        raise ValueError(f"{str(path)!r} has format_version {version}, newer than this fope ({FORMAT_VERSION})")
+        raise FileProblem(
+            path,
+            f"format_version {version} is newer than this fope reads ({FORMAT_VERSION})",
+            "load it with the (newer) fope that wrote it",
+        )
     data.pop("fope_version", None)
+    data.pop("weights_sha256", None)
     try:
         return ModelConfig.from_dict(data)
     except (ValueError, TypeError, KeyError) as e:
@@ -152,6 +176,69 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
             f"invalid model config ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
             "re-export or re-train the model",
         ) from e
+
+
+def _fix(directory: Path) -> str:
+    run = directory.parent
+    if directory.name == "model" and (run / "checkpoint").is_dir():
+        return f"`fope train --resume {run}` restores it from the run's checkpoint"
+    return "re-export or re-train the model"
+
+
+def weights_digest(directory: str | os.PathLike) -> str | None:
+    """The sha256 of model.safetensors recorded in a model directory's config.json (None before format_version 2)."""
+    path = Path(directory) / CONFIG
+    with reading(path, "model config", "re-export or re-train the model"):
+        data = json.loads(path.read_text())
+    digest = data.get("weights_sha256") if isinstance(data, dict) else None
+    version = data.get("format_version", 1) if isinstance(data, dict) else 1
+    if isinstance(version, int) and version >= 2 and not isinstance(digest, str):
+        raise FileProblem(path, "has no weights_sha256 (format_version 2 records it)", _fix(Path(directory)))
+    return digest
+
+
+def verify_weights(directory: str | os.PathLike) -> None:
+    """Check model.safetensors against the sha256 its config.json records (content, not size or time); a FileProblem
+    naming the file when they differ. Directories written before format_version 2 pass unchecked."""
+    d = Path(directory)
+    digest = weights_digest(d)
+    if digest is None:
+        return
+    file = d / WEIGHTS
+    with reading(file, "safetensors weights file", _fix(d)):
+        actual = sha256_file(file)
+    if actual != digest:
+        raise FileProblem(file, "corrupt: its sha256 differs from the one recorded in config.json", _fix(d))
+
+
+def weight_shapes(directory: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a model directory's model.safetensors, read from its header only."""
+    from safetensors import safe_open
+
+    file = Path(directory) / WEIGHTS
+    with reading(file, "safetensors weights file", _fix(Path(directory))), safe_open(str(file), "pt") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+
+
+def check_config_fits_weights(directory: str | os.PathLike, cfg: ModelConfig) -> None:
+    """FileProblem naming config.json when the model it describes (built on the meta device: no memory) has other
+    tensors or shapes than model.safetensors holds, e.g. an edited vocab_size or n_layers."""
+    d = Path(directory)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in CausalLM(cfg).state_dict().items()}
+    stored = weight_shapes(d)
+    missing, unexpected = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise FileProblem(
+            d / CONFIG,
+            f"does not describe the weights in {WEIGHTS}: missing {missing[:8]}, unexpected {unexpected[:8]}",
+            _fix(d),
+        )
+    for name, shape in expected.items():
+        if stored[name] != shape:
+            raise FileProblem(
+                d / CONFIG, f"weight {name!r} has shape {stored[name]}, config.json implies {shape}", _fix(d)
+            )
 
 
 def _check_keys(model: CausalLM, state: dict[str, torch.Tensor], directory: Path) -> None:

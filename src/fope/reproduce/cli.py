@@ -143,7 +143,6 @@ def _list_presets() -> int:
 def resolve_preset(args: argparse.Namespace):
     """The grid preset from --preset (or OUT/grid.json), overrides and --only / --nproc."""
     import dataclasses
-    import json
 
     from .presets import GridPreset, apply_grid_overrides, get_preset
 
@@ -151,8 +150,16 @@ def resolve_preset(args: argparse.Namespace):
     if args.preset:
         preset = get_preset(args.preset)
     elif stored is not None and stored.is_file():
-        d = json.loads(stored.read_text())
-        preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        import json
+
+        from fope.utils import reading
+
+        fix = f"rewrite it by giving the grid's --preset (and overrides) again with --out {args.out}"
+        with reading(stored, "grid description", fix):
+            d = json.loads(stored.read_text())
+            if not isinstance(d, dict):
+                raise ValueError(f"a JSON {type(d).__name__}, not an object")
+            preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
     else:
         raise ValueError("give --preset NAME (see --list-presets) or an --out directory of an earlier run")
     if args.overrides:
@@ -195,9 +202,9 @@ def main(args: argparse.Namespace) -> int:
     from fope.utils import git_info
 
     from .backends import LocalBackend, TorchrunBackend, print_plan
-    from .records import read_json, write_json_atomic
+    from .records import write_json_atomic
     from .report import write_outputs
-    from .results import SESSIONS_FILE, collect
+    from .results import SESSIONS_FILE, collect, read_sessions
     from .scheduler import run_grid
 
     preset = resolve_preset(args)
@@ -208,7 +215,7 @@ def main(args: argparse.Namespace) -> int:
         print_plan(grid, out, nproc=preset.nproc)
         return 0
     if args.report_only:  # the command that produced the runs, not this one
-        sessions = read_json(out / SESSIONS_FILE) or []
+        sessions = read_sessions(out)
         command = sessions[-1].get("command", command) if sessions else command
         paths = write_outputs(collect(grid, out, command=command), out, figures=not args.no_figures)
         print(f"wrote {paths['report']} and {paths['results']}")
@@ -221,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
         else LocalBackend(device=preset.device)
     )
     tic = time.perf_counter()
-    sessions = read_json(out / SESSIONS_FILE) or []
+    sessions = read_sessions(out)
     this = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_s": 0.0,
@@ -238,7 +245,7 @@ def main(args: argparse.Namespace) -> int:
 
     def on_sigterm(signum, frame) -> None:  # `kill` of the grid: write this session's wall time, then die as before
         record_session()  # (the workers get SIGTERM from the kernel and checkpoint: scheduler._init_worker)
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # by the signal itself: no wait for the workers' runs to end
         os.kill(os.getpid(), signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)

@@ -36,8 +36,8 @@ def is_complete(out: Path, grid: Grid, run: Run) -> bool:
     if record.get("config") != config_fingerprint(run_config(grid, run, out), run):
         raise ValueError(
             f"run {run.name!r} in {run_dir(out, run.name)} was trained with another config than the "
-            "grid asks for now (the preset or its overrides changed); use a new --out directory or "
-            f"delete {run_dir(out, run.name)}"
+            "grid asks for now (the preset or its overrides changed); use a new --out directory, or move "
+            f"{run_dir(out, run.name)} aside to train it again"
         )
     return all(eval_record(out, run, req) is not None for req in eval_requests(grid.preset, run, record["corpus"]))
 

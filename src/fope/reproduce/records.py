@@ -6,7 +6,7 @@ Layout of the output directory ``OUT``:
     OUT/runs/<run name>/eval/<kind>.json
                                     one evaluation (kind: ``ppl``, ``ppl_<other corpus>``, ``passkey``), written
                                     atomically; it is redone only if its settings change
-    OUT/.lock                       held while a grid runs (`grid_lock`)
+    OUT/.lock                       held while a grid runs (`grid_lock`); temp files a kill left are removed then
     OUT/results.json, OUT/report.md, OUT/figures/*.png   (fope.reproduce.report)
 
 A run directory whose ``config.yaml`` differs from what the grid asks now is an error (`check_same_config`).
@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fope.utils import atomic_json, json_default
+from fope.utils import atomic_json, directory_lock, json_default, remove_stale_temps
 
 if TYPE_CHECKING:
     from .experiments import EvalRequest, Run
@@ -62,21 +61,19 @@ def jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=json_default))
 
 
-@contextlib.contextmanager
-def grid_lock(out_dir: Path) -> Iterator[None]:
-    """An exclusive lock on ``OUT/.lock`` so that two grids never write the same directory."""
-    import fcntl
+def grid_lock(out_dir: Path) -> contextlib.AbstractContextManager:
+    """The grid's hold on ``OUT`` (``OUT/.lock``, `fope.utils.directory_lock`: the same lock as a training run's),
+    so that two grids never write the same directory; the second fails at once naming the first (pid, host,
+    start time, command)."""
+    return directory_lock(out_dir, what="grid output directory", reentrant=False)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValueError(f"{out_dir} is in use by another `fope reproduce` (lock {out_dir / '.lock'})") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+
+def remove_grid_temps(out_dir: Path) -> None:
+    """Delete the temporary files a killed write left in the grid's folders (call with `grid_lock` held; each run's
+    own folders are tidied by fope.train when it runs)."""
+    out = Path(out_dir)
+    for folder in (out, out / "figures", *(p for p in (out / RUNS_DIR).glob("**/") if p.is_dir())):
+        remove_stale_temps(folder)
 
 
 def check_same_config(cfg: Any, path: Path, name: str) -> None:
@@ -85,16 +82,26 @@ def check_same_config(cfg: Any, path: Path, name: str) -> None:
     file = path / "config.yaml"
     if not file.is_file():
         return
-    import yaml
+    from fope.train.config import config_diff, read_yaml
+    from fope.utils import FileProblem
 
-    from fope.train.config import config_diff
-
-    diff = config_diff(yaml.safe_load(file.read_text()) or {}, jsonable(cfg.to_dict()), ignore=["train.init_from"])
+    try:
+        saved = read_yaml(file) or {}
+        if not isinstance(saved, dict):
+            raise ValueError(f"{file}: not a YAML mapping")
+    except ValueError as e:
+        raise FileProblem(
+            file,
+            f"unreadable run config ({str(e).removeprefix(f'{file}: ')})",
+            f"restore it from {path / 'checkpoint' / 'config.yaml'} if that exists, or move {path} aside to train the "
+            "run again",
+        ) from e
+    diff = config_diff(saved, jsonable(cfg.to_dict()), ignore=["train.init_from"])
     if diff:
         shown = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in list(diff.items())[:4])
         raise ValueError(
             f"run {name!r} in {path} was started with another config ({shown}); use a new --out "
-            f"directory or delete {path}"
+            f"directory, or move {path} aside to train it again"
         )
 
 

@@ -163,6 +163,27 @@ def cell_result(out_dir: Path, grid: Grid, cell: Cell) -> dict[str, Any]:
 SESSIONS_FILE = "sessions.json"
 
 
+def read_sessions(out_dir: str | Path) -> list[dict]:
+    """``OUT/sessions.json`` (the `fope reproduce` sessions that worked on the grid); a damaged one is kept beside it
+    as ``sessions.json.bad`` and a new list started, said in one line (never silently dropped)."""
+    import sys
+
+    path = Path(out_dir) / SESSIONS_FILE
+    if not path.exists():
+        return []
+    sessions = read_json(path)
+    if isinstance(sessions, list) and all(isinstance(x, dict) for x in sessions):
+        return sessions
+    bad = path.with_name(SESSIONS_FILE + ".bad")
+    path.replace(bad)
+    print(
+        f"fope: {path}: unreadable session list (kept as {bad}); the grid's wall time restarts from this session",
+        file=sys.stderr,
+        flush=True,
+    )
+    return []
+
+
 def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_s: float | None = None) -> dict:
     """Build the results dict of ``grid`` from the files under ``out_dir`` (missing runs are listed).
 
@@ -172,7 +193,7 @@ def collect(grid: Grid, out_dir: str | Path, *, command: str = "", session_wall_
     """
     out = Path(out_dir)
     p = grid.preset
-    sessions = read_json(out / SESSIONS_FILE) or []
+    sessions = read_sessions(out)
     res: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         **git_info(),

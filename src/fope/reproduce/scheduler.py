@@ -22,7 +22,7 @@ from fope.utils import atomic_write
 from .backends import Backend
 from .experiments import Grid, Run
 from .onerun import GridInterrupted, do_run, is_complete
-from .records import grid_lock, jsonable, run_dir
+from .records import grid_lock, jsonable, remove_grid_temps, run_dir
 from .runconfig import run_config
 
 
@@ -70,28 +70,61 @@ class _InlineExecutor:
         pass
 
 
+_PARENT: int | None = None  # in a worker: the grid process's pid
+_BUSY = False  # in a worker: inside a run (not waiting for the next one)
+_DEATHSIG = False  # in a worker: the kernel sends SIGTERM when the grid dies (Linux)
+
+
 def _die_with(parent: int) -> None:
     """Linux: have the kernel send this worker SIGTERM when the grid process dies, even by ``kill -9``, so no
     orphan keeps training (SIGTERM inside fope.train checkpoints and stops at the next micro-batch)."""
     import ctypes
-    import os
     import signal
 
+    global _DEATHSIG
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux: orphans end when they next talk to the dead parent
+    except (OSError, AttributeError):  # not Linux: _watch_parent asks for the stop itself
         return
     PR_SET_PDEATHSIG = 1
-    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    _DEATHSIG = prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM)) == 0
     if os.getppid() != parent:  # the grid died before the request took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _init_worker(threads: int | None, parent: int | None = None) -> None:
-    from fope.utils import keep_freed_memory
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    """A worker's daemon thread: once the grid process is gone, end the worker as soon as nothing is left to save.
 
+    A worker in a run has been sent SIGTERM (by the kernel, or here where the kernel cannot): training checkpoints
+    and stops, and `_worker` then exits instead of returning its result to nobody. A worker waiting for its next
+    run would wait forever (other workers keep the task pipe open): it exits at once."""
+    import signal
+    import threading
+
+    def watch() -> None:
+        asked = False
+        while True:
+            time.sleep(interval)
+            if os.getppid() == parent:
+                continue
+            if not _BUSY:
+                os._exit(0)
+            if not asked and not _DEATHSIG:
+                os.kill(os.getpid(), signal.SIGTERM)
+            asked = True
+
+    threading.Thread(target=watch, name="fope-watch-grid", daemon=True).start()
+
+
+def _init_worker(threads: int | None, parent: int | None = None) -> None:
+    from fope.utils import keep_freed_memory, raise_on_sigterm
+
+    global _PARENT
     if parent is not None:
+        _PARENT = parent
         _die_with(parent)
+        _watch_parent(parent)
+        raise_on_sigterm()  # SIGTERM outside training: cleanup runs before the worker ends
     keep_freed_memory()  # a spawned worker starts with glibc's defaults
     if threads:
         import torch
@@ -100,12 +133,19 @@ def _init_worker(threads: int | None, parent: int | None = None) -> None:
 
 
 def _worker(grid: Grid, run: Run, out: Path, backend: Backend) -> None:
-    """One run in a worker process (module level so that the spawn start method can import it)."""
+    """One run in a worker process (module level so that the spawn start method can import it). When the grid
+    process died meanwhile, the worker ends here: nobody would read its result or send it another run."""
+    global _BUSY
+    _BUSY = True
     try:
         do_run(grid, run, out, backend, lambda s: print(s, flush=True))
     except Exception:
         _record_error(out, run)
         raise
+    finally:
+        _BUSY = False
+        if _PARENT is not None and os.getppid() != _PARENT:
+            os._exit(0)
 
 
 def _record_error(out: Path, run: Run) -> None:
@@ -145,6 +185,7 @@ def run_grid(
     progress = Progress(start=time.perf_counter(), jobs=jobs)
     started: dict[str, float] = {}
     with grid_lock(out):
+        remove_grid_temps(out)  # left by a kill during an atomic write (nothing else writes here now)
         say(
             f"grid {grid.preset.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, output {out}"
             + (f", {jobs} at a time" if jobs > 1 else "")

@@ -6,8 +6,11 @@ Layout of a run directory ``OUT/``::
     OUT/checkpoint/optimizer.pt    AdamW state_dict (loaded with torch.load(weights_only=True))
     OUT/checkpoint/state.pt        step, tokens, data position, RNG states (python, numpy, torch, cuda)
     OUT/checkpoint/config.yaml     the resolved ExperimentConfig
-    OUT/checkpoint/state.json      human-readable step / tokens / time
-    OUT/checkpoint/checksums.json  sha256 of every file above, verified when the checkpoint is loaded
+    OUT/checkpoint/state.json      human-readable step / tokens / time, the code version (fope version, git commit),
+                                   the config schema and the probe loss (`fope.train.versions`)
+    OUT/checkpoint/metrics.jsonl   a copy of OUT/metrics.jsonl up to this step (restores an emptied or edited one)
+    OUT/checkpoint/checksums.json  sha256 of every file above, verified when the checkpoint is loaded; state.pt
+                                   says that it exists, so deleting it cannot switch the verification off
     OUT/model/                     a copy of checkpoint/model (never a hard link), each file replaced atomically
 
 Atomicity: a checkpoint is written to ``checkpoint.tmp/`` (files fsync'ed), the old one renamed to
@@ -43,10 +46,12 @@ from fope.utils import (
     os_error_problem,
     reading,
     sha256_file,
+    write_problem,
 )
 
 CHECKPOINT = "checkpoint"
 CHECKSUMS = "checksums.json"
+METRICS = "metrics.jsonl"
 
 
 # --------------------------------------------------------------------------- RNG state
@@ -94,18 +99,23 @@ def save_checkpoint(
     tokenizer: Any = None,
     rng: dict[str, Any] | None = None,
     save_model: Callable[..., Any] | None = None,
+    metrics: Path | None = None,
+    info: dict[str, Any] | None = None,
+    resume_hint: str | None = None,
 ) -> Path:
     """Write OUT/checkpoint atomically and refresh OUT/model. Call on rank 0 only, with the unwrapped model.
 
     ``rng`` overrides the saved RNG states (default: the current ones); ``save_model(model, directory,
-    tokenizer=...)`` writes the model directory (default: fope.model.save). A full disk or a read-only folder
-    raises a one-line :class:`~fope.utils.FileProblem`; the previous checkpoint is then left intact and the
-    partial ``checkpoint.tmp/`` removed.
+    tokenizer=...)`` writes the model directory (default: fope.model.save); ``metrics`` (OUT/metrics.jsonl) is
+    copied into the checkpoint; ``info`` (code version, config schema, probe loss) goes into state.json. A full
+    disk or a read-only folder raises a one-line :class:`~fope.utils.FileProblem` naming the file; the previous
+    checkpoint is then left intact and the partial ``checkpoint.tmp/`` removed.
     """
     from fope.model import save as save_native
 
     out = Path(out_dir)
     tmp, final, prev = out / f"{CHECKPOINT}.tmp", out / CHECKPOINT, out / f"{CHECKPOINT}.prev"
+    doing = f"writing the checkpoint of step {step}"
     try:
         if tmp.exists():
             fs_event("rmtree", tmp)
@@ -116,8 +126,19 @@ def save_checkpoint(
         with atomic_path(tmp / "optimizer.pt") as p:
             torch.save(optimizer.state_dict(), p)
         with atomic_path(tmp / "state.pt") as p:
-            torch.save({"step": step, "tokens": tokens, "sequences": sequences, "rng": rng or rng_state()}, p)
+            torch.save(
+                {
+                    "step": step,
+                    "tokens": tokens,
+                    "sequences": sequences,
+                    "rng": rng or rng_state(),
+                    "checksummed": True,  # checksums.json must exist (verify_checkpoint)
+                },
+                p,
+            )
         atomic_write(tmp / "config.yaml", config_yaml)
+        if metrics is not None and metrics.is_file():
+            atomic_copy(metrics, tmp / METRICS)
         atomic_json(
             tmp / "state.json",
             {
@@ -125,6 +146,7 @@ def save_checkpoint(
                 "tokens": tokens,
                 "sequences": sequences,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **(info or {}),
             },
         )
         atomic_json(
@@ -137,30 +159,31 @@ def save_checkpoint(
         )
         fsync_dir(tmp / "model")
         fsync_dir(tmp)
-    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as RuntimeError("... unexpected pos ...")
+    except Exception as e:
+        where = e.filename if isinstance(e, OSError) and e.filename else tmp
+        problem = write_problem(e, where, doing)  # atomic_path's one-line FileProblem names the file
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, RuntimeError) and not any(w in str(e) for w in ("unexpected pos", "write", "Write")):
+        if problem is None:
             raise
-        doing = f"writing the checkpoint of step {step}"
-        if isinstance(e, OSError):
-            where, problem = e.filename or tmp, os_error_problem(e, tmp, doing).problem
-        else:
-            free = shutil.disk_usage(out).free
-            where, problem = (
-                tmp,
-                (
-                    f"{doing} failed ({str(e).strip().splitlines()[-1][:120]}); the disk is probably "
-                    f"full ({free / 2**20:,.0f} MiB free)"
-                ),
-            )
         intact = find_checkpoint(out)
-        raise FileProblem(
-            where,
-            problem,
-            (f"the previous checkpoint in {intact} is intact; free space and resume with `fope train --resume {out}`")
+        fix = (
+            f"the previous checkpoint in {intact} is intact; free space and resume with "
+            f"`{resume_hint or f'fope train --resume {out}'}`"
             if intact
-            else "free space and run again",
-        ) from e
+            else "free space and run again"
+        )
+        if problem.cause == "disk_full":
+            text = f"no space left on the device while {doing}"
+        elif problem.cause == "write_failed":
+            cause = e.__cause__ if isinstance(e, FileProblem) and e.__cause__ is not None else e
+            free = shutil.disk_usage(out).free
+            text = (
+                f"{doing} failed ({str(cause).strip().splitlines()[-1][:120]}); the disk is probably "
+                f"full ({free / 2**20:,.0f} MiB free)"
+            )
+        else:
+            text = f"{problem.problem} ({doing})"
+        raise FileProblem(problem.path, text, fix, cause=problem.cause) from e
     if final.exists():
         if _complete(final):
             if prev.exists():
@@ -203,14 +226,16 @@ def publish_model(out_dir: str | Path, ckpt: Path | None = None) -> Path:
 
 
 def model_is_published(out_dir: str | Path, ckpt: Path) -> bool:
-    """True when ``OUT/model`` holds a copy of every model file of the checkpoint: same size, and not older
-    (a cheap check: the files are replaced atomically, and each copy is made after its checkpoint)."""
+    """True when ``OUT/model`` holds a copy of every model file of the checkpoint, by content: each file's sha256
+    equals the one the checkpoint's checksums.json records (size and time would miss a flipped byte)."""
     dst, src = Path(out_dir) / "model", ckpt / "model"
+    sums = _checksums(ckpt) or {}
     for f in src.iterdir() if src.is_dir() else ():
-        if not (dst / f.name).is_file():
+        copy = dst / f.name
+        if not copy.is_file() or copy.stat().st_size != f.stat().st_size:
             return False
-        a, b = (dst / f.name).stat(), f.stat()
-        if a.st_size != b.st_size or a.st_mtime_ns < b.st_mtime_ns:
+        expected = sums.get(f"model/{f.name}") or sha256_file(f)
+        if sha256_file(copy) != expected:
             return False
     return True
 
@@ -242,24 +267,48 @@ def _fix(ckpt: Path) -> str:
     prev = ckpt.with_name(f"{CHECKPOINT}.prev")
     if ckpt.name == CHECKPOINT and prev.is_dir():
         return f"move it aside (the complete {prev} is then used) and resume"
+    run = ckpt.parent
     return (
-        "the checkpoint cannot be used: restore it from a backup, or delete the run directory "
-        f"{ckpt.parent} and train again"
+        "the checkpoint cannot be used: restore it from a backup, or train the run again in a new directory "
+        f"(`fope train {run / 'config.yaml'} --out {run}-again`); {run} is left as it is"
     )
+
+
+def _checksums(ckpt: Path) -> dict[str, str] | None:
+    """The checkpoint's checksums.json (None if it has none); a damaged one is a FileProblem."""
+    path = ckpt / CHECKSUMS
+    if not path.is_file():
+        return None
+    with reading(path, "checkpoint checksum list", _fix(ckpt)):
+        sums = json.loads(path.read_text())
+        if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+            raise ValueError("not a JSON object of file -> sha256")
+    return sums
+
+
+def _says_checksummed(ckpt: Path) -> bool:
+    """Whether state.pt says the checkpoint was written with a checksums.json (every checkpoint since fope 0.x)."""
+    path = ckpt / "state.pt"
+    with reading(path, "training state", _fix(ckpt)):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    return bool(isinstance(state, dict) and state.get("checksummed"))
 
 
 def verify_checkpoint(ckpt: Path, files: list[str] | None = None) -> None:
     """Check ``files`` (default: all) of a checkpoint against its checksums.json; FileProblem names the file.
 
-    Checkpoints written before checksums were introduced (no checksums.json) pass unchecked.
+    A checksums.json that is missing although state.pt says it was written is an error (deleting it does not
+    switch the verification off); only checkpoints written before checksums existed pass unchecked.
     """
-    path = ckpt / CHECKSUMS
-    if not path.is_file():
+    sums = _checksums(ckpt)
+    if sums is None:
+        if _says_checksummed(ckpt):
+            raise FileProblem(
+                ckpt / CHECKSUMS,
+                "missing: the checkpoint cannot be verified without it (state.pt says it was written)",
+                _fix(ckpt),
+            )
         return
-    with reading(path, "checkpoint checksum list", _fix(ckpt)):
-        sums = json.loads(path.read_text())
-        if not isinstance(sums, dict):
-            raise ValueError("not a JSON object")
     for name, digest in sums.items():
         if files is not None and name not in files:
             continue
@@ -268,16 +317,44 @@ def verify_checkpoint(ckpt: Path, files: list[str] | None = None) -> None:
             raise FileProblem(f, "missing from the checkpoint (listed in checksums.json)", _fix(ckpt))
         if sha256_file(f) != digest:
             raise FileProblem(f, "corrupt: its sha256 differs from the one recorded in checksums.json", _fix(ckpt))
+    if files is None:
+        unlisted = [
+            str(f.relative_to(ckpt))
+            for f in sorted(ckpt.rglob("*"))
+            if f.is_file()
+            and not f.name.startswith(".")
+            and f.name != CHECKSUMS
+            and str(f.relative_to(ckpt)) not in sums
+        ]
+        if unlisted:
+            raise FileProblem(ckpt / unlisted[0], "not listed in checksums.json (added after the save?)", _fix(ckpt))
+
+
+def read_state_json(ckpt: Path) -> dict[str, Any]:
+    """A checkpoint's state.json (step, time, code version, config schema, probe loss; checksum-verified), or {}
+    for a checkpoint written before it existed."""
+    path = ckpt / "state.json"
+    if not path.is_file():
+        return {}
+    verify_checkpoint(ckpt, ["state.json"])
+    with reading(path, "checkpoint state", _fix(ckpt)):
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+    return state
 
 
 def read_checkpoint_config(ckpt: Path):
-    """The ExperimentConfig stored in a checkpoint (checksum-verified)."""
-    from .config import ExperimentConfig
+    """The ExperimentConfig stored in a checkpoint (checksum-verified; across code versions as
+    `fope.train.versions.config_from_checkpoint` says)."""
+    from .versions import config_from_checkpoint
 
     verify_checkpoint(ckpt, ["config.yaml"])
+    verified = _checksums(ckpt) is not None
+    state = read_state_json(ckpt)
     path = ckpt / "config.yaml"
     with reading(path, "checkpoint config", _fix(ckpt)):
-        return ExperimentConfig.from_yaml(path, complete=True)
+        return config_from_checkpoint(path, state, verified=verified)
 
 
 def load_checkpoint(

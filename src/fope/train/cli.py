@@ -46,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume",
         metavar="OUT",
-        help="continue the run in OUT with the config of its checkpoint; only "
-        "the schedule length, cadences and logging may be overridden",
+        help="continue the run in OUT with the config of its checkpoint; only the schedule length, cadences and "
+        "logging may be overridden, and (to recover from a NaN stop) train.lr, train.warmup_steps, train.grad_clip",
     )
     p.add_argument("--dry-run", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +25,15 @@ import yaml
 
 from fope.model.config import ModelConfig
 from fope.utils import coerce, did_you_mean, doc_field, field_docs, parse_value, split_override
+
+#: version of the experiment config's layout (the fields of ModelConfig, DataConfig and TrainConfig and their
+#: meaning), recorded in every checkpoint. Bump it when a field is added, removed, renamed or changes meaning. A run
+#: written with an older layout resumes with the new fields at their defaults (said in one line); one written with
+#: a newer layout is refused, naming the fope that wrote it.
+CONFIG_SCHEMA = 1
+
+#: seeds are non-negative 63-bit integers (what numpy's, torch's and Python's generators all accept)
+MAX_SEED = 2**63 - 1
 
 PRECISIONS = ("auto", "fp32", "bf16")
 EXPAND_MODES = ("expand", "zero")
@@ -205,6 +215,18 @@ class ExperimentConfig:
         t = self.train
         if t.micro_batch < 1:  # checked first: the divisibility check below divides by it
             raise ValueError(f"train.micro_batch must be >= 1, got {t.micro_batch}")
+        finite = [
+            (f"train.{k}", getattr(t, k))
+            for k in ("lr", "beta1", "beta2", "eps", "weight_decay", "final_lr_ratio", "grad_clip")
+        ] + [("data.retrieval_share", self.data.retrieval_share)]
+        for key, value in finite:
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value}")
+        for key, value in (("train.seed", t.seed), ("data.seed", self.data.seed)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+                flag = " (--seed)" if key == "train.seed" else ""
+                shown = f"{value:.3g}" if isinstance(value, int) and abs(value) > 10**18 else repr(value)
+                raise ValueError(f"{key}{flag} must be an integer in [0, 2**63 - 1], got {shown}")
         checks = [
             (t.lr > 0 and math.isfinite(t.lr), f"train.lr must be > 0, got {t.lr}"),
             (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1), got {t.beta1}, {t.beta2}"),
@@ -216,11 +238,15 @@ class ExperimentConfig:
                 f"train.warmup_steps must be in [0, max_steps={t.max_steps}], got {t.warmup_steps}",
             ),
             (0 <= t.final_lr_ratio <= 1, f"train.final_lr_ratio must be in [0, 1], got {t.final_lr_ratio}"),
-            (t.grad_clip >= 0, f"train.grad_clip must be >= 0, got {t.grad_clip}"),
+            (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), got {t.grad_clip}"),
             (t.micro_batch >= 1, f"train.micro_batch must be >= 1, got {t.micro_batch}"),
             (
                 t.global_batch >= 1 and t.global_batch % t.micro_batch == 0,
                 f"train.global_batch={t.global_batch} must be a positive multiple of train.micro_batch={t.micro_batch}",
+            ),
+            (
+                t.seq_len is None or (not isinstance(t.seq_len, bool) and t.seq_len >= 2),
+                f"train.seq_len must be >= 2 or none (= model.train_len), got {t.seq_len}",
             ),
             (self.seq_len >= 2, f"sequence length must be >= 2, got {self.seq_len}"),
             (t.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}, got {t.precision!r}"),
@@ -266,6 +292,10 @@ def read_yaml(path: str | Path) -> Any:
         return yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p}: not a YAML text file (byte {e.start} is not UTF-8)") from e
+    except OSError as e:
+        raise ValueError(f"{p}: cannot read it ({os.strerror(e.errno) if e.errno else e})") from e
 
 
 # --------------------------------------------------------------------------- comparing configs
@@ -281,6 +311,10 @@ RESUME_MAY_CHANGE = (
     "train.compile",
     "data.cache_dir",
 )
+
+#: what a resume may also change to recover from a NaN stop (the advice of that stop uses them): the peak learning
+#: rate, the warm-up and the gradient clip. The change is said in one line and recorded (metrics.jsonl, config.yaml).
+RESUME_RECOVERY = ("train.lr", "train.warmup_steps", "train.grad_clip")
 
 
 def config_diff(a: dict, b: dict, *, ignore: typing.Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:

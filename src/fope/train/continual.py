@@ -17,9 +17,11 @@ from pathlib import Path
 
 import torch
 
-from fope.model import read_state_dict
+from fope.model import find_model_dir, read_state_dict, verify_weights
+from fope.model.io import resolve_dir
+from fope.utils import reading
 
-from .checkpoint import find_checkpoint
+from .checkpoint import find_checkpoint, verify_checkpoint
 from .config import ExperimentConfig
 from .distributed import DistInfo
 
@@ -75,10 +77,19 @@ def init_from_source(
             f"train.reset_optimizer=false needs a training run with a checkpoint/ as "
             f"train.init_from, but {src} has none"
         )
-    model_dir = ckpt / "model" if ckpt is not None else src
+    if ckpt is not None:  # the source's own checksums: a flipped bit is refused, not trained on
+        model_files = [f"model/{f.name}" for f in sorted((ckpt / "model").iterdir())]
+        verify_checkpoint(ckpt, model_files + ([] if t.reset_optimizer else ["optimizer.pt"]))
+        model_dir = ckpt / "model"
+    else:
+        model_dir = resolve_dir(src)
+        if find_model_dir(model_dir) is not None:
+            verify_weights(model_dir)  # its config.json's weights_sha256
     report = merge_state(model, read_state_dict(model_dir, info.device), t.expand_fourier)
     if not t.reset_optimizer:
-        state = torch.load(ckpt / "optimizer.pt", map_location=info.device, weights_only=True)
+        path = ckpt / "optimizer.pt"
+        with reading(path, "optimizer state of the train.init_from source", "use train.reset_optimizer=true"):
+            state = torch.load(path, map_location=info.device, weights_only=True)
         try:
             optimizer.load_state_dict(state)
         except ValueError as e:

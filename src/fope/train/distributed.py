@@ -39,6 +39,11 @@ class DistInfo:
         return self.world_size > 1
 
 
+def env_rank() -> int:
+    """This process's rank as torchrun sets it (RANK; 0 without torchrun), before any process group exists."""
+    return int(os.environ.get("RANK", 0))
+
+
 def init(device: str = "auto") -> DistInfo:
     """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) and start the process group if needed."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

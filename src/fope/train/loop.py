@@ -46,6 +46,7 @@ from fope.utils import (
     atomic_write,
     cache_root,
     check_writable,
+    directory_lock,
     os_error_problem,
     remove_stale_temps,
 )
@@ -53,23 +54,26 @@ from fope.utils import (
 from . import distributed as D
 from .checkpoint import (
     CHECKPOINT,
+    METRICS,
     find_checkpoint,
     load_checkpoint,
     model_is_published,
     publish_model,
     read_checkpoint_config,
+    read_state_json,
     rng_state,
     save_checkpoint,
     set_rng_state,
     tidy,
 )
-from .config import RESUME_MAY_CHANGE, ExperimentConfig, TrainConfig, config_diff
+from .config import RESUME_MAY_CHANGE, RESUME_RECOVERY, ExperimentConfig, TrainConfig, config_diff, flatten
 from .continual import init_from_source
 from .data import TokenData, get_batch, prepare_data
 from .evaluate import token_loss, validation_losses
 from .metrics import MetricLogger, read_metrics
 from .optim import build_optimizer, lr_at, set_lr
 from .signals import StopRequest
+from .versions import checkpoint_info, code_version, describe, probe_changed, probe_loss
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -83,24 +87,41 @@ def train(
 
     ``resume`` continues from ``out_dir/checkpoint``; ``stop_at=M`` ends the process after step M with a
     checkpoint. A finished run is returned as is (idempotent). A run directory whose checkpoint was written
-    with a different config (other than the keys in ``RESUME_MAY_CHANGE``) is refused, naming the keys.
+    with a different config (other than the keys in ``RESUME_MAY_CHANGE``, and for an unfinished run the recovery
+    keys ``RESUME_RECOVERY``) is refused, naming the keys. The run directory is locked for the whole call
+    (`fope.utils.directory_lock`): a second writer fails at once, naming this process.
     """
     out = Path(out_dir)
     cfg.validate()
-    ckpt = find_checkpoint(out)
-    if ckpt is not None:
-        check_same_run(
-            read_checkpoint_config(ckpt).to_dict(),
-            cfg.to_dict(),
-            ckpt / "config.yaml",
-            may_change=RESUME_MAY_CHANGE,
-            advice=f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)} (use another --out for a new run)",
-        )
-    done = finished_summary(out, cfg)
-    if done is not None:
-        return done
-    with D.process_group(cfg.train.device) as info:
-        return _train(cfg, out, info, resume=resume, stop_at=stop_at)
+    with run_lock(out):
+        ckpt = find_checkpoint(out)
+        if ckpt is not None:
+            finished = saved_summary(out, cfg) is not None
+            may_change = RESUME_MAY_CHANGE if finished else RESUME_MAY_CHANGE + RESUME_RECOVERY
+            check_same_run(
+                read_checkpoint_config(ckpt).to_dict(),
+                cfg.to_dict(),
+                ckpt / "config.yaml",
+                may_change=may_change,
+                advice=(
+                    f"a resumed run may only change {', '.join(RESUME_MAY_CHANGE)}"
+                    + ("" if finished else f" and, to recover from a NaN stop, {', '.join(RESUME_RECOVERY)}")
+                    + " (use another --out for a new run)"
+                ),
+            )
+        done = finished_summary(out, cfg)
+        if done is not None:
+            return done
+        with D.process_group(cfg.train.device) as info:
+            return _train(cfg, out, info, resume=resume, stop_at=stop_at)
+
+
+def run_lock(out: Path) -> contextlib.AbstractContextManager:
+    """The lock of a run directory, held by the process that writes it (rank 0 under torchrun: the other ranks
+    write nothing there)."""
+    if D.env_rank() != 0:
+        return contextlib.nullcontext()
+    return directory_lock(out, what="run directory")
 
 
 def check_same_run(saved: dict, now: dict, where: Path, *, may_change: Iterable[str], advice: str) -> None:
@@ -131,6 +152,8 @@ class Job:
     save_model: Callable[..., Any] = fope.model.save
     resume_hint: str = "fope train --resume OUT"
     progress: bool = True  # the tqdm bar (rank 0)
+    #: (last good checkpoint or None, its step) -> what to do after a NaN stop (default: lower the lr and resume)
+    advise: Callable[[Path | None, int], str] | None = None
 
 
 def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None) -> dict:
@@ -148,6 +171,12 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     optimizer = build_optimizer(model, t)
     if ckpt is None and t.init_from:
         init_from_source(model, optimizer, cfg, info)
+
+    def advise(checkpoint: Path | None, last_saved: int) -> str:
+        from .advice import nan_advice
+
+        return nan_advice(cfg, out, checkpoint=checkpoint, last_saved=last_saved)
+
     job = Job(
         model=model,
         optimizer=optimizer,
@@ -157,6 +186,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         vocab_size=cfg.model.vocab_size,
         config=cfg.to_dict(),
         resume_hint=hint,
+        advise=advise,
     )
     return run(job, out, info, ckpt=ckpt, stop_at=stop_at)
 
@@ -175,14 +205,32 @@ def open_run_dir(out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | No
     if stop_at is not None and stop_at < 1:
         raise ValueError(f"stop_at must be >= 1, got {stop_at}")
     if info.is_main:
-        check_writable(out, what="run directory")  # read-only: fail now, not after the data preparation
-        for d in (out, out / "model", out / CHECKPOINT):
-            remove_stale_temps(d)  # left by a kill during an atomic write
+        with directory_lock(out, what="run directory"):  # nobody else writes here: its temp files are leftovers
+            check_writable(out, what="run directory")  # read-only: fail now, not after the data preparation
+            for d in (out, out / "model", out / CHECKPOINT):
+                remove_stale_temps(d)  # left by a kill during an atomic write
     return ckpt
 
 
 def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: int | None) -> dict:
-    """Train ``job`` into ``out`` from the checkpoint ``ckpt`` (None: from step 0); returns `_summary`."""
+    """Train ``job`` into ``out`` from the checkpoint ``ckpt`` (None: from step 0); returns `_summary`. Rank 0 holds
+    the run directory's lock throughout (`fope.utils.directory_lock`)."""
+    with directory_lock(out, what="run directory") if info.is_main else contextlib.nullcontext():
+        try:
+            return _run(job, out, info, ckpt=ckpt, stop_at=stop_at)
+        except FileProblem as e:
+            if e.cause not in ("disk_full", "write_failed") or "resume" in e.fix:
+                raise
+            last = find_checkpoint(out)
+            fix = (
+                f"the checkpoint in {last} is intact; free space and resume with `{job.resume_hint}`"
+                if last is not None
+                else "free space and run the same command again"
+            )
+            raise FileProblem(e.path, e.problem, fix, cause=e.cause) from e
+
+
+def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: int | None) -> dict:
     t, L, model, optimizer = job.train, job.seq_len, job.model, job.optimizer
     accum = D.grad_accum_steps(t.global_batch, t.micro_batch, info.world_size)
     config_yaml = yaml.safe_dump(job.config, sort_keys=False, default_flow_style=None)
@@ -200,11 +248,12 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
             raise ValueError(
                 f"--stop-at {stop_at} is not after the checkpoint's step {step} in {ckpt}: nothing would be trained"
             )
+    resumed = _resume_report(job, out, ckpt, step, info) if ckpt is not None and info.is_main else {}
     if info.is_main:
         tidy(out, ckpt)
         if ckpt is not None:
             publish_model(out, ckpt)  # OUT/model may lag behind after a kill between the checkpoint and its copy
-        check_writable(out, checkpoint_bytes(model), what="run directory (for a checkpoint)")
+        check_writable(out, checkpoint_bytes(model, out), what="run directory (for a checkpoint)")
         atomic_write(out / "config.yaml", config_yaml)
     net = torch.nn.parallel.DistributedDataParallel(model) if info.distributed else model
     if t.compile:
@@ -221,10 +270,13 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
             config=job.config,
             wandb_project=t.wandb_project,
             resume_step=step,
+            history=ckpt / METRICS if ckpt is not None else None,
         )
         if info.is_main
         else None
     )
+    if logger is not None and resumed:
+        logger.log({"step": step, "event": "resume", **resumed})
     params = [p for p in model.parameters() if p.requires_grad]
     tokens_per_step = t.global_batch * L
 
@@ -232,12 +284,12 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
             raise NonFiniteLossError(
-                f"parameter {bad} is not finite after step {at}; not saving it. "
-                + _last_good(out, last_saved, job.resume_hint)
+                f"parameter {bad} is not finite after step {at}; not saving it. " + _last_good(job, out, last_saved)
             )
         if info.is_main:
             if logger is not None:
                 logger.sync()
+            probe = probe_loss(model, job.vocab_size, L, info.device)
             save_checkpoint(
                 out,
                 model=model,
@@ -248,6 +300,9 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
                 config_yaml=config_yaml,
                 tokenizer=data.tokenizer,
                 save_model=job.save_model,
+                metrics=logger.path if logger is not None else None,
+                info=checkpoint_info(probe),
+                resume_hint=job.resume_hint,
             )
         D.barrier(info)
 
@@ -303,14 +358,14 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
-                    "the update. " + _last_good(out, last_saved, job.resume_hint)
+                    "the update. " + _last_good(job, out, last_saved)
                 )
             max_norm = t.grad_clip if t.grad_clip > 0 else math.inf  # 4
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
             if not math.isfinite(grad_norm):
                 raise NonFiniteLossError(
                     f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
-                    f"{loss_value:.4g}); stopped before the update. " + _last_good(out, last_saved, job.resume_hint)
+                    f"{loss_value:.4g}); stopped before the update. " + _last_good(job, out, last_saved)
                 )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -353,15 +408,53 @@ def run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: in
     return summary
 
 
-def _last_good(out: Path, last_saved: int, hint: str) -> str:
-    """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved)."""
+def _last_good(job: Job, out: Path, last_saved: int) -> str:
+    """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved): the
+    job's own (`fope.train.advice` for `fope train`: the likeliest cause and a command that works), else generic."""
     ckpt = find_checkpoint(out)
+    if job.advise is not None:
+        return job.advise(ckpt if last_saved > 0 else None, last_saved)
     if ckpt is None or last_saved == 0:
-        return f"No checkpoint was written yet: lower train.lr or check the data, then start again (delete {out} first)"
+        return "No checkpoint was written yet: lower train.lr or check the data, then start again"
     return (
         f"The last good checkpoint (step {last_saved}) is in {ckpt}: lower train.lr or check the data, then "
-        f"resume with `{hint}`"
+        f"resume with `{job.resume_hint}`"
     )
+
+
+def _resume_report(job: Job, out: Path, ckpt: Path, step: int, info: D.DistInfo) -> dict[str, Any]:
+    """Say in one line each what differs from the checkpoint this run resumes: settings the resume changed (e.g. a
+    NaN recovery's lr), and a loss-changing upgrade of the code (`fope.train.versions`); returns them for the
+    metrics.jsonl event record ({} when nothing differs)."""
+    import sys
+
+    report: dict[str, Any] = {}
+    saved_yaml = yaml.safe_load((ckpt / "config.yaml").read_text()) or {}  # verified by load_checkpoint
+    changed = config_diff(saved_yaml, job.config)
+    if changed:
+        report["changed"] = {k: [a, b] for k, (a, b) in changed.items()}
+    saved_keys = set(flatten(saved_yaml))  # a field the saved config lacks was said when it was read
+    shown = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items() if k in saved_keys)
+    if shown:
+        print(
+            f"fope: resuming {out} at step {step} with {shown} (recorded in {out / 'metrics.jsonl'} and "
+            f"{out / 'config.yaml'})",
+            file=sys.stderr,
+            flush=True,
+        )
+    state = read_state_json(ckpt)
+    now = probe_loss(job.model, job.vocab_size, job.seq_len, info.device)
+    if probe_changed(state.get("probe_loss"), now):
+        report["loss_changed"] = {"probe_loss": [state["probe_loss"], now], "code": [state.get("code"), code_version()]}
+        print(
+            f"fope: loss-changing upgrade: the weights of {ckpt} give probe loss {now:.6g} with this "
+            f"{describe(code_version())}, {state['probe_loss']:.6g} with {describe(state.get('code'))} that wrote "
+            f"them; the run goes on, but its losses before and after step {step} come from different code "
+            "(recorded in metrics.jsonl)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return report
 
 
 def non_finite_parameters(model: torch.nn.Module) -> str | None:
@@ -372,12 +465,22 @@ def non_finite_parameters(model: torch.nn.Module) -> str | None:
     return None
 
 
-def checkpoint_bytes(model: torch.nn.Module) -> int:
-    """Disk space a checkpoint save needs: the new checkpoint (weights + AdamW moments) beside the old one,
-    plus the copy in OUT/model, with 10% headroom."""
+def checkpoint_bytes(model: torch.nn.Module, out: Path | None = None) -> int:
+    """Free disk space a run needs for its checkpoint saves, with 10% headroom.
+
+    The peak is a save beside the previous checkpoint: the old checkpoint (weights W + AdamW moments M), the new one
+    being written in checkpoint.tmp/ (W + M), and OUT/model (W): 3W + 2M; the copy into OUT/model (W more) comes
+    after the old checkpoint is removed. What ``out`` already holds of it (OUT/checkpoint, OUT/model) is counted as
+    used already.
+    """
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     moments = sum(2 * p.numel() * 4 for p in model.parameters() if p.requires_grad)
-    return int(1.1 * (2 * weights + moments)) + (1 << 20)
+    held = 0
+    if out is not None:
+        for d in (out / CHECKPOINT, out / "model"):
+            if d.is_dir():
+                held += sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    return max(int(1.1 * (3 * weights + 2 * moments)) - held, 0) + (1 << 20)
 
 
 def check_split_lengths(cfg: ExperimentConfig, data: Any) -> None:
@@ -464,12 +567,8 @@ def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_
     }
 
 
-def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
-    """The saved summary of a finished run in ``out`` (None if unfinished or the schedule was extended).
-
-    A summary.json that cannot be read is treated as absent (resuming the run rebuilds it from the
-    checkpoint); a missing or incomplete ``OUT/model`` is rebuilt from the checkpoint first.
-    """
+def saved_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
+    """OUT/summary.json of a finished run (None if absent, unreadable, or for another schedule length)."""
     path = Path(out) / "summary.json"
     if not path.is_file():
         return None
@@ -481,7 +580,30 @@ def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | N
         return None
     if cfg is not None and summary.get("max_steps") != cfg.train.max_steps:
         return None
+    return summary
+
+
+def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
+    """The saved summary of a finished run in ``out`` (None if unfinished or the schedule was extended).
+
+    A summary.json that cannot be read is treated as absent (resuming the run rebuilds it from the
+    checkpoint); an ``OUT/model`` whose files differ in content from the checkpoint's (missing, incomplete, a
+    flipped byte) is rebuilt from the checkpoint first, saying so; a summary copied with its run directory is
+    corrected to name this directory.
+    """
+    import sys
+
+    out = Path(out)
+    summary = saved_summary(out, cfg)
+    if summary is None:
+        return None
     ckpt = find_checkpoint(out)
     if ckpt is not None and not model_is_published(out, ckpt):
+        if (out / "model").is_dir():
+            print(f"fope: {out / 'model'} differs from {ckpt / 'model'}; restoring it", file=sys.stderr, flush=True)
         publish_model(out, ckpt)
+    here = {"out_dir": str(out), "model_dir": str(out / "model")}
+    if any(summary.get(k) != v for k, v in here.items()):  # a copy of a run directory: name this one
+        summary.update(here)
+        atomic_json(out / "summary.json", summary)
     return summary
