@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:  # Ctrl-C during start-up or outside a training loop: no traceback
         # an import cut short by Ctrl-C can fail later with another error (e.g. a RecursionError in numpy)
         if isinstance(e, KeyboardInterrupt) or (_interrupted and not isinstance(e, SystemExit)):
-            print("interrupted", file=sys.stderr)
-            return 130
+            # a run stopped with its checkpoint (fope.hf.finetune.Interrupted) says where, and exits 128 + signal
+            detail = str(e) if isinstance(e, KeyboardInterrupt) else ""
+            print(f"interrupted: {detail}" if detail else "interrupted", file=sys.stderr)
+            return int(getattr(e, "exit_code", 130))
         raise
 
 
@@ -112,10 +114,11 @@ def _main(argv: list[str] | None) -> int:
             raise
         from fope.utils import os_error_problem
 
-        print(
-            f"fope {args.command}: error: {os_error_problem(e, e.filename or '', 'running the command')}",
-            file=sys.stderr,
-        )
+        if e.filename:
+            problem = str(os_error_problem(e, e.filename, "running the command"))
+        else:  # no file to name (a library's connection or lookup error): its own first line
+            problem = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"fope {args.command}: error: {problem}", file=sys.stderr)
         return 2
     return int(rc or 0)
 
