@@ -35,6 +35,8 @@ def one_line_error(capsys, argv: list[str], *needles: str) -> str:
 #: every command that loads a Hugging Face model, with the arguments it needs besides --model
 COMMANDS = {
     "eval": ["eval", "ppl", "--data", "wiki", "--lengths", "16"],
+    "longbench": ["eval", "longbench", "--tasks", "trec"],
+    "downstream": ["eval", "downstream", "--tables", "5"],
     "convert": ["hf", "convert", "--out", "{tmp}/out"],
     "export": ["hf", "export", "--out", "{tmp}/out"],
     "finetune": ["hf", "finetune", "--data", "{tmp}/chat.jsonl", "--out", "{tmp}/ft"],
@@ -156,7 +158,7 @@ def test_an_unsupported_model_type_is_refused_before_any_weight_loads(llama_dir,
     one_line_error(capsys, argv("extend", str(gpt), tmp_path), "model_type 'gpt2'")
 
 
-@pytest.mark.parametrize("command", ["eval", "convert"])
+@pytest.mark.parametrize("command", ["eval", "convert", "longbench"])
 def test_truncated_weights_are_one_line_naming_the_file(command, llama_dir, tmp_path, capsys):
     weights = llama_dir / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
@@ -199,7 +201,7 @@ def test_convert_library_refuses_them_too(tiny_llama):
         convert(tiny_llama, pe="fope", sigma=-1)
 
 
-@pytest.mark.parametrize("command", ["eval"])
+@pytest.mark.parametrize("command", ["eval", "longbench", "downstream"])
 @pytest.mark.parametrize(
     ("device", "needle"), [("cuda", "CUDA is not available here"), ("tpu9", "unknown device 'tpu9'")]
 )

@@ -119,6 +119,23 @@ def test_ctrl_c_of_extend_stops_the_comparison_with_the_checkpoint_kept(model_di
     assert not (out_dir / "none").exists() and not (out_dir / "extend.json").exists()  # nothing ran after it
 
 
+def test_ctrl_c_of_eval_longbench_exits_130(model_dir, tmp_path):
+    pytest.importorskip("lm_eval")
+    classes = ["Abbreviation", "Entity", "Description", "Human", "Location", "Numeric"]
+    row = {"input": "Who?", "context": "Question: What?\nType: Entity\n", "answers": ["Human"], "length": 9}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "trec_e.jsonl").write_text(
+        "".join(json.dumps({**row, "all_classes": classes, "_id": str(i)}) + "\n" for i in range(2000))
+    )
+    args = ["eval", "longbench", "--model", str(model_dir), "--data-dir", str(tmp_path / "data"), "--tasks", "trec"]
+    args += ["--max-length", "512"]
+    proc, err = start(args, tmp_path, "lb")
+    wait_until(lambda: "Running generate_until requests" in err.read_text(), proc, err)
+    time.sleep(1.0)
+    _, text = interrupt(proc, err)
+    assert "interrupted" in text  # (a progress bar may be redrawn after it)
+
+
 def test_ctrl_c_of_convert_exits_130_and_leaves_no_half_model(model_dir, tmp_path):
     args = ["hf", "convert", "--model", str(model_dir), "--out", str(tmp_path / "conv"), "--preset", "keep-context"]
     proc, err = start(args, tmp_path, "conv")
