@@ -202,6 +202,7 @@ def test_every_longbench_run_scores_as_longbench_with_or_without_local_data(tmp_
     def fake_evaluate(lm, tasks, task_dirs, **kwargs):
         folder = Path(task_dirs[0])
         calls.append({"tasks": list(tasks), "chat": kwargs["apply_chat_template"], "yaml": {}})
+        assert kwargs["bootstrap_iters"] == 100000  # lm-eval's default, handed through
         for task in tasks:
             calls[-1]["yaml"][task] = (folder / f"{task}.yaml").read_text()
         result = {t: {"alias": t.removeprefix("fope_"), "score,none": 0.5} for t in tasks}

@@ -601,3 +601,37 @@ def test_every_dataset_has_an_importable_hook():
     for name in lb.TASK_NAMES:
         module, _, attr = lb.process_results_ref(name).rpartition(".")
         assert getattr(importlib.import_module(module), attr) is lb.PROCESS_RESULTS[lb.TASK_NAMES[name]]
+
+
+def test_longbench_prompts_from_lm_evals_templates():
+    """LongBench's dataset2prompt.json templates from lm-eval's: the documented differences put back, every other
+    task's template kept; an unknown template is refused."""
+    pytest.importorskip("lm_eval")
+    from fope.eval.lmeval import task_config
+    from fope.eval.longbench_scoring import LM_EVAL_TASKS, longbench_prompt
+
+    changed = {}
+    for task in LM_EVAL_TASKS:
+        theirs = task_config(task)["doc_to_text"]
+        ours = longbench_prompt(task, theirs)
+        assert longbench_prompt(task, ours) == ours  # already LongBench's: kept
+        if ours != theirs:
+            changed[task.removeprefix("longbench_").removesuffix("_e")] = ours
+    assert set(changed) == {
+        "narrativeqa",
+        "triviaqa",
+        "samsum",
+        "passage_count",
+        "passage_retrieval_en",
+        "lcc",
+        "repobench-p",
+    }
+    assert changed["triviaqa"].endswith("The following are some examples.\n\n{{context}}\n\n{{question}}")
+    assert changed["samsum"].endswith("The following are some examples.\n\n{{context}}\n\n{{question}}")
+    assert changed["passage_count"].endswith("The final answer is: ")
+    assert changed["passage_retrieval_en"].endswith("The answer is: ")
+    assert changed["lcc"].endswith("{{context}}Next line of code:\n")
+    assert changed["repobench-p"].endswith("{{context}}{{question}}Next line of code:\n")
+    assert "asconcisely" not in changed["narrativeqa"] and changed["narrativeqa"].count("as concisely") == 2
+    with pytest.raises(ValueError, match=r"'lcc'.*not the ones fope knows"):
+        longbench_prompt("lcc", "Complete the code: {{context}}")

@@ -371,13 +371,12 @@ def middle_truncating_hflm() -> type:
 
 
 def middle_truncate(ids: list[int], limit: int) -> list[int]:
-    """pred.py's rule: a sequence longer than ``limit`` keeps its first ``limit // 2`` and last ``limit - limit // 2``
-    tokens (LongBench uses ``int(limit / 2)`` for both halves; for an odd limit we keep one token more at the end,
-    so the result has exactly ``limit`` tokens)."""
-    if len(ids) <= limit:
+    """pred.py's rule: a sequence longer than ``limit`` keeps its first and its last ``half = int(limit / 2)`` tokens
+    (``tokenized_prompt[:half] + tokenized_prompt[-half:]``; an odd limit keeps ``limit - 1``)."""
+    half = int(limit / 2)
+    if len(ids) <= limit or half == 0:
         return list(ids)
-    head = limit // 2
-    return list(ids[:head]) + list(ids[len(ids) - (limit - head) :])
+    return list(ids[:half]) + list(ids[-half:])
 
 
 #: lm-eval's messages that say nothing to a fope user: its notes about being handed a loaded model (fope loads it,
@@ -417,7 +416,7 @@ def _quiet_lm_eval() -> Iterator[None]:
             return not any(m in record.getMessage() for m in _QUIET_MESSAGES)
 
     drop = Drop()
-    loggers = [logging.getLogger(n) for n in ("lm_eval.models.huggingface", "lm-eval", "lm_eval")]
+    loggers = [logging.getLogger(n) for n in ("lm_eval.models.huggingface", "lm_eval.evaluator")]  # theirs
     for logger in loggers:
         logger.addFilter(drop)
     saved = lm_eval.evaluator.get_git_commit_hash
@@ -538,11 +537,24 @@ def run(
         calls = [(wrapped, True), (unwrapped, False)] if apply_chat_template else [(others + list(names), False)]
         dirs = [d for d in (task_dir if names else None, include_path) if d is not None]
         parts = [
-            evaluate(lm, group, dirs, limit=limit, apply_chat_template=chat, batch_size=batch_size, device=device)
+            evaluate(
+                lm,
+                group,
+                dirs,
+                limit=limit,
+                apply_chat_template=chat,
+                batch_size=batch_size,
+                device=device,
+                bootstrap_iters=bootstrap_iters,
+            )
             for group, chat in calls
             if group
         ]
         results = rename_tasks(merge_results(parts), names)
+    order = {task: i for i, task in enumerate(tasks)}  # the order asked for, whichever lm-eval call ran a task
+    for key in TASK_KEYED:
+        if isinstance(results.get(key), dict):
+            results[key] = dict(sorted(results[key].items(), key=lambda kv: order.get(kv[0], len(order))))
     chat_tasks = [names.get(t, t) for t in wrapped] if apply_chat_template else []
     results["config"] = {
         **(results.get("config") or {}),

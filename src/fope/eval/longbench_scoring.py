@@ -28,7 +28,7 @@ The reference (THUDM/LongBench, the v1 code now under ``LongBench/`` in that rep
   token added to the end-of-sequence ids with at least one new token (`TaskScoring.newline_eos`).
 
 Where lm-evaluation-harness's ``longbench`` tasks (``lm_eval/tasks/longbench``, task version 5/6) differ
-(docs/longbench-scoring-notes.md has the details and tests/eval/test_longbench_scoring.py shows each one):
+(docs/evaluation.md, "LongBench", has the summary and tests/eval/test_longbench_scoring.py shows each one):
 
 1. trec, triviaqa, samsum, lsht generate with ``until: ["\\n"]`` and are **not** cut at the first line: a generation
    that starts with a newline stops there and scores on ``''`` (LongBench strips the newline and scores the next
