@@ -13,8 +13,9 @@ Tables and lm-eval tasks (the paper used OLMo's in-loop evaluators; these are lm
        arc_easy. OLMo's ``basic_arithmetic`` has no lm-eval counterpart and is reported as not run.
     5  gold-answer negative log-likelihood: nq_open, triviaqa, arc_easy run as ``loglikelihood`` tasks
        (``<task>_gold_nll``) whose target is the (first) gold answer after the task's target delimiter (" sunlight",
-       the continuation lm-eval scores for that answer as a choice). We report ln(lm-eval's ``perplexity``) = the mean NLL per answer in nats; the paper's
-       CE is per token, so compare models with each other, not with the paper's absolute values.
+       the continuation lm-eval scores for that answer as a choice). We report ln(lm-eval's ``perplexity``) = the
+       mean NLL per answer in nats; the paper's CE is per token, so compare models with each other, not with the
+       paper's absolute values.
     6  MMLU accuracy per category (stem, social sciences, humanities, other): lm-eval's ``mmlu`` subtasks, averaged
        per category weighted by size.
 
