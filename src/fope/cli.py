@@ -113,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             return 143
         # an import cut short by Ctrl-C can fail later with another error (e.g. a RecursionError in numpy)
         if isinstance(e, KeyboardInterrupt) or (_interrupted and not isinstance(e, SystemExit)):
-            print("interrupted", file=sys.stderr)
-            return 130
+            # a run stopped with its checkpoint (fope.hf.finetune.Interrupted) says where, and exits 128 + signal
+            detail = str(e) if isinstance(e, KeyboardInterrupt) else ""
+            print(f"interrupted: {detail}" if detail else "interrupted", file=sys.stderr)
+            return int(getattr(e, "exit_code", 130))
         raise
 
 
@@ -159,10 +161,12 @@ def _dispatch(argv: list[str]) -> int:
         from fope.utils import os_error_problem
 
         if e.filename:
-            text = str(os_error_problem(e, e.filename, "running the command"))
-        else:  # a write or an fsync names no file; the writers fope calls name theirs (this is a fallback)
-            text = f"{os.strerror(e.errno) if e.errno else e} (no file named by the operating system)"
-        print(f"fope {args.command}: error: {text}", file=sys.stderr)
+            problem = str(os_error_problem(e, e.filename, "running the command"))
+        elif e.errno:  # a write or an fsync names no file; the writers fope calls name theirs (this is a fallback)
+            problem = f"{os.strerror(e.errno)} (no file named by the operating system)"
+        else:  # no file to name (a library's connection or lookup error): its own first line
+            problem = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"fope {args.command}: error: {problem}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

@@ -165,6 +165,6 @@ def test_cli_toy_decay_activations_damage(tmp_path, capsys):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["analyze", "activations", "--model", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such directory: " in capsys.readouterr().err
     assert main(["analyze", "toy", "--activation", "swish", "--out", str(tmp_path)]) == 2
     assert "unknown activation 'swish'" in capsys.readouterr().err

@@ -173,7 +173,7 @@ def test_validate_rejects_bad_results(bad, match):
 
 def test_user_errors_exit_2(tmp_path, capsys):
     assert main(["eval", "ppl", "--model", str(tmp_path / "nope"), "--data", "x", "--lengths", "8"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no such directory: " in capsys.readouterr().err
     assert main(["eval", "plot", str(tmp_path / "missing.json"), "--out", str(tmp_path / "f.png")]) == 2
 
 

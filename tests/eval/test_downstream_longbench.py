@@ -2,6 +2,7 @@
 downstream tables (4-6) through lm-eval on small local tasks in the HF datasets' row formats (all offline)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -49,17 +50,33 @@ def write_jsonl(path, rows):
 
 
 def test_local_longbench_yaml_includes_lm_evals_task(tmp_path):
+    """The YAML keeps lm-eval's task (dataset, metric names, version) and replaces what LongBench does otherwise:
+    LongBench's prompt, pred.py's generation (no stop at a newline), eval.py's scoring hook, the real name shown."""
     write_jsonl(tmp_path / "trec_e.jsonl", trec_rows())
     names = lmeval.local_longbench_tasks(tmp_path, ["longbench_trec_e"], tmp_path / "tasks")
-    assert names == {"fope_local_longbench_trec_e": "longbench_trec_e"}
+    assert names == {"fope_longbench_trec_e": "longbench_trec_e"}
+    text = (tmp_path / "tasks" / "fope_longbench_trec_e.yaml").read_text()
+    assert text.endswith("process_results: !function fope.eval.longbench_scoring.process_results_trec\n")
     import yaml
 
-    cfg = yaml.safe_load((tmp_path / "tasks" / "fope_local_longbench_trec_e.yaml").read_text())
+    cfg = yaml.safe_load(text.rsplit("process_results:", 1)[0])
     assert cfg["include"].endswith("longbench/trec_e.yaml") and cfg["dataset_path"] == "json"
-    copied = [
-        json.loads(x) for x in (tmp_path / "tasks" / "fope_local_longbench_trec_e.jsonl").read_text().splitlines()
-    ]
+    assert cfg["task_alias"] == "longbench_trec_e" and cfg["tag"] == ["fope_longbench"]
+    assert cfg["generation_kwargs"] == {"max_gen_toks": 64, "do_sample": False, "until": []}
+    assert cfg["doc_to_text"].endswith("Here are some examples of questions.\n\n{{context}}\n{{question}}")
+    copied = [json.loads(x) for x in (tmp_path / "tasks" / "fope_longbench_trec_e.jsonl").read_text().splitlines()]
     assert [r["question"] for r in copied] == [r["input"] for r in trec_rows()]
+    # samsum: LongBench's blank line before the dialogue, and pred.py's newline stop after at least one token
+    samsum = lmeval.longbench_task("longbench_samsum_e", tmp_path / "t2", eos_token_id=2, newline_token_id=1)
+    cfg = yaml.safe_load((tmp_path / "t2" / f"{samsum}.yaml").read_text().rsplit("process_results:", 1)[0])
+    assert cfg["doc_to_text"].endswith("examples.\n\n{{context}}\n\n{{question}}") and "dataset_path" not in cfg
+    assert cfg["generation_kwargs"] == {
+        "max_gen_toks": 128,
+        "do_sample": False,
+        "until": [],
+        "eos_token_id": [2, 1],
+        "min_new_tokens": 1,
+    }
 
 
 def test_local_longbench_errors_name_the_file(tmp_path):
@@ -169,3 +186,45 @@ def test_downstream_runs_offline_on_local_tasks(hf_model_dir, tmp_path):
     assert t6["ours"]["stem"] in (0.0, 100.0) and t6["n"]["stem"] == 3
     with pytest.raises(FileNotFoundError, match=r"sciq.jsonl"):
         downstream.run(hf_model_dir, tables=(4,), tasks=["sciq"], data_dir=data)
+
+
+def test_every_longbench_run_scores_as_longbench_with_or_without_local_data(tmp_path, monkeypatch):
+    """Hub runs (no --data-dir) go through the same task YAML as local ones: LongBench's prompt, generation and
+    scoring hook, lm-eval's own dataset kept; with --chat-template only the tasks pred.py wraps get it."""
+    from types import SimpleNamespace
+
+    calls = []
+
+    def fake_hf_lm(model, **kwargs):
+        tok = SimpleNamespace(eos_token_id=2, encode=lambda text, add_special_tokens=False: [7])
+        return SimpleNamespace(tokenizer=tok, max_length=4096), {"max_length": 4096}
+
+    def fake_evaluate(lm, tasks, task_dirs, **kwargs):
+        folder = Path(task_dirs[0])
+        calls.append({"tasks": list(tasks), "chat": kwargs["apply_chat_template"], "yaml": {}})
+        assert kwargs["bootstrap_iters"] == 100000  # lm-eval's default, handed through
+        for task in tasks:
+            calls[-1]["yaml"][task] = (folder / f"{task}.yaml").read_text()
+        result = {t: {"alias": t.removeprefix("fope_"), "score,none": 0.5} for t in tasks}
+        return {"results": result, "versions": {t: 5.0 for t in tasks}, "samples": {}, "config": {}}
+
+    monkeypatch.setattr(lmeval, "hf_lm", fake_hf_lm)
+    monkeypatch.setattr(lmeval, "evaluate", fake_evaluate)
+    results = lmeval.run("m", ["longbench_trec_e", "longbench_hotpotqa_e", "longbench_samsum"])
+    assert len(calls) == 1 and not calls[0]["chat"]
+    for name, text in calls[0]["yaml"].items():
+        dataset = name.removeprefix("fope_longbench_").removesuffix("_e").replace("-", "_")
+        assert text.endswith(f"process_results: !function fope.eval.longbench_scoring.process_results_{dataset}\n")
+        assert "dataset_path" not in text and "until: []" in text  # lm-eval's hub data; no stop at a newline
+    assert "  eos_token_id:\n  - 2\n  - 7\n  min_new_tokens: 1" in calls[0]["yaml"]["fope_longbench_samsum"]
+    assert set(results["results"]) == {"longbench_trec_e", "longbench_hotpotqa_e", "longbench_samsum"}
+    assert set(results["versions"]) == set(results["results"])
+
+    calls.clear()
+    results = lmeval.run("m", ["longbench_trec_e", "longbench_hotpotqa_e"], apply_chat_template=True)
+    assert [(c["tasks"], c["chat"]) for c in calls] == [
+        (["fope_longbench_hotpotqa_e"], True),
+        (["fope_longbench_trec_e"], False),
+    ]
+    assert results["settings"]["chat_template"] == ["longbench_hotpotqa_e"]
+    assert set(results["results"]) == {"longbench_trec_e", "longbench_hotpotqa_e"}

@@ -81,3 +81,19 @@ def test_lm_eval_runs_a_converted_model_on_a_local_task(tiny_llama, char_tokeniz
     assert results["results"]["fope_tiny_copy"]["sample_len"] == 3
     assert set(results["buckets"]["fope_tiny_copy"]) == {"0-4k", "4-8k", "8k+"}
     assert all(b["n"] == 1 for b in results["buckets"]["fope_tiny_copy"].values())
+
+
+def test_long_prompts_are_cut_in_the_middle_as_longbench_does(tiny_llama, char_tokenizer):
+    """pred.py keeps the first and last int(limit / 2) tokens; the HFLM subclass does so row by row, left-padded."""
+    pytest.importorskip("lm_eval")
+    from fope.eval.lmeval import middle_truncate, middle_truncating_hflm
+
+    assert middle_truncate(list(range(10)), 4) == [0, 1, 8, 9]
+    assert middle_truncate(list(range(10)), 5) == [0, 1, 8, 9]  # int(5 / 2) = 2 from each end
+    assert middle_truncate(list(range(3)), 4) == [0, 1, 2]
+    lm = middle_truncating_hflm()(pretrained=tiny_llama, tokenizer=char_tokenizer, backend="causal", batch_size=1)
+    ids, mask = lm.tok_batch_encode(["abcdefghij", "xyz"], left_truncate_len=4)
+    text = ["".join(char_tokenizer.convert_ids_to_tokens(row[m.bool()].tolist())) for row, m in zip(ids, mask)]
+    assert text == ["abij", "xyz"] and mask.tolist() == [[1, 1, 1, 1], [0, 1, 1, 1]]
+    full, _ = lm.tok_batch_encode(["abcdefghij"])  # no limit: lm-eval's own encoding
+    assert "".join(char_tokenizer.convert_ids_to_tokens(full[0].tolist())) == "abcdefghij"

@@ -601,3 +601,77 @@ def test_every_dataset_has_an_importable_hook():
     for name in lb.TASK_NAMES:
         module, _, attr = lb.process_results_ref(name).rpartition(".")
         assert getattr(importlib.import_module(module), attr) is lb.PROCESS_RESULTS[lb.TASK_NAMES[name]]
+
+
+def test_longbench_prompts_from_lm_evals_templates():
+    """LongBench's dataset2prompt.json templates from lm-eval's: the documented differences put back, every other
+    task's template kept; an unknown template is refused."""
+    pytest.importorskip("lm_eval")
+    from fope.eval.lmeval import task_config
+    from fope.eval.longbench_scoring import LM_EVAL_TASKS, longbench_prompt
+
+    changed = {}
+    for task in LM_EVAL_TASKS:
+        theirs = task_config(task)["doc_to_text"]
+        ours = longbench_prompt(task, theirs)
+        assert longbench_prompt(task, ours) == ours  # already LongBench's: kept
+        if ours != theirs:
+            changed[task.removeprefix("longbench_").removesuffix("_e")] = ours
+    assert set(changed) == {
+        "narrativeqa",
+        "triviaqa",
+        "samsum",
+        "passage_count",
+        "passage_retrieval_en",
+        "lcc",
+        "repobench-p",
+    }
+    assert changed["triviaqa"].endswith("The following are some examples.\n\n{{context}}\n\n{{question}}")
+    assert changed["samsum"].endswith("The following are some examples.\n\n{{context}}\n\n{{question}}")
+    assert changed["passage_count"].endswith("The final answer is: ")
+    assert changed["passage_retrieval_en"].endswith("The answer is: ")
+    assert changed["lcc"].endswith("{{context}}Next line of code:\n")
+    assert changed["repobench-p"].endswith("{{context}}{{question}}Next line of code:\n")
+    assert "asconcisely" not in changed["narrativeqa"] and changed["narrativeqa"].count("as concisely") == 2
+    with pytest.raises(ValueError, match=r"'lcc'.*not the ones fope knows"):
+        longbench_prompt("lcc", "Complete the code: {{context}}")
+
+
+#: one fixed generation per dataset, every one starting with a newline, with its score worked by hand from LongBench's
+#: eval.py (first-line cut for trec / triviaqa / samsum / lsht only) and metrics.py
+NEWLINE_FIRST = {
+    # QA F1, no cut: "\nParis\nFrance" -> [paris, france] vs [paris]: P = 1/2, R = 1, F1 = 2/3
+    **{
+        d: ("\nParis\nFrance", ["Paris"], None, 2 / 3)
+        for d in ("narrativeqa", "qasper", "multifieldqa_en", "hotpotqa", "2wikimqa", "musique")
+    },
+    # cut: "Paris" -> 1
+    "triviaqa": ("\nParis\nFrance", ["Paris"], None, 1.0),
+    # jieba: "\n", "北京", "\n", "上海"; whitespace words dropped -> [北京, 上海] vs [北京]: F1 = 2/3
+    "multifieldqa_zh": ("\n北京\n上海", ["北京"], None, 2 / 3),
+    # ROUGE-L, no cut: one sentence, words [the, cat, sat] = the truth's: P = R = 1, F = 2/(2 + 1e-8)
+    **{d: ("\nthe cat sat", ["the cat sat"], None, rouge_f(1, 1)) for d in ("gov_report", "qmsum", "multi_news")},
+    # cut: "the cat sat" -> as above; uncut, "more" would be a fourth word (P = 3/4)
+    "samsum": ("\nthe cat sat\nmore", ["the cat sat"], None, rouge_f(1, 1)),
+    # jieba words joined by spaces: "\n 北京" -> [北京] = the truth: F = 2/(2 + 1e-8)
+    **{d: ("\n北京", ["北京"], None, rouge_f(1, 1)) for d in ("dureader", "vcsum")},
+    # cut: "Human" -> the one class found is the truth: 1; uncut, Location would also be found (1/2)
+    "trec": ("\nHuman\nLocation", ["Human"], ["Human", "Location", "Numeric"], 1.0),
+    "lsht": ("\n体育\n财经", ["体育"], ["体育", "财经"], 1.0),
+    # numbers [3, 4], one equal to the truth: 1/2
+    "passage_count": ("\n3\n4", ["3"], None, 0.5),
+    "passage_retrieval_en": ("\nParagraph 3\nParagraph 5", ["Paragraph 3"], None, 0.5),
+    "passage_retrieval_zh": ("\n段落3\n段落5", ["段落3"], None, 0.5),
+    # code_sim picks its own line: after lstrip("\n") the first line "return x" equals the truth: ratio 100 -> 1
+    **{d: ("\nreturn x\nfoo()", ["return x"], None, 1.0) for d in ("lcc", "repobench-p")},
+}
+
+
+def test_every_task_scores_a_generation_that_starts_with_a_newline_by_hand():
+    assert set(NEWLINE_FIRST) == set(lb.TASKS)  # every supported dataset
+    for dataset, (prediction, answers, classes, expected) in NEWLINE_FIRST.items():
+        for name in names(dataset):
+            assert lb.score(name, prediction, answers, classes) == exact(expected), (name, prediction)
+    # what the cut changes there: the uncut generations would score otherwise
+    assert lb.classification_score("\nHuman\nLocation", "Human", all_classes=["Human", "Location"]) == 0.5
+    assert lb.rouge_score("\nthe cat sat\nmore", "the cat sat") == exact(rouge_f(3 / 4, 1))

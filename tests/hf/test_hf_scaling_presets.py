@@ -146,8 +146,9 @@ def test_cli_convert_preset_and_scaling(tmp_path, tiny_llama):
 def test_resolve_names(tmp_path, tiny_llama):
     from fope.hf.io import resolve
 
-    assert resolve("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"  # goes to from_pretrained (hub)
-    with pytest.raises(FileNotFoundError, match="missing-dir"):
+    with pytest.raises(FileNotFoundError, match="no such local directory: 'HuggingFaceTB/SmolLM2-135M'"):
+        resolve("HuggingFaceTB/SmolLM2-135M")  # offline (HF_HUB_OFFLINE=1 in the tests) and not in the hub cache
+    with pytest.raises(FileNotFoundError, match=r"no such directory: .*missing-dir"):
         resolve(str(tmp_path / "missing-dir"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no config.json"):

@@ -1,5 +1,5 @@
-"""A model directory's own Python code (auto_map) never runs without --trust-remote-code; lm-eval gets structured
-model arguments (a path with ',' or '=' is not spliced into its argument string)."""
+"""A model directory's own Python code (auto_map) never runs without --trust-remote-code; lm-eval gets the model
+loaded by fope's loader (no argument string: a path with ',' or '=' is one path)."""
 
 from __future__ import annotations
 
@@ -46,31 +46,30 @@ def test_eval_does_not_run_planted_code(tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_longbench_model_args_are_structured_and_default_off(tmp_path, monkeypatch):
-    """LongBench hands lm-eval its model arguments as a dict, trust_remote_code off unless asked for."""
-    import lm_eval
-
+def test_longbench_loads_the_model_itself_with_remote_code_off(tmp_path, monkeypatch, tiny_llama, char_tokenizer):
+    """lm-eval gets the model loaded by fope's loader (no k=v argument string: a path with ',' or '=' is one path),
+    and a directory's own code runs only with trust_remote_code."""
     from fope.eval import lmeval
 
     seen = {}
 
-    def fake_simple_evaluate(**kwargs):
-        seen.update(kwargs)
+    def fake_evaluate(lm, tasks, task_dirs, **kwargs):
+        seen.update(lm=lm, tasks=list(tasks))
         return {"results": {}, "samples": {}}
 
-    monkeypatch.setattr(lm_eval, "simple_evaluate", fake_simple_evaluate)
+    monkeypatch.setattr(lmeval, "evaluate", fake_evaluate)
     odd = tmp_path / "a,trust_remote_code=True,b=c"
-    odd.mkdir()
-    (odd / "config.json").write_text('{"model_type": "llama"}')  # a model directory (the resolver checks this)
-    lmeval.run(odd, ["longbench_trec_e"], max_length=128)
-    assert seen["model_args"] == {
-        "pretrained": str(odd),
-        "trust_remote_code": False,
-        "dtype": "float32",
-        "max_length": 128,
-    }
-    lmeval.run(odd, ["longbench_trec_e"], trust_remote_code=True)
-    assert seen["model_args"]["trust_remote_code"] is True
+    tiny_llama.save_pretrained(odd)
+    char_tokenizer.save_pretrained(odd)
+    results = lmeval.run(odd, ["longbench_trec_e"], max_length=128)
+    assert type(seen["lm"].model).__name__ == "LlamaForCausalLM" and seen["tasks"] == ["fope_longbench_trec_e"]
+    assert results["config"]["model_args"]["pretrained"] == str(odd)
+    assert results["config"]["model_args"]["trust_remote_code"] is False
+    marker = tmp_path / "RAN"
+    planted = _planted(tmp_path / "m", marker)
+    with pytest.raises(ValueError, match="--trust-remote-code"):
+        lmeval.run(planted, ["longbench_trec_e"])
+    assert not marker.exists()
 
 
 def test_longbench_cli_flag(monkeypatch):
@@ -83,15 +82,13 @@ def test_longbench_cli_flag(monkeypatch):
     assert args.trust_remote_code is True
 
 
-def test_lm_eval_hf_model_does_not_run_planted_code(tmp_path):
-    """lm-eval's own `hf` model, given our arguments, refuses the planted directory without running it."""
+def test_downstream_does_not_run_planted_code(tmp_path):
+    """`fope eval downstream` loads through the same loader: the planted directory is refused, its code never runs."""
     pytest.importorskip("lm_eval")
-    from lm_eval.api.registry import get_model
-
-    from fope.eval.lmeval import model_args
+    from fope.eval import downstream
 
     marker = tmp_path / "RAN"
     model = _planted(tmp_path / "m", marker)
-    with pytest.raises(Exception, match="trust_remote_code"):
-        get_model("hf").create_from_arg_obj(model_args(model), {"batch_size": 1, "device": "cpu"})
+    with pytest.raises(ValueError, match="--trust-remote-code"):
+        downstream.run(model, tables=(5,), tasks=["arc_easy"])
     assert not marker.exists()

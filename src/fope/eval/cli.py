@@ -81,15 +81,22 @@ def register(subparsers) -> None:
     pl.add_argument("--labels", default=None, help="comma-separated legend labels, one per result file")
     pl.add_argument("--title", default=None)
     pl.set_defaults(func=run_plot)
-    lb = sub.add_parser("longbench", help="LongBench-E (lm-eval's tasks and metrics) with length buckets")
-    lb.add_argument("--model", required=True, help="HF directory or hub name")
+    lb = sub.add_parser(
+        "longbench", help="LongBench(-E) through lm-eval, generated and scored as LongBench's pred.py/eval.py"
+    )
+    lb.add_argument("--model", required=True, help="HF directory, hub name, smollm2, or a native fope model/run dir")
     lb.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="allow the model directory's own Python code (auto_map) to run; off by default "
         "(FoPE directories do not need it)",
     )
-    lb.add_argument("--tasks", default=None, help="comma list: gov_report,multi_news,trec,triviaqa,samsum (default)")
+    lb.add_argument(
+        "--tasks",
+        default=None,
+        help="comma list of LongBench datasets (LongBench-E where it exists: trec = longbench_trec_e) or lm-eval "
+        "task names; default gov_report,multi_news,trec,triviaqa,samsum",
+    )
     lb.add_argument("--limit", type=float, default=None, help="samples per task (int) or fraction")
     lb.add_argument("--include-path", default=None, help="extra lm-eval task YAML folder")
     lb.add_argument(
@@ -98,10 +105,30 @@ def register(subparsers) -> None:
         help="local LongBench data: a folder of the HF dataset's JSONL files (trec_e.jsonl, ...), offline",
     )
     lb.add_argument("--batch-size", type=int, default=1)
+    lb.add_argument(
+        "--bootstrap-iters", type=int, default=100000, help="lm-eval's resamples for the stderr column (0: none)"
+    )
     lb.add_argument("--device", default="cpu")
-    lb.add_argument("--max-length", type=int, default=None, help="truncate prompts to this many tokens")
-    lb.add_argument("--chat-template", action="store_true", help="apply the tokenizer's chat template")
-    lb.add_argument("--out", default=None, help="write the JSON summary here")
+    lb.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="prompt + generation budget in tokens (default: the model's context); longer prompts are cut in the "
+        "middle, as LongBench's pred.py does",
+    )
+    lb.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="apply the tokenizer's chat template to the tasks LongBench's pred.py wraps (not trec, triviaqa, "
+        "samsum, lsht, lcc, repobench-p)",
+    )
+    lb.add_argument(
+        "--out",
+        "--json",
+        dest="out",
+        default=None,
+        help="write the JSON here: lm-eval's results/versions/n-shot/configs, the length buckets, the predictions",
+    )
     lb.set_defaults(func=run_longbench)
 
     ds = sub.add_parser("downstream", help="the paper's Tables 4-6 through lm-eval, paper numbers beside ours")
@@ -111,8 +138,22 @@ def register(subparsers) -> None:
     ds.add_argument("--data-dir", default=None, help="offline: <task>.jsonl files in the HF datasets' row format")
     ds.add_argument("--limit", type=float, default=None, help="documents per task (int) or fraction")
     ds.add_argument("--batch-size", type=int, default=1)
+    ds.add_argument(
+        "--bootstrap-iters", type=int, default=100000, help="lm-eval's resamples for the stderr column (0: none)"
+    )
     ds.add_argument("--device", default="cpu")
-    ds.add_argument("--json", default=None, help="write the report here")
+    ds.add_argument(
+        "--json",
+        "--out",
+        dest="json",
+        default=None,
+        help="write the JSON here: lm-eval's results/versions/n-shot/configs, the tables, Table 5's answers",
+    )
+    ds.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model directory's own Python code (auto_map) to run; off by default",
+    )
     ds.set_defaults(func=run_downstream)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -270,8 +311,6 @@ def run_plot(args) -> int:
 
 
 def run_longbench(args) -> int:
-    import json
-
     from fope.eval import lmeval
     from fope.utils import atomic_json
 
@@ -288,19 +327,21 @@ def run_longbench(args) -> int:
         apply_chat_template=args.chat_template,
         trust_remote_code=args.trust_remote_code,
         data_dir=args.data_dir,
+        bootstrap_iters=args.bootstrap_iters,
     )
     summary = lmeval.summary(results)
-    print(json.dumps(summary["by_bucket"], indent=1))
+    print(lmeval.results_table(results))
+    if summary["longbench"]:
+        print("LongBench's scores (eval.py: x100, rounded; LongBench-E length buckets, rows in brackets):\n")
+        print(lmeval.format_buckets(summary))
     if args.out:
-        atomic_json(args.out, summary, indent=1)
+        print(f"wrote {atomic_json(args.out, summary, indent=1)}", file=sys.stderr)
     return 0
 
 
 def run_downstream(args) -> int:
-    import json
-
     from fope.eval import downstream
-    from fope.utils import atomic_write
+    from fope.utils import atomic_json
 
     tables = [int(t) for t in args.tables.split(",") if t.strip()]
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
@@ -312,8 +353,11 @@ def run_downstream(args) -> int:
         limit=limit,
         batch_size=args.batch_size,
         device=args.device,
+        trust_remote_code=args.trust_remote_code,
+        bootstrap_iters=args.bootstrap_iters,
     )
+    print(downstream.results_table(rep))
     print(downstream.format_report(rep))
     if args.json:
-        atomic_write(args.json, json.dumps(rep, indent=1, default=str))
+        print(f"wrote {atomic_json(args.json, downstream.summary(rep), indent=1)}", file=sys.stderr)
     return 0

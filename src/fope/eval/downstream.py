@@ -1,17 +1,21 @@
 """The paper's downstream tables (appendix A.4, Tables 4-6) through lm-evaluation-harness, with the paper's numbers
 beside ours.
 
-    fope eval downstream --model DIR [--tables 4,5,6] [--limit 200] [--data-dir local/] [--out report.json]
+    fope eval downstream --model DIR [--tables 4,5,6] [--limit 200] [--data-dir local/] [--json report.json]
 
 Models: any HF causal LM directory, hub name or ``smollm2``; a native fope model directory is exported to the HF
-format first (`fope.hf.export`, into a temporary directory) so lm-eval's ``hf`` model type runs it.
+format first (`fope.hf.export`, into a temporary directory). The model is loaded once by fope's loader and run by
+lm-eval's own HF model wrapper (``HFLM``, causal backend); the output is lm-eval's (``make_table``; ``results``,
+``versions``, ``n-shot``, ``configs`` under the real task names) with the paper's tables beside it.
 
 Tables and lm-eval tasks (the paper used OLMo's in-loop evaluators; these are lm-eval's tasks of the same names):
     4  accuracy (``acc``), zero-shot: social_iqa, winogrande, openbookqa, sciq, hellaswag, piqa, commonsense_qa,
        arc_easy. OLMo's ``basic_arithmetic`` has no lm-eval counterpart and is reported as not run.
-    5  gold-answer negative log-likelihood: nq_open, triviaqa, arc_easy run as ``loglikelihood`` tasks whose target is
-       the (first) gold answer. We report ln(lm-eval's ``perplexity``) = the mean NLL per answer in nats; the paper's
-       CE is per token, so compare models with each other, not with the paper's absolute values.
+    5  gold-answer negative log-likelihood: nq_open, triviaqa, arc_easy run as ``loglikelihood`` tasks
+       (``<task>_gold_nll``) whose target is the (first) gold answer after the task's target delimiter (" sunlight",
+       the continuation lm-eval scores for that answer as a choice). We report ln(lm-eval's ``perplexity``) = the
+       mean NLL per answer in nats; the paper's CE is per token, so compare models with each other, not with the
+       paper's absolute values.
     6  MMLU accuracy per category (stem, social sciences, humanities, other): lm-eval's ``mmlu`` subtasks, averaged
        per category weighted by size.
 
@@ -22,6 +26,7 @@ listed must have its file (`fope.eval.lmeval.local_task` keeps lm-eval's prompt 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,14 +44,14 @@ TABLE4 = {
     "commonsense_qa": "commonsense_qa",
     "arc_easy": "arc_easy",
 }
-#: Table 5 column -> (lm-eval task, the overrides that turn it into a gold-answer loglikelihood task)
+#: Table 5 column -> (lm-eval task, the Jinja expression of its (first) gold answer, other overrides). The task runs
+#: as a ``loglikelihood`` task (`TABLE5_COMMON`) named ``<task>_gold_nll`` whose target is the gold answer after the
+#: task's own target delimiter (`gold_target`): the request is ``(context, " answer")``, exactly the continuation
+#: lm-eval scores for that answer in the task's multiple_choice form.
 TABLE5 = {
-    "natural_qs_open": ("nq_open", {"doc_to_target": "{{answer[0]}}"}),
-    "trivia_qa_wiki": ("triviaqa", {"doc_to_target": "{{answer.value}}"}),
-    "arc_easy": (
-        "arc_easy",
-        {"doc_to_target": "{{choices.text[choices.label.index(answerKey)]}}", "doc_to_choice": None},
-    ),
+    "natural_qs_open": ("nq_open", "answer[0]", {}),
+    "trivia_qa_wiki": ("triviaqa", "answer.value", {}),
+    "arc_easy": ("arc_easy", "choices.text[choices.label.index(answerKey)]", {"doc_to_choice": None}),
 }
 TABLE5_COMMON = {
     "output_type": "loglikelihood",
@@ -54,6 +59,8 @@ TABLE5_COMMON = {
     "filter_list": None,
     "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}],
 }
+#: the suffix of Table 5's task names (``arc_easy_gold_nll``)
+GOLD_SUFFIX = "_gold_nll"
 #: Table 6 column -> the tag lm-eval's MMLU subtask YAMLs carry
 TABLE6 = {
     "stem": "mmlu_stem_tasks",
@@ -116,7 +123,7 @@ def plan(tables: Sequence[int], tasks: Sequence[str] | None = None) -> list[tupl
         if table == 4:
             rows += [(4, col, task) for col, task in TABLE4.items() if task]
         elif table == 5:
-            rows += [(5, col, task) for col, (task, _) in TABLE5.items()]
+            rows += [(5, col, task) for col, (task, _, _) in TABLE5.items()]
         elif table == 6:
             rows += [(6, col, task) for task, col in mmlu_subtasks().items()]
         else:
@@ -129,14 +136,22 @@ def plan(tables: Sequence[int], tasks: Sequence[str] | None = None) -> list[tupl
     return rows
 
 
+def gold_target(task: str, answer: str) -> str:
+    """Table 5's ``doc_to_target`` for ``task``: the task's own ``target_delimiter`` (lm-eval's default " " when it
+    sets none) before the gold ``answer`` expression, as a Jinja template (``{{" " + answer[0]}}``)."""
+    from .lmeval import task_config
+
+    delimiter = task_config(task).get("target_delimiter", " ")
+    return "{{" + json.dumps(delimiter) + " + " + answer + "}}"
+
+
 def write_tasks(
     rows: Sequence[tuple[int, str, str]], out_dir: str | Path, data_dir: str | Path | None = None
 ) -> dict[str, tuple[int, str, str]]:
     """lm-eval YAMLs in ``out_dir`` for the rows (Table 5 variants always; local data when ``data_dir``):
-    {task name to run: (table, column, original task)}."""
-    import yaml
-
-    from .lmeval import local_task, task_yaml_path
+    {task name to run: (table, column, original task)}. Table 5's tasks are ``<task>_gold_nll`` (`TABLE5`); a local
+    task of Tables 4 / 6 is shown under its lm-eval name."""
+    from .lmeval import local_task, task_yaml_path, write_task_yaml
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,20 +161,23 @@ def write_tasks(
         if data_dir is not None:
             name = local_task(task, Path(data_dir) / f"{task}.jsonl", out, name=f"fope_local_{table}_{task}")
         if table == 5:
-            base = out / f"{name}.yaml" if data_dir is not None else task_yaml_path(task)
-            cfg = {
-                "include": str(base),
-                "task": f"fope_ce_{task}",
-                "tag": ["fope_ce"],
-                **TABLE5_COMMON,
-                **TABLE5[col][1],
-            }
-            (out / f"fope_ce_{task}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+            base = task_yaml_path(task)
             if data_dir is not None:  # the local copy must not register twice under another name
-                (out / f"{name}.yaml").rename(out / f"{name}.base")
-                cfg["include"] = str(out / f"{name}.base")
-                (out / f"fope_ce_{task}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-            name = f"fope_ce_{task}"
+                base = (out / f"{name}.yaml").rename(out / f"{name}.base")
+            _, answer, extra = TABLE5[col]
+            gold = f"{task}{GOLD_SUFFIX}"
+            config = {
+                "include": str(base),
+                "task": gold,
+                "task_alias": gold,
+                "tag": ["fope_gold_nll"],
+                **TABLE5_COMMON,
+                "target_delimiter": "",  # the delimiter is in the target (gold_target)
+                "doc_to_target": gold_target(task, answer),
+                **extra,
+            }
+            write_task_yaml(out, config)
+            name = gold
         names[name] = (table, col, task)
     return names
 
@@ -175,36 +193,51 @@ def run(
     device: str = "cpu",
     num_fewshot: int | None = 0,
     trust_remote_code: bool = False,
+    bootstrap_iters: int = 100000,
 ) -> dict:
-    """Run the tables' tasks with lm-eval on ``model`` and return `report`'s dict (plus lm-eval's raw results).
+    """Run the tables' tasks with lm-eval on ``model`` (loaded once by fope's loader, run by lm-eval's ``HFLM``).
 
+    Returns `report`'s ``tables`` and ``settings``, lm-eval's results dict keyed by the real task names
+    (``results``, ``versions``, ``n-shot``, ``configs``, ``higher_is_better``, ``n-samples``, ``samples``,
+    ``config``) and ``gold_answers`` (Table 5: every answer's log-likelihood, `gold_answers`).
     ``trust_remote_code``: let a model directory's own Python code run (off by default; FoPE exports load with
-    fope's registered classes without it)."""
+    fope's registered classes without it). ``bootstrap_iters``: lm-eval's resamples for the standard errors (its
+    default; 0: none)."""
     import tempfile
 
-    import lm_eval
-    from lm_eval.tasks import TaskManager
+    from .lmeval import evaluate, hf_lm, rename_tasks
 
-    from fope.hf.io import register_auto_classes
-
-    from .lmeval import model_args
-
-    register_auto_classes()
     rows = plan(tables, tasks)
     with tempfile.TemporaryDirectory(prefix="fope-downstream-") as tmp:
-        model_dir = hf_model_dir(model, Path(tmp) / "model")
+        lm, settings = hf_lm(
+            model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code, export_to=Path(tmp) / "m"
+        )
         names = write_tasks(rows, Path(tmp) / "tasks", data_dir)
-        results = lm_eval.simple_evaluate(
-            model="hf",
-            model_args=model_args(model_dir, trust_remote_code=trust_remote_code),
-            tasks=list(names),
+        results = evaluate(
+            lm,
+            list(names),
+            [Path(tmp) / "tasks"],
             limit=limit,
             batch_size=batch_size,
             device=device,
             num_fewshot=num_fewshot,
-            task_manager=TaskManager(include_path=str(Path(tmp) / "tasks")),
+            bootstrap_iters=bootstrap_iters,
         )
+    real = {name: (task if name.startswith("fope_local_") else name) for name, (_, _, task) in names.items()}
+    results = rename_tasks(results, real)
+    names = {real[n]: v for n, v in names.items()}
     out = report(results["results"], names, results.get("n-samples", {}))
+    for key in ("results", "versions", "n-shot", "configs", "higher_is_better", "n-samples", "samples"):
+        out[key] = results.get(key, {})
+    out["config"] = {
+        **(results.get("config") or {}),
+        "model": "hf",
+        "model_args": settings,
+        "batch_size": batch_size,
+        "device": device,
+        "limit": limit,
+    }
+    out["gold_answers"] = gold_answers(results)
     out["settings"] = {
         "model": str(model),
         "tables": list(tables),
@@ -214,6 +247,43 @@ def run(
         "data_dir": str(data_dir) if data_dir else None,
     }
     return out
+
+
+def gold_answers(results: dict) -> dict[str, list[dict]]:
+    """Table 5's requests as lm-eval ran them: per ``<task>_gold_nll`` task, each document's ``context``, ``target``
+    (the answer with its leading delimiter) and ``loglikelihood`` (the answer's summed log-probability, nats)."""
+    out: dict[str, list[dict]] = {}
+    for task, samples in (results.get("samples") or {}).items():
+        if not task.endswith(GOLD_SUFFIX):
+            continue
+        rows = []
+        for sample in sorted(samples, key=lambda s: s.get("doc_id", 0)):
+            context, target = sample["arguments"][0][:2]
+            loglikelihood = sample["resps"][0][0]
+            if isinstance(loglikelihood, (list, tuple)):
+                loglikelihood = loglikelihood[0]
+            rows.append(
+                {
+                    "doc_id": sample.get("doc_id"),
+                    "context": context,
+                    "target": target,
+                    "loglikelihood": float(loglikelihood),
+                }
+            )
+        out[task] = rows
+    return out
+
+
+def summary(rep: dict) -> dict:
+    """The JSON `fope eval downstream --json` writes: `run`'s dict without the raw samples, JSON-safe."""
+    return json.loads(json.dumps({k: v for k, v in rep.items() if k != "samples"}, default=str))
+
+
+def results_table(rep: dict) -> str:
+    """lm-eval's standard results table of the run (``lm_eval.utils.make_table``)."""
+    from .lmeval import results_table as table
+
+    return table(rep)
 
 
 def hf_model_dir(model: str | Path, export_to: Path) -> str:
@@ -288,10 +358,14 @@ __all__ = [
     "TABLE5",
     "TABLE6",
     "format_report",
+    "gold_answers",
+    "gold_target",
     "hf_model_dir",
     "mmlu_subtasks",
     "plan",
     "report",
+    "results_table",
     "run",
+    "summary",
     "write_tasks",
 ]

@@ -24,6 +24,31 @@ from .adapters import FopeAdapter, HFAdapter, HFTokenizer
 DTYPES = {None: torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """The torch device ``device`` names, when this machine has it; otherwise ValueError in one line naming it
+    (an unknown device name, ``cuda`` without CUDA or a GPU index that is not there, ``mps`` without MPS)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise ValueError(f"unknown device {str(device)!r} ({first}); use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ValueError(f"device {str(device)!r}: CUDA is not available here ({why}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {str(device)!r}: there are {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+            )
+        return dev
+    backend = getattr(torch, dev.type, None) if dev.type != "mps" else torch.backends.mps
+    if backend is None or not callable(getattr(backend, "is_available", None)) or not backend.is_available():
+        raise ValueError(f"device {str(device)!r}: not available on this machine; use --device cpu")
+    return dev
+
+
 def load_model(
     path_or_name: str | Path,
     *,
@@ -31,6 +56,7 @@ def load_model(
     dtype: str | None = None,
     trust_remote_code: bool = False,
     rope_scaling: str | dict | None = None,
+    model_types: tuple[str, ...] | None = None,
 ) -> FopeAdapter | HFAdapter:
     """Load a fope model directory, a fope run directory, or a Hugging Face model (directory, hub name, or
     ``smollm2``: the offline SmolLM2-135M-Instruct of fope.hf.smollm).
@@ -43,6 +69,7 @@ def load_model(
             which load with fope's own classes).
         rope_scaling: Hugging Face models only: "yarn:2", "linear:2", "dynamic:2", "ntk:2" or an HF
             rope_parameters dict, set on the config before loading (fope.hf.convert.parse_rope_scaling).
+        model_types: Hugging Face models only: refuse any other model_type, from config.json, before a weight loads.
 
     Returns:
         an adapter whose `.model` is the model (eval mode) and whose `.tokenizer` is the tokenizer stored with it,
@@ -50,6 +77,7 @@ def load_model(
     """
     from fope.model import find_model_dir
 
+    check_device(device)
     model_dir = find_model_dir(path_or_name)
     if model_dir is not None:
         return _load_native(model_dir, str(path_or_name), device=device, dtype=dtype, rope_scaling=rope_scaling)
@@ -60,7 +88,12 @@ def load_model(
     source = resolve(path_or_name)  # FileNotFoundError for a local path that does not exist
     try:
         return _load_hf(
-            source, device=device, dtype=DTYPES[dtype], trust_remote_code=trust_remote_code, rope_scaling=rope_scaling
+            source,
+            device=device,
+            dtype=DTYPES[dtype],
+            trust_remote_code=trust_remote_code,
+            rope_scaling=rope_scaling,
+            model_types=model_types,
         )
     except ValueError as e:
         if "trust_remote_code" not in str(e) or trust_remote_code:
@@ -79,11 +112,13 @@ def load_model(
         ) from e
 
 
-def load_hf_model(path_or_name: str | Path, *, device: str = "cpu") -> tuple[Any, Any]:
+def load_hf_model(
+    path_or_name: str | Path, *, device: str = "cpu", model_types: tuple[str, ...] | None = None
+) -> tuple[Any, Any]:
     """(model, tokenizer) of a Hugging Face model as transformers objects, read by `load_model`: for the code that
     converts or fine-tunes them (fope.reproduce.extend, fope.reproduce.recovery). ValueError naming the model when
     it is a native fope model (export it first: fope.hf.export.hf_dir) or has no tokenizer saved with it."""
-    loaded = load_model(path_or_name, device=device)
+    loaded = load_model(path_or_name, device=device, model_types=model_types)
     if not isinstance(loaded, HFAdapter):
         raise ValueError(
             f"model {str(path_or_name)!r} is a native fope model; this needs a Hugging Face model "
@@ -121,11 +156,24 @@ def load_tokenizer_file(path: str | Path) -> Any:
 
 
 def _load_hf(
-    source: str | Path, *, device: str, dtype: torch.dtype, trust_remote_code: bool, rope_scaling: str | dict | None
+    source: str | Path,
+    *,
+    device: str,
+    dtype: torch.dtype,
+    trust_remote_code: bool,
+    rope_scaling: str | dict | None,
+    model_types: tuple[str, ...] | None = None,
 ) -> HFAdapter:
     from fope.hf.io import load, load_tokenizer
 
-    model = load(source, device=device, dtype=dtype, rope_scaling=rope_scaling, trust_remote_code=trust_remote_code)
+    model = load(
+        source,
+        device=device,
+        dtype=dtype,
+        rope_scaling=rope_scaling,
+        trust_remote_code=trust_remote_code,
+        model_types=model_types,
+    )
     try:
         tok = HFTokenizer(load_tokenizer(source, trust_remote_code=trust_remote_code))
     except (OSError, ValueError):  # a model directory saved without its tokenizer
@@ -133,4 +181,4 @@ def _load_hf(
     return HFAdapter(model, name=str(source), tokenizer=tok)
 
 
-__all__ = ["DTYPES", "load_hf_model", "load_model", "load_tokenizer_file"]
+__all__ = ["DTYPES", "check_device", "load_hf_model", "load_model", "load_tokenizer_file"]

@@ -28,7 +28,7 @@ The reference (THUDM/LongBench, the v1 code now under ``LongBench/`` in that rep
   token added to the end-of-sequence ids with at least one new token (`TaskScoring.newline_eos`).
 
 Where lm-evaluation-harness's ``longbench`` tasks (``lm_eval/tasks/longbench``, task version 5/6) differ
-(docs/longbench-scoring-notes.md has the details and tests/eval/test_longbench_scoring.py shows each one):
+(docs/evaluation.md, "LongBench", has the summary and tests/eval/test_longbench_scoring.py shows each one):
 
 1. trec, triviaqa, samsum, lsht generate with ``until: ["\\n"]`` and are **not** cut at the first line: a generation
    that starts with a newline stops there and scores on ``''`` (LongBench strips the newline and scores the next
@@ -481,6 +481,40 @@ def process_results_ref(task: str | TaskScoring) -> str:
     return f"{__name__}.{PROCESS_RESULTS[resolve_task(task).dataset].__name__}"
 
 
+#: Where lm-eval's LongBench prompts (``doc_to_text`` of lm_eval/tasks/longbench, 0.4.x) differ from LongBench's own
+#: config/dataset2prompt.json (docs/evaluation.md, "LongBench"): per dataset, (lm-eval's text, LongBench's text).
+#: triviaqa / samsum put a blank line before the question, passage_count / passage_retrieval_en end with a space after
+#: the colon, lcc / repobench-p with a newline, narrativeqa reads "as concisely" (lm-eval kept an early typo).
+PROMPT_EDITS: dict[str, tuple[tuple[str, str], ...]] = {
+    "narrativeqa": (("asconcisely", "as concisely"),),
+    "triviaqa": (("{{context}}\n{{question}}", "{{context}}\n\n{{question}}"),),
+    "samsum": (("{{context}}\n{{question}}", "{{context}}\n\n{{question}}"),),
+    "passage_count": (("The final answer is:", "The final answer is: "),),
+    "passage_retrieval_en": (("The answer is:", "The answer is: "),),
+    "lcc": (("Next line of code:", "Next line of code:\n"),),
+    "repobench-p": (("Next line of code:", "Next line of code:\n"),),
+}
+
+
+def longbench_prompt(task: str | TaskScoring, lm_eval_prompt: str) -> str:
+    """LongBench's prompt template (pred.py's ``dataset2prompt``, in lm-eval's Jinja with ``{{question}}`` for
+    LongBench's ``{input}``) from lm-eval's ``doc_to_text`` of the same task: `PROMPT_EDITS` applied. A template that
+    already reads as LongBench's is kept; ValueError naming the task when lm-eval's template has neither form (an
+    lm-eval version whose prompts changed)."""
+    spec = resolve_task(task)
+    text = lm_eval_prompt
+    for old, new in PROMPT_EDITS.get(spec.dataset, ()):
+        if new in text:
+            continue
+        if old not in text:
+            raise ValueError(
+                f"lm-eval's prompt for {spec.dataset!r} has neither {old!r} nor LongBench's {new!r}; this lm-eval "
+                "version's LongBench prompts are not the ones fope knows"
+            )
+        text = text.replace(old, new)
+    return text
+
+
 def lm_eval_generation_kwargs(
     task: str | TaskScoring, *, eos_token_id: int | None = None, newline_token_id: int | None = None
 ) -> dict[str, Any]:
@@ -508,6 +542,7 @@ __all__ = [
     "LM_EVAL_TASKS",
     "METRICS",
     "PROCESS_RESULTS",
+    "PROMPT_EDITS",
     "TASKS",
     "TASK_NAMES",
     "TaskScoring",
@@ -519,6 +554,7 @@ __all__ = [
     "length_bucket_scores",
     "lm_eval_generation_kwargs",
     "lm_eval_process_results",
+    "longbench_prompt",
     "normalize_answer",
     "normalize_zh_answer",
     "postprocess",

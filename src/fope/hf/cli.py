@@ -13,7 +13,11 @@ Moved (the old names still work and say so): `fope hf longbench` is `fope eval l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fope.utils import add_field_flags, parse_overrides, parse_value
@@ -103,7 +107,7 @@ def _dtype(name: str | None):
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert, parse_rope_scaling, preset_options
+    from .convert import SOURCE_MODEL_TYPES, check_convert_options, convert, parse_rope_scaling, preset_options
     from .io import load, load_tokenizer, save
 
     options = {key: parse_value(value) for key, value in parse_overrides(args.options).items()}  # fope.utils' spelling
@@ -119,15 +123,45 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.sigma is not None:
         options["sigma"] = args.sigma
     scaling = parse_rope_scaling(args.rope_scaling)  # bad input fails before the (slow) load
-    model = load(args.model, dtype=_dtype(args.dtype))
+    if args.train_len is not None and args.train_len < 1:
+        raise ValueError(f"--train-len must be a positive number of tokens, got {args.train_len}")
+    if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
+        raise ValueError(f"--sigma must be a finite number >= 0, got {args.sigma}")
+    floor_cycles = options.pop("floor_cycles", None)
+    check_convert_options(args.pe, options, train_len=args.train_len, floor_cycles=floor_cycles)
+    if floor_cycles is not None:
+        options["floor_cycles"] = floor_cycles
+    model = load(args.model, dtype=_dtype(args.dtype), model_types=SOURCE_MODEL_TYPES, what="fope hf convert")
     converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, rope_scaling=scaling, **options)
-    save(converted, args.out, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
+    with _complete_or_absent(args.out) as partial:  # Ctrl-C while saving leaves no half-written model at OUT
+        save(converted, partial, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
     cfg = converted.config
     print(
         f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
         f"rope_parameters={cfg.rope_parameters}"
     )
     return 0
+
+
+@contextlib.contextmanager
+def _complete_or_absent(out_dir: str) -> Iterator[Path]:
+    """A sibling directory to write a model into; on success its files move into ``out_dir`` (the whole directory
+    when ``out_dir`` does not exist yet, else file by file, each move atomic); on any error or Ctrl-C it is removed."""
+    import os
+    import shutil
+
+    out = Path(out_dir)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        yield partial
+        if not out.exists():
+            os.replace(partial, out)
+            return
+        for file in sorted(partial.iterdir(), key=lambda f: f.name == "model.safetensors"):  # the weights last
+            os.replace(file, out / file.name)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _maybe_tokenizer(model: str, loader) -> Any:

@@ -36,6 +36,8 @@ from fope.utils import did_you_mean, json_object
 
 #: model_type -> (q/k/v bias attribute or True/False, o bias attribute or True/False)
 SUPPORTED = ("llama", "mistral", "qwen2")  # plus fope_llama with pe="rope" (an exported native RoPE model)
+#: the model_types `convert` reads (SUPPORTED and fope_llama), checked from config.json before the weights load
+SOURCE_MODEL_TYPES = (*SUPPORTED, "fope_llama")
 
 #: PE options the remote model understands, per kind (fope.pos.options.hf_option_defaults: the one definition
 #: the remote model and fope.pos read; theta and scaling go to rope_parameters)
@@ -149,6 +151,23 @@ def fope_config_from_hf(config: Any, *, pe: str, train_len: int | None, pe_optio
     )
 
 
+def check_convert_options(
+    pe: str, pe_options: dict[str, Any], *, train_len: Any = None, floor_cycles: Any = None
+) -> None:
+    """ValueError naming the value for a conversion setting out of range, checked before any model is loaded: the
+    kind and its option names, ``train_len`` (a positive number of tokens), ``floor_cycles`` (in (0, 1]) and, for
+    FoPE, every option's range (`fope.pos.options.check_fope_options`: sigma finite and >= 0, ...)."""
+    from fope.pos.options import check_fope_options
+
+    _check_remote_options(pe, pe_options)
+    if train_len is not None and (isinstance(train_len, bool) or not isinstance(train_len, int) or train_len < 1):
+        raise ValueError(f"train_len (--train-len) must be a positive number of tokens, got {train_len!r}")
+    if floor_cycles is not None:
+        floor_length(1, floor_cycles)  # ValueError naming it
+    if pe == "fope":
+        check_fope_options({**hf_option_defaults("fope"), **pe_options}, train_len=train_len or 1)
+
+
 def _check_remote_options(pe: str, pe_options: dict[str, Any]) -> None:
     if pe not in REMOTE_OPTIONS:
         raise ValueError(f"unknown pe={pe!r}{did_you_mean(pe, KINDS)}; choose one of {list(KINDS)}")
@@ -199,6 +218,7 @@ def convert(
     """
     from .remote.modeling_fope import FopeForCausalLM
 
+    check_convert_options(pe, pe_options, train_len=train_len, floor_cycles=floor_cycles)
     if floor_cycles is not None:
         if train_len is not None:
             raise ValueError(f"give train_len={train_len} or floor_cycles={floor_cycles}, not both")
@@ -305,7 +325,9 @@ __all__ = [
     "CONVERT_PRESERVING",
     "CONVERT_PRESETS",
     "ROPE_REDUCTION",
+    "SOURCE_MODEL_TYPES",
     "SUPPORTED",
+    "check_convert_options",
     "convert",
     "floor_length",
     "fope_config_from_hf",

@@ -154,7 +154,9 @@ def export(native: str | Path | Any, out_dir: str | Path) -> Path:
     if isinstance(native, (str, Path)):
         import fope.model
 
-        model_dir = Path(native)
+        model_dir = Path(native).expanduser()
+        if not model_dir.is_dir():
+            raise FileNotFoundError(f"no such directory: {native}")
         model = fope.model.load(model_dir)
         tokenizer = native_tokenizer(model_dir)
     else:

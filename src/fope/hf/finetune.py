@@ -248,6 +248,16 @@ class HFForTraining(torch.nn.Module):
 RESUME_HINT = "fope hf finetune ... --resume (the same options)"
 
 
+class Interrupted(KeyboardInterrupt):
+    """A fine-tune stopped by SIGINT / SIGTERM after writing its checkpoint (a KeyboardInterrupt, so whatever ran it
+    stops too): ``fope`` prints the message and exits ``128 + signal`` (130 for Ctrl-C), the shell's convention."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+
+
 def finetune(
     model: Any,
     tokenizer: Any,
@@ -266,6 +276,8 @@ def finetune(
     ``options`` are `FinetuneConfig` fields. ``stop_at`` stops after that many steps with a checkpoint (the schedule
     still spans the whole run). ``resume`` continues exactly, refusing settings (but ``save_every``) that differ from
     the checkpoint's unless ``allow_config_change``. Without a chat template, use loss_on="all" (plain text).
+    A SIGINT or SIGTERM stops the run at the next micro-batch with a checkpoint (fope.train's loop) and then raises
+    `Interrupted` (a KeyboardInterrupt): nothing that called this goes on with a half-trained model.
     """
     from fope.train import distributed as D
     from fope.train.checkpoint import find_checkpoint, verify_checkpoint
@@ -312,6 +324,14 @@ def finetune(
         )
         summary = run(job, out, info, ckpt=ckpt, stop_at=stop_at)
     model.eval()
+    if summary.get("stopped") in ("SIGINT", "SIGTERM"):
+        import signal
+
+        raise Interrupted(
+            f"fine-tuning stopped by {summary['stopped']} after step {summary['step']}; its checkpoint is kept "
+            f"in {out} (resume: {RESUME_HINT})",
+            signal.Signals[summary["stopped"]],
+        )
     return {**summary, "blocks": len(blocks)}
 
 
@@ -365,6 +385,7 @@ __all__ = [
     "ChatBlocks",
     "FinetuneConfig",
     "HFForTraining",
+    "Interrupted",
     "encode_conversation",
     "finetune",
     "make_chat_data",

@@ -88,10 +88,10 @@ def extend(
     import torch
 
     from fope.eval.adapters import HFAdapter, HFTokenizer
-    from fope.eval.loader import load_hf_model
+    from fope.eval.loader import check_device, load_hf_model
     from fope.eval.passkey import passkey_eval
     from fope.eval.perplexity import tokens_from_corpus
-    from fope.hf.convert import convert, source_context_length
+    from fope.hf.convert import SOURCE_MODEL_TYPES, convert, source_context_length
     from fope.hf.export import hf_dir
     from fope.hf.finetune import finetune, make_chat_data
     from fope.train.checkpoint import find_checkpoint
@@ -104,9 +104,11 @@ def extend(
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown extension method {m!r}; choose from {list(METHODS)}")
+    check_device(device)
     out = Path(out_dir)
+    hf_source = hf_dir(model_name, out / "source-hf")  # a missing model fails here, before OUT is made
     out.mkdir(parents=True, exist_ok=True)
-    source, tok = load_hf_model(hf_dir(model_name, out / "source-hf"))
+    source, tok = load_hf_model(hf_source, model_types=SOURCE_MODEL_TYPES)  # a model convert cannot read: refused
     context = source_context_length(source.config)
     new_len = cfg.factor * context
     lengths = sorted({max(16, int(m * context)) for m in cfg.eval_multiples})
