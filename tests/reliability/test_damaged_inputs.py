@@ -50,7 +50,7 @@ def _config_json(text: str | None = None, **changes) -> callable:
 
 CONFIG_DAMAGE = {
     "empty": (_config_json(""), "corrupt or unreadable model config"),
-    "[1]": (_config_json("[1]"), "not a JSON object"),
+    "[1]": (_config_json("[1]"), "expected a JSON object"),
     'format_version "x"': (_config_json(format_version="x"), "format_version must be a positive integer"),
     "huge vocab_size": (_config_json(vocab_size=10**12), "config.json implies (1000000000000, 32)"),
     "NaN norm_eps": (_config_json(norm_eps=math.nan), "norm_eps must be a positive number, got nan"),

@@ -125,7 +125,7 @@ def find_model_dir(path: str | os.PathLike) -> Path | None:
             with reading(config, "model config", "re-export or re-train the model"):
                 data = json.loads(config.read_text())
                 if not isinstance(data, dict):  # damaged for every format (fope's and Hugging Face's)
-                    raise ValueError(f"not a JSON object but a {type(data).__name__}")
+                    raise ValueError(f"expected a JSON object (a model config), got a JSON {type(data).__name__}")
             if data.get("format") == FORMAT:
                 return candidate
     return None
@@ -148,7 +148,7 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
     with reading(path, "model config", "re-export or re-train the model"):
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError(f"expected a JSON object (a model config), got a JSON {type(data).__name__}")
     fmt = data.pop("format", None)
     if fmt != FORMAT:
         raise ValueError(
