@@ -67,7 +67,7 @@ def test_sigterm_inside_a_long_step_stops_at_the_next_micro_batch(shards, refere
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=120)
     text = err.read_text()
-    assert proc.returncode == 0, text[-2000:]
+    assert proc.returncode == 143, text[-2000:]  # stopped by SIGTERM with its checkpoint: 128 + 15
     assert "micro-batch 2.2" not in text  # honoured when micro-batch 2.1 ended: the rest of the step never ran
     assert "stopped after step 1 (SIGTERM)" in stdout
     train(cfg, out, resume=True)
@@ -117,9 +117,9 @@ def test_ctrl_c_during_start_up_exits_130_without_traceback(shards, tmp_path):
             assert proc.poll() is None and time.monotonic() < end, err.read_text()
             time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
+        stdout, _ = proc.communicate(timeout=60)
         text = err.read_text()
-        if proc.returncode == 0:  # only the training loop takes SIGINT without dying
+        if "stopped after step" in stdout or "Resume with" in stdout:  # the training loop took it (also 130)
             continue  # a loaded machine let start-up finish before the signal arrived: retry
         assert proc.returncode == 130, text[-2000:]
         assert "Traceback" not in text and text.strip().splitlines()[-1] == "interrupted"

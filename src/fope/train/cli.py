@@ -135,4 +135,5 @@ def run(args: argparse.Namespace) -> int:
         )
     }
     print(json.dumps(brief, indent=2))
-    return 0
+    # stopped by a signal, with its checkpoint: 128 + the signal, as a shell reports it (130 for Ctrl-C)
+    return {"SIGINT": 130, "SIGTERM": 143}.get(str(summary.get("stopped")), 0)
