@@ -58,7 +58,9 @@ def register(subparsers) -> None:
     _model_args(pk)
     pk.add_argument("--trials", type=int, default=100, help="trials per length (per length and depth with a grid)")
     pk.add_argument("--seed", type=int, default=0)
-    pk.add_argument("--depths", default="uniform", help="uniform | grid | comma-separated depths in [0, 1]")
+    pk.add_argument(
+        "--depths", default="uniform", type=_depths, help="uniform | grid | comma-separated depths in [0, 1]"
+    )
     pk.add_argument(
         "--likelihood", action="store_true", help="also score the key against distractors by log-probability"
     )
@@ -237,6 +239,24 @@ def run_ppl(args) -> int:
     return 0
 
 
+def _depths(text: str) -> str | list[float]:
+    """``--depths``: ``uniform``, ``grid`` or comma-separated needle depths in [0, 1] (checked before any work)."""
+    if text in ("uniform", "grid"):
+        return text
+    try:
+        depths = [float(d) for d in text.split(",") if d.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not uniform, grid or comma-separated numbers in [0, 1]"
+        ) from None
+    bad = [d for d in depths if not 0.0 <= d <= 1.0]
+    if not depths or bad:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: needle depths are numbers in [0, 1]" + (f", got {bad[0]}" if bad else "")
+        )
+    return depths
+
+
 def run_passkey(args) -> int:
     from fope.eval.passkey import distance_counts, passkey_eval
     from fope.eval.results import passkey_result, save_result
@@ -248,7 +268,7 @@ def run_passkey(args) -> int:
         raise ValueError(f"--train-len must be a positive number of tokens, got {args.train_len}")
     train_len = args.train_len or getattr(getattr(getattr(model, "model", None), "config", None), "train_len", None)
     mode = "likelihood" if args.likelihood_only else ("both" if args.likelihood else "generate")
-    depths = args.depths if args.depths in ("uniform", "grid") else [float(d) for d in args.depths.split(",")]
+    depths = args.depths
     res = passkey_eval(
         model,
         tok,
