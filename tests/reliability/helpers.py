@@ -91,3 +91,18 @@ def assert_same_run(out: Path, ref: Path) -> None:
         assert sa[key] == sb[key], key
     assert not (out / "checkpoint.tmp").exists() and not (out / "checkpoint.prev").exists()
     assert os.stat(out / "model" / "model.safetensors").st_nlink == 1  # a copy, never a hard link
+
+
+def one_line_error(capsys, argv: list, *names, code: int = 2) -> str:
+    """Run `fope ARGV`; assert it exits ``code`` with exactly one stderr line (progress bars aside), no traceback,
+    naming every one of ``names``; return that line."""
+    from fope.cli import main
+
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip()
+    lines = [ln for ln in err.splitlines() if ln.strip() and "step/s" not in ln and "%|" not in ln]
+    assert rc == code, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for name in names:
+        assert str(name) in lines[0], lines[0]
+    return lines[0]

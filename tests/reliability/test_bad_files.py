@@ -15,7 +15,7 @@ import pytest
 from fope.cli import main
 from fope.train import train
 
-from .helpers import losses, records, tiny_experiment, write_shards
+from .helpers import losses, one_line_error, records, tiny_experiment, write_shards
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +34,6 @@ def _stopped_copy(finished, tmp_path: Path) -> Path:
     out = tmp_path / "run"
     train(cfg, out, stop_at=2)
     return out
-
-
-def one_line_error(capsys, argv: list[str], *names: str, code: int = 2) -> str:
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    lines = [ln for ln in err.splitlines() if ln.strip() and "step/s" not in ln and "%|" not in ln]
-    assert rc == code, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for name in names:
-        assert name in lines[0], lines[0]
-    return lines[0]
 
 
 def _flip(path: Path, at: int = 200) -> None:

@@ -14,7 +14,7 @@ import yaml
 from fope.cli import main
 from fope.train import train
 
-from .helpers import losses, tiny_experiment
+from .helpers import losses, one_line_error, tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +24,6 @@ def finished(shards, tmp_path_factory):
     cfg.to_yaml(root / "run.yaml")
     train(cfg, root / "run")
     return root / "run", cfg
-
-
-def one_line(capsys, argv, *names, code=2) -> str:
-    rc = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip() and "%|" not in ln]
-    assert rc == code and len(lines) == 1 and "Traceback" not in err, err
-    for name in names:
-        assert str(name) in lines[0], lines[0]
-    return lines[0]
 
 
 def _config_json(text: str | None = None, **changes) -> callable:
@@ -72,7 +62,7 @@ def test_damaged_model_config_json_is_one_line(finished, tmp_path, capsys, case,
         "hf export": ["hf", "export", "--model", model, "--out", tmp_path / "hf"],
         "analyze": ["analyze", "activations", "--model", model, "--samples", "2", "--seq-len", "16"],
     }[command]
-    line = one_line(capsys, argv, model / "config.json", what)
+    line = one_line_error(capsys, argv, model / "config.json", what)
     assert "re-export or re-train" in line or "fope train --resume" in line
     assert not (tmp_path / "hf").exists()
 
@@ -87,7 +77,7 @@ def test_corrupt_tokenizer_json_is_named_not_swallowed(finished, tmp_path, capsy
         ["eval", "ppl", "--model", model, "--data", "wiki", "--lengths", "32"],
         ["hf", "export", "--model", model, "--out", tmp_path / "hf"],
     ):
-        line = one_line(capsys, argv, model / "tokenizer.json", "corrupt or unreadable tokenizer")
+        line = one_line_error(capsys, argv, model / "tokenizer.json", "corrupt or unreadable tokenizer")
         assert "give a tokenizer" not in line
 
 
@@ -104,14 +94,14 @@ def test_garbage_yaml_config_is_one_line(tmp_path, capsys, content, what):
     """A garbage experiment YAML (binary, broken, a scalar, a wrong section) names the file."""
     path = tmp_path / "exp.yaml"
     path.write_bytes(content)
-    one_line(capsys, ["train", path, "--dry-run"], path, what)
+    one_line_error(capsys, ["train", path, "--dry-run"], path, what)
 
 
 @pytest.mark.parametrize("content", ["{bad", "[]", '{"nope": 1}', ""])
 def test_corrupt_grid_json_is_one_line(tmp_path, capsys, content):
     """A grid's grid.json damaged: named, with the command that rewrites it."""
     (tmp_path / "grid.json").write_text(content)
-    line = one_line(capsys, ["reproduce", "--out", tmp_path], tmp_path / "grid.json", "grid description")
+    line = one_line_error(capsys, ["reproduce", "--out", tmp_path], tmp_path / "grid.json", "grid description")
     assert "--preset" in line
 
 
@@ -127,7 +117,7 @@ def test_corrupt_run_config_yaml(finished, tmp_path, capsys):
     capsys.readouterr()
     shutil.rmtree(out / "checkpoint")
     (out / "config.yaml").write_text("train: [1")
-    one_line(capsys, ["train", "--resume", out], out / "config.yaml", "not valid YAML")
+    one_line_error(capsys, ["train", "--resume", out], out / "config.yaml", "not valid YAML")
     from fope.reproduce.records import check_same_config
     from fope.utils import FileProblem
 

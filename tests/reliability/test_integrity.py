@@ -14,7 +14,7 @@ import pytest
 from fope.cli import main
 from fope.train import train
 
-from .helpers import tiny_experiment
+from .helpers import one_line_error, tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +23,6 @@ def finished(shards, tmp_path_factory):
     cfg = tiny_experiment(shards, max_steps=4, save_every=2, eval_every=2, warmup_steps=1)
     train(cfg, root / "run")
     return root / "run", cfg
-
-
-def one_line(capsys, argv, *names, code=2) -> str:
-    rc = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip() and "%|" not in ln]
-    assert rc == code and len(lines) == 1 and "Traceback" not in err, err
-    for name in names:
-        assert str(name) in lines[0], lines[0]
-    return lines[0]
 
 
 def flip_keeping_size_and_time(path: Path, at: int = 4000) -> None:
@@ -49,7 +39,7 @@ def test_deleting_checksums_json_does_not_switch_verification_off(finished, tmp_
     out = tmp_path / "run"
     train(cfg, out, stop_at=2)
     (out / "checkpoint" / "checksums.json").unlink()
-    one_line(capsys, ["train", "--resume", out], out / "checkpoint" / "checksums.json", "cannot be verified")
+    one_line_error(capsys, ["train", "--resume", out], out / "checkpoint" / "checksums.json", "cannot be verified")
 
 
 @pytest.mark.parametrize("source", ["run directory", "model directory"])
@@ -62,7 +52,7 @@ def test_init_from_a_bit_flipped_source_is_refused(finished, tmp_path, capsys, s
     weights = (src / "checkpoint" / "model" if source == "run directory" else src) / "model.safetensors"
     flip_keeping_size_and_time(weights)
     cfg.to_yaml(tmp_path / "a.yaml")
-    one_line(
+    one_line_error(
         capsys, ["train", tmp_path / "a.yaml", f"train.init_from={src}", "--out", tmp_path / "new"], weights, "sha256"
     )
 
@@ -87,7 +77,7 @@ def test_init_from_a_pickled_optimizer_state_is_one_line(finished, tmp_path, cap
     (src / "checkpoint" / "checksums.json").write_text(json.dumps(sums))
     cfg.to_yaml(tmp_path / "a.yaml")
     argv = ["train", tmp_path / "a.yaml", f"train.init_from={src}", "train.reset_optimizer=false"]
-    one_line(capsys, [*argv, "--out", tmp_path / "new"], optimizer, "optimizer state")
+    one_line_error(capsys, [*argv, "--out", tmp_path / "new"], optimizer, "optimizer state")
     assert not marker.exists()
 
 
@@ -99,7 +89,9 @@ def test_flipped_byte_in_the_final_model_is_caught_by_content(finished, tmp_path
     shutil.copytree(run, out)
     weights = out / "model" / "model.safetensors"
     flip_keeping_size_and_time(weights)
-    line = one_line(capsys, ["eval", "ppl", "--model", out, "--data", "wiki", "--lengths", "32"], weights, "sha256")
+    line = one_line_error(
+        capsys, ["eval", "ppl", "--model", out, "--data", "wiki", "--lengths", "32"], weights, "sha256"
+    )
     assert f"`fope train --resume {out}`" in line
     assert main(["train", "--resume", str(out)]) == 0  # the advice, verbatim
     assert f"{out / 'model'} differs from" in capsys.readouterr().err
