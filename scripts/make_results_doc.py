@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fope.reproduce.publish import publish_run, refresh_claims, results_doc
+from fope.reproduce.publish import committed_results, publish_run, refresh_claims, results_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
@@ -50,11 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         publish_run(Path(run), RESULTS / name, figures=figures if name != "cpu-quick" else None)
         print(f"published {run} to {RESULTS / name}")
     if args.refresh_claims:
-        for path in sorted(RESULTS.glob("**/*.json")):
-            if path.name == "results.json" or path.parent.name == "pilots":
-                text = path.read_text()
-                if '"claims"' in text and refresh_claims(path):
-                    print(f"claims recomputed: {path.relative_to(ROOT)}")
+        for path in committed_results(RESULTS):
+            if refresh_claims(path):
+                print(f"claims recomputed: {path.relative_to(ROOT)}")
     notes = RESULTS / "notes.md"
     (ROOT / "docs" / "RESULTS.md").write_text(results_doc(RESULTS, notes.read_text() if notes.is_file() else None))
     print(f"wrote {ROOT / 'docs' / 'RESULTS.md'}")

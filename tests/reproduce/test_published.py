@@ -19,7 +19,7 @@ import pytest
 from fope.reproduce import claims as claims_mod
 from fope.reproduce import verdicts
 from fope.reproduce.claims import check_claims, headline, noise_of
-from fope.reproduce.publish import max_relative_difference, results_doc
+from fope.reproduce.publish import committed_results, max_relative_difference, results_doc
 from fope.reproduce.verdicts import (
     FAILS,
     HOLDS,
@@ -36,11 +36,7 @@ from fope.reproduce.verdicts import (
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-COMMITTED = sorted(
-    p
-    for p in RESULTS.glob("**/*.json")
-    if p.name == "results.json" or (p.parent.name == "pilots" and '"claims"' in p.read_text())
-)
+COMMITTED = committed_results(RESULTS)
 
 
 def _load(path: Path) -> dict:
@@ -188,9 +184,9 @@ def test_a_claim_is_as_strong_as_its_weakest_part(outcomes, verdict):
 
 
 def test_mean_band_is_two_standard_errors():
-    assert verdicts.mean_band(0.03, 3, None)[0] == pytest.approx(2 * 0.03 / 3**0.5)
-    assert verdicts.mean_band(None, 1, 0.03)[0] == pytest.approx(0.06)  # one seed: the borrowed std
-    assert verdicts.mean_band(None, 1, None)[0] is None
+    assert verdicts.mean_band(0.03, 3, None) == pytest.approx(2 * 0.03 / 3**0.5)
+    assert verdicts.mean_band(None, 1, 0.03) == pytest.approx(0.06)  # one seed: the borrowed std
+    assert verdicts.mean_band(None, 1, None) is None
 
 
 # ----------------------------------------------------------------------------------------------- docs numbers

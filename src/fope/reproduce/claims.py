@@ -32,12 +32,12 @@ from .verdicts import (
     UNLEARNT,
     Part,
     SeedSpread,
-    _median,
-    _relative_stds,
     combine,
     fmt,
     mean_band,
+    median,
     rate_band,
+    relative_stds,
     threshold,
 )
 
@@ -91,8 +91,8 @@ class Noise:
             return Part(HOLDS)
         return Part(FAILS, f"{text}: lower by {fmt(b - a, 2)} (band {fmt(band, 2)})")
 
-    def ratio_band(self, cell: dict | None, pe: str, metric: str, length: int) -> tuple[float | None, str]:
-        """The threshold band of a cell's mean ``metric`` (a ppl ratio) at ``length``, and its source."""
+    def ratio_band(self, cell: dict | None, pe: str, metric: str, length: int) -> float | None:
+        """The threshold band of a cell's mean ``metric`` (a ppl ratio) at ``length``."""
         agg = ((cell or {}).get(metric) or {}).get(str(length)) or {}
         borrowed = None if self.reference is None else self.reference.ratio_std.get(pe)
         return mean_band(agg.get("std"), int(agg.get("n") or 1), borrowed)
@@ -105,9 +105,9 @@ def noise_of(results: dict) -> Noise:
     trials = main_trials if main_trials >= 0 else int(cfg.get("passkey_trials", 1))
     ab_trials = int(cfg.get("ablation_passkey_trials", 1))
     task_trials = int(cfg.get("passkey_trials", 1))
-    rels = _relative_stds(results)
+    rels = relative_stds(results)
     if rels:
-        med = _median(rels)
+        med = median(rels)
         rel = max(PPL_NOISE_STDS * med, MIN_REL_TOL)
         n = max(
             int(agg.get("n") or 1)
@@ -233,7 +233,7 @@ def _ratio_part(r: dict, noise: Noise, pe: str, bar: float, op: str, label: str)
     top, L = _top(cell), int(r["config"]["train_len"])
     if top <= L:
         return Part(MISSING, f"{label} not measured beyond L")
-    band, _source = noise.ratio_band(cell, pe, "ppl_ratio", top)
+    band = noise.ratio_band(cell, pe, "ppl_ratio", top)
     return threshold(mean(cell, "ppl_ratio", top), band, bar, op, label)
 
 

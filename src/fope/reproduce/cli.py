@@ -281,6 +281,6 @@ def main(args: argparse.Namespace) -> int:
         }.get(reg["verdict"], "at the edge of the regime (within noise): ")
         print(word + reg["text"])
     for c in check_claims(results):
-        print(f"  [{verdict_text(c).replace('**', '')}] {c.figure}: {c.paper} -- {c.measured}")
+        print(f"  [{verdict_text(c, markdown=False)}] {c.figure}: {c.paper} -- {c.measured}")
     print(f"report: {paths['report']}\nresults: {paths['results']}")
     return 1 if status["failed"] or status["skipped"] else 0

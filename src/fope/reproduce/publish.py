@@ -22,9 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .claims import check_claims, headline
+from .claims import check_claims, headline, mean
 from .records import write_json_atomic
 from .report import _binomial_table, _depth_table, binomial_se, passkey_task_section, render_report, verdict_text
+
+
+def committed_results(root: Path) -> list[Path]:
+    """The results files under ``root`` (docs/results) whose claims are published: every ``results.json``, and the
+    JSON files under ``pilots/`` that hold claims."""
+    return [
+        p
+        for p in sorted(Path(root).glob("**/*.json"))
+        if p.name == "results.json" or (p.parent.name == "pilots" and '"claims"' in p.read_text())
+    ]
 
 
 def with_current_claims(results: dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +127,8 @@ def scratch_seed(pk: dict) -> int:
     return int((pk["config"].get("passkey_scratch") or {}).get("train.seed", 0))
 
 
-def _ratio_at_top(cell: dict, L: int) -> float | None:
-    return (cell.get("ppl_ratio") or {}).get(str(16 * L), {}).get("mean")
+def _ratio_at_top(cell: dict | None, L: int) -> float | None:
+    return mean(cell, "ppl_ratio", 16 * L)
 
 
 def _quick_section(quick: dict) -> list[str]:
@@ -177,14 +187,11 @@ def _avx2_section(quick: dict, avx2: dict) -> list[str]:
     worst, where = max_relative_difference(quick, avx2)
     rows = ["| PE | ppl(16L)/ppl(L), `cpu-quick` | the same on AVX2 |", "|---|---|---|"]
     for pe, cell in (quick.get("main") or {}).items():
-        a, b = _ratio_at_top(cell, L), _ratio_at_top((avx2.get("main") or {}).get(pe) or {}, L)
+        a, b = _ratio_at_top(cell, L), _ratio_at_top((avx2.get("main") or {}).get(pe), L)
         rows.append(f"| {pe} | {'-' if a is None else f'{a:.3f}'} | {'-' if b is None else f'{b:.3f}'} |")
-    same = [
-        c["id"]
-        for c, d in zip(with_current_claims(quick)["claims"], with_current_claims(avx2)["claims"], strict=False)
-        if c["id"] == d["id"] and c["verdict"] == d["verdict"]
-    ]
-    n = len(with_current_claims(quick)["claims"])
+    ours, theirs = check_claims(quick), check_claims(avx2)
+    same = [c.id for c, d in zip(ours, theirs, strict=False) if c.id == d.id and c.verdict == d.verdict]
+    n = len(ours)
     return [
         "## The same job on an AVX2-only CPU",
         "",

@@ -19,13 +19,14 @@ from .records import write_json_atomic
 from .verdicts import FAILS, HOLDS, MISSING, NOISE, NOISE_SE, RATE_NOISE_SE, ROPE_BLOWUP_MIN, VERDICTS, fmt
 
 
-def verdict_text(c: Claim | dict) -> str:
-    """A claim's verdict as the report prints it: a miss in bold with by how much, a target within noise of its bar
-    said so, with the numbers."""
+def verdict_text(c: Claim | dict, *, markdown: bool = True) -> str:
+    """A claim's verdict as the report prints it: a miss (in bold with ``markdown``) with by how much, a target within
+    noise of its bar said so, with the numbers."""
     d = c if isinstance(c, dict) else c.to_dict()
     verdict, why = d["verdict"], d.get("why") or ""
     if verdict == FAILS:
-        return f"**does not hold** ({why})" if why else "**does not hold**"
+        word = "**does not hold**" if markdown else FAILS
+        return f"{word} ({why})" if why else word
     if verdict == NOISE:
         word = "within noise of the target" if d.get("figure") == "target" else "within noise"
         return f"{word} ({why})" if why else word

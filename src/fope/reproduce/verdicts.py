@@ -101,7 +101,7 @@ def seed_spread(results: dict[str, Any], source: str) -> SeedSpread:
     """The `SeedSpread` of a results dict with two or more seeds (how `REFERENCE` was computed)."""
     main, cfg = results.get("main") or {}, results["config"]
     top = str(max(int(k) for cell in main.values() for k in (cell.get("ppl_ratio") or {})))
-    rels = _relative_stds(results)
+    rels = relative_stds(results)
     if not rels:
         raise ValueError(f"{source}: no seed spread (one seed per cell)")
     ratio_std = {
@@ -112,13 +112,13 @@ def seed_spread(results: dict[str, Any], source: str) -> SeedSpread:
     return SeedSpread(
         source=source,
         seeds=int(cfg["seeds"]),
-        ppl_rel_std=_median(rels),
+        ppl_rel_std=median(rels),
         ratio_std=ratio_std,
         config={k: cfg.get(k) for k in CONFIG_FIELDS},
     )
 
 
-def _relative_stds(results: dict[str, Any]) -> list[float]:
+def relative_stds(results: dict[str, Any]) -> list[float]:
     """(seed std / mean) of every perplexity of the main comparison, on the training and the other corpus."""
     other = results["config"].get("other_corpus", "wiki")
     return [
@@ -130,7 +130,7 @@ def _relative_stds(results: dict[str, Any]) -> list[float]:
     ]
 
 
-def _median(values: list[float]) -> float:
+def median(values: list[float]) -> float:
     """The upper median (the middle element of the sorted values; of an even count, the upper middle one)."""
     return sorted(values)[len(values) // 2]
 
@@ -217,13 +217,14 @@ def threshold(value: float | None, band: float | None, bar: float, op: str, labe
     return Part(NOISE, f"{text}: {where}, within the band")
 
 
-def mean_band(std: float | None, n: int, borrowed: float | None) -> tuple[float | None, str]:
-    """The threshold band of a mean over ``n`` seeds, and where its std came from."""
+def mean_band(std: float | None, n: int, borrowed: float | None) -> float | None:
+    """The threshold band of a mean over ``n`` seeds: NOISE_SE standard errors, from the run's own seed std when it
+    has two or more seeds, else from ``borrowed`` (the reference's); None without either."""
     if n >= 2 and std is not None:
-        return NOISE_SE * std / math.sqrt(n), f"{NOISE_SE:g} s.e. over {n} seeds"
+        return NOISE_SE * std / math.sqrt(n)
     if borrowed is None:
-        return None, "no seed spread"
-    return NOISE_SE * borrowed / math.sqrt(max(n, 1)), f"{NOISE_SE:g} x the reference's seed std"
+        return None
+    return NOISE_SE * borrowed / math.sqrt(max(n, 1))
 
 
 def rate_band(bar: float, trials: int) -> float:
