@@ -25,8 +25,9 @@ layer's encoding); an encoding built on its own has a private one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, TypeVar
 
 import torch
@@ -68,7 +69,9 @@ class TableCache:
     An entry is a tuple of tensors whose axis -2 is the position axis, stored under a key (what the table is
     of: kind, frequencies, device, layer) with a version (e.g. the FoPE coefficients' in-place counters: a new
     version rebuilds the entry). Tables are built outside autograd and inference mode, so a table first built
-    during an evaluation serves training afterwards.
+    during an evaluation serves training afterwards, and with autocast off (:func:`no_autocast`), so a table is the
+    same fp32 table whatever autocast the first caller was under: the same inputs give the same numbers whatever
+    ran before in the process.
     """
 
     def __init__(self) -> None:
@@ -83,7 +86,7 @@ class TableCache:
         if hit is not None and hit[0] == version and hit[1][0].shape[-2] >= length:
             return hit[1]
         old = 0 if hit is None or hit[0] != version else hit[1][0].shape[-2]
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), no_autocast():
             tables = build(max(length, 2 * old))
         self._entries[key] = (version, tables)
         return tables
@@ -100,6 +103,27 @@ class TableCache:
 
 # ---------------------------------------------------------------------------------------------------------
 # helpers for the encodings
+
+#: device types whose autocast state `no_autocast` switches off (those this torch build knows).
+AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")
+
+
+@contextlib.contextmanager
+def no_autocast() -> Iterator[None]:
+    """Autocast off for every device type on which it is on now (a no-op when it is on nowhere).
+
+    Position tables are built under it: a table built inside a caller's bf16 autocast would otherwise be a bf16
+    table (FoPE's Fourier mix is a matmul), and which caller came first would decide every later number.
+    """
+    with contextlib.ExitStack() as stack:
+        for device_type in AUTOCAST_DEVICES:
+            try:
+                on = torch.is_autocast_enabled(device_type)
+            except (RuntimeError, ValueError):  # a device type this build does not know
+                continue
+            if on:
+                stack.enter_context(torch.autocast(device_type=device_type, enabled=False))
+        yield
 
 OptionsT = TypeVar("OptionsT")
 

@@ -10,7 +10,8 @@ Defaults reproduce the release (docs/paper.md §3.3; configs ``ce-fourier/*``):
    i.e. std σ·sqrt(2 / (D_out·(D_in + H))) — far below σ;
 5. per position t: S_j(t) = Σ_k sin(tω_k)·sin_coef[h,k,j], C_j(t) = Σ_k cos(tω_k)·cos_coef[h,k,j];
 6. zero-frequency pairs padded with 1 for BOTH sin and cos; duplicated for the rotate-half layout;
-7. x' = x⊙C + rotate_half(x)⊙S, in fp32 (autocast off), for q and k.
+7. x' = x⊙C + rotate_half(x)⊙S, in fp32 (autocast off), for q and k; the tables C, S are built in fp32 with
+   autocast off too, whatever autocast the caller is under.
 
 The reduction to RoPE: ``build("fope", ..., sigma=0.0, clip_floor=False, out_dim="full")`` equals
 ``build("rope", ...)`` exactly (also with the same ``scaling``); tested.
@@ -117,17 +118,19 @@ class FoPE(PositionEncoding):
 
     def mixed_tables(self, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float):
         """Mixed and padded cos, sin from scratch, fp32: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T)
-        (H = 1 with share_heads), attention scaling included."""
-        return PF.fope_tables(
-            positions,
-            inv_freq,
-            cos_coef=self.cos_coef,
-            sin_coef=self.sin_coef,
-            half=self.head_dim // 2,
-            pad=self.opts.pad,
-            normalize=self.opts.normalize,
-            scale=scale,
-        )
+        (H = 1 with share_heads), attention scaling included. Autocast off, whatever the caller's: the tables are
+        fp32 (the Fourier mix is a matmul, which autocast would run in bf16)."""
+        with torch.autocast(device_type=positions.device.type, enabled=False):
+            return PF.fope_tables(
+                positions,
+                inv_freq,
+                cos_coef=self.cos_coef,
+                sin_coef=self.sin_coef,
+                half=self.head_dim // 2,
+                pad=self.opts.pad,
+                normalize=self.opts.normalize,
+                scale=scale,
+            )
 
     def half_tables(self, positions: torch.Tensor, device: torch.device | None = None, end: int | None = None):
         """cos, sin for these positions: (H, T, D/2) for (T,) positions, (B, H, T, D/2) for (B, T).
