@@ -6,7 +6,8 @@
     .venv/bin/python scripts/make_results_doc.py --refresh-claims                  # after a verdict-rule change
 
 --publish NAME=RUN copies a `fope reproduce` output's results.json (claims recomputed) and figures to
-docs/results/NAME/ (NAME: cpu, cpu-quick, cpu-quick-avx2, cpu-passkey, cpu-passkey-seedN). --refresh-claims
+docs/results/NAME/ (NAME: cpu, cpu-quick, cpu-quick-avx2, cpu-quick-bf16-tables, cpu-passkey, cpu-passkey-seedN; figures
+are copied for cpu and cpu-passkey*). --refresh-claims
 recomputes the claims stored in every committed results.json with the current rules (docs/reproduce.md, "Verdict
 rules"). The page itself is `fope.reproduce.publish.results_doc`; the notes (prose only) are docs/results/notes.md.
 """
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        figures = "passkey*.png" if name.startswith("cpu-passkey") else "*.png"
-        publish_run(Path(run), RESULTS / name, figures=figures if name != "cpu-quick" else None)
+        figures = "passkey*.png" if name.startswith("cpu-passkey") else "*.png" if name == "cpu" else None
+        publish_run(Path(run), RESULTS / name, figures=figures)
         print(f"published {run} to {RESULTS / name}")
     if args.refresh_claims:
         for path in committed_results(RESULTS):

@@ -97,7 +97,7 @@ def test_one_seed_runs_get_a_verdict_with_a_named_noise_source():
     assert v["target-fope-flat"].verdict == NOISE  # 1.18 with one seed's band (2 x 0.036) around 1.2
     assert v["target-fope-below"].verdict == HOLDS
     text = headline(quick)
-    assert text.startswith("RoPE's perplexity grows 1.87x from its training length L = 256 to 16L, FoPE's 1.18x")
+    assert text.startswith("RoPE's perplexity grows 1.84x from its training length L = 256 to 16L, FoPE's 1.18x")
     assert "one seed, with the noise of `docs/results/cpu/results.json` (3 seeds, the same configuration)" in text
     other = {**quick, "config": {**quick["config"], "train_len": 512}}  # another configuration: a proxy, said so
     assert "another configuration" in noise_of(other).source

@@ -25,6 +25,7 @@ from typing import Any
 from .claims import check_claims, headline, mean
 from .records import write_json_atomic
 from .report import _binomial_table, _depth_table, binomial_se, passkey_task_section, render_report, verdict_text
+from .verdicts import NOISE_SE, REFERENCE, mean_band
 
 
 def committed_results(root: Path) -> list[Path]:
@@ -73,6 +74,8 @@ class Published:
     cpu: dict[str, Any]
     quick: dict[str, Any] | None = None
     quick_avx2: dict[str, Any] | None = None
+    quick_bf16_tables: dict[str, Any] | None = None  # the main job with the code before FoPE's fp32 tables
+    quick_earlier: dict[str, Any] | None = None  # the main job published before that fix (another machine)
     passkey: dict[str, Any] | None = None
     replicates: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed -> results
 
@@ -95,6 +98,8 @@ class Published:
             cpu,
             load("cpu-quick"),
             load("cpu-quick-avx2"),
+            load("cpu-quick-bf16-tables"),
+            load("cpu-quick-bf16-tables-earlier"),
             load("cpu-passkey"),
             {s: load(f"cpu-passkey-seed{s}") for s in seeds},
         )
@@ -179,19 +184,31 @@ def max_relative_difference(a: dict, b: dict) -> tuple[float, str]:
     return worst, where
 
 
+def _ratio_rows(before: dict, after: dict, heads: tuple[str, str]) -> list[str]:
+    """A Markdown table of each encoding's ppl(16L)/ppl(L) in two results dicts of the main comparison, and the
+    change from the first to the second."""
+    L = int(before["config"]["train_len"])
+    rows = [f"| PE | {heads[0]} | {heads[1]} | change |", "|---|---|---|---|"]
+    for pe, cell in (before.get("main") or {}).items():
+        a, b = _ratio_at_top(cell, L), _ratio_at_top((after.get("main") or {}).get(pe), L)
+        change = "-" if a is None or b is None else f"{b - a:+.4f}"
+        rows.append(f"| {pe} | {'-' if a is None else f'{a:.4f}'} | {'-' if b is None else f'{b:.4f}'} | {change} |")
+    return rows
+
+
+def _same_verdicts(a: dict, b: dict) -> tuple[int, int]:
+    """How many of ``a``'s claims (recomputed) have the same verdict in ``b``, and how many it has."""
+    ours, theirs = check_claims(a), check_claims(b)
+    same = [c.id for c, d in zip(ours, theirs, strict=False) if c.id == d.id and c.verdict == d.verdict]
+    return len(same), len(ours)
+
+
 def _avx2_section(quick: dict, avx2: dict) -> list[str]:
     """The main job run again on an AVX2-only CPU (fp32): its wall time, ratios and how far its numbers are from
     the committed `cpu-quick` run's."""
-    L = int(quick["config"]["train_len"])
     precisions = sorted({str(i.get("precision")) for i in (avx2.get("runs") or {}).values() if i.get("precision")})
     worst, where = max_relative_difference(quick, avx2)
-    rows = ["| PE | ppl(16L)/ppl(L), `cpu-quick` | the same on AVX2 |", "|---|---|---|"]
-    for pe, cell in (quick.get("main") or {}).items():
-        a, b = _ratio_at_top(cell, L), _ratio_at_top((avx2.get("main") or {}).get(pe), L)
-        rows.append(f"| {pe} | {'-' if a is None else f'{a:.3f}'} | {'-' if b is None else f'{b:.3f}'} |")
-    ours, theirs = check_claims(quick), check_claims(avx2)
-    same = [c.id for c, d in zip(ours, theirs, strict=False) if c.id == d.id and c.verdict == d.verdict]
-    n = len(ours)
+    same, n = _same_verdicts(quick, avx2)
     return [
         "## The same job on an AVX2-only CPU",
         "",
@@ -200,11 +217,73 @@ def _avx2_section(quick: dict, avx2: dict) -> list[str]:
         f"({avx2.get('wall_time_s')} s), commit `{avx2.get('commit')}`"
         + (" with uncommitted changes" if avx2.get("dirty") else "")
         + " (`docs/results/cpu-quick-avx2/results.json`). Its perplexities differ from the `cpu-quick` run's by "
-        f"up to {worst:.1%} ({where}); {len(same)} of its {n} verdicts are the same:",
+        f"up to {worst:.1%} ({where}); {same} of its {n} verdicts are the same:",
         "",
-        *rows,
+        *_ratio_rows(quick, avx2, ("`cpu-quick`", "the same on AVX2")),
         "",
     ]
+
+
+def _tables_section(quick: dict, before: dict, earlier: dict | None) -> list[str]:
+    """The main job before and after FoPE's position tables became fp32 whatever the caller's autocast, on one
+    machine: FoPE's ratio then and now, and the largest difference of every other encoding's perplexities (none
+    expected: the change touches FoPE's tables only). ``earlier``: the run published before the fix, made on
+    another machine, which says how far the same code's numbers move between two CPUs."""
+    L = int(quick["config"]["train_len"])
+    band = mean_band(None, 1, REFERENCE.ratio_std.get("fope"))
+    f_before, f_after = (
+        _ratio_at_top((before.get("main") or {}).get("fope"), L),
+        _ratio_at_top((quick.get("main") or {}).get("fope"), L),
+    )
+    others = {pe for pe in (quick.get("main") or {}) if pe != "fope"}
+    worst_other, where_other = max_relative_difference(_only(before, others), _only(quick, others))
+    worst_fope, where_fope = max_relative_difference(_only(before, {"fope"}), _only(quick, {"fope"}))
+    same, n = _same_verdicts(before, quick)
+    change = "not measured" if f_before is None or f_after is None else f"{f_after - f_before:+.4f}"
+    inside = (
+        ""
+        if band is None or f_before is None or f_after is None
+        else (
+            f", {'within' if abs(f_after - f_before) <= band else 'beyond'} the ±{band:.3f} one-seed band of FoPE's "
+            f"ratio ({NOISE_SE:g} x its seed std in `{REFERENCE.source}`)"
+        )
+    )
+    lines = [
+        "## FoPE's position tables in fp32: the main job before and after",
+        "",
+        "Until the fix, FoPE's cached position tables took the dtype of the autocast of their first caller, so in "
+        "bf16 training (the `auto` precision on a CPU with native bf16, and on every GPU) FoPE's tables were bf16 "
+        "and a resumed run used fp32 ones. The main job was run again on one machine with the code before the fix "
+        f"(commit `{before.get('commit')}`, `docs/results/cpu-quick-bf16-tables/results.json`) and after it "
+        f"(commit `{quick.get('commit')}`, `docs/results/cpu-quick/results.json`). FoPE's ppl(16L)/ppl(L) moves by "
+        f"{change}{inside}; its perplexities move by up to {worst_fope:.2%} ({where_fope}); "
+        + (
+            "the other encodings' perplexities are exactly the same"
+            if worst_other == 0
+            else f"the other encodings' perplexities by up to {worst_other:.2%} ({where_other})"
+        )
+        + f"; {same} of {n} verdicts are the same:",
+        "",
+        *_ratio_rows(before, quick, ("bf16 tables (before)", "fp32 tables (now)")),
+        "",
+    ]
+    if earlier is not None:
+        worst, where = max_relative_difference(_only(earlier, others), _only(before, others))
+        cpu_a, cpu_b = (earlier.get("machine") or {}).get("cpu"), (before.get("machine") or {}).get("cpu")
+        lines += [
+            f"The run published before the fix (commit `{earlier.get('commit')}`, on an {cpu_a}; "
+            "`docs/results/cpu-quick-bf16-tables-earlier/results.json`) and the same code's run above (on an "
+            f"{cpu_b}) differ by up to {worst:.2%} in the encodings the fix does not touch ({where}): the same code "
+            "and seed give the same numbers on one type of CPU (the two runs on one machine above agree exactly "
+            "where the fix does not reach), and numbers that differ by about that much on another.",
+            "",
+        ]
+    return lines
+
+
+def _only(results: dict, pes: set[str]) -> dict:
+    """``results`` with its main comparison restricted to the encodings ``pes``."""
+    return {**results, "main": {pe: c for pe, c in (results.get("main") or {}).items() if pe in pes}}
 
 
 def _passkey_section(pk: dict, figures: dict[str, str]) -> list[str]:
@@ -371,6 +450,8 @@ def results_doc(root: Path, notes: str | None = None) -> str:
         if pub.quick_avx2 is not None:
             lines.append(f"| `cpu-quick` on an AVX2-only CPU | {_minutes(pub.quick_avx2.get('wall_time_s'))} wall |")
             body += _avx2_section(pub.quick, pub.quick_avx2)
+        if pub.quick_bf16_tables is not None:
+            body += _tables_section(pub.quick, pub.quick_bf16_tables, pub.quick_earlier)
     if pub.passkey is not None:
         lines.append(
             f"| passkey task (run on its own) | {_minutes(pub.passkey.get('wall_time_s'))} wall in all; "
