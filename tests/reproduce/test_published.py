@@ -125,20 +125,59 @@ def test_constants_equal_the_latest_row_of_their_history():
         assert getattr(claims_mod, name, value) == value  # claims uses the same value as verdicts
 
 
+def _probes() -> dict[str, object]:
+    """Verdicts of synthetic cases that sit between each rarely-binding constant's moved values: MIN_REL_TOL (two
+    perplexity pairs 0.7 % and 1.2 % apart with no seed spread: within noise and holds at the 1 % floor) and
+    CHANCE_MARGIN (rates 0.17 and 0.2 from 10 trials against chance 0.1: at chance and above it)."""
+    one_seed_free = {"config": {"train_len": 256}, "main": {"x": {"ppl": {"256": {"mean": 1.0, "std": 0.0, "n": 3}}}}}
+    noise = noise_of(one_seed_free)  # a run with a zero seed spread: only the floor is left
+    return {
+        "MIN_REL_TOL": [noise.lower(1.0, b).outcome for b in (1.007, 1.012)],
+        "CHANCE_MARGIN": [claims_mod._at_chance(rate, 0.1, 10).outcome for rate in (0.17, 0.2)],
+    }
+
+
+PROBES = _probes()
+
+
+def test_the_probes_sit_where_they_should():
+    assert PROBES == {"MIN_REL_TOL": [NOISE, HOLDS], "CHANCE_MARGIN": [HOLDS, FAILS]}
+
+
 @pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("factor", [0.5, 1.5])
 def test_moving_a_constant_is_caught(monkeypatch, name, factor):
-    """Moving any constant (in a copy of the code: here by patching it) either changes a published verdict or
-    leaves the history table of docs/reproduce.md out of date; either way a test above fails."""
+    """Moving any constant (in a copy of the code: here by patching it) changes a committed verdict or its text, or,
+    for the two constants no committed run sits near (MIN_REL_TOL, CHANCE_MARGIN), the verdict of a synthetic
+    probe. A moved constant with its history row moved too would otherwise pass every test."""
     moved = type(RULES[name])(RULES[name] * factor)
+    assert moved != RULES[name]
     for module in (verdicts, claims_mod):
         if hasattr(module, name):
             monkeypatch.setattr(module, name, moved)
     changed = any([c.to_dict() for c in check_claims(_load(p))] != _load(p)["claims"] for p in COMMITTED)
-    stale = _history()[name][-1] != moved
-    assert changed or stale
-    if name in ("FOPE_FLAT_MAX", "ROPE_BLOWUP_MIN", "NOISE_SE", "PPL_NOISE_STDS"):
-        assert changed, f"moving {name} must change a committed verdict or its text"
+    probed = name in PROBES and _probes()[name] != PROBES[name]
+    assert changed or probed, f"moving {name} to {moved} changes no committed verdict and no probe"
+
+
+def test_a_decline_never_rises():
+    """`_declines` is a shape claim: a rise between lengths fails it even when it ends below its start."""
+    assert claims_mod._declines([0.9, 0.6, 0.3]).outcome == HOLDS
+    assert claims_mod._declines([0.9, 0.5, 0.7, 0.3]) == Part(FAILS, "rises between lengths")
+    assert claims_mod._declines([0.5, 0.5]).outcome == FAILS  # flat: does not end below its start
+    assert claims_mod._declines([0.9, None]).outcome == MISSING
+
+
+def test_passkey_trials_count_every_run():
+    """A cell pooled over 3 runs has 3x the trials of one run (trials x lengths beyond L x runs)."""
+    cell = {"passkey": {"256": {"mean": 1.0}, "512": {"mean": 0.5}, "1024": {"mean": 0.2}}}
+    assert claims_mod._n_trials(cell, "passkey", 256, 20) == 20 * 2
+    assert claims_mod._n_trials({**cell, "n_runs": 3}, "passkey", 256, 20) == 20 * 2 * 3
+    # and the count decides: 0.3 vs 0.2 is within noise from one run's 40 trials each, beyond it from 10 runs'
+    noise = noise_of(_load(RESULTS / "cpu" / "results.json"))
+    small, big = (claims_mod._n_trials({**cell, "n_runs": k}, "passkey", 256, 20) for k in (1, 10))
+    assert noise.higher_rate(0.3, 0.2, small, small).outcome == NOISE
+    assert noise.higher_rate(0.3, 0.2, big, big).outcome == HOLDS
 
 
 # ----------------------------------------------------------------------------------------------- the rules
