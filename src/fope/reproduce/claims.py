@@ -310,7 +310,9 @@ def _targets(r: dict, noise: Noise) -> list[Claim]:
             "target-passkey",
             "target",
             "FoPE's passkey accuracy beyond L above RoPE's",
-            f"mean {name} over lengths > L: FoPE {fmt(fp)} ({nf} trials), RoPE {fmt(rp)} ({nr} trials)",
+            f"mean {name} over lengths > L: FoPE {fmt(fp)} ({nf} trials), RoPE {fmt(rp)} ({nr} trials)"
+            if fp is not None and rp is not None
+            else "not measured (no passkey trials in the main comparison)",
             [noise.higher_rate(fp, rp, nf, nr, "FoPE vs RoPE")],
         )
     )
@@ -329,24 +331,26 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
         _claim(
             "fig1b-flat",
             "Fig. 1b",
-            "Beyond L, RoPE and the other baselines blow up while FoPE stays much flatter",
+            "Beyond L, RoPE and the other baselines (NoPE, KERPLE, FIRE) blow up while FoPE stays flatter: FoPE's "
+            'ppl(16L)/ppl(L) below each of theirs (the paper\'s "much" flatter: how much is not judged)',
             f"ppl({top})/ppl(L) at L={L}: FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}; "
             + ", ".join(f"{pe} {_pm(main.get(pe), 'ppl_ratio', top)}" for pe in others),
             [noise.lower(fope_g, v, f"FoPE's ratio vs {pe}'s") for pe, v in others.items()],
         )
     )
     alibi = main.get("alibi")
-    a_ratio, a_ppl, f_ppl = mean(alibi, "ppl_ratio", top), mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
+    a_ppl, f_ppl = mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
     out.append(
         _claim(
             "fig1b-alibi",
             "Fig. 1b",
-            "ALiBi is flat and slightly better than FoPE on perplexity",
-            f"at {top}: ALiBi ppl {fmt(a_ppl)} (ratio to L {fmt(a_ratio)}), FoPE ppl {fmt(f_ppl)} "
-            f"(ratio {fmt(fope_g)})",
+            f"ALiBi is flat (ppl(16L)/ppl(L) <= {FOPE_FLAT_MAX}) and its perplexity at 16L below FoPE's (the "
+            'paper\'s "slightly" better: how much is not judged)',
+            f"at {top}: ALiBi ppl {fmt(a_ppl)} (ratio to L {_pm(alibi, 'ppl_ratio', top)}), FoPE ppl {fmt(f_ppl)}"
+            + _by(a_ppl, f_ppl),
             [
+                _ratio_part(r, noise, "alibi", FOPE_FLAT_MAX, "<=", "ALiBi's ratio"),
                 noise.lower(a_ppl, f_ppl, "ALiBi's ppl vs FoPE's"),
-                noise.lower(a_ratio, fope_g, "ALiBi's ratio vs FoPE's"),
             ],
         )
     )
@@ -361,7 +365,7 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
             _claim(
                 "fig1a-passkey",
                 "Fig. 1a",
-                "FoPE keeps passkey accuracy beyond L; RoPE drops to zero at 2L",
+                "FoPE's passkey accuracy beyond L above RoPE's (the paper: FoPE the most stable across lengths)",
                 f"{_metric_name(metric)} at {lengths}: FoPE {[fmt(v, 2) for v in fp]} (mean {fmt(fb, 2)}), "
                 f"RoPE {[fmt(v, 2) for v in rp]} (mean {fmt(rb, 2)})",
                 [noise.higher_rate(fb, rb, nf, nr, "FoPE vs RoPE")],
@@ -378,6 +382,13 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
             )
         )
     return out
+
+
+def _by(a: float | None, b: float | None) -> str:
+    """``, lower by 22%`` (or higher): how far perplexity ``a`` is from ``b``, relative to ``b``."""
+    if a is None or b is None or not b:
+        return ""
+    return f", {'lower' if a < b else 'higher'} by {abs(a - b) / b:.0%}"
 
 
 def _declines(a: list[float | None]) -> Part:
@@ -410,9 +421,16 @@ def _fig5(r: dict, noise: Noise) -> list[Claim]:
         _claim(
             "fig5-alibi",
             "Fig. 5",
-            f"ALiBi is again flat and slightly better than FoPE on {other}",
-            f"{other} ppl at {top}: ALiBi {fmt(aa)} (ratio {fmt(a)}), FoPE {fmt(fa)} (ratio {fmt(f)})",
-            [noise.lower(aa, fa, "ALiBi's ppl vs FoPE's")],
+            f"ALiBi is again flat on {other} ({other} ppl(16L)/ppl(L) <= {FOPE_FLAT_MAX}) and its {other} perplexity "
+            "at 16L below FoPE's (the paper's \"slightly\" better: how much is not judged)",
+            f"{other} ppl at {top}: ALiBi {fmt(aa)} (ratio {_pm(main.get('alibi'), key, top)}), FoPE {fmt(fa)}"
+            + _by(aa, fa),
+            [
+                threshold(
+                    a, noise.ratio_band(main.get("alibi"), "alibi", key, top), FOPE_FLAT_MAX, "<=", "ALiBi's ratio"
+                ),
+                noise.lower(aa, fa, "ALiBi's ppl vs FoPE's"),
+            ],
         ),
     ]
 
@@ -453,83 +471,106 @@ def _fig4(r: dict, noise: Noise) -> list[Claim]:
     ]
 
 
-def _ratio_score(cell: dict | None, L: int) -> float | None:
-    """The paper's Fig. 6 y-value summarised: mean of ppl_other/ppl over lengths >= L."""
-    vals = [mean(cell, "ppl_other_over_train", n) for n in _lengths(cell, "ppl_other_over_train") if n >= L]
+def _ratio_score(cell: dict | None, L: int, beyond_l: bool = False) -> float | None:
+    """The paper's Fig. 6 y-value (the PPL ratio ppl_other/ppl_train) summarised: its mean over the lengths >= L, or
+    over the lengths > L with ``beyond_l``."""
+    vals = [
+        mean(cell, "ppl_other_over_train", n)
+        for n in _lengths(cell, "ppl_other_over_train")
+        if n > L or (n == L and not beyond_l)
+    ]
     vals = [v for v in vals if v is not None]
     return sum(vals) / len(vals) if vals else None
 
 
+#: Fig. 6's metric, the paper's own (the PPL ratio ppl_other/ppl_train), and the one this project adds (the training
+#: corpus's perplexity), each as (claim id suffix, words, value beyond L, value at L)
+def _fig6_metrics(L: int) -> list[tuple[str, str, Callable, Callable]]:
+    return [
+        (
+            "",
+            "PPL ratio",
+            lambda c: _ratio_score(c, L, beyond_l=True),
+            lambda c: mean(c, "ppl_other_over_train", L),
+        ),
+        ("-ppl", "ppl", lambda c: geo_beyond(c, "ppl", L), lambda c: mean(c, "ppl", L)),
+    ]
+
+
 def _fig6(r: dict, noise: Noise) -> list[Claim]:
+    """Fig. 6 judged on the paper's metric, the PPL ratio ppl_other/ppl_train (ids ``fig6...``), and again on the
+    training corpus's perplexity (ids ``fig6...-ppl``, this project's addition)."""
     ab, L = r.get("ablations", {}), int(r["config"]["train_len"])
     if not ab:
         return []
+    return [
+        c for sfx, what, long_of, at_l_of in _fig6_metrics(L) for c in _fig6_on(r, noise, sfx, what, long_of, at_l_of)
+    ]
+
+
+def _fig6_on(r: dict, noise: Noise, sfx: str, what: str, long_of: Callable, at_l_of: Callable) -> list[Claim]:
+    ab, L = r.get("ablations", {}), int(r["config"]["train_len"])
+    added = " (this project's metric; the paper's is the PPL ratio)" if sfx else ""
     out = []
     comp = ab.get("components", {})
-    long = {arm: geo_beyond(c, "ppl", L) for arm, c in comp.items()}
-    at_l = {arm: mean(c, "ppl", L) for arm, c in comp.items()}
-    ratio = {arm: _ratio_score(c, L) for arm, c in comp.items()}
+    long = {arm: long_of(c) for arm, c in comp.items()}
+    at_l = {arm: at_l_of(c) for arm, c in comp.items()}
 
-    def lt(d: dict, a: str, b: str, what: str) -> Part:
-        return noise.lower(d.get(a), d.get(b), f"{what} {a} vs {b}")
+    def lt(d: dict, a: str, b: str, where: str) -> Part:
+        return noise.lower(d.get(a), d.get(b), f"{what}{where} {a} vs {b}")
 
-    desc = "; ".join(
-        f"{arm}: ppl@L {fmt(at_l[arm])}, ppl>L {fmt(long[arm])}, PPL ratio {fmt(ratio[arm])}" for arm in comp
-    )
-    out.append(
-        _claim(
-            "fig6a-both-help",
-            "Fig. 6a",
-            "Both FS and CF help, their combination most (length generalisation)",
-            desc,
-            [lt(long, "FoPE", b, "ppl>L") for b in ("w/o FS", "w/o CF", "w/o FS, w/o CF")],
-        )
-    )
-    out.append(
-        _claim(
-            "fig6a-fs-long",
-            "Fig. 6a",
-            "FS contributes more to length generalisation than CF",
-            f"ppl beyond L: w/o FS {fmt(long.get('w/o FS'))}, w/o CF {fmt(long.get('w/o CF'))}",
-            [lt(long, "w/o CF", "w/o FS", "ppl>L")],
-        )
-    )
-    out.append(
-        _claim(
-            "fig6a-cf-fit",
-            "Fig. 6a",
-            "CF contributes more to in-distribution fit than FS",
-            f"ppl at L: w/o FS {fmt(at_l.get('w/o FS'))}, w/o CF {fmt(at_l.get('w/o CF'))}",
-            [lt(at_l, "w/o FS", "w/o CF", "ppl@L")],
-        )
-    )
+    desc = "; ".join(f"{arm}: {what}@L {fmt(at_l[arm])}, {what}>L {fmt(long[arm])}" for arm in comp)
+    if comp:
+        out += [
+            _claim(
+                f"fig6a-both-help{sfx}",
+                "Fig. 6a",
+                f"Both FS and CF help, their combination most: FoPE's {what} beyond L below each ablation's{added}",
+                desc,
+                [lt(long, "FoPE", b, ">L") for b in ("w/o FS", "w/o CF", "w/o FS, w/o CF")],
+            ),
+            _claim(
+                f"fig6a-fs-long{sfx}",
+                "Fig. 6a",
+                f"FS contributes more to length generalisation than CF: {what} beyond L lower without CF than "
+                f"without FS{added}",
+                f"{what} beyond L: w/o FS {fmt(long.get('w/o FS'))}, w/o CF {fmt(long.get('w/o CF'))}",
+                [lt(long, "w/o CF", "w/o FS", ">L")],
+            ),
+            _claim(
+                f"fig6a-cf-fit{sfx}",
+                "Fig. 6a",
+                f"CF contributes more to in-distribution fit than FS: {what} at L lower without FS than without CF"
+                f"{added}",
+                f"{what} at L: w/o FS {fmt(at_l.get('w/o FS'))}, w/o CF {fmt(at_l.get('w/o CF'))}",
+                [lt(at_l, "w/o FS", "w/o CF", "@L")],
+            ),
+        ]
     shape = ab.get("shape", {})
     if shape:
-        sl = {arm: geo_beyond(c, "ppl", L) for arm, c in shape.items()}
+        sl = {arm: long_of(c) for arm, c in shape.items()}
         out.append(
             _claim(
-                "fig6a-head-dim",
+                f"fig6a-head-dim{sfx}",
                 "Fig. 6a",
-                "Doubling head_dim beats doubling heads or layers",
-                "ppl beyond L: " + ", ".join(f"{a} {fmt(v)}" for a, v in sl.items()),
-                [lt(sl, "2x head_dim", "2x heads", "ppl>L"), lt(sl, "2x head_dim", "2x layers", "ppl>L")],
+                f"Doubling head_dim beats doubling heads or layers: lower {what} beyond L{added}",
+                f"{what} beyond L: " + ", ".join(f"{a} {fmt(v)}" for a, v in sl.items()),
+                [lt(sl, "2x head_dim", "2x heads", ">L"), lt(sl, "2x head_dim", "2x layers", ">L")],
             )
         )
     sig = ab.get("sigma", {})
-    if sig:
+    if sig and not sfx:
         score = {float(a): _ratio_score(c, L) for a, c in sig.items()}
-        long_s = {float(a): geo_beyond(c, "ppl", L) for a, c in sig.items()}
         known = {a: v for a, v in score.items() if v is not None}
         best = min(known, key=known.get) if known and len(known) == len(score) else None
         out.append(
             _claim(
                 "fig6b-sigma",
                 "Fig. 6b",
-                "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3",
+                "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3 (the paper's \"especially for longer "
+                'context" is not judged)',
                 "PPL ratio (mean over lengths >= L): "
                 + ", ".join(f"{a:g}: {fmt(v)}" for a, v in score.items())
-                + "; ppl beyond L: "
-                + ", ".join(f"{a:g}: {fmt(v)}" for a, v in long_s.items())
                 + (f"; lowest at {best:g}" if best is not None else ""),
                 [
                     _sweep(
@@ -541,23 +582,43 @@ def _fig6(r: dict, noise: Noise) -> list[Claim]:
                 ],
             )
         )
-        rope_long = geo_beyond((r.get("main") or {}).get("rope"), "ppl", L)
-        fd = ab.get("freq_dim", {})
+    fd = ab.get("freq_dim", {})
+    if sig:
+        rope_long = long_of(comp.get("RoPE") or (r.get("main") or {}).get("rope"))
         arms = {
-            **{f"sigma {a:g}": v for a, v in long_s.items()},
-            **{f"D={a}": geo_beyond(c, "ppl", L) for a, c in fd.items()},
+            **{f"sigma {float(a):g}": long_of(c) for a, c in sig.items()},
+            **{f"D={a}": long_of(c) for a, c in fd.items()},
         }
         out.append(
             _claim(
-                "fig6-robust",
+                f"fig6-robust{sfx}",
                 "Fig. 6b/c",
-                "FoPE beats RoPE for every sigma and D tried",
-                f"ppl beyond L: RoPE {fmt(rope_long)}; FoPE arms {[fmt(v) for v in arms.values()]}",
-                [noise.lower(v, rope_long, f"ppl>L FoPE {a} vs RoPE") for a, v in arms.items()],
+                f"FoPE beats RoPE for every sigma and D tried: lower {what} beyond L{added}",
+                f"{what} beyond L: RoPE {fmt(rope_long)}; FoPE " + ", ".join(f"{a} {fmt(v)}" for a, v in arms.items()),
+                [noise.lower(v, rope_long, f"{what}>L FoPE {a} vs RoPE") for a, v in arms.items()],
             )
         )
-    fd = ab.get("freq_dim", {})
     if fd:
+        flat = {int(a): long_of(c) for a, c in fd.items()}
+        known = [v for v in flat.values() if v is not None]
+        spread = _spread(dict(enumerate(known)))
+        out.append(
+            _claim(
+                f"fig6c-D-flat{sfx}",
+                "Fig. 6c",
+                f"D barely changes perplexity: the {what} beyond L of every D within the noise band of each other"
+                f"{added}",
+                f"{what} beyond L: " + ", ".join(f"D={a}: {fmt(v)}" for a, v in flat.items()),
+                [
+                    Part(MISSING)
+                    if len(known) < max(len(flat), 2)
+                    else Part(HOLDS)
+                    if spread <= noise.rel
+                    else Part(FAILS, f"the sweep's spread {spread:.1%} exceeds the {noise.rel:.1%} band")
+                ],
+            )
+        )
+    if fd and not sfx:
         metric = passkey_metric(r, list(fd.values()))
         score = {int(a): beyond(c, metric, L - 1) for a, c in fd.items()}
         known = {a: v for a, v in score.items() if v is not None}
@@ -692,7 +753,13 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
     # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
     if fope and rope and beyond_l:
         out.append(
-            fope_above("rope", "RoPE", "passkey-task-fope", f"FoPE keeps passkey {what} beyond L better than RoPE")
+            fope_above(
+                "rope",
+                "RoPE",
+                "passkey-task-fope",
+                f"FoPE's passkey {what} beyond L above RoPE's, pooled over the lengths beyond L (the paper: FoPE the "
+                "most stable across lengths)",
+            )
         )
         r2 = rope.get(2 * L)
         out.append(
@@ -702,6 +769,16 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                 "RoPE drops to " + ("chance (0.1)" if lik else "zero") + " at 2L",
                 f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
                 [unlearnt("rope") or _at_chance(r2, floor, n)],
+            )
+        )
+        later = [k for k in beyond_l if k > 2 * L]
+        out.append(
+            _claim(
+                f"passkey-task-rope-remains{sfx}",
+                "Fig. 1a (task)",
+                "RoPE remains at " + ("chance (0.1)" if lik else "zero") + " beyond 2L",
+                f"RoPE {what} at {later}: {[fmt(rope.get(k), 2) for k in later]}" if later else "not measured",
+                [unlearnt("rope") or _at_chance(rope.get(k), floor, n) for k in later] or [Part(MISSING)],
             )
         )
     far = {pe: _far_needles(pv.get(pe) or {}, L) for pe in ("fope", "rope")}
@@ -726,6 +803,17 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                 f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's",
             )
         )
+    for other, name in (("nope", "NoPE"), ("kerple", "KERPLE"), ("fire", "FIRE")):
+        cid, paper = (
+            f"passkey-task-fope-{other}",
+            f"FoPE is the most stable: its passkey {what} beyond L above {name}'s",
+        )
+        if fope and acc.get(other) and beyond_l and all(k in acc[other] for k in beyond_l):
+            out.append(fope_above(other, name, cid, paper))
+        elif not lik:  # the paper compares them; no committed run trained them on the task: a row that asserts nothing
+            out.append(
+                _claim(cid, "Fig. 1a (task)", paper, f"not measured (no {name} model in this run)", [Part(MISSING)])
+            )
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         # a decline "with length" tolerates an uptick between lengths within the binomial noise of n trials
