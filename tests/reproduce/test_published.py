@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,15 @@ import pytest
 from fope.reproduce import claims as claims_mod
 from fope.reproduce import verdicts
 from fope.reproduce.claims import check_claims, headline, noise_of
-from fope.reproduce.publish import committed_results, max_relative_difference, results_doc
+from fope.reproduce.publish import (
+    GENERATED_PAGES,
+    MAIN_CLAIMS,
+    committed_results,
+    comparison_summary,
+    fill_generated,
+    max_relative_difference,
+    results_doc,
+)
 from fope.reproduce.verdicts import (
     FAILS,
     HOLDS,
@@ -365,3 +374,65 @@ def test_the_passkey_claims_against_every_baseline():
     for other in ("nope", "kerple", "fire"):  # the paper compares them; no committed passkey-task run has them
         assert pk[f"passkey-task-fope-{other}"]["verdict"] == MISSING
     assert "pooled over the lengths beyond L" in pk["passkey-task-fope"]["paper"]
+
+
+# ----------------------------------------------------------------------------------------------- generated prose
+@pytest.mark.parametrize("page", GENERATED_PAGES)
+def test_the_finding_sentences_are_the_committed_claims(page):
+    """The claim blocks of README.md, notes.md and analysis.md are what the committed claims generate."""
+    text = (ROOT / page).read_text()
+    assert fill_generated(text, RESULTS) == text, f"regenerate {page} with scripts/make_results_doc.py"
+
+
+def test_the_headline_lists_every_verdict_of_the_main_comparison():
+    notes = fill_generated((RESULTS / "notes.md").read_text(), RESULTS)
+    for run in ("cpu", "cpu-quick"):
+        summary = comparison_summary(run, _load(RESULTS / run / "results.json"))
+        assert summary in notes
+        for c in _load(RESULTS / run / "results.json")["claims"]:
+            if c["id"].startswith(MAIN_CLAIMS) and not c["id"].startswith("fig1b-flat-"):
+                assert f"`{c['id']}`" in summary
+        assert "1 does not hold: `fig1b-flat`" in summary  # the miss is in the headline
+        assert "only the one with RoPE reproduces" in summary
+    assert "mostly reproduced" not in notes and "as in the paper" not in notes
+
+
+def _flipped_copy(tmp_path: Path, run: str, cid: str, verdict: str) -> Path:
+    root = tmp_path / "results"
+    shutil.copytree(RESULTS, root, ignore=shutil.ignore_patterns("*.png"))
+    path = root / run / "results.json"
+    results = _load(path)
+    for c in results["claims"]:
+        if c["id"] == cid:
+            c["verdict"], c["why"] = verdict, "flipped"
+    path.write_text(json.dumps(results))
+    return root
+
+
+@pytest.mark.parametrize(
+    "page,run,cid,verdict",
+    [
+        ("README.md", "cpu-quick", "fig1b-flat", HOLDS),
+        ("README.md", "cpu-quick-avx2", "target-fope-flat", FAILS),
+        ("docs/results/notes.md", "cpu", "target-fope-flat", FAILS),
+        ("docs/results/notes.md", "cpu-passkey", "passkey-task-fope", FAILS),
+        ("docs/results/notes.md", "cpu", "fig6-robust", HOLDS),
+    ],
+)
+def test_a_flipped_verdict_changes_the_sentence(tmp_path, page, run, cid, verdict):
+    text = (ROOT / page).read_text()
+    flipped = fill_generated(text, _flipped_copy(tmp_path, run, cid, verdict))
+    assert flipped != text
+    changed = [line for line in flipped.splitlines() if line not in text.splitlines()]
+    assert changed and all("<!-- fope:" in line for line in changed), changed
+    if run != "cpu-quick-avx2":
+        assert any(verdict in line for line in changed)
+    else:
+        assert any(re.search(r"\d+ of \d+ verdicts the same", line) for line in changed)
+
+
+def test_a_block_naming_an_unknown_claim_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no claim 'fig9-nothing'"):
+        fill_generated("<!-- fope:claim cpu:fig9-nothing --><!-- /fope -->", RESULTS)
+    with pytest.raises(ValueError, match="unknown generated block"):
+        fill_generated("<!-- fope:guess cpu --><!-- /fope -->", RESULTS)

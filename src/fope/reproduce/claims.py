@@ -319,6 +319,10 @@ def _targets(r: dict, noise: Noise) -> list[Claim]:
     return out
 
 
+#: display names of the position encodings in claim texts
+_NAMES = {"rope": "RoPE", "fope": "FoPE", "alibi": "ALiBi", "nope": "NoPE", "kerple": "KERPLE", "fire": "FIRE"}
+
+
 def _fig1(r: dict, noise: Noise) -> list[Claim]:
     main, L = r.get("main"), int(r["config"]["train_len"])
     if not main:
@@ -338,6 +342,18 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
             [noise.lower(fope_g, v, f"FoPE's ratio vs {pe}'s") for pe, v in others.items()],
         )
     )
+    for pe, v in others.items():  # the same comparison, one row per baseline: which half of Fig. 1b reproduces
+        name = _NAMES.get(pe, pe)
+        out.append(
+            _claim(
+                f"fig1b-flat-{pe}",
+                "Fig. 1b",
+                f"{name} blows up beyond L while FoPE stays flatter: FoPE's ppl(16L)/ppl(L) below {name}'s",
+                f"ppl({top})/ppl(L): FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}, {name} "
+                f"{_pm(main.get(pe), 'ppl_ratio', top)}",
+                [noise.lower(fope_g, v, f"FoPE's ratio vs {name}'s")],
+            )
+        )
     alibi = main.get("alibi")
     a_ppl, f_ppl = mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
     out.append(
