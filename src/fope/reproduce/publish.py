@@ -162,9 +162,9 @@ def _quick_section(quick: dict) -> list[str]:
     out += [
         "",
         *([f"In one sentence: {head}", ""] if head else []),
-        "Its verdicts on the project's targets:",
+        "Its verdicts on the project's targets and the paper's Fig. 1 and Fig. 5 (the main comparison's claims):",
         "",
-        *_verdicts(quick, "target-"),
+        *_verdicts(quick, MAIN_CLAIMS),
     ]
     return out + [""]
 
@@ -269,13 +269,18 @@ def _tables_section(quick: dict, before: dict, earlier: dict | None) -> list[str
     ]
     if earlier is not None:
         worst, where = max_relative_difference(_only(earlier, others), _only(before, others))
+        exact = max_relative_difference(_only(before, others), _only(quick, others))[0] == 0
         cpu_a, cpu_b = (earlier.get("machine") or {}).get("cpu"), (before.get("machine") or {}).get("cpu")
         lines += [
             f"The run published before the fix (commit `{earlier.get('commit')}`, on an {cpu_a}; "
             "`docs/results/cpu-quick-bf16-tables-earlier/results.json`) and the same code's run above (on an "
-            f"{cpu_b}) differ by up to {worst:.2%} in the encodings the fix does not touch ({where}): the same code "
-            "and seed give the same numbers on one type of CPU (the two runs on one machine above agree exactly "
-            "where the fix does not reach), and numbers that differ by about that much on another.",
+            f"{cpu_b}) differ by up to {worst:.2%} in the encodings the fix does not touch ({where})"
+            + (
+                ": the same code and seed give the same numbers on one type of CPU (the two runs on one machine above "
+                "agree exactly where the fix does not reach), and numbers that differ by about that much on another."
+                if exact
+                else "."
+            ),
             "",
         ]
     return lines
