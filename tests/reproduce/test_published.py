@@ -436,3 +436,14 @@ def test_a_block_naming_an_unknown_claim_is_an_error(tmp_path):
         fill_generated("<!-- fope:claim cpu:fig9-nothing --><!-- /fope -->", RESULTS)
     with pytest.raises(ValueError, match="unknown generated block"):
         fill_generated("<!-- fope:guess cpu --><!-- /fope -->", RESULTS)
+
+
+def test_how_to_read_a_verdict_quotes_the_constants():
+    """docs/reproduce.md's "How to read a verdict" names each band's constant with its current value."""
+    text = (ROOT / "docs" / "reproduce.md").read_text().split("## How to read a verdict", 1)[1].split("\n## ", 1)[0]
+    quoted = dict(re.findall(r"`([A-Z_]+)` \(([0-9.]+) ?%?\)", text))
+    assert set(quoted) == {"NOISE_SE", "PPL_NOISE_STDS", "MIN_REL_TOL", "RATE_NOISE_SE"}
+    for name, value in quoted.items():
+        scale = 100 if name == "MIN_REL_TOL" else 1  # quoted in percent
+        assert float(value) == pytest.approx(RULES[name] * scale), name
+    assert f"n = {REFERENCE.seeds}" in text and "does *not* mean the claim holds" in text
