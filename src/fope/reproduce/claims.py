@@ -24,6 +24,7 @@ from .verdicts import (
     MIN_REL_TOL,
     MISSING,
     NOISE,
+    NOISE_SE,
     PASSKEY_LEARNT,
     PPL_NOISE_STDS,
     RATE_NOISE_SE,
@@ -867,7 +868,101 @@ def _at_chance(rate: float | None, floor: float, trials: int) -> Part:
     return Part(FAILS, f"{fmt(rate, 2)} is above chance ({fmt(floor, 2)}) by {fmt(rate - floor, 2)}")
 
 
-CHECKS: tuple[Callable[[dict, Noise], list[Claim]], ...] = (_targets, _passkey_task, _fig1, _fig5, _fig4, _fig6)
+def _log_std(cell: dict | None, metric: str, length: int) -> float | None:
+    """The seed std of ln(``metric``) at ``length`` in a main cell (delta method: std / mean), or None."""
+    agg = ((cell or {}).get(metric) or {}).get(str(length)) or {}
+    return agg["std"] / agg["mean"] if agg.get("std") is not None and agg.get("mean") else None
+
+
+def _single_runs_lower(a: float | None, b: float | None, s: float | None, what: str) -> Part:
+    """Is the loss (or loss growth) ``a`` of one run below ``b`` of another, when each has the seed std ``s``? Within
+    noise within NOISE_SE standard errors of the difference of two single runs, NOISE_SE * sqrt(2) * s."""
+    if a is None or b is None:
+        return Part(MISSING, f"{what} not measured")
+    if s is None:
+        return Part(MISSING, f"{what}: no seed spread to judge it by")
+    band = NOISE_SE * math.sqrt(2) * s
+    text = f"{what}: {a:.3f} vs {b:.3f}"
+    if abs(a - b) <= band:
+        return Part(NOISE, f"{text} differ by {abs(a - b):.3f}, within the band {band:.3f}")
+    if a < b:
+        return Part(HOLDS)
+    return Part(FAILS, f"{text}: higher by {a - b:.3f} (band {band:.3f})")
+
+
+def _table2(r: dict, noise: Noise) -> list[Claim]:
+    """The paper's Table 2 (RoPE-A and QK norm), one run per arm, judged on the loss ln(ppl) the table gives, with the
+    seed spread of the main runs of the same family (RoPE for the RoPE arms, NoPE for the NoPE arms)."""
+    t2, L = r.get("table2") or {}, int(r["config"]["train_len"])
+    if not t2:
+        return []
+    top, main = 16 * L, r.get("main") or {}
+
+    def loss(arm: str, n: int) -> float | None:
+        m = mean(t2.get(arm), "ppl", n)
+        return math.log(m) if m else None
+
+    def growth(arm: str) -> float | None:
+        a, b = loss(arm, top), loss(arm, L)
+        return None if a is None or b is None else a - b
+
+    def f3(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    s_growth = _log_std(main.get("rope"), "ppl_ratio", top)
+    s_rope_top = _log_std(main.get("rope"), "ppl", top)
+    longer = [n * L for n in (2, 4, 8, 16)]
+    return [
+        _claim(
+            "table2-qk-rope",
+            "Table 2",
+            "QK norm helps RoPE beyond L: RoPE + QK Norm's loss grows less from L to 16L than RoPE's",
+            f"loss growth L to 16L (one run each): RoPE + QK Norm {f3(growth('RoPE + QK Norm'))}, RoPE "
+            f"{f3(growth('RoPE'))}",
+            [_single_runs_lower(growth("RoPE + QK Norm"), growth("RoPE"), s_growth, "growth")],
+        ),
+        _claim(
+            "table2-ropea",
+            "Table 2",
+            "RoPE-A generalises better than RoPE: its loss at 16L below RoPE's",
+            f"loss at {top} (one run each): RoPE-A {f3(loss('RoPE-A', top))}, RoPE {f3(loss('RoPE', top))}",
+            [_single_runs_lower(loss("RoPE-A", top), loss("RoPE", top), s_rope_top, "loss at 16L")],
+        ),
+        _claim(
+            "table2-ropea-qk",
+            "Table 2",
+            "QK norm does not help RoPE-A: RoPE-A + QK Norm's loss at 16L above RoPE-A's",
+            f"loss at {top} (one run each): RoPE-A + QK Norm {f3(loss('RoPE-A + QK Norm', top))}, RoPE-A "
+            f"{f3(loss('RoPE-A', top))}",
+            [_single_runs_lower(loss("RoPE-A", top), loss("RoPE-A + QK Norm", top), s_rope_top, "loss at 16L")],
+        ),
+        _claim(
+            "table2-qk-nope",
+            "Table 2",
+            "QK norm hurts NoPE: NoPE + QK Norm's loss above NoPE's at every length beyond L",
+            "loss (one run each) at "
+            + "; ".join(
+                f"{n}: NoPE + QK Norm {f3(loss('NoPE + QK Norm', n))}, NoPE {f3(loss('NoPE', n))}" for n in longer
+            ),
+            [
+                _single_runs_lower(
+                    loss("NoPE", n), loss("NoPE + QK Norm", n), _log_std(main.get("nope"), "ppl", n), f"loss at {n}"
+                )
+                for n in longer
+            ],
+        ),
+    ]
+
+
+CHECKS: tuple[Callable[[dict, Noise], list[Claim]], ...] = (
+    _targets,
+    _passkey_task,
+    _fig1,
+    _fig5,
+    _fig4,
+    _fig6,
+    _table2,
+)
 
 
 def check_claims(results: dict[str, Any]) -> list[Claim]:
