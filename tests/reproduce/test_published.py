@@ -460,3 +460,11 @@ def test_table2_is_judged_by_claims():
         "table2-qk-nope": HOLDS,
     }
     assert "*Reproduced*" not in (ROOT / "docs" / "analysis.md").read_text()
+
+
+def test_fig3_and_fig7_are_judged_by_claims():
+    cpu = _claims_of("cpu")
+    assert cpu["fig3-toy"]["verdict"] == HOLDS
+    assert cpu["fig7-activations"]["verdict"] == FAILS  # the other way round in these small models
+    notes = (RESULTS / "notes.md").read_text()
+    assert "`fig7-activations` (`cpu`, Fig. 7)" in notes and "**does not hold**" in notes

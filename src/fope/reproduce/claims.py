@@ -954,6 +954,41 @@ def _table2(r: dict, noise: Noise) -> list[Claim]:
     ]
 
 
+def _mechanism(r: dict, noise: Noise) -> list[Claim]:
+    """The paper's Fig. 3 (the toy) and Fig. 7 (pre-rotation activations of RoPE's incomplete-cycle pairs) on the
+    grid's mechanism measures: deterministic computations on one model each, judged as shapes (hold or not)."""
+    mech, out = r.get("mechanism") or {}, []
+    errors = (mech.get("toy") or {}).get("errors") or {}
+    if errors:
+        worse = [k for k, e in errors.items() if not e["fope_rel"] < e["rope_rel"]]
+        out.append(
+            _claim(
+                "fig3-toy",
+                "Fig. 3",
+                "FoPE's attention score follows the frequency-matched ground truth more closely than RoPE's, per "
+                "component and summed (relative RMS error lower)",
+                "relative RMS error, RoPE -> FoPE: "
+                + ", ".join(f"{k} {e['rope_rel']:.3f} -> {e['fope_rel']:.3f}" for k, e in errors.items()),
+                [Part(FAILS, f"not lower in {', '.join(worse)}") if worse else Part(HOLDS)],
+            )
+        )
+    summary = ((mech.get("models") or {}).get("rope") or {}).get("activation_summary") or {}
+    if summary:
+        below = {k: v for k, v in summary.items() if v["layers_above_1"] < v["n_layers"]}
+        out.append(
+            _claim(
+                "fig7-activations",
+                "Fig. 7",
+                "In RoPE's model, the pairs that do not complete a cycle within L carry larger pre-rotation activations "
+                "than the others (incomplete / complete ratio above 1 in every layer, for every measure)",
+                "ratio incomplete / complete, mean over layers (layers above 1): "
+                + ", ".join(f"{k} {v['mean']:.3f} ({v['layers_above_1']}/{v['n_layers']})" for k, v in summary.items()),
+                [Part(FAILS, "at or below 1 in some layer for " + ", ".join(below)) if below else Part(HOLDS)],
+            )
+        )
+    return out
+
+
 CHECKS: tuple[Callable[[dict, Noise], list[Claim]], ...] = (
     _targets,
     _passkey_task,
@@ -962,6 +997,7 @@ CHECKS: tuple[Callable[[dict, Noise], list[Claim]], ...] = (
     _fig4,
     _fig6,
     _table2,
+    _mechanism,
 )
 
 
