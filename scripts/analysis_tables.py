@@ -72,6 +72,18 @@ def toy_table(path: str | Path = FOLDER / "toy.json") -> str:
     return "\n".join(lines)
 
 
+def toy_sentence(path: str | Path = FOLDER / "toy.json") -> str:
+    """§1's finding, from the same errors: in how many settings FoPE's error is below RoPE's in every panel."""
+    settings = _load(path)["settings"]
+    closer = [r for r in settings if all(r["errors"][p]["fope_rel"] < r["errors"][p]["rope_rel"] for p in TOY_PANELS)]
+    if len(closer) == len(settings):
+        return "In every setting FoPE tracks the ground truth more closely than RoPE, as the paper's Fig. 3 shows qualitatively."
+    return (
+        f"In {len(closer)} of the {len(settings)} settings FoPE tracks the ground truth more closely than RoPE in every "
+        "panel, where the paper's Fig. 3 shows it closer throughout."
+    )
+
+
 # --------------------------------------------------------------------------------------------------------- §3 decay
 def decay_table(path: str | Path = FOLDER / "decay.json") -> str:
     """§3's ideal curve and Monte-Carlo means at five distances, and the largest |z| against the closed form."""

@@ -42,6 +42,7 @@ def analysis():
     "table",
     [
         "toy_table",
+        "toy_sentence",
         "activations_summary",
         "activations_other_length",
         "tiny_activations_table",
