@@ -45,6 +45,7 @@ def analysis():
         "toy_sentence",
         "activations_summary",
         "activations_other_length",
+        "activations_sentence",
         "tiny_activations_table",
         "decay_table",
         "damage_table",
