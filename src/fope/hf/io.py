@@ -58,6 +58,15 @@ def is_fope_dir(path: str | Path) -> bool:
     return cfg.is_file() and read_config(path).get("model_type") == MODEL_TYPE
 
 
+def is_engine_dir(path: str | Path) -> bool:
+    """True if ``path`` is an HF directory in the serving engines' FoPE format (fope.hf.engines: rope_scaling or
+    rope_parameters with fope_init_factor / fope_sep_head / num_inv_freq)."""
+    from .engines import is_engine_config
+
+    cfg = Path(path) / "config.json"
+    return cfg.is_file() and is_engine_config(read_config(path))
+
+
 def read_config(directory: str | Path) -> dict[str, Any]:
     """A model directory's config.json as a dict; FileProblem (a ValueError) naming the file when it is empty, not
     JSON, not a JSON object or has no ``model_type``; FileNotFoundError when it is missing."""
@@ -257,6 +266,10 @@ def load(
     """Load a model (eval mode): a FopeForCausalLM directory with fope's own classes (no remote code executed), any
     other causal LM directory or hub name with ``AutoModelForCausalLM``, and the name ``smollm2`` (fope.hf.smollm).
 
+    A checkpoint in the serving engines' FoPE format (vLLM / SGLang / lmdeploy / xtuner; `fope.hf.engines`) loads
+    as a FopeForCausalLM, read with the pad `fope.hf.engines.engine_pad` chooses ($FOPE_ENGINE_PAD, else the
+    checkpoint's record, else "one").
+
     Checked before any weight is read: the path or hub name (`resolve`), config.json (`read_config`), the
     safetensors files (`check_weight_files`), and, with ``model_types``, the model_type (`check_model_type`; ``what``
     names the command in its message). After
@@ -279,6 +292,13 @@ def load(
         if model_types is not None:
             check_model_type(read_config(source), model_types, path, what)
         check_weight_files(source)
+    if isinstance(source, Path) and is_engine_dir(source):  # the serving engines' FoPE (fope.hf.engines)
+        from .engines import load_engine
+
+        if scaling is not None:
+            raise ValueError(f"model {str(path)!r}: rope_scaling is not supported on the engines' FoPE format")
+        with quiet_transformers():
+            return load_engine(source, dtype=dtype, device=device)
     if isinstance(source, Path) and is_fope_dir(source):
         from .remote.modeling_fope import FopeConfig, FopeForCausalLM
 
@@ -366,6 +386,7 @@ __all__ = [
     "check_weight_files",
     "hub_offline",
     "hub_source",
+    "is_engine_dir",
     "is_fope_dir",
     "load",
     "load_tokenizer",
