@@ -193,3 +193,33 @@ def test_options_the_format_cannot_express_are_refused(tmp_path):
     rope = convert(_tiny("llama"), pe="rope")
     with pytest.raises(ValueError, match="pe='rope'"):
         engines.save_engines(rope, tmp_path / "rope")
+
+
+def test_export_format_engines_command_and_every_loader(tmp_path, capsys, monkeypatch):
+    """``fope hf export --format engines`` on a native model; the result loads through fope.eval's loader (the one
+    every eval/analyze command uses) with the native logits, and a release-default (cap) model is refused."""
+    import fope.model
+    from fope.cli import main
+    from fope.eval.loader import load_model
+
+    monkeypatch.delenv(engines.PAD_ENV, raising=False)
+    opts = {"out_dim": "full", "pad": "zero", "sigma": 0.3}
+    cfg = fope.model.ModelConfig(
+        vocab_size=40, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, train_len=16, pe="fope", pe_options=opts
+    )
+    model = fope.model.build(cfg).eval()
+    fope.model.save(model, tmp_path / "native")
+    argv = ["hf", "export", "--model", str(tmp_path / "native"), "--out", str(tmp_path / "eng"), "--format", "engines"]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "eng" / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and config["rope_scaling"]["fope_pad"] == "zero"
+    ids = torch.randint(0, 40, (1, 12))
+    loaded = load_model(str(tmp_path / "eng"))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(input_ids=ids).logits, model(ids), atol=1e-5, rtol=1e-5)
+    cap = cfg.replace(pe_options={"sigma": 0.3, "clip_floor": False})  # head_dim 8: D_in 4, cap D_out 2
+    fope.model.save(fope.model.build(cap).eval(), tmp_path / "cap")
+    argv[3], argv[5] = str(tmp_path / "cap"), str(tmp_path / "eng2")
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "out_dim='cap'" in err and not (tmp_path / "eng2").exists()

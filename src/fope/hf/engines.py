@@ -138,14 +138,16 @@ def engine_options(config: dict[str, Any], *, pad: str | None = None) -> dict[st
     }
 
 
+#: config.json defaults (transformers' Llama) for keys a checkpoint leaves out
+_DEFAULTS = {"hidden_act": "silu", "rms_norm_eps": 1e-6, "initializer_range": 0.02}
+
+
 class _Config(dict):
     """An HF config.json dict read through attributes (missing -> the Llama default or None), for
     `fope.hf.convert.fope_config_from_hf`."""
 
-    DEFAULTS = {"hidden_act": "silu", "rms_norm_eps": 1e-6, "initializer_range": 0.02}
-
     def __getattr__(self, name: str) -> Any:
-        return self.get(name, self.DEFAULTS.get(name))
+        return self.get(name, _DEFAULTS.get(name))
 
 
 def fope_config(config: dict[str, Any], *, pad: str | None = None):
@@ -380,6 +382,30 @@ def save_engines(model: Any, out_dir: str | Path, *, tokenizer: Any = None, layo
     return Path(out_dir)
 
 
+def export_engines(model: str | Path, out_dir: str | Path, *, layout: str = "layers") -> Path:
+    """``fope hf export --format engines``: a native fope model (directory or run directory) or an HF FoPE directory
+    (a FopeForCausalLM, e.g. from ``fope hf convert``) written in the engines' format, with its tokenizer."""
+    from fope.model import find_model_dir
+
+    from .export import native_to_hf, native_tokenizer
+    from .io import load, load_tokenizer
+
+    native = find_model_dir(model)
+    if native is not None:
+        import fope.model
+
+        hf, tokenizer = native_to_hf(fope.model.load(native)), native_tokenizer(native)
+    else:
+        hf = load(model)
+        if type(hf).__name__ != "FopeForCausalLM":
+            raise ValueError(f"model {str(model)!r} is not a fope FoPE model; convert it first (fope hf convert)")
+        try:
+            tokenizer = load_tokenizer(model)
+        except (OSError, ValueError):
+            tokenizer = None
+    return save_engines(hf, out_dir, tokenizer=tokenizer, layout=layout)
+
+
 __all__ = [
     "ARCHITECTURES",
     "DEFAULT_PAD",
@@ -391,6 +417,7 @@ __all__ = [
     "engine_pad",
     "engine_rope_block",
     "engine_state_to_fope",
+    "export_engines",
     "fope_config",
     "is_engine_config",
     "kept_count",
