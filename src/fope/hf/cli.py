@@ -195,7 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
     if args.format == "engines":
-        from .engines import export_engines
+        from .export import export_engines
 
         out = export_engines(args.model, args.out, layout=args.layout)
     else:

@@ -17,12 +17,12 @@ vLLM, SGLang, lmdeploy and xtuner share one FoPE format (vLLM's ``FourierRotaryE
 That is fope's FoPE with ``out_dim="full"``, ``clip_floor=False``, ``num_inv_freq=n`` and
 ``share_heads = not fope_sep_head`` (tests/hf/test_engines.py; vLLM's own layer: tests/serve/test_vllm_parity.py).
 
-Reading (`load_engine`, used by `fope.hf.io.load`, so by every command that takes a model): Llama, Qwen2 and Qwen3
+Reading (`fope.hf.io.load_engine`, used by `fope.hf.io.load`, so by every command that takes a model): Llama, Qwen2 and Qwen3
 architectures load as a `FopeForCausalLM`. The pad to read with (`engine_pad`): an explicit choice (the ``pad``
 argument, else the environment variable ``FOPE_ENGINE_PAD``) first, else the checkpoint's own record
 (``rope_scaling.fope_pad``, written by fope), else ``"one"``, what the released engines serve.
 
-Writing (`to_engines`, ``fope hf export --format engines``): a Llama / Qwen2 / Qwen3 checkpoint in this format, with
+Writing (`to_engines`, `save_engines`; ``fope hf export --format engines``: `fope.hf.export.export_engines`): a Llama / Qwen2 / Qwen3 checkpoint in this format, with
 the pad recorded in ``rope_scaling.fope_pad`` and a ``fope`` metadata block in config.json; per-layer coefficients,
 or one model-level set (``layout="model"``, Intern-S1-Pro's) when every layer's coefficients are equal.
 """
@@ -167,20 +167,6 @@ def fope_config(config: dict[str, Any], *, pad: str | None = None):
     return cfg
 
 
-def _read_state(directory: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    from .io import check_weight_files
-
-    files = check_weight_files(directory)
-    if not files:
-        raise FileNotFoundError(f"{directory}: no *.safetensors weights (the engines' FoPE format is read from them)")
-    state: dict[str, torch.Tensor] = {}
-    for file in files:
-        state.update(load_file(str(file)))
-    return state
-
-
 def engine_state_to_fope(state: dict[str, torch.Tensor], cfg: Any) -> dict[str, torch.Tensor]:
     """The state dict of a `FopeForCausalLM` (``cfg``) from an engine-format one: per-layer or model-level
     coefficients become each layer's ``self_attn.pos_enc.*``; other ``rotary_emb`` buffers are dropped. ValueError
@@ -211,34 +197,6 @@ def engine_state_to_fope(state: dict[str, torch.Tensor], cfg: Any) -> dict[str, 
                 )
             out[f"model.layers.{i}.self_attn.pos_enc.{coef}"] = value.reshape(-1, n, n).clone()
     return out
-
-
-def load_engine(directory: str | Path, *, pad: str | None = None, dtype: Any = None, device: str = "cpu"):
-    """A `FopeForCausalLM` (eval mode) with every weight of an engine-format checkpoint directory."""
-    from .convert import load_weights
-    from .io import quiet_transformers, read_config
-    from .remote.modeling_fope import FopeForCausalLM
-
-    directory = Path(directory)
-    config = read_config(directory)
-    cfg = fope_config(config, pad=pad)
-    state = _read_state(directory)
-    if cfg.tie_word_embeddings:
-        state.pop("lm_head.weight", None)
-    fope_state = engine_state_to_fope(state, cfg)
-    with quiet_transformers():
-        model = FopeForCausalLM(cfg)
-    try:
-        load_weights(model, fope_state)
-    except (ValueError, RuntimeError) as e:
-        first = str(e).splitlines()[0][:200]
-        raise ValueError(
-            f"model {str(directory)!r}: its weights do not fit its engine-format config ({first})"
-        ) from None
-    if cfg.tie_word_embeddings:
-        model.tie_weights()
-    target = dtype if dtype is not None else next(iter(state.values())).dtype
-    return model.to(device=device, dtype=target).eval()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -382,30 +340,6 @@ def save_engines(model: Any, out_dir: str | Path, *, tokenizer: Any = None, layo
     return Path(out_dir)
 
 
-def export_engines(model: str | Path, out_dir: str | Path, *, layout: str = "layers") -> Path:
-    """``fope hf export --format engines``: a native fope model (directory or run directory) or an HF FoPE directory
-    (a FopeForCausalLM, e.g. from ``fope hf convert``) written in the engines' format, with its tokenizer."""
-    from fope.model import find_model_dir
-
-    from .export import native_to_hf, native_tokenizer
-    from .io import load, load_tokenizer
-
-    native = find_model_dir(model)
-    if native is not None:
-        import fope.model
-
-        hf, tokenizer = native_to_hf(fope.model.load(native)), native_tokenizer(native)
-    else:
-        hf = load(model)
-        if type(hf).__name__ != "FopeForCausalLM":
-            raise ValueError(f"model {str(model)!r} is not a fope FoPE model; convert it first (fope hf convert)")
-        try:
-            tokenizer = load_tokenizer(model)
-        except (OSError, ValueError):
-            tokenizer = None
-    return save_engines(hf, out_dir, tokenizer=tokenizer, layout=layout)
-
-
 __all__ = [
     "ARCHITECTURES",
     "DEFAULT_PAD",
@@ -417,11 +351,9 @@ __all__ = [
     "engine_pad",
     "engine_rope_block",
     "engine_state_to_fope",
-    "export_engines",
     "fope_config",
     "is_engine_config",
     "kept_count",
-    "load_engine",
     "save_engines",
     "to_engines",
 ]

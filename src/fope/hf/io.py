@@ -293,8 +293,6 @@ def load(
             check_model_type(read_config(source), model_types, path, what)
         check_weight_files(source)
     if isinstance(source, Path) and is_engine_dir(source):  # the serving engines' FoPE (fope.hf.engines)
-        from .engines import load_engine
-
         if scaling is not None:
             raise ValueError(f"model {str(path)!r}: rope_scaling is not supported on the engines' FoPE format")
         with quiet_transformers():
@@ -321,6 +319,46 @@ def load(
             ) from None
     check_loaded_keys(info, path)
     return model.to(device).eval()
+
+
+def _read_state(directory: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    files = check_weight_files(directory)
+    if not files:
+        raise FileNotFoundError(f"{directory}: no *.safetensors weights (the engines' FoPE format is read from them)")
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(load_file(str(file)))
+    return state
+
+
+def load_engine(directory: str | Path, *, pad: str | None = None, dtype: Any = None, device: str = "cpu"):
+    """A `FopeForCausalLM` (eval mode) with every weight of an engine-format checkpoint directory."""
+    from .convert import load_weights
+    from .engines import engine_state_to_fope, fope_config
+    from .remote.modeling_fope import FopeForCausalLM
+
+    directory = Path(directory)
+    config = read_config(directory)
+    cfg = fope_config(config, pad=pad)
+    state = _read_state(directory)
+    if cfg.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    fope_state = engine_state_to_fope(state, cfg)
+    with quiet_transformers():
+        model = FopeForCausalLM(cfg)
+    try:
+        load_weights(model, fope_state)
+    except (ValueError, RuntimeError) as e:
+        first = str(e).splitlines()[0][:200]
+        raise ValueError(
+            f"model {str(directory)!r}: its weights do not fit its engine-format config ({first})"
+        ) from None
+    if cfg.tie_word_embeddings:
+        model.tie_weights()
+    target = dtype if dtype is not None else next(iter(state.values())).dtype
+    return model.to(device=device, dtype=target).eval()
 
 
 @contextlib.contextmanager
@@ -389,6 +427,7 @@ __all__ = [
     "is_engine_dir",
     "is_fope_dir",
     "load",
+    "load_engine",
     "load_tokenizer",
     "looks_local",
     "quiet_transformers",

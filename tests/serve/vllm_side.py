@@ -1,0 +1,99 @@
+"""Run under .venv-engines (scripts/setup_engines.sh): vLLM's FourierRotaryEmbedding.forward_native against fope's
+FoPE on the same coefficients, plus plugin registration and the pad check. Prints one JSON object."""
+
+import importlib.metadata
+import json
+import sys
+
+import torch
+from vllm.config import VllmConfig, set_current_vllm_config
+
+from fope.hf import vllm_model
+from fope.hf.engines import kept_count
+from fope.hf.vllm_plugin import ARCHITECTURE, register
+from fope.pos.fope import FoPE
+
+CASES = [  # (head_dim, heads, kv heads, theta, max_positions, num_inv_freq, sep_head)
+    (64, 9, 3, 100000.0, 8192, None, True),  # SmolLM2 shape (GQA 3:1)
+    (64, 9, 3, 100000.0, 8192, 24, True),
+    (128, 4, 2, 5e6, 262144, None, True),  # Intern-S1-Pro shape: 45 of 64 pairs
+    (32, 4, 4, 10000.0, 512, None, False),
+    (32, 8, 2, 10000.0, 512, 6, False),
+]
+
+
+def one(case, dtype, pad, fope_pad=None):
+    head_dim, heads, kv, theta, max_pos, n_inv, sep = case
+    n = kept_count(head_dim=head_dim, theta=theta, max_position_embeddings=max_pos, num_inv_freq=n_inv)
+    cls = vllm_model.fourier_class(pad=pad, sep_head=sep)
+    torch.manual_seed(0)
+    layer = cls(head_dim, head_dim, max_pos, theta, True, dtype, False, kv, n_inv, sep, 0.5)
+    coef = {c: torch.eye(n) + 0.3 * torch.randn((kv if sep else 1), n, n) for c in ("cos", "sin")}
+    for c in ("cos", "sin"):
+        if sep:  # vLLM's own loader asks for the tensor-parallel group; one rank: a plain copy
+            getattr(layer, f"{c}_coef").data.copy_(coef[c])
+        else:
+            layer.weight_loader(getattr(layer, f"{c}_coef"), coef[c][0])
+    fope = FoPE(
+        head_dim=head_dim,
+        n_heads=heads,
+        train_len=max_pos,
+        n_kv_heads=kv,
+        theta=theta,
+        clip_floor=False,
+        num_inv_freq=n,
+        out_dim="full",
+        pad=fope_pad or pad,
+        share_heads=not sep,
+        sigma=0.0,
+    )
+    fope.cos_coef.copy_(coef["cos"] if sep else coef["cos"][0])
+    fope.sin_coef.copy_(coef["sin"] if sep else coef["sin"][0])
+    t = 40
+    positions = torch.tensor(list(range(t // 2)) + list(range(max_pos - t // 2, max_pos)))
+    q = torch.randn(t, heads * head_dim).to(dtype)
+    k = torch.randn(t, kv * head_dim).to(dtype)
+    vq, vk = layer.forward_native(positions, q.clone(), k.clone())
+    vq, vk = vq.reshape(t, -1), vk.reshape(t, -1)
+    fq, fk = fope.rotate(
+        q.view(1, t, heads, head_dim).transpose(1, 2), k.view(1, t, kv, head_dim).transpose(1, 2), positions
+    )
+    fq, fk = fq.transpose(1, 2).reshape(t, -1), fk.transpose(1, 2).reshape(t, -1)
+    return {
+        "case": list(case),
+        "n": n,
+        "dtype": str(dtype).split(".")[-1],
+        "pad": pad,
+        "class": cls.__name__,
+        "max_abs_q": float((vq.float() - fq.float()).abs().max()),
+        "max_abs_k": float((vk.float() - fk.float()).abs().max()),
+        "scale": float(fq.float().abs().max()),
+    }
+
+
+def main():
+    out = {"vllm": importlib.metadata.version("vllm"), "torch": torch.__version__}
+    with set_current_vllm_config(VllmConfig()):
+        register()
+        from vllm import ModelRegistry
+
+        out["registered"] = ARCHITECTURE in ModelRegistry.get_supported_archs()
+        out["model_class"] = (
+            ModelRegistry._try_load_model_cls(ARCHITECTURE).__name__
+            if hasattr(ModelRegistry, "_try_load_model_cls")
+            else None
+        )
+        out["vllm_pad"] = vllm_model.vllm_pad()
+        try:
+            vllm_model.check_pad({"rope_scaling": {"fope_sep_head": True, "fope_pad": "zero"}})
+            out["refusal"] = None
+        except ValueError as e:
+            out["refusal"] = str(e)
+        out["accepted_one"] = vllm_model.check_pad({"rope_scaling": {"fope_sep_head": True, "fope_pad": "one"}})
+        out["rows"] = [one(c, d, p) for c in CASES for d in (torch.float32, torch.bfloat16) for p in ("one", "zero")]
+        out["cross"] = one(CASES[0], torch.float32, "one", fope_pad="zero")  # the other pad: must differ
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
