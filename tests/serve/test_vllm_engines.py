@@ -22,11 +22,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def side():
+def _side(*args):
     env = {**os.environ, "VLLM_TARGET_DEVICE": "cpu", "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run(
-        [str(SIDE), str(Path(__file__).with_name("vllm_side.py"))],
+        [str(SIDE), str(Path(__file__).with_name("vllm_side.py")), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -35,6 +34,36 @@ def side():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def side():
+    return _side()
+
+
+def test_plugin_constructs_and_loads_a_fope_export(tmp_path):
+    """vLLM's ModelConfig (with the plugin's architecture), FopeLlamaForCausalLM's construction and weight loading
+    (coefficients equal to the export's, one FourierRotaryEmbedding per layer) run on CPU; the forward stops in this
+    CUDA wheel's CPU linear layers (QKVParallelLinear has no cpu_linear: only a CPU build of vLLM sets it)."""
+    import fope.model
+    from fope.hf.export import export_engines
+
+    cfg = fope.model.ModelConfig(
+        vocab_size=64,
+        d_model=64,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        train_len=64,
+        pe="fope",
+        pe_options={"out_dim": "full", "sigma": 0.3},
+    )
+    fope.model.save(fope.model.build(cfg).eval(), tmp_path / "native")
+    export_engines(tmp_path / "native", tmp_path / "eng")
+    got = _side(str(tmp_path / "eng"))
+    assert got["stages"][:3] == ["model_config", "construct", "load_weights"], got
+    assert got["coefficients_equal"] and got["rotary_classes"] == ["NativeFourier"], got
+    print(json.dumps(got))
 
 
 def test_versions_registration_and_pad_check(side):

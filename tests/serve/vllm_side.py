@@ -71,7 +71,48 @@ def one(case, dtype, pad, fope_pad=None):
     }
 
 
+def construct(directory):
+    """As far as vLLM's CPU path goes with a fope export: config (with --hf-overrides' architecture), construction,
+    weight loading, the forward. Returns the stage reached and where it stopped."""
+    from safetensors.torch import load_file
+    from vllm.config import ModelConfig
+    from vllm.distributed import init_distributed_environment, initialize_model_parallel
+
+    register()
+    out = {"stages": []}
+    try:
+        mc = ModelConfig(
+            model=directory, dtype="float32", hf_overrides={"architectures": [ARCHITECTURE]}, skip_tokenizer_init=True
+        )
+        out["stages"].append("model_config")
+        vc = VllmConfig(model_config=mc)
+        with set_current_vllm_config(vc):
+            init_distributed_environment(1, 0, "tcp://127.0.0.1:29533", 0, backend="gloo")
+            initialize_model_parallel(1, 1)
+            model = vllm_model.FopeLlamaForCausalLM(vllm_config=vc)
+            out["stages"].append("construct")
+            state = load_file(f"{directory}/model.safetensors")
+            out["loaded"] = len(model.load_weights(state.items()))
+            out["coefficients_equal"] = all(
+                torch.equal(
+                    getattr(layer.self_attn.rotary_emb, c).data, state[f"model.layers.{i}.self_attn.rotary_emb.{c}"]
+                )
+                for i, layer in enumerate(model.model.layers)
+                for c in ("cos_coef", "sin_coef")
+            )
+            out["rotary_classes"] = sorted({type(layer.self_attn.rotary_emb).__name__ for layer in model.model.layers})
+            out["stages"].append("load_weights")
+            model(torch.arange(8), torch.arange(8))
+            out["stages"].append("forward")
+    except Exception as e:  # where vLLM's CPU path stops, recorded
+        out["stopped"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
+    return out
+
+
 def main():
+    if len(sys.argv) > 1:
+        json.dump(construct(sys.argv[1]), sys.stdout)
+        return
     out = {"vllm": importlib.metadata.version("vllm"), "torch": torch.__version__}
     with set_current_vllm_config(VllmConfig()):
         register()

@@ -412,6 +412,9 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False) -> Any:
         from .remote.configuration_fope import FopeConfig
 
         return AutoTokenizer.from_pretrained(source, config=FopeConfig.from_pretrained(source))
+    if isinstance(source, Path) and is_engine_dir(source):  # transformers warns about the FoPE rope keys
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
 
 
