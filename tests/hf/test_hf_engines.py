@@ -223,3 +223,40 @@ def test_export_format_engines_command_and_every_loader(tmp_path, capsys, monkey
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert "out_dim='cap'" in err and not (tmp_path / "eng2").exists()
+
+
+def test_intern_s1_pro_setting_round_trips_to_its_config_keys(tmp_path, monkeypatch):
+    """Intern-S1-Pro's FoPE as fope options: 45 of 64 pairs kept at head_dim 128; written with num_inv_freq null and
+    Intern-S1-Pro's rope_scaling keys; read back to the same options."""
+    from fope.hf.remote.configuration_fope import FopeConfig
+    from fope.hf.remote.modeling_fope import FopeForCausalLM
+    from fope.pos import build
+
+    monkeypatch.delenv(engines.PAD_ENV, raising=False)
+    setting = engines.INTERN_S1_PRO
+    opts = engines.intern_s1_pro_options()
+    native = build("fope", head_dim=128, n_heads=4, n_kv_heads=2, train_len=setting["max_position_embeddings"], **opts)
+    assert (native.d_in, native.d_out) == (45, 45)
+    theta = opts.pop("theta")
+    cfg = FopeConfig(
+        vocab_size=16,
+        hidden_size=256,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=128,
+        max_position_embeddings=setting["max_position_embeddings"],
+        rope_parameters={"rope_type": "default", "rope_theta": theta},
+        pe="fope",
+        pe_options=opts,
+        pe_train_len=setting["max_position_embeddings"],
+    )
+    config, _ = engines.to_engines(FopeForCausalLM(cfg).eval())
+    block = config["rope_scaling"]
+    assert {k: block[k] for k in ("fope_init_factor", "fope_sep_head", "num_inv_freq", "rope_theta")} == {
+        k: setting[k] for k in ("fope_init_factor", "fope_sep_head", "num_inv_freq", "rope_theta")
+    }
+    assert config["max_position_embeddings"] == setting["max_position_embeddings"] and block["fope_pad"] == "one"
+    read = engines.engine_options(config)
+    assert (read["num_inv_freq"], read["pad"], read["share_heads"]) == (45, "one", False)

@@ -54,6 +54,31 @@ MODEL_LEVEL = ("model.rotary_emb.", "model.language_model.rotary_emb.", "languag
 COEFS = ("cos_coef", "sin_coef")
 
 
+#: Intern-S1-Pro's FoPE (its config.json): theta, context and the rope_scaling FoPE keys; 45 of 64 pairs kept at
+#: head_dim 128
+INTERN_S1_PRO = {
+    "rope_theta": 5e6,
+    "max_position_embeddings": 262144,
+    "fope_init_factor": 0.5,
+    "fope_sep_head": True,
+    "num_inv_freq": None,
+}
+
+
+def intern_s1_pro_options() -> dict[str, Any]:
+    """fope's FoPE options that equal Intern-S1-Pro's FoPE (``fope.pos.build("fope", head_dim=128, n_heads=...,
+    train_len=INTERN_S1_PRO["max_position_embeddings"], **intern_s1_pro_options())``): its theta, the engines'
+    square coefficients (out_dim "full"), one set per kv head, the released engines' pad, init gain 0.5."""
+    return {
+        "theta": INTERN_S1_PRO["rope_theta"],
+        "sigma": INTERN_S1_PRO["fope_init_factor"],
+        "out_dim": "full",
+        "pad": DEFAULT_PAD,
+        "share_heads": not INTERN_S1_PRO["fope_sep_head"],
+        "clip_floor": True,
+    }
+
+
 def engine_block(config: dict[str, Any]) -> dict[str, Any] | None:
     """The config's FoPE block (``rope_scaling`` first, then ``rope_parameters``) when it has any of ENGINE_KEYS set
     (vLLM's rule), else None."""
@@ -341,6 +366,8 @@ def save_engines(model: Any, out_dir: str | Path, *, tokenizer: Any = None, layo
 
 
 __all__ = [
+    "INTERN_S1_PRO",
+    "intern_s1_pro_options",
     "ARCHITECTURES",
     "DEFAULT_PAD",
     "ENGINE_KEYS",
