@@ -31,12 +31,27 @@ def parity_table(path: str | Path = PARITY) -> str:
             f"| {str(sep).lower()} | {r['dtype']} | {r['pad']} | `{r['class']}` | {r['max_abs_q']:g} "
             f"| {r['max_abs_k']:g} | {r['scale']:.3g} |"
         )
+    lines += [
+        "",
+        f"SGLang {d['versions']['sglang']} (`FourierRotaryEmbedding.forward`) and lmdeploy {d['versions']['lmdeploy']} "
+        "(`FopeRotaryEmbeddingImpl`'s cos/sin tables, applied rotate-half by the test) against fope, fp32, pad one "
+        "(both pad sin and cos with 1):",
+        "",
+        "| engine | head_dim | heads / kv | num_inv_freq | kept n | sep_head | max abs diff q | max abs diff k |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d["other_engines"]:
+        head, h, kv, _theta, _max_pos, n_inv, sep = r["case"]
+        lines.append(
+            f"| {r['engine']} | {head} | {h} / {kv} | {n_inv if n_inv is not None else 'null'} | {r['n']} "
+            f"| {str(sep).lower()} | {r['max_abs_q']:g} | {r['max_abs_k']:g} |"
+        )
     c = d["cross"]
     lines += [
         "",
         f"Control: vLLM's pad `one` against fope's pad `zero` (first row's shape) differs by "
         f"{max(c['max_abs_q'], c['max_abs_k']):.3g}. vLLM's measured pad: `{d['vllm_pad']}`; a pad-`zero` model is "
-        f"refused: \"{d['refusal']}\"",
+        f'refused: "{d["refusal"]}"',
     ]
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The side environment of the `engines` tests (tests/serve): vLLM 0.33.0 over fope's CPU torch 2.13.0, never in .venv.
+# The side environment of the `engines` tests (tests/serve): vLLM 0.33.0, SGLang 0.5.23 and lmdeploy 0.18.0 over
+# fope's CPU torch 2.13.0, never in .venv.
 #
 #   bash scripts/setup_engines.sh        # idempotent; creates .venv-engines (gitignored)
 #
@@ -28,4 +29,9 @@ fi
   "lark" "einops" "compressed-tensors" "depyf" "llguidance" "mistral_common" "openai-harmony" "pybase64" \
   "ijson" "watchfiles" "python-json-logger" "outlines_core" "xgrammar" "fastapi" "uvicorn" "anthropic" \
   "prometheus-fastapi-instrumentator" "model-hosting-container-standards" "uvloop" 2>&1 | grep -v "^\s*$" | grep -iv "warning" || true
+# SGLang's and lmdeploy's FoPE layers (their rotary modules only; --no-deps, what their import needs)
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "sglang==0.5.23" "lmdeploy==0.18.0" 2>&1 \
+  | grep -iv "requires\|dependency\|warning" || true
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "orjson" "mmengine" "IPython" 2>&1 \
+  | grep -iv "requires\|dependency\|warning" || true
 "$VENV/bin/python" -c "import vllm, torch; print('[setup_engines] vllm', vllm.__version__, 'torch', torch.__version__)"

@@ -84,4 +84,8 @@ def test_vllm_forward_native_equals_fope(side):
         else:  # vLLM caches its tables in bf16: one bf16 rounding of the largest value
             assert worst <= r["scale"] * 2.0**-7, r
     assert max(side["cross"]["max_abs_q"], side["cross"]["max_abs_k"]) > 0.1  # the other pad is caught
+    assert side["versions"] == {"sglang": "0.5.23", "lmdeploy": "0.18.0"}
+    others = side["other_engines"]
+    assert {r["engine"] for r in others} == {"sglang", "lmdeploy"} and len(others) == 8
+    assert all(r["max_abs_q"] == 0.0 and r["max_abs_k"] == 0.0 for r in others), others  # fp32, bit for bit
     print(json.dumps({"max_bf16": max(max(r["max_abs_q"], r["max_abs_k"]) for r in rows if r["dtype"] == "bfloat16")}))
