@@ -34,21 +34,7 @@ def one(case, dtype, pad, fope_pad=None):
             getattr(layer, f"{c}_coef").data.copy_(coef[c])
         else:
             layer.weight_loader(getattr(layer, f"{c}_coef"), coef[c][0])
-    fope = FoPE(
-        head_dim=head_dim,
-        n_heads=heads,
-        train_len=max_pos,
-        n_kv_heads=kv,
-        theta=theta,
-        clip_floor=False,
-        num_inv_freq=n,
-        out_dim="full",
-        pad=fope_pad or pad,
-        share_heads=not sep,
-        sigma=0.0,
-    )
-    fope.cos_coef.copy_(coef["cos"] if sep else coef["cos"][0])
-    fope.sin_coef.copy_(coef["sin"] if sep else coef["sin"][0])
+    fope = _fope(case, n, fope_pad or pad, coef)
     t = 40
     positions = torch.tensor(list(range(t // 2)) + list(range(max_pos - t // 2, max_pos)))
     q = torch.randn(t, heads * head_dim).to(dtype)
@@ -72,7 +58,7 @@ def one(case, dtype, pad, fope_pad=None):
 
 
 def _fope(case, n, pad, coef):
-    head_dim, heads, kv, theta, max_pos, n_inv, sep = case
+    head_dim, heads, kv, theta, max_pos, _, sep = case
     fope = FoPE(
         head_dim=head_dim,
         n_heads=heads,

@@ -366,11 +366,10 @@ def save_engines(model: Any, out_dir: str | Path, *, tokenizer: Any = None, layo
 
 
 __all__ = [
-    "INTERN_S1_PRO",
-    "intern_s1_pro_options",
     "ARCHITECTURES",
     "DEFAULT_PAD",
     "ENGINE_KEYS",
+    "INTERN_S1_PRO",
     "PAD_ENV",
     "PAD_KEY",
     "engine_block",
@@ -379,6 +378,7 @@ __all__ = [
     "engine_rope_block",
     "engine_state_to_fope",
     "fope_config",
+    "intern_s1_pro_options",
     "is_engine_config",
     "kept_count",
     "save_engines",
