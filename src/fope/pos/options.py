@@ -201,7 +201,7 @@ def fope_sizes(
     grid = rope_inv_freq(dim, theta, device="cpu")  # CPU: the HF model is built under a meta-device context
     kept = clip_floor_keep(grid, train_len, float(floor_ratio)) if clip_floor else torch.ones_like(grid).bool()
     if num_inv_freq is not None:
-        kept = kept & (torch.arange(kept.numel()) < num_inv_freq)
+        kept = kept & (torch.arange(kept.numel(), device=kept.device) < num_inv_freq)
     d_in = int(kept.sum())
     d_out = min(d_in, head_dim // 4 if out_dim == "cap" else head_dim // 2)
     if d_in == 0 or d_out == 0:
