@@ -15,7 +15,7 @@ vLLM, SGLang, lmdeploy and xtuner share one FoPE format (vLLM's ``FourierRotaryE
   init (a loaded checkpoint ignores it).
 
 That is fope's FoPE with ``out_dim="full"``, ``clip_floor=False``, ``num_inv_freq=n`` and
-``share_heads = not fope_sep_head`` (tests/hf/test_engines.py; vLLM's own layer: tests/serve/test_vllm_parity.py).
+``share_heads = not fope_sep_head`` (tests/hf/test_hf_engines.py; vLLM's own layer: tests/serve/test_vllm_engines.py).
 
 Reading (`fope.hf.io.load_engine`, used by `fope.hf.io.load`, so by every command that takes a model): Llama, Qwen2 and Qwen3
 architectures load as a `FopeForCausalLM`. The pad to read with (`engine_pad`): an explicit choice (the ``pad``
