@@ -263,23 +263,12 @@ def test_intern_s1_pro_setting_round_trips_to_its_config_keys(tmp_path, monkeypa
 
 
 def test_analyze_damage_on_an_engine_checkpoint_and_far_refused_in_one_line(tmp_path, capsys, monkeypatch):
-    import fope.model
     from fope.cli import main
-    from fope.hf.export import export_engines
+
+    from .helpers import engine_export
 
     monkeypatch.delenv(engines.PAD_ENV, raising=False)
-    cfg = fope.model.ModelConfig(
-        vocab_size=64,
-        d_model=64,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        train_len=64,
-        pe="fope",
-        pe_options={"out_dim": "full", "sigma": 0.3},
-    )
-    fope.model.save(fope.model.build(cfg).eval(), tmp_path / "native")
-    eng = str(export_engines(tmp_path / "native", tmp_path / "eng"))
+    eng = str(engine_export(tmp_path))
     argv = ["analyze", "damage", "--model", eng, "--samples", "2", "--seq-len", "32", "--out", str(tmp_path / "a")]
     assert main([*argv, "--no-plot"]) == 0
     report = json.loads(next((tmp_path / "a").glob("damage-*.json")).read_text())

@@ -45,21 +45,9 @@ def test_plugin_constructs_and_loads_a_fope_export(tmp_path):
     """vLLM's ModelConfig (with the plugin's architecture), FopeLlamaForCausalLM's construction and weight loading
     (coefficients equal to the export's, one FourierRotaryEmbedding per layer) run on CPU; the forward stops in this
     CUDA wheel's CPU linear layers (QKVParallelLinear has no cpu_linear: only a CPU build of vLLM sets it)."""
-    import fope.model
-    from fope.hf.export import export_engines
+    from tests.hf.helpers import engine_export
 
-    cfg = fope.model.ModelConfig(
-        vocab_size=64,
-        d_model=64,
-        n_layers=2,
-        n_heads=4,
-        n_kv_heads=2,
-        train_len=64,
-        pe="fope",
-        pe_options={"out_dim": "full", "sigma": 0.3},
-    )
-    fope.model.save(fope.model.build(cfg).eval(), tmp_path / "native")
-    export_engines(tmp_path / "native", tmp_path / "eng")
+    engine_export(tmp_path)
     got = _side(str(tmp_path / "eng"))
     assert got["stages"][:3] == ["model_config", "construct", "load_weights"], got
     assert got["coefficients_equal"] and got["rotary_classes"] == ["NativeFourier"], got
