@@ -10,7 +10,7 @@ vLLM, SGLang, lmdeploy and xtuner share one FoPE format (vLLM's ``FourierRotaryE
   every head when ``fope_sep_head`` is false), either per layer (``model.layers.i.self_attn.rotary_emb.*``) or one
   model-level set shared by every layer (``model.rotary_emb.*``; Intern-S1-Pro: ``model.language_model.rotary_emb.*``).
 * the head_dim/2 − n pairs left over are padded: vLLM 0.33.0 pads sin and cos with 1 (fope's ``pad="one"``, the
-  authors' release); vLLM's main branch (PR #55243) pads sin with 0 (fope's ``pad="zero"``).
+  authors' release); vLLM PR #55243 (for issue #55204; open when this was written) pads sin with 0 (fope's ``pad="zero"``).
 * neox (rotate-half) layout; query head h uses kv head h // (H / Hkv); ``fope_init_factor`` only scales a fresh
   init (a loaded checkpoint ignores it).
 

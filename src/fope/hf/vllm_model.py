@@ -13,11 +13,11 @@ environment is enough; then
   `FourierRotaryEmbedding` (and calls its ``forward_native``, the only FoPE forward vLLM has). A model-level set
   (``model.rotary_emb.*``) is loaded into every layer.
 * The pad: the export records the pad the model was trained with (``rope_scaling.fope_pad``). `vllm_pad` measures
-  what the installed vLLM pads with (0.33.0: sin = cos = 1, "one"; main after PR #55243: sin 0, "zero"), and a
+  what the installed vLLM pads with (0.33.0: sin = cos = 1, "one"; with PR #55243: sin 0, "zero"), and a
   model whose record differs is refused in one line naming both (`check_pad`): served with the other pad, fope's
   docs measure x15-16 perplexity on SmolLM2.
 * `SharedHeadFourier`: vLLM 0.33.0 crashes with ``fope_sep_head=false`` (an einsum of a 2-D pattern on its 3-D
-  parameter); this subclass builds the tables from the single (n, n) set. `ZeroPadFourier`: main's pad (sin 0) on
+  parameter); this subclass builds the tables from the single (n, n) set. `ZeroPadFourier`: PR #55243's pad (sin 0) on
   0.33.0, for the parity test until a release has it.
 
 This module imports vLLM at import time: only vLLM's environment (scripts/setup_engines.sh) imports it.
@@ -84,7 +84,7 @@ class SharedHeadFourier(NativeFourier):
 
 
 class ZeroPadFourier(NativeFourier):
-    """vLLM main's pad (PR #55243): the padded pairs are true zero frequencies, cos 1 and sin 0."""
+    """vLLM PR #55243's pad: the padded pairs are true zero frequencies, cos 1 and sin 0."""
 
     def _compute_cos_sin_cache(self) -> torch.Tensor:
         cache = super()._compute_cos_sin_cache()
