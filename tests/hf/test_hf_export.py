@@ -71,6 +71,7 @@ OPTION_VALUES = {
         "normalize": True,
         "learnable": True,
         "share_heads": True,
+        "num_inv_freq": 3,
         "scaling": {"rope_type": "dynamic", "factor": 2.0},
     },
     "alibi": {},

@@ -65,8 +65,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("export", help="export a native fope model directory to the HF format")
-    p.add_argument("--model", required=True, help="fope model directory or training run directory")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="fope model directory or training run directory (--format engines: also a HF "
+        "FoPE directory, e.g. from `fope hf convert`)",
+    )
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--format",
+        choices=("fope", "engines"),
+        default="fope",
+        help="fope: FopeForCausalLM with remote code (default); engines: a Llama/Qwen2/Qwen3 checkpoint in the "
+        "serving engines' FoPE format (vLLM, SGLang, lmdeploy; fope.hf.engines), the pad recorded",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("layers", "model"),
+        default="layers",
+        help="--format engines: coefficients per layer (default) or one model-level set (Intern-S1-Pro's layout; "
+        "every layer's coefficients must be equal)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("make-data", help="write stand-in chat JSONL from a fope.data corpus (offline)")
@@ -175,7 +194,12 @@ def _maybe_tokenizer(model: str, loader) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    out = export(args.model, args.out)
+    if args.format == "engines":
+        from .export import export_engines
+
+        out = export_engines(args.model, args.out, layout=args.layout)
+    else:
+        out = export(args.model, args.out)
     print(f"wrote {out}")
     return 0
 

@@ -167,6 +167,30 @@ def export(native: str | Path | Any, out_dir: str | Path) -> Path:
     return Path(out_dir)
 
 
+def export_engines(model: str | Path, out_dir: str | Path, *, layout: str = "layers") -> Path:
+    """``fope hf export --format engines``: a native fope model (directory or run directory) or an HF FoPE directory
+    (a FopeForCausalLM, e.g. from ``fope hf convert``) written in the engines' format, with its tokenizer."""
+    from fope.model import find_model_dir
+
+    from .engines import save_engines
+    from .io import load, load_tokenizer
+
+    native = find_model_dir(model)
+    if native is not None:
+        import fope.model
+
+        hf, tokenizer = native_to_hf(fope.model.load(native)), native_tokenizer(native)
+    else:
+        hf = load(model)
+        if type(hf).__name__ != "FopeForCausalLM":
+            raise ValueError(f"model {str(model)!r} is not a fope FoPE model; convert it first (fope hf convert)")
+        try:
+            tokenizer = load_tokenizer(model)
+        except (OSError, ValueError):
+            tokenizer = None
+    return save_engines(hf, out_dir, tokenizer=tokenizer, layout=layout)
+
+
 def _run_tokenizer(model_dir: Path) -> Path | None:
     """tokenizer.json of the training run that holds ``model_dir`` (its config.yaml's ``data.tokenizer``)."""
     for run in (model_dir, model_dir.parent):
@@ -207,6 +231,7 @@ def native_tokenizer(model_dir: Path) -> Any:
 
 __all__ = [
     "export",
+    "export_engines",
     "hf_config_from_native",
     "hf_dir",
     "native_state_to_hf",

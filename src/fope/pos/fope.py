@@ -84,6 +84,7 @@ class FoPE(PositionEncoding):
             clip_floor=opts.clip_floor,
             floor_ratio=opts.floor_ratio,
             out_dim=opts.out_dim,
+            num_inv_freq=opts.num_inv_freq,
         )
         self._inv_freq, self.attention_scaling = self._frequencies(None)
 
