@@ -415,6 +415,16 @@ REGENERATE = (
 )
 
 
+def _pad_section(root: Path) -> list[str]:
+    """The FoPE pad experiment's section (fope.reproduce.padstudy) when docs/results/fope-pad/pad.json exists."""
+    from .padstudy import RESULTS_DIR, RESULTS_FILE, pad_section
+
+    path = root / RESULTS_DIR / RESULTS_FILE
+    if not path.is_file():
+        return []
+    return pad_section(json.loads(path.read_text()))
+
+
 def results_doc(root: Path, notes: str | None = None) -> str:
     """The whole of docs/RESULTS.md from the committed results under ``root`` (docs/results) and the notes."""
     pub = Published.read(Path(root))
@@ -466,6 +476,7 @@ def results_doc(root: Path, notes: str | None = None) -> str:
         body += _replicate_section(rep, f"cpu-passkey-seed{seed}")
     if pub.replicates:
         body += _pooled_section(([pub.passkey] if pub.passkey is not None else []) + list(pub.replicates.values()))
+    body += _pad_section(Path(root))
     lines += [""] + body
     lines += [
         "## GPU presets",
