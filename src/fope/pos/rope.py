@@ -23,6 +23,7 @@ from . import functional as PF
 from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, parse_options, position_end
 from .functional import whole_cycle_inv_freq
 from .options import RoPEOptions
+from .registry import register
 from .scaling import Scaling, parse_scaling
 
 
@@ -37,6 +38,7 @@ def check_head_dim(kind: str, head_dim: int) -> None:
         raise ValueError(f"{kind}: head_dim must be even for rotary encodings, got head_dim={head_dim}")
 
 
+@register("rope")
 class RoPE(PositionEncoding):
     """Rotary position embedding.
 
@@ -45,6 +47,8 @@ class RoPE(PositionEncoding):
         attention_scaling: float multiplied into cos and sin (YaRN attention temperature; 1.0 otherwise).
         scaling: the parsed frequency transform.
     """
+
+    Options = RoPEOptions
 
     rotary = True
 

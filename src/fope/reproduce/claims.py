@@ -94,7 +94,7 @@ class Noise:
     def ratio_band(self, cell: dict | None, pe: str, metric: str, length: int) -> float | None:
         """The threshold band of a cell's mean ``metric`` (a ppl ratio) at ``length``."""
         agg = ((cell or {}).get(metric) or {}).get(str(length)) or {}
-        borrowed = None if self.reference is None else self.reference.ratio_std.get(pe)
+        borrowed = None if self.reference is None else self.reference.ratio_std_of(pe)
         return mean_band(agg.get("std"), int(agg.get("n") or 1), borrowed)
 
 
@@ -133,7 +133,8 @@ def noise_of(results: dict) -> Noise:
             else "another configuration: a proxy until this one is run with several seeds"
         )
         + f"), {PPL_NOISE_STDS:g} x its median relative seed std {ref.ppl_rel_std:.2%}"
-        + _floor_note(rel),
+        + _floor_note(rel)
+        + ref.proxy_note(results.get("main") or {}),
         trials,
         ab_trials,
         task_trials,
