@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fope.pos import KINDS as PE_KINDS  # every registered position-encoding kind (a live view)
+from fope.utils import coerce, did_you_mean, doc_field, parse_overrides
 
 #: the encodings of the paper's main comparison (Fig. 1), named here so a newly registered kind joins no grid by
 #: surprise: a preset lists the kinds it runs
@@ -35,7 +36,6 @@ MAIN_PES: tuple[str, ...] = ("rope", "fope", "alibi", "nope", "kerple", "fire")
 #: p of p-RoPE in the clip-only comparison: the cpu grid (head_dim 32, L = 256) keeps 7 of 16 frequencies above
 #: FoPE's clip floor, and p = 7/16 keeps exactly those (tests/pos/test_prope.py)
 CLIP_ONLY_PROPE_P = 7 / 16
-from fope.utils import coerce, did_you_mean, doc_field, parse_overrides
 
 EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")
 ABLATION_GROUPS = ("components", "sigma", "freq_dim", "shape")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from fope.model.config import PAPER_FOPE_SIGMA, get_preset
-from fope.pos import KINDS as PE_KINDS  # every registered position-encoding kind (a live view)
 from fope.utils import did_you_mean
 
 from .config import DataConfig, ExperimentConfig, TrainConfig, apply_overrides, check_keys, flatten, read_yaml
