@@ -45,6 +45,8 @@ def test_a_grid_without_the_variants_gets_no_clip_claim():
 def test_not_measured_until_the_runs_exist():
     v = verdicts(results(rope=cell(1.6), fope=cell(1.1)))
     assert v["clip-only-ratio"].verdict == "not measured" and v["clip-only-passkey"].verdict == "not measured"
+    assert v["clip-only-ratio"].measured.startswith(f"ppl({TOP})/ppl(L) at L={L}: FoPE 1.1 ± 0.01 (3 seeds); prope n/a")
+    assert verdicts(results())["clip-only-ratio"].measured.startswith("ppl(16L)/ppl(L)")  # nothing run yet
 
 
 def test_ratio_claim_is_strict_over_every_variant():

@@ -785,7 +785,7 @@ def _clip_only(r: dict, noise: Noise) -> list[Claim]:
             "Fig. 1b (clip-only)",
             "FoPE's ppl(16L)/ppl(L) is below each clip-only variant's (the Fourier series, beyond the clip floor, "
             "carries FoPE's flatness)",
-            f"ppl({top})/ppl(L) at L={L}: FoPE {_pm(fope, 'ppl_ratio', top)}; "
+            f"ppl({top if top > L else '16L'})/ppl(L) at L={L}: FoPE {_pm(fope, 'ppl_ratio', top)}; "
             + ", ".join(f"{pe} {_pm(main.get(pe), 'ppl_ratio', top)}" for pe in listed),
             [noise.lower(ratio["fope"], ratio[pe], f"FoPE's ratio vs {pe}'s") for pe in listed],
         )
