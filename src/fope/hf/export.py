@@ -43,9 +43,14 @@ def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> d
 def hf_config_from_native(cfg: Any):
     """A `FopeConfig` describing the native ``ModelConfig`` ``cfg``."""
     from fope.pos.options import HF_ELSEWHERE
+    from fope.pos.options import KINDS as REMOTE_KINDS
 
     from .remote.configuration_fope import FopeConfig
 
+    if cfg.pe not in REMOTE_KINDS:  # a kind registered beyond fope's own: no remote code carries its math
+        raise ValueError(
+            f"cannot export pe={cfg.pe!r} to the Hugging Face format: its remote code carries {list(REMOTE_KINDS)} only"
+        )
     cfg = cfg.resolved()
     if getattr(cfg, "qk_norm", False):
         raise ValueError("cannot export qk_norm=True: the HF model has no QK norm")

@@ -112,8 +112,8 @@ class FIREOptions:
     n_kv_heads: int | None = None
 
 
-#: kind -> its options: the one list of position-encoding kinds (fope.pos.REGISTRY, the HF config's ``pe``, the
-#: training presets), in the order of the paper's main comparison
+#: kind -> its options: the kinds the Hugging Face remote code carries (the HF config's ``pe``), in the order of the
+#: paper's main comparison; every kind, these and any other registered one: fope.pos.KINDS (fope.pos.registry)
 OPTIONS: dict[str, type] = {
     "rope": RoPEOptions,
     "fope": FoPEOptions,

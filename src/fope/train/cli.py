@@ -94,7 +94,7 @@ def resolve(args: argparse.Namespace):
 
 
 def _rename(name: str, pe: str) -> str:
-    from .presets import PE_KINDS
+    from fope.pos import KINDS as PE_KINDS
 
     parts = name.split("-")
     if parts[-1] in PE_KINDS:
