@@ -11,10 +11,12 @@ import pytest
 
 pytest.importorskip("wonderwords")
 
-from fope.eval import ruler  # noqa: E402
-from fope.eval.adapters import as_adapter  # noqa: E402
+import contextlib
 
-from .conftest import CumMeanLM  # noqa: E402
+from fope.eval import ruler
+from fope.eval.adapters import as_adapter
+
+from .conftest import CumMeanLM
 
 LMEVAL_RULER = None
 try:
@@ -34,17 +36,15 @@ def _lmeval_constants(name: str) -> dict:
     out = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            try:
+            with contextlib.suppress(ValueError):
                 out[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
     return out
 
 
 def test_templates_are_rulers_word_for_word():
     niah = _lmeval_constants("niah_utils.py")
-    assert ruler.NIAH_TEMPLATE == niah["TEMPLATE"]
-    assert ruler.NEEDLE == _lmeval_constants("prepare_niah.py")["NEEDLE"]
+    assert niah["TEMPLATE"] == ruler.NIAH_TEMPLATE
+    assert _lmeval_constants("prepare_niah.py")["NEEDLE"] == ruler.NEEDLE
     vt = _lmeval_constants("vt_utils.py")["CONFIG"]["variable_tracking"]
     assert (ruler.VT_TEMPLATE, ruler.VT_PREFIX, ruler.GEN_TOKENS["vt"]) == (
         vt["template"],
@@ -56,11 +56,14 @@ def test_templates_are_rulers_word_for_word():
         "fwe_utils.py": (ruler.FWE_TEMPLATE, ruler.FWE_PREFIX, "fwe"),
     }.items():
         cfg = _lmeval_constants(mod)["CONFIG"]
-        assert (tpl, prefix, ruler.GEN_TOKENS[fam]) == (cfg["template"], cfg["answer_prefix"], cfg["tokens_to_generate"])
+        assert (tpl, prefix, ruler.GEN_TOKENS[fam]) == (
+            cfg["template"],
+            cfg["answer_prefix"],
+            cfg["tokens_to_generate"],
+        )
     qa = _lmeval_constants("qa_utils.py")
-    assert ruler.QA_TEMPLATE == qa["CONFIG"]["template"] and ruler.DOCUMENT == qa["DOCUMENT_PROMPT"]
+    assert qa["CONFIG"]["template"] == ruler.QA_TEMPLATE and qa["DOCUMENT_PROMPT"] == ruler.DOCUMENT
     assert ruler.QA_PREFIX.strip() == qa["CONFIG"]["answer_prefix"] and ruler.GEN_TOKENS["qa"] == 32
-    assert ruler.NOISE == _lmeval_constants("cwe_utils.py").get("NOISE", ruler.NOISE)
     assert ruler.DEPTHS[:3] == [0, 3, 5] and ruler.DEPTHS[-1] == 100 and len(ruler.DEPTHS) == 40
 
 
@@ -175,9 +178,12 @@ def test_qa_from_local_squad_file(tok, tmp_path):
     import json
 
     paras = [
-        {"context": f"Paragraph {i} says the answer is word{i}.", "qas": [
-            {"question": f"What does paragraph {i} say?", "is_impossible": False, "answers": [{"text": f"word{i}"}]}
-        ]}
+        {
+            "context": f"Paragraph {i} says the answer is word{i}.",
+            "qas": [
+                {"question": f"What does paragraph {i} say?", "is_impossible": False, "answers": [{"text": f"word{i}"}]}
+            ],
+        }
         for i in range(30)
     ]
     (tmp_path / "squad.json").write_text(json.dumps({"data": [{"paragraphs": paras}]}))

@@ -444,7 +444,7 @@ def haystack_size(tokenizer, task: str, length: int, make, seed: int) -> int:
     budget = length - GEN_TOKENS[family(task)]
 
     def fits(n: int) -> bool:
-        prompt, refs, _ = make(n, random.Random(f"{seed}:{task}:{length}:calibration"))
+        prompt = make(n, random.Random(f"{seed}:{task}:{length}:calibration"))[0]
         return len(tokenizer.encode(prompt)) <= budget
 
     lo = _minimum(task)
