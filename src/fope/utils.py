@@ -137,6 +137,67 @@ def reading(path: str | os.PathLike, what: str, fix: str = "") -> Iterator[None]
         raise FileProblem(path, f"corrupt or unreadable {what} ({_first_line(e)})", fix) from e
 
 
+REQUIRED: Any = object()  # read_json / read_jsonl's ``missing`` default: the file must exist
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", *, missing: Any = REQUIRED, fix: str = "") -> Any:
+    """The JSON value in ``path``: the one JSON reader.
+
+    ``missing`` is the policy for an absent file: left out, the file is required (FileNotFoundError
+    ``PATH: WHAT not found``); given (e.g. None or {}), it is returned instead. A file that exists but cannot be read
+    or parsed is a one-line :class:`FileProblem` naming it and the line: ``PATH: corrupt or unreadable WHAT (not
+    JSON at line N: reason)``.
+    """
+    path = Path(path)
+    if missing is not REQUIRED and not path.exists():
+        return missing
+    with reading(path, what, fix):
+        text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FileProblem(path, f"corrupt or unreadable {what} (not JSON at line {e.lineno}: {e.msg})", fix) from None
+
+
+def read_jsonl(
+    path: str | os.PathLike,
+    what: str = "JSONL file",
+    *,
+    missing: Any = REQUIRED,
+    torn_tail: bool = False,
+    check: Callable[[Any], None] | None = None,
+    fix: str = "",
+) -> list[Any]:
+    """The JSON values of ``path``'s non-blank lines: the one JSONL reader.
+
+    ``missing`` as for :func:`read_json`. A line that is not JSON is a one-line :class:`FileProblem` naming the file
+    and the line (``PATH line N: not JSON (reason)``); with ``torn_tail`` a last line without its newline that does
+    not parse (an append cut short by a crash) is left out instead. ``check`` may refuse a parsed value with a
+    ValueError, named the same way.
+    """
+    path = Path(path)
+    if missing is not REQUIRED and not path.exists():
+        return missing
+    with reading(path, what):
+        text = path.read_text()
+    lines = text.split("\n")
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            if check is not None:
+                check(value)
+        except ValueError as e:
+            if torn_tail and n == len(lines):
+                break
+            reason = f"not JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0][:80]
+            raise FileProblem(f"{path} line {n}", f"{reason} in this {what}", fix) from None
+        out.append(value)
+    return out
+
+
 def os_error_problem(e: OSError, path: str | os.PathLike, doing: str, *, exact: bool = False) -> FileProblem:
     """A FileProblem for an OSError while ``doing`` something with ``path`` (full disk, read-only, ...); it names
     ``e.filename`` when the error has one (a write or an fsync has none: then ``path``), or ``path`` with ``exact``."""

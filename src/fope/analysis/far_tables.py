@@ -10,10 +10,11 @@ scripts/far_attention.py prints the last three; a test keeps docs/analysis.md eq
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from fope.utils import read_json
 
 from .far import mean_far_mass
 
@@ -75,7 +76,7 @@ def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
 
 def model_table(path: str | Path) -> str:
     """The JSON as the Markdown table of docs/analysis.md: ppl(L) and ppl(16L)/ppl(L) of each variant."""
-    data = json.loads(Path(path).read_text())
+    data = read_json(path, "far-attention result")
     f = data["factor"]
     out = [
         "| model | ppl(L) | unchanged | keys within L only | far keys without the cycle pairs | "
@@ -104,7 +105,7 @@ def mass_table(paths: Sequence[str | Path]) -> str:
     """The far-attention weight of each model and variant as the Markdown table of docs/analysis.md: the mean
     attention weight on keys at distance >= L for the queries of each position bucket beyond L (mean over layers
     and heads), the layers' means and the largest head in the last bucket, beside the variant's ppl(16L)/ppl(L)."""
-    files = [json.loads(Path(p).read_text()) for p in paths]
+    files = [read_json(p, "far-attention result") for p in paths]
     rows = [r for d in files for r in d["rows"]]
     first: dict[str, int] = {}
     for i, r in enumerate(rows):
@@ -157,7 +158,7 @@ def mass_table(paths: Sequence[str | Path]) -> str:
 def passkey_table(paths: Sequence[str | Path]) -> str:
     """`fope analyze far --passkey-trials` results as the Markdown table of docs/analysis.md: per model and variant,
     greedy generation at each length with its correct/trials per needle-depth bin, and likelihood top-1."""
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [read_json(p, "far-attention passkey result") for p in paths]
     runs = [r for r in runs if r.get("passkey")]
     if not runs:
         raise ValueError(

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from fope.utils import FileProblem, atomic_path, reading, sha256_file
+from fope.utils import FileProblem, atomic_path, read_json, reading, sha256_file
 
 from .config import ModelConfig
 from .lm import CausalLM
@@ -123,7 +123,7 @@ def find_model_dir(path: str | os.PathLike) -> Path | None:
         config = candidate / CONFIG
         if config.is_file():
             with reading(config, "model config", "re-export or re-train the model"):
-                data = json.loads(config.read_text())
+                data = read_json(config, "model config", fix="re-export or re-train the model")
                 if not isinstance(data, dict):  # damaged for every format (fope's and Hugging Face's)
                     raise ValueError(f"expected a JSON object (a model config), got a JSON {type(data).__name__}")
             if data.get("format") == FORMAT:
@@ -146,7 +146,7 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
     """The ModelConfig stored in a model directory's config.json (checks the format tag)."""
     path = Path(directory) / CONFIG
     with reading(path, "model config", "re-export or re-train the model"):
-        data = json.loads(path.read_text())
+        data = read_json(path, "model config", fix="re-export or re-train the model")
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object (a model config), got a JSON {type(data).__name__}")
     fmt = data.pop("format", None)
@@ -188,8 +188,7 @@ def _fix(directory: Path) -> str:
 def weights_digest(directory: str | os.PathLike) -> str | None:
     """The sha256 of model.safetensors recorded in a model directory's config.json (None before format_version 2)."""
     path = Path(directory) / CONFIG
-    with reading(path, "model config", "re-export or re-train the model"):
-        data = json.loads(path.read_text())
+    data = read_json(path, "model config", fix="re-export or re-train the model")
     digest = data.get("weights_sha256") if isinstance(data, dict) else None
     version = data.get("format_version", 1) if isinstance(data, dict) else 1
     if isinstance(version, int) and version >= 2 and not isinstance(digest, str):

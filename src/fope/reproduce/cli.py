@@ -21,7 +21,7 @@ import signal
 import time
 from pathlib import Path
 
-from fope.utils import add_field_flags, parse_overrides, parse_value
+from fope.utils import add_field_flags, parse_overrides, parse_value, read_json
 
 GRID_FILE = "grid.json"
 
@@ -150,13 +150,11 @@ def resolve_preset(args: argparse.Namespace):
     if args.preset:
         preset = get_preset(args.preset)
     elif stored is not None and stored.is_file():
-        import json
-
         from fope.utils import reading
 
         fix = f"rewrite it by giving the grid's --preset (and overrides) again with --out {args.out}"
         with reading(stored, "grid description", fix):
-            d = json.loads(stored.read_text())
+            d = read_json(stored, "grid description", fix=fix)
             if not isinstance(d, dict):
                 raise ValueError(f"a JSON {type(d).__name__}, not an object")
             preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -24,7 +24,6 @@ would have seen and, on the same machine, produces bit-identical losses.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import time
@@ -48,6 +47,7 @@ from fope.utils import (
     check_writable,
     directory_lock,
     os_error_problem,
+    read_json,
     remove_stale_temps,
 )
 
@@ -573,7 +573,7 @@ def saved_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None
     if not path.is_file():
         return None
     try:
-        summary = json.loads(path.read_text())
+        summary = read_json(path, "run summary")
     except (OSError, ValueError):
         return None
     if not isinstance(summary, dict):
