@@ -42,6 +42,7 @@ reported to an optional hook (:func:`set_fs_hook`) so tests can stop the process
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import difflib
@@ -79,6 +80,33 @@ def did_you_mean(name: object, choices: Iterable[str], *, cutoff: float = 0.6) -
     """`` (did you mean 'x'?)`` naming the choice closest to ``name`` (difflib), or "" when none is close."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class ArgumentValueError(ValueError, argparse.ArgumentTypeError):
+    """A bad command-line value: argparse prints its message as is (an ArgumentTypeError), library callers catch a
+    ValueError."""
+
+
+def parse_lengths(text: str, option: str | None = None) -> list[int]:
+    """ "256,512,1k,2k" -> [256, 512, 1024, 2048]: the one parser of every command's lengths (``k`` = 1024).
+    ``option`` (e.g. "--lengths") prefixes the error; argparse names the option itself."""
+    out = []
+    where = f"{option}: " if option else ""
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        mult = 1024 if part.endswith("k") else 1
+        try:
+            value = int(part[:-1] if mult > 1 else part) * mult
+        except ValueError:
+            raise ArgumentValueError(f"{where}{part!r} is not an integer length (e.g. 512,1k,2k)") from None
+        if value < 1:
+            raise ArgumentValueError(f"{where}lengths must be positive, got {part!r}")
+        out.append(value)
+    if not out:
+        raise ArgumentValueError(f"{where}no lengths in {text!r}")
+    return out
 
 
 def check_positive_int(name: str, value: Any, *, or_none: bool = False) -> None:

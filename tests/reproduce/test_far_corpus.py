@@ -36,4 +36,4 @@ def test_far_attention_uses_the_runs_own_corpus_and_ppl(tmp_path, monkeypatch):
         json.dumps({"by_length": {"32": 15.0}, "request": {"corpus": "books"}})
     )
     res = mechanism.far_results(far, 32, length=64, tokens=100, out=tmp_path)
-    assert res["runs"]["rope-s0"]["ppl_L"] is None and "rope" not in res["summary"] or not res["summary"]["rope"]
+    assert res["runs"]["rope-s0"]["ppl_L"] is None and res["summary"]["rope"] == {}

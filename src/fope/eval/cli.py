@@ -14,22 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def parse_lengths(text: str) -> list[int]:
-    """ "256,512,1k,2k" -> [256, 512, 1024, 2048]."""
-    out = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        mult = 1024 if part.endswith("k") else 1
-        try:
-            out.append(int(part.rstrip("k")) * mult)
-        except ValueError:
-            raise ValueError(f"--lengths: {part!r} is not an integer length") from None
-    if not out:
-        raise ValueError(f"--lengths: no lengths in {text!r}")
-    return out
+from fope.utils import parse_lengths  # the one lengths parser (re-exported here for the eval CLI's users)
 
 
 def register(subparsers) -> None:

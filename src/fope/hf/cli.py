@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fope.pos.options import KINDS
 from fope.utils import add_field_flags, parse_overrides, parse_value
 
 
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a HF Llama-family model from RoPE to a fope position encoding")
     p.add_argument("--model", required=True, help="HF directory, hub name, or 'smollm2'")
     p.add_argument("--out", required=True)
-    p.add_argument("--pe", default="fope", help="fope | rope | nope | alibi | kerple (default fope)")
+    p.add_argument("--pe", default="fope", help=f"{' | '.join(KINDS)} (default fope)")
     p.add_argument("--sigma", type=float, help="FoPE coefficient noise gain (default 0.3)")
     p.add_argument("--train-len", type=int, help="FoPE floor length N (default: the source's context length)")
     p.add_argument("--seed", type=int, default=0)

@@ -81,12 +81,17 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def train(
-    cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, stop_at: int | None = None
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_at: int | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``out_dir`` and return a summary (see :func:`_summary`).
 
     ``resume`` continues from ``out_dir/checkpoint``; ``stop_at=M`` ends the process after step M with a
-    checkpoint. A finished run is returned as is (idempotent). A run directory whose checkpoint was written
+    checkpoint; ``progress=False`` hides the progress bar. A finished run is returned as is (idempotent). A run directory whose checkpoint was written
     with a different config (other than the keys in ``RESUME_MAY_CHANGE``, and for an unfinished run the recovery
     keys ``RESUME_RECOVERY``) is refused, naming the keys. The run directory is locked for the whole call
     (`fope.utils.directory_lock`): a second writer fails at once, naming this process.
@@ -113,7 +118,7 @@ def train(
         if done is not None:
             return done
         with D.process_group(cfg.train.device) as info:
-            return _train(cfg, out, info, resume=resume, stop_at=stop_at)
+            return _train(cfg, out, info, resume=resume, stop_at=stop_at, progress=progress)
 
 
 def run_lock(out: Path) -> contextlib.AbstractContextManager:
@@ -156,7 +161,9 @@ class Job:
     advise: Callable[[Path | None, int], str] | None = None
 
 
-def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None) -> dict:
+def _train(
+    cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None, progress: bool = True
+) -> dict:
     t, hint = cfg.train, f"fope train --resume {out}"
     ckpt = open_run_dir(out, info, resume=resume, stop_at=stop_at, hint=hint)
     seed_everything(t.seed)
@@ -186,6 +193,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         vocab_size=cfg.model.vocab_size,
         config=cfg.to_dict(),
         resume_hint=hint,
+        progress=progress,
         advise=advise,
     )
     return run(job, out, info, ckpt=ckpt, stop_at=stop_at)
