@@ -313,6 +313,19 @@ def _failed_file(e: BaseException, final: Path, tmp: Any) -> Any:
     return e.filename
 
 
+def user_umask() -> int:
+    """The process's umask (read without changing it where /proc says it; else set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; after the block it is fsync'ed and renamed onto ``path``.
@@ -330,6 +343,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         os.close(fd)
         fs_event("write", tmp)
         yield tmp
+        # the user's umask: mkstemp's 0600 (which some writers keep) would keep other users out whatever the umask
+        os.chmod(tmp, 0o666 & ~user_umask())
         fsync_file(tmp)
         fs_event("rename", final)
         os.replace(tmp, final)
@@ -384,6 +399,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        os.chmod(tmp, 0o777 & ~user_umask())  # mkdtemp's 0700 would become the directory's mode
         fs_event("write", tmp)
         yield tmp
         files = sorted(f for f in tmp.rglob("*") if f.is_file())
