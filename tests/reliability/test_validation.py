@@ -90,3 +90,20 @@ def test_good_command_line_is_accepted(tmp_path, capsys, argv, line):
         assert cfg["seed"] == 4 and cfg["lr"] == 1e-3
     if line:
         assert cfg["warmup_steps"] == 2 and cfg["max_steps"] == 20
+
+
+def test_longbench_checks_its_data_dir_before_loading_the_model(tmp_path, capsys, monkeypatch):
+    """`fope eval longbench --data-dir MISSING`: one line naming the directory, before the model is loaded."""
+    pytest.importorskip("lm_eval")
+    from fope.eval import lmeval
+
+    monkeypatch.setattr(lmeval, "hf_lm", lambda *a, **k: pytest.fail("the model was loaded first"))
+    rc, err = _fope(
+        ["eval", "longbench", "--model", tmp_path, "--data-dir", tmp_path / "none", "--tasks", "trec"], capsys
+    )
+    assert rc == 2 and len(err) == 1 and f"no such directory: {tmp_path / 'none'}" in err[0], err
+    (tmp_path / "lb").mkdir()
+    rc, err = _fope(
+        ["eval", "longbench", "--model", tmp_path, "--data-dir", tmp_path / "lb", "--tasks", "trec"], capsys
+    )
+    assert rc == 2 and len(err) == 1 and "trec_e.jsonl not found" in err[0], err

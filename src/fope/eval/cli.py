@@ -321,6 +321,10 @@ def run_longbench(args) -> int:
 
     tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    if args.data_dir is not None:  # a missing directory or file is said before the (slow) model load
+        for task in tasks:
+            if lmeval.is_longbench(task):
+                lmeval.longbench_data_file(args.data_dir, task)
     results = lmeval.run(
         args.model,
         tasks,
