@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -158,7 +159,8 @@ class Job:
     resume_hint: str = "fope train --resume OUT"
     progress: bool = True  # the tqdm bar (rank 0)
     #: (last good checkpoint or None, its step) -> what to do after a NaN stop (default: lower the lr and resume)
-    advise: Callable[[Path | None, int], str] | None = None
+    #: (last good checkpoint or None, its step, the step that failed) -> what to do after a NaN stop
+    advise: Callable[[Path | None, int, int], str] | None = None
 
 
 def _train(
@@ -179,10 +181,10 @@ def _train(
     if ckpt is None and t.init_from:
         init_from_source(model, optimizer, cfg, info)
 
-    def advise(checkpoint: Path | None, last_saved: int) -> str:
+    def advise(checkpoint: Path | None, last_saved: int, failed_step: int) -> str:
         from .advice import nan_advice
 
-        return nan_advice(cfg, out, checkpoint=checkpoint, last_saved=last_saved)
+        return nan_advice(cfg, out, checkpoint=checkpoint, last_saved=last_saved, failed_step=failed_step)
 
     job = Job(
         model=model,
@@ -292,7 +294,8 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
             raise NonFiniteLossError(
-                f"parameter {bad} is not finite after step {at}; not saving it. " + _last_good(job, out, last_saved)
+                f"parameter {bad} is not finite after step {at}; not saving it. "
+                + _last_good(job, out, last_saved, at)
             )
         if info.is_main:
             if logger is not None:
@@ -366,14 +369,14 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
-                    "the update. " + _last_good(job, out, last_saved)
+                    "the update. " + _last_good(job, out, last_saved, step + 1)
                 )
             max_norm = t.grad_clip if t.grad_clip > 0 else math.inf  # 4
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
             if not math.isfinite(grad_norm):
                 raise NonFiniteLossError(
                     f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
-                    f"{loss_value:.4g}); stopped before the update. " + _last_good(job, out, last_saved)
+                    f"{loss_value:.4g}); stopped before the update. " + _last_good(job, out, last_saved, step + 1)
                 )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -408,6 +411,15 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
     if info.is_main:
         if summary["finished"]:
             atomic_json(out / "summary.json", summary)
+            final, uniform = summary.get("final_loss"), math.log(job.vocab_size)
+            if final is not None and final >= uniform:
+                print(
+                    f"fope: warning: the run ended with loss {final:.4g}, no better than a uniform guess over its "
+                    f"{job.vocab_size} tokens (ln V = {uniform:.4g}): the model learned nothing; start afresh with "
+                    "a lower train.lr (or check the data)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if stopped:
             print(
                 f"fope: stopped after step {step} ({stopped}); checkpoint saved. Resume with: {job.resume_hint}",
@@ -416,12 +428,12 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
     return summary
 
 
-def _last_good(job: Job, out: Path, last_saved: int) -> str:
+def _last_good(job: Job, out: Path, last_saved: int, failed_step: int) -> str:
     """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved): the
     job's own (`fope.train.advice` for `fope train`: the likeliest cause and a command that works), else generic."""
     ckpt = find_checkpoint(out)
     if job.advise is not None:
-        return job.advise(ckpt if last_saved > 0 else None, last_saved)
+        return job.advise(ckpt if last_saved > 0 else None, last_saved, failed_step)
     if ckpt is None or last_saved == 0:
         return "No checkpoint was written yet: lower train.lr or check the data, then start again"
     return (
