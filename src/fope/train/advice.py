@@ -70,6 +70,7 @@ def cannot_continue(out: Path, last_saved: int, failed_step: int | None, vocab_s
     except ValueError:
         return None
     losses = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float))]
+
     def lowered_lr(r: dict) -> bool:
         old_new = (r.get("changed") or {}).get("train.lr")
         return isinstance(old_new, list) and len(old_new) == 2 and old_new[1] < old_new[0]

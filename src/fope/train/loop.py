@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -294,8 +294,7 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
             raise NonFiniteLossError(
-                f"parameter {bad} is not finite after step {at}; not saving it. "
-                + _last_good(job, out, last_saved, at)
+                f"parameter {bad} is not finite after step {at}; not saving it. " + _last_good(job, out, last_saved, at)
             )
         if info.is_main:
             if logger is not None:
