@@ -77,6 +77,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: tor
         missing/unexpected weights (listing them).
     """
     directory = resolve_dir(path)
+    verify_run_files(directory)  # config.json and tokenizer.json too, when a run's checkpoint records them
     cfg = read_config(directory)
     check_config_fits_weights(directory, cfg)  # before building: a damaged size must not allocate terabytes
     verify_weights(directory)
@@ -183,6 +184,32 @@ def _fix(directory: Path) -> str:
     if directory.name == "model" and (run / "checkpoint").is_dir():
         return f"`fope train --resume {run}` restores it from the run's checkpoint"
     return "re-export or re-train the model"
+
+
+def verify_run_files(directory: str | os.PathLike) -> None:
+    """Check every file of a training run's model directory (``OUT/model`` or ``OUT/checkpoint/model``) that the run's
+    checkpoint records in its checksums.json (config.json, tokenizer.json; the weights are checked by
+    `verify_weights`) by content; a FileProblem naming the file when one was edited or damaged. Other model
+    directories: nothing recorded, nothing to check."""
+    d = Path(directory)
+    if d.name != "model":
+        return
+    sums_file = next(
+        (p for p in (d.parent / "checkpoint" / "checksums.json", d.parent / "checksums.json") if p.is_file()), None
+    )
+    if sums_file is None:
+        return
+    sums = read_json(sums_file, "checkpoint checksum list")
+    if not isinstance(sums, dict):
+        return  # a damaged list is said where the checkpoint is loaded (fope.train.checkpoint)
+    for f in sorted(d.iterdir()):
+        recorded = sums.get(f"model/{f.name}")
+        if f.name == WEIGHTS or not isinstance(recorded, str) or not f.is_file():
+            continue
+        with reading(f, "model file", _fix(d)):
+            actual = sha256_file(f)
+        if actual != recorded:
+            raise FileProblem(f, f"edited or corrupt: its sha256 differs from the one recorded in {sums_file}", _fix(d))
 
 
 def weights_digest(directory: str | os.PathLike) -> str | None:
