@@ -909,24 +909,39 @@ class Terminated(KeyboardInterrupt):
     Ctrl-C; ``fope`` then exits with status 143 (128 + SIGTERM)."""
 
 
+_SIGTERM_OWNER: int | None = None  # the process that asked for Terminated (`raise_on_sigterm`)
+_SIGTERM_QUIET: Callable[[], bool] | None = None  # when it says so, SIGTERM ends that process quietly
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    if os.getpid() != _SIGTERM_OWNER or (_SIGTERM_QUIET is not None and _SIGTERM_QUIET()):
+        # a child that inherited the handler (a library's worker process, e.g. lm-eval's), or a process with
+        # nothing to clean up: the default action, no traceback
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated("terminated (SIGTERM)")
 
 
-def raise_on_sigterm() -> bool:
+def raise_on_sigterm(quiet: Callable[[], bool] | None = None) -> bool:
     """From now on the first SIGTERM raises :class:`Terminated` in the main thread instead of ending the process
     where it stands (the training loop's own handler still turns it into a checkpoint and a clean stop). True if
-    installed (only from the main thread, and only over the default action)."""
+    installed (only from the main thread, and only over the default action).
+
+    Only in this process: a child process that inherits the handler (a library's workers) ends by the signal as
+    usual, without a traceback; so does this process while ``quiet()`` is true (e.g. an idle worker)."""
     import signal
     import threading
+
+    global _SIGTERM_OWNER, _SIGTERM_QUIET
 
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _on_sigterm):
         return False
+    _SIGTERM_OWNER, _SIGTERM_QUIET = os.getpid(), quiet
     signal.signal(signal.SIGTERM, _on_sigterm)
     return True
 
