@@ -136,3 +136,26 @@ def test_export_reads_only_what_it_exports(finished, tmp_path, capsys):
     assert main(["hf", "export", "--model", str(out / "model"), "--out", str(tmp_path / "hf")]) == 0, (
         capsys.readouterr().err
     )
+
+
+def test_edited_summary_is_refused_and_a_rebuilt_one_keeps_the_speed(finished, tmp_path, capsys, drill):
+    """A valid-JSON edit of summary.json is refused by `fope train --resume` in one line naming it; deleted, the
+    resume rebuilds it from the checkpoint with the run's numbers and its last recorded speed (not 0.0)."""
+    run, _ = finished
+    original = json.loads((run / "summary.json").read_text())
+    with drill.attempt():
+        out = tmp_path / "edited"
+        shutil.copytree(run, out)
+        summary = json.loads((out / "summary.json").read_text())
+        summary["final_loss"] = 0.01
+        (out / "summary.json").write_text(json.dumps(summary))
+        one_line_error(capsys, ["train", "--resume", out], out / "summary.json", "sha256")
+    with drill.attempt():
+        out = tmp_path / "deleted"
+        shutil.copytree(run, out)
+        (out / "summary.json").unlink()
+        assert main(["train", "--resume", str(out)]) == 0
+        rebuilt = json.loads((out / "summary.json").read_text())
+        for key in ("step", "finished", "first_loss", "final_loss", "final_val_loss", "tokens"):
+            assert rebuilt[key] == original[key], key
+        assert rebuilt["tokens_per_s"] and rebuilt["tokens_per_s"] > 0

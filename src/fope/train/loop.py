@@ -24,6 +24,7 @@ would have seen and, on the same machine, produces bit-identical losses.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import sys
@@ -404,12 +405,16 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
             if stopped:
                 break
     summary = _summary(
-        job, out, step=step, stopped=stopped, tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9)
+        job,
+        out,
+        step=step,
+        stopped=stopped,
+        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9) if steps_timed else None,
     )
     summary["precision"] = resolve_precision(t.precision, info.device)  # what `auto` chose on this machine
     if info.is_main:
         if summary["finished"]:
-            atomic_json(out / "summary.json", summary)
+            write_summary(out, summary)
             final, uniform = summary.get("final_loss"), math.log(job.vocab_size)
             if final is not None and final >= uniform:
                 print(
@@ -565,8 +570,13 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
     return contextlib.nullcontext()
 
 
-def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_s: float) -> dict:
+def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_s: float | None) -> dict:
+    """The run's summary; ``tokens_per_s`` None (no step ran in this process: a summary rebuilt by a resume) takes
+    the last speed the metrics recorded."""
     records = read_metrics(out)
+    if tokens_per_s is None:
+        speeds = [r["tokens_per_s"] for r in records if isinstance(r.get("tokens_per_s"), (int, float))]
+        tokens_per_s = speeds[-1] if speeds else None
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
     vals = [r["val_loss"] for r in records if "val_loss" in r]
     t = job.train
@@ -586,8 +596,25 @@ def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_
     }
 
 
+SUMMARY_DIGEST = "sha256"  # summary.json's record of its own content (the other fields' canonical JSON)
+
+
+def _digest(summary: dict) -> str:
+    import hashlib
+
+    body = json.dumps({k: v for k, v in summary.items() if k != SUMMARY_DIGEST}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    """OUT/summary.json with the sha256 of its content, verified when it is read (`saved_summary`)."""
+    clean = json.loads(json.dumps(summary, default=str))
+    atomic_json(Path(out) / "summary.json", {**clean, SUMMARY_DIGEST: _digest(clean)})
+
+
 def saved_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
-    """OUT/summary.json of a finished run (None if absent, unreadable, or for another schedule length)."""
+    """OUT/summary.json of a finished run (None if absent, unreadable, or for another schedule length). One whose
+    content differs from the sha256 it was written with (edited) is a FileProblem naming it."""
     path = Path(out) / "summary.json"
     if not path.is_file():
         return None
@@ -597,6 +624,13 @@ def saved_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None
         return None
     if not isinstance(summary, dict):
         return None
+    recorded = summary.pop(SUMMARY_DIGEST, None)
+    if recorded is not None and recorded != _digest(summary):
+        raise FileProblem(
+            path,
+            "edited or corrupt: its content differs from the sha256 it was written with",
+            f"delete it: `fope train --resume {Path(out)}` rebuilds it from the checkpoint",
+        )
     if cfg is not None and summary.get("max_steps") != cfg.train.max_steps:
         return None
     return summary
@@ -624,5 +658,5 @@ def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | N
     here = {"out_dir": str(out), "model_dir": str(out / "model")}
     if any(summary.get(k) != v for k, v in here.items()):  # a copy of a run directory: name this one
         summary.update(here)
-        atomic_json(out / "summary.json", summary)
+        write_summary(out, summary)
     return summary
