@@ -37,3 +37,11 @@ def test_far_attention_uses_the_runs_own_corpus_and_ppl(tmp_path, monkeypatch):
     )
     res = mechanism.far_results(far, 32, length=64, tokens=100, out=tmp_path)
     assert res["runs"]["rope-s0"]["ppl_L"] is None and res["summary"]["rope"] == {}
+
+
+def test_the_report_names_the_corpora_the_pass_read():
+    from fope.analysis.far_tables import _corpora
+
+    assert _corpora("books") == "`books`"  # results written before each run read its own corpus
+    assert _corpora({"a": "wiki", "b": "wiki"}) == "`wiki`"
+    assert _corpora({"a": "wiki", "b": "kjv"}) == "each run's own training corpus (`kjv`, `wiki`)"

@@ -26,6 +26,13 @@ FAR_LABELS = {
 }
 
 
+def _corpora(corpus: str | dict[str, str]) -> str:
+    """The far pass's corpus as text: one name, or (each run on its own training corpus) the distinct names."""
+    names = sorted(set(corpus.values())) if isinstance(corpus, dict) else [corpus]
+    text = ", ".join(f"`{n}`" for n in names)
+    return text if len(names) == 1 else f"each run's own training corpus ({text})"
+
+
 def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
     """Markdown lines of the far-attention decomposition (empty when it was not run)."""
     if not far or not far.get("summary"):
@@ -38,7 +45,7 @@ def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
         (
             f"ppl({n}) / ppl({L}) of the main RoPE and FoPE runs (mean ± std over seeds) when the attention scores of "
             f"keys at distance >= L = {L} are changed, on the perplexity evaluation's {far['tokens']:,} "
-            f"`{far['corpus']}` validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
+            f"{_corpora(far['corpus'])} validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
             "(FoPE's mixed pairs; RoPE's pairs with frequency >= 2π/L); FoPE's other pairs are position-free, "
             "RoPE's other pairs are the ones whose angles beyond L were never seen in training. Where 'keys within L "
             "only' is flat and the unchanged model is not, the growth comes from attending beyond L; the two far-key "
