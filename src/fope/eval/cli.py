@@ -15,22 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def parse_lengths(text: str) -> list[int]:
-    """ "256,512,1k,2k" -> [256, 512, 1024, 2048]."""
-    out = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        mult = 1024 if part.endswith("k") else 1
-        try:
-            out.append(int(part.rstrip("k")) * mult)
-        except ValueError:
-            raise ValueError(f"--lengths: {part!r} is not an integer length") from None
-    if not out:
-        raise ValueError(f"--lengths: no lengths in {text!r}")
-    return out
+from fope.utils import parse_lengths  # the one lengths parser (re-exported here for the eval CLI's users)
 
 
 def register(subparsers) -> None:
@@ -374,6 +359,10 @@ def run_longbench(args) -> int:
 
     tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    if args.data_dir is not None:  # a missing directory or file is said before the (slow) model load
+        for task in tasks:
+            if lmeval.is_longbench(task):
+                lmeval.longbench_data_file(args.data_dir, task)
     results = lmeval.run(
         args.model,
         tasks,

@@ -197,8 +197,9 @@ def export_engines(model: str | Path, out_dir: str | Path, *, layout: str = "lay
 
 
 def _run_tokenizer(model_dir: Path) -> Path | None:
-    """tokenizer.json of the training run that holds ``model_dir`` (its config.yaml's ``data.tokenizer``)."""
-    for run in (model_dir, model_dir.parent):
+    """tokenizer.json of the training run ``model_dir`` (its config.yaml's ``data.tokenizer``); a model directory's
+    parent is not read (export reads only what it exports)."""
+    for run in (model_dir,):
         if (run / "config.yaml").is_file():
             from fope.train.config import ExperimentConfig
             from fope.train.data import tokenizer_path
@@ -214,7 +215,9 @@ def _run_tokenizer(model_dir: Path) -> Path | None:
 def native_tokenizer(model_dir: Path) -> Any:
     """The native directory's ``tokenizer.json`` (or, for a training run directory, the tokenizer its config.yaml
     names) as a transformers fast tokenizer, or None."""
-    for candidate in (model_dir / "tokenizer.json", model_dir / "model" / "tokenizer.json", _run_tokenizer(model_dir)):
+    # lazily: the run's config.yaml is read only when the model directory has no tokenizer.json of its own
+    sources = (lambda: model_dir / "tokenizer.json", lambda: model_dir / "model" / "tokenizer.json")
+    for candidate in (source() for source in (*sources, lambda: _run_tokenizer(model_dir))):
         if candidate is None:
             continue
         if candidate.is_file():

@@ -430,12 +430,32 @@ def get_preset(name: str) -> GridPreset:
     return GRID_PRESETS[name]
 
 
+#: grid preset fields that set a fope.train key of every run (fope.reproduce.runconfig.base_overrides): two spellings
+#: of one knob, so a command may give only one of them
+GRID_TRAIN_KEYS: dict[str, str] = {
+    "train_len": "model.train_len",
+    "steps": "train.max_steps",
+    "warmup_steps": "train.warmup_steps",
+    "global_batch": "train.global_batch",
+    "micro_batch": "train.micro_batch",
+    "lr": "train.lr",
+    "device": "train.device",
+    "vocab_size": "model.vocab_size",
+}
+
+
 def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[str]) -> GridPreset:
     """A copy of ``preset`` with fields set from ``KEY=VALUE`` strings (tuples as ``a,b,c``).
 
-    Dotted keys (``train.lr=1e-3``) are fope.train overrides and go into ``train_overrides``.
+    Dotted keys (``train.lr=1e-3``) are fope.train overrides and go into ``train_overrides``. A field and the
+    fope.train key it sets (``lr=`` and ``train.lr=``, `GRID_TRAIN_KEYS`) given together are refused, naming both.
     """
     items = parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides)
+    for field, key in GRID_TRAIN_KEYS.items():
+        if field in items and key in items:
+            raise ValueError(
+                f"{field}={items[field]} and {key}={items[key]} set the same knob ({key} of every run); give one of them"
+            )
     hints = typing.get_type_hints(GridPreset)
     changes: dict[str, Any] = {}
     train_overrides = dict(preset.train_overrides)

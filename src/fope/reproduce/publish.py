@@ -15,12 +15,13 @@ The folders it reads (``Published``): ``cpu`` (the full grid, required), ``cpu-q
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from fope.utils import read_json
 
 from .claims import check_claims, headline, mean
 from .records import write_json_atomic
@@ -46,7 +47,7 @@ def with_current_claims(results: dict[str, Any]) -> dict[str, Any]:
 def publish_run(run: Path, dest: Path, figures: str | None = "*.png") -> dict[str, Any]:
     """Copy a `fope reproduce` output's results.json (claims recomputed) and its figures matching ``figures`` to
     ``dest``; return the results. ``dest`` is replaced as a whole."""
-    results = with_current_claims(json.loads((Path(run) / "results.json").read_text()))
+    results = with_current_claims(read_json(Path(run) / "results.json", "grid results"))
     if dest.exists():
         shutil.rmtree(dest)
     write_json_atomic(dest / "results.json", results)
@@ -58,7 +59,7 @@ def publish_run(run: Path, dest: Path, figures: str | None = "*.png") -> dict[st
 
 def refresh_claims(path: Path) -> bool:
     """Recompute the claims stored in a committed results.json; True if they changed."""
-    results = json.loads(path.read_text())
+    results = read_json(path, "committed results")
     new = with_current_claims(results)
     if new == results:
         return False
@@ -83,7 +84,7 @@ class Published:
     def read(cls, root: Path) -> Published:
         def load(name: str) -> dict[str, Any] | None:
             p = root / name / "results.json"
-            return json.loads(p.read_text()) if p.is_file() else None
+            return read_json(p, "committed results", missing=None)  # a run not published (yet): None
 
         cpu = load("cpu")
         if cpu is None:
