@@ -27,7 +27,6 @@ Word lists (niah keys, cwe words) are those of the ``wonderwords`` package, as R
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -37,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from fope.utils import read_json
 
 #: every RULER task, in RULER's order
 TASKS = (
@@ -339,7 +340,7 @@ def make_fwe(n: int, rng: random.Random, length: int, alpha: float = 2.0):
 
 
 def read_squad(path: Path) -> tuple[list[dict], list[str]]:
-    data = json.loads(path.read_text())
+    data = read_json(path, "SQuAD-format QA file")
     docs = sorted({p["context"] for d in data["data"] for p in d["paragraphs"]})
     index = {c: i for i, c in enumerate(docs)}
     qas = []
@@ -361,7 +362,7 @@ def read_squad(path: Path) -> tuple[list[dict], list[str]]:
 
 
 def read_hotpotqa(path: Path) -> tuple[list[dict], list[str]]:
-    data = json.loads(path.read_text())
+    data = read_json(path, "HotpotQA-format QA file")
     docs = sorted({f"{t}\n{''.join(p)}" for d in data for t, p in d["context"]})
     index = {c: i for i, c in enumerate(docs)}
     qas = [

@@ -423,7 +423,7 @@ def _pad_section(root: Path) -> list[str]:
     path = root / RESULTS_DIR / RESULTS_FILE
     if not path.is_file():
         return []
-    return pad_section(json.loads(path.read_text()))
+    return pad_section(read_json(path, "pad experiment results"))
 
 
 def results_doc(root: Path, notes: str | None = None) -> str:
