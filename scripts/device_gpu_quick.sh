@@ -4,6 +4,7 @@
 #
 #   here (CPU, once):   bash scripts/device_gpu_quick.sh --prepare   # -> .device/fope-cache.tar.gz
 #   on the GPU machine: OUT=... bash scripts/device_gpu_quick.sh [KEY=VALUE ...]   # carry .device/fope-cache.tar.gz
+#   vLLM serving check: OUT=... bash scripts/device_gpu_quick.sh --vllm   # needs vLLM installed there (not run yet)
 #
 # Stage 1 runs the main comparison alone (`--only main`) and packs its report; stage 2 resumes the same grid for the
 # ablation arms and the passkey task and packs again, so a run stopped by the time limit still returns stage 1.
@@ -20,6 +21,25 @@ PY="${PYTHON:-python3}"
 [[ -z "${PYTHON:-}" && -x .venv/bin/python ]] && PY=.venv/bin/python  # here: the project's venv (scripts/setup.sh)
 GRID="${GRID:-/tmp/fope-gpu-quick}"
 ARCHIVE="${ARCHIVE:-.device/fope-cache.tar.gz}"
+
+if [[ "${1:-}" == "--vllm" ]]; then
+    # fope served by vLLM (docs/huggingface.md, "Serving with vLLM, SGLang and lmdeploy"): export a tiny trained or
+    # built FoPE model in the engines' format, serve it through fope's plugin, generate 20 tokens, compare the first
+    # logits with fope's. Needs vLLM in $PY's environment on the GPU machine (not installed by this script).
+    shift
+    set -e
+    : "${OUT:?set OUT to the folder whose files come back}"
+    mkdir -p "$OUT"
+    "$PY" - <<'PY'
+import fope.model
+cfg = fope.model.ModelConfig(vocab_size=256, d_model=128, n_layers=2, n_heads=4, n_kv_heads=2, train_len=128,
+                             pe="fope", pe_options={"out_dim": "full", "sigma": 0.3})
+fope.model.save(fope.model.build(cfg).eval(), "/tmp/fope-vllm-native")
+PY
+    "$PY" -m fope.cli hf export --model /tmp/fope-vllm-native --out /tmp/fope-vllm-engines --format engines
+    "$PY" scripts/vllm_serve_check.py /tmp/fope-vllm-engines "$@" | tee "$OUT/vllm-serve.json"
+    exit 0
+fi
 
 if [[ "${1:-}" == "--prepare" ]]; then
     shift

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import re
@@ -151,6 +152,8 @@ def _everything_named() -> set[str]:
     """Every name a module of fope defines: its attributes, its classes' attributes, dataclass fields."""
     out: set[str] = set()
     for name in modules():
+        if name == "fope.hf.vllm_model" and importlib.util.find_spec("vllm") is None:
+            continue  # vLLM's side of the plugin: imports vLLM, which lives in .venv-engines only
         module = importlib.import_module(name)
         out |= set(vars(module))
         for cls in (c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == name):

@@ -200,3 +200,13 @@ def test_performance_md_loss_curve_is_generated_from_the_committed_runs():
     assert "precision: fp32" in (folder / "fp32" / "config.yaml").read_text()
     bf16 = (folder / "bf16-compile" / "config.yaml").read_text()
     assert "precision: bf16" in bf16 and "compile: true" in bf16
+
+
+def test_engines_parity_table_is_generated_from_its_json():
+    """docs/huggingface.md's vLLM / SGLang / lmdeploy parity table equals scripts/engines_tables.py's rendering of
+    docs/results/engines/vllm-parity.json (the output of tests/serve/vllm_side.py)."""
+    tables = _script("scripts/engines_tables.py")
+    page = _doc("huggingface.md")
+    assert tables.parity_table() in page, "regenerate it with scripts/engines_tables.py"
+    data = json.loads((ROOT / "docs/results/engines/vllm-parity.json").read_text())
+    assert all(r["max_abs_q"] == 0.0 for r in data["rows"] if r["dtype"] == "float32")

@@ -226,3 +226,38 @@ def test_sigterm_raises_terminated_once(tmp_path):
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one ends the process at once
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_read_json_names_the_file_and_line_and_follows_the_missing_policy(tmp_path):
+    from fope.utils import FileProblem, read_json
+
+    path = tmp_path / "x.json"
+    with pytest.raises(FileNotFoundError, match=r"x.json: result not found"):
+        read_json(path, "result")  # required by default
+    assert read_json(path, "result", missing=None) is None  # optional: the caller says what absence means
+    path.write_text('{\n "a": 1,\n oops\n}')
+    with pytest.raises(FileProblem, match=r"^.*x.json: corrupt or unreadable result \(not JSON at line 3: .*\)$"):
+        read_json(path, "result", missing=None)  # damaged is never "missing"
+    path.write_text('{"a": [1, 2]}')
+    assert read_json(path) == {"a": [1, 2]}
+
+
+def test_read_jsonl_names_the_file_and_line(tmp_path):
+    from fope.utils import FileProblem, read_jsonl
+
+    path = tmp_path / "x.jsonl"
+    assert read_jsonl(path, missing=[]) == []
+    path.write_text('{"a": 1}\n\n[2]\n{bad\n{"b": 3}\n')
+    with pytest.raises(FileProblem, match=r"x.jsonl line 4: not JSON \(.*\) in this chat data file$"):
+        read_jsonl(path, "chat data file")
+    path.write_text('{"a": 1}\n[2]\n{"b": 3')  # a last line cut short by a crash
+    with pytest.raises(FileProblem, match="line 3"):
+        read_jsonl(path)
+    assert read_jsonl(path, torn_tail=True) == [{"a": 1}, [2]]
+
+    def objects_only(v):
+        if not isinstance(v, dict):
+            raise ValueError("not a JSON object")
+
+    with pytest.raises(FileProblem, match=r"x.jsonl line 2: not a JSON object"):
+        read_jsonl(path, torn_tail=True, check=objects_only)

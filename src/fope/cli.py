@@ -33,8 +33,19 @@ RENAMED: dict[tuple[str, ...], tuple[str, ...]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``fope train: error: ...; see `fope train --help```) instead of the usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+#: the positional key=value list of each command that has one: items after an option are added to it
+_ITEMS = ("items", "overrides", "options")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fope", description=__doc__.splitlines()[0])
+    parser = Parser(prog="fope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, target in COMMANDS.items():
         if only is not None and name != only:
@@ -143,7 +154,13 @@ def _dispatch(argv: list[str]) -> int:
     if not argv:
         parser.print_help()
         return 0
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    listed = next((name for name in _ITEMS if isinstance(getattr(args, name, None), list)), None)
+    if extra and listed and all("=" in e and not e.startswith("-") for e in extra):
+        getattr(args, listed).extend(extra)  # `KEY=VALUE --opt X KEY=VALUE`: overrides on both sides of an option
+    elif extra:
+        print(f"fope {args.command}: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
     if not hasattr(args, "func"):
         parser.parse_args([args.command, "--help"])
         return 2

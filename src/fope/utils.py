@@ -42,6 +42,7 @@ reported to an optional hook (:func:`set_fs_hook`) so tests can stop the process
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import difflib
@@ -79,6 +80,33 @@ def did_you_mean(name: object, choices: Iterable[str], *, cutoff: float = 0.6) -
     """`` (did you mean 'x'?)`` naming the choice closest to ``name`` (difflib), or "" when none is close."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class ArgumentValueError(ValueError, argparse.ArgumentTypeError):
+    """A bad command-line value: argparse prints its message as is (an ArgumentTypeError), library callers catch a
+    ValueError."""
+
+
+def parse_lengths(text: str, option: str | None = None) -> list[int]:
+    """ "256,512,1k,2k" -> [256, 512, 1024, 2048]: the one parser of every command's lengths (``k`` = 1024).
+    ``option`` (e.g. "--lengths") prefixes the error; argparse names the option itself."""
+    out = []
+    where = f"{option}: " if option else ""
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        mult = 1024 if part.endswith("k") else 1
+        try:
+            value = int(part[:-1] if mult > 1 else part) * mult
+        except ValueError:
+            raise ArgumentValueError(f"{where}{part!r} is not an integer length (e.g. 512,1k,2k)") from None
+        if value < 1:
+            raise ArgumentValueError(f"{where}lengths must be positive, got {part!r}")
+        out.append(value)
+    if not out:
+        raise ArgumentValueError(f"{where}no lengths in {text!r}")
+    return out
 
 
 def check_positive_int(name: str, value: Any, *, or_none: bool = False) -> None:
@@ -135,6 +163,67 @@ def reading(path: str | os.PathLike, what: str, fix: str = "") -> Iterator[None]
         raise FileNotFoundError(f"{path}: {what} not found" + (f"; {fix}" if fix else "")) from e
     except Exception as e:
         raise FileProblem(path, f"corrupt or unreadable {what} ({_first_line(e)})", fix) from e
+
+
+REQUIRED: Any = object()  # read_json / read_jsonl's ``missing`` default: the file must exist
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file", *, missing: Any = REQUIRED, fix: str = "") -> Any:
+    """The JSON value in ``path``: the one JSON reader.
+
+    ``missing`` is the policy for an absent file: left out, the file is required (FileNotFoundError
+    ``PATH: WHAT not found``); given (e.g. None or {}), it is returned instead. A file that exists but cannot be read
+    or parsed is a one-line :class:`FileProblem` naming it and the line: ``PATH: corrupt or unreadable WHAT (not
+    JSON at line N: reason)``.
+    """
+    path = Path(path)
+    if missing is not REQUIRED and not path.exists():
+        return missing
+    with reading(path, what, fix):
+        text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FileProblem(path, f"corrupt or unreadable {what} (not JSON at line {e.lineno}: {e.msg})", fix) from None
+
+
+def read_jsonl(
+    path: str | os.PathLike,
+    what: str = "JSONL file",
+    *,
+    missing: Any = REQUIRED,
+    torn_tail: bool = False,
+    check: Callable[[Any], None] | None = None,
+    fix: str = "",
+) -> list[Any]:
+    """The JSON values of ``path``'s non-blank lines: the one JSONL reader.
+
+    ``missing`` as for :func:`read_json`. A line that is not JSON is a one-line :class:`FileProblem` naming the file
+    and the line (``PATH line N: not JSON (reason)``); with ``torn_tail`` a last line without its newline that does
+    not parse (an append cut short by a crash) is left out instead. ``check`` may refuse a parsed value with a
+    ValueError, named the same way.
+    """
+    path = Path(path)
+    if missing is not REQUIRED and not path.exists():
+        return missing
+    with reading(path, what):
+        text = path.read_text()
+    lines = text.split("\n")
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            if check is not None:
+                check(value)
+        except ValueError as e:
+            if torn_tail and n == len(lines):
+                break
+            reason = f"not JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0][:80]
+            raise FileProblem(f"{path} line {n}", f"{reason} in this {what}", fix) from None
+        out.append(value)
+    return out
 
 
 def os_error_problem(e: OSError, path: str | os.PathLike, doing: str, *, exact: bool = False) -> FileProblem:
@@ -224,6 +313,19 @@ def _failed_file(e: BaseException, final: Path, tmp: Any) -> Any:
     return e.filename
 
 
+def user_umask() -> int:
+    """The process's umask (read without changing it where /proc says it; else set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; after the block it is fsync'ed and renamed onto ``path``.
@@ -241,6 +343,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         os.close(fd)
         fs_event("write", tmp)
         yield tmp
+        # the user's umask: mkstemp's 0600 (which some writers keep) would keep other users out whatever the umask
+        os.chmod(tmp, 0o666 & ~user_umask())
         fsync_file(tmp)
         fs_event("rename", final)
         os.replace(tmp, final)
@@ -295,6 +399,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        os.chmod(tmp, 0o777 & ~user_umask())  # mkdtemp's 0700 would become the directory's mode
         fs_event("write", tmp)
         yield tmp
         files = sorted(f for f in tmp.rglob("*") if f.is_file())
@@ -804,24 +909,39 @@ class Terminated(KeyboardInterrupt):
     Ctrl-C; ``fope`` then exits with status 143 (128 + SIGTERM)."""
 
 
+_SIGTERM_OWNER: int | None = None  # the process that asked for Terminated (`raise_on_sigterm`)
+_SIGTERM_QUIET: Callable[[], bool] | None = None  # when it says so, SIGTERM ends that process quietly
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    if os.getpid() != _SIGTERM_OWNER or (_SIGTERM_QUIET is not None and _SIGTERM_QUIET()):
+        # a child that inherited the handler (a library's worker process, e.g. lm-eval's), or a process with
+        # nothing to clean up: the default action, no traceback
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated("terminated (SIGTERM)")
 
 
-def raise_on_sigterm() -> bool:
+def raise_on_sigterm(quiet: Callable[[], bool] | None = None) -> bool:
     """From now on the first SIGTERM raises :class:`Terminated` in the main thread instead of ending the process
     where it stands (the training loop's own handler still turns it into a checkpoint and a clean stop). True if
-    installed (only from the main thread, and only over the default action)."""
+    installed (only from the main thread, and only over the default action).
+
+    Only in this process: a child process that inherits the handler (a library's workers) ends by the signal as
+    usual, without a traceback; so does this process while ``quiet()`` is true (e.g. an idle worker)."""
     import signal
     import threading
+
+    global _SIGTERM_OWNER, _SIGTERM_QUIET
 
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _on_sigterm):
         return False
+    _SIGTERM_OWNER, _SIGTERM_QUIET = os.getpid(), quiet
     signal.signal(signal.SIGTERM, _on_sigterm)
     return True
 

@@ -110,7 +110,7 @@ def test_corrupt_and_missing_shards_raise(txt_corpus, tiny_tokenizer, tmp_path):
     with pytest.raises(ValueError, match="sha256"):
         SH.verify_shards(out)
     (out / "meta.json").write_text("{not json")
-    with pytest.raises(ValueError, match="corrupt shard metadata"):
+    with pytest.raises(ValueError, match=r"meta\.json: corrupt or unreadable shard metadata"):
         load_tokens(out / "train.bin")
 
 

@@ -17,6 +17,25 @@ def native(pe, options, *, d_model=32):
     return fope.model.build(cfg).eval()
 
 
+def engine_export(tmp_path):
+    """A tiny native FoPE model (2 layers, GQA 4/2, head_dim 16, out_dim full) written by ``fope hf export --format
+    engines``'s function to ``tmp_path / "eng"``; returns that directory."""
+    from fope.hf.export import export_engines
+
+    cfg = ModelConfig(
+        vocab_size=64,
+        d_model=64,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        train_len=64,
+        pe="fope",
+        pe_options={"out_dim": "full", "sigma": 0.3},
+    )
+    fope.model.save(fope.model.build(cfg).eval(), tmp_path / "native")
+    return export_engines(tmp_path / "native", tmp_path / "eng")
+
+
 #: the start of a child script run with ``python -I``: offline, and any import of fope raises (fope is installed, so
 #: only this guard keeps it out); the script then imports torch, safetensors' load_file and AutoModelForCausalLM
 NO_FOPE = textwrap.dedent("""

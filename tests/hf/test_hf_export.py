@@ -71,6 +71,7 @@ OPTION_VALUES = {
         "normalize": True,
         "learnable": True,
         "share_heads": True,
+        "num_inv_freq": 3,
         "scaling": {"rope_type": "dynamic", "factor": 2.0},
     },
     "alibi": {},
@@ -89,7 +90,7 @@ EVERY_OPTION += [("fope", {"freq_dim": 64, "scaling": {"rope_type": "yarn", "fac
 
 
 def test_every_option_is_covered():
-    for kind in fope.pos.KINDS:
+    for kind in fope.pos.options.KINDS:  # the kinds the remote code carries
         fields = {f.name for f in dataclasses.fields(fope.pos.options.OPTIONS[kind])}
         assert set(OPTION_VALUES[kind]) == fields - {"n_kv_heads"}, kind
 
@@ -107,7 +108,7 @@ def test_every_native_option_exports_loads_and_matches(pe, options, tmp_path):
         assert_close(fope.hf.load(out)(input_ids=ids).logits, model(ids), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("pe", fope.pos.KINDS)
+@pytest.mark.parametrize("pe", fope.pos.options.KINDS)
 def test_exported_models_are_left_padding_invariant(pe):
     """A batch of left-padded rows, with only the attention mask (positions come from it, as in generate), gives each
     row's unpadded logits, also past FIRE's threshold (FIRE normalises by the query's position id, not its cache

@@ -218,13 +218,14 @@ def test_convert_writes_a_complete_directory_or_none(tiny_llama, llama_dir, tmp_
     import fope.hf.io
 
     def broken(model, out, tokenizer=None):
-        Path(out).mkdir(parents=True)
+        Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "config.json").write_text("{}")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(fope.hf.io, "save", broken)
     assert main(["hf", "convert", "--model", str(llama_dir), "--out", str(tmp_path / "o")]) == 130
-    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+    assert not (tmp_path / "o").exists() and not [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.")]
     monkeypatch.undo()
     assert main(["hf", "convert", "--model", str(llama_dir), "--out", str(tmp_path / "o"), "--pe", "rope"]) == 0
-    assert (tmp_path / "o" / "model.safetensors").is_file() and not (tmp_path / "o.partial").exists()
+    assert (tmp_path / "o" / "model.safetensors").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.")]  # atomic_dir's folder is gone

@@ -148,4 +148,4 @@ def test_ctrl_c_of_convert_exits_130_and_leaves_no_half_model(model_dir, tmp_pat
     else:
         assert proc.returncode == 130 and "Traceback" not in err.read_text(), err.read_text()[-2000:]
         assert not (tmp_path / "conv").exists()
-    assert not (tmp_path / "conv.partial").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".conv.")]  # atomic_dir's folder is gone

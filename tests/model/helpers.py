@@ -10,7 +10,7 @@ from torch import nn
 import fope.pos
 from fope.model import ModelConfig
 
-ALL_KINDS = ("nope", "rope", "fope", "alibi", "kerple", "fire")
+ALL_KINDS = tuple(fope.pos.KINDS)  # every registered kind: a new module is tested here with no edit
 
 
 def tiny_config(**overrides) -> ModelConfig:

@@ -127,7 +127,7 @@ def test_absurd_weight_decay_advice_trains_into_a_new_directory(shards, tmp_path
     rc, lines = run(capsys, ["train", tmp_path / "a.yaml", "train.weight_decay=1e9", "--out", out])
     line = stop_line(lines)
     assert rc == 3 and "train.weight_decay=1e+09 is far above the presets' 0.1" in line, line
-    assert "a resume cannot change train.weight_decay" in line
+    assert "a resume cannot change train.weight_decay" in line or "cannot continue the run" in line, line
     argv = command_in(line)
     assert argv == ["train", str(out / "config.yaml"), "train.weight_decay=0.1", "--out", f"{out}-2"]
     rc, lines = run(capsys, argv)  # verbatim
@@ -161,3 +161,32 @@ def test_unusable_checkpoint_advice_is_non_destructive_and_works(shards, tmp_pat
     rc, lines = run(capsys, command_in(line))
     assert rc == 0, lines
     assert summary(Path(f"{out}-again"))["finished"] and optimizer.exists()
+
+
+def test_a_ruined_checkpoint_is_not_advised_a_fresh_start_is(shards, tmp_path, capsys):
+    """lr 1e3 with a checkpoint every step: the step-1 checkpoint is finite but ruined (loss far above the first);
+    the advice is a fresh start in a new directory, said as such, and that command finishes."""
+    _cfg(shards, save_every=1).to_yaml(tmp_path / "a.yaml")
+    out = tmp_path / "run"
+    rc, lines = run(capsys, ["train", tmp_path / "a.yaml", "train.lr=1e3", "--out", out])
+    line = stop_line(lines)
+    assert rc == 3 and "cannot continue the run" in line and "start afresh in a new directory" in line, line
+    assert "far above the run's first loss" in line or "no better than a uniform guess" in line, line
+    argv = command_in(line)
+    assert argv[:2] == ["train", str(out / "config.yaml")] and argv[-2:] == ["--out", f"{out}-2"], argv
+    rc, lines = run(capsys, argv)  # verbatim
+    assert rc == 0, lines
+    assert summary(Path(f"{out}-2"))["finished"] and (out / "checkpoint").is_dir()  # the old run is kept
+
+
+def test_a_run_no_better_than_uniform_warns(shards, tmp_path, capsys, monkeypatch):
+    """A run that ends with a loss at or above ln V (a uniform guess; here: every update undone) finishes with a
+    one-line warning saying the model learned nothing."""
+    monkeypatch.setattr(loop_module, "compute_loss", lambda model, x, y, **kw: (model.lm_head.weight * 0).sum() + 9.0)
+    _cfg(shards).to_yaml(tmp_path / "a.yaml")
+    rc, lines = run(capsys, ["train", tmp_path / "a.yaml", "--out", tmp_path / "run"])
+    warnings = [ln for ln in lines if "no better than a uniform guess" in ln]
+    assert rc == 0 and len(warnings) == 1 and "ln V = 4.159" in warnings[0], lines
+    monkeypatch.undo()
+    rc, lines = run(capsys, ["train", tmp_path / "a.yaml", "--out", tmp_path / "ok"])  # a run that learns: silent
+    assert rc == 0 and not [ln for ln in lines if "uniform" in ln], lines

@@ -99,3 +99,63 @@ def test_flipped_byte_in_the_final_model_is_caught_by_content(finished, tmp_path
     import fope.model
 
     fope.model.load(out)  # verified, loads
+
+
+def _edit_json(f: Path) -> None:
+    data = json.loads(f.read_text())
+    data["edited"] = 1
+    f.write_text(json.dumps(data))
+
+
+def test_edited_model_files_of_a_run_are_refused(finished, tmp_path, capsys, drill):
+    """A valid-JSON edit of a run's OUT/model/config.json (or tokenizer.json, when there is one), both recorded in
+    checksums.json, is refused in one line naming the file by fope eval and fope hf export."""
+    run, _ = finished
+    names = [n for n in ("config.json", "tokenizer.json") if (run / "model" / n).is_file()]
+    assert "config.json" in names
+    for name in names:
+        for argv in (
+            ["eval", "ppl", "--model", "{out}", "--data", "{out}/t.txt", "--lengths", "16"],
+            ["hf", "export", "--model", "{out}/model"],
+        ):
+            with drill.attempt():
+                out = tmp_path / f"edit-{name}-{argv[0]}"
+                shutil.copytree(run, out)
+                _edit_json(out / "model" / name)
+                (out / "t.txt").write_text("some text to score " * 50)
+                args = [a.format(out=out) for a in argv] + (["--out", str(tmp_path / "hf")] if argv[0] == "hf" else [])
+                one_line_error(capsys, args, out / "model" / name, "sha256 differs")
+
+
+def test_export_reads_only_what_it_exports(finished, tmp_path, capsys):
+    """An intact model directory exports although the run's config.yaml above it is damaged."""
+    run, _ = finished
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    (out / "config.yaml").write_text("{not: [yaml")
+    assert main(["hf", "export", "--model", str(out / "model"), "--out", str(tmp_path / "hf")]) == 0, (
+        capsys.readouterr().err
+    )
+
+
+def test_edited_summary_is_refused_and_a_rebuilt_one_keeps_the_speed(finished, tmp_path, capsys, drill):
+    """A valid-JSON edit of summary.json is refused by `fope train --resume` in one line naming it; deleted, the
+    resume rebuilds it from the checkpoint with the run's numbers and its last recorded speed (not 0.0)."""
+    run, _ = finished
+    original = json.loads((run / "summary.json").read_text())
+    with drill.attempt():
+        out = tmp_path / "edited"
+        shutil.copytree(run, out)
+        summary = json.loads((out / "summary.json").read_text())
+        summary["final_loss"] = 0.01
+        (out / "summary.json").write_text(json.dumps(summary))
+        one_line_error(capsys, ["train", "--resume", out], out / "summary.json", "sha256")
+    with drill.attempt():
+        out = tmp_path / "deleted"
+        shutil.copytree(run, out)
+        (out / "summary.json").unlink()
+        assert main(["train", "--resume", str(out)]) == 0
+        rebuilt = json.loads((out / "summary.json").read_text())
+        for key in ("step", "finished", "first_loss", "final_loss", "final_val_loss", "tokens"):
+            assert rebuilt[key] == original[key], key
+        assert rebuilt["tokens_per_s"] and rebuilt["tokens_per_s"] > 0

@@ -149,3 +149,15 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     assert "unknown grid preset field 'sedds'" in capsys.readouterr().err
     assert fope_main(["reproduce", "--list-presets"]) == 0
     assert "cpu-quick" in capsys.readouterr().out
+
+
+def test_two_spellings_of_one_knob_are_refused_naming_both():
+    from fope.reproduce.presets import GRID_TRAIN_KEYS, apply_grid_overrides, get_preset
+
+    preset = get_preset("cpu-quick")
+    with pytest.raises(ValueError, match=r"^lr=1e-3 and train\.lr=2e-3 set the same knob"):
+        apply_grid_overrides(preset, ["lr=1e-3", "seeds=1", "train.lr=2e-3"])
+    for field, key in GRID_TRAIN_KEYS.items():  # every pair, either order
+        with pytest.raises(ValueError, match=f"{field}=.* and {key}="):
+            apply_grid_overrides(preset, [f"{key}=7", f"{field}=7"])
+    assert apply_grid_overrides(preset, ["train.lr=2e-3"]).train_overrides["train.lr"] == "2e-3"  # one spelling: fine

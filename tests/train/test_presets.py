@@ -10,7 +10,7 @@ import torch
 import fope.model
 import fope.pos
 from fope.train import ExperimentConfig, list_presets, load_config, load_preset
-from fope.train.presets import PAPER_SIZES, PE_KINDS
+from fope.train.presets import PAPER_PES, PAPER_SIZES
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER = [n for n in list_presets() if not n.startswith(("cpu-", "gpu-"))]
@@ -42,8 +42,8 @@ def test_preset_validates(name):
 # a tiny replica per encoding at both head dims / lengths / sigmas by default; the whole grid with -m slow
 FAST = (
     ["cpu-tiny", "cpu-small", "cpu-base"]
-    + [f"c4-1024-60M-{pe}" for pe in PE_KINDS]
-    + [f"books-512-1.2B-{pe}" for pe in PE_KINDS]
+    + [f"c4-1024-60M-{pe}" for pe in PAPER_PES]
+    + [f"books-512-1.2B-{pe}" for pe in PAPER_PES]
 )
 GRID = [pytest.param(n, marks=[] if n in FAST else pytest.mark.slow) for n in list_presets()]
 
@@ -114,7 +114,7 @@ def test_config_files(path):
 def test_config_files_exist():
     names = {p.stem for p in CONFIGS.rglob("*.yaml")}
     assert {"cpu-tiny", "cpu-small", "cpu-base", "c4-512-60M-fope"} <= names
-    assert set(PE_KINDS)  # every kind appears in the grid
+    assert set(PAPER_PES)  # every paper kind appears in the grid
 
 
 def test_docs_tables_are_current():

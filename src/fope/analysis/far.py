@@ -265,6 +265,11 @@ def far_attention_of(
     from fope.eval.perplexity import tokens_from_corpus
 
     adapter = load_model(model, device=device)
+    if not hasattr(adapter.model.config, "train_len"):  # a Hugging Face model (FoPE ones included)
+        raise ValueError(
+            f"model {str(model)!r}: far attention runs on native fope models only (fope model or run directories); "
+            "for a Hugging Face or engine-format model use `fope analyze damage`"
+        )
     L = train_len or int(adapter.model.config.train_len)
     stream = tokens_from_corpus(corpus, adapter.tokenizer, split="val", max_tokens=tokens + 1)[:tokens]
     report = far_attention_report(adapter.model, stream, train_len=L, length=length or factor * L, variants=variants)

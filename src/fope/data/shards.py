@@ -22,7 +22,6 @@ Shape legend: N tokens in a split, W windows, L = seq_len.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -40,6 +39,7 @@ from fope.utils import (
     directory_lock,
     fsync_dir,
     fsync_file,
+    read_json,
     remove_stale_temps,
     sha256_file,
 )
@@ -196,10 +196,7 @@ def read_meta(out_dir: str | os.PathLike) -> dict | None:
     if not path.is_file():
         return None
     fix = f"delete {Path(out_dir)} to have it rebuilt (or run `fope data prepare` again)"
-    try:
-        meta = json.loads(path.read_text())
-    except (ValueError, OSError) as e:
-        raise FileProblem(path, f"corrupt shard metadata ({str(e).splitlines()[0]})", fix) from e
+    meta = read_json(path, "shard metadata", fix=fix)
     try:
         np.dtype(meta["dtype"])
         for info in meta["splits"].values():
@@ -229,7 +226,7 @@ def verify_split(path: str | os.PathLike) -> None:
     key = [st.st_size, st.st_mtime_ns, st.st_ino, info["sha256"]]
     stamp_path = path.parent / STAMP
     try:
-        stamps = json.loads(stamp_path.read_text()) if stamp_path.is_file() else {}
+        stamps = read_json(stamp_path, "shard stamps", missing={})  # a cache: damaged means hashed again
         if not isinstance(stamps, dict):
             stamps = {}
     except (OSError, ValueError):

@@ -4,6 +4,7 @@ Prints tables, saves JSON.
 fope eval ppl --model runs/small-fope --data wiki --lengths 512,1024,2048,4096,8192 --json ppl.json
 fope eval ppl --model runs/small-fope --data shards/books --mode sliding --stride 256 --max-tokens 65536
 fope eval passkey --model runs/small-fope --lengths 512,1024,2048 --trials 50 --seed 0 --likelihood --json pk.json
+fope eval ruler --model smollm2 --lengths 1k,2k,4k,8k --samples 20 --seed 0 --json ruler.json
 fope eval plot ppl.json pk.json other-ppl.json --out fig1.png [--heatmap]
 fope eval longbench --model DIR [--tasks gov_report,trec,...] [--limit N] [--data-dir DIR] [--out lb.json]
 fope eval downstream --model DIR [--tables 4,5,6] [--limit 200] [--data-dir local/] [--json report.json]
@@ -14,22 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def parse_lengths(text: str) -> list[int]:
-    """ "256,512,1k,2k" -> [256, 512, 1024, 2048]."""
-    out = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        mult = 1024 if part.endswith("k") else 1
-        try:
-            out.append(int(part.rstrip("k")) * mult)
-        except ValueError:
-            raise ValueError(f"--lengths: {part!r} is not an integer length") from None
-    if not out:
-        raise ValueError(f"--lengths: no lengths in {text!r}")
-    return out
+from fope.utils import parse_lengths  # the one lengths parser (re-exported here for the eval CLI's users)
 
 
 def register(subparsers) -> None:
@@ -75,6 +61,14 @@ def register(subparsers) -> None:
         "(default: a fope model's train_len; none for Hugging Face models)",
     )
     pk.set_defaults(func=run_passkey)
+
+    ru = sub.add_parser("ruler", help="RULER's 13 tasks, generated offline and scored as RULER scores them")
+    _model_args(ru)
+    ru.add_argument("--tasks", default=None, help="comma-separated RULER tasks (default: all 13)")
+    ru.add_argument("--samples", type=int, default=20, help="samples per task and length (RULER: 500)")
+    ru.add_argument("--seed", type=int, default=0)
+    ru.add_argument("--data-dir", default=None, help="folder with squad.json (SQuAD v2 dev) and hotpotqa.json")
+    ru.set_defaults(func=run_ruler)
 
     pl = sub.add_parser("plot", help="plot result files (PNG)")
     pl.add_argument("results", nargs="+", help="result JSON files of `fope eval ppl/passkey`")
@@ -316,6 +310,35 @@ def run_passkey(args) -> int:
     return 0
 
 
+def run_ruler(args) -> int:
+    from fope.eval.ruler import TASKS, ruler_eval, table
+    from fope.utils import atomic_json
+
+    tasks = TASKS if args.tasks is None else [t.strip() for t in args.tasks.split(",") if t.strip()]
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise ValueError(f"--tasks: unknown RULER task(s) {', '.join(bad) or args.tasks!r}; known: {', '.join(TASKS)}")
+    model, tok = _load(args)
+    if tok is None:
+        raise ValueError(f"model {args.model} has no tokenizer; pass --tokenizer")
+    res = ruler_eval(
+        model,
+        tok,
+        args.lengths,
+        tasks=tasks,
+        samples=args.samples,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(table(res))
+    print("essay haystack: " + res["substitutions"]["essay_haystack"])
+    if args.json:
+        print(f"wrote {atomic_json(args.json, {'model': model.describe()} | res)}", file=sys.stderr)
+    return 0
+
+
 def run_plot(args) -> int:
     from fope.eval.plots import plot_heatmap, plot_lengths
     from fope.eval.results import load_result
@@ -336,6 +359,10 @@ def run_longbench(args) -> int:
 
     tasks = lmeval.resolve_tasks(args.tasks.split(",") if args.tasks else None)
     limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    if args.data_dir is not None:  # a missing directory or file is said before the (slow) model load
+        for task in tasks:
+            if lmeval.is_longbench(task):
+                lmeval.longbench_data_file(args.data_dir, task)
     results = lmeval.run(
         args.model,
         tasks,

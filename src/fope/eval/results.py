@@ -28,12 +28,11 @@ Schema (keys of mappings indexed by length or depth are strings, as JSON require
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from fope.utils import atomic_json, git_info
+from fope.utils import atomic_json, git_info, read_json
 
 SCHEMA_VERSION = 1
 KINDS = ("ppl", "passkey")
@@ -123,9 +122,7 @@ def save_result(result: dict, path: str | Path) -> Path:
 def load_result(path: str | Path) -> dict:
     """Read and validate a result file."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"result file {path} does not exist")
-    return validate(json.loads(path.read_text()), source=str(path))
+    return validate(read_json(path, "result file"), source=str(path))
 
 
 def series(result: dict, key: str = "by_length") -> tuple[list[int], list[float]]:

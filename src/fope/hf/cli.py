@@ -13,14 +13,12 @@ Moved (the old names still work and say so): `fope hf longbench` is `fope eval l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from fope.utils import add_field_flags, parse_overrides, parse_value
+from fope.pos.options import KINDS
+from fope.utils import add_field_flags, atomic_dir, parse_overrides, parse_value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="convert a HF Llama-family model from RoPE to a fope position encoding")
     p.add_argument("--model", required=True, help="HF directory, hub name, or 'smollm2'")
     p.add_argument("--out", required=True)
-    p.add_argument("--pe", default="fope", help="fope | rope | nope | alibi | kerple (default fope)")
+    p.add_argument("--pe", default="fope", help=f"{' | '.join(KINDS)} (default fope)")
     p.add_argument("--sigma", type=float, help="FoPE coefficient noise gain (default 0.3)")
     p.add_argument("--train-len", type=int, help="FoPE floor length N (default: the source's context length)")
     p.add_argument("--seed", type=int, default=0)
@@ -65,8 +63,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("export", help="export a native fope model directory to the HF format")
-    p.add_argument("--model", required=True, help="fope model directory or training run directory")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="fope model directory or training run directory (--format engines: also a HF "
+        "FoPE directory, e.g. from `fope hf convert`)",
+    )
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--format",
+        choices=("fope", "engines"),
+        default="fope",
+        help="fope: FopeForCausalLM with remote code (default); engines: a Llama/Qwen2/Qwen3 checkpoint in the "
+        "serving engines' FoPE format (vLLM, SGLang, lmdeploy; fope.hf.engines), the pad recorded",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("layers", "model"),
+        default="layers",
+        help="--format engines: coefficients per layer (default) or one model-level set (Intern-S1-Pro's layout; "
+        "every layer's coefficients must be equal)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("make-data", help="write stand-in chat JSONL from a fope.data corpus (offline)")
@@ -133,35 +150,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
         options["floor_cycles"] = floor_cycles
     model = load(args.model, dtype=_dtype(args.dtype), model_types=SOURCE_MODEL_TYPES, what="fope hf convert")
     converted = convert(model, pe=args.pe, train_len=args.train_len, seed=args.seed, rope_scaling=scaling, **options)
-    with _complete_or_absent(args.out) as partial:  # Ctrl-C while saving leaves no half-written model at OUT
-        save(converted, partial, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
+    with atomic_dir(args.out) as tmp:  # Ctrl-C or a full disk while saving leaves no half-written model at OUT
+        save(converted, tmp, tokenizer=_maybe_tokenizer(args.model, load_tokenizer))
     cfg = converted.config
     print(
         f"wrote {args.out}: pe={cfg.pe} options={cfg.pe_options} pe_train_len={cfg.pe_train_len} "
         f"rope_parameters={cfg.rope_parameters}"
     )
     return 0
-
-
-@contextlib.contextmanager
-def _complete_or_absent(out_dir: str) -> Iterator[Path]:
-    """A sibling directory to write a model into; on success its files move into ``out_dir`` (the whole directory
-    when ``out_dir`` does not exist yet, else file by file, each move atomic); on any error or Ctrl-C it is removed."""
-    import os
-    import shutil
-
-    out = Path(out_dir)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        yield partial
-        if not out.exists():
-            os.replace(partial, out)
-            return
-        for file in sorted(partial.iterdir(), key=lambda f: f.name == "model.safetensors"):  # the weights last
-            os.replace(file, out / file.name)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _maybe_tokenizer(model: str, loader) -> Any:
@@ -175,7 +171,12 @@ def _maybe_tokenizer(model: str, loader) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
-    out = export(args.model, args.out)
+    if args.format == "engines":
+        from .export import export_engines
+
+        out = export_engines(args.model, args.out, layout=args.layout)
+    else:
+        out = export(args.model, args.out)
     print(f"wrote {out}")
     return 0
 

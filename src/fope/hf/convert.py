@@ -62,12 +62,16 @@ CONVERT_PRESERVING = {"out_dim": "full", "pad": "zero"}
 #:                 x1.03 at 8192 (sigma 0.3 costs x1.10 there: at the full context the noise dominates)
 #:   noise-only    out_dim full, pad zero, no clip floor: RoPE + the Fourier noise (a fine-tune can move it to FoPE)
 #:   rope-exact    ROPE_REDUCTION: the source's logits exactly (a FoPE module that starts as RoPE)
+#:   engines       out_dim full, pad one, floor N: what the released engines serve (vLLM 0.33.0: square
+#:                 coefficients, pad one; `fope hf export --format engines`); Intern-S1-Pro's FoPE on the source's
+#:                 theta and context (fope.hf.engines.INTERN_S1_PRO). Like release, for training, not zero-shot use
 CONVERT_PRESETS: dict[str, dict[str, Any]] = {
     "release": {},
     "preserving": dict(CONVERT_PRESERVING),
     "keep-context": {**CONVERT_PRESERVING, "floor_cycles": 1 / 16, "sigma": 0.15},
     "noise-only": {**CONVERT_PRESERVING, "clip_floor": False},
     "rope-exact": dict(ROPE_REDUCTION),
+    "engines": {"out_dim": "full", "pad": "one"},
 }
 
 

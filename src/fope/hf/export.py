@@ -43,9 +43,14 @@ def rope_parameters_from_native(pe_options: dict[str, Any], train_len: int) -> d
 def hf_config_from_native(cfg: Any):
     """A `FopeConfig` describing the native ``ModelConfig`` ``cfg``."""
     from fope.pos.options import HF_ELSEWHERE
+    from fope.pos.options import KINDS as REMOTE_KINDS
 
     from .remote.configuration_fope import FopeConfig
 
+    if cfg.pe not in REMOTE_KINDS:  # a kind registered beyond fope's own: no remote code carries its math
+        raise ValueError(
+            f"cannot export pe={cfg.pe!r} to the Hugging Face format: its remote code carries {list(REMOTE_KINDS)} only"
+        )
     cfg = cfg.resolved()
     if getattr(cfg, "qk_norm", False):
         raise ValueError("cannot export qk_norm=True: the HF model has no QK norm")
@@ -167,9 +172,34 @@ def export(native: str | Path | Any, out_dir: str | Path) -> Path:
     return Path(out_dir)
 
 
+def export_engines(model: str | Path, out_dir: str | Path, *, layout: str = "layers") -> Path:
+    """``fope hf export --format engines``: a native fope model (directory or run directory) or an HF FoPE directory
+    (a FopeForCausalLM, e.g. from ``fope hf convert``) written in the engines' format, with its tokenizer."""
+    from fope.model import find_model_dir
+
+    from .engines import save_engines
+    from .io import load, load_tokenizer
+
+    native = find_model_dir(model)
+    if native is not None:
+        import fope.model
+
+        hf, tokenizer = native_to_hf(fope.model.load(native)), native_tokenizer(native)
+    else:
+        hf = load(model)
+        if type(hf).__name__ != "FopeForCausalLM":
+            raise ValueError(f"model {str(model)!r} is not a fope FoPE model; convert it first (fope hf convert)")
+        try:
+            tokenizer = load_tokenizer(model)
+        except (OSError, ValueError):
+            tokenizer = None
+    return save_engines(hf, out_dir, tokenizer=tokenizer, layout=layout)
+
+
 def _run_tokenizer(model_dir: Path) -> Path | None:
-    """tokenizer.json of the training run that holds ``model_dir`` (its config.yaml's ``data.tokenizer``)."""
-    for run in (model_dir, model_dir.parent):
+    """tokenizer.json of the training run ``model_dir`` (its config.yaml's ``data.tokenizer``); a model directory's
+    parent is not read (export reads only what it exports)."""
+    for run in (model_dir,):
         if (run / "config.yaml").is_file():
             from fope.train.config import ExperimentConfig
             from fope.train.data import tokenizer_path
@@ -185,7 +215,9 @@ def _run_tokenizer(model_dir: Path) -> Path | None:
 def native_tokenizer(model_dir: Path) -> Any:
     """The native directory's ``tokenizer.json`` (or, for a training run directory, the tokenizer its config.yaml
     names) as a transformers fast tokenizer, or None."""
-    for candidate in (model_dir / "tokenizer.json", model_dir / "model" / "tokenizer.json", _run_tokenizer(model_dir)):
+    # lazily: the run's config.yaml is read only when the model directory has no tokenizer.json of its own
+    sources = (lambda: model_dir / "tokenizer.json", lambda: model_dir / "model" / "tokenizer.json")
+    for candidate in (source() for source in (*sources, lambda: _run_tokenizer(model_dir))):
         if candidate is None:
             continue
         if candidate.is_file():
@@ -207,6 +239,7 @@ def native_tokenizer(model_dir: Path) -> Any:
 
 __all__ = [
     "export",
+    "export_engines",
     "hf_config_from_native",
     "hf_dir",
     "native_state_to_hf",

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from fope.utils import atomic_write, doc_field
+from fope.utils import atomic_write, doc_field, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,7 @@ def read_conversations(data: str | Path, *, max_examples: int | None = None) -> 
     """Conversations (lists of {"role", "content"}) from a local JSONL file or a HF dataset name (network)."""
     path = Path(data)
     if path.suffix == ".jsonl" or path.is_file():
-        if not path.is_file():
-            raise FileNotFoundError(f"chat data file {path} does not exist")
-        rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+        rows = iter(read_jsonl(path, "chat data file"))
     else:
         from datasets import load_dataset
 

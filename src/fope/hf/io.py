@@ -58,6 +58,15 @@ def is_fope_dir(path: str | Path) -> bool:
     return cfg.is_file() and read_config(path).get("model_type") == MODEL_TYPE
 
 
+def is_engine_dir(path: str | Path) -> bool:
+    """True if ``path`` is an HF directory in the serving engines' FoPE format (fope.hf.engines: rope_scaling or
+    rope_parameters with fope_init_factor / fope_sep_head / num_inv_freq)."""
+    from .engines import is_engine_config
+
+    cfg = Path(path) / "config.json"
+    return cfg.is_file() and is_engine_config(read_config(path))
+
+
 def read_config(directory: str | Path) -> dict[str, Any]:
     """A model directory's config.json as a dict; FileProblem (a ValueError) naming the file when it is empty, not
     JSON, not a JSON object or has no ``model_type``; FileNotFoundError when it is missing."""
@@ -257,6 +266,10 @@ def load(
     """Load a model (eval mode): a FopeForCausalLM directory with fope's own classes (no remote code executed), any
     other causal LM directory or hub name with ``AutoModelForCausalLM``, and the name ``smollm2`` (fope.hf.smollm).
 
+    A checkpoint in the serving engines' FoPE format (vLLM / SGLang / lmdeploy / xtuner; `fope.hf.engines`) loads
+    as a FopeForCausalLM, read with the pad `fope.hf.engines.engine_pad` chooses ($FOPE_ENGINE_PAD, else the
+    checkpoint's record, else "one").
+
     Checked before any weight is read: the path or hub name (`resolve`), config.json (`read_config`), the
     safetensors files (`check_weight_files`), and, with ``model_types``, the model_type (`check_model_type`; ``what``
     names the command in its message). After
@@ -279,6 +292,11 @@ def load(
         if model_types is not None:
             check_model_type(read_config(source), model_types, path, what)
         check_weight_files(source)
+    if isinstance(source, Path) and is_engine_dir(source):  # the serving engines' FoPE (fope.hf.engines)
+        if scaling is not None:
+            raise ValueError(f"model {str(path)!r}: rope_scaling is not supported on the engines' FoPE format")
+        with quiet_transformers():
+            return load_engine(source, dtype=dtype, device=device)
     if isinstance(source, Path) and is_fope_dir(source):
         from .remote.modeling_fope import FopeConfig, FopeForCausalLM
 
@@ -301,6 +319,46 @@ def load(
             ) from None
     check_loaded_keys(info, path)
     return model.to(device).eval()
+
+
+def _read_state(directory: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    files = check_weight_files(directory)
+    if not files:
+        raise FileNotFoundError(f"{directory}: no *.safetensors weights (the engines' FoPE format is read from them)")
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(load_file(str(file)))
+    return state
+
+
+def load_engine(directory: str | Path, *, pad: str | None = None, dtype: Any = None, device: str = "cpu"):
+    """A `FopeForCausalLM` (eval mode) with every weight of an engine-format checkpoint directory."""
+    from .convert import load_weights
+    from .engines import engine_state_to_fope, fope_config
+    from .remote.modeling_fope import FopeForCausalLM
+
+    directory = Path(directory)
+    config = read_config(directory)
+    cfg = fope_config(config, pad=pad)
+    state = _read_state(directory)
+    if cfg.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    fope_state = engine_state_to_fope(state, cfg)
+    with quiet_transformers():
+        model = FopeForCausalLM(cfg)
+    try:
+        load_weights(model, fope_state)
+    except (ValueError, RuntimeError) as e:
+        first = str(e).splitlines()[0][:200]
+        raise ValueError(
+            f"model {str(directory)!r}: its weights do not fit its engine-format config ({first})"
+        ) from None
+    if cfg.tie_word_embeddings:
+        model.tie_weights()
+    target = dtype if dtype is not None else next(iter(state.values())).dtype
+    return model.to(device=device, dtype=target).eval()
 
 
 @contextlib.contextmanager
@@ -354,6 +412,9 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False) -> Any:
         from .remote.configuration_fope import FopeConfig
 
         return AutoTokenizer.from_pretrained(source, config=FopeConfig.from_pretrained(source))
+    if isinstance(source, Path) and is_engine_dir(source):  # transformers warns about the FoPE rope keys
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     return AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
 
 
@@ -366,8 +427,10 @@ __all__ = [
     "check_weight_files",
     "hub_offline",
     "hub_source",
+    "is_engine_dir",
     "is_fope_dir",
     "load",
+    "load_engine",
     "load_tokenizer",
     "looks_local",
     "quiet_transformers",

@@ -13,7 +13,6 @@ ChatML template) is read from the same file. ``smollm2`` is accepted wherever th
 from __future__ import annotations
 
 import importlib.util
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -63,21 +62,17 @@ def load_smollm2(*, dtype: Any = None) -> Any:
 def ensure_smollm2_dir() -> Path:
     """`cache_dir()`, written on first use (dequantized model + tokenizer, moved into place atomically)."""
     import shutil
-    import tempfile
+
+    from fope.utils import atomic_dir
 
     cached = cache_dir()
     if (cached / "model.safetensors").is_file():
         return cached
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cached.parent, prefix=".smollm2-"))
-    try:
+    if cached.exists():  # a half-written directory from an older version
+        shutil.rmtree(cached)
+    with atomic_dir(cached) as tmp:  # the user's umask, fsync'ed, nothing left behind on failure
         dequantize_gguf().save_pretrained(tmp)
         load_smollm2_tokenizer().save_pretrained(tmp)
-        if cached.exists():  # a half-written directory from an older version
-            shutil.rmtree(cached)
-        os.replace(tmp, cached)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return cached
 
 

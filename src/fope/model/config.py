@@ -111,12 +111,10 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if not isinstance(self.qk_norm, bool):
             raise ValueError(f"qk_norm must be true or false, got {self.qk_norm!r}")
-        from fope.pos import REGISTRY
+        from fope.pos import KINDS  # every registered kind (fope.pos.register, entry points)
 
-        if self.pe not in REGISTRY:
-            raise ValueError(
-                f"unknown pe {self.pe!r}{did_you_mean(self.pe, REGISTRY)}; choose one of {sorted(REGISTRY)}"
-            )
+        if self.pe not in KINDS:
+            raise ValueError(f"unknown pe {self.pe!r}{did_you_mean(self.pe, KINDS)}; choose one of {sorted(KINDS)}")
         if not isinstance(self.pe_options, Mapping):
             raise ValueError(f"pe_options must be a dict, got {self.pe_options!r}")
         for key in ("head_dim", "n_heads", "train_len", "n_kv_heads"):

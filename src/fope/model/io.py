@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from fope.utils import FileProblem, atomic_path, reading, sha256_file
+from fope.utils import FileProblem, atomic_path, read_json, reading, sha256_file
 
 from .config import ModelConfig
 from .lm import CausalLM
@@ -77,6 +77,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu", dtype: tor
         missing/unexpected weights (listing them).
     """
     directory = resolve_dir(path)
+    verify_run_files(directory)  # config.json and tokenizer.json too, when a run's checkpoint records them
     cfg = read_config(directory)
     check_config_fits_weights(directory, cfg)  # before building: a damaged size must not allocate terabytes
     verify_weights(directory)
@@ -123,7 +124,7 @@ def find_model_dir(path: str | os.PathLike) -> Path | None:
         config = candidate / CONFIG
         if config.is_file():
             with reading(config, "model config", "re-export or re-train the model"):
-                data = json.loads(config.read_text())
+                data = read_json(config, "model config", fix="re-export or re-train the model")
                 if not isinstance(data, dict):  # damaged for every format (fope's and Hugging Face's)
                     raise ValueError(f"expected a JSON object (a model config), got a JSON {type(data).__name__}")
             if data.get("format") == FORMAT:
@@ -146,7 +147,7 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
     """The ModelConfig stored in a model directory's config.json (checks the format tag)."""
     path = Path(directory) / CONFIG
     with reading(path, "model config", "re-export or re-train the model"):
-        data = json.loads(path.read_text())
+        data = read_json(path, "model config", fix="re-export or re-train the model")
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object (a model config), got a JSON {type(data).__name__}")
     fmt = data.pop("format", None)
@@ -185,11 +186,36 @@ def _fix(directory: Path) -> str:
     return "re-export or re-train the model"
 
 
+def verify_run_files(directory: str | os.PathLike) -> None:
+    """Check every file of a training run's model directory (``OUT/model`` or ``OUT/checkpoint/model``) that the run's
+    checkpoint records in its checksums.json (config.json, tokenizer.json; the weights are checked by
+    `verify_weights`) by content; a FileProblem naming the file when one was edited or damaged. Other model
+    directories: nothing recorded, nothing to check."""
+    d = Path(directory)
+    if d.name != "model":
+        return
+    sums_file = next(
+        (p for p in (d.parent / "checkpoint" / "checksums.json", d.parent / "checksums.json") if p.is_file()), None
+    )
+    if sums_file is None:
+        return
+    sums = read_json(sums_file, "checkpoint checksum list")
+    if not isinstance(sums, dict):
+        return  # a damaged list is said where the checkpoint is loaded (fope.train.checkpoint)
+    for f in sorted(d.iterdir()):
+        recorded = sums.get(f"model/{f.name}")
+        if f.name == WEIGHTS or not isinstance(recorded, str) or not f.is_file():
+            continue
+        with reading(f, "model file", _fix(d)):
+            actual = sha256_file(f)
+        if actual != recorded:
+            raise FileProblem(f, f"edited or corrupt: its sha256 differs from the one recorded in {sums_file}", _fix(d))
+
+
 def weights_digest(directory: str | os.PathLike) -> str | None:
     """The sha256 of model.safetensors recorded in a model directory's config.json (None before format_version 2)."""
     path = Path(directory) / CONFIG
-    with reading(path, "model config", "re-export or re-train the model"):
-        data = json.loads(path.read_text())
+    data = read_json(path, "model config", fix="re-export or re-train the model")
     digest = data.get("weights_sha256") if isinstance(data, dict) else None
     version = data.get("format_version", 1) if isinstance(data, dict) else 1
     if isinstance(version, int) and version >= 2 and not isinstance(digest, str):

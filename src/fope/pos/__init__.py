@@ -4,34 +4,32 @@
     >>> q, k = pe.rotate(q, k, positions)          # rotary kinds; identity otherwise
     >>> bias = pe.attn_bias(q_pos, k_pos)          # (H, Tq, Tk) for bias kinds; None otherwise
 
-Kinds and options: fope.pos.options (every field documented), docs/position-encodings.md. Frequency scaling:
+Kinds: one module each, registered with `register` (fope.pos.registry; entry points for other packages); their
+options: each class's ``Options`` dataclass (fope.pos.options for the built-in kinds), docs/position-encodings.md. Frequency scaling:
 fope.pos.scaling. Pure math: fope.pos.functional.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-from fope.utils import check_positive_int, did_you_mean
+from fope.utils import check_positive_int
 
-from . import functional, options, scaling
+from . import functional, options, registry, scaling
 from .base import PositionEncoding, TableCache
+from .registry import ENTRY_POINT_GROUP, KINDS, get_class, kinds, options_of, register, unregister
 
-#: the kinds (options.OPTIONS, the one list) -> "module:Class": one module per kind, whose class is named like
-#: its options dataclass (fope.pos.fope:FoPE for FoPEOptions)
-REGISTRY: dict[str, str] = {
-    kind: f"fope.pos.{kind}:{cls.__name__.removesuffix('Options')}" for kind, cls in options.OPTIONS.items()
-}
-KINDS = options.KINDS
+# Every module of this package is imported, so a kind's module registers itself (`register`): the kinds of the HF
+# remote code first, in the order of the paper's main comparison (options.KINDS), then any other module here.
+for _kind in options.KINDS:
+    importlib.import_module(f"{__name__}.{_kind}")
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
-
-def get_class(kind: str) -> type[PositionEncoding]:
-    if kind not in REGISTRY:
-        raise ValueError(
-            f"unknown position encoding kind {kind!r}{did_you_mean(kind, REGISTRY)}; choose one of {sorted(REGISTRY)}"
-        )
-    module, cls = REGISTRY[kind].split(":")
-    return getattr(importlib.import_module(module), cls)
+#: kind -> "module:Class" of fope's own kinds (`kinds()` / `KINDS` are the live list, entry points included)
+REGISTRY: dict[str, str] = {kind: f"{cls.__module__}:{cls.__qualname__}" for kind, cls in registry._REGISTERED.items()}
 
 
 def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = None, **options) -> PositionEncoding:
@@ -43,6 +41,7 @@ def build(kind: str, *, head_dim: int, n_heads: int, train_len: int | None = Non
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "KINDS",
     "REGISTRY",
     "PositionEncoding",
@@ -50,6 +49,10 @@ __all__ = [
     "build",
     "functional",
     "get_class",
+    "kinds",
     "options",
+    "options_of",
+    "register",
     "scaling",
+    "unregister",
 ]

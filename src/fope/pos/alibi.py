@@ -14,10 +14,14 @@ import torch
 from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options
 from .options import ALiBiOptions
+from .registry import register
 
 
+@register("alibi")
 class ALiBi(PositionEncoding):
     """Attributes: slopes (Hq,) fp32."""
+
+    Options = ALiBiOptions
 
     has_score_bias = True
 

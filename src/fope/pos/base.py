@@ -125,6 +125,7 @@ def no_autocast() -> Iterator[None]:
                 stack.enter_context(torch.autocast(device_type=device_type, enabled=False))
         yield
 
+
 OptionsT = TypeVar("OptionsT")
 
 

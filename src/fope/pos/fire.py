@@ -21,12 +21,15 @@ from fope.utils import check_positive_int
 from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
 from .options import FIREOptions
+from .registry import register
 
 #: largest (rows, Tk, width) hidden tensor one attn_bias call builds (64 MiB in fp32)
 HIDDEN_ELEMS = 2**24
 
 
+@register("fire")
 class FIRE(PositionEncoding):
+    Options = FIREOptions
     has_score_bias = True
 
     def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):

@@ -49,10 +49,12 @@ from .base import (
 )
 from .functional import init_coefficients
 from .options import FoPEOptions, check_fope_options, fope_sizes
+from .registry import register
 from .rope import check_head_dim, check_theta
 from .scaling import parse_scaling
 
 
+@register("fope")
 class FoPE(PositionEncoding):
     """Fourier Position Embedding (per layer: build one per attention layer).
 
@@ -63,6 +65,8 @@ class FoPE(PositionEncoding):
         d_in, d_out, dim: sizes; kept: (dim/2,) bool mask of grid frequencies kept by the clip.
         attention_scaling: multiplied into the sin/cos tables (YaRN temperature; 1.0 otherwise).
     """
+
+    Options = FoPEOptions
 
     rotary = True
 
@@ -84,6 +88,7 @@ class FoPE(PositionEncoding):
             clip_floor=opts.clip_floor,
             floor_ratio=opts.floor_ratio,
             out_dim=opts.out_dim,
+            num_inv_freq=opts.num_inv_freq,
         )
         self._inv_freq, self.attention_scaling = self._frequencies(None)
 

@@ -16,10 +16,14 @@ from torch import nn
 from . import functional as PF
 from .base import PositionEncoding, check_heads, parse_options, tensor_version
 from .options import KERPLEOptions
+from .registry import register
 
 
+@register("kerple")
 class KERPLE(PositionEncoding):
     """Attributes: r1, r2 (properties, (Hq,) positive); raw_r1, raw_r2 the Parameters."""
+
+    Options = KERPLEOptions
 
     has_score_bias = True
 

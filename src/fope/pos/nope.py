@@ -6,10 +6,14 @@ from typing import Any
 
 from .base import PositionEncoding, check_heads, parse_options
 from .options import NoPEOptions
+from .registry import register
 
 
+@register("nope")
 class NoPE(PositionEncoding):
     """Identity rotation and no bias."""
+
+    Options = NoPEOptions
 
     def __init__(self, *, head_dim: int, n_heads: int, train_len: int | None = None, **options: Any):
         super().__init__()

@@ -79,6 +79,9 @@ class FoPEOptions:
     #: HF rope_parameters dict (or a parsed Scaling), applied AFTER the clip to the kept frequencies (the authors'
     #: x+yarn config); None = no scaling
     scaling: Mapping[str, Any] | Scaling | None = None
+    #: keep only the first n frequencies of the grid (the serving engines' ``num_inv_freq``: vLLM, SGLang, lmdeploy,
+    #: xtuner); with clip_floor on as well, a frequency is kept when both keep it; None = no such limit
+    num_inv_freq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,8 @@ class FIREOptions:
     n_kv_heads: int | None = None
 
 
-#: kind -> its options: the one list of position-encoding kinds (fope.pos.REGISTRY, the HF config's ``pe``, the
-#: training presets), in the order of the paper's main comparison
+#: kind -> its options: the kinds the Hugging Face remote code carries (the HF config's ``pe``), in the order of the
+#: paper's main comparison; every kind, these and any other registered one: fope.pos.KINDS (fope.pos.registry)
 OPTIONS: dict[str, type] = {
     "rope": RoPEOptions,
     "fope": FoPEOptions,
@@ -157,6 +160,9 @@ def check_fope_options(options: Mapping[str, Any], *, train_len: int | None) -> 
     ratio = options["floor_ratio"]
     if not _finite(ratio) or ratio <= 0:
         raise ValueError(f"fope: floor_ratio must be a finite number > 0, got {ratio!r}")
+    n_freq = options.get("num_inv_freq")
+    if n_freq is not None and (isinstance(n_freq, bool) or not isinstance(n_freq, int) or n_freq < 1):
+        raise ValueError(f"fope: num_inv_freq must be an int >= 1 or None, got {n_freq!r}")
     for name in ("clip_floor", "normalize", "learnable", "share_heads"):
         if name in options and not isinstance(options[name], bool):
             raise ValueError(f"fope: {name} must be a bool, got {options[name]!r}")
@@ -186,12 +192,16 @@ def fope_sizes(
     clip_floor: bool,
     floor_ratio: float,
     out_dim: str,
+    num_inv_freq: int | None = None,
 ) -> FoPESizes:
-    """The grid (freq_dim when > head_dim, else head_dim), the clip floor's mask, D_in kept frequencies and
-    D_out = min(D_in, head_dim // 4 ("cap") or head_dim // 2 ("full")); ValueError when nothing is left to mix."""
+    """The grid (freq_dim when > head_dim, else head_dim), the clip floor's mask (and the first ``num_inv_freq``
+    only, when set), D_in kept frequencies and D_out = min(D_in, head_dim // 4 ("cap") or head_dim // 2 ("full"));
+    ValueError when nothing is left to mix."""
     dim = freq_dim if freq_dim > head_dim else head_dim
     grid = rope_inv_freq(dim, theta, device="cpu")  # CPU: the HF model is built under a meta-device context
     kept = clip_floor_keep(grid, train_len, float(floor_ratio)) if clip_floor else torch.ones_like(grid).bool()
+    if num_inv_freq is not None:
+        kept = kept & (torch.arange(kept.numel(), device=kept.device) < num_inv_freq)
     d_in = int(kept.sum())
     d_out = min(d_in, head_dim // 4 if out_dim == "cap" else head_dim // 2)
     if d_in == 0 or d_out == 0:

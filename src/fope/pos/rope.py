@@ -23,6 +23,7 @@ from . import functional as PF
 from .base import PositionEncoding, check_heads, check_rotary_inputs, gather_rows, parse_options, position_end
 from .functional import whole_cycle_inv_freq
 from .options import RoPEOptions
+from .registry import register
 from .scaling import Scaling, parse_scaling
 
 
@@ -37,6 +38,7 @@ def check_head_dim(kind: str, head_dim: int) -> None:
         raise ValueError(f"{kind}: head_dim must be even for rotary encodings, got head_dim={head_dim}")
 
 
+@register("rope")
 class RoPE(PositionEncoding):
     """Rotary position embedding.
 
@@ -45,6 +47,8 @@ class RoPE(PositionEncoding):
         attention_scaling: float multiplied into cos and sin (YaRN attention temperature; 1.0 otherwise).
         scaling: the parsed frequency transform.
     """
+
+    Options = RoPEOptions
 
     rotary = True
 
@@ -61,6 +65,15 @@ class RoPE(PositionEncoding):
         if self.whole_cycles:
             self.base_inv_freq = whole_cycle_inv_freq(self.base_inv_freq, train_len)
         self._inv_freq, self.attention_scaling = self._frequencies(None)
+        #: added to the table key by a subclass that changes ``base_inv_freq`` (see `set_base_frequencies`)
+        self.table_tag: tuple = ()
+
+    def set_base_frequencies(self, inv_freq: torch.Tensor, tag: tuple) -> None:
+        """For a subclass (p-RoPE, HoPE): rotate with these (D/2,) frequencies, before scaling; ``tag`` (hashable)
+        tells their tables apart from plain RoPE's in the model's shared TableCache."""
+        self.base_inv_freq = inv_freq
+        self._inv_freq, self.attention_scaling = self._frequencies(None)
+        self.table_tag = tag
 
     @property
     def inv_freq(self) -> torch.Tensor:
@@ -98,6 +111,7 @@ class RoPE(PositionEncoding):
 
             key = ("rope", self.head_dim, self.theta, self.scaling, str(device))
             key += (("whole_cycles", self.train_len),) if self.whole_cycles else ()
+            key += self.table_tag
             length = max(position_end(positions, end), self.train_len or 0)
             cos, sin = self.tables.get(key, length, build)
             cos, sin = gather_rows(cos, positions), gather_rows(sin, positions)

@@ -21,7 +21,8 @@ import signal
 import time
 from pathlib import Path
 
-from fope.utils import add_field_flags, parse_overrides, parse_value
+from fope.pos.options import KINDS
+from fope.utils import add_field_flags, parse_lengths, parse_overrides, parse_value, read_json
 
 GRID_FILE = "grid.json"
 
@@ -88,9 +89,9 @@ def register_recovery(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="HF RoPE model: directory, hub name or smollm2")
     p.add_argument("--out", required=True)
-    p.add_argument("--pe", default="fope")
+    p.add_argument("--pe", default="fope", help=f"the new model's encoding: {', '.join(KINDS)} (default fope)")
     p.add_argument("--train-len", type=int, default=None)
-    p.add_argument("--lengths", default="256,512,1024")
+    p.add_argument("--lengths", default="256,512,1024", type=parse_lengths, help="comma-separated, e.g. 256,512,1k")
     p.add_argument("--data", default="wiki")
     p.add_argument("--max-chunks", type=int, default=4)
     p.add_argument("--steps", type=int, default=60)
@@ -114,7 +115,7 @@ def run_extend(args: argparse.Namespace) -> int:
 def run_recovery(args: argparse.Namespace) -> int:
     from .recovery import recovery
 
-    lengths = [int(x) for x in args.lengths.split(",")]
+    lengths = args.lengths
     options = {key: parse_value(value) for key, value in parse_overrides(args.options).items()}  # fope.utils' spelling
     recovery(
         args.model,
@@ -150,13 +151,11 @@ def resolve_preset(args: argparse.Namespace):
     if args.preset:
         preset = get_preset(args.preset)
     elif stored is not None and stored.is_file():
-        import json
-
         from fope.utils import reading
 
         fix = f"rewrite it by giving the grid's --preset (and overrides) again with --out {args.out}"
         with reading(stored, "grid description", fix):
-            d = json.loads(stored.read_text())
+            d = read_json(stored, "grid description", fix=fix)
             if not isinstance(d, dict):
                 raise ValueError(f"a JSON {type(d).__name__}, not an object")
             preset = GridPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -166,6 +166,10 @@ def pe_options(pe: str, preset: GridPreset, **fope: Any) -> dict[str, Any]:
 
 
 def _arm(pe: str, preset: GridPreset, seed: int, **fope: Any) -> dict[str, Any]:
+    if pe in preset.pe_variants:  # a named variant: its kind, the kind's grid defaults updated by its options
+        variant = dict(preset.pe_variants[pe])
+        kind = variant.pop("pe")
+        return {"model.pe": kind, "model.pe_options": {**pe_options(kind, preset), **variant}, "train.seed": seed}
     return {"model.pe": pe, "model.pe_options": pe_options(pe, preset, **fope), "train.seed": seed}
 
 

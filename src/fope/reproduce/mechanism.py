@@ -24,7 +24,7 @@ from typing import Any
 
 from fope.analysis import far_tables
 from fope.model import find_model_dir
-from fope.utils import atomic_write
+from fope.utils import atomic_write, read_json
 
 from .experiments import Grid
 from .records import run_dir
@@ -84,7 +84,8 @@ def mechanism_results(grid: Grid, out_dir: str | Path, *, figures: bool = True) 
         "samples": ANALYSIS_SAMPLES,
         "version": 2,
         "far": {pe: [(run, (m / "model.safetensors").stat().st_mtime) for run, m in runs] for pe, runs in far.items()},
-        "far_setting": [max(p.ppl_lengths), int(p.eval_tokens), "books"] if far else None,
+        "far_setting": [max(p.ppl_lengths), int(p.eval_tokens)] if far else None,
+        "far_corpus": {run: run_corpus(out, run) for runs in far.values() for run, _ in runs},
     }
     cache = out / CACHE
     if cache.is_file():
@@ -122,10 +123,10 @@ def far_results(
     tokens: int,
     out: Path,
     device: str = "cpu",
-    corpus: str = "books",
 ) -> dict[str, Any]:
-    """fope.analysis.far on each model at ``length`` over the first ``tokens`` validation tokens of ``corpus`` (the
-    perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's own ppl(L)."""
+    """fope.analysis.far on each model at ``length`` over the first ``tokens`` validation tokens of the run's own
+    training corpus (its perplexity evaluation's tokens), with each variant's ppl(length) / ppl(L) against the run's
+    own ppl(L) on that corpus (``eval/ppl.json``, used only when it was measured on that corpus)."""
     import statistics
 
     from fope.analysis.far import VARIANTS, far_attention_of, mean_far_mass
@@ -133,7 +134,7 @@ def far_results(
     res: dict[str, Any] = {
         "length": length,
         "tokens": tokens,
-        "corpus": corpus,
+        "corpus": {},
         "runs": {},
         "summary": {},
         "far_mass": {},
@@ -146,10 +147,12 @@ def far_results(
         ratios: dict[str, list[float]] = {v: [] for v in VARIANTS}
         masses: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for run, path in runs:
+            corpus = run_corpus(out, run)
             _, _, rep = far_attention_of(path, tokens=tokens, corpus=corpus, length=length, train_len=L, device=device)
-            ppl_file = run_dir(out, run) / "eval" / "ppl.json"
-            ppl_l = json.loads(ppl_file.read_text())["by_length"].get(str(L)) if ppl_file.is_file() else None
+            ppl_l = _ppl_at(out, run, corpus, L)
+            res["corpus"][run] = corpus
             row = {
+                "corpus": corpus,
                 "cycle_pairs": rep["cycle_pairs"],
                 "edges": rep["edges"],
                 "ppl_L": ppl_l,
@@ -165,6 +168,20 @@ def far_results(
         res["summary"][pe] = {v: stats(x) for v, x in ratios.items() if x}
         res["far_mass"][pe] = {v: stats(x) for v, x in masses.items() if x}
     return res
+
+
+def run_corpus(out: Path, run: str) -> str:
+    """The training corpus of the grid's run ``run`` (its run.json, written when its training finished)."""
+    record = read_json(run_dir(out, run) / "run.json", what="run record")
+    return str(record["corpus"])
+
+
+def _ppl_at(out: Path, run: str, corpus: str, L: int) -> float | None:
+    """The run's own ppl(L) on ``corpus`` (its eval/ppl.json), or None when not measured there (yet)."""
+    result = read_json(run_dir(out, run) / "eval" / "ppl.json", what="perplexity result", missing=None)
+    if result is None or (result.get("request") or {}).get("corpus", corpus) != corpus:
+        return None
+    return (result.get("by_length") or {}).get(str(L))
 
 
 def _compute(models: dict[str, Path | None], L: int, fig_dir: Path | None) -> dict[str, Any]:

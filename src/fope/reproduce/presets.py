@@ -27,8 +27,23 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from fope.pos.options import KINDS as PE_KINDS  # the position-encoding kinds, one list
+from fope.pos import KINDS as PE_KINDS  # every registered position-encoding kind (a live view)
 from fope.utils import coerce, did_you_mean, doc_field, parse_overrides
+
+#: the encodings of the paper's main comparison (Fig. 1), named here so a newly registered kind joins no grid by
+#: surprise: a preset lists the kinds it runs
+MAIN_PES: tuple[str, ...] = ("rope", "fope", "alibi", "nope", "kerple", "fire")
+#: p of p-RoPE in the clip-only comparison: the cpu grid (head_dim 32, L = 256) keeps 7 of 16 frequencies above
+#: FoPE's clip floor, and p = 7/16 keeps exactly those (tests/pos/test_prope.py)
+CLIP_ONLY_PROPE_P = 7 / 16
+#: the clip-only variants of the main comparison (RoPE with FoPE's clip floor, no Fourier series): p-RoPE with that
+#: p, HoPE, and FoPE with σ = 0 (the floor plus the step-eye mix without noise); the `cpu-clip` preset runs them
+CLIP_ONLY: tuple[str, ...] = ("prope", "hope", "fope_sigma0")
+#: the variants of `CLIP_ONLY` that are not a kind with its grid defaults: name -> {"pe": kind, option: value}
+CLIP_ONLY_VARIANTS: dict[str, dict[str, Any]] = {
+    "prope": {"pe": "prope", "p": CLIP_ONLY_PROPE_P},
+    "fope_sigma0": {"pe": "fope", "sigma": 0.0},
+}
 
 EXPERIMENTS = ("main", "extension", "ablations", "passkey", "table2")
 ABLATION_GROUPS = ("components", "sigma", "freq_dim", "shape")
@@ -49,7 +64,12 @@ class GridPreset:
     lr: float = doc_field(2e-3, "peak AdamW learning rate (cosine to 0.1x)")
     vocab_size: int = doc_field(2048, "vocabulary of the byte-level BPE trained on the training corpus (CPU presets)")
     train_overrides: dict = doc_field({}, "extra dotted fope.train overrides applied to every run")
-    pes: tuple[str, ...] = doc_field(PE_KINDS, "position encodings of the main comparison (Fig. 1)")
+    pes: tuple[str, ...] = doc_field(MAIN_PES, "position encodings of the main comparison (Fig. 1)")
+    pe_variants: dict = doc_field(
+        {},
+        "named variants pes and retrieval_pes may list beside the kinds: name -> {'pe': kind, option: value, ...} "
+        "(e.g. {'fope_sigma0': {'pe': 'fope', 'sigma': 0.0}}); the options replace the kind's grid defaults",
+    )
     seeds: int = doc_field(3, "seeds of the main comparison (mean +- std over seeds)")
     sigma: float = doc_field(
         0.3,
@@ -169,9 +189,19 @@ class GridPreset:
             )
         if self.global_batch % self.micro_batch:
             raise ValueError(f"global_batch={self.global_batch} must be a multiple of micro_batch={self.micro_batch}")
+        if not isinstance(self.pe_variants, dict):
+            raise ValueError(f"pe_variants must be a dict name -> {{'pe': kind, ...}}, got {self.pe_variants!r}")
+        for name, variant in self.pe_variants.items():
+            if not isinstance(variant, dict) or variant.get("pe") not in PE_KINDS:
+                raise ValueError(
+                    f"pe_variants[{name!r}] must be a dict with 'pe' one of {list(PE_KINDS)}, got {variant!r}"
+                )
         for pe in (*self.pes, *self.retrieval_pes):
-            if pe not in PE_KINDS:
-                raise ValueError(f"unknown position encoding {pe!r} in the grid preset; choose from {PE_KINDS}")
+            if pe not in PE_KINDS and pe not in self.pe_variants:
+                raise ValueError(
+                    f"unknown position encoding {pe!r} in the grid preset; choose from {list(PE_KINDS)} "
+                    f"or a name of pe_variants {list(self.pe_variants)}"
+                )
         for e in self.experiments:
             if e not in EXPERIMENTS:
                 raise ValueError(f"unknown experiment {e!r}{did_you_mean(e, EXPERIMENTS)}; choose from {EXPERIMENTS}")
@@ -272,7 +302,7 @@ def _paper(size: str, sigma: float, micro_batch: int, head_dim: int) -> GridPres
         micro_batch=micro_batch,
         lr=6e-4,
         vocab_size=50304,
-        pes=PE_KINDS,
+        pes=MAIN_PES,
         seeds=3,
         sigma=sigma,
         sigmas=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
@@ -315,6 +345,18 @@ GRID_PRESETS: dict[str, GridPreset] = {
         freq_dims=(32, 64, 128),
         extension_steps=100,
         extension_warmup=10,
+    ),
+    "cpu-clip": GridPreset(
+        name="cpu-clip",
+        description="the clip-only comparison at the cpu budget: 3 seeds of RoPE, FoPE and the clip-only variants "
+        "(p-RoPE keeping FoPE's floor frequencies, HoPE, FoPE with sigma 0) at L = 256 to 16L; add the passkey task "
+        "of the best clip-only variant with --only passkey retrieval_pes=fope,NAME (docs/reproduce.md)",
+        **{**CPU_DEMO, "retrieval_pes": ("fope", "hope")},
+        seeds=3,
+        pes=("rope", "fope", *CLIP_ONLY),
+        pe_variants=CLIP_ONLY_VARIANTS,
+        experiments=("main",),
+        far_attention=False,
     ),
     "gpu-quick": GridPreset(
         name="gpu-quick",
@@ -388,12 +430,32 @@ def get_preset(name: str) -> GridPreset:
     return GRID_PRESETS[name]
 
 
+#: grid preset fields that set a fope.train key of every run (fope.reproduce.runconfig.base_overrides): two spellings
+#: of one knob, so a command may give only one of them
+GRID_TRAIN_KEYS: dict[str, str] = {
+    "train_len": "model.train_len",
+    "steps": "train.max_steps",
+    "warmup_steps": "train.warmup_steps",
+    "global_batch": "train.global_batch",
+    "micro_batch": "train.micro_batch",
+    "lr": "train.lr",
+    "device": "train.device",
+    "vocab_size": "model.vocab_size",
+}
+
+
 def apply_grid_overrides(preset: GridPreset, overrides: dict[str, str] | list[str]) -> GridPreset:
     """A copy of ``preset`` with fields set from ``KEY=VALUE`` strings (tuples as ``a,b,c``).
 
-    Dotted keys (``train.lr=1e-3``) are fope.train overrides and go into ``train_overrides``.
+    Dotted keys (``train.lr=1e-3``) are fope.train overrides and go into ``train_overrides``. A field and the
+    fope.train key it sets (``lr=`` and ``train.lr=``, `GRID_TRAIN_KEYS`) given together are refused, naming both.
     """
     items = parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides)
+    for field, key in GRID_TRAIN_KEYS.items():
+        if field in items and key in items:
+            raise ValueError(
+                f"{field}={items[field]} and {key}={items[key]} set the same knob ({key} of every run); give one of them"
+            )
     hints = typing.get_type_hints(GridPreset)
     changes: dict[str, Any] = {}
     train_overrides = dict(preset.train_overrides)

@@ -15,12 +15,13 @@ The folders it reads (``Published``): ``cpu`` (the full grid, required), ``cpu-q
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from fope.utils import read_json
 
 from .claims import check_claims, headline, mean
 from .records import write_json_atomic
@@ -46,7 +47,7 @@ def with_current_claims(results: dict[str, Any]) -> dict[str, Any]:
 def publish_run(run: Path, dest: Path, figures: str | None = "*.png") -> dict[str, Any]:
     """Copy a `fope reproduce` output's results.json (claims recomputed) and its figures matching ``figures`` to
     ``dest``; return the results. ``dest`` is replaced as a whole."""
-    results = with_current_claims(json.loads((Path(run) / "results.json").read_text()))
+    results = with_current_claims(read_json(Path(run) / "results.json", "grid results"))
     if dest.exists():
         shutil.rmtree(dest)
     write_json_atomic(dest / "results.json", results)
@@ -58,7 +59,7 @@ def publish_run(run: Path, dest: Path, figures: str | None = "*.png") -> dict[st
 
 def refresh_claims(path: Path) -> bool:
     """Recompute the claims stored in a committed results.json; True if they changed."""
-    results = json.loads(path.read_text())
+    results = read_json(path, "committed results")
     new = with_current_claims(results)
     if new == results:
         return False
@@ -83,7 +84,7 @@ class Published:
     def read(cls, root: Path) -> Published:
         def load(name: str) -> dict[str, Any] | None:
             p = root / name / "results.json"
-            return json.loads(p.read_text()) if p.is_file() else None
+            return read_json(p, "committed results", missing=None)  # a run not published (yet): None
 
         cpu = load("cpu")
         if cpu is None:
@@ -429,7 +430,7 @@ def _stored(root: Path, run: str) -> dict[str, Any]:
     path = Path(root) / run / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no committed results for a generated block naming {run!r}")
-    return json.loads(path.read_text())
+    return read_json(path, "committed results")
 
 
 def _claim_of(results: dict, cid: str, run: str) -> dict[str, Any]:
@@ -535,6 +536,16 @@ REGENERATE = (
 )
 
 
+def _pad_section(root: Path) -> list[str]:
+    """The FoPE pad experiment's section (fope.reproduce.padstudy) when docs/results/fope-pad/pad.json exists."""
+    from .padstudy import RESULTS_DIR, RESULTS_FILE, pad_section
+
+    path = root / RESULTS_DIR / RESULTS_FILE
+    if not path.is_file():
+        return []
+    return pad_section(read_json(path, "pad experiment results"))
+
+
 def results_doc(root: Path, notes: str | None = None) -> str:
     """The whole of docs/RESULTS.md from the committed results under ``root`` (docs/results) and the notes."""
     pub = Published.read(Path(root))
@@ -586,6 +597,7 @@ def results_doc(root: Path, notes: str | None = None) -> str:
         body += _replicate_section(rep, f"cpu-passkey-seed{seed}")
     if pub.replicates:
         body += _pooled_section(([pub.passkey] if pub.passkey is not None else []) + list(pub.replicates.values()))
+    body += _pad_section(Path(root))
     lines += [""] + body
     lines += [
         "## GPU presets",

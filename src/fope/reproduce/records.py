@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fope import utils
 from fope.utils import atomic_json, directory_lock, json_default, remove_stale_temps
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 def read_json(path: Path) -> Any | None:
     """The JSON in ``path``, or None if it is missing or unreadable (a torn write counts as missing)."""
     try:
-        return json.loads(Path(path).read_text())
+        return utils.read_json(path, missing=None)
     except (OSError, ValueError):
         return None
 

@@ -8,25 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from .experiments import EvalRequest, Grid, Run
-from .presets import GridPreset
+from .presets import GRID_TRAIN_KEYS, GridPreset
 from .records import run_dir
 
 
 def base_overrides(preset: GridPreset, base_cfg: Any) -> dict[str, Any]:
     """The overrides every run of the preset gets (training length, budget, tokenizer, device)."""
     p = preset
-    out: dict[str, Any] = {
-        "model.train_len": p.train_len,
-        "train.max_steps": p.steps,
-        "train.warmup_steps": p.warmup_steps,
-        "train.global_batch": p.global_batch,
-        "train.micro_batch": p.micro_batch,
-        "train.lr": p.lr,
-        "train.eval_every": 0,
-        "train.save_every": max(10, p.steps // 5),
-        "train.device": p.device,
-        "data.eval_corpora": [],
-    }
+    out: dict[str, Any] = {key: getattr(p, field) for field, key in GRID_TRAIN_KEYS.items() if field != "vocab_size"}
+    out.update({"train.eval_every": 0, "train.save_every": max(10, p.steps // 5), "data.eval_corpora": []})
     if base_cfg.data.tokenizer.startswith("train:"):
         out["data.tokenizer"] = f"train:{p.vocab_size}"
         out["model.vocab_size"] = p.vocab_size

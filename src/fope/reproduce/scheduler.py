@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fope.utils import atomic_write
+from fope.utils import Terminated, atomic_write
 
 from .backends import Backend
 from .experiments import Grid, Run
@@ -124,7 +125,8 @@ def _init_worker(threads: int | None, parent: int | None = None) -> None:
         _PARENT = parent
         _die_with(parent)
         _watch_parent(parent)
-        raise_on_sigterm()  # SIGTERM outside training: cleanup runs before the worker ends
+        # SIGTERM outside training: cleanup runs before the worker ends; an idle worker just ends (no traceback)
+        raise_on_sigterm(quiet=lambda: not _BUSY)
     keep_freed_memory()  # a spawned worker starts with glibc's defaults
     if threads:
         import torch
@@ -142,6 +144,10 @@ def _worker(grid: Grid, run: Run, out: Path, backend: Backend) -> None:
     except Exception:
         _record_error(out, run)
         raise
+    except Terminated:  # cleanup ran (finally blocks); end as SIGTERM ends a process, without a traceback
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(143)
     finally:
         _BUSY = False
         if _PARENT is not None and os.getppid() != _PARENT:

@@ -90,6 +90,28 @@ class SeedSpread:
         """Are a run's main-comparison settings (its results.json ``config``) the reference's?"""
         return all(_same(config.get(k), v) for k, v in self.config.items())
 
+    def ratio_std_of(self, pe: str) -> float | None:
+        """The ppl-ratio seed std a one-seed run of ``pe`` borrows: the encoding's own, or for an encoding without
+        a committed spread (a newly registered kind) the proxy `proxy_ratio_std`, never None while any exists."""
+        return self.ratio_std.get(pe, self.proxy_ratio_std)
+
+    @property
+    def proxy_ratio_std(self) -> float | None:
+        """The proxy band's std of an encoding without a committed spread: the widest committed one (the most
+        cautious), named by `proxy_note`."""
+        return max(self.ratio_std.values()) if self.ratio_std else None
+
+    def proxy_note(self, pes: Any) -> str:
+        """The sentence a one-seed report states for its encodings without a committed spread ("" for none)."""
+        new = [pe for pe in pes if pe not in self.ratio_std]
+        if not new or self.proxy_ratio_std is None:
+            return ""
+        widest = max(self.ratio_std, key=self.ratio_std.__getitem__)
+        return (
+            f"; {', '.join(new)} without a committed seed spread: proxy band from the widest committed ratio std "
+            f"({widest}'s {self.proxy_ratio_std:.3g})"
+        )
+
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):

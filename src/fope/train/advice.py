@@ -53,9 +53,45 @@ def _new_dir(out: Path) -> Path:
     return Path(f"{out}-{n}")
 
 
-def nan_advice(cfg: ExperimentConfig, out: Path, *, checkpoint: Path | None, last_saved: int) -> str:
-    """``Likeliest cause: ...; <what to run>`` for a run of ``cfg`` in ``out`` that stopped on a NaN/inf, whose last
-    good checkpoint (step ``last_saved``) is ``checkpoint`` (None: none was written)."""
+#: a checkpoint whose loss is this many times the run's first loss is not worth resuming
+FAR_LOSS = 2.0
+
+
+def cannot_continue(out: Path, last_saved: int, failed_step: int | None, vocab_size: int | None = None) -> str | None:
+    """Why the checkpoint of step ``last_saved`` cannot continue the run (None if it can): a recovery resume from it
+    (a lowered lr) failed again at its first step, or its loss is far above the run's first loss (the weights are
+    finite but already ruined), or no better than a uniform guess over ``vocab_size`` tokens (a dead model)."""
+    import math
+
+    from .metrics import read_metrics
+
+    try:
+        records = read_metrics(out)
+    except ValueError:
+        return None
+    losses = [(r["step"], r["loss"]) for r in records if isinstance(r.get("loss"), (int, float))]
+
+    def lowered_lr(r: dict) -> bool:
+        old_new = (r.get("changed") or {}).get("train.lr")
+        return isinstance(old_new, list) and len(old_new) == 2 and old_new[1] < old_new[0]
+
+    recovered_here = any(r.get("event") == "resume" and r["step"] == last_saved and lowered_lr(r) for r in records)
+    if recovered_here and failed_step == last_saved + 1:
+        return f"a resume from it with a lower lr failed again at its first step (step {failed_step})"
+    before = [loss for s, loss in losses if s <= last_saved]
+    if losses and before and before[-1] > FAR_LOSS * losses[0][1]:
+        return f"its loss {before[-1]:.4g} is far above the run's first loss {losses[0][1]:.4g}"
+    if vocab_size and before and last_saved > 1 and before[-1] >= 0.999 * math.log(vocab_size):
+        return f"its loss {before[-1]:.4g} is no better than a uniform guess (ln V = {math.log(vocab_size):.4g})"
+    return None
+
+
+def nan_advice(
+    cfg: ExperimentConfig, out: Path, *, checkpoint: Path | None, last_saved: int, failed_step: int | None = None
+) -> str:
+    """``Likeliest cause: ...; <what to run>`` for a run of ``cfg`` in ``out`` that stopped on a NaN/inf at step
+    ``failed_step``, whose last good checkpoint (step ``last_saved``) is ``checkpoint`` (None: none was written).
+    A checkpoint that cannot continue the run (`cannot_continue`) is not advised: a fresh start is, said as such."""
     t, m = cfg.train, cfg.model
     lr_ref, whose = reference_lr(cfg)
     if m.init_std > FAR * PRESET_INIT_STD:
@@ -88,6 +124,13 @@ def nan_advice(cfg: ExperimentConfig, out: Path, *, checkpoint: Path | None, las
             f"No checkpoint was written yet. Likeliest cause: {cause}; start again with "
             f"`fope train {config} {setting} --out {out}`"
         )
+    why_not = cannot_continue(out, last_saved, failed_step, m.vocab_size)
+    if why_not is not None:
+        return (
+            f"The last checkpoint (step {last_saved}, {checkpoint}) cannot continue the run: {why_not}. Likeliest "
+            f"cause: {cause}; start afresh in a new directory with `fope train {config} {setting} --out "
+            f"{_new_dir(out)}` ({out} is kept)"
+        )
     where = f"The last good checkpoint (step {last_saved}) is in {checkpoint}. Likeliest cause: {cause}; "
     if key in RESUME_RECOVERY:
         return where + f"resume from it with `fope train --resume {out} {setting}`"
@@ -97,4 +140,4 @@ def nan_advice(cfg: ExperimentConfig, out: Path, *, checkpoint: Path | None, las
     )
 
 
-__all__ = ["nan_advice", "reference_lr"]
+__all__ = ["cannot_continue", "nan_advice", "reference_lr"]

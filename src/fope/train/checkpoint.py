@@ -22,7 +22,6 @@ from the checkpoint when it is (:func:`publish_model`). See docs/reliability.md.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -44,6 +43,7 @@ from fope.utils import (
     fs_event,
     fsync_dir,
     os_error_problem,
+    read_json,
     reading,
     sha256_file,
     write_problem,
@@ -280,7 +280,7 @@ def _checksums(ckpt: Path) -> dict[str, str] | None:
     if not path.is_file():
         return None
     with reading(path, "checkpoint checksum list", _fix(ckpt)):
-        sums = json.loads(path.read_text())
+        sums = read_json(path, "checkpoint checksum list", fix=_fix(ckpt))
         if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
             raise ValueError("not a JSON object of file -> sha256")
     return sums
@@ -338,7 +338,7 @@ def read_state_json(ckpt: Path) -> dict[str, Any]:
         return {}
     verify_checkpoint(ckpt, ["state.json"])
     with reading(path, "checkpoint state", _fix(ckpt)):
-        state = json.loads(path.read_text())
+        state = read_json(path, "checkpoint state", fix=_fix(ckpt))
         if not isinstance(state, dict):
             raise ValueError("not a JSON object")
     return state

@@ -14,6 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+from fope.pos.options import KINDS
+from fope.utils import ArgumentValueError
+
 EPILOG = """overrides: dotted key=value pairs, e.g. train.lr=3e-4 model.pe=fope model.pe_options.sigma=0.4
 data.corpus=wiki (see docs/training.md for every key). Stop a run with Ctrl-C / SIGTERM: it checkpoints at the
 next micro-batch boundary and `fope train --resume OUT` continues it with bit-identical losses; a second Ctrl-C
@@ -36,19 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="a named preset (see --list-presets)")
     p.add_argument(
         "--pe",
-        help="position encoding: rope, fope, alibi, nope, kerple, fire "
-        "(resets pe_options to the preset's defaults for that kind)",
+        help=f"position encoding: {', '.join(KINDS)} (resets pe_options to the preset's defaults for that kind)",
     )
     p.add_argument("--max-steps", type=int, help="schedule length in optimizer steps (train.max_steps)")
     p.add_argument("--stop-at", type=int, metavar="M", help="end the process after step M with a checkpoint")
     p.add_argument("--seed", type=int, help="train.seed")
-    p.add_argument("--out", help="run directory (default runs/NAME)")
+    p.add_argument("--out", type=_directory, help="run directory (default runs/NAME)")
     p.add_argument(
         "--resume",
         metavar="OUT",
         help="continue the run in OUT with the config of its checkpoint; only the schedule length, cadences and "
         "logging may be overridden, and (to recover from a NaN stop) train.lr, train.warmup_steps, train.grad_clip",
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (as for every long command)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("--list-presets", action="store_true", help="list preset names and exit")
     p.set_defaults(func=run)
@@ -90,11 +93,35 @@ def resolve(args: argparse.Namespace):
     bad = [i for i in items if "=" not in i]
     if bad:
         raise ValueError(f"expected key=value overrides after the config, got {bad[0]!r}")
+    if not args.resume and not any(i.startswith("train.warmup_steps=") for i in items):
+        extra += _fit_warmup(cfg, apply_overrides(cfg, items + extra + ["train.warmup_steps=0"]))
     return apply_overrides(cfg, items + extra), name
 
 
+def _fit_warmup(preset, cfg) -> list[str]:
+    """The override shortening a preset's warm-up that does not fit a shortened run (to the same fraction of the
+    run), said in one line; [] when it fits."""
+    w, old, steps = preset.train.warmup_steps, preset.train.max_steps, cfg.train.max_steps
+    if w <= steps or steps >= old:
+        return []
+    fitted = max(1, round(w * steps / old)) if w else 0
+    print(
+        f"fope train: warm-up {w} -> {fitted} steps, the preset's {w}/{old} of the run for {steps} steps "
+        f"(set train.warmup_steps to choose)",
+        file=sys.stderr,
+    )
+    return [f"train.warmup_steps={fitted}"]
+
+
+def _directory(text: str) -> str:
+    """--out: a directory name; an empty one is refused (it would mean the default runs/NAME)."""
+    if not text.strip():
+        raise ArgumentValueError(f"an empty directory name ({text!r}); leave --out out for runs/NAME")
+    return text
+
+
 def _rename(name: str, pe: str) -> str:
-    from .presets import PE_KINDS
+    from fope.pos import KINDS as PE_KINDS
 
     parts = name.split("-")
     if parts[-1] in PE_KINDS:
@@ -117,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.resume or args.out or Path("runs") / name)
     try:
-        summary = train(cfg, out, resume=bool(args.resume), stop_at=args.stop_at)
+        summary = train(cfg, out, resume=bool(args.resume), stop_at=args.stop_at, progress=not args.no_progress)
     except NonFiniteLossError as e:
         print(f"fope train: error: {e}", file=sys.stderr)
         return 3

@@ -36,6 +36,7 @@ CONFIG_SCHEMA = 1
 MAX_SEED = 2**63 - 1
 
 PRECISIONS = ("auto", "fp32", "bf16")
+MAX_STEPS = 10**9  # beyond any schedule (a typo'd --max-steps is refused, not started)
 EXPAND_MODES = ("expand", "zero")
 METRIC_BACKENDS = ("tensorboard", "wandb")
 
@@ -232,7 +233,12 @@ class ExperimentConfig:
             (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1), got {t.beta1}, {t.beta2}"),
             (t.eps > 0, f"train.eps must be > 0, got {t.eps}"),
             (t.weight_decay >= 0, f"train.weight_decay must be >= 0, got {t.weight_decay}"),
-            (t.max_steps >= 1, f"train.max_steps must be >= 1, got {t.max_steps}"),
+            (
+                1 <= t.max_steps <= MAX_STEPS,
+                f"train.max_steps must be in [1, {MAX_STEPS:,}], got {t.max_steps:.3g}"
+                if abs(t.max_steps) > 10**12
+                else f"train.max_steps must be in [1, {MAX_STEPS:,}], got {t.max_steps}",
+            ),
             (
                 0 <= t.warmup_steps <= t.max_steps,
                 f"train.warmup_steps must be in [0, max_steps={t.max_steps}], got {t.warmup_steps}",

@@ -27,6 +27,7 @@ import contextlib
 import json
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from fope.utils import (
     check_writable,
     directory_lock,
     os_error_problem,
+    read_json,
     remove_stale_temps,
 )
 
@@ -81,12 +83,17 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def train(
-    cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, stop_at: int | None = None
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_at: int | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``out_dir`` and return a summary (see :func:`_summary`).
 
     ``resume`` continues from ``out_dir/checkpoint``; ``stop_at=M`` ends the process after step M with a
-    checkpoint. A finished run is returned as is (idempotent). A run directory whose checkpoint was written
+    checkpoint; ``progress=False`` hides the progress bar. A finished run is returned as is (idempotent). A run directory whose checkpoint was written
     with a different config (other than the keys in ``RESUME_MAY_CHANGE``, and for an unfinished run the recovery
     keys ``RESUME_RECOVERY``) is refused, naming the keys. The run directory is locked for the whole call
     (`fope.utils.directory_lock`): a second writer fails at once, naming this process.
@@ -113,7 +120,7 @@ def train(
         if done is not None:
             return done
         with D.process_group(cfg.train.device) as info:
-            return _train(cfg, out, info, resume=resume, stop_at=stop_at)
+            return _train(cfg, out, info, resume=resume, stop_at=stop_at, progress=progress)
 
 
 def run_lock(out: Path) -> contextlib.AbstractContextManager:
@@ -153,10 +160,13 @@ class Job:
     resume_hint: str = "fope train --resume OUT"
     progress: bool = True  # the tqdm bar (rank 0)
     #: (last good checkpoint or None, its step) -> what to do after a NaN stop (default: lower the lr and resume)
-    advise: Callable[[Path | None, int], str] | None = None
+    #: (last good checkpoint or None, its step, the step that failed) -> what to do after a NaN stop
+    advise: Callable[[Path | None, int, int], str] | None = None
 
 
-def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None) -> dict:
+def _train(
+    cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, stop_at: int | None, progress: bool = True
+) -> dict:
     t, hint = cfg.train, f"fope train --resume {out}"
     ckpt = open_run_dir(out, info, resume=resume, stop_at=stop_at, hint=hint)
     seed_everything(t.seed)
@@ -172,10 +182,10 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
     if ckpt is None and t.init_from:
         init_from_source(model, optimizer, cfg, info)
 
-    def advise(checkpoint: Path | None, last_saved: int) -> str:
+    def advise(checkpoint: Path | None, last_saved: int, failed_step: int) -> str:
         from .advice import nan_advice
 
-        return nan_advice(cfg, out, checkpoint=checkpoint, last_saved=last_saved)
+        return nan_advice(cfg, out, checkpoint=checkpoint, last_saved=last_saved, failed_step=failed_step)
 
     job = Job(
         model=model,
@@ -186,6 +196,7 @@ def _train(cfg: ExperimentConfig, out: Path, info: D.DistInfo, *, resume: bool, 
         vocab_size=cfg.model.vocab_size,
         config=cfg.to_dict(),
         resume_hint=hint,
+        progress=progress,
         advise=advise,
     )
     return run(job, out, info, ckpt=ckpt, stop_at=stop_at)
@@ -284,7 +295,7 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
         bad = non_finite_parameters(model)  # every rank holds the same weights: all raise together
         if bad:
             raise NonFiniteLossError(
-                f"parameter {bad} is not finite after step {at}; not saving it. " + _last_good(job, out, last_saved)
+                f"parameter {bad} is not finite after step {at}; not saving it. " + _last_good(job, out, last_saved, at)
             )
         if info.is_main:
             if logger is not None:
@@ -358,14 +369,14 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
             if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
                     f"loss is {loss_value} at step {step + 1} (lr {lr:.3g}); stopped before "
-                    "the update. " + _last_good(job, out, last_saved)
+                    "the update. " + _last_good(job, out, last_saved, step + 1)
                 )
             max_norm = t.grad_clip if t.grad_clip > 0 else math.inf  # 4
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
             if not math.isfinite(grad_norm):
                 raise NonFiniteLossError(
                     f"gradient norm is {grad_norm} at step {step + 1} (lr {lr:.3g}, loss "
-                    f"{loss_value:.4g}); stopped before the update. " + _last_good(job, out, last_saved)
+                    f"{loss_value:.4g}); stopped before the update. " + _last_good(job, out, last_saved, step + 1)
                 )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -394,12 +405,25 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
             if stopped:
                 break
     summary = _summary(
-        job, out, step=step, stopped=stopped, tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9)
+        job,
+        out,
+        step=step,
+        stopped=stopped,
+        tokens_per_s=steps_timed * tokens_per_step / max(train_time, 1e-9) if steps_timed else None,
     )
     summary["precision"] = resolve_precision(t.precision, info.device)  # what `auto` chose on this machine
     if info.is_main:
         if summary["finished"]:
-            atomic_json(out / "summary.json", summary)
+            write_summary(out, summary)
+            final, uniform = summary.get("final_loss"), math.log(job.vocab_size)
+            if final is not None and final >= uniform:
+                print(
+                    f"fope: warning: the run ended with loss {final:.4g}, no better than a uniform guess over its "
+                    f"{job.vocab_size} tokens (ln V = {uniform:.4g}): the model learned nothing; start afresh with "
+                    "a lower train.lr (or check the data)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if stopped:
             print(
                 f"fope: stopped after step {step} ({stopped}); checkpoint saved. Resume with: {job.resume_hint}",
@@ -408,12 +432,12 @@ def _run(job: Job, out: Path, info: D.DistInfo, *, ckpt: Path | None, stop_at: i
     return summary
 
 
-def _last_good(job: Job, out: Path, last_saved: int) -> str:
+def _last_good(job: Job, out: Path, last_saved: int, failed_step: int) -> str:
     """The advice of a NaN stop, naming a checkpoint only if one exists (they are verified finite when saved): the
     job's own (`fope.train.advice` for `fope train`: the likeliest cause and a command that works), else generic."""
     ckpt = find_checkpoint(out)
     if job.advise is not None:
-        return job.advise(ckpt if last_saved > 0 else None, last_saved)
+        return job.advise(ckpt if last_saved > 0 else None, last_saved, failed_step)
     if ckpt is None or last_saved == 0:
         return "No checkpoint was written yet: lower train.lr or check the data, then start again"
     return (
@@ -546,8 +570,13 @@ def autocast_context(precision: str, device: torch.device) -> contextlib.Abstrac
     return contextlib.nullcontext()
 
 
-def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_s: float) -> dict:
+def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_s: float | None) -> dict:
+    """The run's summary; ``tokens_per_s`` None (no step ran in this process: a summary rebuilt by a resume) takes
+    the last speed the metrics recorded."""
     records = read_metrics(out)
+    if tokens_per_s is None:
+        speeds = [r["tokens_per_s"] for r in records if isinstance(r.get("tokens_per_s"), (int, float))]
+        tokens_per_s = speeds[-1] if speeds else None
     losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
     vals = [r["val_loss"] for r in records if "val_loss" in r]
     t = job.train
@@ -567,17 +596,41 @@ def _summary(job: Job, out: Path, *, step: int, stopped: str | None, tokens_per_
     }
 
 
+SUMMARY_DIGEST = "sha256"  # summary.json's record of its own content (the other fields' canonical JSON)
+
+
+def _digest(summary: dict) -> str:
+    import hashlib
+
+    body = json.dumps({k: v for k, v in summary.items() if k != SUMMARY_DIGEST}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    """OUT/summary.json with the sha256 of its content, verified when it is read (`saved_summary`)."""
+    clean = json.loads(json.dumps(summary, default=str))
+    atomic_json(Path(out) / "summary.json", {**clean, SUMMARY_DIGEST: _digest(clean)})
+
+
 def saved_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | None:
-    """OUT/summary.json of a finished run (None if absent, unreadable, or for another schedule length)."""
+    """OUT/summary.json of a finished run (None if absent, unreadable, or for another schedule length). One whose
+    content differs from the sha256 it was written with (edited) is a FileProblem naming it."""
     path = Path(out) / "summary.json"
     if not path.is_file():
         return None
     try:
-        summary = json.loads(path.read_text())
+        summary = read_json(path, "run summary")
     except (OSError, ValueError):
         return None
     if not isinstance(summary, dict):
         return None
+    recorded = summary.pop(SUMMARY_DIGEST, None)
+    if recorded is not None and recorded != _digest(summary):
+        raise FileProblem(
+            path,
+            "edited or corrupt: its content differs from the sha256 it was written with",
+            f"delete it: `fope train --resume {Path(out)}` rebuilds it from the checkpoint",
+        )
     if cfg is not None and summary.get("max_steps") != cfg.train.max_steps:
         return None
     return summary
@@ -605,5 +658,5 @@ def finished_summary(out: Path, cfg: ExperimentConfig | None = None) -> dict | N
     here = {"out_dir": str(out), "model_dir": str(out / "model")}
     if any(summary.get(k) != v for k, v in here.items()):  # a copy of a run directory: name this one
         summary.update(here)
-        atomic_json(out / "summary.json", summary)
+        write_summary(out, summary)
     return summary

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fope.utils import FileProblem, atomic_write, fs_event, os_error_problem
+from fope.utils import FileProblem, atomic_write, fs_event, os_error_problem, read_jsonl
 
 
 class MetricLogger:
@@ -104,31 +104,15 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if p.is_dir():
         p = p / "metrics.jsonl"
-    if not p.exists():
-        return []
-    try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FileProblem(p, f"unreadable metrics file ({e})", "delete it to start the history afresh") from e
-    lines = text.split("\n")
-    out = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-                raise ValueError("not a JSON object with an integer 'step'")
-        except ValueError as e:
-            if i == len(lines) - 1:  # no newline after it: a write cut short by a crash
-                break
-            raise FileProblem(
-                p,
-                f"line {i + 1} is corrupt ({str(e).splitlines()[0][:80]})",
-                "fix or delete that line (every line is one JSON record)",
-            ) from e
-        out.append(record)
-    return out
+
+    def check(record: Any) -> None:
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise ValueError("not a JSON object with an integer 'step'")
+
+    # a last line without its newline that does not parse: a write cut short by a crash, skipped
+    return read_jsonl(
+        p, "metrics file", missing=[], torn_tail=True, check=check, fix="fix or delete that line (one JSON record each)"
+    )
 
 
 def _before(record: dict[str, Any], step: int) -> bool:

@@ -4,6 +4,8 @@ Self-contained remote code: this file is copied next to every saved model (``aut
 ``AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)`` works with only ``transformers`` installed.
 It must never import ``fope``.
 
+``qk_norm``: an RMSNorm on each query and key head before the position encoding (Qwen3's q_norm / k_norm).
+
 Position encoding fields (everything else has the Llama meaning and name):
     pe            "rope" | "fope" | "nope" | "alibi" | "kerple" | "fire"
     pe_options    the encoding's own options, named and defaulted as in fope.pos (options.hf_option_defaults: fope:
@@ -47,6 +49,7 @@ class FopeConfig(PretrainedConfig):
         o_bias: bool = False,
         mlp_bias: bool = False,
         sliding_window: int | None = None,
+        qk_norm: bool = False,
         pe: str = "fope",
         pe_options: dict | None = None,
         pe_train_len: int | None = None,
@@ -84,6 +87,7 @@ class FopeConfig(PretrainedConfig):
         self.o_bias = o_bias
         self.mlp_bias = mlp_bias
         self.sliding_window = sliding_window
+        self.qk_norm = qk_norm
         self.pe = pe
         self.pe_options = dict(pe_options or {})
         self.pe_train_len = pe_train_len

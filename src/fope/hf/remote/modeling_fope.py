@@ -176,6 +176,7 @@ class FourierPosition(NoPosition):
             clip_floor=opts["clip_floor"],
             floor_ratio=opts["floor_ratio"],
             out_dim=opts["out_dim"],
+            num_inv_freq=opts.get("num_inv_freq"),
         )
         shape = (1 if opts["share_heads"] else config.num_key_value_heads, n_in, n_out)
         self.register_buffer("cos_coef", step_eye(n_in, n_out, device="cpu").expand(shape).clone())
@@ -342,6 +343,9 @@ class FopeAttention(nn.Module):
         self.k_proj = nn.Linear(h, self.n_kv * d, bias=config.qkv_bias)
         self.v_proj = nn.Linear(h, self.n_kv * d, bias=config.qkv_bias)
         self.o_proj = nn.Linear(self.n_heads * d, h, bias=config.o_bias)
+        if getattr(config, "qk_norm", False):  # Qwen3: RMSNorm of each q/k head before the position encoding
+            self.q_norm = FopeRMSNorm(d, config.rms_norm_eps)
+            self.k_norm = FopeRMSNorm(d, config.rms_norm_eps)
         self.pos_enc = build_position(config)
 
     def forward(
@@ -356,6 +360,8 @@ class FopeAttention(nn.Module):
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, Hq, T, D)
         k = self.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)  # (B, Hk, T, D)
         v = self.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
         q, k = self.pos_enc.rotate(q, k, positions)
         past = 0
         if cache is not None:
