@@ -9,7 +9,9 @@
 docs/results/NAME/ (NAME: cpu, cpu-quick, cpu-quick-avx2, cpu-quick-bf16-tables, cpu-passkey, cpu-passkey-seedN; figures
 are copied for cpu and cpu-passkey*). --refresh-claims
 recomputes the claims stored in every committed results.json with the current rules (docs/reproduce.md, "Verdict
-rules"). The page itself is `fope.reproduce.publish.results_doc`; the notes (prose only) are docs/results/notes.md.
+rules"). The page itself is `fope.reproduce.publish.results_doc`; the notes are docs/results/notes.md. The claim
+blocks (``<!-- fope:KIND ARG -->...<!-- /fope -->``) of README.md, docs/results/notes.md and docs/analysis.md are
+refilled from the committed claims (`fope.reproduce.publish.fill_generated`) every time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from fope.reproduce.publish import committed_results, publish_run, refresh_claims, results_doc
+from fope.reproduce.publish import (
+    GENERATED_PAGES,
+    committed_results,
+    fill_generated,
+    publish_run,
+    refresh_claims,
+    results_doc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
@@ -54,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in committed_results(RESULTS):
             if refresh_claims(path):
                 print(f"claims recomputed: {path.relative_to(ROOT)}")
+    for page in GENERATED_PAGES:  # the finding-stating sentences of these pages are generated blocks
+        path = ROOT / page
+        text = path.read_text()
+        if fill_generated(text, RESULTS) != text:
+            path.write_text(fill_generated(text, RESULTS))
+            print(f"regenerated the claim blocks of {page}")
     notes = RESULTS / "notes.md"
     (ROOT / "docs" / "RESULTS.md").write_text(results_doc(RESULTS, notes.read_text() if notes.is_file() else None))
     print(f"wrote {ROOT / 'docs' / 'RESULTS.md'}")

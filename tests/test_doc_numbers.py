@@ -42,8 +42,10 @@ def analysis():
     "table",
     [
         "toy_table",
+        "toy_sentence",
         "activations_summary",
         "activations_other_length",
+        "activations_sentence",
         "tiny_activations_table",
         "decay_table",
         "damage_table",

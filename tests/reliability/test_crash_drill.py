@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fope.train import train
-from fope.train.checkpoint import find_checkpoint
+from fope.train.checkpoint import find_checkpoint, verify_checkpoint
 
 from .helpers import KILLED, assert_same_run, in_child, tiny_experiment
 
@@ -52,16 +52,51 @@ def test_kill_at_every_file_system_step_of_a_run(shards, reference, tmp_path, dr
     ops = {e.split()[0] for e in events}
     assert {"create", "write", "fsync", "rename", "fsync_dir", "mkdir", "append"} <= ops
     assert sum("checkpoint.tmp" in e for e in events) > 20  # the two saves are covered step by step
+    first_save = _swaps_in(events)[0]  # the step that renames the first complete checkpoint.tmp into place
     for n in range(1, len(events) + 1):
         with drill.attempt():
             out = tmp_path / f"kill{n}"
             assert in_child(lambda out=out: train(cfg, out), crash_at=n) == KILLED, f"step {n} ({events[n - 1]})"
+            if n > first_save:  # once a checkpoint was saved, a complete one survives every kill
+                found = find_checkpoint(out)
+                assert found is not None, f"killed before step {n} ({events[n - 1]}): no complete checkpoint left"
+                verify_checkpoint(found)
             _recover(cfg, out)
             try:
                 assert_same_run(out, reference)
             except AssertionError as e:
                 raise AssertionError(f"killed before step {n}: {events[n - 1]}") from e
             shutil.rmtree(out)
+
+
+def _swaps_in(events: list[str]) -> list[int]:
+    """1-based steps that rename checkpoint.tmp/ to checkpoint/ (the event names the destination)."""
+    return [i for i, e in enumerate(events, 1) if e.startswith("rename ") and e.endswith("/checkpoint")]
+
+
+def test_a_checkpoint_is_on_disk_before_it_is_renamed_in(shards, tmp_path):
+    """Before checkpoint.tmp/ is renamed to checkpoint/: every file in it was fsync'ed before its own rename, the
+    folder it landed in was fsync'ed after that rename, and the save's last step is the fsync of checkpoint.tmp/
+    itself (else a power cut just after the swap can leave a checkpoint/ whose files or entries never reached the
+    disk, the previous checkpoint already gone)."""
+    events = [e.split(" ", 1) for e in _events(lambda: train(_cfg(shards), tmp_path / "count"), tmp_path)]
+    swaps = _swaps_in([" ".join(e) for e in events])
+    assert len(swaps) == 2  # the two saves
+    for swap in swaps:
+        start = max(i for i, (op, path) in enumerate(events[:swap]) if op == "mkdir" and path.endswith(".tmp"))
+        save = [e for e in events[start : swap - 1] if not (e[0] == "rename" and e[1].endswith("/checkpoint.prev"))]
+        tmp = save[0][1]
+        assert save[-1] == ["fsync_dir", tmp], (
+            f"the save ending at step {swap} ends with {save[-1]}, not the fsync of {tmp}"
+        )
+        temp = None
+        for i, (op, path) in enumerate(save):
+            if op == "write":
+                temp = path
+            elif op == "rename":  # a file of the checkpoint moved to its final name inside checkpoint.tmp/
+                assert ["fsync", temp] in save[:i], f"{path} renamed in before its data was fsync'ed"
+                parent = path.rsplit("/", 1)[0]
+                assert ["fsync_dir", parent] in save[i:], f"{parent} not fsync'ed after {path} was renamed in"
 
 
 def test_kill_while_a_resume_cuts_the_metrics_back(shards, reference, tmp_path, drill):

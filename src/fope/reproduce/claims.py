@@ -24,6 +24,7 @@ from .verdicts import (
     MIN_REL_TOL,
     MISSING,
     NOISE,
+    NOISE_SE,
     PASSKEY_LEARNT,
     PPL_NOISE_STDS,
     RATE_NOISE_SE,
@@ -311,11 +312,17 @@ def _targets(r: dict, noise: Noise) -> list[Claim]:
             "target-passkey",
             "target",
             "FoPE's passkey accuracy beyond L above RoPE's",
-            f"mean {name} over lengths > L: FoPE {fmt(fp)} ({nf} trials), RoPE {fmt(rp)} ({nr} trials)",
+            f"mean {name} over lengths > L: FoPE {fmt(fp)} ({nf} trials), RoPE {fmt(rp)} ({nr} trials)"
+            if fp is not None and rp is not None
+            else "not measured (no passkey trials in the main comparison)",
             [noise.higher_rate(fp, rp, nf, nr, "FoPE vs RoPE")],
         )
     )
     return out
+
+
+#: display names of the position encodings in claim texts
+_NAMES = {"rope": "RoPE", "fope": "FoPE", "alibi": "ALiBi", "nope": "NoPE", "kerple": "KERPLE", "fire": "FIRE"}
 
 
 def _fig1(r: dict, noise: Noise) -> list[Claim]:
@@ -330,24 +337,38 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
         _claim(
             "fig1b-flat",
             "Fig. 1b",
-            "Beyond L, RoPE and the other baselines blow up while FoPE stays much flatter",
+            "Beyond L, RoPE and the other baselines (NoPE, KERPLE, FIRE) blow up while FoPE stays flatter: FoPE's "
+            'ppl(16L)/ppl(L) below each of theirs (the paper\'s "much" flatter: how much is not judged)',
             f"ppl({top})/ppl(L) at L={L}: FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}; "
             + ", ".join(f"{pe} {_pm(main.get(pe), 'ppl_ratio', top)}" for pe in others),
             [noise.lower(fope_g, v, f"FoPE's ratio vs {pe}'s") for pe, v in others.items()],
         )
     )
+    for pe, v in others.items():  # the same comparison, one row per baseline: which half of Fig. 1b reproduces
+        name = _NAMES.get(pe, pe)
+        out.append(
+            _claim(
+                f"fig1b-flat-{pe}",
+                "Fig. 1b",
+                f"{name} blows up beyond L while FoPE stays flatter: FoPE's ppl(16L)/ppl(L) below {name}'s",
+                f"ppl({top})/ppl(L): FoPE {_pm(main.get('fope'), 'ppl_ratio', top)}, {name} "
+                f"{_pm(main.get(pe), 'ppl_ratio', top)}",
+                [noise.lower(fope_g, v, f"FoPE's ratio vs {name}'s")],
+            )
+        )
     alibi = main.get("alibi")
-    a_ratio, a_ppl, f_ppl = mean(alibi, "ppl_ratio", top), mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
+    a_ppl, f_ppl = mean(alibi, "ppl", top), mean(main.get("fope"), "ppl", top)
     out.append(
         _claim(
             "fig1b-alibi",
             "Fig. 1b",
-            "ALiBi is flat and slightly better than FoPE on perplexity",
-            f"at {top}: ALiBi ppl {fmt(a_ppl)} (ratio to L {fmt(a_ratio)}), FoPE ppl {fmt(f_ppl)} "
-            f"(ratio {fmt(fope_g)})",
+            f"ALiBi is flat (ppl(16L)/ppl(L) <= {FOPE_FLAT_MAX}) and its perplexity at 16L below FoPE's (the "
+            'paper\'s "slightly" better: how much is not judged)',
+            f"at {top}: ALiBi ppl {fmt(a_ppl)} (ratio to L {_pm(alibi, 'ppl_ratio', top)}), FoPE ppl {fmt(f_ppl)}"
+            + _by(a_ppl, f_ppl),
             [
+                _ratio_part(r, noise, "alibi", FOPE_FLAT_MAX, "<=", "ALiBi's ratio"),
                 noise.lower(a_ppl, f_ppl, "ALiBi's ppl vs FoPE's"),
-                noise.lower(a_ratio, fope_g, "ALiBi's ratio vs FoPE's"),
             ],
         )
     )
@@ -362,7 +383,7 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
             _claim(
                 "fig1a-passkey",
                 "Fig. 1a",
-                "FoPE keeps passkey accuracy beyond L; RoPE drops to zero at 2L",
+                "FoPE's passkey accuracy beyond L above RoPE's (the paper: FoPE the most stable across lengths)",
                 f"{_metric_name(metric)} at {lengths}: FoPE {[fmt(v, 2) for v in fp]} (mean {fmt(fb, 2)}), "
                 f"RoPE {[fmt(v, 2) for v in rp]} (mean {fmt(rb, 2)})",
                 [noise.higher_rate(fb, rb, nf, nr, "FoPE vs RoPE")],
@@ -379,6 +400,13 @@ def _fig1(r: dict, noise: Noise) -> list[Claim]:
             )
         )
     return out
+
+
+def _by(a: float | None, b: float | None) -> str:
+    """``, lower by 22%`` (or higher): how far perplexity ``a`` is from ``b``, relative to ``b``."""
+    if a is None or b is None or not b:
+        return ""
+    return f", {'lower' if a < b else 'higher'} by {abs(a - b) / b:.0%}"
 
 
 def _declines(a: list[float | None]) -> Part:
@@ -411,9 +439,16 @@ def _fig5(r: dict, noise: Noise) -> list[Claim]:
         _claim(
             "fig5-alibi",
             "Fig. 5",
-            f"ALiBi is again flat and slightly better than FoPE on {other}",
-            f"{other} ppl at {top}: ALiBi {fmt(aa)} (ratio {fmt(a)}), FoPE {fmt(fa)} (ratio {fmt(f)})",
-            [noise.lower(aa, fa, "ALiBi's ppl vs FoPE's")],
+            f"ALiBi is again flat on {other} ({other} ppl(16L)/ppl(L) <= {FOPE_FLAT_MAX}) and its {other} perplexity "
+            "at 16L below FoPE's (the paper's \"slightly\" better: how much is not judged)",
+            f"{other} ppl at {top}: ALiBi {fmt(aa)} (ratio {_pm(main.get('alibi'), key, top)}), FoPE {fmt(fa)}"
+            + _by(aa, fa),
+            [
+                threshold(
+                    a, noise.ratio_band(main.get("alibi"), "alibi", key, top), FOPE_FLAT_MAX, "<=", "ALiBi's ratio"
+                ),
+                noise.lower(aa, fa, "ALiBi's ppl vs FoPE's"),
+            ],
         ),
     ]
 
@@ -454,83 +489,106 @@ def _fig4(r: dict, noise: Noise) -> list[Claim]:
     ]
 
 
-def _ratio_score(cell: dict | None, L: int) -> float | None:
-    """The paper's Fig. 6 y-value summarised: mean of ppl_other/ppl over lengths >= L."""
-    vals = [mean(cell, "ppl_other_over_train", n) for n in _lengths(cell, "ppl_other_over_train") if n >= L]
+def _ratio_score(cell: dict | None, L: int, beyond_l: bool = False) -> float | None:
+    """The paper's Fig. 6 y-value (the PPL ratio ppl_other/ppl_train) summarised: its mean over the lengths >= L, or
+    over the lengths > L with ``beyond_l``."""
+    vals = [
+        mean(cell, "ppl_other_over_train", n)
+        for n in _lengths(cell, "ppl_other_over_train")
+        if n > L or (n == L and not beyond_l)
+    ]
     vals = [v for v in vals if v is not None]
     return sum(vals) / len(vals) if vals else None
 
 
+#: Fig. 6's metric, the paper's own (the PPL ratio ppl_other/ppl_train), and the one this project adds (the training
+#: corpus's perplexity), each as (claim id suffix, words, value beyond L, value at L)
+def _fig6_metrics(L: int) -> list[tuple[str, str, Callable, Callable]]:
+    return [
+        (
+            "",
+            "PPL ratio",
+            lambda c: _ratio_score(c, L, beyond_l=True),
+            lambda c: mean(c, "ppl_other_over_train", L),
+        ),
+        ("-ppl", "ppl", lambda c: geo_beyond(c, "ppl", L), lambda c: mean(c, "ppl", L)),
+    ]
+
+
 def _fig6(r: dict, noise: Noise) -> list[Claim]:
+    """Fig. 6 judged on the paper's metric, the PPL ratio ppl_other/ppl_train (ids ``fig6...``), and again on the
+    training corpus's perplexity (ids ``fig6...-ppl``, this project's addition)."""
     ab, L = r.get("ablations", {}), int(r["config"]["train_len"])
     if not ab:
         return []
+    return [
+        c for sfx, what, long_of, at_l_of in _fig6_metrics(L) for c in _fig6_on(r, noise, sfx, what, long_of, at_l_of)
+    ]
+
+
+def _fig6_on(r: dict, noise: Noise, sfx: str, what: str, long_of: Callable, at_l_of: Callable) -> list[Claim]:
+    ab, L = r.get("ablations", {}), int(r["config"]["train_len"])
+    added = " (this project's metric; the paper's is the PPL ratio)" if sfx else ""
     out = []
     comp = ab.get("components", {})
-    long = {arm: geo_beyond(c, "ppl", L) for arm, c in comp.items()}
-    at_l = {arm: mean(c, "ppl", L) for arm, c in comp.items()}
-    ratio = {arm: _ratio_score(c, L) for arm, c in comp.items()}
+    long = {arm: long_of(c) for arm, c in comp.items()}
+    at_l = {arm: at_l_of(c) for arm, c in comp.items()}
 
-    def lt(d: dict, a: str, b: str, what: str) -> Part:
-        return noise.lower(d.get(a), d.get(b), f"{what} {a} vs {b}")
+    def lt(d: dict, a: str, b: str, where: str) -> Part:
+        return noise.lower(d.get(a), d.get(b), f"{what}{where} {a} vs {b}")
 
-    desc = "; ".join(
-        f"{arm}: ppl@L {fmt(at_l[arm])}, ppl>L {fmt(long[arm])}, PPL ratio {fmt(ratio[arm])}" for arm in comp
-    )
-    out.append(
-        _claim(
-            "fig6a-both-help",
-            "Fig. 6a",
-            "Both FS and CF help, their combination most (length generalisation)",
-            desc,
-            [lt(long, "FoPE", b, "ppl>L") for b in ("w/o FS", "w/o CF", "w/o FS, w/o CF")],
-        )
-    )
-    out.append(
-        _claim(
-            "fig6a-fs-long",
-            "Fig. 6a",
-            "FS contributes more to length generalisation than CF",
-            f"ppl beyond L: w/o FS {fmt(long.get('w/o FS'))}, w/o CF {fmt(long.get('w/o CF'))}",
-            [lt(long, "w/o CF", "w/o FS", "ppl>L")],
-        )
-    )
-    out.append(
-        _claim(
-            "fig6a-cf-fit",
-            "Fig. 6a",
-            "CF contributes more to in-distribution fit than FS",
-            f"ppl at L: w/o FS {fmt(at_l.get('w/o FS'))}, w/o CF {fmt(at_l.get('w/o CF'))}",
-            [lt(at_l, "w/o FS", "w/o CF", "ppl@L")],
-        )
-    )
+    desc = "; ".join(f"{arm}: {what}@L {fmt(at_l[arm])}, {what}>L {fmt(long[arm])}" for arm in comp)
+    if comp:
+        out += [
+            _claim(
+                f"fig6a-both-help{sfx}",
+                "Fig. 6a",
+                f"Both FS and CF help, their combination most: FoPE's {what} beyond L below each ablation's{added}",
+                desc,
+                [lt(long, "FoPE", b, ">L") for b in ("w/o FS", "w/o CF", "w/o FS, w/o CF")],
+            ),
+            _claim(
+                f"fig6a-fs-long{sfx}",
+                "Fig. 6a",
+                f"FS contributes more to length generalisation than CF: {what} beyond L lower without CF than "
+                f"without FS{added}",
+                f"{what} beyond L: w/o FS {fmt(long.get('w/o FS'))}, w/o CF {fmt(long.get('w/o CF'))}",
+                [lt(long, "w/o CF", "w/o FS", ">L")],
+            ),
+            _claim(
+                f"fig6a-cf-fit{sfx}",
+                "Fig. 6a",
+                f"CF contributes more to in-distribution fit than FS: {what} at L lower without FS than without CF"
+                f"{added}",
+                f"{what} at L: w/o FS {fmt(at_l.get('w/o FS'))}, w/o CF {fmt(at_l.get('w/o CF'))}",
+                [lt(at_l, "w/o FS", "w/o CF", "@L")],
+            ),
+        ]
     shape = ab.get("shape", {})
     if shape:
-        sl = {arm: geo_beyond(c, "ppl", L) for arm, c in shape.items()}
+        sl = {arm: long_of(c) for arm, c in shape.items()}
         out.append(
             _claim(
-                "fig6a-head-dim",
+                f"fig6a-head-dim{sfx}",
                 "Fig. 6a",
-                "Doubling head_dim beats doubling heads or layers",
-                "ppl beyond L: " + ", ".join(f"{a} {fmt(v)}" for a, v in sl.items()),
-                [lt(sl, "2x head_dim", "2x heads", "ppl>L"), lt(sl, "2x head_dim", "2x layers", "ppl>L")],
+                f"Doubling head_dim beats doubling heads or layers: lower {what} beyond L{added}",
+                f"{what} beyond L: " + ", ".join(f"{a} {fmt(v)}" for a, v in sl.items()),
+                [lt(sl, "2x head_dim", "2x heads", ">L"), lt(sl, "2x head_dim", "2x layers", ">L")],
             )
         )
     sig = ab.get("sigma", {})
-    if sig:
+    if sig and not sfx:
         score = {float(a): _ratio_score(c, L) for a, c in sig.items()}
-        long_s = {float(a): geo_beyond(c, "ppl", L) for a, c in sig.items()}
         known = {a: v for a, v in score.items() if v is not None}
         best = min(known, key=known.get) if known and len(known) == len(score) else None
         out.append(
             _claim(
                 "fig6b-sigma",
                 "Fig. 6b",
-                "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3",
+                "The PPL ratio over sigma in [0, 0.5] is lowest at sigma = 0.3 (the paper's \"especially for longer "
+                'context" is not judged)',
                 "PPL ratio (mean over lengths >= L): "
                 + ", ".join(f"{a:g}: {fmt(v)}" for a, v in score.items())
-                + "; ppl beyond L: "
-                + ", ".join(f"{a:g}: {fmt(v)}" for a, v in long_s.items())
                 + (f"; lowest at {best:g}" if best is not None else ""),
                 [
                     _sweep(
@@ -542,23 +600,43 @@ def _fig6(r: dict, noise: Noise) -> list[Claim]:
                 ],
             )
         )
-        rope_long = geo_beyond((r.get("main") or {}).get("rope"), "ppl", L)
-        fd = ab.get("freq_dim", {})
+    fd = ab.get("freq_dim", {})
+    if sig:
+        rope_long = long_of(comp.get("RoPE") or (r.get("main") or {}).get("rope"))
         arms = {
-            **{f"sigma {a:g}": v for a, v in long_s.items()},
-            **{f"D={a}": geo_beyond(c, "ppl", L) for a, c in fd.items()},
+            **{f"sigma {float(a):g}": long_of(c) for a, c in sig.items()},
+            **{f"D={a}": long_of(c) for a, c in fd.items()},
         }
         out.append(
             _claim(
-                "fig6-robust",
+                f"fig6-robust{sfx}",
                 "Fig. 6b/c",
-                "FoPE beats RoPE for every sigma and D tried",
-                f"ppl beyond L: RoPE {fmt(rope_long)}; FoPE arms {[fmt(v) for v in arms.values()]}",
-                [noise.lower(v, rope_long, f"ppl>L FoPE {a} vs RoPE") for a, v in arms.items()],
+                f"FoPE beats RoPE for every sigma and D tried: lower {what} beyond L{added}",
+                f"{what} beyond L: RoPE {fmt(rope_long)}; FoPE " + ", ".join(f"{a} {fmt(v)}" for a, v in arms.items()),
+                [noise.lower(v, rope_long, f"{what}>L FoPE {a} vs RoPE") for a, v in arms.items()],
             )
         )
-    fd = ab.get("freq_dim", {})
     if fd:
+        flat = {int(a): long_of(c) for a, c in fd.items()}
+        known = [v for v in flat.values() if v is not None]
+        spread = _spread(dict(enumerate(known)))
+        out.append(
+            _claim(
+                f"fig6c-D-flat{sfx}",
+                "Fig. 6c",
+                f"D barely changes perplexity: the {what} beyond L of every D within the noise band of each other"
+                f"{added}",
+                f"{what} beyond L: " + ", ".join(f"D={a}: {fmt(v)}" for a, v in flat.items()),
+                [
+                    Part(MISSING)
+                    if len(known) < max(len(flat), 2)
+                    else Part(HOLDS)
+                    if spread <= noise.rel
+                    else Part(FAILS, f"the sweep's spread {spread:.1%} exceeds the {noise.rel:.1%} band")
+                ],
+            )
+        )
+    if fd and not sfx:
         metric = passkey_metric(r, list(fd.values()))
         score = {int(a): beyond(c, metric, L - 1) for a, c in fd.items()}
         known = {a: v for a, v in score.items() if v is not None}
@@ -693,7 +771,13 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
     # chance: 1 of 10 candidates; generating a 5-digit key by chance: ~0
     if fope and rope and beyond_l:
         out.append(
-            fope_above("rope", "RoPE", "passkey-task-fope", f"FoPE keeps passkey {what} beyond L better than RoPE")
+            fope_above(
+                "rope",
+                "RoPE",
+                "passkey-task-fope",
+                f"FoPE's passkey {what} beyond L above RoPE's, pooled over the lengths beyond L (the paper: FoPE the "
+                "most stable across lengths)",
+            )
         )
         r2 = rope.get(2 * L)
         out.append(
@@ -703,6 +787,16 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                 "RoPE drops to " + ("chance (0.1)" if lik else "zero") + " at 2L",
                 f"RoPE {what} at L {fmt(rope.get(L), 2)}, at 2L {fmt(r2, 2)}",
                 [unlearnt("rope") or _at_chance(r2, floor, n)],
+            )
+        )
+        later = [k for k in beyond_l if k > 2 * L]
+        out.append(
+            _claim(
+                f"passkey-task-rope-remains{sfx}",
+                "Fig. 1a (task)",
+                "RoPE remains at " + ("chance (0.1)" if lik else "zero") + " beyond 2L",
+                f"RoPE {what} at {later}: {[fmt(rope.get(k), 2) for k in later]}" if later else "not measured",
+                [unlearnt("rope") or _at_chance(rope.get(k), floor, n) for k in later] or [Part(MISSING)],
             )
         )
     far = {pe: _far_needles(pv.get(pe) or {}, L) for pe in ("fope", "rope")}
@@ -727,6 +821,17 @@ def _passkey_task_on(r: dict, noise: Noise, metric: str) -> list[Claim]:
                 f"FoPE is the most stable: its passkey {what} beyond L above ALiBi's",
             )
         )
+    for other, name in (("nope", "NoPE"), ("kerple", "KERPLE"), ("fire", "FIRE")):
+        cid, paper = (
+            f"passkey-task-fope-{other}",
+            f"FoPE is the most stable: its passkey {what} beyond L above {name}'s",
+        )
+        if fope and acc.get(other) and beyond_l and all(k in acc[other] for k in beyond_l):
+            out.append(fope_above(other, name, cid, paper))
+        elif not lik:  # the paper compares them; no committed run trained them on the task: a row that asserts nothing
+            out.append(
+                _claim(cid, "Fig. 1a (task)", paper, f"not measured (no {name} model in this run)", [Part(MISSING)])
+            )
     if alibi:
         a = [alibi[k] for k in sorted(alibi)]
         # a decline "with length" tolerates an uptick between lengths within the binomial noise of n trials
@@ -762,6 +867,127 @@ def _at_chance(rate: float | None, floor: float, trials: int) -> Part:
     if rate <= floor + RATE_NOISE_SE * se + 1e-9 and rate < floor + CHANCE_MARGIN:
         return Part(HOLDS)
     return Part(FAILS, f"{fmt(rate, 2)} is above chance ({fmt(floor, 2)}) by {fmt(rate - floor, 2)}")
+
+
+def _log_std(cell: dict | None, metric: str, length: int) -> float | None:
+    """The seed std of ln(``metric``) at ``length`` in a main cell (delta method: std / mean), or None."""
+    agg = ((cell or {}).get(metric) or {}).get(str(length)) or {}
+    return agg["std"] / agg["mean"] if agg.get("std") is not None and agg.get("mean") else None
+
+
+def _single_runs_lower(a: float | None, b: float | None, s: float | None, what: str) -> Part:
+    """Is the loss (or loss growth) ``a`` of one run below ``b`` of another, when each has the seed std ``s``? Within
+    noise within NOISE_SE standard errors of the difference of two single runs, NOISE_SE * sqrt(2) * s."""
+    if a is None or b is None:
+        return Part(MISSING, f"{what} not measured")
+    if s is None:
+        return Part(MISSING, f"{what}: no seed spread to judge it by")
+    band = NOISE_SE * math.sqrt(2) * s
+    text = f"{what}: {a:.3f} vs {b:.3f}"
+    if abs(a - b) <= band:
+        return Part(NOISE, f"{text} differ by {abs(a - b):.3f}, within the band {band:.3f}")
+    if a < b:
+        return Part(HOLDS)
+    return Part(FAILS, f"{text}: higher by {a - b:.3f} (band {band:.3f})")
+
+
+def _table2(r: dict, noise: Noise) -> list[Claim]:
+    """The paper's Table 2 (RoPE-A and QK norm), one run per arm, judged on the loss ln(ppl) the table gives, with the
+    seed spread of the main runs of the same family (RoPE for the RoPE arms, NoPE for the NoPE arms)."""
+    t2, L = r.get("table2") or {}, int(r["config"]["train_len"])
+    if not t2:
+        return []
+    top, main = 16 * L, r.get("main") or {}
+
+    def loss(arm: str, n: int) -> float | None:
+        m = mean(t2.get(arm), "ppl", n)
+        return math.log(m) if m else None
+
+    def growth(arm: str) -> float | None:
+        a, b = loss(arm, top), loss(arm, L)
+        return None if a is None or b is None else a - b
+
+    def f3(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    s_growth = _log_std(main.get("rope"), "ppl_ratio", top)
+    s_rope_top = _log_std(main.get("rope"), "ppl", top)
+    longer = [n * L for n in (2, 4, 8, 16)]
+    return [
+        _claim(
+            "table2-qk-rope",
+            "Table 2",
+            "QK norm helps RoPE beyond L: RoPE + QK Norm's loss grows less from L to 16L than RoPE's",
+            f"loss growth L to 16L (one run each): RoPE + QK Norm {f3(growth('RoPE + QK Norm'))}, RoPE "
+            f"{f3(growth('RoPE'))}",
+            [_single_runs_lower(growth("RoPE + QK Norm"), growth("RoPE"), s_growth, "growth")],
+        ),
+        _claim(
+            "table2-ropea",
+            "Table 2",
+            "RoPE-A generalises better than RoPE: its loss at 16L below RoPE's",
+            f"loss at {top} (one run each): RoPE-A {f3(loss('RoPE-A', top))}, RoPE {f3(loss('RoPE', top))}",
+            [_single_runs_lower(loss("RoPE-A", top), loss("RoPE", top), s_rope_top, "loss at 16L")],
+        ),
+        _claim(
+            "table2-ropea-qk",
+            "Table 2",
+            "QK norm does not help RoPE-A: RoPE-A + QK Norm's loss at 16L above RoPE-A's",
+            f"loss at {top} (one run each): RoPE-A + QK Norm {f3(loss('RoPE-A + QK Norm', top))}, RoPE-A "
+            f"{f3(loss('RoPE-A', top))}",
+            [_single_runs_lower(loss("RoPE-A", top), loss("RoPE-A + QK Norm", top), s_rope_top, "loss at 16L")],
+        ),
+        _claim(
+            "table2-qk-nope",
+            "Table 2",
+            "QK norm hurts NoPE: NoPE + QK Norm's loss above NoPE's at every length beyond L",
+            "loss (one run each) at "
+            + "; ".join(
+                f"{n}: NoPE + QK Norm {f3(loss('NoPE + QK Norm', n))}, NoPE {f3(loss('NoPE', n))}" for n in longer
+            ),
+            [
+                _single_runs_lower(
+                    loss("NoPE", n), loss("NoPE + QK Norm", n), _log_std(main.get("nope"), "ppl", n), f"loss at {n}"
+                )
+                for n in longer
+            ],
+        ),
+    ]
+
+
+def _mechanism(r: dict, noise: Noise) -> list[Claim]:
+    """The paper's Fig. 3 (the toy) and Fig. 7 (pre-rotation activations of RoPE's incomplete-cycle pairs) on the
+    grid's mechanism measures: deterministic computations on one model each, judged as shapes (hold or not)."""
+    mech, out = r.get("mechanism") or {}, []
+    errors = (mech.get("toy") or {}).get("errors") or {}
+    if errors:
+        worse = [k for k, e in errors.items() if not e["fope_rel"] < e["rope_rel"]]
+        out.append(
+            _claim(
+                "fig3-toy",
+                "Fig. 3",
+                "FoPE's attention score follows the frequency-matched ground truth more closely than RoPE's, per "
+                "component and summed (relative RMS error lower)",
+                "relative RMS error, RoPE -> FoPE: "
+                + ", ".join(f"{k} {e['rope_rel']:.3f} -> {e['fope_rel']:.3f}" for k, e in errors.items()),
+                [Part(FAILS, f"not lower in {', '.join(worse)}") if worse else Part(HOLDS)],
+            )
+        )
+    summary = ((mech.get("models") or {}).get("rope") or {}).get("activation_summary") or {}
+    if summary:
+        below = {k: v for k, v in summary.items() if v["layers_above_1"] < v["n_layers"]}
+        out.append(
+            _claim(
+                "fig7-activations",
+                "Fig. 7",
+                "In RoPE's model, the pairs that do not complete a cycle within L carry larger pre-rotation activations "
+                "than the others (incomplete / complete ratio above 1 in every layer, for every measure)",
+                "ratio incomplete / complete, mean over layers (layers above 1): "
+                + ", ".join(f"{k} {v['mean']:.3f} ({v['layers_above_1']}/{v['n_layers']})" for k, v in summary.items()),
+                [Part(FAILS, "at or below 1 in some layer for " + ", ".join(below)) if below else Part(HOLDS)],
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- the clip-only comparison
@@ -827,6 +1053,8 @@ CHECKS: tuple[Callable[[dict, Noise], list[Claim]], ...] = (
     _fig5,
     _fig4,
     _fig6,
+    _table2,
+    _mechanism,
     _clip_only,
 )
 

@@ -26,7 +26,7 @@ from fope.utils import read_json
 from .claims import check_claims, headline, mean
 from .records import write_json_atomic
 from .report import _binomial_table, _depth_table, binomial_se, passkey_task_section, render_report, verdict_text
-from .verdicts import NOISE_SE, REFERENCE, mean_band
+from .verdicts import FAILS, HOLDS, MISSING, NOISE, NOISE_SE, REFERENCE, UNLEARNT, mean_band
 
 
 def committed_results(root: Path) -> list[Path]:
@@ -163,9 +163,9 @@ def _quick_section(quick: dict) -> list[str]:
     out += [
         "",
         *([f"In one sentence: {head}", ""] if head else []),
-        "Its verdicts on the project's targets:",
+        "Its verdicts on the project's targets and the paper's Fig. 1 and Fig. 5 (the main comparison's claims):",
         "",
-        *_verdicts(quick, "target-"),
+        *_verdicts(quick, MAIN_CLAIMS),
     ]
     return out + [""]
 
@@ -270,13 +270,18 @@ def _tables_section(quick: dict, before: dict, earlier: dict | None) -> list[str
     ]
     if earlier is not None:
         worst, where = max_relative_difference(_only(earlier, others), _only(before, others))
+        exact = max_relative_difference(_only(before, others), _only(quick, others))[0] == 0
         cpu_a, cpu_b = (earlier.get("machine") or {}).get("cpu"), (before.get("machine") or {}).get("cpu")
         lines += [
             f"The run published before the fix (commit `{earlier.get('commit')}`, on an {cpu_a}; "
             "`docs/results/cpu-quick-bf16-tables-earlier/results.json`) and the same code's run above (on an "
-            f"{cpu_b}) differ by up to {worst:.2%} in the encodings the fix does not touch ({where}): the same code "
-            "and seed give the same numbers on one type of CPU (the two runs on one machine above agree exactly "
-            "where the fix does not reach), and numbers that differ by about that much on another.",
+            f"{cpu_b}) differ by up to {worst:.2%} in the encodings the fix does not touch ({where})"
+            + (
+                ": the same code and seed give the same numbers on one type of CPU (the two runs on one machine above "
+                "agree exactly where the fix does not reach), and numbers that differ by about that much on another."
+                if exact
+                else "."
+            ),
             "",
         ]
     return lines
@@ -410,6 +415,121 @@ def _from_docs(lines: list[str], name: str) -> list[str]:
     ]
 
 
+# ----------------------------------------------------------------------------------------------- generated prose
+#: the claims of the main comparison (the project's targets, the paper's Fig. 1 and Fig. 5)
+MAIN_CLAIMS = ("target-", "fig1", "fig5")
+#: a finding-stating sentence in README.md, docs/results/notes.md, docs/analysis.md: a block between these markers,
+#: ``<!-- fope:KIND ARG -->generated text<!-- /fope -->``, filled by `fill_generated` from the committed claims
+_BLOCK = re.compile(r"<!-- fope:([a-z0-9-]+) ([^ >]+) -->(.*?)<!-- /fope -->", re.S)
+#: the order a summary lists the verdicts in (nothing left out), and their plural forms
+_ORDER = (HOLDS, NOISE, FAILS, UNLEARNT, MISSING)
+_PLURAL = {HOLDS: "hold", FAILS: "do not hold"}
+
+
+def _stored(root: Path, run: str) -> dict[str, Any]:
+    path = Path(root) / run / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no committed results for a generated block naming {run!r}")
+    return read_json(path, "committed results")
+
+
+def _claim_of(results: dict, cid: str, run: str) -> dict[str, Any]:
+    found = [c for c in results.get("claims", []) if c["id"] == cid]
+    if not found:
+        raise ValueError(f"docs/results/{run}/results.json: no claim {cid!r} (a generated block names it)")
+    return found[0]
+
+
+def claim_sentence(run: str, c: dict[str, Any]) -> str:
+    """A claim as one sentence: its id, run and figure, the claim, its verdict in bold and why (or what was
+    measured when it holds)."""
+    detail = c.get("why") or c.get("measured") or ""
+    return f"`{c['id']}` (`{run}`, {c['figure']}): {c['paper']}: **{c['verdict']}**" + (
+        f" ({detail})" if detail else ""
+    )
+
+
+def _ids(claims: list[dict]) -> str:
+    return ", ".join(f"`{c['id']}`" for c in claims)
+
+
+def comparison_summary(run: str, results: dict[str, Any]) -> str:
+    """Every verdict of a run's main comparison in a few sentences, misses included, from its stored claims: the
+    headline (`claims.headline`), the claims grouped by verdict, and which baselines of Fig. 1b FoPE is flatter
+    than (the ``fig1b-flat-*`` rows)."""
+    claims = [c for c in results.get("claims", []) if c["id"].startswith(MAIN_CLAIMS)]
+    main = [c for c in claims if not c["id"].startswith("fig1b-flat-")]
+    groups = [(v, [c for c in main if c["verdict"] == v]) for v in _ORDER]
+    text = f"`{run}`: {headline(results) or 'RoPE and FoPE were not both measured beyond L.'}"
+    text += f" Of its main comparison's {len(main)} claims (the project's targets, the paper's Fig. 1 and 5), " + (
+        "; ".join(f"{len(cs)} {_PLURAL.get(v, v) if len(cs) > 1 else v}: {_ids(cs)}" for v, cs in groups if cs) + "."
+    )
+    per = {c["id"].removeprefix("fig1b-flat-"): c["verdict"] for c in claims if c["id"].startswith("fig1b-flat-")}
+    flat = next((c for c in main if c["id"] == "fig1b-flat"), None)
+    if per and flat is not None:
+        names = {"rope": "RoPE", "nope": "NoPE", "kerple": "KERPLE", "fire": "FIRE"}
+
+        def who(verdict: str) -> str:
+            pes = [f"{names.get(pe, pe)}'s" for pe, v in per.items() if v == verdict]
+            return ", ".join(pes[:-1]) + (" and " if len(pes) > 1 else "") + (pes[-1] if pes else "")
+
+        said = [
+            f"below {who(HOLDS)}" if who(HOLDS) else "",
+            f"within noise of {who(NOISE)}" if who(NOISE) else "",
+            f"above {who(FAILS)}" if who(FAILS) else "",
+        ]
+        text += (
+            f" Fig. 1b (the baselines blow up beyond L while FoPE stays flatter, `fig1b-flat`) {flat['verdict']}: "
+            f"FoPE's ppl(16L)/ppl(L) is {', '.join(x for x in said if x)}"
+            + (
+                f", so of Fig. 1b's comparisons only the one with {who(HOLDS).replace(chr(39) + 's', '')} reproduces."
+                if who(HOLDS) and (who(NOISE) or who(FAILS))
+                else "."
+            )
+        )
+    return text
+
+
+def _avx2_sentence(root: Path, arg: str) -> str:
+    a, _, b = arg.partition(":")
+    one, two = _stored(root, a), _stored(root, b)
+    same = sum(
+        1
+        for c, d in zip(one.get("claims", []), two.get("claims", []), strict=False)
+        if c["id"] == d["id"] and c["verdict"] == d["verdict"]
+    )
+    worst, _ = max_relative_difference(one, two)
+    n = len(one.get("claims", []))
+    return ("the same verdicts" if same == n else f"{same} of {n} verdicts the same") + (
+        f" and perplexities that differ by up to {worst:.1%}"
+    )
+
+
+def fill_generated(text: str, root: Path) -> str:
+    """``text`` with every ``<!-- fope:KIND ARG -->...<!-- /fope -->`` block refilled from the committed results
+    under ``root`` (docs/results): ``claim RUN:ID`` (`claim_sentence`), ``summary RUN`` (`comparison_summary`),
+    ``same RUN_A:RUN_B`` (how many verdicts two runs share, their largest perplexity difference). Idempotent."""
+
+    def fill(m: re.Match) -> str:
+        kind, arg = m.group(1), m.group(2)
+        if kind == "claim":
+            run, _, cid = arg.partition(":")
+            body = claim_sentence(run, _claim_of(_stored(root, run), cid, run))
+        elif kind == "summary":
+            body = comparison_summary(arg, _stored(root, arg))
+        elif kind == "same":
+            body = _avx2_sentence(root, arg)
+        else:
+            raise ValueError(f"unknown generated block <!-- fope:{kind} {arg} --> (claim, summary, same)")
+        return f"<!-- fope:{kind} {arg} -->{body}<!-- /fope -->"
+
+    return _BLOCK.sub(fill, text)
+
+
+#: the pages whose finding-stating sentences are generated blocks (paths relative to the repository)
+GENERATED_PAGES = ("README.md", "docs/results/notes.md", "docs/analysis.md")
+
+
 REGENERATE = (
     "Regenerate this page: `.venv/bin/python scripts/make_results_doc.py` (from the committed "
     "`docs/results/*/results.json`); publish a new run first with `--publish NAME=RUN_DIR`."
@@ -491,6 +611,6 @@ def results_doc(root: Path, notes: str | None = None) -> str:
         "",
     ]
     if notes is not None:
-        lines += [notes.rstrip(), ""]
+        lines += [fill_generated(notes, Path(root)).rstrip(), ""]
     lines += _from_docs(render_report(results, _figures(Path(root), "cpu")).splitlines(), "cpu")
     return "\n".join(lines) + "\n"
