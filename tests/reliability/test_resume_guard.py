@@ -9,6 +9,7 @@ import pytest
 from fope.cli import main
 from fope.train import train
 from fope.train.config import apply_overrides
+from fope.train.loop import SUMMARY_DIGEST, saved_summary
 
 from .helpers import losses, tiny_experiment
 
@@ -107,7 +108,9 @@ def test_finished_run_is_not_returned_for_another_config(stopped):
     out, cfg = stopped
     summary = train(cfg, out, resume=True)
     assert summary["finished"]
-    assert train(cfg, out) == json.loads((out / "summary.json").read_text())  # same config: idempotent
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk.pop(SUMMARY_DIGEST) and train(cfg, out) == on_disk  # same config: idempotent (less its digest)
+    assert saved_summary(out) == on_disk
     with pytest.raises(ValueError, match=r"another config .*train\.lr 0\.003 -> 0\.001"):
         train(apply_overrides(cfg, ["train.lr=1e-3"]), out)
     with pytest.raises(ValueError, match=r"model\.pe 'rope' -> 'alibi'"):
