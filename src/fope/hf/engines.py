@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from fope.pos.functional import rope_inv_freq
+
 #: the keys that make a rope_scaling / rope_parameters block the engines' FoPE
 ENGINE_KEYS = ("fope_init_factor", "fope_sep_head", "num_inv_freq")
 #: fope's record of the pad a model was trained with (config.json rope_scaling), read by fope and its vLLM plugin
@@ -110,7 +112,7 @@ def kept_count(*, head_dim: int, theta: float, max_position_embeddings: int, num
     """n, the frequencies the engines keep: ``num_inv_freq``, or those of the grid with ω > 2π/max_positions."""
     if num_inv_freq is not None:
         return int(num_inv_freq)
-    grid = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    grid = rope_inv_freq(head_dim, theta)
     return int((grid > 2.0 * math.pi / max_position_embeddings).sum())
 
 
